@@ -1,0 +1,104 @@
+"""Settings, read once: environment variables, then `tandem.toml`, then defaults.
+
+| setting        | environment            | tandem.toml  | default                               |
+|----------------|------------------------|--------------|---------------------------------------|
+| workspace home | TANDEM_HOME            | home         | `.tandem/` beside tandem.toml, or cwd |
+| database       | TANDEM_DATABASE_URL    | database_url | SQLite at `<home>/tandem.db`          |
+| blob storage   | TANDEM_ARTIFACTS       | artifacts    | `<home>/blobs`                        |
+| server URL     | TANDEM_URL             | url          | none: embedded workspace              |
+| API token      | TANDEM_TOKEN           | -            | none                                  |
+| project        | TANDEM_PROJECT         | project      | none                                  |
+
+`tandem.toml` is found by walking up from the current directory, as git finds `.git`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tandem.errors import InvalidInput
+
+CONFIG_FILE = "tandem.toml"
+WORKSPACE_DIR = ".tandem"
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """The nearest `tandem.toml` at or above `start`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find_workspace(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / WORKSPACE_DIR).is_dir():
+            return folder / WORKSPACE_DIR
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path} is not valid TOML: {exc}") from exc
+    section = data.get("tandem", data)
+    return section if isinstance(section, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything tandem reads from its environment, resolved once."""
+
+    home: Path
+    database_url: str
+    artifacts: str
+    url: str | None = None
+    token: str | None = None
+    project: str | None = None
+    config_file: Path | None = None
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        start = (cwd or Path.cwd()).resolve()
+        config_file = find_config_file(start)
+        file_values = _read_toml(config_file) if config_file else {}
+
+        def pick(env_key: str, file_key: str) -> str | None:
+            value = env.get(env_key) or file_values.get(file_key)
+            return str(value) if value not in (None, "") else None
+
+        home_value = pick("TANDEM_HOME", "home")
+        if home_value:
+            base = config_file.parent if config_file and not env.get("TANDEM_HOME") else start
+            home = (base / Path(home_value).expanduser()).resolve()
+        elif config_file:
+            home = config_file.parent / WORKSPACE_DIR
+        else:
+            home = _find_workspace(start) or start / WORKSPACE_DIR
+        return cls(
+            home=home,
+            database_url=pick("TANDEM_DATABASE_URL", "database_url")
+            or f"sqlite:///{home / 'tandem.db'}",
+            artifacts=pick("TANDEM_ARTIFACTS", "artifacts") or str(home / "blobs"),
+            url=pick("TANDEM_URL", "url"),
+            token=env.get("TANDEM_TOKEN") or None,
+            project=pick("TANDEM_PROJECT", "project"),
+            config_file=config_file,
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where the SDK spools points before shipping them (always local to the client)."""
+        return self.home / "spool"

@@ -1,0 +1,79 @@
+"""Rules for names, keys and values shared by every domain.
+
+Keys (params, metrics, tags) are 1-250 characters of letters (any script), digits, and `_ - . / :`
+and spaces, with no leading or trailing space. Values are text without NUL (PostgreSQL cannot store
+it) up to a size limit. Metric values must be finite: SQLite stores NaN as NULL and JSON has no
+NaN, so a NaN would silently become "no value" (see docs/adr/0007-finite-metric-values.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from tandem.errors import InvalidInput
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_NAME_LENGTH = 250
+MAX_PROJECT_NAME_LENGTH = 64
+MAX_STEP = 2**63 - 1
+
+_KEY = re.compile(r"^[\w\-./: ]+$")
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-.]*$")
+
+
+def check_key(key: str, kind: str) -> str:
+    """Return `key` if it is a valid param, metric or tag key, else raise InvalidInput."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"{kind} key must be a non-empty string", key=key)
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"{kind} key is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}",
+            key=key[:50] + "...",
+        )
+    if not _KEY.match(key) or key != key.strip():
+        raise InvalidInput(
+            f"{kind} key {key!r} has characters that are not allowed: use letters, digits, "
+            "spaces (not at the ends) and _ - . / :",
+            key=key,
+        )
+    return key
+
+
+def check_text(value: str, kind: str, limit: int) -> str:
+    if "\x00" in value:
+        raise InvalidInput(f"{kind} must not contain NUL characters")
+    if len(value) > limit:
+        raise InvalidInput(f"{kind} is {len(value)} characters long; the limit is {limit}")
+    return value
+
+
+def check_metric_value(key: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"metric {key!r} must be a number, got {type(value).__name__}", key=key)
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidInput(
+            f"metric {key!r} is {value}: metric values must be finite numbers "
+            "(log a tag such as diverged=true instead)",
+            key=key,
+        )
+    return value
+
+
+def check_step(step: int) -> int:
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+        raise InvalidInput(f"step must be a whole number from 0 to {MAX_STEP}, got {step!r}")
+    return step
+
+
+def check_project_name(name: str) -> str:
+    if not name or len(name) > MAX_PROJECT_NAME_LENGTH or not _PROJECT_NAME.match(name):
+        raise InvalidInput(
+            f"project name {name!r} is not valid: use 1-{MAX_PROJECT_NAME_LENGTH} lowercase "
+            "letters, digits, '_', '-' or '.', starting with a letter or digit",
+            name=name,
+        )
+    return name

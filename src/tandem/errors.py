@@ -1,0 +1,137 @@
+"""tandem's error tree. Each class carries `code` (a stable string, part of the public API) and
+`status` (the HTTP status the REST API answers with).
+
+* TandemError
+  x NotFound            404  not-found
+  x AlreadyExists       409  already-exists
+  x Conflict            409  conflict: stale state, illegal transition, a param logged twice
+  x InvalidInput        422  invalid-input
+    + InvalidFilter     422  invalid-filter: a search filter that does not parse (has `position`)
+    + UnsafePath        422  unsafe-path: an artifact path that could escape its run
+  x Unauthenticated     401  unauthenticated
+  x PermissionDenied    403  permission-denied
+  x IntegrityError      500  integrity-error: a blob's bytes do not match its hash
+  x UserCodeError       -    user code raised; the original is in __cause__
+  x ServerError         500  server-error (also what the SDK raises for an unknown code)
+  x TransportError      -    the SDK could not reach the server
+
+The REST API renders every TandemError as `application/problem+json` with `code`; the SDK turns
+`code` back into the same class, so `except tandem.errors.NotFound` works embedded and remote.
+Messages are public: say what failed, which id, what to do next. Never put secrets in them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class TandemError(Exception):
+    """Base class of every error tandem raises on purpose."""
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "tandem error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(TandemError):
+    code = "not-found"
+    status = 404
+    title = "Not found"
+
+
+class AlreadyExists(TandemError):
+    code = "already-exists"
+    status = 409
+    title = "Already exists"
+
+
+class Conflict(TandemError):
+    code = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class InvalidInput(TandemError):
+    code = "invalid-input"
+    status = 422
+    title = "Invalid input"
+
+
+class InvalidFilter(InvalidInput):
+    """A search filter that does not parse; `details["position"]` is the 0-based offset."""
+
+    code = "invalid-filter"
+    title = "Invalid filter"
+
+
+class UnsafePath(InvalidInput):
+    code = "unsafe-path"
+    title = "Unsafe path"
+
+
+class Unauthenticated(TandemError):
+    code = "unauthenticated"
+    status = 401
+    title = "Unauthenticated"
+
+
+class PermissionDenied(TandemError):
+    code = "permission-denied"
+    status = 403
+    title = "Permission denied"
+
+
+class IntegrityError(TandemError):
+    code = "integrity-error"
+    status = 500
+    title = "Stored data failed verification"
+
+
+class UserCodeError(TandemError):
+    code = "user-code-error"
+    status = 422
+    title = "User code failed"
+
+
+class ServerError(TandemError):
+    code = "server-error"
+    status = 500
+    title = "Server error"
+
+
+class TransportError(TandemError):
+    code = "transport-error"
+    status = 503
+    title = "Server unreachable"
+
+
+_ALL: tuple[type[TandemError], ...] = (
+    NotFound,
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    InvalidFilter,
+    UnsafePath,
+    Unauthenticated,
+    PermissionDenied,
+    IntegrityError,
+    UserCodeError,
+    ServerError,
+    TransportError,
+)
+BY_CODE: dict[str, type[TandemError]] = {cls.code: cls for cls in _ALL}
+
+
+def from_problem(problem: dict[str, Any]) -> TandemError:
+    """Rebuild the error a server answered with (`application/problem+json`)."""
+    cls = BY_CODE.get(str(problem.get("code")), ServerError)
+    details = problem.get("details") or {}
+    return cls(str(problem.get("detail") or problem.get("title") or "server error"), **details)

@@ -1,0 +1,1 @@
+"""Garbage collection: purge what was soft-deleted, then free blobs nothing references."""

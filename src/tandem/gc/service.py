@@ -1,0 +1,92 @@
+"""GcService: purges soft-deleted runs and projects, then sweeps unreferenced blobs.
+
+Never deletes a blob something references: the decision and the row deletion happen in one
+transaction with the reference check (see `tandem.store.blob_index`), and the blob file is
+deleted only after its row is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tandem.core.auth import Action, Authorizer, Principal
+from tandem.core.clock import now_ms
+from tandem.gc.models import GcReport, GcRequest
+from tandem.projects.store import ProjectStore
+from tandem.store.blob_index import BlobIndex
+from tandem.store.blobs import BlobStore
+from tandem.store.db import Database
+from tandem.tracking.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+class GcService:
+    def __init__(
+        self,
+        db: Database,
+        projects: ProjectStore,
+        runs: RunStore,
+        blobs: BlobStore,
+        blob_index: BlobIndex,
+        auth: Authorizer,
+    ) -> None:
+        self.db = db
+        self.projects = projects
+        self.runs = runs
+        self.blobs = blobs
+        self.blob_index = blob_index
+        self.auth = auth
+
+    def collect(self, principal: Principal, request: GcRequest) -> GcReport:
+        """Purge soft-deleted projects and runs deleted at least `older_than_seconds` ago,
+        then delete blobs that nothing references and that are older than the grace period."""
+        self.auth.require(principal, Action.ADMIN)
+        now = now_ms()
+        cutoff = now - request.older_than_seconds * 1000
+        blob_cutoff = now - request.grace_seconds * 1000
+        with self.db.write() as conn:
+            doomed_projects = self.projects.list_deleted_before(conn, cutoff)
+            run_pks = self.runs.deleted_run_pks(conn, cutoff, [pk for pk, _ in doomed_projects])
+            if not request.dry_run:
+                self.runs.purge(conn, run_pks)
+                for pk, _ in doomed_projects:
+                    self.projects.purge(conn, pk)
+        deleted = freed = 0
+        if request.dry_run:
+            with self.db.read() as conn:
+                candidates = self.blob_index.sweep_candidates(conn, blob_cutoff)
+            deleted, freed = len(candidates), sum(size for _, size in candidates)
+        else:
+            with self.db.read() as conn:
+                candidates = self.blob_index.sweep_candidates(conn, blob_cutoff)
+            for oid, size in candidates:
+                with self.db.write() as conn:
+                    if self.blob_index.forget_if_unreferenced(conn, oid, blob_cutoff):
+                        self.blobs.delete(oid)  # type: ignore[arg-type]
+                        deleted += 1
+                        freed += size
+            deleted, freed = self._sweep_orphans(blob_cutoff, deleted, freed)
+        log.info("gc purged %d runs, deleted %d blobs", len(run_pks), deleted)
+        return GcReport(
+            dry_run=request.dry_run,
+            projects_purged=[name for _, name in doomed_projects],
+            runs_purged=len(run_pks),
+            blobs_deleted=deleted,
+            bytes_freed=freed,
+        )
+
+    def _sweep_orphans(self, cutoff_ms: int, deleted: int, freed: int) -> tuple[int, int]:
+        """Blobs in storage with no row at all: left by a crash between storing and recording.
+        Uploads record the row before relying on the blob, so an old rowless blob is garbage."""
+        with self.db.read() as conn:
+            known = self.blob_index.known(conn)
+        for blob in self.blobs.list():
+            if blob.oid not in known and blob.modified * 1000 < cutoff_ms:
+                with self.db.write() as conn:  # holds the oid's lock while deleting
+                    if self.blob_index.is_known(conn, blob.oid):
+                        continue
+                    self.blobs.delete(blob.oid)
+                deleted += 1
+                freed += blob.size
+        return deleted, freed

@@ -1,0 +1,1 @@
+"""Projects: the unit of permission; every run, dataset and model belongs to one."""

@@ -1,0 +1,85 @@
+"""ProjectService: every rule about projects. The only way in."""
+
+from __future__ import annotations
+
+from tandem.core.auth import Action, Authorizer, Principal
+from tandem.core.clock import now_ms
+from tandem.core.paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor
+from tandem.core.validation import check_project_name, check_text
+from tandem.errors import Conflict, NotFound
+from tandem.projects.models import Project, ProjectCreate
+from tandem.projects.store import ProjectStore
+from tandem.store.db import Database
+
+
+class ProjectService:
+    def __init__(self, db: Database, store: ProjectStore, auth: Authorizer) -> None:
+        self.db = db
+        self.store = store
+        self.auth = auth
+
+    def create(self, principal: Principal, data: ProjectCreate) -> Project:
+        """Create a project.
+
+        Raises:
+            InvalidInput: the name is not a valid project name.
+            AlreadyExists: a project (possibly deleted, see `restore`) has this name.
+        """
+        name = check_project_name(data.name)
+        self.auth.require(principal, Action.PROJECT_WRITE, name)
+        check_text(data.description, "description", 10_000)
+        with self.db.write() as conn:
+            self.store.create(conn, name, data.description, now_ms())
+        return self.store.get(name)
+
+    def ensure(self, principal: Principal, name: str) -> int:
+        """The pk of project `name`, creating it if it does not exist yet."""
+        check_project_name(name)
+        with self.db.read() as conn:
+            pk = self.store.find_pk(conn, name, include_deleted=True)
+        if pk is None:
+            self.auth.require(principal, Action.PROJECT_WRITE, name)
+            with self.db.write() as conn:
+                pk = self.store.find_pk(conn, name, include_deleted=True)
+                if pk is None:
+                    pk = self.store.create(conn, name, "", now_ms())
+        with self.db.read() as conn:
+            return self.store.get_pk(conn, name)  # raises NotFound for a deleted project
+
+    def get(self, principal: Principal, name: str) -> Project:
+        self.auth.require(principal, Action.PROJECT_READ, name)
+        return self.store.get(name)
+
+    def list(
+        self,
+        principal: Principal,
+        *,
+        include_deleted: bool = False,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[Project]:
+        self.auth.require(principal, Action.PROJECT_READ)
+        after = str(decode_cursor(cursor)[0]) if cursor else None
+        return self.store.list(
+            include_deleted=include_deleted, after=after, limit=check_limit(limit)
+        )
+
+    def delete(self, principal: Principal, name: str) -> Project:
+        """Soft-delete a project: it and its runs disappear from lists until restored or
+        purged by `tandem gc`."""
+        self.auth.require(principal, Action.PROJECT_DELETE, name)
+        with self.db.write() as conn:
+            pk = self.store.get_pk(conn, name)
+            self.store.set_deleted(conn, pk, now_ms())
+        return self.store.get(name, include_deleted=True)
+
+    def restore(self, principal: Principal, name: str) -> Project:
+        self.auth.require(principal, Action.PROJECT_DELETE, name)
+        with self.db.write() as conn:
+            pk = self.store.find_pk(conn, name, include_deleted=True)
+            if pk is None:
+                raise NotFound(f"project {name!r} does not exist (it may have been purged)")
+            if self.store.find_pk(conn, name) is not None:
+                raise Conflict(f"project {name!r} is not deleted")
+            self.store.set_deleted(conn, pk, None)
+        return self.store.get(name)

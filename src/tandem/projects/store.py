@@ -1,0 +1,95 @@
+"""ProjectStore: typed queries over the projects table. No rules, no permissions."""
+
+from __future__ import annotations
+
+import builtins
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+
+from tandem.core.paging import Page, encode_cursor
+from tandem.errors import AlreadyExists, NotFound
+from tandem.projects.models import Project
+from tandem.projects.tables import projects
+from tandem.store.db import Database
+from tandem.tracking.tables import runs
+
+
+def _to_model(row: object, run_count: int | None = None) -> Project:
+    return Project(
+        name=row.name,  # type: ignore[attr-defined]
+        description=row.description,  # type: ignore[attr-defined]
+        created_at=row.created_at,  # type: ignore[attr-defined]
+        deleted_at=row.deleted_at,  # type: ignore[attr-defined]
+        run_count=run_count,
+    )
+
+
+class ProjectStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def find_pk(self, conn: Connection, name: str, *, include_deleted: bool = False) -> int | None:
+        query = select(projects.c.pk).where(projects.c.name == name)
+        if not include_deleted:
+            query = query.where(projects.c.deleted_at.is_(None))
+        return conn.execute(query).scalar()
+
+    def get_pk(self, conn: Connection, name: str, *, include_deleted: bool = False) -> int:
+        pk = self.find_pk(conn, name, include_deleted=include_deleted)
+        if pk is None:
+            raise NotFound(f"project {name!r} does not exist", project=name)
+        return pk
+
+    def get(self, name: str, *, include_deleted: bool = False) -> Project:
+        with self.db.read() as conn:
+            query = select(projects).where(projects.c.name == name)
+            if not include_deleted:
+                query = query.where(projects.c.deleted_at.is_(None))
+            row = conn.execute(query).first()
+            if row is None:
+                raise NotFound(f"project {name!r} does not exist", project=name)
+            count = conn.execute(
+                select(func.count())
+                .select_from(runs)
+                .where(runs.c.project_pk == row.pk, runs.c.deleted_at.is_(None))
+            ).scalar_one()
+            return _to_model(row, count)
+
+    def create(self, conn: Connection, name: str, description: str, now: int) -> int:
+        try:
+            with conn.begin_nested():
+                result = conn.execute(
+                    insert(projects).values(name=name, description=description, created_at=now)
+                )
+        except SQLIntegrityError:
+            raise AlreadyExists(f"project {name!r} already exists", project=name) from None
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def list(self, *, include_deleted: bool, after: str | None, limit: int) -> Page[Project]:
+        query = select(projects).order_by(projects.c.name).limit(limit + 1)
+        if not include_deleted:
+            query = query.where(projects.c.deleted_at.is_(None))
+        if after is not None:
+            query = query.where(projects.c.name > after)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        items = [_to_model(row) for row in rows[:limit]]
+        cursor = encode_cursor([items[-1].name]) if len(rows) > limit else None
+        return Page[Project](items=items, next_cursor=cursor)
+
+    def set_deleted(self, conn: Connection, pk: int, deleted_at: int | None) -> None:
+        conn.execute(update(projects).where(projects.c.pk == pk).values(deleted_at=deleted_at))
+
+    def list_deleted_before(
+        self, conn: Connection, cutoff: int
+    ) -> builtins.list[tuple[int, str]]:
+        rows = conn.execute(
+            select(projects.c.pk, projects.c.name).where(
+                projects.c.deleted_at.is_not(None), projects.c.deleted_at <= cutoff
+            )
+        ).all()
+        return [(row.pk, row.name) for row in rows]
+
+    def purge(self, conn: Connection, pk: int) -> None:
+        conn.execute(projects.delete().where(projects.c.pk == pk))

@@ -1,0 +1,90 @@
+"""What a run records about where it ran: code version, Python, platform, packages, command.
+
+Captured once per process and cached: `git` and scanning installed packages cost ~10-60 ms,
+which would dominate creating a run. Git remote URLs are stored without credentials.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from blake3 import blake3
+
+from tandem.tracking.models import CodeVersion, Environment
+
+PACKAGES_ARTIFACT = "environment/packages.txt"
+_CREDENTIALS = re.compile(r"(?<=://)[^/@]+@")
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.decode("utf-8", "replace").strip()
+
+
+@functools.lru_cache(maxsize=8)
+def code_version(cwd: str) -> CodeVersion:
+    """The git commit of `cwd`, whether the tree is dirty, and a hash of the diff."""
+    commit = _git(cwd, "rev-parse", "HEAD")
+    if commit is None:
+        return CodeVersion()
+    status = _git(cwd, "status", "--porcelain", "--untracked-files=no")
+    dirty = bool(status)
+    diff_hash = None
+    if dirty:
+        try:
+            diff = subprocess.run(
+                ["git", "diff", "HEAD", "--binary"], cwd=cwd, capture_output=True, timeout=30
+            ).stdout
+            diff_hash = blake3(diff).hexdigest()
+        except (OSError, subprocess.TimeoutExpired):
+            diff_hash = None
+    remote = _git(cwd, "config", "--get", "remote.origin.url")
+    return CodeVersion(
+        commit=commit,
+        branch=_git(cwd, "rev-parse", "--abbrev-ref", "HEAD"),
+        dirty=dirty,
+        diff_hash=diff_hash,
+        repository=_CREDENTIALS.sub("", remote) if remote else None,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def package_list() -> str:
+    """Installed distributions as sorted `name==version` lines."""
+    seen: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            seen.setdefault(name.lower(), f"{name}=={dist.version}")
+    return "\n".join(sorted(seen.values())) + "\n"
+
+
+def capture(cwd: Path | None = None) -> Environment:
+    here = str((cwd or Path.cwd()).resolve())
+    packages = package_list()
+    return Environment(
+        code=code_version(here),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        packages_hash=blake3(packages.encode()).hexdigest(),
+        packages_artifact=PACKAGES_ARTIFACT,
+        command=[sys.executable, *sys.argv],
+        cwd=here,
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+    )

@@ -1,0 +1,308 @@
+"""`ActiveRun`: what `tandem.start_run` returns. Params go to the server at once (so a conflicting
+value fails where it is logged); metric points and tags are spooled to a local file before the
+call returns and shipped in the background (see `tandem.sdk.spool`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tandem.core.clock import now_ms
+from tandem.core.paths import check_artifact_path
+from tandem.core.validation import check_key, check_metric_value, check_step
+from tandem.errors import Conflict, NotFound, TandemError, UnsafePath
+from tandem.sdk import environment as env
+from tandem.sdk.spool import SendBatch, Shipper, Spool, parse_spool, replay, try_lock
+from tandem.tracking.models import Environment, Run, RunCreate, RunStatus
+
+if TYPE_CHECKING:
+    from tandem.sdk.client import Client, SyncReport
+
+log = logging.getLogger(__name__)
+_valid_keys: set[str] = set()  # keys already checked: a loop logs the same few keys
+
+
+def _metric_key(key: str) -> str:
+    if key not in _valid_keys:
+        check_key(key, "metric")
+        _valid_keys.add(key)
+    return key
+
+
+class ActiveRun:
+    """A run being logged to. Use it as a context manager: leaving the block ends the run as
+    finished, or as failed if an exception escaped (killed for KeyboardInterrupt), keeping
+    everything logged so far."""
+
+    def __init__(self, client: Client, run: Run, *, end_on_exit: bool = True) -> None:
+        self.client = client
+        self.info = run
+        self.id = run.id
+        self.project = run.project
+        self.end_on_exit = end_on_exit
+        self._params: dict[str, str] = dict(run.params)
+        self._lock = threading.Lock()
+        self._ended = False
+        self._shipper = Shipper(
+            Spool(client.settings.spool_dir, run.id, client.target),
+            batch_sender(client, run.id),
+        )
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project}/runs/{self.id}"
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.ref} {self.info.name!r}>"
+
+    # -- params (synchronous) -------------------------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record params. A param has one value for the life of a run.
+
+        Raises:
+            Conflict: a param was already logged with a different value.
+        """
+        from tandem.tracking.service import param_text
+
+        new = {check_key(k, "param"): param_text(v) for k, v in params.items()}
+        with self._lock:
+            for key, value in new.items():
+                if key in self._params and self._params[key] != value:
+                    raise Conflict(
+                        f"param {key!r} of run {self.id} is already {self._params[key]!r}; "
+                        f"params cannot change (got {value!r}): log a new run or use a tag"
+                    )
+            todo = {k: v for k, v in new.items() if k not in self._params}
+            if todo:
+                self.client.runs.log_batch(self.id, params=todo)
+                self._params.update(todo)
+
+    # -- metrics and tags (spooled) -------------------------------------------------------
+
+    def log_metric(
+        self, key: str, value: float, step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Record one metric point. Returns once the point is safe in the local spool."""
+        if not isinstance(value, float) or not math.isfinite(value):
+            value = check_metric_value(key, value)
+        if type(step) is not int or step < 0:
+            check_step(step)
+        self._shipper.add_points([[_metric_key(key), value, step, timestamp or now_ms()]])
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Record several metrics at the same step."""
+        check_step(step)
+        ts = timestamp or now_ms()
+        points = []
+        for key, value in metrics.items():
+            if not isinstance(value, float) or not math.isfinite(value):
+                value = check_metric_value(key, value)
+            points.append([_metric_key(key), value, step, ts])
+        if points:
+            self._shipper.add_points(points)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        checked = {check_key(k, "tag"): str(v) for k, v in tags.items()}
+        if checked:
+            self._shipper.add_tags(checked)
+
+    # -- artifacts ------------------------------------------------------------------------
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a file (default artifact path: its name)."""
+        self.client.runs.upload_artifact(self.id, local_path, artifact_path)
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> int:
+        """Upload every file under a folder, keeping relative paths; symbolic links are refused."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise NotFound(f"{root} is not a folder")
+        prefix = check_artifact_path(artifact_path) + "/" if artifact_path else ""
+        entries = sorted(root.rglob("*"))
+        # Refuse before uploading anything, so a bad folder changes nothing.
+        for path in entries:
+            if path.is_symlink():
+                raise UnsafePath(f"{path} is a symlink: tandem stores files, not links")
+        files = [path for path in entries if path.is_file()]
+        for path in files:
+            rel = path.relative_to(root).as_posix()
+            self.client.runs.upload_artifact(self.id, path, prefix + rel)
+        return len(files)
+
+    def log_text(self, text: str, artifact_path: str) -> None:
+        self.client.runs.upload_bytes(self.id, text.encode(), artifact_path)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Block until every point and tag logged so far is stored on the server."""
+        self._shipper.flush()
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """Ship what is pending and end the run, in one request."""
+        if self._ended:
+            return
+        self._ended = True
+        status = RunStatus(status)
+        if self.end_on_exit:
+            self._shipper.close(status.value, now_ms())
+        else:
+            self._shipper.close(None, None)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.end(RunStatus.FINISHED)
+            return
+        status = RunStatus.KILLED if issubclass(exc_type, KeyboardInterrupt) else RunStatus.FAILED
+        try:
+            self.end(status)
+        except TandemError as end_error:  # never hide the user's exception behind ours
+            log.error("could not end run %s: %s", self.id, end_error)
+
+
+def batch_sender(client: Client, run_id: str) -> SendBatch:
+    """POST one spooled batch to `/runs/{id}/batch`: what the shipper and recovery call."""
+    http = client._http
+    path = f"/api/v1/runs/{run_id}/batch"
+
+    def send(
+        batch_id: str,
+        metrics: dict[str, list[Any]] | None,
+        tags: dict[str, str],
+        end_status: str | None,
+        end_time: int | None,
+    ) -> None:
+        body: dict[str, Any] = {"batch_id": batch_id}
+        if metrics:
+            body["metrics"] = metrics
+        if tags:
+            body["tags"] = tags
+        if end_status:
+            body["end_status"] = end_status
+            body["end_time"] = end_time
+        http.request("POST", path, json=body)
+
+    return send
+
+
+def _seed_everything(seed: int) -> None:
+    """Seed the RNGs already imported, so `seed=` makes a run repeatable without boilerplate."""
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def start(
+    client: Client,
+    project: str,
+    name: str | None,
+    *,
+    seed: int | None,
+    params: Mapping[str, Any] | None,
+    tags: Mapping[str, str] | None,
+    capture_environment: bool,
+) -> ActiveRun:
+    if not client._recovered:
+        client._recovered = True
+        threading.Thread(target=_recover_quietly, args=(client,), daemon=True).start()
+    environment = env.capture() if capture_environment else Environment()
+    links = {}
+    if capture_environment and client._packages_oid:
+        links[env.PACKAGES_ARTIFACT] = client._packages_oid
+    data = RunCreate(
+        name=name,
+        seed=seed,
+        environment=environment,
+        params=dict(params or {}),
+        tags=dict(tags or {}),
+        create_project=True,
+        link_artifacts=links,
+    )
+    try:
+        run = client.runs.create(project, data)
+    except NotFound:
+        if not links:
+            raise
+        client._packages_oid = None  # the blob was collected: upload it again
+        run = client.runs.create(project, data.model_copy(update={"link_artifacts": {}}))
+        links = {}
+    if capture_environment and not links:
+        artifact = client.runs.upload_bytes(
+            run.id, env.package_list().encode(), env.PACKAGES_ARTIFACT
+        )
+        client._packages_oid = artifact.oid
+    if seed is not None:
+        _seed_everything(seed)
+    return ActiveRun(client, run)
+
+
+def _recover_quietly(client: Client) -> None:
+    try:
+        report = recover_spools(client)
+        if report.runs:
+            log.info("shipped %d points left by %d crashed runs", report.points, len(report.runs))
+    except Exception as exc:  # background housekeeping must never break the user's run
+        log.warning("could not recover spooled points: %s", exc)
+
+
+def recover_spools(client: Client) -> SyncReport:
+    """Ship every orphaned spool of this client's target, then end those runs."""
+    from tandem.sdk.client import SyncReport
+
+    report = SyncReport(runs=[], points=0)
+    directory = client.settings.spool_dir
+    if not directory.is_dir():
+        return report
+    for path in sorted(directory.glob("*.spool")):
+        fd = try_lock(path)
+        if fd is None:
+            continue  # its owner is alive, or another process is recovering it
+        try:
+            orphan = parse_spool(path)
+            if orphan is None or orphan.target != client.target:
+                continue
+            send = batch_sender(client, orphan.run_id)
+            try:
+                report.points += replay(orphan, fd, send)
+            except NotFound:
+                log.warning("run %s no longer exists; dropping its spool %s", orphan.run_id, path)
+                path.unlink(missing_ok=True)
+                continue
+            status, at = orphan.end or (RunStatus.KILLED.value, orphan.last_time or now_ms())
+            run = client.runs.get(orphan.run_id)
+            if run.status is RunStatus.RUNNING:
+                client.runs.update(orphan.run_id, status=status, end_time=at)
+            report.runs.append(orphan.run_id)
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+    return report

@@ -1,0 +1,370 @@
+"""Buffered logging that never loses what it acknowledged.
+
+Every `log_metric`/`set_tag` appends one line to the run's spool file (one `write(2)`, no fsync:
+a `kill -9` of the process cannot lose what the kernel already has) before it returns. A
+background thread ships what is pending as batches. Before sending a batch it appends a marker
+line with the batch id and the last record it covers; after the server acknowledges, an ack line.
+
+If the process dies, the next `start_run` or `tandem sync` finds the spool (its owner's lock is
+gone), resends every marked batch that has no ack under the same id (the server applies each id
+at most once), ships the rest, ends the run, and deletes the spool.
+
+    {"v": 1, "run": "8f3a...", "id": "<spool uuid>", "target": "..."}   header
+    {"m": [["loss", 0.31, 7, 1732350000000], ...]}                      metric points
+    {"t": {"team": "retention"}}                                        tags
+    {"b": "<spool uuid>-42", "n": 42}                                    batch of records ..42
+    {"a": "<spool uuid>-42"}                                             acknowledged
+    {"e": "finished", "at": 1732350000000}                               the run's intended end
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tandem.errors import ServerError, TandemError, TransportError
+
+log = logging.getLogger(__name__)
+
+SHIP_INTERVAL = 0.25  # seconds between background shipments
+SHIP_POINTS = 20_000  # ship early when this many points are pending
+MAX_BATCH_POINTS = 50_000
+
+# (batch_id, metric columns or None, tags, end status or None, end time) -> None; raises on error
+SendBatch = Callable[
+    [str, dict[str, list[Any]] | None, dict[str, str], str | None, int | None], None
+]
+
+
+@dataclass
+class _Pending:
+    metrics: list[list[Any]] = field(default_factory=list)  # [key, value, step, ts]
+    tags: dict[str, str] = field(default_factory=dict)
+    last_seq: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.metrics or self.tags)
+
+
+def _columns(points: list[list[Any]]) -> dict[str, list[Any]] | None:
+    if not points:
+        return None
+    keys, values, steps, stamps = (list(column) for column in zip(*points, strict=True))
+    return {"key": keys, "value": values, "step": steps, "timestamp": stamps}
+
+
+class Spool:
+    """The append-only file of one run's unshipped writes, locked by its owner."""
+
+    def __init__(self, directory: Path, run_id: str, target: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.id = uuid.uuid4().hex
+        self.path = directory / f"{run_id}.{self.id[:8]}.spool"
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        self.seq = 0
+        self._write({"v": 1, "run": run_id, "id": self.id, "target": target})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        os.write(self.fd, orjson.dumps(record) + b"\n")
+
+    def append_points(self, points: list[list[Any]]) -> int:
+        self._write({"m": points})
+        self.seq += 1
+        return self.seq
+
+    def append_tags(self, tags: dict[str, str]) -> int:
+        self._write({"t": tags})
+        self.seq += 1
+        return self.seq
+
+    def mark_batch(self, last_seq: int, *, ends_run: bool = False) -> str:
+        # The run's end gets an id of its own: it may follow a batch with the same last seq.
+        batch_id = f"{self.id}-{last_seq}" + ("-end" if ends_run else "")
+        self._write({"b": batch_id, "n": last_seq})
+        return batch_id
+
+    def mark_ack(self, batch_id: str) -> None:
+        self._write({"a": batch_id})
+
+    def mark_end(self, status: str, at: int) -> None:
+        self._write({"e": status, "at": at})
+
+    def remove(self) -> None:
+        os.close(self.fd)
+        self.path.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Close without deleting: what is left is shipped later by `tandem sync`."""
+        os.close(self.fd)
+
+
+class Shipper:
+    """Collects a run's points and tags, spools them, and ships them in the background."""
+
+    def __init__(self, spool: Spool, send: SendBatch, *, retry_for: float = 60.0) -> None:
+        self.spool = spool
+        self.send = send
+        self.retry_for = retry_for
+        self._pending = _Pending()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.error: TandemError | None = None
+
+    # -- called by the user's thread ------------------------------------------------------
+
+    def add_points(self, points: list[list[Any]]) -> None:
+        with self._lock:
+            self._pending.last_seq = self.spool.append_points(points)
+            self._pending.metrics.extend(points)
+            self._nudge(len(self._pending.metrics))
+
+    def add_tags(self, tags: dict[str, str]) -> None:
+        with self._lock:
+            self._pending.last_seq = self.spool.append_tags(tags)
+            self._pending.tags.update(tags)
+            self._nudge(0)
+
+    def _nudge(self, pending_points: int) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="tandem-shipper", daemon=True)
+            self._thread.start()
+        if pending_points >= SHIP_POINTS:
+            self._wake.notify()
+
+    def flush(self) -> None:
+        """Return once everything logged so far is stored (or raise why it could not be)."""
+        with self._lock:
+            while (self._pending or self._busy) and self.error is None:
+                self._wake.notify()
+                self._idle.wait(timeout=1.0)
+        if self.error is not None:
+            raise self.error
+
+    def close(self, end_status: str | None, end_time: int | None) -> None:
+        """Stop the thread, then ship what is left together with the run's end, in one batch."""
+        with self._lock:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+        if end_status is not None and end_time is not None:
+            self.spool.mark_end(end_status, end_time)
+        if self.error is None:
+            with self._lock:
+                pending, self._pending = self._pending, _Pending(last_seq=self._pending.last_seq)
+            self._ship(pending, end_status, end_time, final=True)
+        if self.error is None:
+            self.spool.remove()
+        else:
+            self.spool.release()
+            raise self.error
+
+    # -- the background thread ------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._stopping and not self._pending:
+                    self._wake.wait(timeout=SHIP_INTERVAL)
+                if self._stopping or self.error is not None:
+                    self._idle.notify_all()
+                    return
+                if not self._pending:
+                    self._idle.notify_all()
+                    continue
+                pending, self._pending = self._pending, _Pending(last_seq=self._pending.last_seq)
+                self._busy = True
+            try:
+                self._ship(pending, None, None, final=False)
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._idle.notify_all()
+
+    def _ship(
+        self, pending: _Pending, end_status: str | None, end_time: int | None, *, final: bool
+    ) -> None:
+        if not pending and end_status is None:
+            return
+        batch_id = self.spool.mark_batch(pending.last_seq, ends_run=end_status is not None)
+        try:
+            _send_chunks(
+                self.send, batch_id, pending.metrics, pending.tags, end_status, end_time,
+                self.retry_for,
+            )  # fmt: skip
+        except TandemError as exc:
+            self.error = _kept(exc, self.spool.path)
+            return
+        self.spool.mark_ack(batch_id)
+
+
+def _send_chunks(
+    send: SendBatch,
+    batch_id: str,
+    points: list[list[Any]],
+    tags: dict[str, str],
+    end_status: str | None,
+    end_time: int | None,
+    retry_for: float,
+) -> int:
+    """Send one spooled batch, split into chunks the server accepts. Chunk ids derive from the
+    batch id, so a resend after a crash repeats exactly the same ids; tags and the run's end go
+    with the last chunk."""
+    chunks = [points[i : i + MAX_BATCH_POINTS] for i in range(0, len(points), MAX_BATCH_POINTS)]
+    chunks = chunks or [[]]
+    for index, chunk in enumerate(chunks):
+        last = index == len(chunks) - 1
+        _send_with_retry(
+            send,
+            batch_id if last else f"{batch_id}.{index}",
+            _columns(chunk),
+            tags if last else {},
+            end_status if last else None,
+            end_time if last else None,
+            retry_for,
+        )
+    return len(points)
+
+
+def _kept(exc: TandemError, path: Path) -> TandemError:
+    cls = type(exc)
+    return cls(
+        f"{exc.message}; the unshipped points are kept in {path}: run `tandem sync` to ship them",
+        **exc.details,
+    )
+
+
+def _send_with_retry(
+    send: SendBatch,
+    batch_id: str,
+    metrics: dict[str, list[Any]] | None,
+    tags: dict[str, str],
+    end_status: str | None,
+    end_time: int | None,
+    retry_for: float,
+) -> None:
+    """Send, retrying unreachable servers and server errors: the batch id makes it idempotent."""
+    deadline = time.monotonic() + retry_for
+    delay = 0.1
+    while True:
+        try:
+            send(batch_id, metrics, tags, end_status, end_time)
+            return
+        except (TransportError, ServerError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("retrying batch %s in %.1fs: %s", batch_id, delay, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+# -- recovery ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Orphan:
+    """A spool whose owner died: what it holds, parsed."""
+
+    path: Path
+    run_id: str
+    spool_id: str
+    target: str
+    records: list[tuple[int, dict[str, Any]]]  # (seq, record)
+    batches: list[tuple[str, int]]  # (batch_id, last seq), in order
+    acked: set[str]
+    end: tuple[str, int] | None
+    last_time: int | None
+
+
+def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break  # a torn last line: it was never acknowledged
+            with contextlib.suppress(orjson.JSONDecodeError):
+                yield orjson.loads(line)
+
+
+def parse_spool(path: Path) -> Orphan | None:
+    lines = _read_lines(path)
+    header = next(lines, None)
+    if not header or header.get("v") != 1:
+        return None
+    orphan = Orphan(
+        path, header["run"], header["id"], header.get("target", ""), [], [], set(), None, None
+    )
+    seq = 0
+    for record in lines:
+        if "m" in record or "t" in record:
+            seq += 1
+            orphan.records.append((seq, record))
+            for point in record.get("m", ()):
+                orphan.last_time = max(orphan.last_time or 0, point[3])
+        elif "b" in record:
+            orphan.batches.append((record["b"], record["n"]))
+        elif "a" in record:
+            orphan.acked.add(record["a"])
+        elif "e" in record:
+            orphan.end = (record["e"], record["at"])
+    return orphan
+
+
+def try_lock(path: Path) -> int | None:
+    """Open and lock a spool if its owner is gone; None if someone holds it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def replay(orphan: Orphan, fd: int, send: SendBatch) -> int:
+    """Ship everything in an orphaned spool that was not acknowledged; returns points shipped.
+
+    A batch marked but not acked is resent under its id (applied at most once by the server);
+    records after the last marker are marked and sent as new batches.
+    """
+    shipped = 0
+    start = 0
+    spans: list[tuple[str, int, int]] = []
+    for batch_id, last in orphan.batches:
+        spans.append((batch_id, start, last))
+        start = max(start, last)
+    final_seq = orphan.records[-1][0] if orphan.records else 0
+    if final_seq > start:
+        batch_id = f"{orphan.spool_id}-{final_seq}"
+        os.write(fd, orjson.dumps({"b": batch_id, "n": final_seq}) + b"\n")
+        spans.append((batch_id, start, final_seq))
+    for batch_id, first, last in spans:
+        if batch_id in orphan.acked or last <= first:
+            continue
+        points: list[list[Any]] = []
+        tags: dict[str, str] = {}
+        for seq, record in orphan.records:
+            if first < seq <= last:
+                points.extend(record.get("m", ()))
+                tags.update(record.get("t", {}))
+        shipped += _send_chunks(send, batch_id, points, tags, None, None, 30.0)
+        os.write(fd, orjson.dumps({"a": batch_id}) + b"\n")
+    return shipped

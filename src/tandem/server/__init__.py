@@ -1,0 +1,1 @@
+"""The server: `create_app(settings)` mounts every domain's REST router over one service layer."""

@@ -1,0 +1,51 @@
+"""`create_app(settings)`: the ASGI app behind `tandem server` and the embedded SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tandem import __version__
+from tandem.core.config import Settings
+from tandem.server.container import Services
+from tandem.server.errors import install_error_handlers
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app over `services` (or services built from `settings`)."""
+    from tandem.gc.api import router as gc_router
+    from tandem.projects.api import router as projects_router
+    from tandem.tracking.api import router as tracking_router
+
+    owned = services is None
+    services = services or Services.build(settings or Settings.load())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            services.close()
+
+    app = FastAPI(
+        title="tandem",
+        version=__version__,
+        description="REST API of tandem: projects, runs, metrics, artifacts.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+
+    @app.get(f"{API_PREFIX}/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for router in (projects_router, tracking_router, gc_router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

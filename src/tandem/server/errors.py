@@ -1,0 +1,85 @@
+"""One handler renders every error as `application/problem+json` (RFC 9457) with a stable
+`code`, so clients branch on the code and the SDK can raise the same class it came from."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from tandem.errors import TandemError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "https://tandem.dev/problems/"
+_HTTP_CODES = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "permission-denied",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+}
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, instance: str, details: dict[str, Any]
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": instance,
+    }
+    if details:
+        body["details"] = details
+    return Response(
+        orjson.dumps(body, default=str), status_code=status, media_type="application/problem+json"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TandemError)
+    async def tandem_error(request: Request, exc: TandemError) -> Response:
+        return problem(exc.status, exc.code, exc.title, exc.message, request.url.path, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg")}
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"location": "", "message": "invalid request"}
+        detail = (
+            f"{first['location']}: {first['message']}" if first["location"] else first["message"]
+        )
+        return problem(
+            422, "invalid-input", "Invalid input", detail, request.url.path, {"errors": errors}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "http-error")
+        detail = str(exc.detail) if exc.detail else code
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such endpoint: {request.method} {request.url.path}"
+        return problem(
+            exc.status_code, code, code.replace("-", " ").capitalize(), detail, request.url.path, {}
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(
+            500, "server-error", "Server error",
+            "the server failed unexpectedly; the details are in its log",
+            request.url.path, {},
+        )  # fmt: skip

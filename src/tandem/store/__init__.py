@@ -1,0 +1,1 @@
+"""Infrastructure: the SQL metadata store (engine, schema, migrations) and blobs."""

@@ -1,0 +1,76 @@
+"""Which blobs the database knows, and which of them something still references.
+
+Domains register the columns that hold oids in `BLOB_REFERENCES` (tracking: artifacts.oid; later
+dataset manifests, models). gc deletes a blob only if no registered column names it and its row
+was last touched before the grace cut-off; an upload touches the row before it relies on the
+blob, so gc and uploads never race into a dangling reference (see docs/adr/0004).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, exists, select
+from sqlalchemy.sql.elements import KeyedColumnElement
+
+from tandem.store.tables import blobs
+
+BLOB_REFERENCES: list[KeyedColumnElement[Any]] = []
+
+
+def register_blob_reference(column: KeyedColumnElement[Any]) -> None:
+    if not any(column is known for known in BLOB_REFERENCES):
+        BLOB_REFERENCES.append(column)
+
+
+class BlobIndex:
+    def __init__(self, is_sqlite: bool) -> None:
+        self._is_sqlite = is_sqlite
+        self._ph = "?" if is_sqlite else "%s"
+
+    def lock(self, conn: Connection, oid: str) -> None:
+        """Serialise uploads and gc on one oid for the rest of the transaction. SQLite write
+        transactions are serial already; PostgreSQL takes a transaction-scoped advisory lock."""
+        if not self._is_sqlite:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (oid,))
+
+    def touch(self, conn: Connection, oid: str, size: int, now: int) -> None:
+        """Record the blob, or restart its grace period if known."""
+        self.lock(conn, oid)
+        ph = self._ph
+        conn.exec_driver_sql(
+            f"INSERT INTO blobs (oid, size, created_at) VALUES ({ph}, {ph}, {ph}) "
+            "ON CONFLICT (oid) DO UPDATE SET created_at = excluded.created_at",
+            (oid, size, now),
+        )
+
+    def _unreferenced(self) -> Any:
+        return and_(*(~exists().where(column == blobs.c.oid) for column in BLOB_REFERENCES))
+
+    def sweep_candidates(self, conn: Connection, cutoff: int) -> list[tuple[str, int]]:
+        rows = conn.execute(
+            select(blobs.c.oid, blobs.c.size).where(
+                blobs.c.created_at < cutoff, self._unreferenced()
+            )
+        ).all()
+        return [(row.oid, row.size) for row in rows]
+
+    def forget_if_unreferenced(self, conn: Connection, oid: str, cutoff: int) -> bool:
+        """Delete the blob's row if it is still unreferenced and old; True if it was."""
+        self.lock(conn, oid)
+        result = conn.execute(
+            delete(blobs).where(
+                blobs.c.oid == oid, blobs.c.created_at < cutoff, self._unreferenced()
+            )
+        )
+        return result.rowcount == 1
+
+    def size_of(self, conn: Connection, oid: str) -> int | None:
+        return conn.execute(select(blobs.c.size).where(blobs.c.oid == oid)).scalar()
+
+    def is_known(self, conn: Connection, oid: str) -> bool:
+        self.lock(conn, oid)
+        return conn.execute(select(blobs.c.oid).where(blobs.c.oid == oid)).first() is not None
+
+    def known(self, conn: Connection) -> set[str]:
+        return set(conn.execute(select(blobs.c.oid)).scalars())

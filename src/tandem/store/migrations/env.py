@@ -1,0 +1,26 @@
+"""Alembic environment: migrations run on the connection `Database.upgrade` hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import tandem.gc.models
+import tandem.projects.tables
+import tandem.store.tables
+import tandem.tracking.tables  # noqa: F401
+from tandem.store.base import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    from sqlalchemy import create_engine
+
+    url = context.config.get_main_option("sqlalchemy.url") or "sqlite:///autogen.db"
+    connection = create_engine(url).connect()
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,1 @@
+"""Experiment tracking: projects' runs, params, metrics, tags and artifacts."""

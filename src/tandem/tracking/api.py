@@ -1,0 +1,159 @@
+"""REST endpoints for runs, metrics and artifacts: parse, call the service, return the model."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from tandem.core.paging import Page
+from tandem.errors import InvalidInput
+from tandem.server.deps import PrincipalDep, ServicesDep
+from tandem.tracking.models import (
+    Artifact,
+    BatchResult,
+    MetricHistory,
+    Run,
+    RunBatch,
+    RunComparison,
+    RunCreate,
+    RunSearch,
+    RunUpdate,
+)
+
+router = APIRouter(tags=["runs"])
+
+
+def run_reference(
+    run_id: str,
+    project: Annotated[str | None, Query(description="the project the run must belong to")] = None,
+) -> str:
+    """A run id or unique prefix, qualified by `?project=` when the caller named one."""
+    return f"{project}/runs/{run_id}" if project else run_id
+
+
+RunRefDep = Annotated[str, Depends(run_reference)]
+
+MAX_UPLOAD_BYTES = 50 * 2**30
+
+
+@router.post("/projects/{project}/runs", status_code=201)
+def create_run(
+    project: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep
+) -> Run:
+    return services.tracking.create_run(principal, project, body)
+
+
+@router.post("/runs/search")
+def search_runs(body: RunSearch, services: ServicesDep, principal: PrincipalDep) -> Page[Run]:
+    return services.tracking.search_runs(principal, body)
+
+
+@router.get("/runs/compare")
+def compare_runs(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    ids: Annotated[list[str], Query(description="two or more run ids")],
+) -> RunComparison:
+    return services.tracking.compare_runs(principal, ids)
+
+
+@router.get("/runs/{run_id}")
+def get_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
+    return services.tracking.get_run(principal, run_id)
+
+
+@router.patch("/runs/{run_id}")
+def update_run(
+    run_id: RunRefDep, body: RunUpdate, services: ServicesDep, principal: PrincipalDep
+) -> Run:
+    return services.tracking.update_run(principal, run_id, body)
+
+
+@router.delete("/runs/{run_id}")
+def delete_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
+    return services.tracking.delete_run(principal, run_id)
+
+
+@router.post("/runs/{run_id}/restore")
+def restore_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
+    return services.tracking.restore_run(principal, run_id)
+
+
+@router.post("/runs/{run_id}/batch")
+def log_batch(
+    run_id: RunRefDep, body: RunBatch, services: ServicesDep, principal: PrincipalDep
+) -> BatchResult:
+    return services.tracking.log_batch(principal, run_id, body)
+
+
+@router.delete("/runs/{run_id}/tags/{key}", status_code=204)
+def delete_tag(run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep) -> None:
+    services.tracking.delete_tag(principal, run_id, key)
+
+
+@router.get("/runs/{run_id}/metrics/{key:path}")
+def metric_history(
+    run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep
+) -> MetricHistory:
+    return services.tracking.metric_history(principal, run_id, key)
+
+
+@router.get("/runs/{run_id}/artifacts")
+def list_artifacts(
+    run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep, prefix: str = ""
+) -> list[Artifact]:
+    return services.tracking.list_artifacts(principal, run_id, prefix)
+
+
+@router.put("/runs/{run_id}/artifacts/{path:path}", status_code=201)
+async def upload_artifact(
+    run_id: RunRefDep, path: str, request: Request, services: ServicesDep, principal: PrincipalDep
+) -> Artifact:
+    """Upload the request body as artifact `path`; it is streamed to a temporary file inside
+    the workspace, hashed, and stored by content."""
+    tmp_dir = services.settings.home / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise InvalidInput(f"upload is larger than {MAX_UPLOAD_BYTES} bytes")
+                out.write(chunk)
+        return await run_in_threadpool(
+            services.tracking.upload_artifact, principal, run_id, path, Path(name)
+        )
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_artifact(
+    run_id: RunRefDep, path: str, services: ServicesDep, principal: PrincipalDep
+) -> StreamingResponse:
+    artifact, chunks = services.tracking.open_artifact(principal, run_id, path)
+    filename = quote(artifact.path.rsplit("/", 1)[-1])
+    return StreamingResponse(
+        chunks,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(artifact.size),
+            "ETag": f'"{artifact.oid}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+            "X-Tandem-Oid": artifact.oid,
+        },
+    )

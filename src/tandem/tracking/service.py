@@ -1,0 +1,452 @@
+"""TrackingService: every rule about runs, their params, metrics, tags and artifacts.
+
+The REST API, and through it the SDK, CLI and web UI, call these methods; nothing else writes
+tracking data. Each method takes the acting principal and checks it first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from tandem.core.auth import Action, Authorizer, Principal
+from tandem.core.clock import now_ms
+from tandem.core.ids import Oid, is_run_id, new_run_id
+from tandem.core.paging import Page, check_limit, decode_cursor, encode_cursor
+from tandem.core.paths import check_artifact_path
+from tandem.core.refs import parse_run_ref
+from tandem.core.validation import (
+    MAX_NAME_LENGTH,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_STEP,
+    MAX_TAG_VALUE_LENGTH,
+    check_key,
+    check_metric_value,
+    check_text,
+)
+from tandem.errors import Conflict, InvalidInput, NotFound
+from tandem.projects.service import ProjectService
+from tandem.projects.store import ProjectStore
+from tandem.store.blob_index import BlobIndex, register_blob_reference
+from tandem.store.blobs import BlobStore, check_oid, hash_file
+from tandem.store.db import Database
+from tandem.tracking.filters import parse_filter, parse_order_by_list
+from tandem.tracking.models import (
+    Artifact,
+    BatchResult,
+    MetricColumns,
+    MetricHistory,
+    Run,
+    RunBatch,
+    RunComparison,
+    RunCreate,
+    RunSearch,
+    RunStatus,
+    RunUpdate,
+)
+from tandem.tracking.search import SearchCompiler
+from tandem.tracking.store import RunStore
+from tandem.tracking.tables import artifacts
+
+register_blob_reference(artifacts.c.oid)
+
+MAX_BATCH_POINTS = 100_000
+MAX_BATCH_KEYS = 1_000
+
+
+def param_text(value: Any) -> str:
+    """Params are stored as text: `6` and `"6"` are the same param value."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+class TrackingService:
+    def __init__(
+        self,
+        db: Database,
+        runs: RunStore,
+        projects: ProjectService,
+        project_store: ProjectStore,
+        blobs: BlobStore,
+        blob_index: BlobIndex,
+        auth: Authorizer,
+    ) -> None:
+        self.db = db
+        self.runs = runs
+        self.projects = projects
+        self.project_store = project_store
+        self.blobs = blobs
+        self.blob_index = blob_index
+        self.auth = auth
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _run_row(
+        self, conn: Connection, principal: Principal, run_id: str, action: Action
+    ) -> Row[Any]:
+        ref = parse_run_ref(run_id)
+        row = self.runs.get_row(conn, ref.run_id)
+        if ref.project is not None and ref.project != row.project:
+            raise NotFound(f"run {ref.run_id} is not in project {ref.project!r}")
+        self.auth.require(principal, action, row.project)
+        return row
+
+    @staticmethod
+    def _writable(row: Row[Any]) -> None:
+        if row.deleted_at is not None:
+            raise Conflict(f"run {row.id} is deleted: restore it before writing to it")
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def create_run(self, principal: Principal, project: str, data: RunCreate) -> Run:
+        """Start a run in `project`, with its environment and any initial params and tags.
+
+        Raises:
+            NotFound: the project does not exist and `create_project` is false.
+            InvalidInput: a name, key or value breaks the rules in `tandem.core.validation`.
+        """
+        self.auth.require(principal, Action.RUN_WRITE, project)
+        if data.create_project:
+            project_pk = self.projects.ensure(principal, project)
+        else:
+            with self.db.read() as conn:
+                project_pk = self.project_store.get_pk(conn, project)
+        run_id = new_run_id()
+        name = check_text(data.name or f"run-{run_id[:8]}", "run name", MAX_NAME_LENGTH)
+        if data.seed is not None and not -(2**63) <= data.seed < 2**63:
+            raise InvalidInput("seed must fit in 64 bits")
+        params = self._check_params(data.params)
+        tags = self._check_tags(data.tags)
+        links = {check_artifact_path(p): check_oid(o) for p, o in data.link_artifacts.items()}
+        with self.db.write() as conn:
+            run_pk = self.runs.create(
+                conn,
+                run_id=run_id,
+                project_pk=project_pk,
+                name=name,
+                user=principal.name,
+                start_time=data.start_time or now_ms(),
+                seed=data.seed,
+                environment=data.environment,
+            )
+            self.runs.insert_params(conn, run_pk, params)
+            self.runs.upsert_tags(conn, run_pk, tags)
+            now = now_ms()
+            for path, oid in links.items():
+                size = self.blob_index.size_of(conn, oid)
+                if size is None or not self.blobs.exists(Oid(oid)):
+                    raise NotFound(f"blob {oid} is not stored: upload {path} instead", oid=oid)
+                self.blob_index.touch(conn, oid, size, now)
+                self.runs.put_artifact(conn, run_pk, path, oid, size, now)
+            row = self.runs.get_row(conn, run_id)
+        return self.runs.to_model(row, params=params, tags=tags, environment=data.environment)
+
+    def get_run(self, principal: Principal, run_id: str) -> Run:
+        """A run with its environment, params, tags and latest metric values."""
+        with self.db.read() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_READ)
+            params, metrics, tags = self.runs.load_data(conn, [row.pk])
+            environment = self.runs.environment(conn, row.pk)
+        return self.runs.to_model(
+            row,
+            params=params[row.pk],
+            metrics=metrics[row.pk],
+            tags=tags[row.pk],
+            environment=environment,
+        )
+
+    def update_run(self, principal: Principal, run_id: str, data: RunUpdate) -> Run:
+        """Rename a run or end it. A run ends once: finished, failed or killed.
+
+        Raises:
+            Conflict: the run already ended with another status, or is deleted.
+        """
+        with self.db.write() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
+            self._writable(row)
+            values: dict[str, Any] = {}
+            if data.name is not None:
+                values["name"] = check_text(data.name, "run name", MAX_NAME_LENGTH)
+            if data.status is not None:
+                values.update(self._end_values(row, data.status, data.end_time))
+            self.runs.update(conn, row.pk, **values)
+        return self.get_run(principal, row.id)
+
+    @staticmethod
+    def _end_values(row: Row[Any], status: RunStatus, end_time: int | None) -> dict[str, Any]:
+        current = RunStatus(row.status)
+        if current.is_terminal and status != current:
+            raise Conflict(
+                f"run {row.id} already ended as {current.value}; it cannot become {status.value}"
+            )
+        if current.is_terminal or status is RunStatus.RUNNING:
+            return {}
+        return {"status": status.value, "end_time": end_time or now_ms()}
+
+    def delete_run(self, principal: Principal, run_id: str) -> Run:
+        """Soft-delete: hidden from search until restored; `tandem gc` purges it for good."""
+        with self.db.write() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_DELETE)
+            if row.deleted_at is None:
+                self.runs.set_deleted(conn, row.pk, now_ms())
+        return self.get_run(principal, row.id)
+
+    def restore_run(self, principal: Principal, run_id: str) -> Run:
+        with self.db.write() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_DELETE)
+            if row.deleted_at is None:
+                raise Conflict(f"run {row.id} is not deleted")
+            self.runs.set_deleted(conn, row.pk, None)
+        return self.get_run(principal, row.id)
+
+    # -- logging --------------------------------------------------------------------------
+
+    def _check_params(self, raw: dict[str, Any]) -> dict[str, str]:
+        return {
+            check_key(key, "param"): check_text(
+                param_text(value), f"param {key!r}", MAX_PARAM_VALUE_LENGTH
+            )
+            for key, value in raw.items()
+        }
+
+    def _check_tags(self, raw: dict[str, str]) -> dict[str, str]:
+        return {
+            check_key(key, "tag"): check_text(str(value), f"tag {key!r}", MAX_TAG_VALUE_LENGTH)
+            for key, value in raw.items()
+        }
+
+    def _check_metrics(self, columns: MetricColumns) -> tuple[list[int], list[int], list[float]]:
+        n = len(columns.key)
+        steps = columns.step if columns.step is not None else [0] * n
+        stamps = columns.timestamp if columns.timestamp is not None else [now_ms()] * n
+        if not (len(columns.value) == len(steps) == len(stamps) == n):
+            raise InvalidInput(
+                "metrics.key, value, step and timestamp must have the same length "
+                f"(got {n}, {len(columns.value)}, {len(steps)}, {len(stamps)})"
+            )
+        if n > MAX_BATCH_POINTS:
+            raise InvalidInput(f"a batch holds at most {MAX_BATCH_POINTS} points, got {n}")
+        if n == 0:
+            return steps, stamps, []
+        values = columns.value
+        if not all(map(math.isfinite, values)):
+            for key, value in zip(columns.key, values, strict=True):
+                check_metric_value(key, value)  # raises for the first non-finite one
+        if min(steps) < 0 or max(steps) > MAX_STEP:
+            raise InvalidInput(f"steps must be whole numbers from 0 to {MAX_STEP}")
+        if min(stamps) < 0 or max(stamps) > MAX_STEP:
+            raise InvalidInput("timestamps must be milliseconds since the epoch")
+        return steps, stamps, values
+
+    def log_batch(self, principal: Principal, run_id: str, batch: RunBatch) -> BatchResult:
+        """Apply params, tags and metric points to a run, all or nothing.
+
+        With a `batch_id`, applying the same batch again is acknowledged and changes nothing,
+        so a client can retry after a timeout without duplicating points.
+
+        Raises:
+            Conflict: a param already has a different value, or the run is deleted.
+            InvalidInput: a key or value breaks the rules, or a metric value is not finite.
+        """
+        params = self._check_params(batch.params)
+        tags = self._check_tags(batch.tags)
+        columns = batch.metrics
+        points = 0
+        key_ids: list[int] = []
+        steps: list[int] = []
+        stamps: list[int] = []
+        values: list[float] = []
+        if columns is not None and len(columns):
+            unique_keys = set(columns.key)
+            if len(unique_keys) > MAX_BATCH_KEYS:
+                raise InvalidInput(f"a batch holds at most {MAX_BATCH_KEYS} distinct metric keys")
+            for key in unique_keys:
+                check_key(key, "metric")
+            steps, stamps, values = self._check_metrics(columns)
+            ids = self.runs.metric_key_ids(unique_keys, create=True)
+            key_ids = [ids[key] for key in columns.key]
+            points = len(values)
+        with self.db.write() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
+            if batch.batch_id is not None and not self.runs.claim_batch(
+                conn, row.pk, batch.batch_id, now_ms()
+            ):
+                return BatchResult(applied=False, points=points)
+            self._writable(row)
+            if params:
+                existing = self.runs.existing_params(conn, row.pk, list(params))
+                for key, value in existing.items():
+                    if params[key] != value:
+                        raise Conflict(
+                            f"param {key!r} of run {row.id} is already {value!r}; params cannot "
+                            f"change (got {params[key]!r}): log a new run or use a tag",
+                            key=key,
+                        )
+                self.runs.insert_params(
+                    conn, row.pk, {k: v for k, v in params.items() if k not in existing}
+                )
+            self.runs.upsert_tags(conn, row.pk, tags)
+            if points:
+                self.runs.insert_points(
+                    conn, row.pk, row.project_pk, key_ids, steps, stamps, values
+                )
+            if batch.end_status is not None:
+                self.runs.update(
+                    conn, row.pk, **self._end_values(row, batch.end_status, batch.end_time)
+                )
+        return BatchResult(applied=True, points=points)
+
+    def delete_tag(self, principal: Principal, run_id: str, key: str) -> None:
+        with self.db.write() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
+            self._writable(row)
+            if not self.runs.delete_tag(conn, row.pk, key):
+                raise NotFound(f"run {row.id} has no tag {key!r}")
+
+    def metric_history(self, principal: Principal, run_id: str, key: str) -> MetricHistory:
+        """Every point of one metric of a run, in step order."""
+        with self.db.read() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_READ)
+            return self.runs.metric_history(conn, row.pk, row.id, key)
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search_runs(self, principal: Principal, search: RunSearch) -> Page[Run]:
+        """Runs of a project matching a filter, in order, one page at a time.
+
+        See `tandem.tracking.filters` for the filter language. Raises InvalidFilter (with the
+        position) for a malformed filter or order.
+        """
+        self.auth.require(principal, Action.RUN_READ, search.project)
+        limit = check_limit(search.limit)
+        expr = parse_filter(search.filter)
+        order = parse_order_by_list(search.order_by)
+        after = decode_cursor(search.cursor) if search.cursor else None
+        with self.db.read() as conn:
+            project_pk = self.project_store.get_pk(conn, search.project)
+            compiler = SearchCompiler(
+                project_pk, lambda names: self.runs.metric_key_ids(names, create=False)
+            )
+            query, keys = compiler.build(expr, order, search.include_deleted, after, limit)
+            rows = conn.execute(query).all()
+            page, more = rows[:limit], len(rows) > limit
+            want = _FieldSelection(search.fields)
+            run_pks = [row.pk for row in page]
+            params, metrics, tags = self.runs.load_data(
+                conn,
+                run_pks,
+                param_keys=want.params,
+                metric_names=want.metrics,
+                tag_keys=want.tags,
+                want_params=want.params is None or bool(want.params),
+                want_metrics=want.metrics is None or bool(want.metrics),
+                want_tags=want.tags is None or bool(want.tags),
+            )
+        items = [
+            self.runs.to_model(
+                row, params=params[row.pk], metrics=metrics[row.pk], tags=tags[row.pk]
+            )
+            for row in page
+        ]
+        cursor = None
+        if more:
+            last = page[-1]
+            cursor = encode_cursor([getattr(last, f"_k{i}") for i in range(len(keys))])
+        return Page[Run](items=items, next_cursor=cursor)
+
+    def compare_runs(self, principal: Principal, run_ids: Sequence[str]) -> RunComparison:
+        """Runs side by side: which params differ, and every metric key any of them has."""
+        if not 2 <= len(run_ids) <= 100:
+            raise InvalidInput("compare needs 2 to 100 runs")
+        runs = [self.get_run(principal, run_id) for run_id in run_ids]
+        keys = sorted({key for run in runs for key in run.params})
+        differ = [k for k in keys if len({run.params.get(k) for run in runs}) > 1]
+        same = [k for k in keys if k not in differ]
+        metric_keys = sorted({key for run in runs for key in run.metrics})
+        return RunComparison(
+            runs=runs, params_differ=differ, params_same=same, metric_keys=metric_keys
+        )
+
+    # -- artifacts ------------------------------------------------------------------------
+
+    def upload_artifact(
+        self, principal: Principal, run_id: str, path: str, source: Path
+    ) -> Artifact:
+        """Store the file at `source` (a server-side temporary file) as artifact `path`.
+
+        The blob's row is touched before the blob is relied on, so a concurrent `gc` cannot
+        delete it between the upload and the reference.
+        """
+        path = check_artifact_path(path)
+        with self.db.read() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
+            self._writable(row)
+        info = hash_file(source)
+        now = now_ms()
+        with self.db.write() as conn:
+            self.blob_index.touch(conn, info.oid, info.size, now)
+        stored = self.blobs.put_file(source)
+        if stored.oid != info.oid:
+            raise InvalidInput(f"{path} changed while it was uploaded; upload it again")
+        with self.db.write() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
+            self._writable(row)
+            self.runs.put_artifact(conn, row.pk, path, info.oid, info.size, now)
+        return Artifact(path=path, oid=info.oid, size=info.size, created_at=now)
+
+    def list_artifacts(self, principal: Principal, run_id: str, prefix: str = "") -> list[Artifact]:
+        with self.db.read() as conn:
+            row = self._run_row(conn, principal, run_id, Action.RUN_READ)
+            return self.runs.list_artifacts(conn, row.pk, prefix)
+
+    def open_artifact(
+        self, principal: Principal, run_id: str, path: str
+    ) -> tuple[Artifact, Iterator[bytes]]:
+        """The artifact's record and its verified bytes."""
+        path = check_artifact_path(path)
+        with self.db.read() as conn:
+            row = self._run_row(conn, principal, run_id, Action.ARTIFACT_READ)
+            artifact = self.runs.get_artifact(conn, row.pk, path)
+        if artifact is None:
+            raise NotFound(f"run {row.id} has no artifact {path!r}", path=path)
+        return artifact, self.blobs.read(artifact.oid)  # type: ignore[arg-type]
+
+
+class _FieldSelection:
+    """Which params, metrics and tags a search returns. None means all of that kind."""
+
+    def __init__(self, fields: list[str] | None) -> None:
+        self.params: set[str] | None = None
+        self.metrics: set[str] | None = None
+        self.tags: set[str] | None = None
+        if fields is None:
+            return
+        self.params, self.metrics, self.tags = set(), set(), set()
+        kinds = {
+            "params": "params", "param": "params",
+            "metrics": "metrics", "metric": "metrics",
+            "tags": "tags", "tag": "tags",
+        }  # fmt: skip
+        for field in fields:
+            head, dot, key = field.partition(".")
+            kind = kinds.get(head)
+            if kind is None or not dot:
+                continue  # attributes always come back: they are one row, already read
+            if key == "*":
+                setattr(self, kind, None)
+                continue
+            selected = getattr(self, kind)
+            if selected is not None:
+                selected.add(key)
+
+
+__all__ = ["TrackingService", "is_run_id", "param_text"]

@@ -1,0 +1,356 @@
+"""RunStore: typed queries over the tracking tables. No rules, no permissions: the service decides.
+
+Hot paths (applying a batch of metric points) go to the DB-API cursor directly: `executemany`
+on SQLite and `COPY` on PostgreSQL. Building SQLAlchemy statements per point costs more than the
+database does (profiled: ~3x slower for 1,000-point batches).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+
+from tandem.errors import AlreadyExists, InvalidInput, NotFound
+from tandem.projects.tables import projects
+from tandem.store.db import Database
+from tandem.tracking.models import Artifact, Environment, MetricHistory, Run, RunStatus
+from tandem.tracking.tables import (
+    artifacts,
+    batches,
+    latest_metrics,
+    metric_keys,
+    metrics,
+    params,
+    runs,
+    tags,
+)
+
+RUN_COLUMNS = (
+    runs.c.pk,
+    runs.c.id,
+    runs.c.name,
+    runs.c.status,
+    runs.c.user,
+    runs.c.start_time,
+    runs.c.end_time,
+    runs.c.seed,
+    runs.c.deleted_at,
+    runs.c.project_pk,
+    projects.c.name.label("project"),
+)
+
+
+class RunStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._key_ids: dict[str, int] = {}  # metric keys are never deleted, so ids can be cached
+        self._key_lock = threading.Lock()
+        self._ph = "?" if db.is_sqlite else "%s"
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        conn: Connection,
+        *,
+        run_id: str,
+        project_pk: int,
+        name: str,
+        user: str,
+        start_time: int,
+        seed: int | None,
+        environment: Environment,
+    ) -> int:
+        try:
+            result = conn.execute(
+                insert(runs).values(
+                    id=run_id,
+                    project_pk=project_pk,
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    user=user,
+                    start_time=start_time,
+                    seed=seed,
+                    environment=environment.model_dump_json(exclude_defaults=True),
+                )
+            )
+        except SQLIntegrityError:
+            raise AlreadyExists(f"run {run_id} already exists", run_id=run_id) from None
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def find_row(self, conn: Connection, run_id: str) -> Row[Any] | None:
+        """The run with this id, or the one run whose id starts with this prefix."""
+        query = select(*RUN_COLUMNS).join(projects, projects.c.pk == runs.c.project_pk)
+        if len(run_id) == 32:
+            return cast("Row[Any] | None", conn.execute(query.where(runs.c.id == run_id)).first())
+        rows = conn.execute(query.where(runs.c.id.startswith(run_id)).limit(2)).all()
+        if len(rows) > 1:
+            raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more digits")
+        return cast("Row[Any] | None", rows[0] if rows else None)
+
+    def get_row(self, conn: Connection, run_id: str) -> Row[Any]:
+        row = self.find_row(conn, run_id)
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist", run_id=run_id)
+        return row
+
+    def environment(self, conn: Connection, run_pk: int) -> Environment:
+        raw = conn.execute(select(runs.c.environment).where(runs.c.pk == run_pk)).scalar_one()
+        return Environment.model_validate_json(raw)
+
+    def update(self, conn: Connection, run_pk: int, **values: Any) -> None:
+        if values:
+            conn.execute(update(runs).where(runs.c.pk == run_pk).values(**values))
+
+    def to_model(
+        self,
+        row: Row[Any],
+        *,
+        params: dict[str, str] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+        environment: Environment | None = None,
+    ) -> Run:
+        return Run(
+            id=row.id,
+            project=row.project,
+            name=row.name,
+            status=RunStatus(row.status),
+            user=row.user,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            seed=row.seed,
+            deleted_at=row.deleted_at,
+            environment=environment,
+            params=params or {},
+            metrics=metrics or {},
+            tags=tags or {},
+        )
+
+    def load_data(
+        self,
+        conn: Connection,
+        run_pks: Sequence[int],
+        *,
+        param_keys: Iterable[str] | None = None,
+        metric_names: Iterable[str] | None = None,
+        tag_keys: Iterable[str] | None = None,
+        want_params: bool = True,
+        want_metrics: bool = True,
+        want_tags: bool = True,
+    ) -> tuple[dict[int, dict[str, str]], dict[int, dict[str, float]], dict[int, dict[str, str]]]:
+        """Params, latest metrics and tags of these runs; `*_keys` narrow to those keys."""
+        p_out: dict[int, dict[str, str]] = {pk: {} for pk in run_pks}
+        m_out: dict[int, dict[str, float]] = {pk: {} for pk in run_pks}
+        t_out: dict[int, dict[str, str]] = {pk: {} for pk in run_pks}
+        if not run_pks:
+            return p_out, m_out, t_out
+        if want_params:
+            query = select(params.c.run_pk, params.c.key, params.c.value).where(
+                params.c.run_pk.in_(run_pks)
+            )
+            if param_keys is not None:
+                query = query.where(params.c.key.in_(list(param_keys)))
+            for run_pk, key, value in conn.execute(query):
+                p_out[run_pk][key] = value
+        if want_tags:
+            query = select(tags.c.run_pk, tags.c.key, tags.c.value).where(
+                tags.c.run_pk.in_(run_pks)
+            )
+            if tag_keys is not None:
+                query = query.where(tags.c.key.in_(list(tag_keys)))
+            for run_pk, key, value in conn.execute(query):
+                t_out[run_pk][key] = value
+        if want_metrics:
+            query = (
+                select(latest_metrics.c.run_pk, metric_keys.c.name, latest_metrics.c.value)
+                .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
+                .where(latest_metrics.c.run_pk.in_(run_pks))
+            )
+            if metric_names is not None:
+                query = query.where(metric_keys.c.name.in_(list(metric_names)))
+            for run_pk, key, value in conn.execute(query):
+                m_out[run_pk][key] = value
+        return p_out, m_out, t_out
+
+    # -- metric keys ----------------------------------------------------------------------
+
+    def metric_key_ids(self, names: Iterable[str], *, create: bool) -> dict[str, int]:
+        """Ids of these metric keys, interning new ones in their own committed transaction
+        (an unused key name is harmless; a cached id from a rolled-back insert would not be)."""
+        wanted = set(names)
+        missing = [name for name in wanted if name not in self._key_ids]
+        if missing:
+            with self.db.read() as conn:
+                found = conn.execute(
+                    select(metric_keys.c.name, metric_keys.c.id).where(
+                        metric_keys.c.name.in_(missing)
+                    )
+                ).all()
+            with self._key_lock:
+                self._key_ids.update({row.name: row.id for row in found})
+            missing = [name for name in missing if name not in self._key_ids]
+            if missing and create:
+                with self.db.write() as conn:
+                    conn.exec_driver_sql(
+                        f"INSERT INTO metric_keys (name) VALUES ({self._ph}) "
+                        "ON CONFLICT (name) DO NOTHING",
+                        [(name,) for name in missing],
+                    )
+                return self.metric_key_ids(wanted, create=False)
+        return {name: self._key_ids[name] for name in wanted if name in self._key_ids}
+
+    # -- batches --------------------------------------------------------------------------
+
+    def claim_batch(self, conn: Connection, run_pk: int, batch_id: str, now: int) -> bool:
+        """Record `batch_id` for this run; False if it was recorded before (a retry)."""
+        result = conn.exec_driver_sql(
+            f"INSERT INTO batches (run_pk, batch_id, created_at) "
+            f"VALUES ({self._ph}, {self._ph}, {self._ph}) ON CONFLICT DO NOTHING",
+            (run_pk, batch_id, now),
+        )
+        return result.rowcount == 1
+
+    def existing_params(self, conn: Connection, run_pk: int, keys: list[str]) -> dict[str, str]:
+        rows = conn.execute(
+            select(params.c.key, params.c.value).where(
+                params.c.run_pk == run_pk, params.c.key.in_(keys)
+            )
+        ).all()
+        return {row.key: row.value for row in rows}
+
+    def insert_params(self, conn: Connection, run_pk: int, values: dict[str, str]) -> None:
+        if values:
+            conn.execute(
+                insert(params),
+                [{"run_pk": run_pk, "key": k, "value": v} for k, v in values.items()],
+            )
+
+    def upsert_tags(self, conn: Connection, run_pk: int, values: dict[str, str]) -> None:
+        if values:
+            ph = self._ph
+            conn.exec_driver_sql(
+                f"INSERT INTO tags (run_pk, key, value) VALUES ({ph}, {ph}, {ph}) "
+                "ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value",
+                [(run_pk, k, v) for k, v in values.items()],
+            )
+
+    def delete_tag(self, conn: Connection, run_pk: int, key: str) -> bool:
+        result = conn.execute(delete(tags).where(tags.c.run_pk == run_pk, tags.c.key == key))
+        return result.rowcount > 0
+
+    def insert_points(
+        self,
+        conn: Connection,
+        run_pk: int,
+        project_pk: int,
+        key_ids: list[int],
+        steps: list[int],
+        timestamps: list[int],
+        values: list[float],
+    ) -> None:
+        """Append points and move each key's latest value forward."""
+        n = len(values)
+        rows = list(zip([run_pk] * n, key_ids, steps, timestamps, values, strict=True))
+        if self.db.is_sqlite:
+            conn.exec_driver_sql(
+                "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        else:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(
+                "COPY metrics (run_pk, key_id, step, timestamp, value) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        # Newest point per key in this batch: highest step, then newest timestamp, then last.
+        newest: dict[int, tuple[int, int, float]] = {}
+        for key_id, step, ts, value in zip(key_ids, steps, timestamps, values, strict=True):
+            current = newest.get(key_id)
+            if current is None or (step, ts) >= (current[0], current[1]):
+                newest[key_id] = (step, ts, value)
+        ph = self._ph
+        conn.exec_driver_sql(
+            "INSERT INTO latest_metrics (run_pk, key_id, project_pk, step, timestamp, value) "
+            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
+            "ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, "
+            "timestamp = excluded.timestamp, value = excluded.value "
+            "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
+            "AND excluded.timestamp >= latest_metrics.timestamp)",
+            [(run_pk, k, project_pk, s, t, v) for k, (s, t, v) in newest.items()],
+        )
+
+    def metric_history(self, conn: Connection, run_pk: int, run_id: str, key: str) -> MetricHistory:
+        key_id = self.metric_key_ids([key], create=False).get(key)
+        history = MetricHistory(run_id=run_id, key=key, step=[], timestamp=[], value=[])
+        if key_id is None:
+            return history
+        rows = conn.exec_driver_sql(
+            f"SELECT step, timestamp, value FROM metrics WHERE run_pk = {self._ph} "
+            f"AND key_id = {self._ph} ORDER BY step, timestamp",
+            (run_pk, key_id),
+        ).all()
+        if rows:
+            steps, stamps, values = zip(*rows, strict=True)
+            history = MetricHistory(
+                run_id=run_id, key=key, step=list(steps), timestamp=list(stamps), value=list(values)
+            )
+        return history
+
+    # -- artifacts ------------------------------------------------------------------------
+
+    def put_artifact(
+        self, conn: Connection, run_pk: int, path: str, oid: str, size: int, now: int
+    ) -> None:
+        ph = self._ph
+        conn.exec_driver_sql(
+            "INSERT INTO artifacts (run_pk, path, oid, size, created_at) "
+            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) ON CONFLICT (run_pk, path) DO UPDATE SET "
+            "oid = excluded.oid, size = excluded.size, created_at = excluded.created_at",
+            (run_pk, path, oid, size, now),
+        )
+
+    def list_artifacts(self, conn: Connection, run_pk: int, prefix: str = "") -> list[Artifact]:
+        query = select(artifacts).where(artifacts.c.run_pk == run_pk).order_by(artifacts.c.path)
+        if prefix:
+            query = query.where(artifacts.c.path.startswith(prefix, autoescape=True))
+        return [
+            Artifact(path=r.path, oid=r.oid, size=r.size, created_at=r.created_at)
+            for r in conn.execute(query)
+        ]
+
+    def get_artifact(self, conn: Connection, run_pk: int, path: str) -> Artifact | None:
+        row = conn.execute(
+            select(artifacts).where(artifacts.c.run_pk == run_pk, artifacts.c.path == path)
+        ).first()
+        if row is None:
+            return None
+        return Artifact(path=row.path, oid=row.oid, size=row.size, created_at=row.created_at)
+
+    # -- deletion -------------------------------------------------------------------------
+
+    def set_deleted(self, conn: Connection, run_pk: int, deleted_at: int | None) -> None:
+        conn.execute(update(runs).where(runs.c.pk == run_pk).values(deleted_at=deleted_at))
+
+    def deleted_run_pks(
+        self, conn: Connection, cutoff: int, project_pks: Sequence[int] = ()
+    ) -> list[int]:
+        """Runs deleted at or before `cutoff`, plus every run of the given projects."""
+        condition = and_(runs.c.deleted_at.is_not(None), runs.c.deleted_at <= cutoff)
+        if project_pks:
+            condition = condition | runs.c.project_pk.in_(list(project_pks))
+        return list(conn.execute(select(runs.c.pk).where(condition)).scalars())
+
+    def purge(self, conn: Connection, run_pks: Sequence[int]) -> None:
+        """Delete these runs and everything that hangs off them, for good."""
+        for start in range(0, len(run_pks), 500):
+            chunk = list(run_pks[start : start + 500])
+            for table in (metrics, latest_metrics, params, tags, batches, artifacts):
+                conn.execute(delete(table).where(table.c.run_pk.in_(chunk)))
+            conn.execute(delete(runs).where(runs.c.pk.in_(chunk)))
