@@ -487,6 +487,15 @@ class Runs:
             raise
         return target
 
+    def read_artifact(self, run_id: str, artifact_path: str) -> bytes:
+        """An artifact's bytes in memory (for small files), verified against its hash."""
+        path = check_artifact_path(artifact_path)
+        response = self._http.request("GET", _run_path(run_id, f"/artifacts/{quote(path)}"))
+        expected = response.headers.get("x-tandem-oid")
+        if expected and blake3(response.content).hexdigest() != expected:
+            raise IntegrityError(f"download of {path} is corrupt: hash mismatch; try again")
+        return response.content
+
     def download_artifacts(
         self, run_id: str, destination: str | Path, prefix: str = ""
     ) -> list[Path]:

@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version=__version__,
         description="REST API of tandem: projects, runs, metrics, artifacts.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # Swagger UI loads from a CDN; the server must work offline
         redoc_url=None,
         lifespan=lifespan,
     )
