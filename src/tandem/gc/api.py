@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tandem.gc.models import GcReport, GcRequest
-from tandem.server.deps import PrincipalDep, ServicesDep
+from tandem.server.deps import PrincipalDep, ServicesDep, offload
 
 router = APIRouter(tags=["maintenance"])
 
 
 @router.post("/gc")
-def collect_garbage(body: GcRequest, services: ServicesDep, principal: PrincipalDep) -> GcReport:
-    return services.gc.collect(principal, body)
+async def collect_garbage(
+    body: GcRequest, services: ServicesDep, principal: PrincipalDep
+) -> GcReport:
+    return await offload(services.gc.collect, principal, body)

@@ -6,39 +6,45 @@ from fastapi import APIRouter, Query
 
 from tandem.core.paging import Page
 from tandem.projects.models import Project, ProjectCreate
-from tandem.server.deps import PrincipalDep, ServicesDep
+from tandem.server.deps import PrincipalDep, ServicesDep, offload
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 @router.post("", status_code=201)
-def create_project(body: ProjectCreate, services: ServicesDep, principal: PrincipalDep) -> Project:
-    return services.projects.create(principal, body)
+async def create_project(
+    body: ProjectCreate, services: ServicesDep, principal: PrincipalDep
+) -> Project:
+    return await offload(services.projects.create, principal, body)
 
 
 @router.get("")
-def list_projects(
+async def list_projects(
     services: ServicesDep,
     principal: PrincipalDep,
     include_deleted: bool = False,
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=10_000),
 ) -> Page[Project]:
-    return services.projects.list(
-        principal, include_deleted=include_deleted, cursor=cursor, limit=limit
+    return await offload(
+        services.projects.list,
+        principal,
+        include_deleted=include_deleted,
+        cursor=cursor,
+        limit=limit,
     )
 
 
 @router.get("/{name}")
-def get_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
-    return services.projects.get(principal, name)
+async def get_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
+    return await offload(services.projects.get, principal, name)
 
 
 @router.delete("/{name}")
-def delete_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
-    return services.projects.delete(principal, name)
+async def delete_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
+    return await offload(services.projects.delete, principal, name)
 
 
 @router.post("/{name}/restore")
-def restore_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
-    return services.projects.restore(principal, name)
+async def restore_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
+    return await offload(services.projects.restore, principal, name)

@@ -81,9 +81,7 @@ class ProjectStore:
     def set_deleted(self, conn: Connection, pk: int, deleted_at: int | None) -> None:
         conn.execute(update(projects).where(projects.c.pk == pk).values(deleted_at=deleted_at))
 
-    def list_deleted_before(
-        self, conn: Connection, cutoff: int
-    ) -> builtins.list[tuple[int, str]]:
+    def list_deleted_before(self, conn: Connection, cutoff: int) -> builtins.list[tuple[int, str]]:
         rows = conn.execute(
             select(projects.c.pk, projects.c.name).where(
                 projects.c.deleted_at.is_not(None), projects.c.deleted_at <= cutoff

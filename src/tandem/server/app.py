@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     for router in (projects_router, tracking_router, gc_router):

@@ -2,25 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from tandem.core.auth import Principal
 from tandem.server.container import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     # The users-and-roles capability resolves tokens and sessions here; until then the server
     # only listens on loopback and acts as the workspace owner.
     services: Services = request.app.state.services
     return services.owner
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+_INLINE: ContextVar[bool] = ContextVar("tandem_inline", default=False)
+
+
+def run_inline() -> Token[bool]:
+    """Mark this request as in process (embedded): it has an event loop to itself, so blocking
+    service calls run directly instead of hopping to a worker thread (~0.4 ms a request)."""
+    return _INLINE.set(True)
+
+
+async def offload(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call blocking service code from an endpoint: on a worker thread when served, so the
+    server's event loop keeps answering; inline for an embedded request."""
+    if _INLINE.get():
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def reset_inline(token: Token[bool]) -> None:
+    _INLINE.reset(token)

@@ -1,45 +1,139 @@
-"""The embedded workspace: the same ASGI app, mounted in process behind an httpx client, so the
+"""The embedded workspace: the same ASGI app, called in process behind an httpx client, so the
 SDK has one code path (the REST API) whether or not a server runs. One app per workspace per
-process, shared by every Client that opens it."""
+process, shared by every Client that opens it.
+
+`InProcessTransport` runs each request on an event loop owned by the calling thread, so a call
+costs one ASGI round trip and no thread hop (Starlette's TestClient hands every request to a
+portal thread, which costs milliseconds). A thread that is already inside a running event loop
+(a notebook, an async app) gets its requests run on a helper thread instead.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import threading
-import warnings
+from collections.abc import Iterator, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
-
-with warnings.catch_warnings():
-    # Starlette 1.x nudges TestClient users toward httpx2; its in-process transport over httpx
-    # is what we want here (one event-loop portal, lifespan handled), and it works unchanged.
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from fastapi import FastAPI
 
 from tandem.core.config import Settings
 from tandem.server.app import create_app
+from tandem.server.container import Services
+from tandem.server.deps import reset_inline, run_inline
+
+Message = MutableMapping[str, Any]
 
 _lock = threading.Lock()
-_clients: dict[tuple[str, str, str], TestClient] = {}
+_clients: dict[tuple[str, str, str], tuple[httpx.Client, Services]] = {}
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """An httpx transport that calls an ASGI app directly, in the calling thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._local = threading.local()
+        self._helper: ThreadPoolExecutor | None = None
+        self._helper_lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._run(request)
+        with self._helper_lock:  # called from async code: do not nest event loops
+            if self._helper is None:
+                self._helper = ThreadPoolExecutor(1, thread_name_prefix="tandem-embedded")
+        return self._helper.submit(self._run, request).result()
+
+    def _run(self, request: httpx.Request) -> httpx.Response:
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = asyncio.new_event_loop()
+            self._local.loop = loop
+        return loop.run_until_complete(self._call(request))
+
+    async def _call(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": url.scheme or "http",
+            "path": url.path,
+            "raw_path": url.raw_path.split(b"?", 1)[0],
+            "query_string": url.query,
+            "root_path": "",
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "client": ("127.0.0.1", 0),
+            "server": ("embedded", 80),
+            "extensions": {},
+        }
+        body: Iterator[bytes] = iter(request.stream)  # type: ignore[arg-type]
+        pending: bytes | None = next(body, b"")
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+        finished = asyncio.Event()
+
+        async def receive() -> Message:
+            nonlocal pending
+            if pending is None:
+                # The client stays connected until the response is complete: a streaming
+                # response listens for a disconnect and would stop early.
+                await finished.wait()
+                return {"type": "http.disconnect"}
+            chunk, pending = pending, next(body, None)
+            return {"type": "http.request", "body": chunk, "more_body": pending is not None}
+
+        async def send(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finished.set()
+
+        token = run_inline()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            finished.set()
+            reset_inline(token)
+        return httpx.Response(status, headers=headers, content=b"".join(chunks), request=request)
+
+    def close(self) -> None:
+        if self._helper is not None:
+            self._helper.shutdown(wait=False)
 
 
 def embedded_client(settings: Settings) -> httpx.Client:
     """An httpx client over the app for this workspace, started once and reused."""
     key = (str(settings.home), settings.database_url, settings.artifacts)
     with _lock:
-        client = _clients.get(key)
-        if client is None:
-            app = create_app(settings)
-            client = TestClient(app, base_url="http://embedded", raise_server_exceptions=False)
-            client.__enter__()  # runs the lifespan and keeps one event-loop portal
-            _clients[key] = client
-        return client
+        entry = _clients.get(key)
+        if entry is None:
+            services = Services.build(settings)
+            app = create_app(services=services)
+            client = httpx.Client(transport=InProcessTransport(app), base_url="http://embedded")
+            entry = (client, services)
+            _clients[key] = entry
+        return entry[0]
 
 
 def close_all() -> None:
+    """Close every embedded workspace this process opened (tests call it between cases)."""
     with _lock:
-        for client in _clients.values():
-            client.__exit__(None, None, None)
+        for client, services in _clients.values():
+            client.close()
+            services.close()
         _clients.clear()
 
 

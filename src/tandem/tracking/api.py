@@ -10,11 +10,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from tandem.core.paging import Page
 from tandem.errors import InvalidInput
-from tandem.server.deps import PrincipalDep, ServicesDep
+from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.tracking.models import (
     Artifact,
     BatchResult,
@@ -30,7 +29,7 @@ from tandem.tracking.models import (
 router = APIRouter(tags=["runs"])
 
 
-def run_reference(
+async def run_reference(
     run_id: str,
     project: Annotated[str | None, Query(description="the project the run must belong to")] = None,
 ) -> str:
@@ -44,72 +43,74 @@ MAX_UPLOAD_BYTES = 50 * 2**30
 
 
 @router.post("/projects/{project}/runs", status_code=201)
-def create_run(
+async def create_run(
     project: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep
 ) -> Run:
-    return services.tracking.create_run(principal, project, body)
+    return await offload(services.tracking.create_run, principal, project, body)
 
 
 @router.post("/runs/search")
-def search_runs(body: RunSearch, services: ServicesDep, principal: PrincipalDep) -> Page[Run]:
-    return services.tracking.search_runs(principal, body)
+async def search_runs(body: RunSearch, services: ServicesDep, principal: PrincipalDep) -> Page[Run]:
+    return await offload(services.tracking.search_runs, principal, body)
 
 
 @router.get("/runs/compare")
-def compare_runs(
+async def compare_runs(
     services: ServicesDep,
     principal: PrincipalDep,
     ids: Annotated[list[str], Query(description="two or more run ids")],
 ) -> RunComparison:
-    return services.tracking.compare_runs(principal, ids)
+    return await offload(services.tracking.compare_runs, principal, ids)
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
-    return services.tracking.get_run(principal, run_id)
+async def get_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
+    return await offload(services.tracking.get_run, principal, run_id)
 
 
 @router.patch("/runs/{run_id}")
-def update_run(
+async def update_run(
     run_id: RunRefDep, body: RunUpdate, services: ServicesDep, principal: PrincipalDep
 ) -> Run:
-    return services.tracking.update_run(principal, run_id, body)
+    return await offload(services.tracking.update_run, principal, run_id, body)
 
 
 @router.delete("/runs/{run_id}")
-def delete_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
-    return services.tracking.delete_run(principal, run_id)
+async def delete_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
+    return await offload(services.tracking.delete_run, principal, run_id)
 
 
 @router.post("/runs/{run_id}/restore")
-def restore_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
-    return services.tracking.restore_run(principal, run_id)
+async def restore_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
+    return await offload(services.tracking.restore_run, principal, run_id)
 
 
 @router.post("/runs/{run_id}/batch")
-def log_batch(
+async def log_batch(
     run_id: RunRefDep, body: RunBatch, services: ServicesDep, principal: PrincipalDep
 ) -> BatchResult:
-    return services.tracking.log_batch(principal, run_id, body)
+    return await offload(services.tracking.log_batch, principal, run_id, body)
 
 
 @router.delete("/runs/{run_id}/tags/{key}", status_code=204)
-def delete_tag(run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep) -> None:
-    services.tracking.delete_tag(principal, run_id, key)
+async def delete_tag(
+    run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep
+) -> None:
+    await offload(services.tracking.delete_tag, principal, run_id, key)
 
 
 @router.get("/runs/{run_id}/metrics/{key:path}")
-def metric_history(
+async def metric_history(
     run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep
 ) -> MetricHistory:
-    return services.tracking.metric_history(principal, run_id, key)
+    return await offload(services.tracking.metric_history, principal, run_id, key)
 
 
 @router.get("/runs/{run_id}/artifacts")
-def list_artifacts(
+async def list_artifacts(
     run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep, prefix: str = ""
 ) -> list[Artifact]:
-    return services.tracking.list_artifacts(principal, run_id, prefix)
+    return await offload(services.tracking.list_artifacts, principal, run_id, prefix)
 
 
 @router.put("/runs/{run_id}/artifacts/{path:path}", status_code=201)
@@ -129,9 +130,7 @@ async def upload_artifact(
                 if size > MAX_UPLOAD_BYTES:
                     raise InvalidInput(f"upload is larger than {MAX_UPLOAD_BYTES} bytes")
                 out.write(chunk)
-        return await run_in_threadpool(
-            services.tracking.upload_artifact, principal, run_id, path, Path(name)
-        )
+        return await offload(services.tracking.upload_artifact, principal, run_id, path, Path(name))
     finally:
         Path(name).unlink(missing_ok=True)
 
@@ -141,10 +140,10 @@ async def upload_artifact(
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download_artifact(
+async def download_artifact(
     run_id: RunRefDep, path: str, services: ServicesDep, principal: PrincipalDep
 ) -> StreamingResponse:
-    artifact, chunks = services.tracking.open_artifact(principal, run_id, path)
+    artifact, chunks = await offload(services.tracking.open_artifact, principal, run_id, path)
     filename = quote(artifact.path.rsplit("/", 1)[-1])
     return StreamingResponse(
         chunks,
