@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
+
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor
@@ -32,19 +34,16 @@ class ProjectService:
             self.store.create(conn, name, data.description, now_ms())
         return self.store.get(name)
 
-    def ensure(self, principal: Principal, name: str) -> int:
-        """The pk of project `name`, creating it if it does not exist yet."""
+    def pk_for_write(
+        self, conn: Connection, principal: Principal, name: str, *, create: bool
+    ) -> int:
+        """The pk of project `name` inside the caller's write transaction; with `create`, a
+        missing project is created first. A deleted project is not found: restore it."""
         check_project_name(name)
-        with self.db.read() as conn:
-            pk = self.store.find_pk(conn, name, include_deleted=True)
-        if pk is None:
+        if create and self.store.find_pk(conn, name, include_deleted=True) is None:
             self.auth.require(principal, Action.PROJECT_WRITE, name)
-            with self.db.write() as conn:
-                pk = self.store.find_pk(conn, name, include_deleted=True)
-                if pk is None:
-                    pk = self.store.create(conn, name, "", now_ms())
-        with self.db.read() as conn:
-            return self.store.get_pk(conn, name)  # raises NotFound for a deleted project
+            return self.store.create(conn, name, "", now_ms())
+        return self.store.get_pk(conn, name)
 
     def get(self, principal: Principal, name: str) -> Project:
         self.auth.require(principal, Action.PROJECT_READ, name)

@@ -115,11 +115,6 @@ class TrackingService:
             InvalidInput: a name, key or value breaks the rules in `tandem.core.validation`.
         """
         self.auth.require(principal, Action.RUN_WRITE, project)
-        if data.create_project:
-            project_pk = self.projects.ensure(principal, project)
-        else:
-            with self.db.read() as conn:
-                project_pk = self.project_store.get_pk(conn, project)
         run_id = new_run_id()
         name = check_text(data.name or f"run-{run_id[:8]}", "run name", MAX_NAME_LENGTH)
         if data.seed is not None and not -(2**63) <= data.seed < 2**63:
@@ -127,14 +122,18 @@ class TrackingService:
         params = self._check_params(data.params)
         tags = self._check_tags(data.tags)
         links = {check_artifact_path(p): check_oid(o) for p, o in data.link_artifacts.items()}
+        start_time = data.start_time or now_ms()
         with self.db.write() as conn:
+            project_pk = self.projects.pk_for_write(
+                conn, principal, project, create=data.create_project
+            )
             run_pk = self.runs.create(
                 conn,
                 run_id=run_id,
                 project_pk=project_pk,
                 name=name,
                 user=principal.name,
-                start_time=data.start_time or now_ms(),
+                start_time=start_time,
                 seed=data.seed,
                 environment=data.environment,
             )
@@ -147,8 +146,18 @@ class TrackingService:
                     raise NotFound(f"blob {oid} is not stored: upload {path} instead", oid=oid)
                 self.blob_index.touch(conn, oid, size, now)
                 self.runs.put_artifact(conn, run_pk, path, oid, size, now)
-            row = self.runs.get_row(conn, run_id)
-        return self.runs.to_model(row, params=params, tags=tags, environment=data.environment)
+        return Run(
+            id=run_id,
+            project=project,
+            name=name,
+            status=RunStatus.RUNNING,
+            user=principal.name,
+            start_time=start_time,
+            seed=data.seed,
+            environment=data.environment,
+            params=params,
+            tags=tags,
+        )
 
     def get_run(self, principal: Principal, run_id: str) -> Run:
         """A run with its environment, params, tags and latest metric values."""
