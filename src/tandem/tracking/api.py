@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from tandem.core.paging import Page
 from tandem.errors import InvalidInput
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
+from tandem.server.deps import PrincipalDep, ServicesDep, model_response, offload
 from tandem.tracking.models import (
     Artifact,
     BatchResult,
@@ -49,9 +49,9 @@ async def create_run(
     return await offload(services.tracking.create_run, principal, project, body)
 
 
-@router.post("/runs/search")
-async def search_runs(body: RunSearch, services: ServicesDep, principal: PrincipalDep) -> Page[Run]:
-    return await offload(services.tracking.search_runs, principal, body)
+@router.post("/runs/search", response_model=Page[Run])
+async def search_runs(body: RunSearch, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return model_response(await offload(services.tracking.search_runs, principal, body))
 
 
 @router.get("/runs/compare")
@@ -99,11 +99,11 @@ async def delete_tag(
     await offload(services.tracking.delete_tag, principal, run_id, key)
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}")
+@router.get("/runs/{run_id}/metrics/{key:path}", response_model=MetricHistory)
 async def metric_history(
     run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep
-) -> MetricHistory:
-    return await offload(services.tracking.metric_history, principal, run_id, key)
+) -> Response:
+    return model_response(await offload(services.tracking.metric_history, principal, run_id, key))
 
 
 @router.get("/runs/{run_id}/artifacts")

@@ -115,7 +115,8 @@ class RunStore:
         tags: dict[str, str] | None = None,
         environment: Environment | None = None,
     ) -> Run:
-        return Run(
+        # Rows come from our own tables: construct without re-validating every field.
+        return Run.model_construct(
             id=row.id,
             project=row.project,
             name=row.name,
@@ -149,33 +150,61 @@ class RunStore:
         t_out: dict[int, dict[str, str]] = {pk: {} for pk in run_pks}
         if not run_pks:
             return p_out, m_out, t_out
-        if want_params:
-            query = select(params.c.run_pk, params.c.key, params.c.value).where(
-                params.c.run_pk.in_(run_pks)
-            )
-            if param_keys is not None:
-                query = query.where(params.c.key.in_(list(param_keys)))
-            for run_pk, key, value in conn.execute(query):
-                p_out[run_pk][key] = value
-        if want_tags:
-            query = select(tags.c.run_pk, tags.c.key, tags.c.value).where(
-                tags.c.run_pk.in_(run_pks)
-            )
-            if tag_keys is not None:
-                query = query.where(tags.c.key.in_(list(tag_keys)))
-            for run_pk, key, value in conn.execute(query):
-                t_out[run_pk][key] = value
-        if want_metrics:
-            query = (
-                select(latest_metrics.c.run_pk, metric_keys.c.name, latest_metrics.c.value)
-                .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
-                .where(latest_metrics.c.run_pk.in_(run_pks))
-            )
-            if metric_names is not None:
-                query = query.where(metric_keys.c.name.in_(list(metric_names)))
-            for run_pk, key, value in conn.execute(query):
-                m_out[run_pk][key] = value
+        # Raw DBAPI rows: a search page reads a few thousand of them, and building
+        # SQLAlchemy Row objects for each would cost more than the query itself.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if want_params:
+                for run_pk, key, value in self._fetch(
+                    cursor, "SELECT run_pk, key, value FROM params", run_pks, "key", param_keys
+                ):
+                    p_out[run_pk][key] = value
+            if want_tags:
+                for run_pk, key, value in self._fetch(
+                    cursor, "SELECT run_pk, key, value FROM tags", run_pks, "key", tag_keys
+                ):
+                    t_out[run_pk][key] = value
+            if want_metrics:
+                sql = (
+                    "SELECT l.run_pk, k.name, l.value FROM latest_metrics l "
+                    "JOIN metric_keys k ON k.id = l.key_id"
+                )
+                for run_pk, key, value in self._fetch(
+                    cursor, sql, run_pks, "k.name", metric_names, run_column="l.run_pk"
+                ):
+                    m_out[run_pk][key] = value
+        finally:
+            cursor.close()
         return p_out, m_out, t_out
+
+    def _fetch(
+        self,
+        cursor: Any,
+        select_sql: str,
+        run_pks: Sequence[int],
+        key_column: str,
+        keys: Iterable[str] | None,
+        *,
+        run_column: str = "run_pk",
+    ) -> list[tuple[Any, ...]]:
+        """`select_sql` narrowed to these runs (and keys), as plain tuples."""
+        args: list[Any]
+        if self.db.is_sqlite:
+            sql = f"{select_sql} WHERE {run_column} IN ({','.join('?' * len(run_pks))})"
+            args = list(run_pks)
+            if keys is not None:
+                wanted = list(keys)
+                sql += f" AND {key_column} IN ({','.join('?' * len(wanted))})"
+                args += wanted
+        else:
+            sql = f"{select_sql} WHERE {run_column} = ANY(%s)"
+            args = [list(run_pks)]
+            if keys is not None:
+                sql += f" AND {key_column} = ANY(%s)"
+                args.append(list(keys))
+        cursor.execute(sql, args)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
     # -- metric keys ----------------------------------------------------------------------
 

@@ -25,6 +25,10 @@ from sqlalchemy import (
 
 from tandem.store.base import metadata
 
+# On SQLite, tables keyed by (run, key) are stored in primary-key order (WITHOUT ROWID), so
+# reading one run's params or latest metrics is one range scan, not a lookup per row.
+CLUSTERED = {"sqlite_with_rowid": False}
+
 runs = Table(
     "runs",
     metadata,
@@ -71,6 +75,7 @@ latest_metrics = Table(
     Column("value", Float, nullable=False),
     PrimaryKeyConstraint("run_pk", "key_id"),
     Index("ix_latest_metrics_project_key_value", "project_pk", "key_id", "value", "run_pk"),
+    **CLUSTERED,
 )
 
 params = Table(
@@ -80,6 +85,7 @@ params = Table(
     Column("key", String(250), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("run_pk", "key"),
+    **CLUSTERED,
 )
 
 tags = Table(
@@ -89,6 +95,7 @@ tags = Table(
     Column("key", String(250), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("run_pk", "key"),
+    **CLUSTERED,
 )
 
 # One row per applied batch: a retried batch (same id) is acknowledged without being applied twice.
@@ -99,6 +106,7 @@ batches = Table(
     Column("batch_id", String(128), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_pk", "batch_id"),
+    **CLUSTERED,
 )
 
 artifacts = Table(
@@ -111,4 +119,5 @@ artifacts = Table(
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_pk", "path"),
     Index("ix_artifacts_oid", "oid"),
+    **CLUSTERED,
 )

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("run_pk", "path", name=op.f("pk_artifacts")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("artifacts", schema=None) as batch_op:
         batch_op.create_index("ix_artifacts_oid", ["oid"], unique=False)
@@ -35,6 +36,7 @@ def upgrade() -> None:
         sa.Column("batch_id", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("run_pk", "batch_id", name=op.f("pk_batches")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "blobs",
@@ -52,6 +54,7 @@ def upgrade() -> None:
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("run_pk", "key_id", name=op.f("pk_latest_metrics")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
         batch_op.create_index(
@@ -84,6 +87,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=250), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("run_pk", "key", name=op.f("pk_params")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "projects",
@@ -101,6 +105,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=250), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("run_pk", "key", name=op.f("pk_tags")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "runs",
