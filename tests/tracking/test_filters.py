@@ -113,7 +113,7 @@ def test_operator_spellings(op_text: str, op: str) -> None:
         ("status = 'nope'", 9, "unknown status"),
         ("metrics.a @ 1", 10, "unexpected character"),
         ("name = 'abc", 7, "unterminated quote"),
-        ("params.m = \"x\"", 11, "single quotes"),
+        ('params.m = "x"', 11, "single quotes"),
         ("start_time > 'yesterday'", 13, "not a date"),
         ("params.m in 'a'", 12, "expected '('"),
         ("tags.t is maybe", 10, "expected 'null'"),

@@ -151,9 +151,7 @@ def test_search_matches_reference(
 def test_deleted_runs_only_on_request(services: Services, runs: list[dict[str, Any]]) -> None:
     victim = runs[0]["id"]
     services.tracking.delete_run(services.owner, victim)
-    visible = services.tracking.search_runs(
-        services.owner, RunSearch(project="churn", limit=1000)
-    )
+    visible = services.tracking.search_runs(services.owner, RunSearch(project="churn", limit=1000))
     assert victim not in {run.id for run in visible.items}
     everything = services.tracking.search_runs(
         services.owner, RunSearch(project="churn", limit=1000, include_deleted=True)

@@ -25,9 +25,9 @@ from sqlalchemy import (
 
 from tandem.store.base import metadata
 
-# On SQLite, tables keyed by (run, key) are stored in primary-key order (WITHOUT ROWID), so
-# reading one run's params or latest metrics is one range scan, not a lookup per row.
-CLUSTERED = {"sqlite_with_rowid": False}
+# On SQLite, tables keyed by (run, key) are stored in primary-key order (WITHOUT ROWID:
+# `sqlite_with_rowid=False`), so reading one run's params or latest metrics is one range scan,
+# not a lookup per row.
 
 runs = Table(
     "runs",
@@ -75,7 +75,7 @@ latest_metrics = Table(
     Column("value", Float, nullable=False),
     PrimaryKeyConstraint("run_pk", "key_id"),
     Index("ix_latest_metrics_project_key_value", "project_pk", "key_id", "value", "run_pk"),
-    **CLUSTERED,
+    sqlite_with_rowid=False,
 )
 
 params = Table(
@@ -85,7 +85,7 @@ params = Table(
     Column("key", String(250), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("run_pk", "key"),
-    **CLUSTERED,
+    sqlite_with_rowid=False,
 )
 
 tags = Table(
@@ -95,7 +95,7 @@ tags = Table(
     Column("key", String(250), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("run_pk", "key"),
-    **CLUSTERED,
+    sqlite_with_rowid=False,
 )
 
 # One row per applied batch: a retried batch (same id) is acknowledged without being applied twice.
@@ -106,7 +106,7 @@ batches = Table(
     Column("batch_id", String(128), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_pk", "batch_id"),
-    **CLUSTERED,
+    sqlite_with_rowid=False,
 )
 
 artifacts = Table(
@@ -119,5 +119,5 @@ artifacts = Table(
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_pk", "path"),
     Index("ix_artifacts_oid", "oid"),
-    **CLUSTERED,
+    sqlite_with_rowid=False,
 )

@@ -1,0 +1,170 @@
+"""Blobs in S3-compatible object storage (AWS S3, MinIO, Ceph, R2, ...), via boto3.
+
+Objects live at `<prefix>/<oid[:2]>/<oid[2:]>`, like the local store. A blob is hashed while it
+is spooled to a local temporary file, then uploaded under its final key: S3 makes an object
+visible whole or not at all, so no reader ever sees half a blob, and uploading bytes that are
+already there is skipped (deduplication). Every read is verified against the oid.
+
+Configuration: `TANDEM_ARTIFACTS=s3://bucket/prefix`; the endpoint from `TANDEM_S3_ENDPOINT_URL`
+(or `AWS_ENDPOINT_URL`) for anything but AWS; credentials and region from boto3's usual chain
+(`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`, profiles, instance roles).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from blake3 import blake3
+
+from tandem.core.ids import Oid, is_oid
+from tandem.errors import IntegrityError, InvalidInput, NotFound, ServerError
+from tandem.store.blobs import CHUNK, BlobInfo, StoredBlob, _verified, hash_file
+
+MULTIPART_THRESHOLD = 64 * 2**20
+
+
+class S3BlobStore:
+    """Blobs in one bucket under one prefix."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        from boto3.s3.transfer import TransferConfig
+
+        self._transfer = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
+        )
+
+    @classmethod
+    def from_url(cls, url: str) -> S3BlobStore:
+        """`s3://bucket/prefix`, with endpoint and credentials from the environment."""
+        parsed = urlparse(url)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise InvalidInput(f"invalid S3 location {url!r}: use s3://bucket/prefix")
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise InvalidInput("S3 storage needs boto3: pip install 'tandem[s3]'") from None
+        endpoint = os.environ.get("TANDEM_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint or None,
+            region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
+        )
+        return cls(client, parsed.netloc, parsed.path)
+
+    def _key(self, oid: str) -> str:
+        name = f"{oid[:2]}/{oid[2:]}"
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _failed(self, action: str, exc: Exception) -> ServerError:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return ServerError(f"S3 {action} in bucket {self.bucket!r} failed: {reason}")
+
+    # -- writing --------------------------------------------------------------------------
+
+    def put_file(self, path: Path) -> BlobInfo:
+        info = hash_file(path)
+        if self.exists(info.oid):
+            return info
+        self._upload(path, info.oid)
+        if hash_file(path).oid != info.oid:  # the file changed while we uploaded it
+            self.delete(info.oid)
+            raise IntegrityError(f"{path} changed while it was being stored; try again")
+        return info
+
+    def put_stream(self, chunks: Iterable[bytes]) -> BlobInfo:
+        hasher = blake3()
+        size = 0
+        fd, name = tempfile.mkstemp(prefix="tandem-s3-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            oid = Oid(hasher.hexdigest())
+            if not self.exists(oid):
+                self._upload(Path(name), oid)
+            return BlobInfo(oid, size)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+
+    def _upload(self, path: Path, oid: str) -> None:
+        try:
+            self.client.upload_file(str(path), self.bucket, self._key(oid), Config=self._transfer)
+        except Exception as exc:  # boto3 raises S3UploadFailedError, ClientError, ...
+            raise self._failed("upload", exc) from exc
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _head(self, oid: str) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self._key(oid))
+            return head
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise self._failed("lookup", exc) from exc
+        except BotoCoreError as exc:
+            raise self._failed("lookup", exc) from exc
+
+    def exists(self, oid: Oid) -> bool:
+        return self._head(oid) is not None
+
+    def size(self, oid: Oid) -> int:
+        head = self._head(oid)
+        if head is None:
+            raise NotFound(f"blob {oid} is not in the store")
+        return int(head["ContentLength"])
+
+    def read(self, oid: Oid) -> Iterator[bytes]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(oid))["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                raise NotFound(f"blob {oid} is not in the store") from None
+            raise self._failed("download", exc) from exc
+        except BotoCoreError as exc:
+            raise self._failed("download", exc) from exc
+        return _verified(_closing(body), oid)
+
+    def delete(self, oid: Oid) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(oid))
+        except Exception as exc:
+            raise self._failed("delete", exc) from exc
+
+    def list(self) -> Iterator[StoredBlob]:
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    rest = item["Key"][len(prefix) :]
+                    oid = rest.replace("/", "", 1) if rest[2:3] == "/" else ""
+                    if is_oid(oid):
+                        yield StoredBlob(Oid(oid), item["Size"], item["LastModified"].timestamp())
+        except Exception as exc:
+            raise self._failed("listing", exc) from exc
+
+
+def _closing(body: Any) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(CHUNK)
+    finally:
+        body.close()
