@@ -32,6 +32,7 @@ def test_gc_frees_only_unreferenced_blobs(client: Client, services: Services) ->
 
     dry = client.gc(grace_seconds=0, dry_run=True)
     assert dry.dry_run and dry.runs_purged == 1
+    assert dry.blobs_deleted == 1  # exactly what the real run frees, below
     assert client.runs.get(doomed.id).deleted_at is not None  # a dry run changes nothing
     assert blob_count(services) == 2
 
@@ -55,9 +56,7 @@ def test_grace_period_protects_recent_blobs(client: Client, services: Services) 
     assert client.gc(grace_seconds=0).blobs_deleted == 1
 
 
-def test_orphan_files_are_swept_after_the_grace_period(
-    client: Client, services: Services
-) -> None:
+def test_orphan_files_are_swept_after_the_grace_period(client: Client, services: Services) -> None:
     info = services.blobs.put_stream([b"left behind by a crash"])
     assert client.gc(grace_seconds=3600).blobs_deleted == 0
     if hasattr(services.blobs, "root"):  # age the file past the grace period

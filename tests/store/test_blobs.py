@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +13,14 @@ import pytest
 from blake3 import blake3
 from moto.server import ThreadedMotoServer
 
+from tandem.core.ids import Oid
 from tandem.errors import IntegrityError, InvalidInput, NotFound, ServerError
+from tandem.store import s3
 from tandem.store.blobs import BlobStore, LocalBlobStore, open_blob_store
+from tandem.store.s3 import S3BlobStore
 
 BUCKET = "tandem-test"
+PART = 5 * 2**20  # S3's smallest part size: files above it take the multipart path in these tests
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +44,14 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BlobStore]:
     if request.param == "local":
         yield open_blob_store(str(tmp_path / "blobs"))
         return
     endpoint = request.getfixturevalue("s3_env")
+    monkeypatch.setattr(s3, "MULTIPART_THRESHOLD", PART)
     client = boto3.client("s3", endpoint_url=endpoint)
     client.create_bucket(Bucket=BUCKET)
     yield open_blob_store(f"s3://{BUCKET}/team/{request.node.name.replace('[', '-')[:40]}")
@@ -59,7 +67,8 @@ def corrupt(store: BlobStore, oid: str) -> None:
         path.chmod(0o644)
         path.write_bytes(b"tampered")
     else:
-        store.client.put_object(Bucket=store.bucket, Key=store._key(oid), Body=b"tampered")  # type: ignore[attr-defined]
+        assert isinstance(store, S3BlobStore)
+        store.client.put_object(Bucket=store.bucket, Key=store._key(oid), Body=b"tampered")
 
 
 def test_round_trip_is_addressed_by_blake3(store: BlobStore) -> None:
@@ -72,31 +81,51 @@ def test_round_trip_is_addressed_by_blake3(store: BlobStore) -> None:
     assert b"".join(store.read(info.oid)) == data
 
 
-def test_same_bytes_are_stored_once(store: BlobStore, tmp_path: Path) -> None:
+def test_same_bytes_are_stored_once(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = store.put_stream([b"same"])
+    inode = None
+    if isinstance(store, LocalBlobStore):  # the blob must not be rewritten
+        inode = (store.root / first.oid[:2] / first.oid[2:]).stat().st_ino
+    else:  # the second put must not upload at all
+        assert isinstance(store, S3BlobStore)
+
+        def no_upload(*args: object, **kwargs: object) -> None:
+            raise AssertionError("uploaded bytes the bucket already holds")
+
+        monkeypatch.setattr(store.client, "upload_file", no_upload)
     source = tmp_path / "same.txt"
     source.write_bytes(b"same")
-    second = store.put_file(source)
-    assert first == second
+    assert store.put_file(source) == first
+    assert store.put_stream([b"sa", b"me"]) == first
     assert [blob.oid for blob in store.list()] == [first.oid]
+    if isinstance(store, LocalBlobStore):
+        assert (store.root / first.oid[:2] / first.oid[2:]).stat().st_ino == inode
 
 
-@pytest.mark.parametrize("size", [0, 1, 6 * 2**20 + 17])
+@pytest.mark.parametrize("size", [0, 1, PART + 2**20 + 17])
 def test_put_file_sizes(store: BlobStore, tmp_path: Path, size: int) -> None:
     source = tmp_path / "data.bin"
     source.write_bytes(os.urandom(size))
     info = store.put_file(source)
     assert info.size == size
+    assert info.oid == blake3(source.read_bytes()).hexdigest()
+    assert store.size(info.oid) == size
     assert b"".join(store.read(info.oid)) == source.read_bytes()
+    if isinstance(store, S3BlobStore):  # a multipart upload's ETag ends in -<number of parts>
+        etag = store.client.head_object(Bucket=store.bucket, Key=store._key(info.oid))["ETag"]
+        assert etag.strip('"').endswith("-2") == (size > PART)
 
 
 def test_unknown_oid_is_not_found(store: BlobStore) -> None:
-    oid = blake3(b"never stored").hexdigest()
-    assert not store.exists(oid)  # type: ignore[arg-type]
+    oid = Oid(blake3(b"never stored").hexdigest())
+    assert not store.exists(oid)
     with pytest.raises(NotFound):
-        store.size(oid)  # type: ignore[arg-type]
+        store.size(oid)
     with pytest.raises(NotFound):
-        b"".join(store.read(oid))  # type: ignore[arg-type]
+        b"".join(store.read(oid))
+    store.delete(oid)  # deleting what is not there is not an error
 
 
 def test_corruption_is_detected_on_read(store: BlobStore) -> None:
@@ -117,7 +146,13 @@ def test_delete_and_list(store: BlobStore) -> None:
     assert listed[kept.oid].modified > 0
 
 
-def test_failed_stream_leaves_nothing(store: BlobStore, tmp_path: Path) -> None:
+def test_failed_stream_leaves_nothing(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = tmp_path / "spool"  # where the S3 store spools uploads
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+
     def chunks() -> Iterator[bytes]:
         yield b"partial"
         raise OSError("disk went away")
@@ -125,6 +160,7 @@ def test_failed_stream_leaves_nothing(store: BlobStore, tmp_path: Path) -> None:
     with pytest.raises(OSError, match="disk went away"):
         store.put_stream(chunks())
     assert list(store.list()) == []
+    assert list(spool.iterdir()) == []
     if isinstance(store, LocalBlobStore):
         assert list((store.root / "tmp").iterdir()) == []
 
@@ -142,6 +178,28 @@ def test_unreachable_s3_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     store = open_blob_store("s3://nowhere/x")
     with pytest.raises(ServerError, match="nowhere"):
         store.put_stream([b"x"])
+
+
+def test_custom_endpoint_uploads_without_crc_headers(s3_env: str, tmp_path: Path) -> None:
+    """botocore >= 1.36 adds CRC checksum headers that many S3-compatible servers reject."""
+    boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=BUCKET)
+    store = open_blob_store(f"s3://{BUCKET}/crc")
+    assert isinstance(store, S3BlobStore)
+    sent: list[str] = []
+    store.client.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.extend(request.headers.keys())
+    )
+    store.put_stream([b"no crc please"])
+    assert sent
+    assert not [name for name in sent if "checksum" in name.lower()]
+
+
+def test_missing_bucket_is_a_clear_error(s3_env: str) -> None:
+    store = open_blob_store("s3://no-such-bucket/x")
+    with pytest.raises(ServerError, match="no-such-bucket"):
+        store.put_stream([b"x"])
+    with pytest.raises(ServerError, match="no-such-bucket"):
+        list(store.list())
 
 
 def test_workspace_on_s3_end_to_end(s3_env: str, tmp_path: Path) -> None:

@@ -3,18 +3,61 @@ an embedded workspace and a server (`--url`, `TANDEM_URL`)."""
 
 from __future__ import annotations
 
-import os
-from typing import Annotated
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from tandem.cli import output
 from tandem.cli.projects import app as projects_app
 from tandem.cli.runs import app as runs_app
 from tandem.cli.workspace import register as register_workspace
 
+try:  # recent typer carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+
+NoArgsIsHelpError: Any = getattr(click_errors, "NoArgsIsHelpError", ())
+
+
+class TandemGroup(TyperGroup):
+    """The root command: a usage error (unknown option, missing argument, bad value) is one
+    line on stderr and exit code 2, like every other bad input."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.ClickException as exc:
+            if isinstance(exc, NoArgsIsHelpError):  # `tandem runs`: the group's help
+                exc.show()
+                sys.exit(exc.exit_code)
+            hint = ""
+            ctx = getattr(exc, "ctx", None)
+            if isinstance(exc, click_errors.UsageError) and ctx is not None:
+                hint = f" (see: {ctx.command_path} --help)"
+            output.error_line(exc.format_message() + hint)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            output.err_console.print("aborted")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
     name="tandem",
+    cls=TandemGroup,
     help="tandem: briefs, data, runs, models, gates and deployments in one place.",
     no_args_is_help=True,
     add_completion=False,
@@ -29,19 +72,20 @@ def root(
     project: Annotated[str | None, typer.Option("--project", "-p", help="default project (TANDEM_PROJECT)")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="show stack traces")] = False,
 ) -> None:  # fmt: skip
-    if url:
-        os.environ["TANDEM_URL"] = url
-    if project:
-        os.environ["TANDEM_PROJECT"] = project
+    output.reset_client()
+    output.OPTIONS.update(url=url or None, project=project or None)
     output.DEBUG["on"] = debug
 
 
 @app.command()
-def version() -> None:
+def version(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Print tandem's version."""
     from tandem import __version__
 
-    output.console.print(__version__)
+    if as_json:
+        output.print_json({"version": __version__})
+    else:
+        output.console.print(__version__)
 
 
 app.add_typer(projects_app, name="projects")

@@ -1,4 +1,9 @@
-"""Shared CLI plumbing: the client, JSON output, tables, one-line errors and exit codes."""
+"""Shared CLI plumbing: the client, JSON output, tables, one-line errors and exit codes.
+
+Output rules: results go to stdout (tables, or JSON with `--json`); errors, prompts and
+progress bars go to stderr, so `tandem ... --json | jq` always reads clean JSON. User data is
+never read as Rich markup or emoji codes: a run named `[red]x` prints as `[red]x`.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,17 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
+import pydantic
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from tandem import errors
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, markup=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES: dict[type[errors.TandemError], int] = {
@@ -27,7 +35,9 @@ EXIT_CODES: dict[type[errors.TandemError], int] = {
     errors.PermissionDenied: 5,
     errors.TransportError: 6,
 }
+# Set by the root callback on every invocation (`--debug`, `--url`, `--project`).
 DEBUG = {"on": False}
+OPTIONS: dict[str, str | None] = {"url": None, "project": None}
 
 
 def exit_code(exc: errors.TandemError) -> int:
@@ -35,6 +45,19 @@ def exit_code(exc: errors.TandemError) -> int:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]
     return 1
+
+
+def error_line(message: str) -> None:
+    """One line on stderr: `error: <message>`."""
+    err_console.print(f"[red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+
+
+def caret_lines(text: str, position: int) -> str:
+    """The text and a caret under `position`; newlines and tabs shown as spaces so the caret
+    lines up."""
+    shown = "".join(" " if ch in "\r\n\t\v\f" else ch for ch in text)
+    position = max(0, min(int(position), len(shown)))
+    return f"  {shown}\n  {' ' * position}^"
 
 
 def handle_errors(func: F) -> F:
@@ -47,14 +70,28 @@ def handle_errors(func: F) -> F:
         except errors.TandemError as exc:
             if DEBUG["on"]:
                 raise
-            position = (
-                exc.details.get("position") if isinstance(exc, errors.InvalidFilter) else None
-            )
-            err_console.print(f"[red]error:[/] {exc.message}", markup=True, soft_wrap=True)
-            if position is not None and exc.details.get("filter"):
-                text = str(exc.details["filter"])
-                err_console.print(f"  {text}\n  {' ' * int(position)}^", markup=False)
+            error_line(exc.message)
+            position = exc.details.get("position")
+            text = exc.details.get("filter")
+            if isinstance(exc, errors.InvalidFilter) and position is not None and text:
+                err_console.print(caret_lines(str(text), int(position)), soft_wrap=True)
             raise typer.Exit(exit_code(exc)) from None
+        except pydantic.ValidationError as exc:  # a model the SDK built from bad input
+            if DEBUG["on"]:
+                raise
+            problems = exc.errors()
+            if problems:
+                where = ".".join(str(p) for p in problems[0]["loc"])
+                message = problems[0]["msg"]
+                error_line(f"{where}: {message}" if where else message)
+            else:
+                error_line(str(exc))
+            raise typer.Exit(2) from None
+        except OSError as exc:  # a local file or folder: missing, not writable, ...
+            if DEBUG["on"]:
+                raise
+            error_line(str(exc))
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
@@ -64,9 +101,36 @@ def handle_errors(func: F) -> F:
 
 @functools.lru_cache(maxsize=1)
 def get_client() -> Any:
+    """The SDK client for this invocation (`--url` / `--project`, else the environment)."""
     from tandem.sdk.client import Client
 
-    return Client()
+    return Client(url=OPTIONS["url"], project=OPTIONS["project"])
+
+
+def reset_client() -> None:
+    """Close and forget the cached client (a new invocation may name another workspace)."""
+    if get_client.cache_info().currsize:
+        get_client().close()
+    get_client.cache_clear()
+
+
+def project_name(project: str | None) -> str:
+    """`--project`, or the default project, or a clear error naming the ways to set one."""
+    name = project or get_client().settings.project
+    if not name:
+        raise errors.InvalidInput(
+            "no project given: pass --project, set TANDEM_PROJECT, "
+            'or put project = "..." in tandem.toml'
+        )
+    return str(name)
+
+
+def progress_bar() -> Progress:
+    """A transfer progress bar on stderr; silent when stderr is not a terminal."""
+    return Progress(
+        "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        console=err_console, transient=True, disable=not err_console.is_terminal,
+    )  # fmt: skip
 
 
 def print_json(data: Any) -> None:
@@ -75,6 +139,7 @@ def print_json(data: Any) -> None:
     elif isinstance(data, list):
         data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
 
 
 def short(run_id: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from tandem.cli.output import console, get_client, handle_errors, print_json
+from tandem.cli.output import console, fmt_value, get_client, handle_errors, print_json
 from tandem.core.clock import format_ms
 
 app = typer.Typer(help="Create, list, delete and restore projects.", no_args_is_help=True)
@@ -18,8 +19,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 @handle_errors
 def list_projects(
     deleted: Annotated[bool, typer.Option("--deleted", help="include deleted projects")] = False,
-    limit: Annotated[int, typer.Option(help="page size")] = 100,
-    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="page size")] = 100,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="next_cursor printed by the previous page")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List projects."""
@@ -27,12 +30,15 @@ def list_projects(
     if as_json:
         print_json(page)
         return
+    if not page.items:
+        console.print("no projects")
+        return
     table = Table("name", "created", "deleted", "description")
     for p in page.items:
         table.add_row(p.name, format_ms(p.created_at), format_ms(p.deleted_at), p.description)
     console.print(table)
     if page.next_cursor:
-        console.print(f"more: --cursor {page.next_cursor}")
+        console.print(f"next page: --cursor {page.next_cursor}")
 
 
 @app.command()
@@ -56,8 +62,11 @@ def show(name: str, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(project)
         return
-    console.print(f"[bold]{project.name}[/]  {project.description}")
-    console.print(f"created {format_ms(project.created_at)}, {project.run_count} runs")
+    console.print(f"[bold]{escape(project.name)}[/]  {escape(project.description)}", markup=True)
+    deleted = f", deleted {format_ms(project.deleted_at)}" if project.deleted_at else ""
+    console.print(
+        f"created {format_ms(project.created_at)}, {fmt_value(project.run_count)} runs{deleted}"
+    )
 
 
 @app.command()

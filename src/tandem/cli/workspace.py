@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import sys
 from typing import Annotated
 
 import typer
 
 from tandem.cli.output import console, err_console, get_client, handle_errors, print_json
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+from tandem.errors import InvalidInput
 
 
 def register(app: typer.Typer) -> None:
@@ -17,29 +18,55 @@ def register(app: typer.Typer) -> None:
     app.command()(sync)
 
 
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def confirm(question: str) -> bool:
+    """Ask on stderr (stdout stays clean for --json), read the answer from stdin; no is the
+    default, and so is the end of input."""
+    err_console.print(f"{question} [y/N]: ", end="")
+    try:
+        answer = input()
+    except EOFError:
+        answer = ""
+    if not sys.stdin.isatty():  # the answer was not echoed: end the prompt's line
+        err_console.print()
+    return answer.strip().lower() in {"y", "yes"}
+
+
 @handle_errors
 def server(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8765,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
-) -> None:
+    host: Annotated[str, typer.Option("--host", help="address to listen on (loopback only, for now)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port")] = 8765,
+    workers: Annotated[int, typer.Option("--workers", help="worker processes")] = 1,
+) -> None:  # fmt: skip
     """Serve the REST API on the workspace (SQLite and local blobs by default; PostgreSQL with
     TANDEM_DATABASE_URL, S3 with TANDEM_ARTIFACTS=s3://bucket/prefix)."""
+    if not is_loopback(host):
+        raise InvalidInput(
+            f"refusing to listen on {host}: until authentication is configured tandem serves "
+            "only loopback addresses (127.0.0.1, ::1, localhost)"
+        )
+    if not 0 < port < 65536:
+        raise InvalidInput(f"invalid port {port}: use 1-65535")
+    if workers < 1:
+        raise InvalidInput(f"invalid worker count {workers}: use 1 or more")
     import uvicorn
 
     from tandem.core.config import Settings
-    from tandem.errors import InvalidInput
     from tandem.store.db import open_database
 
-    if host not in LOOPBACK:
-        raise InvalidInput(
-            f"refusing to listen on {host}: until authentication is configured tandem serves "
-            "only loopback (127.0.0.1)"
-        )
     settings = Settings.load()
     settings.home.mkdir(parents=True, exist_ok=True)
     open_database(settings.database_url).dispose()  # migrate once, before workers start
-    err_console.print(f"tandem serving {settings.home} on http://{host}:{port}/api/v1")
+    shown = f"[{host}]" if ":" in host else host
+    err_console.print(f"tandem serving {settings.home} on http://{shown}:{port}/api/v1")
     uvicorn.run(
         "tandem.server.main:app",
         factory=False,
@@ -54,12 +81,15 @@ def server(
 @handle_errors
 def gc(
     older_than: Annotated[str, typer.Option("--older-than", help="purge only what was deleted at least this long ago, e.g. 7d")] = "0s",
-    grace: Annotated[str, typer.Option("--grace", help="keep unreferenced blobs younger than this")] = "1h",
+    grace: Annotated[str, typer.Option("--grace", help="keep unreferenced blobs younger than this (uploads in flight)")] = "1h",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would go, change nothing")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:  # fmt: skip
-    """Purge soft-deleted runs and projects for good, then free blobs nothing references."""
+    """Purge soft-deleted runs and projects for good, then free blobs nothing references.
+
+    Durations: a number and a unit, s m h d w (30s, 15m, 2h, 7d, 1w).
+    """
     from tandem.core.clock import parse_duration
 
     client = get_client()
@@ -67,30 +97,42 @@ def gc(
     if not dry_run and not yes:
         preview = client.gc(older_than_seconds=older, grace_seconds=grace_s, dry_run=True)
         if not (preview.runs_purged or preview.projects_purged or preview.blobs_deleted):
-            console.print("nothing to collect")
+            if as_json:
+                print_json(preview.model_copy(update={"dry_run": False}))
+            else:
+                console.print("nothing to collect")
             return
-        typer.confirm(
+        question = (
             f"purge {preview.runs_purged} runs and {len(preview.projects_purged)} projects "
-            f"for good, and free about {preview.blobs_deleted} blobs?",
-            abort=True,
+            "for good, and free the blobs nothing references any more?"
         )
+        if not confirm(question):
+            err_console.print("not confirmed: nothing was purged")
+            raise typer.Exit(1)
     report = client.gc(older_than_seconds=older, grace_seconds=grace_s, dry_run=dry_run)
     if as_json:
         print_json(report)
         return
-    verb = "would purge" if dry_run else "purged"
-    console.print(
-        f"{verb} {report.runs_purged} runs, {len(report.projects_purged)} projects; "
-        f"{'would free' if dry_run else 'freed'} {report.blobs_deleted} blobs "
-        f"({report.bytes_freed} bytes)"
-    )
+    if dry_run:
+        # A dry run cannot count the blobs that only the purged runs reference.
+        console.print(
+            f"would purge {report.runs_purged} runs, {len(report.projects_purged)} projects; "
+            f"would free at least {report.blobs_deleted} blobs ({report.bytes_freed} bytes)"
+        )
+    else:
+        console.print(
+            f"purged {report.runs_purged} runs, {len(report.projects_purged)} projects; "
+            f"freed {report.blobs_deleted} blobs ({report.bytes_freed} bytes)"
+        )
 
 
 @handle_errors
-def sync(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def sync(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Ship points that crashed processes left in the local spool, and end their runs."""
     report = get_client().sync()
     if as_json:
         print_json({"runs": report.runs, "points": report.points})
+    elif not report.runs:
+        console.print("nothing to sync")
     else:
         console.print(f"shipped {report.points} points of {len(report.runs)} runs")

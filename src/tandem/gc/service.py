@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import Connection
+
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
+from tandem.core.ids import Oid
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.store import ProjectStore
 from tandem.store.blob_index import BlobIndex
-from tandem.store.blobs import BlobStore
+from tandem.store.blobs import BlobStore, StoredBlob
 from tandem.store.db import Database
 from tandem.tracking.store import RunStore
 
@@ -45,28 +48,38 @@ class GcService:
         now = now_ms()
         cutoff = now - request.older_than_seconds * 1000
         blob_cutoff = now - request.grace_seconds * 1000
-        with self.db.write() as conn:
-            doomed_projects = self.projects.list_deleted_before(conn, cutoff)
-            run_pks = self.runs.deleted_run_pks(conn, cutoff, [pk for pk, _ in doomed_projects])
-            if not request.dry_run:
-                self.runs.purge(conn, run_pks)
-                for pk, _ in doomed_projects:
-                    self.projects.purge(conn, pk)
-        deleted = freed = 0
         if request.dry_run:
-            with self.db.read() as conn:
-                candidates = self.blob_index.sweep_candidates(conn, blob_cutoff)
-            deleted, freed = len(candidates), sum(size for _, size in candidates)
+            # Purge inside a transaction that is rolled back: the blobs it would free are then
+            # exactly what the real run frees (orphan files aside, which it lists but keeps).
+            try:
+                with self.db.write() as conn:
+                    doomed_projects, run_pks = self._purge(conn, cutoff)
+                    candidates = self.blob_index.sweep_candidates(conn, blob_cutoff)
+                    raise _RollBack
+            except _RollBack:
+                pass
+            orphans = self._orphans(blob_cutoff)
+            deleted = len(candidates) + len(orphans)
+            freed = sum(size for _, size in candidates) + sum(b.size for b in orphans)
         else:
+            with self.db.write() as conn:
+                doomed_projects, run_pks = self._purge(conn, cutoff)
             with self.db.read() as conn:
                 candidates = self.blob_index.sweep_candidates(conn, blob_cutoff)
+            deleted = freed = 0
             for oid, size in candidates:
                 with self.db.write() as conn:
                     if self.blob_index.forget_if_unreferenced(conn, oid, blob_cutoff):
-                        self.blobs.delete(oid)  # type: ignore[arg-type]
+                        self.blobs.delete(Oid(oid))
                         deleted += 1
                         freed += size
-            deleted, freed = self._sweep_orphans(blob_cutoff, deleted, freed)
+            for blob in self._orphans(blob_cutoff):
+                with self.db.write() as conn:  # holds the oid's lock while deleting
+                    if self.blob_index.is_known(conn, blob.oid):
+                        continue
+                    self.blobs.delete(blob.oid)
+                deleted += 1
+                freed += blob.size
         log.info("gc purged %d runs, deleted %d blobs", len(run_pks), deleted)
         return GcReport(
             dry_run=request.dry_run,
@@ -76,17 +89,25 @@ class GcService:
             bytes_freed=freed,
         )
 
-    def _sweep_orphans(self, cutoff_ms: int, deleted: int, freed: int) -> tuple[int, int]:
+    def _purge(self, conn: Connection, cutoff: int) -> tuple[list[tuple[int, str]], list[int]]:
+        doomed_projects = self.projects.list_deleted_before(conn, cutoff)
+        run_pks = self.runs.deleted_run_pks(conn, cutoff, [pk for pk, _ in doomed_projects])
+        self.runs.purge(conn, run_pks)
+        for pk, _ in doomed_projects:
+            self.projects.purge(conn, pk)
+        return doomed_projects, run_pks
+
+    def _orphans(self, cutoff_ms: int) -> list[StoredBlob]:
         """Blobs in storage with no row at all: left by a crash between storing and recording.
-        Uploads record the row before relying on the blob, so an old rowless blob is garbage."""
+        Uploads record the row before storing the bytes, so an old rowless blob is garbage."""
         with self.db.read() as conn:
             known = self.blob_index.known(conn)
-        for blob in self.blobs.list():
-            if blob.oid not in known and blob.modified * 1000 < cutoff_ms:
-                with self.db.write() as conn:  # holds the oid's lock while deleting
-                    if self.blob_index.is_known(conn, blob.oid):
-                        continue
-                    self.blobs.delete(blob.oid)
-                deleted += 1
-                freed += blob.size
-        return deleted, freed
+        return [
+            blob
+            for blob in self.blobs.list()
+            if blob.oid not in known and blob.modified * 1000 <= cutoff_ms
+        ]
+
+
+class _RollBack(Exception):
+    """Raised to leave a dry run's transaction without committing it."""

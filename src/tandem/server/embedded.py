@@ -2,10 +2,11 @@
 SDK has one code path (the REST API) whether or not a server runs. One app per workspace per
 process, shared by every Client that opens it.
 
-`InProcessTransport` runs each request on an event loop owned by the calling thread, so a call
-costs one ASGI round trip and no thread hop (Starlette's TestClient hands every request to a
-portal thread, which costs milliseconds). A thread that is already inside a running event loop
-(a notebook, an async app) gets its requests run on a helper thread instead.
+`InProcessTransport` runs each request in the calling thread, on one event loop the transport
+owns (one request at a time; the embedded store has one writer anyway), so a call costs one ASGI
+round trip and no thread hop (Starlette's TestClient hands every request to a portal thread,
+which costs milliseconds). A thread already inside a running event loop (a notebook, an async
+app) gets its requests run on a helper thread instead.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class InProcessTransport(httpx.BaseTransport):
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self._local = threading.local()
+        self._loop = asyncio.new_event_loop()
+        self._loop_lock = threading.Lock()
         self._helper: ThreadPoolExecutor | None = None
         self._helper_lock = threading.Lock()
 
@@ -51,11 +53,10 @@ class InProcessTransport(httpx.BaseTransport):
         return self._helper.submit(self._run, request).result()
 
     def _run(self, request: httpx.Request) -> httpx.Response:
-        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
-        if loop is None or loop.is_closed():
-            loop = asyncio.new_event_loop()
-            self._local.loop = loop
-        return loop.run_until_complete(self._call(request))
+        with self._loop_lock:
+            if self._loop.is_closed():
+                raise RuntimeError("the embedded workspace was closed")
+            return self._loop.run_until_complete(self._call(request))
 
     async def _call(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -111,7 +112,11 @@ class InProcessTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         if self._helper is not None:
-            self._helper.shutdown(wait=False)
+            self._helper.shutdown(wait=True)
+        with self._loop_lock:
+            if not self._loop.is_closed():
+                self._loop.run_until_complete(self._loop.shutdown_default_executor())
+                self._loop.close()
 
 
 def embedded_client(settings: Settings) -> httpx.Client:

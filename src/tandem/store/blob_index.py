@@ -50,7 +50,7 @@ class BlobIndex:
     def sweep_candidates(self, conn: Connection, cutoff: int) -> list[tuple[str, int]]:
         rows = conn.execute(
             select(blobs.c.oid, blobs.c.size).where(
-                blobs.c.created_at < cutoff, self._unreferenced()
+                blobs.c.created_at <= cutoff, self._unreferenced()
             )
         ).all()
         return [(row.oid, row.size) for row in rows]
@@ -60,7 +60,7 @@ class BlobIndex:
         self.lock(conn, oid)
         result = conn.execute(
             delete(blobs).where(
-                blobs.c.oid == oid, blobs.c.created_at < cutoff, self._unreferenced()
+                blobs.c.oid == oid, blobs.c.created_at <= cutoff, self._unreferenced()
             )
         )
         return result.rowcount == 1

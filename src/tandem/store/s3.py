@@ -26,7 +26,8 @@ from tandem.core.ids import Oid, is_oid
 from tandem.errors import IntegrityError, InvalidInput, NotFound, ServerError
 from tandem.store.blobs import CHUNK, BlobInfo, StoredBlob, _verified, hash_file
 
-MULTIPART_THRESHOLD = 64 * 2**20
+MULTIPART_THRESHOLD = 64 * 2**20  # larger files go up in parts of this size, in parallel
+_MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class S3BlobStore:
@@ -54,11 +55,27 @@ class S3BlobStore:
         except ImportError:
             raise InvalidInput("S3 storage needs boto3: pip install 'tandem[s3]'") from None
         endpoint = os.environ.get("TANDEM_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+        options: dict[str, Any] = {
+            "retries": {"max_attempts": 3, "mode": "standard"},
+            "connect_timeout": 5,
+        }
+        if endpoint and not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
+            # botocore >= 1.36 adds CRC checksum headers to every upload by default, which many
+            # S3-compatible servers (older MinIO, Ceph, B2, ...) reject. Reads are verified
+            # against the BLAKE3 oid anyway; AWS itself keeps the default.
+            options["request_checksum_calculation"] = "when_required"
+            options["response_checksum_validation"] = "when_required"
+        try:
+            config = Config(**options)
+        except TypeError:  # botocore < 1.36 has neither the option nor the default
+            options.pop("request_checksum_calculation", None)
+            options.pop("response_checksum_validation", None)
+            config = Config(**options)
         client = boto3.client(
             "s3",
             endpoint_url=endpoint or None,
             region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
+            config=config,
         )
         return cls(client, parsed.netloc, parsed.path)
 
@@ -83,6 +100,8 @@ class S3BlobStore:
         return info
 
     def put_stream(self, chunks: Iterable[bytes]) -> BlobInfo:
+        # The oid is only known once every byte has been seen, so spool to a local temporary
+        # file (in $TMPDIR) while hashing, then upload it under its final key.
         hasher = blake3()
         size = 0
         fd, name = tempfile.mkstemp(prefix="tandem-s3-")
@@ -101,6 +120,9 @@ class S3BlobStore:
                 os.unlink(name)
 
     def _upload(self, path: Path, oid: str) -> None:
+        # Atomic without a rename: S3 makes an object visible only once its PUT (or the
+        # completion of its multipart upload) succeeds, so a reader sees the whole blob or
+        # nothing; a failed multipart upload is aborted by boto3 and leaves no object.
         try:
             self.client.upload_file(str(path), self.bucket, self._key(oid), Config=self._transfer)
         except Exception as exc:  # boto3 raises S3UploadFailedError, ClientError, ...
@@ -115,7 +137,7 @@ class S3BlobStore:
             head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self._key(oid))
             return head
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return None
             raise self._failed("lookup", exc) from exc
         except BotoCoreError as exc:
@@ -136,12 +158,23 @@ class S3BlobStore:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(oid))["Body"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise NotFound(f"blob {oid} is not in the store") from None
             raise self._failed("download", exc) from exc
         except BotoCoreError as exc:
             raise self._failed("download", exc) from exc
-        return _verified(_closing(body), oid)
+        return _verified(self._stream(body), oid)
+
+    def _stream(self, body: Any) -> Iterator[bytes]:
+        """The body's chunks; a connection lost mid-download becomes a ServerError."""
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            yield from body.iter_chunks(CHUNK)
+        except BotoCoreError as exc:
+            raise self._failed("download", exc) from exc
+        finally:
+            body.close()
 
     def delete(self, oid: Oid) -> None:
         try:
@@ -161,10 +194,3 @@ class S3BlobStore:
                         yield StoredBlob(Oid(oid), item["Size"], item["LastModified"].timestamp())
         except Exception as exc:
             raise self._failed("listing", exc) from exc
-
-
-def _closing(body: Any) -> Iterator[bytes]:
-    try:
-        yield from body.iter_chunks(CHUNK)
-    finally:
-        body.close()

@@ -44,6 +44,9 @@ RUN_COLUMNS = (
 )
 
 
+_STATUSES = {status.value: status for status in RunStatus}  # Enum() lookups are slow
+
+
 class RunStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -120,7 +123,7 @@ class RunStore:
             id=row.id,
             project=row.project,
             name=row.name,
-            status=RunStatus(row.status),
+            status=_STATUSES[row.status],
             user=row.user,
             start_time=row.start_time,
             end_time=row.end_time,
