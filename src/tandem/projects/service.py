@@ -8,7 +8,7 @@ from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor
 from tandem.core.validation import check_project_name, check_text
-from tandem.errors import Conflict, NotFound
+from tandem.errors import AlreadyExists, Conflict, NotFound
 from tandem.projects.models import Project, ProjectCreate
 from tandem.projects.store import ProjectStore
 from tandem.store.db import Database
@@ -42,7 +42,10 @@ class ProjectService:
         check_project_name(name)
         if create and self.store.find_pk(conn, name, include_deleted=True) is None:
             self.auth.require(principal, Action.PROJECT_WRITE, name)
-            return self.store.create(conn, name, "", now_ms())
+            try:
+                return self.store.create(conn, name, "", now_ms())
+            except AlreadyExists:
+                pass  # another writer created it since we looked: use theirs
         return self.store.get_pk(conn, name)
 
     def get(self, principal: Principal, name: str) -> Project:

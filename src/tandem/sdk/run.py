@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from tandem.core.clock import now_ms
 from tandem.core.paths import check_artifact_path
 from tandem.core.validation import check_key, check_metric_value, check_step
-from tandem.errors import Conflict, NotFound, TandemError, UnsafePath
+from tandem.errors import (
+    Conflict,
+    NotFound,
+    ServerError,
+    TandemError,
+    TransportError,
+    UnsafePath,
+)
 from tandem.sdk import environment as env
 from tandem.sdk.spool import SendBatch, Shipper, Spool, parse_spool, replay, try_lock
 from tandem.tracking.models import Environment, Run, RunCreate, RunStatus
@@ -52,7 +59,7 @@ class ActiveRun:
         self._lock = threading.Lock()
         self._ended = False
         self._shipper = Shipper(
-            Spool(client.settings.spool_dir, run.id, client.target),
+            Spool(client.settings.spool_dir, run.id, client.target, ends_run=end_on_exit),
             batch_sender(client, run.id),
         )
 
@@ -292,15 +299,23 @@ def recover_spools(client: Client) -> SyncReport:
                 continue
             send = batch_sender(client, orphan.run_id)
             try:
-                report.points += replay(orphan, fd, send)
+                points = replay(orphan, fd, send)
+                if orphan.ends_run:  # a process attached to someone else's run leaves it be
+                    killed = (RunStatus.KILLED.value, orphan.last_time or now_ms())
+                    status, at = orphan.end or killed
+                    run = client.runs.get(orphan.run_id)
+                    if run.status is RunStatus.RUNNING:
+                        client.runs.update(orphan.run_id, status=status, end_time=at)
             except NotFound:
                 log.warning("run %s no longer exists; dropping its spool %s", orphan.run_id, path)
                 path.unlink(missing_ok=True)
                 continue
-            status, at = orphan.end or (RunStatus.KILLED.value, orphan.last_time or now_ms())
-            run = client.runs.get(orphan.run_id)
-            if run.status is RunStatus.RUNNING:
-                client.runs.update(orphan.run_id, status=status, end_time=at)
+            except (TransportError, ServerError):
+                raise  # the server is unwell: nothing else would ship either
+            except TandemError as exc:  # the run refuses them (e.g. it is deleted): keep them
+                log.warning("kept %s for a later sync: %s", path, exc)
+                continue
+            report.points += points
             report.runs.append(orphan.run_id)
             path.unlink(missing_ok=True)
         finally:

@@ -9,12 +9,15 @@ If the process dies, the next `start_run` or `tandem sync` finds the spool (its 
 gone), resends every marked batch that has no ack under the same id (the server applies each id
 at most once), ships the rest, ends the run, and deletes the spool.
 
-    {"v": 1, "run": "8f3a...", "id": "<spool uuid>", "target": "..."}   header
+    {"v": 1, "run": "8f3a...", "id": "<spool uuid>", "target": "...", "ends": true}   header
     {"m": [["loss", 0.31, 7, 1732350000000], ...]}                      metric points
     {"t": {"team": "retention"}}                                        tags
     {"b": "<spool uuid>-42", "n": 42}                                    batch of records ..42
     {"a": "<spool uuid>-42"}                                             acknowledged
     {"e": "finished", "at": 1732350000000}                               the run's intended end
+
+`ends` is false for a process attached to someone else's run (`Client.attach_run`): recovering
+its spool ships its points but leaves the run to its owner, as leaving the `with` block would.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from tandem.errors import ServerError, TandemError, TransportError
+from tandem.errors import Conflict, ServerError, TandemError, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +70,22 @@ def _columns(points: list[list[Any]]) -> dict[str, list[Any]] | None:
 class Spool:
     """The append-only file of one run's unshipped writes, locked by its owner."""
 
-    def __init__(self, directory: Path, run_id: str, target: str) -> None:
+    def __init__(self, directory: Path, run_id: str, target: str, *, ends_run: bool = True) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        self.run_id = run_id
         self.id = uuid.uuid4().hex
         self.path = directory / f"{run_id}.{self.id[:8]}.spool"
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)  # released by the kernel if this process dies
         self.seq = 0
-        self._write({"v": 1, "run": run_id, "id": self.id, "target": target})
+        self._write({"v": 1, "run": run_id, "id": self.id, "target": target, "ends": ends_run})
 
     def _write(self, record: dict[str, Any]) -> None:
+        if self.fd < 0:  # closed: its number may now be another file's
+            raise Conflict(
+                f"run {self.run_id} has ended in this process: nothing more can be logged to it "
+                "here; start a new run, or attach_run to add to this one"
+            )
         os.write(self.fd, orjson.dumps(record) + b"\n")
 
     def append_points(self, points: list[list[Any]]) -> int:
@@ -102,12 +111,15 @@ class Spool:
         self._write({"e": status, "at": at})
 
     def remove(self) -> None:
-        os.close(self.fd)
+        # Unlink while still holding the lock: whoever takes the lock next sees no links left.
         self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+        self.fd = -1
 
     def release(self) -> None:
         """Close without deleting: what is left is shipped later by `tandem sync`."""
         os.close(self.fd)
+        self.fd = -1
 
 
 class Shipper:
@@ -211,6 +223,12 @@ class Shipper:
         except TandemError as exc:
             self.error = _kept(exc, self.spool.path)
             return
+        except Exception as exc:  # e.g. a database error raised through the embedded app:
+            # never let the thread die silently, or flush() would wait for it forever
+            self.error = _kept(
+                ServerError(f"could not ship batch {batch_id}: {exc!r}"), self.spool.path
+            )
+            return
         self.spool.mark_ack(batch_id)
 
 
@@ -290,6 +308,7 @@ class Orphan:
     acked: set[str]
     end: tuple[str, int] | None
     last_time: int | None
+    ends_run: bool = True  # false: its owner was attached to the run, and did not end it
 
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -309,6 +328,7 @@ def parse_spool(path: Path) -> Orphan | None:
     orphan = Orphan(
         path, header["run"], header["id"], header.get("target", ""), [], [], set(), None, None
     )
+    orphan.ends_run = header.get("ends", True)
     seq = 0
     for record in lines:
         if "m" in record or "t" in record:
@@ -334,6 +354,9 @@ def try_lock(path: Path) -> int | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        os.close(fd)
+        return None
+    if os.fstat(fd).st_nlink == 0:  # its owner finished and removed it before we got the lock
         os.close(fd)
         return None
     return fd

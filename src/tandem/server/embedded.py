@@ -77,7 +77,7 @@ class InProcessTransport(httpx.BaseTransport):
         }
         body: Iterator[bytes] = iter(request.stream)  # type: ignore[arg-type]
         pending: bytes | None = next(body, b"")
-        status = 500
+        status = 0
         headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
         finished = asyncio.Event()
@@ -105,6 +105,12 @@ class InProcessTransport(httpx.BaseTransport):
         token = run_inline()
         try:
             await self.app(scope, receive, send)
+        except Exception:
+            # Starlette re-raises an unexpected error after its handler has sent the 500
+            # problem response; a server would keep serving, so the embedded client answers
+            # with that response too, and the SDK raises ServerError like it does remotely.
+            if not status:
+                raise
         finally:
             finished.set()
             reset_inline(token)

@@ -292,17 +292,17 @@ class TrackingService:
                 return BatchResult(applied=False, points=points)
             self._writable(row)
             if params:
-                existing = self.runs.existing_params(conn, row.pk, list(params))
-                for key, value in existing.items():
-                    if params[key] != value:
+                # Insert what is new, then compare with what is stored: concurrent writers of
+                # the same param then agree (or all but one get Conflict) on every database.
+                self.runs.insert_params(conn, row.pk, params, skip_existing=True)
+                stored = self.runs.existing_params(conn, row.pk, list(params))
+                for key, value in params.items():
+                    if stored[key] != value:
                         raise Conflict(
-                            f"param {key!r} of run {row.id} is already {value!r}; params cannot "
-                            f"change (got {params[key]!r}): log a new run or use a tag",
+                            f"param {key!r} of run {row.id} is already {stored[key]!r}; params "
+                            f"cannot change (got {value!r}): log a new run or use a tag",
                             key=key,
                         )
-                self.runs.insert_params(
-                    conn, row.pk, {k: v for k, v in params.items() if k not in existing}
-                )
             self.runs.upsert_tags(conn, row.pk, tags)
             if points:
                 self.runs.insert_points(

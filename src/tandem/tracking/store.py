@@ -255,11 +255,16 @@ class RunStore:
         ).all()
         return {row.key: row.value for row in rows}
 
-    def insert_params(self, conn: Connection, run_pk: int, values: dict[str, str]) -> None:
+    def insert_params(
+        self, conn: Connection, run_pk: int, values: dict[str, str], *, skip_existing: bool = False
+    ) -> None:
+        """Insert params; with `skip_existing`, keys the run already has are left as they are."""
         if values:
-            conn.execute(
-                insert(params),
-                [{"run_pk": run_pk, "key": k, "value": v} for k, v in values.items()],
+            conflict = " ON CONFLICT (run_pk, key) DO NOTHING" if skip_existing else ""
+            conn.exec_driver_sql(
+                f"INSERT INTO params (run_pk, key, value) "
+                f"VALUES ({self._ph}, {self._ph}, {self._ph}){conflict}",
+                [(run_pk, k, v) for k, v in values.items()],
             )
 
     def upsert_tags(self, conn: Connection, run_pk: int, values: dict[str, str]) -> None:

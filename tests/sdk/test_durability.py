@@ -1,0 +1,581 @@
+"""Durability for real: `kill -9` of the training process and of the server, with real
+subprocesses and real signals, on whichever database the suite runs against.
+
+* A training process killed after `log_*` returned loses nothing: `tandem sync`, or the next
+  `start_run` in another process, ships every point exactly once, however often it runs.
+* A server killed in the middle of big batches applies each batch wholly or not at all, and a
+  client resending the same batch ids fills the gaps without duplicating anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tandem import errors
+from tandem.core.config import Settings
+from tandem.sdk.client import Client
+from tandem.sdk.spool import parse_spool
+from tandem.server import embedded
+from tandem.tracking.models import RunStatus
+
+pytestmark = pytest.mark.slow
+
+DEADLINE = 60.0  # seconds any one wait may take before the test fails
+
+# The training process: logs N points and some tags, says so once every `log_*` returned,
+# then blocks until it is killed.
+TRAIN = """
+import sys, time
+from tandem.sdk.client import Client
+
+n, project = int(sys.argv[1]), sys.argv[2]
+client = Client()
+run = client.start_run(project, "victim", params={"n": n}, capture_environment=False)
+for i in range(n):
+    run.log_metric("loss", i * 0.5, step=i)
+    if i % 1000 == 0:
+        run.set_tags({"progress": str(i)})
+run.log_metrics({"auc": 0.75, "f1": 0.5}, step=n)
+run.set_tags({"stage": "logged"})
+print("logged", run.id, flush=True)
+time.sleep(600)
+"""
+
+# The next training process: its `start_run` recovers what the killed one left behind, in the
+# background; it ends its own run when told to on stdin.
+NEXT = """
+import sys
+from tandem.sdk.client import Client
+
+client = Client()
+run = client.start_run(sys.argv[1], "next", capture_environment=False)
+run.log_metric("loss", 1.0)
+print("started", run.id, flush=True)
+sys.stdin.readline()
+run.end()
+print("ended", flush=True)
+"""
+
+# A worker attached to a run that someone else owns: logs, says so, then waits for stdin.
+ATTACHED = """
+import sys
+from tandem.sdk.client import Client
+
+run_id, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with Client().attach_run(run_id) as run:
+    for i in range(n):
+        run.log_metric(key, i * 0.5, step=i)
+    print("logged", flush=True)
+    sys.stdin.readline()
+print("detached", flush=True)
+"""
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+class Child:
+    """A Python subprocess whose stdout lines are read by a thread, so waits can time out."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, *, stdin: bool):
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, *args],
+            env=env,
+            cwd=log_path.parent,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def expect(self, word: str, timeout: float = DEADLINE) -> list[str]:
+        """Wait for the next stdout line starting with `word`; its words."""
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no {word!r} within {timeout}s\n{self.stderr()}") from None
+        if line is None or not line.startswith(word):
+            raise AssertionError(f"expected {word!r}, got {line!r}\n{self.stderr()}")
+        return line.split()
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def stderr(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a scheduler would, and reap it."""
+        assert self.proc.poll() is None, f"it died on its own\n{self.stderr()}"
+        os.kill(self.proc.pid, signal.SIGKILL)
+        assert self.proc.wait(10) == -signal.SIGKILL
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if self.proc.poll() is None:
+                self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._log.close()
+
+
+class Processes:
+    """Every process a test starts; all of them are killed when the test ends, pass or fail."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+        self.tmp_path = tmp_path
+        self.env = env
+        self.children: list[Child] = []
+
+    def python(self, code: str, *args: str, stdin: bool = False, **env: str) -> Child:
+        log = self.tmp_path / f"child-{len(self.children)}.log"
+        child = Child(["-c", code, *args], {**self.env, **env}, log, stdin=stdin)
+        self.children.append(child)
+        return child
+
+    def cli(self, *args: str, **env: str) -> dict[str, Any]:
+        """Run `tandem ... --json` to completion; its JSON output."""
+        done = subprocess.run(
+            [sys.executable, "-m", "tandem.cli.main", *args, "--json"],
+            env={**self.env, **env},
+            cwd=self.tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+
+    def server(self, port: int | None = None) -> ServerProcess:
+        server = ServerProcess(self, port or free_port())
+        server.start()
+        return server
+
+    def close(self) -> None:
+        for child in self.children:
+            child.close()
+
+
+class ServerProcess:
+    """`tandem server` as a real process on a fixed port, so it can be killed and restarted."""
+
+    def __init__(self, processes: Processes, port: int) -> None:
+        self.processes = processes
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.child: Child | None = None
+
+    def start(self) -> None:
+        log = self.processes.tmp_path / f"server-{len(self.processes.children)}.log"
+        args = ["-m", "tandem.cli.main", "server", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.child = Child(args, self.processes.env, log, stdin=False)
+        self.processes.children.append(self.child)
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            if self.child.proc.poll() is not None:
+                raise AssertionError(f"tandem server exited\n{self.child.stderr()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"tandem server did not start\n{self.child.stderr()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.child is not None
+        self.child.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def workspace_env(settings: Settings) -> dict[str, str]:
+    """The environment of a process working on this test's workspace."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    env.update(
+        TANDEM_HOME=str(settings.home),
+        TANDEM_DATABASE_URL=settings.database_url,
+        TANDEM_ARTIFACTS=settings.artifacts,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def processes(tmp_path: Path, settings: Settings) -> Iterator[Processes]:
+    running = Processes(tmp_path, workspace_env(settings))
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Client]:
+    """The test's own view of the workspace (embedded, in process)."""
+    sdk = Client(settings=settings)
+    try:
+        yield sdk
+    finally:
+        embedded.close_all()
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def spools(settings: Settings) -> list[Path]:
+    return sorted(settings.spool_dir.glob("*.spool"))
+
+
+def assert_all_there_once(client: Client, run_id: str, n: int) -> None:
+    """Every point of the killed run is stored exactly once, with its value."""
+    history = client.runs.metric_history(run_id, "loss")
+    assert len(history.step) == n
+    assert history.step == list(range(n))
+    assert history.value == [i * 0.5 for i in range(n)]
+    run = client.runs.get(run_id)
+    assert run.params == {"n": str(n)}
+    assert run.tags == {"progress": str((n - 1) // 1000 * 1000), "stage": "logged"}
+    assert run.metrics == {"loss": (n - 1) * 0.5, "auc": 0.75, "f1": 0.5}
+    for key, value in (("auc", 0.75), ("f1", 0.5)):
+        assert client.runs.metric_history(run_id, key).value == [value]
+    assert run.status is RunStatus.KILLED
+    assert run.end_time is not None
+
+
+# -- kill -9 of the training process ----------------------------------------------------------
+
+
+def test_sync_ships_what_a_killed_process_logged_exactly_once(
+    processes: Processes, store: Client, settings: Settings
+) -> None:
+    n = 5_000
+    child = processes.python(TRAIN, str(n), "dur")
+    run_id = child.expect("logged")[1]
+    child.kill()
+
+    first = processes.cli("sync")
+    assert first["runs"] == [run_id]
+    assert first["points"] <= n + 2  # only what the dead process had not shipped
+    assert spools(settings) == []
+    assert_all_there_once(store, run_id, n)
+
+    second = processes.cli("sync")
+    assert second == {"runs": [], "points": 0}
+    assert_all_there_once(store, run_id, n)
+
+
+def test_kill_while_the_shipper_is_mid_flight(
+    processes: Processes, store: Client, settings: Settings
+) -> None:
+    n = 200_000
+    child = processes.python(TRAIN, str(n), "dur")
+    run_id = child.expect("logged")[1]
+    child.kill()
+
+    # The shipper was still sending: a batch was marked as on its way and never acknowledged,
+    # and the store holds only part of the run.
+    [path] = spools(settings)
+    orphan = parse_spool(path)
+    assert orphan is not None and orphan.run_id == run_id
+    assert [b for b, _ in orphan.batches if b not in orphan.acked], "nothing was in flight"
+    shipped_before = len(store.runs.metric_history(run_id, "loss").step)
+    assert shipped_before < n
+
+    report = processes.cli("sync")
+    assert report["runs"] == [run_id]
+    assert report["points"] > 0
+    assert processes.cli("sync") == {"runs": [], "points": 0}
+    assert_all_there_once(store, run_id, n)
+
+
+def test_next_start_run_recovers_in_the_background(
+    processes: Processes, store: Client, settings: Settings
+) -> None:
+    n = 20_000
+    victim = processes.python(TRAIN, str(n), "dur")
+    run_id = victim.expect("logged")[1]
+    victim.kill()
+
+    successor = processes.python(NEXT, "dur", stdin=True)
+    next_id = successor.expect("started")[1]
+    wait_for(
+        lambda: store.runs.get(run_id).status is RunStatus.KILLED,
+        "the next start_run to recover the killed run",
+    )
+    assert_all_there_once(store, run_id, n)
+    [own] = spools(settings)  # the killed run's spool is gone; the live run's is there
+    assert own.name.startswith(next_id)
+
+    successor.send("\n")
+    successor.expect("ended")
+    assert successor.proc.wait(DEADLINE) == 0
+    assert spools(settings) == []
+    assert store.runs.get(next_id).status is RunStatus.FINISHED
+    assert processes.cli("sync") == {"runs": [], "points": 0}
+
+
+def test_a_remote_spool_is_shipped_only_to_its_own_server(
+    processes: Processes, live_url: str, settings: Settings
+) -> None:
+    n = 60_000
+    child = processes.python(TRAIN, str(n), "dur", TANDEM_URL=live_url)
+    run_id = child.expect("logged")[1]
+    child.kill()
+
+    [path] = spools(settings)
+    orphan = parse_spool(path)
+    assert orphan is not None and orphan.target == live_url
+
+    # The embedded workspace is another target: its sync leaves the server's spool alone.
+    assert processes.cli("sync") == {"runs": [], "points": 0}
+    assert spools(settings) == [path]
+
+    report = processes.cli("--url", live_url, "sync")
+    assert report["runs"] == [run_id]
+    assert spools(settings) == []
+    with Client(live_url, settings=settings) as remote:
+        again = remote.sync()  # the SDK's own sync finds nothing left either
+        assert (again.runs, again.points) == ([], 0)
+        assert_all_there_once(remote, run_id, n)
+
+
+def test_a_killed_attached_process_leaves_the_shared_run_running(
+    processes: Processes, store: Client, settings: Settings
+) -> None:
+    """A worker attached to a run does not end it when it leaves; nor when it is killed."""
+    run_id = store.runs.create("dur").id
+    n = 20_000
+    doomed = processes.python(ATTACHED, run_id, "doomed", str(n), stdin=True)
+    survivor = processes.python(ATTACHED, run_id, "survivor", str(n), stdin=True)
+    doomed.expect("logged")
+    survivor.expect("logged")
+    doomed.kill()
+
+    report = processes.cli("sync")  # the survivor is alive: its spool is left alone
+    assert report["runs"] == [run_id]
+    assert len(spools(settings)) == 1
+    assert store.runs.get(run_id).status is RunStatus.RUNNING
+
+    survivor.send("\n")
+    survivor.expect("detached")
+    assert survivor.proc.wait(DEADLINE) == 0
+    assert spools(settings) == []
+    assert store.runs.finish(run_id).status is RunStatus.FINISHED  # its owner ends it
+    for key in ("doomed", "survivor"):
+        history = store.runs.metric_history(run_id, key)
+        assert history.step == list(range(n))
+        assert history.value == [i * 0.5 for i in range(n)]
+
+
+# -- kill -9 of the server --------------------------------------------------------------------
+
+BATCH = 50_000
+
+
+def batch_points(index: int) -> dict[str, list[Any]]:
+    """Batch `index`: key b<index>, steps 0..BATCH-1, values telling batch and step apart."""
+    steps = list(range(BATCH))
+    return {
+        "key": [f"b{index}"] * BATCH,
+        "value": [index * 1_000_000.0 + step for step in steps],
+        "step": steps,
+        "timestamp": [1_700_000_000_000 + step for step in steps],
+    }
+
+
+def test_server_killed_mid_batch_applies_each_batch_wholly_or_not_at_all(
+    processes: Processes, settings: Settings
+) -> None:
+    server = processes.server()
+    with Client(server.url, settings=settings) as client:
+        run_id = client.runs.create("dur").id
+        batches = 8
+        columns = [batch_points(i) for i in range(batches)]
+        outcomes: dict[int, str] = {}  # batch index -> sending, applied, refused or cut off
+        acked = threading.Event()
+        todo = queue.Queue[int]()
+        for i in range(batches):
+            todo.put(i)
+
+        def sender() -> None:
+            while True:
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                outcomes[i] = "sending"
+                try:
+                    client.runs.log_batch(run_id, metrics=columns[i], batch_id=f"batch-{i}")
+                except errors.TransportError as exc:
+                    # refused: sent after the kill; cut off: the server died holding it
+                    refused = isinstance(exc.__cause__, httpx.ConnectError)
+                    outcomes[i] = "refused" if refused else "cut off"
+                    return
+                outcomes[i] = "applied"
+                acked.set()
+
+        threads = [threading.Thread(target=sender) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            assert acked.wait(DEADLINE), "no batch got through before the kill"
+            time.sleep(0.2)  # let the next requests get well under way
+            server.kill()
+        finally:
+            for thread in threads:
+                thread.join(DEADLINE)
+        assert "cut off" in outcomes.values(), f"nothing was in flight at the kill: {outcomes}"
+        assert "sending" not in outcomes.values()
+
+    server.start()  # same port, same workspace
+    with Client(server.url, settings=settings) as client:
+        present = set()
+        for i in range(batches):
+            history = client.runs.metric_history(run_id, f"b{i}")
+            assert len(history.step) in (0, BATCH), f"batch {i} is half there"
+            if history.step:
+                assert history.step == list(range(BATCH))
+                assert history.value == columns[i]["value"]
+                present.add(i)
+        assert {i for i, outcome in outcomes.items() if outcome == "applied"} <= present
+        assert len(present) < batches
+
+        # The client retries every batch under its id: the missing ones land, nothing doubles.
+        for i in range(batches):
+            result = client.runs.log_batch(run_id, metrics=columns[i], batch_id=f"batch-{i}")
+            assert result.applied is (i not in present), i
+            assert result.points == BATCH
+        for i in range(batches):
+            history = client.runs.metric_history(run_id, f"b{i}")
+            assert history.step == list(range(BATCH))
+            assert history.value == columns[i]["value"]
+
+
+def test_shipper_rides_out_a_server_restart(
+    processes: Processes, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tandem.sdk.spool")
+    server = processes.server()
+    n = 100_000
+    restarted = threading.Event()
+
+    def restart() -> None:
+        server.start()
+        restarted.set()
+
+    with Client(server.url, settings=settings) as client:
+        run = client.start_run("dur", "survivor", capture_environment=False)
+        run_id = run.id
+        for i in range(n):
+            run.log_metric("loss", i * 0.5, step=i)
+            if i == n // 10:
+                run.flush()  # the server has some of it ...
+                shipped = len(client.runs.metric_history(run_id, "loss").step)
+                assert shipped == i + 1
+            elif i == n // 2:
+                server.kill()  # ... then dies while the shipper is busy sending ...
+                helper = threading.Thread(target=restart)
+                helper.start()  # ... and comes back on the same port while we keep logging
+        helper.join(DEADLINE)
+        assert restarted.is_set()
+        run.set_tags({"stage": "done"})
+        run.end()
+        assert spools(settings) == []
+
+        assert any("retrying batch" in r.getMessage() for r in caplog.records)
+        history = client.runs.metric_history(run_id, "loss")
+        assert len(history.step) == n
+        assert history.step == list(range(n))
+        assert history.value == [i * 0.5 for i in range(n)]
+        stored = client.runs.get(run_id)
+        assert stored.status is RunStatus.FINISHED
+        assert stored.tags == {"stage": "done"}
+
+
+def test_a_deleted_run_does_not_hold_up_the_others(
+    processes: Processes, store: Client, settings: Settings
+) -> None:
+    n = 3_000
+    store.projects.create("dur")
+    victims = [processes.python(TRAIN, str(n), "dur") for _ in range(2)]
+    run_ids = [victim.expect("logged")[1] for victim in victims]
+    for victim in victims:
+        victim.kill()
+    deleted, kept = sorted(run_ids)  # the deleted run's spool comes first
+    store.runs.delete(deleted)
+
+    report = processes.cli("sync")
+    assert report["runs"] == [kept]
+    assert_all_there_once(store, kept, n)
+    [left] = spools(settings)  # kept until its run is restored, or purged
+    assert left.name.startswith(deleted)
+
+    store.runs.restore(deleted)
+    assert processes.cli("sync")["runs"] == [deleted]
+    assert_all_there_once(store, deleted, n)
+    assert spools(settings) == []
+
+
+def test_logging_after_the_end_is_refused_and_writes_to_no_other_file(
+    store: Client, tmp_path: Path
+) -> None:
+    with store.start_run("dur", capture_environment=False) as run:
+        run.log_metric("loss", 1.0)
+    checkpoint = tmp_path / "checkpoint.bin"
+    with checkpoint.open("wb") as handle:  # takes the file descriptor the spool had
+        handle.write(b"weights")
+        handle.flush()
+        with pytest.raises(errors.Conflict, match="ended"):
+            run.log_metric("loss", 2.0, step=1)
+        with pytest.raises(errors.Conflict, match="ended"):
+            run.set_tags({"late": "yes"})
+    assert checkpoint.read_bytes() == b"weights"
+    assert store.runs.metric_history(run.id, "loss").value == [1.0]
+    assert store.runs.get(run.id).tags == {}
