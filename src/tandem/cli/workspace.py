@@ -117,7 +117,7 @@ def gc(
         # A dry run cannot count the blobs that only the purged runs reference.
         console.print(
             f"would purge {report.runs_purged} runs, {len(report.projects_purged)} projects; "
-            f"would free at least {report.blobs_deleted} blobs ({report.bytes_freed} bytes)"
+            f"would free {report.blobs_deleted} blobs ({report.bytes_freed} bytes)"
         )
     else:
         console.print(
