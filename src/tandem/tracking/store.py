@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from tandem.errors import AlreadyExists, InvalidInput, NotFound
@@ -53,6 +53,16 @@ class RunStore:
         self._key_ids: dict[str, int] = {}  # metric keys are never deleted, so ids can be cached
         self._key_lock = threading.Lock()
         self._ph = "?" if db.is_sqlite else "%s"
+        self._run_by_id_sql = (
+            str(
+                select(*RUN_COLUMNS)
+                .join(projects, projects.c.pk == runs.c.project_pk)
+                .where(runs.c.id == bindparam("id"))
+                .compile(db.engine)
+            )
+            .replace(":id", self._ph)
+            .replace("%(id)s", self._ph)
+        )
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -87,9 +97,11 @@ class RunStore:
 
     def find_row(self, conn: Connection, run_id: str) -> Row[Any] | None:
         """The run with this id, or the one run whose id starts with this prefix."""
-        query = select(*RUN_COLUMNS).join(projects, projects.c.pk == runs.c.project_pk)
         if len(run_id) == 32:
-            return cast("Row[Any] | None", conn.execute(query.where(runs.c.id == run_id)).first())
+            # The hot path of every write: plain SQL, so no statement is built per call.
+            found = conn.exec_driver_sql(self._run_by_id_sql, (run_id,)).first()
+            return cast("Row[Any] | None", found)
+        query = select(*RUN_COLUMNS).join(projects, projects.c.pk == runs.c.project_pk)
         rows = conn.execute(query.where(runs.c.id.startswith(run_id)).limit(2)).all()
         if len(rows) > 1:
             raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more digits")
