@@ -40,13 +40,16 @@ class ProjectService:
         """The pk of project `name` inside the caller's write transaction; with `create`, a
         missing project is created first. A deleted project is not found: restore it."""
         check_project_name(name)
-        if create and self.store.find_pk(conn, name, include_deleted=True) is None:
+        found = self.store.find_live(conn, name)
+        if found is None and create:
             self.auth.require(principal, Action.PROJECT_WRITE, name)
             try:
                 return self.store.create(conn, name, "", now_ms())
             except AlreadyExists:
-                pass  # another writer created it since we looked: use theirs
-        return self.store.get_pk(conn, name)
+                found = self.store.find_live(conn, name)  # created since we looked: use it
+        if found is None or found[1]:
+            return self.store.get_pk(conn, name)  # raises NotFound, naming a deleted project
+        return found[0]
 
     def get(self, principal: Principal, name: str) -> Project:
         self.auth.require(principal, Action.PROJECT_READ, name)

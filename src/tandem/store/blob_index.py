@@ -66,7 +66,10 @@ class BlobIndex:
         return result.rowcount == 1
 
     def size_of(self, conn: Connection, oid: str) -> int | None:
-        return conn.execute(select(blobs.c.size).where(blobs.c.oid == oid)).scalar()
+        size: int | None = conn.exec_driver_sql(
+            f"SELECT size FROM blobs WHERE oid = {self._ph}", (oid,)
+        ).scalar()
+        return size
 
     def is_known(self, conn: Connection, oid: str) -> bool:
         self.lock(conn, oid)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from tandem.errors import AlreadyExists, InvalidInput, NotFound
@@ -78,29 +78,32 @@ class RunStore:
         seed: int | None,
         environment: Environment,
     ) -> int:
+        ph = self._ph
         try:
-            result = conn.execute(
-                insert(runs).values(
-                    id=run_id,
-                    project_pk=project_pk,
-                    name=name,
-                    status=RunStatus.RUNNING.value,
-                    user=user,
-                    start_time=start_time,
-                    seed=seed,
-                    environment=environment.model_dump_json(exclude_defaults=True),
-                )
-            )
+            pk = conn.exec_driver_sql(
+                'INSERT INTO runs (id, project_pk, name, status, "user", start_time, seed, '
+                f"environment) VALUES ({', '.join([ph] * 8)}) RETURNING pk",
+                (
+                    run_id,
+                    project_pk,
+                    name,
+                    RunStatus.RUNNING.value,
+                    user,
+                    start_time,
+                    seed,
+                    environment.model_dump_json(exclude_defaults=True),
+                ),
+            ).scalar_one()
         except SQLIntegrityError:
             raise AlreadyExists(f"run {run_id} already exists", run_id=run_id) from None
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return int(pk)
 
     def find_row(self, conn: Connection, run_id: str) -> Row[Any] | None:
         """The run with this id, or the one run whose id starts with this prefix."""
         if len(run_id) == 32:
             # The hot path of every write: plain SQL, so no statement is built per call.
-            found = conn.exec_driver_sql(self._run_by_id_sql, (run_id,)).first()
-            return cast("Row[Any] | None", found)
+            found: Row[Any] | None = conn.exec_driver_sql(self._run_by_id_sql, (run_id,)).first()
+            return found
         query = select(*RUN_COLUMNS).join(projects, projects.c.pk == runs.c.project_pk)
         rows = conn.execute(query.where(runs.c.id.startswith(run_id)).limit(2)).all()
         if len(rows) > 1:
