@@ -44,6 +44,7 @@ RUN_COLUMNS = (
 )
 
 
+COPY_MIN_POINTS = 1_000  # PostgreSQL: smaller batches go in as one INSERT ... unnest
 _STATUSES = {status.value: status for status in RunStatus}  # Enum() lookups are slow
 
 
@@ -215,10 +216,12 @@ class RunStore:
                 sql += f" AND {key_column} IN ({','.join('?' * len(wanted))})"
                 args += wanted
         else:
-            sql = f"{select_sql} WHERE {run_column} = ANY(%s)"
+            # Typed arrays: psycopg would send small ints as smallint[], which stops PostgreSQL
+            # from hashing the comparison.
+            sql = f"{select_sql} WHERE {run_column} = ANY(%s::integer[])"
             args = [list(run_pks)]
             if keys is not None:
-                sql += f" AND {key_column} = ANY(%s)"
+                sql += f" AND {key_column} = ANY(%s::text[])"
                 args.append(list(keys))
         cursor.execute(sql, args)
         rows: list[tuple[Any, ...]] = cursor.fetchall()
@@ -314,13 +317,21 @@ class RunStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-        else:
+        elif n >= COPY_MIN_POINTS:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             with cursor.copy(
                 "COPY metrics (run_pk, key_id, step, timestamp, value) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
+        else:
+            # A small batch in one statement, one round trip: COPY's setup costs more.
+            conn.exec_driver_sql(
+                "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) "
+                "SELECT %s, unnest(%s::integer[]), unnest(%s::bigint[]), unnest(%s::bigint[]), "
+                "unnest(%s::double precision[])",
+                (run_pk, key_ids, steps, timestamps, values),
+            )
         # Newest point per key in this batch: highest step, then newest timestamp, then last.
         newest: dict[int, tuple[int, int, float]] = {}
         for key_id, step, ts, value in zip(key_ids, steps, timestamps, values, strict=True):
