@@ -74,17 +74,24 @@ def package_list() -> str:
     return "\n".join(sorted(seen.values())) + "\n"
 
 
+@functools.lru_cache(maxsize=1)
+def _process_facts() -> tuple[str, str, str, str]:
+    """Python, platform, hash of the package list and host name: fixed for a process."""
+    packages_hash = blake3(package_list().encode()).hexdigest()
+    return platform.python_version(), platform.platform(), packages_hash, socket.gethostname()
+
+
 def capture(cwd: Path | None = None) -> Environment:
     here = str((cwd or Path.cwd()).resolve())
-    packages = package_list()
+    python, platform_name, packages_hash, hostname = _process_facts()
     return Environment(
         code=code_version(here),
-        python=platform.python_version(),
-        platform=platform.platform(),
-        packages_hash=blake3(packages.encode()).hexdigest(),
+        python=python,
+        platform=platform_name,
+        packages_hash=packages_hash,
         packages_artifact=PACKAGES_ARTIFACT,
         command=[sys.executable, *sys.argv],
         cwd=here,
-        hostname=socket.gethostname(),
+        hostname=hostname,
         pid=os.getpid(),
     )
