@@ -278,51 +278,37 @@ def main() -> None:
     os.chdir(workdir)
     try:
         with open_backend(a.backend, workdir) as (client, db_url):
-            if "A1" in only:
-                dt, ok, log_s = a1(client, "a1", a.a1_points)
-                out(
-                    "A1 log_metric x1",
-                    a.a1_points / dt,
-                    "points/s",
-                    seconds=dt,
-                    n=a.a1_points,
-                    verified=ok,
-                    log_calls_s=log_s,
-                    notes="timed until run.end() has stored every point",
-                )
-            if "A1b" in only:
-                dt, ok, log_s = a1(client, "a1b", a.a1b_points)
-                out(
-                    "A1 log_metric x1, 100k calls",
-                    a.a1b_points / dt,
-                    "points/s",
-                    seconds=dt,
-                    n=a.a1b_points,
-                    verified=ok,
-                    log_calls_s=log_s,
-                    notes="timed until run.end() has stored every point",
-                )
-            if "A2" in only:
-                dt, ok = a2(client, "a2", a.a2_points, a.batch)
-                out(
-                    "A2 log_batch x1000",
-                    a.a2_points / dt,
-                    "points/s",
-                    seconds=dt,
-                    n=a.a2_points,
-                    verified=ok,
-                )
-            if "A2b" in only:
-                dt, ok = a2(client, "a2b", a.a2b_points, a.a2b_batch)
-                out(
-                    f"A2 log_batch 1M points x{a.a2b_batch}",
-                    a.a2b_points / dt,
-                    "points/s",
-                    seconds=dt,
-                    n=a.a2b_points,
-                    verified=ok,
-                    notes=f"client.runs.log_batch, {a.a2b_batch:,} points per call",
-                )
+            for key, bench, points in [
+                ("A1", "A1 log_metric x1", a.a1_points),
+                ("A1b", "A1 log_metric x1, 100k calls", a.a1b_points),
+            ]:
+                if key in only:
+                    dt, ok, log_s = a1(client, key.lower(), points)
+                    out(
+                        bench,
+                        points / dt,
+                        "points/s",
+                        seconds=dt,
+                        n=points,
+                        verified=ok,
+                        log_calls_s=log_s,
+                        notes="timed until run.end() has stored every point",
+                    )
+            for key, bench, points, per_call in [
+                ("A2", "A2 log_batch x1000", a.a2_points, a.batch),
+                ("A2b", f"A2 log_batch 1M points x{a.a2b_batch}", a.a2b_points, a.a2b_batch),
+            ]:
+                if key in only:
+                    dt, ok = a2(client, key.lower(), points, per_call)
+                    out(
+                        bench,
+                        points / dt,
+                        "points/s",
+                        seconds=dt,
+                        n=points,
+                        verified=ok,
+                        notes=f"client.runs.log_batch, {per_call:,} points per call",
+                    )
             top: list[int] = []
             matches = 0
             if "A3" in only or "A4" in only:

@@ -9,15 +9,8 @@ subprocesses and real signals, on whichever database the suite runs against.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
 import queue
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import DEADLINE, Processes, workspace_env
 
 from tandem import errors
 from tandem.core.config import Settings
@@ -36,7 +30,6 @@ from tandem.tracking.models import RunStatus
 
 pytestmark = pytest.mark.slow
 
-DEADLINE = 60.0  # seconds any one wait may take before the test fails
 
 # The training process: logs N points and some tags, says so once every `log_*` returned,
 # then blocks until it is killed.
@@ -85,158 +78,6 @@ with Client().attach_run(run_id) as run:
     sys.stdin.readline()
 print("detached", flush=True)
 """
-
-
-# -- processes ----------------------------------------------------------------------------------
-
-
-class Child:
-    """A Python subprocess whose stdout lines are read by a thread, so waits can time out."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, *, stdin: bool):
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, *args],
-            env=env,
-            cwd=log_path.parent,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, word: str, timeout: float = DEADLINE) -> list[str]:
-        """Wait for the next stdout line starting with `word`; its words."""
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no {word!r} within {timeout}s\n{self.stderr()}") from None
-        if line is None or not line.startswith(word):
-            raise AssertionError(f"expected {word!r}, got {line!r}\n{self.stderr()}")
-        return line.split()
-
-    def send(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text)
-        self.proc.stdin.flush()
-
-    def stderr(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def kill(self) -> None:
-        """SIGKILL, as the OOM killer or a scheduler would, and reap it."""
-        assert self.proc.poll() is None, f"it died on its own\n{self.stderr()}"
-        os.kill(self.proc.pid, signal.SIGKILL)
-        assert self.proc.wait(10) == -signal.SIGKILL
-
-    def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            if self.proc.poll() is None:
-                self.proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        self._log.close()
-
-
-class Processes:
-    """Every process a test starts; all of them are killed when the test ends, pass or fail."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.tmp_path = tmp_path
-        self.env = env
-        self.children: list[Child] = []
-
-    def python(self, code: str, *args: str, stdin: bool = False, **env: str) -> Child:
-        log = self.tmp_path / f"child-{len(self.children)}.log"
-        child = Child(["-c", code, *args], {**self.env, **env}, log, stdin=stdin)
-        self.children.append(child)
-        return child
-
-    def cli(self, *args: str, **env: str) -> dict[str, Any]:
-        """Run `tandem ... --json` to completion; its JSON output."""
-        done = subprocess.run(
-            [sys.executable, "-m", "tandem.cli.main", *args, "--json"],
-            env={**self.env, **env},
-            cwd=self.tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        result: dict[str, Any] = json.loads(done.stdout)
-        return result
-
-    def server(self, port: int | None = None) -> ServerProcess:
-        server = ServerProcess(self, port or free_port())
-        server.start()
-        return server
-
-    def close(self) -> None:
-        for child in self.children:
-            child.close()
-
-
-class ServerProcess:
-    """`tandem server` as a real process on a fixed port, so it can be killed and restarted."""
-
-    def __init__(self, processes: Processes, port: int) -> None:
-        self.processes = processes
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.child: Child | None = None
-
-    def start(self) -> None:
-        log = self.processes.tmp_path / f"server-{len(self.processes.children)}.log"
-        args = ["-m", "tandem.cli.main", "server", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.child = Child(args, self.processes.env, log, stdin=False)
-        self.processes.children.append(self.child)
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            if self.child.proc.poll() is not None:
-                raise AssertionError(f"tandem server exited\n{self.child.stderr()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"tandem server did not start\n{self.child.stderr()}")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.child is not None
-        self.child.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def workspace_env(settings: Settings) -> dict[str, str]:
-    """The environment of a process working on this test's workspace."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update(
-        TANDEM_HOME=str(settings.home),
-        TANDEM_DATABASE_URL=settings.database_url,
-        TANDEM_ARTIFACTS=settings.artifacts,
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 @pytest.fixture
@@ -297,7 +138,7 @@ def test_sync_ships_what_a_killed_process_logged_exactly_once(
 ) -> None:
     n = 5_000
     child = processes.python(TRAIN, str(n), "dur")
-    run_id = child.expect("logged")[1]
+    run_id = child.expect("logged")
     child.kill()
 
     first = processes.cli("sync")
@@ -316,7 +157,7 @@ def test_kill_while_the_shipper_is_mid_flight(
 ) -> None:
     n = 200_000
     child = processes.python(TRAIN, str(n), "dur")
-    run_id = child.expect("logged")[1]
+    run_id = child.expect("logged")
     child.kill()
 
     # The shipper was still sending: a batch was marked as on its way and never acknowledged,
@@ -340,11 +181,11 @@ def test_next_start_run_recovers_in_the_background(
 ) -> None:
     n = 20_000
     victim = processes.python(TRAIN, str(n), "dur")
-    run_id = victim.expect("logged")[1]
+    run_id = victim.expect("logged")
     victim.kill()
 
     successor = processes.python(NEXT, "dur", stdin=True)
-    next_id = successor.expect("started")[1]
+    next_id = successor.expect("started")
     wait_for(
         lambda: store.runs.get(run_id).status is RunStatus.KILLED,
         "the next start_run to recover the killed run",
@@ -366,7 +207,7 @@ def test_a_remote_spool_is_shipped_only_to_its_own_server(
 ) -> None:
     n = 60_000
     child = processes.python(TRAIN, str(n), "dur", TANDEM_URL=live_url)
-    run_id = child.expect("logged")[1]
+    run_id = child.expect("logged")
     child.kill()
 
     [path] = spools(settings)
@@ -545,7 +386,7 @@ def test_a_deleted_run_does_not_hold_up_the_others(
     n = 3_000
     store.projects.create("dur")
     victims = [processes.python(TRAIN, str(n), "dur") for _ in range(2)]
-    run_ids = [victim.expect("logged")[1] for victim in victims]
+    run_ids = [victim.expect("logged") for victim in victims]
     for victim in victims:
         victim.kill()
     deleted, kept = sorted(run_ids)  # the deleted run's spool comes first

@@ -40,13 +40,13 @@ class ProjectService:
         """The pk of project `name` inside the caller's write transaction; with `create`, a
         missing project is created first. A deleted project is not found: restore it."""
         check_project_name(name)
-        found = self.store.find_live(conn, name)
+        found = self.store.find(conn, name)
         if found is None and create:
             self.auth.require(principal, Action.PROJECT_WRITE, name)
             try:
                 return self.store.create(conn, name, "", now_ms())
             except AlreadyExists:
-                found = self.store.find_live(conn, name)  # created since we looked: use it
+                found = self.store.find(conn, name)  # created since we looked: use it
         if found is None or found[1]:
             return self.store.get_pk(conn, name)  # raises NotFound, naming a deleted project
         return found[0]

@@ -35,11 +35,10 @@ class ProjectStore:
             query = query.where(projects.c.deleted_at.is_(None))
         return conn.execute(query).scalar()
 
-    def find_live(self, conn: Connection, name: str) -> tuple[int, bool] | None:
+    def find(self, conn: Connection, name: str) -> tuple[int, bool] | None:
         """(pk, deleted) of the project with this name, deleted or not; None if there is none."""
-        ph = "?" if self.db.is_sqlite else "%s"
         row = conn.exec_driver_sql(
-            f"SELECT pk, deleted_at FROM projects WHERE name = {ph}", (name,)
+            f"SELECT pk, deleted_at FROM projects WHERE name = {self.db.placeholder}", (name,)
         ).first()
         return None if row is None else (int(row[0]), row[1] is not None)
 

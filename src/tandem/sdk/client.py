@@ -54,6 +54,12 @@ def _q(text: str) -> str:
     return quote(text, safe="")
 
 
+def _check_download(path: str, expected: str | None, digest: str) -> None:
+    """The server names every artifact's hash (`X-Tandem-Oid`); bytes that differ are refused."""
+    if expected and digest != expected:
+        raise IntegrityError(f"download of {path} is corrupt: hash mismatch; try again")
+
+
 def _run_path(ref: str, rest: str = "") -> str:
     """The REST path of a run reference; `PROJECT/runs/ID` sends the project as a query
     parameter, so the server checks the run belongs to it."""
@@ -478,8 +484,7 @@ class Runs:
                     out.write(chunk)
                     if progress is not None:
                         progress(len(chunk))
-            if expected and hasher.hexdigest() != expected:
-                raise IntegrityError(f"download of {path} is corrupt: hash mismatch; try again")
+            _check_download(path, expected, hasher.hexdigest())
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -491,9 +496,9 @@ class Runs:
         """An artifact's bytes in memory (for small files), verified against its hash."""
         path = check_artifact_path(artifact_path)
         response = self._http.request("GET", _run_path(run_id, f"/artifacts/{quote(path)}"))
-        expected = response.headers.get("x-tandem-oid")
-        if expected and blake3(response.content).hexdigest() != expected:
-            raise IntegrityError(f"download of {path} is corrupt: hash mismatch; try again")
+        _check_download(
+            path, response.headers.get("x-tandem-oid"), blake3(response.content).hexdigest()
+        )
         return response.content
 
     def download_artifacts(

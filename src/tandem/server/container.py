@@ -36,7 +36,7 @@ class Services:
         auth = Authorizer()
         project_store = ProjectStore(db)
         run_store = RunStore(db)
-        blob_index = BlobIndex(db.is_sqlite)
+        blob_index = BlobIndex(db)
         projects = ProjectService(db, project_store, auth)
         tracking = TrackingService(db, run_store, projects, project_store, blobs, blob_index, auth)
         gc = GcService(db, project_store, run_store, blobs, blob_index, auth)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar, Token
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Response
@@ -36,10 +37,15 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 _INLINE: ContextVar[bool] = ContextVar("tandem_inline", default=False)
 
 
-def run_inline() -> Token[bool]:
-    """Mark this request as in process (embedded): it has an event loop to itself, so blocking
-    service calls run directly instead of hopping to a worker thread (~0.4 ms a request)."""
-    return _INLINE.set(True)
+@contextlib.contextmanager
+def inline_calls() -> Iterator[None]:
+    """Within: requests are in process (embedded) and have an event loop to themselves, so
+    blocking service calls run directly instead of hopping to a worker thread (~0.4 ms each)."""
+    token = _INLINE.set(True)
+    try:
+        yield
+    finally:
+        _INLINE.reset(token)
 
 
 async def offload(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -48,10 +54,6 @@ async def offload(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     if _INLINE.get():
         return fn(*args, **kwargs)
     return await run_in_threadpool(fn, *args, **kwargs)
-
-
-def reset_inline(token: Token[bool]) -> None:
-    _INLINE.reset(token)
 
 
 def model_response(model: BaseModel) -> Response:

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from tandem.core.config import Settings
 from tandem.server.app import create_app
 from tandem.server.container import Services
-from tandem.server.deps import reset_inline, run_inline
+from tandem.server.deps import inline_calls
 
 Message = MutableMapping[str, Any]
 
@@ -102,9 +102,9 @@ class InProcessTransport(httpx.BaseTransport):
                 if not message.get("more_body", False):
                     finished.set()
 
-        token = run_inline()
         try:
-            await self.app(scope, receive, send)
+            with inline_calls():
+                await self.app(scope, receive, send)
         except Exception:
             # Starlette re-raises an unexpected error after its handler has sent the 500
             # problem response; a server would keep serving, so the embedded client answers
@@ -113,7 +113,6 @@ class InProcessTransport(httpx.BaseTransport):
                 raise
         finally:
             finished.set()
-            reset_inline(token)
         return httpx.Response(status, headers=headers, content=b"".join(chunks), request=request)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, exists, select
 from sqlalchemy.sql.elements import KeyedColumnElement
 
+from tandem.store.db import Database
 from tandem.store.tables import blobs
 
 BLOB_REFERENCES: list[KeyedColumnElement[Any]] = []
@@ -24,9 +25,9 @@ def register_blob_reference(column: KeyedColumnElement[Any]) -> None:
 
 
 class BlobIndex:
-    def __init__(self, is_sqlite: bool) -> None:
-        self._is_sqlite = is_sqlite
-        self._ph = "?" if is_sqlite else "%s"
+    def __init__(self, db: Database) -> None:
+        self._is_sqlite = db.is_sqlite
+        self._ph = db.placeholder
 
     def lock(self, conn: Connection, oid: str) -> None:
         """Serialise uploads and gc on one oid for the rest of the transaction. SQLite write

@@ -96,19 +96,13 @@ class LocalBlobStore:
         return stored
 
     def put_stream(self, chunks: Iterable[bytes]) -> BlobInfo:
-        hasher = blake3()
-        size = 0
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
+                info = write_hashed(chunks, out)
                 out.flush()
                 os.fsync(out.fileno())
-            oid = Oid(hasher.hexdigest())
-            target = self._path(oid)
+            target = self._path(info.oid)
             if target.exists():
                 os.unlink(tmp_name)
             else:
@@ -116,7 +110,7 @@ class LocalBlobStore:
                 os.chmod(tmp_name, 0o444)
                 os.replace(tmp_name, target)
                 _fsync_dir(target.parent)
-            return BlobInfo(oid, size)
+            return info
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
@@ -151,6 +145,17 @@ class LocalBlobStore:
                 if is_oid(oid):
                     stat = entry.stat()
                     yield StoredBlob(Oid(oid), stat.st_size, stat.st_mtime)
+
+
+def write_hashed(chunks: Iterable[bytes], out: BinaryIO) -> BlobInfo:
+    """Write `chunks` to `out` while hashing them: the oid and size of what was written."""
+    hasher = blake3()
+    size = 0
+    for chunk in chunks:
+        hasher.update(chunk)
+        out.write(chunk)
+        size += len(chunk)
+    return BlobInfo(Oid(hasher.hexdigest()), size)
 
 
 def _chunks(handle: BinaryIO, close: bool = False) -> Iterator[bytes]:

@@ -41,6 +41,8 @@ class Database:
             raise InvalidInput(f"invalid database URL: {exc}") from exc
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        # The DB-API parameter marker for plain SQL on the hot paths (`exec_driver_sql`).
+        self.placeholder = "?" if self.is_sqlite else "%s"
         self._write_lock = threading.Lock()
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":

@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from blake3 import blake3
-
 from tandem.core.ids import Oid, is_oid
 from tandem.errors import IntegrityError, InvalidInput, NotFound, ServerError
-from tandem.store.blobs import CHUNK, BlobInfo, StoredBlob, _verified, hash_file
+from tandem.store.blobs import CHUNK, BlobInfo, StoredBlob, _verified, hash_file, write_hashed
 
 MULTIPART_THRESHOLD = 64 * 2**20  # larger files go up in parts of this size, in parallel
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -102,19 +100,13 @@ class S3BlobStore:
     def put_stream(self, chunks: Iterable[bytes]) -> BlobInfo:
         # The oid is only known once every byte has been seen, so spool to a local temporary
         # file (in $TMPDIR) while hashing, then upload it under its final key.
-        hasher = blake3()
-        size = 0
         fd, name = tempfile.mkstemp(prefix="tandem-s3-")
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            oid = Oid(hasher.hexdigest())
-            if not self.exists(oid):
-                self._upload(Path(name), oid)
-            return BlobInfo(oid, size)
+                info = write_hashed(chunks, out)
+            if not self.exists(info.oid):
+                self._upload(Path(name), info.oid)
+            return info
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)

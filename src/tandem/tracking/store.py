@@ -53,7 +53,7 @@ class RunStore:
         self.db = db
         self._key_ids: dict[str, int] = {}  # metric keys are never deleted, so ids can be cached
         self._key_lock = threading.Lock()
-        self._ph = "?" if db.is_sqlite else "%s"
+        self._ph = db.placeholder
         self._run_by_id_sql = (
             str(
                 select(*RUN_COLUMNS)
