@@ -48,7 +48,10 @@ def database_url(tmp_path: Path) -> str:
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.chdir(tmp_path)
     for key in list(os.environ):
-        if key.startswith("TANDEM_") and key != "TANDEM_TEST_DATABASE_URL":
+        if key.startswith("TANDEM_") and key not in (
+            "TANDEM_TEST_DATABASE_URL",
+            "TANDEM_UPDATE_SNAPSHOTS",
+        ):
             monkeypatch.delenv(key)
     home = tmp_path / ".tandem"
     return Settings(home=home, database_url=database_url(tmp_path), artifacts=str(home / "blobs"))

@@ -3,6 +3,7 @@
 
 * TandemError
   x NotFound            404  not-found
+    + HiddenNotFound    404  not-found: also what a non-member hears about a project
   x AlreadyExists       409  already-exists
   x Conflict            409  conflict: stale state, illegal transition, a param logged twice
   x InvalidInput        422  invalid-input
@@ -10,6 +11,7 @@
     + UnsafePath        422  unsafe-path: an artifact path that could escape its run
   x Unauthenticated     401  unauthenticated
   x PermissionDenied    403  permission-denied
+  x RateLimited         429  rate-limited: e.g. too many failed logins
   x IntegrityError      500  integrity-error: a blob's bytes do not match its hash
   x UserCodeError       -    user code raised; the original is in __cause__
   x ServerError         500  server-error (also what the SDK raises for an unknown code)
@@ -45,6 +47,11 @@ class NotFound(TandemError):
     code = "not-found"
     status = 404
     title = "Not found"
+
+
+class HiddenNotFound(NotFound):
+    """Answers "not found" to someone who may not know whether the thing exists. Same code as
+    NotFound on the wire; the server records it in the audit log as a denial."""
 
 
 class AlreadyExists(TandemError):
@@ -101,6 +108,12 @@ class UserCodeError(TandemError):
     title = "User code failed"
 
 
+class RateLimited(TandemError):
+    code = "rate-limited"
+    status = 429
+    title = "Too many requests"
+
+
 class ServerError(TandemError):
     code = "server-error"
     status = 500
@@ -122,6 +135,7 @@ _ALL: tuple[type[TandemError], ...] = (
     UnsafePath,
     Unauthenticated,
     PermissionDenied,
+    RateLimited,
     IntegrityError,
     UserCodeError,
     ServerError,

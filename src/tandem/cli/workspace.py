@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
+import os
 import sys
 from typing import Annotated
 
 import typer
 
 from tandem.cli.output import console, err_console, get_client, handle_errors, print_json
+from tandem.core.net import is_loopback
 from tandem.errors import InvalidInput
 
 
@@ -16,15 +17,6 @@ def register(app: typer.Typer) -> None:
     app.command()(server)
     app.command()(gc)
     app.command()(sync)
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def confirm(question: str) -> bool:
@@ -42,17 +34,16 @@ def confirm(question: str) -> bool:
 
 @handle_errors
 def server(
-    host: Annotated[str, typer.Option("--host", help="address to listen on (loopback only, for now)")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="address to listen on; beyond loopback only once an admin user exists")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="port")] = 8765,
     workers: Annotated[int, typer.Option("--workers", help="worker processes")] = 1,
 ) -> None:  # fmt: skip
     """Serve the REST API on the workspace (SQLite and local blobs by default; PostgreSQL with
-    TANDEM_DATABASE_URL, S3 with TANDEM_ARTIFACTS=s3://bucket/prefix)."""
-    if not is_loopback(host):
-        raise InvalidInput(
-            f"refusing to listen on {host}: until authentication is configured tandem serves "
-            "only loopback addresses (127.0.0.1, ::1, localhost)"
-        )
+    TANDEM_DATABASE_URL, S3 with TANDEM_ARTIFACTS=s3://bucket/prefix) and the web UI.
+
+    On loopback, a workspace with no users needs no sign-in. Any other address needs sign-in,
+    so tandem refuses it until an admin user exists (`tandem users create NAME --role admin`).
+    """
     if not 0 < port < 65536:
         raise InvalidInput(f"invalid port {port}: use 1-65535")
     if workers < 1:
@@ -60,13 +51,25 @@ def server(
     import uvicorn
 
     from tandem.core.config import Settings
+    from tandem.identity.store import IdentityStore
     from tandem.store.db import open_database
 
     settings = Settings.load()
     settings.home.mkdir(parents=True, exist_ok=True)
-    open_database(settings.database_url).dispose()  # migrate once, before workers start
+    db = open_database(settings.database_url)  # migrate once, before workers start
+    try:
+        with db.read() as conn:
+            has_admin = IdentityStore().any_active_admin(conn)
+    finally:
+        db.dispose()
+    if not is_loopback(host) and not has_admin:
+        raise InvalidInput(
+            f"refusing to listen on {host}: nobody could sign in. Create an admin first "
+            "(tandem users create NAME --role admin --password-stdin), or listen on loopback (127.0.0.1)"
+        )
+    os.environ["TANDEM_SERVER_HOST"] = host  # the workers decide on open access from it
     shown = f"[{host}]" if ":" in host else host
-    err_console.print(f"tandem serving {settings.home} on http://{shown}:{port}/api/v1")
+    err_console.print(f"tandem serving {settings.home} on http://{shown}:{port}/")
     uvicorn.run(
         "tandem.server.main:app",
         factory=False,

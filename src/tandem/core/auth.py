@@ -1,51 +1,152 @@
-"""Principals and permissions. Every service method takes the acting principal and checks it here,
-so each face (REST, CLI, SDK, web) gets the same rules.
+"""Principals, roles and permissions. Every service method takes the acting principal and checks
+it here, so each face (REST, CLI, SDK, web) gets the same rules.
 
-This is the seam the users-and-roles capability fills in: for now there is one kind of principal,
-the owner of a loopback or embedded workspace, who may do everything.
+Denied by default: an action is allowed only if the principal's role in the project grants it
+(`ROLE_ACTIONS`), or the principal is a workspace admin or the owner of an embedded workspace.
+Someone who is not a member of a project is told it does not exist, so names do not leak.
 """
 
 from __future__ import annotations
 
 import enum
 import getpass
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from tandem.errors import PermissionDenied
+from tandem.errors import HiddenNotFound, PermissionDenied, Unauthenticated
 
 
 class Action(enum.StrEnum):
+    PROJECT_CREATE = "project:create"  # workspace-wide: any signed-in user; becomes its admin
     PROJECT_READ = "project:read"
     PROJECT_WRITE = "project:write"
     PROJECT_DELETE = "project:delete"
+    MEMBERS_READ = "members:read"
+    MEMBERS_WRITE = "members:write"
     RUN_READ = "run:read"
     RUN_WRITE = "run:write"
     RUN_DELETE = "run:delete"
     ARTIFACT_READ = "artifact:read"
+    AUDIT_READ = "audit:read"
+    ADMIN = "admin"  # workspace-wide: users, garbage collection, every project
+
+
+class Role(enum.StrEnum):
+    """A member's role in a project. `admin` as a user's workspace role makes a workspace admin."""
+
+    VIEWER = "viewer"
+    PRODUCT_MANAGER = "product-manager"
+    COMPLIANCE = "compliance"
+    DATA_SCIENTIST = "data-scientist"
+    ML_ENGINEER = "ml-engineer"
     ADMIN = "admin"
+
+
+_READ = frozenset({Action.PROJECT_READ, Action.MEMBERS_READ, Action.RUN_READ, Action.ARTIFACT_READ})
+_BUILD = _READ | {Action.RUN_WRITE, Action.RUN_DELETE}
+
+ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
+    {
+        Role.VIEWER: _READ,
+        Role.PRODUCT_MANAGER: _READ,
+        Role.COMPLIANCE: _READ | {Action.AUDIT_READ},
+        Role.DATA_SCIENTIST: _BUILD,
+        Role.ML_ENGINEER: _BUILD,
+        Role.ADMIN: _BUILD
+        | {Action.PROJECT_WRITE, Action.PROJECT_DELETE, Action.MEMBERS_WRITE, Action.AUDIT_READ},
+    }
+)
+"""What each project role may do in its project. Anything not listed is denied."""
+
+
+class PrincipalKind(enum.StrEnum):
+    OWNER = "owner"  # the person who owns an embedded or open loopback workspace
+    USER = "user"
+    ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is acting: a user name and whether they own the whole workspace."""
+    """Who is acting, from where, and their role in each project they belong to."""
 
     name: str
-    is_workspace_owner: bool = False
+    kind: PrincipalKind = PrincipalKind.USER
+    user_pk: int | None = None
+    is_admin: bool = False
+    roles: Mapping[str, Role] = field(default_factory=dict)
+    source: str = "local"
+    via: str = "embedded"  # how they signed in: embedded, open, token, session
+
+    @property
+    def is_workspace_owner(self) -> bool:
+        return self.kind is PrincipalKind.OWNER
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.kind is PrincipalKind.OWNER or self.is_admin
 
     @classmethod
-    def local_owner(cls) -> Principal:
+    def local_owner(cls, source: str = "local", via: str = "embedded") -> Principal:
         try:
             name = getpass.getuser()
         except (KeyError, OSError):  # no passwd entry, e.g. in some containers
             name = "local"
-        return cls(name=name, is_workspace_owner=True)
+        return cls(name=name, kind=PrincipalKind.OWNER, source=source, via=via)
+
+    @classmethod
+    def anonymous(cls, source: str) -> Principal:
+        return cls(name="anonymous", kind=PrincipalKind.ANONYMOUS, source=source, via="none")
+
+    def role_in(self, project: str) -> Role | None:
+        return self.roles.get(project)
+
+    def may(self, action: Action, project: str | None = None) -> bool:
+        """Whether this principal may perform `action` (on `project`, for project actions)."""
+        if self.is_superuser:
+            return True
+        if self.kind is PrincipalKind.ANONYMOUS:
+            return False
+        if action is Action.PROJECT_CREATE:
+            return True
+        if project is None:
+            return False
+        role = self.roles.get(project)
+        return role is not None and action in ROLE_ACTIONS[role]
 
 
 class Authorizer:
-    """Decides whether a principal may perform an action on a project."""
+    """Decides whether a principal may perform an action, and says why not."""
 
-    def require(self, principal: Principal, action: Action, project: str | None = None) -> None:
-        if principal.is_workspace_owner:
+    def require(
+        self,
+        principal: Principal,
+        action: Action,
+        project: str | None = None,
+        *,
+        hidden: str | None = None,
+    ) -> None:
+        """Raise unless `principal` may perform `action`. `hidden` names what a non-member
+        is told does not exist (default: the project).
+
+        Raises:
+            Unauthenticated: nobody is signed in.
+            HiddenNotFound: `project` is not one the principal belongs to (not told it exists).
+            PermissionDenied: a member whose role does not grant `action`.
+        """
+        if principal.may(action, project):
             return
-        target = f" on project {project!r}" if project else ""
-        raise PermissionDenied(f"{principal.name} may not {action.value}{target}")
+        if principal.kind is PrincipalKind.ANONYMOUS:
+            raise Unauthenticated("sign in, or send an API token: Authorization: Bearer <token>")
+        if project is not None and principal.role_in(project) is None:
+            raise HiddenNotFound(f"{hidden or f'project {project!r}'} does not exist")
+        target = f" in project {project!r}" if project else ""
+        role = principal.role_in(project) if project else None
+        as_role = f" as {role.value}" if role else ""
+        raise PermissionDenied(f"{principal.name} may not {action.value}{target}{as_role}")
+
+    def readable_projects(self, principal: Principal) -> frozenset[str] | None:
+        """The projects `principal` may list, or None for all of them."""
+        if principal.is_superuser:
+            return None
+        return frozenset(principal.roles)

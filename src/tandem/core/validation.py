@@ -77,3 +77,13 @@ def check_project_name(name: str) -> str:
             name=name,
         )
     return name
+
+
+def check_user_name(name: str) -> str:
+    """User names follow the project-name rules: lowercase, short, safe in URLs and logs."""
+    if not name or len(name) > MAX_PROJECT_NAME_LENGTH or not _PROJECT_NAME.match(name):
+        raise InvalidInput(
+            f"user name {name!r} is not valid: use 1-{MAX_PROJECT_NAME_LENGTH} lowercase "
+            "letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+    return name

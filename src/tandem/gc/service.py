@@ -11,10 +11,12 @@ import logging
 
 from sqlalchemy import Connection
 
+from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import Oid
 from tandem.gc.models import GcReport, GcRequest
+from tandem.identity.store import IdentityStore
 from tandem.projects.store import ProjectStore
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, StoredBlob
@@ -32,8 +34,12 @@ class GcService:
         runs: RunStore,
         blobs: BlobStore,
         blob_index: BlobIndex,
+        identity: IdentityStore,
         auth: Authorizer,
+        audit: AuditLog,
     ) -> None:
+        self.identity = identity
+        self.audit = audit
         self.db = db
         self.projects = projects
         self.runs = runs
@@ -64,6 +70,14 @@ class GcService:
         else:
             with self.db.write() as conn:
                 doomed_projects, run_pks = self._purge(conn, cutoff)
+                self.audit.record(
+                    conn,
+                    principal,
+                    "workspace.gc",
+                    "workspace",
+                    projects=[name for _, name in doomed_projects],
+                    runs=len(run_pks),
+                )
             with self.db.read() as conn:
                 candidates = self.blob_index.sweep_candidates(conn, blob_cutoff)
             deleted = freed = 0
@@ -94,6 +108,7 @@ class GcService:
         run_pks = self.runs.deleted_run_pks(conn, cutoff, [pk for pk, _ in doomed_projects])
         self.runs.purge(conn, run_pks)
         for pk, _ in doomed_projects:
+            self.identity.purge_project(conn, pk)
             self.projects.purge(conn, pk)
         return doomed_projects, run_pks
 

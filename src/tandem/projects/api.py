@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from tandem.core.auth import Action
 from tandem.core.paging import Page
 from tandem.projects.models import Project, ProjectCreate
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
+from tandem.server.policy import SIGNED_IN, policy
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, openapi_extra=policy(Action.PROJECT_CREATE))
 async def create_project(
     body: ProjectCreate, services: ServicesDep, principal: PrincipalDep
 ) -> Project:
     return await offload(services.projects.create, principal, body)
 
 
-@router.get("")
+@router.get("", openapi_extra=policy(SIGNED_IN))
 async def list_projects(
     services: ServicesDep,
     principal: PrincipalDep,
@@ -35,16 +37,16 @@ async def list_projects(
     )
 
 
-@router.get("/{name}")
+@router.get("/{name}", openapi_extra=policy(Action.PROJECT_READ))
 async def get_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
     return await offload(services.projects.get, principal, name)
 
 
-@router.delete("/{name}")
+@router.delete("/{name}", openapi_extra=policy(Action.PROJECT_DELETE))
 async def delete_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
     return await offload(services.projects.delete, principal, name)
 
 
-@router.post("/{name}/restore")
+@router.post("/{name}/restore", openapi_extra=policy(Action.PROJECT_DELETE))
 async def restore_project(name: str, services: ServicesDep, principal: PrincipalDep) -> Project:
     return await offload(services.projects.restore, principal, name)

@@ -4,49 +4,70 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from tandem.core.auth import Action, Authorizer, Principal
+from tandem.audit.service import AuditLog
+from tandem.core.auth import Action, Authorizer, Principal, Role
 from tandem.core.clock import now_ms
 from tandem.core.paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor
 from tandem.core.validation import check_project_name, check_text
 from tandem.errors import AlreadyExists, Conflict, NotFound
+from tandem.identity.store import IdentityStore
 from tandem.projects.models import Project, ProjectCreate
 from tandem.projects.store import ProjectStore
 from tandem.store.db import Database
 
 
 class ProjectService:
-    def __init__(self, db: Database, store: ProjectStore, auth: Authorizer) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: ProjectStore,
+        identity: IdentityStore,
+        auth: Authorizer,
+        audit: AuditLog,
+    ) -> None:
         self.db = db
         self.store = store
+        self.identity = identity
         self.auth = auth
+        self.audit = audit
+
+    def _create(self, conn: Connection, principal: Principal, name: str, description: str) -> int:
+        """Insert the project, make its creator its admin, and record it."""
+        pk = self.store.create(conn, name, description, now_ms())
+        if principal.user_pk is not None:
+            self.identity.set_member(conn, pk, principal.user_pk, Role.ADMIN, now_ms())
+        self.audit.record(conn, principal, "project.create", name, project=name)
+        return pk
 
     def create(self, principal: Principal, data: ProjectCreate) -> Project:
-        """Create a project.
+        """Create a project; its creator becomes its admin.
 
         Raises:
             InvalidInput: the name is not a valid project name.
             AlreadyExists: a project (possibly deleted, see `restore`) has this name.
         """
         name = check_project_name(data.name)
-        self.auth.require(principal, Action.PROJECT_WRITE, name)
+        self.auth.require(principal, Action.PROJECT_CREATE)
         check_text(data.description, "description", 10_000)
         with self.db.write() as conn:
-            self.store.create(conn, name, data.description, now_ms())
+            self._create(conn, principal, name, data.description)
         return self.store.get(name)
 
     def pk_for_write(
-        self, conn: Connection, principal: Principal, name: str, *, create: bool
+        self, conn: Connection, principal: Principal, name: str, action: Action, *, create: bool
     ) -> int:
-        """The pk of project `name` inside the caller's write transaction; with `create`, a
-        missing project is created first. A deleted project is not found: restore it."""
+        """The pk of project `name` inside the caller's write transaction, once `principal`
+        may perform `action` in it; with `create`, a missing project is created first (and its
+        creator, its admin, may). A deleted project is not found: restore it."""
         check_project_name(name)
         found = self.store.find(conn, name)
         if found is None and create:
-            self.auth.require(principal, Action.PROJECT_WRITE, name)
+            self.auth.require(principal, Action.PROJECT_CREATE)
             try:
-                return self.store.create(conn, name, "", now_ms())
+                return self._create(conn, principal, name, "")
             except AlreadyExists:
                 found = self.store.find(conn, name)  # created since we looked: use it
+        self.auth.require(principal, action, name)
         if found is None or found[1]:
             return self.store.get_pk(conn, name)  # raises NotFound, naming a deleted project
         return found[0]
@@ -63,10 +84,14 @@ class ProjectService:
         cursor: str | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> Page[Project]:
-        self.auth.require(principal, Action.PROJECT_READ)
+        """The projects the caller may open, by name."""
+        self.auth.require(principal, Action.PROJECT_CREATE)  # anyone signed in
         after = str(decode_cursor(cursor)[0]) if cursor else None
         return self.store.list(
-            include_deleted=include_deleted, after=after, limit=check_limit(limit)
+            include_deleted=include_deleted,
+            after=after,
+            limit=check_limit(limit),
+            only=self.auth.readable_projects(principal),
         )
 
     def delete(self, principal: Principal, name: str) -> Project:
@@ -76,6 +101,7 @@ class ProjectService:
         with self.db.write() as conn:
             pk = self.store.get_pk(conn, name)
             self.store.set_deleted(conn, pk, now_ms())
+            self.audit.record(conn, principal, "project.delete", name, project=name)
         return self.store.get(name, include_deleted=True)
 
     def restore(self, principal: Principal, name: str) -> Project:
@@ -87,4 +113,5 @@ class ProjectService:
             if self.store.find_pk(conn, name) is not None:
                 raise Conflict(f"project {name!r} is not deleted")
             self.store.set_deleted(conn, pk, None)
+            self.audit.record(conn, principal, "project.restore", name, project=name)
         return self.store.get(name)

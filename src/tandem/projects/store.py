@@ -73,8 +73,18 @@ class ProjectStore:
             raise AlreadyExists(f"project {name!r} already exists", project=name) from None
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def list(self, *, include_deleted: bool, after: str | None, limit: int) -> Page[Project]:
+    def list(
+        self,
+        *,
+        include_deleted: bool,
+        after: str | None,
+        limit: int,
+        only: frozenset[str] | None = None,
+    ) -> Page[Project]:
+        """Projects by name; `only` limits them to these names (None: all)."""
         query = select(projects).order_by(projects.c.name).limit(limit + 1)
+        if only is not None:
+            query = query.where(projects.c.name.in_(sorted(only)))
         if not include_deleted:
             query = query.where(projects.c.deleted_at.is_(None))
         if after is not None:

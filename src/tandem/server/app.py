@@ -11,13 +11,28 @@ from tandem import __version__
 from tandem.core.config import Settings
 from tandem.server.container import Services
 from tandem.server.errors import install_error_handlers
+from tandem.server.policy import PUBLIC, policy
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the app over `services` (or services built from `settings`)."""
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    embedded: bool = False,
+    allow_open: bool = True,
+) -> FastAPI:
+    """Build the app over `services` (or services built from `settings`).
+
+    `embedded`: the app is only reachable in this process (the SDK's embedded workspace), so
+    every request is the workspace owner's. `allow_open`: while the workspace has no users, a
+    request without credentials acts as the owner (a server on loopback); otherwise it is
+    anonymous and must sign in.
+    """
+    from tandem.audit.api import router as audit_router
     from tandem.gc.api import router as gc_router
+    from tandem.identity.api import router as identity_router
     from tandem.projects.api import router as projects_router
     from tandem.tracking.api import router as tracking_router
 
@@ -33,19 +48,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(
         title="tandem",
         version=__version__,
-        description="REST API of tandem: projects, runs, metrics, artifacts.",
+        description="REST API of tandem: projects, runs, metrics, artifacts, users, audit log. "
+        "Send an API token as `Authorization: Bearer <token>`; each route's `x-tandem-policy` "
+        "says who may call it.",
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=None,  # Swagger UI loads from a CDN; the server must work offline
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.embedded = embedded
+    app.state.allow_open = allow_open
     install_error_handlers(app)
 
-    @app.get(f"{API_PREFIX}/health", tags=["meta"])
+    @app.get(f"{API_PREFIX}/health", tags=["meta"], openapi_extra=policy(PUBLIC))
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for router in (projects_router, tracking_router, gc_router):
+    for router in (projects_router, tracking_router, gc_router, identity_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
     return app

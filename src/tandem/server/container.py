@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer, Principal
 from tandem.core.config import Settings
 from tandem.gc.service import GcService
+from tandem.identity.service import IdentityService
+from tandem.identity.store import IdentityStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
 from tandem.store.blob_index import BlobIndex
@@ -23,6 +26,8 @@ class Services:
     db: Database
     blobs: BlobStore
     auth: Authorizer
+    audit: AuditLog
+    identity: IdentityService
     projects: ProjectService
     tracking: TrackingService
     gc: GcService
@@ -34,17 +39,24 @@ class Services:
         db = open_database(settings.database_url)
         blobs = open_blob_store(settings.artifacts)
         auth = Authorizer()
+        audit = AuditLog(db, auth)
         project_store = ProjectStore(db)
+        identity_store = IdentityStore()
         run_store = RunStore(db)
         blob_index = BlobIndex(db)
-        projects = ProjectService(db, project_store, auth)
-        tracking = TrackingService(db, run_store, projects, project_store, blobs, blob_index, auth)
-        gc = GcService(db, project_store, run_store, blobs, blob_index, auth)
+        identity = IdentityService(db, identity_store, project_store, auth, audit)
+        projects = ProjectService(db, project_store, identity_store, auth, audit)
+        tracking = TrackingService(
+            db, run_store, projects, project_store, blobs, blob_index, auth, audit
+        )
+        gc = GcService(db, project_store, run_store, blobs, blob_index, identity_store, auth, audit)
         return cls(
             settings=settings,
             db=db,
             blobs=blobs,
             auth=auth,
+            audit=audit,
+            identity=identity,
             projects=projects,
             tracking=tracking,
             gc=gc,

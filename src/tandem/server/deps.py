@@ -12,7 +12,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from tandem.core.auth import Principal
+from tandem.errors import PermissionDenied, Unauthenticated
+from tandem.identity.service import WebSession, constant_time_equal
 from tandem.server.container import Services
+
+SESSION_COOKIE = "tandem_session"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_services(request: Request) -> Services:
@@ -20,11 +26,57 @@ async def get_services(request: Request) -> Services:
     return services
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def web_session(request: Request) -> WebSession | None:
+    """The signed-in browser behind the session cookie, if any (cached on the request)."""
+    if "web_session" not in request.state._state:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        found = None
+        if session_id and not request.app.state.embedded:
+            services: Services = request.app.state.services
+            found = await offload(services.identity.session, session_id, client_address(request))
+        request.state.web_session = found
+    session: WebSession | None = request.state.web_session
+    return session
+
+
 async def get_principal(request: Request) -> Principal:
-    # The users-and-roles capability resolves tokens and sessions here; until then the server
-    # only listens on loopback and acts as the workspace owner.
+    """Who is calling: the owner for an embedded workspace (and for a loopback server that has
+    no users yet); else the user behind the API token or the session cookie; else anonymous,
+    whom the services refuse everything but signing in."""
     services: Services = request.app.state.services
-    return services.owner
+    if request.app.state.embedded:
+        return services.owner
+    source = client_address(request)
+    authorization = request.headers.get("authorization")
+    principal: Principal
+    if authorization:
+        request.state.principal = Principal.anonymous(source)  # who the audit names if refused
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("send the API token as: Authorization: Bearer <token>")
+        principal = await offload(services.identity.principal_for_token, secret.strip(), source)
+    elif (session := await web_session(request)) is not None:
+        principal = session.principal
+        # Browsers send cookies with cross-site requests too, so a change made with the cookie
+        # must carry the page's CSRF token: scripts send the header, and web forms post a
+        # hidden field that `tandem.web` checks.
+        if (
+            request.method not in _SAFE_METHODS
+            and request.url.path.startswith("/api/")
+            and not constant_time_equal(request.headers.get(CSRF_HEADER, ""), session.csrf_token)
+        ):
+            request.state.principal = principal
+            raise PermissionDenied("missing or wrong CSRF token: send the X-CSRF-Token header")
+    elif request.app.state.allow_open and not await offload(services.identity.has_users):
+        principal = Principal.local_owner(source=source, via="open")
+    else:
+        principal = Principal.anonymous(source)
+    request.state.principal = principal
+    return principal
 
 
 P = ParamSpec("P")

@@ -131,7 +131,7 @@ def embedded_client(settings: Settings) -> httpx.Client:
         entry = _clients.get(key)
         if entry is None:
             services = Services.build(settings)
-            app = create_app(services=services)
+            app = create_app(services=services, embedded=True)
             client = httpx.Client(transport=InProcessTransport(app), base_url="http://embedded")
             entry = (client, services)
             _clients[key] = entry

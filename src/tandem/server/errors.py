@@ -12,7 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from tandem.errors import TandemError
+from tandem.core.auth import Principal
+from tandem.errors import HiddenNotFound, PermissionDenied, TandemError, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def problem(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TandemError)
     async def tandem_error(request: Request, exc: TandemError) -> Response:
+        if isinstance(exc, HiddenNotFound | PermissionDenied | Unauthenticated):
+            await _audit_denial(request, exc)
         return problem(exc.status, exc.code, exc.title, exc.message, request.url.path, exc.details)
 
     @app.exception_handler(RequestValidationError)
@@ -83,3 +86,34 @@ def install_error_handlers(app: FastAPI) -> None:
             "the server failed unexpectedly; the details are in its log",
             request.url.path, {},
         )  # fmt: skip
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _audit_denial(request: Request, exc: TandemError) -> None:
+    """Record a refusal in the audit log: from anyone who presented credentials, and any
+    attempt to change something. (An anonymous page view that is sent to sign in is not news.)"""
+    from tandem.server.deps import offload
+
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return
+    presented = principal.via != "none" or "authorization" in request.headers
+    if not presented and request.method in _SAFE_METHODS:
+        return
+    project = request.path_params.get("project") or request.path_params.get("name")
+    services = request.app.state.services
+    try:
+        await offload(
+            services.audit.record_alone,
+            principal,
+            f"{request.method} {request.url.path}"[:64],
+            request.url.path,
+            project=project if isinstance(project, str) else None,
+            outcome="denied",
+            code=exc.code,
+            reason=exc.message,
+        )
+    except Exception:  # the refusal stands even if it cannot be recorded
+        log.exception("could not record a denial in the audit log")

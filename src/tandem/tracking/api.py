@@ -11,9 +11,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from tandem.core.auth import Action
 from tandem.core.paging import Page
 from tandem.errors import InvalidInput
 from tandem.server.deps import PrincipalDep, ServicesDep, model_response, offload
+from tandem.server.policy import policy
 from tandem.tracking.models import (
     Artifact,
     BatchResult,
@@ -42,19 +44,19 @@ RunRefDep = Annotated[str, Depends(run_reference)]
 MAX_UPLOAD_BYTES = 50 * 2**30
 
 
-@router.post("/projects/{project}/runs", status_code=201)
+@router.post("/projects/{project}/runs", status_code=201, openapi_extra=policy(Action.RUN_WRITE))
 async def create_run(
     project: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep
 ) -> Run:
     return await offload(services.tracking.create_run, principal, project, body)
 
 
-@router.post("/runs/search", response_model=Page[Run])
+@router.post("/runs/search", response_model=Page[Run], openapi_extra=policy(Action.RUN_READ))
 async def search_runs(body: RunSearch, services: ServicesDep, principal: PrincipalDep) -> Response:
     return model_response(await offload(services.tracking.search_runs, principal, body))
 
 
-@router.get("/runs/compare")
+@router.get("/runs/compare", openapi_extra=policy(Action.RUN_READ))
 async def compare_runs(
     services: ServicesDep,
     principal: PrincipalDep,
@@ -63,24 +65,24 @@ async def compare_runs(
     return await offload(services.tracking.compare_runs, principal, ids)
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", openapi_extra=policy(Action.RUN_READ))
 async def get_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
     return await offload(services.tracking.get_run, principal, run_id)
 
 
-@router.patch("/runs/{run_id}")
+@router.patch("/runs/{run_id}", openapi_extra=policy(Action.RUN_WRITE))
 async def update_run(
     run_id: RunRefDep, body: RunUpdate, services: ServicesDep, principal: PrincipalDep
 ) -> Run:
     return await offload(services.tracking.update_run, principal, run_id, body)
 
 
-@router.delete("/runs/{run_id}")
+@router.delete("/runs/{run_id}", openapi_extra=policy(Action.RUN_DELETE))
 async def delete_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
     return await offload(services.tracking.delete_run, principal, run_id)
 
 
-@router.post("/runs/{run_id}/restore")
+@router.post("/runs/{run_id}/restore", openapi_extra=policy(Action.RUN_DELETE))
 async def restore_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
     return await offload(services.tracking.restore_run, principal, run_id)
 
@@ -90,7 +92,7 @@ async def restore_run(run_id: RunRefDep, services: ServicesDep, principal: Princ
 INLINE_BATCH_POINTS = 1_000
 
 
-@router.post("/runs/{run_id}/batch")
+@router.post("/runs/{run_id}/batch", openapi_extra=policy(Action.RUN_WRITE))
 async def log_batch(
     run_id: RunRefDep, body: RunBatch, services: ServicesDep, principal: PrincipalDep
 ) -> BatchResult:
@@ -100,33 +102,41 @@ async def log_batch(
     return await offload(services.tracking.log_batch, principal, run_id, body)
 
 
-@router.delete("/runs/{run_id}/tags/{key}", status_code=204)
+@router.delete("/runs/{run_id}/tags/{key}", status_code=204, openapi_extra=policy(Action.RUN_WRITE))
 async def delete_tag(
     run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep
 ) -> None:
     await offload(services.tracking.delete_tag, principal, run_id, key)
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}", response_model=MetricHistory)
+@router.get(
+    "/runs/{run_id}/metrics/{key:path}",
+    response_model=MetricHistory,
+    openapi_extra=policy(Action.RUN_READ),
+)
 async def metric_history(
     run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     return model_response(await offload(services.tracking.metric_history, principal, run_id, key))
 
 
-@router.get("/runs/{run_id}/artifacts")
+@router.get("/runs/{run_id}/artifacts", openapi_extra=policy(Action.RUN_READ))
 async def list_artifacts(
     run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep, prefix: str = ""
 ) -> list[Artifact]:
     return await offload(services.tracking.list_artifacts, principal, run_id, prefix)
 
 
-@router.put("/runs/{run_id}/artifacts/{path:path}", status_code=201)
+@router.put(
+    "/runs/{run_id}/artifacts/{path:path}", status_code=201, openapi_extra=policy(Action.RUN_WRITE)
+)
 async def upload_artifact(
     run_id: RunRefDep, path: str, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Artifact:
     """Upload the request body as artifact `path`; it is streamed to a temporary file inside
     the workspace, hashed, and stored by content."""
+    # Refuse before reading a byte: nobody may fill the server's disk without write access.
+    await offload(services.tracking.check_writable, principal, run_id)
     tmp_dir = services.settings.home / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
@@ -147,6 +157,7 @@ async def upload_artifact(
     "/runs/{run_id}/artifacts/{path:path}",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
+    openapi_extra=policy(Action.ARTIFACT_READ),
 )
 async def download_artifact(
     run_id: RunRefDep, path: str, services: ServicesDep, principal: PrincipalDep

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import Oid, is_run_id, new_run_id
@@ -79,7 +80,9 @@ class TrackingService:
         blobs: BlobStore,
         blob_index: BlobIndex,
         auth: Authorizer,
+        audit: AuditLog,
     ) -> None:
+        self.audit = audit
         self.db = db
         self.runs = runs
         self.projects = projects
@@ -97,7 +100,7 @@ class TrackingService:
         row = self.runs.get_row(conn, ref.run_id)
         if ref.project is not None and ref.project != row.project:
             raise NotFound(f"run {ref.run_id} is not in project {ref.project!r}")
-        self.auth.require(principal, action, row.project)
+        self.auth.require(principal, action, row.project, hidden=f"run {ref.run_id}")
         return row
 
     @staticmethod
@@ -114,7 +117,6 @@ class TrackingService:
             NotFound: the project does not exist and `create_project` is false.
             InvalidInput: a name, key or value breaks the rules in `tandem.core.validation`.
         """
-        self.auth.require(principal, Action.RUN_WRITE, project)
         run_id = new_run_id()
         name = check_text(data.name or f"run-{run_id[:8]}", "run name", MAX_NAME_LENGTH)
         if data.seed is not None and not -(2**63) <= data.seed < 2**63:
@@ -125,7 +127,7 @@ class TrackingService:
         start_time = data.start_time or now_ms()
         with self.db.write() as conn:
             project_pk = self.projects.pk_for_write(
-                conn, principal, project, create=data.create_project
+                conn, principal, project, Action.RUN_WRITE, create=data.create_project
             )
             run_pk = self.runs.create(
                 conn,
@@ -146,6 +148,7 @@ class TrackingService:
                     raise NotFound(f"blob {oid} is not stored: upload {path} instead", oid=oid)
                 self.blob_index.touch(conn, oid, size, now)
                 self.runs.put_artifact(conn, run_pk, path, oid, size, now)
+            self.audit.record(conn, principal, "run.create", run_id, project=project, name=name)
         return Run(
             id=run_id,
             project=project,
@@ -188,6 +191,7 @@ class TrackingService:
             if data.status is not None:
                 values.update(self._end_values(row, data.status, data.end_time))
             self.runs.update(conn, row.pk, **values)
+            self.audit.record(conn, principal, "run.update", row.id, project=row.project, **values)
         return self.get_run(principal, row.id)
 
     @staticmethod
@@ -207,6 +211,7 @@ class TrackingService:
             row = self._run_row(conn, principal, run_id, Action.RUN_DELETE)
             if row.deleted_at is None:
                 self.runs.set_deleted(conn, row.pk, now_ms())
+                self.audit.record(conn, principal, "run.delete", row.id, project=row.project)
         return self.get_run(principal, row.id)
 
     def restore_run(self, principal: Principal, run_id: str) -> Run:
@@ -215,6 +220,7 @@ class TrackingService:
             if row.deleted_at is None:
                 raise Conflict(f"run {row.id} is not deleted")
             self.runs.set_deleted(conn, row.pk, None)
+            self.audit.record(conn, principal, "run.restore", row.id, project=row.project)
         return self.get_run(principal, row.id)
 
     # -- logging --------------------------------------------------------------------------
@@ -308,10 +314,21 @@ class TrackingService:
                 self.runs.insert_points(
                     conn, row.pk, row.project_pk, key_ids, steps, stamps, values
                 )
+            ended = {}
             if batch.end_status is not None:
-                self.runs.update(
-                    conn, row.pk, **self._end_values(row, batch.end_status, batch.end_time)
-                )
+                ended = self._end_values(row, batch.end_status, batch.end_time)
+                self.runs.update(conn, row.pk, **ended)
+            self.audit.record(
+                conn,
+                principal,
+                "run.log",
+                row.id,
+                project=row.project,
+                points=points,
+                params=len(params),
+                tags=len(tags),
+                **ended,
+            )
         return BatchResult(applied=True, points=points)
 
     def delete_tag(self, principal: Principal, run_id: str, key: str) -> None:
@@ -320,6 +337,7 @@ class TrackingService:
             self._writable(row)
             if not self.runs.delete_tag(conn, row.pk, key):
                 raise NotFound(f"run {row.id} has no tag {key!r}")
+            self.audit.record(conn, principal, "run.untag", row.id, project=row.project, key=key)
 
     def metric_history(self, principal: Principal, run_id: str, key: str) -> MetricHistory:
         """Every point of one metric of a run, in step order."""
@@ -387,6 +405,12 @@ class TrackingService:
 
     # -- artifacts ------------------------------------------------------------------------
 
+    def check_writable(self, principal: Principal, run_id: str) -> None:
+        """Raise unless `principal` may write to the run and it is not deleted (checked again
+        when the upload is stored; this refuses early, before any bytes are read)."""
+        with self.db.read() as conn:
+            self._writable(self._run_row(conn, principal, run_id, Action.RUN_WRITE))
+
     def upload_artifact(
         self, principal: Principal, run_id: str, path: str, source: Path
     ) -> Artifact:
@@ -410,6 +434,15 @@ class TrackingService:
             row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
             self._writable(row)
             self.runs.put_artifact(conn, row.pk, path, info.oid, info.size, now)
+            self.audit.record(
+                conn,
+                principal,
+                "artifact.upload",
+                f"{row.id}/{path}",
+                project=row.project,
+                oid=info.oid,
+                size=info.size,
+            )
         return Artifact(path=path, oid=info.oid, size=info.size, created_at=now)
 
     def list_artifacts(self, principal: Principal, run_id: str, prefix: str = "") -> list[Artifact]:
@@ -422,11 +455,14 @@ class TrackingService:
     ) -> tuple[Artifact, Iterator[bytes]]:
         """The artifact's record and its verified bytes."""
         path = check_artifact_path(path)
-        with self.db.read() as conn:
+        with self.db.write() as conn:
             row = self._run_row(conn, principal, run_id, Action.ARTIFACT_READ)
             artifact = self.runs.get_artifact(conn, row.pk, path)
-        if artifact is None:
-            raise NotFound(f"run {row.id} has no artifact {path!r}", path=path)
+            if artifact is None:
+                raise NotFound(f"run {row.id} has no artifact {path!r}", path=path)
+            self.audit.record(
+                conn, principal, "artifact.download", f"{row.id}/{path}", project=row.project
+            )
         return artifact, self.blobs.read(artifact.oid)  # type: ignore[arg-type]
 
 

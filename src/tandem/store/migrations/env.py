@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
+import tandem.audit.tables
 import tandem.gc.models
+import tandem.identity.tables
 import tandem.projects.tables
 import tandem.store.tables
 import tandem.tracking.tables  # noqa: F401

@@ -1,0 +1,151 @@
+"""AuditLog: the only writer and reader of the audit table.
+
+Writes are recorded inside the transaction of the change they describe, so an event exists if
+and only if the change does. Denials and failed sign-ins are recorded on their own, by the
+server's error handler and the identity service, since their transaction is rolled back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, func, insert, select
+
+from tandem.audit.models import AuditEvent
+from tandem.audit.tables import audit_events
+from tandem.core.auth import Action, Authorizer, Principal
+from tandem.core.clock import now_ms
+from tandem.core.paging import Page, check_limit, decode_cursor, encode_cursor
+from tandem.errors import InvalidInput
+from tandem.store.db import Database
+
+OK = "ok"
+DENIED = "denied"
+FAILED = "failed"
+_MAX_TARGET = 1024
+
+
+class AuditLog:
+    def __init__(self, db: Database, auth: Authorizer) -> None:
+        self.db = db
+        self.auth = auth
+
+    def record(
+        self,
+        conn: Connection,
+        principal: Principal,
+        action: str,
+        target: str,
+        *,
+        project: str | None = None,
+        outcome: str = OK,
+        **details: Any,
+    ) -> None:
+        """Append one event within the caller's transaction."""
+        conn.execute(
+            insert(audit_events).values(
+                at=now_ms(),
+                actor=principal.name,
+                via=principal.via,
+                source=principal.source[:64],
+                action=action,
+                outcome=outcome,
+                project=project,
+                target=target[:_MAX_TARGET],
+                details=orjson.dumps(details, default=str).decode(),
+            )
+        )
+
+    def record_alone(
+        self,
+        principal: Principal,
+        action: str,
+        target: str,
+        *,
+        project: str | None = None,
+        outcome: str = DENIED,
+        **details: Any,
+    ) -> None:
+        """Append one event in a transaction of its own (denials, failed sign-ins)."""
+        with self.db.write() as conn:
+            self.record(
+                conn, principal, action, target, project=project, outcome=outcome, **details
+            )
+
+    def count_since(self, action: str, target: str, outcome: str, since: int) -> int:
+        """How many `action` events on `target` ended with `outcome` since `since` (ms)."""
+        with self.db.read() as conn:
+            count = conn.execute(
+                select(func.count()).where(
+                    audit_events.c.action == action,
+                    audit_events.c.target == target,
+                    audit_events.c.at >= since,
+                    audit_events.c.outcome == outcome,
+                )
+            ).scalar_one()
+        return int(count)
+
+    def list(
+        self,
+        principal: Principal,
+        *,
+        project: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page[AuditEvent]:
+        """Events, newest first. A project's log needs `audit:read` in it (compliance and
+        project admins); the whole workspace's needs a workspace admin."""
+        if project is None:
+            self.auth.require(principal, Action.ADMIN)
+        else:
+            self.auth.require(principal, Action.AUDIT_READ, project)
+        limit = check_limit(limit)
+        query = select(audit_events).order_by(audit_events.c.pk.desc()).limit(limit + 1)
+        if project is not None:
+            query = query.where(audit_events.c.project == project)
+        if since is not None:
+            query = query.where(audit_events.c.at >= since)
+        if until is not None:
+            query = query.where(audit_events.c.at < until)
+        if actor:
+            query = query.where(audit_events.c.actor == actor)
+        if action:
+            # "run." matches every run action; "run.create" just that one
+            if action.endswith("."):
+                query = query.where(audit_events.c.action.startswith(action, autoescape=True))
+            else:
+                query = query.where(audit_events.c.action == action)
+        if outcome:
+            if outcome not in (OK, DENIED, FAILED):
+                raise InvalidInput(f"outcome must be one of {OK}, {DENIED}, {FAILED}")
+            query = query.where(audit_events.c.outcome == outcome)
+        if cursor:
+            position = decode_cursor(cursor)
+            if len(position) != 1 or not isinstance(position[0], int):
+                raise InvalidInput("invalid cursor: pass back the next_cursor of a previous page")
+            query = query.where(audit_events.c.pk < position[0])
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        items = [
+            AuditEvent(
+                id=row.pk,
+                at=row.at,
+                actor=row.actor,
+                via=row.via,
+                source=row.source,
+                action=row.action,
+                outcome=row.outcome,
+                project=row.project,
+                target=row.target,
+                details=orjson.loads(row.details),
+            )
+            for row in rows[:limit]
+        ]
+        next_cursor = encode_cursor([items[-1].id]) if len(rows) > limit else None
+        return Page[AuditEvent](items=items, next_cursor=next_cursor)

@@ -1,0 +1,27 @@
+"""The audit table. Append-only: the migration adds triggers that refuse UPDATE and DELETE on
+both databases, and no face has a route that edits it. Projects are named, not referenced, so
+purging a project keeps its history."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
+
+from tandem.store.base import metadata
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("project", String(64), nullable=True),
+    Column("target", String(1024), nullable=False),
+    Column("details", Text, nullable=False),
+    Index("ix_audit_events_project_at", "project", "at"),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_action_target_at", "action", "target", "at"),
+)

@@ -1,0 +1,396 @@
+"""IdentityService: users, API tokens, web sessions and project membership, and turning a
+token or a session cookie into a `Principal`.
+
+Secrets never reach the database: tokens and session ids are stored as SHA-256 (256 random
+bits each, so a fast hash is safe), passwords as argon2id. A token is shown once, when made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, Row
+
+from tandem.audit.service import FAILED, AuditLog
+from tandem.core.auth import Action, Authorizer, Principal, PrincipalKind, Role
+from tandem.core.clock import now_ms
+from tandem.core.paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor, encode_cursor
+from tandem.core.validation import check_text, check_user_name
+from tandem.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
+from tandem.identity.models import (
+    Me,
+    Member,
+    MemberSet,
+    PasswordChange,
+    Token,
+    TokenCreate,
+    TokenCreated,
+    User,
+    UserCreate,
+)
+from tandem.identity.store import IdentityStore, token_model, user_model
+from tandem.projects.store import ProjectStore
+from tandem.store.db import Database
+
+TOKEN_PREFIX = "tdm_"
+SESSION_HOURS = 12
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+LOGIN_WINDOW_MS = 15 * 60 * 1000
+LOGIN_ATTEMPTS = 5  # failed sign-ins per user name per window before refusing more
+_DAY_MS = 86_400_000
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a real password, used to even out timing")
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A signed-in browser: who, and the token its forms must echo back (CSRF)."""
+
+    principal: Principal
+    csrf_token: str
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return password
+
+
+class IdentityService:
+    def __init__(
+        self,
+        db: Database,
+        store: IdentityStore,
+        project_store: ProjectStore,
+        auth: Authorizer,
+        audit: AuditLog,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.project_store = project_store
+        self.auth = auth
+        self.audit = audit
+        self._has_users = False  # sticky: users are disabled, never deleted
+
+    # -- who is calling ---------------------------------------------------------------------
+
+    def has_users(self) -> bool:
+        """Whether sign-in is configured (any user exists). Once true it stays true."""
+        if not self._has_users:
+            with self.db.read() as conn:
+                self._has_users = self.store.any_user(conn)
+        return self._has_users
+
+    def has_active_admin(self) -> bool:
+        with self.db.read() as conn:
+            return self.store.any_active_admin(conn)
+
+    def _principal(self, conn: Connection, row: Row[Any], via: str, source: str) -> Principal:
+        return Principal(
+            name=row.name,
+            kind=PrincipalKind.USER,
+            user_pk=row.pk,
+            is_admin=row.role == Role.ADMIN.value,
+            roles=self.store.roles_of(conn, row.pk),
+            source=source,
+            via=via,
+        )
+
+    def principal_for_token(self, secret: str, source: str) -> Principal:
+        """The user an API token belongs to.
+
+        Raises:
+            Unauthenticated: the token is unknown, expired or revoked, or its user disabled.
+        """
+        now = now_ms()
+        with self.db.read() as conn:
+            row = self.store.token_by_hash(conn, secret_hash(secret))
+            if (
+                row is None
+                or row.revoked_at is not None
+                or (row.expires_at is not None and row.expires_at <= now)
+                or row.disabled is not None
+            ):
+                raise Unauthenticated("the API token is invalid, expired or revoked")
+            user = self.store.user_by_pk(conn, row.user_pk)
+            principal = self._principal(conn, user, "token", source)
+        if row.last_used_at is None or now - row.last_used_at > 60_000:  # at most once a minute
+            with self.db.write() as conn:
+                self.store.update_token(conn, row.pk, last_used_at=now)
+        return principal
+
+    def session(self, session_id: str, source: str) -> WebSession | None:
+        """The signed-in browser behind a session cookie, or None if it is not (any more)."""
+        with self.db.read() as conn:
+            row = self.store.session_row(conn, secret_hash(session_id))
+            if row is None or row.expires_at <= now_ms() or row.disabled is not None:
+                return None
+            user = self.store.user_by_pk(conn, row.user_pk)
+            return WebSession(self._principal(conn, user, "session", source), row.csrf_token)
+
+    def me(self, principal: Principal) -> Me:
+        return Me(
+            name=principal.name,
+            kind=principal.kind.value,
+            is_admin=principal.is_superuser,
+            via=principal.via,
+            roles=dict(principal.roles),
+        )
+
+    # -- sign-in ------------------------------------------------------------------------------
+
+    def login(self, name: str, password: str, source: str) -> tuple[str, WebSession]:
+        """Check a password and open a session: (session id for the cookie, the session).
+
+        Raises:
+            RateLimited: too many failed attempts for this user name lately.
+            Unauthenticated: wrong name or password (the message does not say which).
+        """
+        anonymous = Principal.anonymous(source)
+        name = name.strip()[:64]
+        recent = self.audit.count_since("auth.login", name, FAILED, now_ms() - LOGIN_WINDOW_MS)
+        if recent >= LOGIN_ATTEMPTS:
+            self.audit.record_alone(anonymous, "auth.login", name, outcome="denied", reason="rate")
+            raise RateLimited(
+                f"too many failed sign-ins for {name!r}; try again in "
+                f"{LOGIN_WINDOW_MS // 60_000} minutes"
+            )
+        with self.db.read() as conn:
+            row = self.store.find_user(conn, name)
+        stored = row.password_hash if row is not None else None
+        try:
+            _hasher.verify(stored or _DUMMY_HASH, password)
+            ok = stored is not None and row is not None and row.disabled_at is None
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or row is None:
+            self.audit.record_alone(anonymous, "auth.login", name, outcome=FAILED)
+            raise Unauthenticated("wrong user name or password")
+        session_id = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(24)
+        now = now_ms()
+        with self.db.write() as conn:
+            if _hasher.check_needs_rehash(stored or ""):
+                self.store.update_user(conn, row.pk, password_hash=_hasher.hash(password))
+            self.store.create_session(
+                conn,
+                id_hash=secret_hash(session_id),
+                user_pk=row.pk,
+                csrf_token=csrf,
+                created_at=now,
+                expires_at=now + SESSION_HOURS * 3_600_000,
+            )
+            principal = self._principal(conn, row, "session", source)
+            self.audit.record(conn, principal, "auth.login", name)
+        return session_id, WebSession(principal, csrf)
+
+    def logout(self, principal: Principal, session_id: str) -> None:
+        with self.db.write() as conn:
+            self.store.delete_session(conn, secret_hash(session_id))
+            self.audit.record(conn, principal, "auth.logout", principal.name)
+
+    def change_password(self, principal: Principal, data: PasswordChange) -> None:
+        """Change your own password; every other session of yours is signed out.
+
+        Raises:
+            Unauthenticated: the current password is wrong.
+        """
+        if principal.user_pk is None:
+            raise InvalidInput("only a signed-in user has a password to change")
+        check_password(data.new_password)
+        with self.db.read() as conn:
+            row = self.store.user_by_pk(conn, principal.user_pk)
+        try:
+            _hasher.verify(row.password_hash or _DUMMY_HASH, data.current_password)
+        except (VerificationError, InvalidHashError):
+            self.audit.record_alone(principal, "user.password", principal.name, outcome=FAILED)
+            raise Unauthenticated("the current password is wrong") from None
+        with self.db.write() as conn:
+            self.store.update_user(conn, row.pk, password_hash=_hasher.hash(data.new_password))
+            self.store.delete_sessions_of(conn, row.pk)
+            self.audit.record(conn, principal, "user.password", principal.name)
+
+    # -- users ------------------------------------------------------------------------------
+
+    def create_user(self, principal: Principal, data: UserCreate) -> User:
+        """Add a user (workspace admins, or the owner of the workspace)."""
+        self.auth.require(principal, Action.ADMIN)
+        name = check_user_name(data.name)
+        display = check_text(data.display_name, "display name", 250)
+        email = check_text(data.email, "email", 320)
+        password_hash = _hasher.hash(check_password(data.password)) if data.password else None
+        with self.db.write() as conn:
+            self.store.create_user(
+                conn,
+                name=name,
+                display_name=display,
+                email=email,
+                role=data.role.value,
+                password_hash=password_hash,
+                created_at=now_ms(),
+            )
+            self.audit.record(conn, principal, "user.create", name, role=data.role.value)
+            row = self.store.user_row(conn, name)
+        self._has_users = True
+        return user_model(row)
+
+    def list_users(
+        self, principal: Principal, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page[User]:
+        self.auth.require(principal, Action.ADMIN)
+        limit = check_limit(limit)
+        after = str(decode_cursor(cursor)[0]) if cursor else None
+        with self.db.read() as conn:
+            rows = self.store.list_users(conn, after, limit)
+        items = [user_model(row) for row in rows[:limit]]
+        next_cursor = encode_cursor([items[-1].name]) if len(rows) > limit else None
+        return Page[User](items=items, next_cursor=next_cursor)
+
+    def get_user(self, principal: Principal, name: str) -> User:
+        if principal.name != name or principal.user_pk is None:
+            self.auth.require(principal, Action.ADMIN)
+        with self.db.read() as conn:
+            return user_model(self.store.user_row(conn, name))
+
+    def set_user_disabled(self, principal: Principal, name: str, disabled: bool) -> User:
+        """Disable a user (their tokens and sessions stop working at once) or enable them."""
+        self.auth.require(principal, Action.ADMIN)
+        with self.db.write() as conn:
+            row = self.store.user_row(conn, name)
+            if disabled and row.role == Role.ADMIN.value and row.disabled_at is None:
+                others = self.store.any_active_admin_besides(conn, row.pk)
+                if not others and not principal.is_workspace_owner:
+                    raise Conflict(f"{name} is the last active admin; make another admin first")
+            self.store.update_user(conn, row.pk, disabled_at=now_ms() if disabled else None)
+            if disabled:
+                self.store.delete_sessions_of(conn, row.pk)
+            action = "user.disable" if disabled else "user.enable"
+            self.audit.record(conn, principal, action, name)
+            return user_model(self.store.user_row(conn, name))
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def create_token(self, principal: Principal, data: TokenCreate) -> TokenCreated:
+        """Make an API token for yourself (or, as an admin, for `data.user`)."""
+        owner_name = data.user or (principal.name if principal.user_pk is not None else None)
+        if owner_name is None:
+            raise InvalidInput("say whose token it is: --user NAME")
+        if owner_name != principal.name or principal.user_pk is None:
+            self.auth.require(principal, Action.ADMIN)
+        name = check_text(data.name, "token name", 250)
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = now_ms()
+        token_id = "tok_" + secrets.token_hex(6)
+        expires = now + data.expires_in_days * _DAY_MS if data.expires_in_days else None
+        with self.db.write() as conn:
+            user = self.store.user_row(conn, owner_name)
+            if user.disabled_at is not None:
+                raise Conflict(f"user {owner_name!r} is disabled")
+            self.store.create_token(
+                conn,
+                id=token_id,
+                user_pk=user.pk,
+                name=name,
+                secret_hash=secret_hash(secret),
+                created_at=now,
+                expires_at=expires,
+            )
+            self.audit.record(conn, principal, "token.create", token_id, user=owner_name)
+            row = self.store.token_row(conn, token_id)
+        return TokenCreated(token=token_model(row, owner_name), secret=secret)
+
+    def list_tokens(self, principal: Principal, user: str | None = None) -> list[Token]:
+        """Your tokens; an admin may ask for anyone's (`user`) or everyone's (`user="*"`)."""
+        if user is None and principal.user_pk is None:
+            user = "*"
+        if user is not None and user != principal.name:
+            self.auth.require(principal, Action.ADMIN)
+        with self.db.read() as conn:
+            if user == "*":
+                user_pk = None
+            elif user is None:
+                user_pk = principal.user_pk
+            else:
+                user_pk = self.store.user_row(conn, user).pk
+            rows = self.store.list_tokens(conn, user_pk)
+        return [token_model(row, row.user_name) for row in rows]
+
+    def revoke_token(self, principal: Principal, token_id: str) -> Token:
+        with self.db.write() as conn:
+            try:
+                row = self.store.token_row(conn, token_id)
+            except NotFound:
+                row = None
+            if row is None or row.user_pk != principal.user_pk:
+                if not principal.may(Action.ADMIN):
+                    raise NotFound(f"token {token_id!r} does not exist")
+                if row is None:
+                    raise NotFound(f"token {token_id!r} does not exist")
+            if row.revoked_at is None:
+                self.store.update_token(conn, row.pk, revoked_at=now_ms())
+                self.audit.record(conn, principal, "token.revoke", token_id, user=row.user_name)
+            row = self.store.token_row(conn, token_id)
+        return token_model(row, row.user_name)
+
+    # -- project membership -------------------------------------------------------------------
+
+    def list_members(self, principal: Principal, project: str) -> list[Member]:
+        self.auth.require(principal, Action.MEMBERS_READ, project)
+        with self.db.read() as conn:
+            return self.store.members(conn, self.project_store.get_pk(conn, project))
+
+    def set_member(self, principal: Principal, project: str, data: MemberSet) -> Member:
+        """Add a user to a project, or change their role in it."""
+        self.auth.require(principal, Action.MEMBERS_WRITE, project)
+        with self.db.write() as conn:
+            project_pk = self.project_store.get_pk(conn, project)
+            user = self.store.user_row(conn, data.user)
+            role = data.role or Role(user.role)
+            self._keep_an_admin(conn, project_pk, user.pk, role)
+            self.store.set_member(conn, project_pk, user.pk, role, now_ms())
+            self.audit.record(
+                conn, principal, "member.set", data.user, project=project, role=role.value
+            )
+            return next(m for m in self.store.members(conn, project_pk) if m.user == data.user)
+
+    def remove_member(self, principal: Principal, project: str, user: str) -> None:
+        self.auth.require(principal, Action.MEMBERS_WRITE, project)
+        with self.db.write() as conn:
+            project_pk = self.project_store.get_pk(conn, project)
+            row = self.store.user_row(conn, user)
+            self._keep_an_admin(conn, project_pk, row.pk, None)
+            if not self.store.remove_member(conn, project_pk, row.pk):
+                raise NotFound(f"{user} is not a member of {project}")
+            self.audit.record(conn, principal, "member.remove", user, project=project)
+
+    def _keep_an_admin(
+        self, conn: Connection, project_pk: int, user_pk: int, new_role: Role | None
+    ) -> None:
+        """A project keeps at least one admin member, so someone can always manage it."""
+        if new_role is Role.ADMIN:
+            return
+        admins = {m.user for m in self.store.members(conn, project_pk) if m.role is Role.ADMIN}
+        name = self.store.user_by_pk(conn, user_pk).name
+        if admins == {name}:
+            raise Conflict(f"{name} is the project's last admin; make another member admin first")
+
+    def add_creator(self, conn: Connection, principal: Principal, project_pk: int) -> None:
+        """Whoever creates a project becomes its admin (inside the creating transaction)."""
+        if principal.user_pk is not None:
+            self.store.set_member(conn, project_pk, principal.user_pk, Role.ADMIN, now_ms())
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

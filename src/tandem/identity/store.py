@@ -1,0 +1,198 @@
+"""IdentityStore: typed queries over users, tokens, sessions and memberships. No rules."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+
+from tandem.core.auth import Role
+from tandem.errors import AlreadyExists, NotFound
+from tandem.identity.models import Member, Token, User
+from tandem.identity.tables import memberships, sessions, tokens, users
+from tandem.projects.tables import projects
+
+
+def user_model(row: Row[Any]) -> User:
+    return User(
+        name=row.name,
+        display_name=row.display_name,
+        email=row.email,
+        role=Role(row.role),
+        created_at=row.created_at,
+        disabled_at=row.disabled_at,
+        has_password=row.password_hash is not None,
+    )
+
+
+def token_model(row: Row[Any], user: str) -> Token:
+    return Token(
+        id=row.id,
+        name=row.name,
+        user=user,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+class IdentityStore:
+    # -- users ------------------------------------------------------------------------------
+
+    def create_user(self, conn: Connection, **values: Any) -> int:
+        try:
+            with conn.begin_nested():
+                result = conn.execute(insert(users).values(**values))
+        except SQLIntegrityError:
+            raise AlreadyExists(f"user {values['name']!r} already exists") from None
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def user_row(self, conn: Connection, name: str) -> Row[Any]:
+        row = conn.execute(select(users).where(users.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"user {name!r} does not exist")
+        return row
+
+    def find_user(self, conn: Connection, name: str) -> Row[Any] | None:
+        return conn.execute(select(users).where(users.c.name == name)).first()
+
+    def user_by_pk(self, conn: Connection, pk: int) -> Row[Any]:
+        return conn.execute(select(users).where(users.c.pk == pk)).one()
+
+    def list_users(self, conn: Connection, after: str | None, limit: int) -> list[Row[Any]]:
+        query = select(users).order_by(users.c.name).limit(limit + 1)
+        if after is not None:
+            query = query.where(users.c.name > after)
+        return list(conn.execute(query).all())
+
+    def any_user(self, conn: Connection) -> bool:
+        return conn.execute(select(users.c.pk).limit(1)).first() is not None
+
+    def any_active_admin(self, conn: Connection) -> bool:
+        query = select(users.c.pk).where(
+            users.c.role == Role.ADMIN.value, users.c.disabled_at.is_(None)
+        )
+        return conn.execute(query.limit(1)).first() is not None
+
+    def any_active_admin_besides(self, conn: Connection, user_pk: int) -> bool:
+        query = select(users.c.pk).where(
+            users.c.role == Role.ADMIN.value, users.c.disabled_at.is_(None), users.c.pk != user_pk
+        )
+        return conn.execute(query.limit(1)).first() is not None
+
+    def update_user(self, conn: Connection, pk: int, **values: Any) -> None:
+        conn.execute(update(users).where(users.c.pk == pk).values(**values))
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def create_token(self, conn: Connection, **values: Any) -> None:
+        conn.execute(insert(tokens).values(**values))
+
+    def token_by_hash(self, conn: Connection, secret_hash: str) -> Row[Any] | None:
+        query = (
+            select(tokens, users.c.name.label("user_name"), users.c.disabled_at.label("disabled"))
+            .join(users, users.c.pk == tokens.c.user_pk)
+            .where(tokens.c.secret_hash == secret_hash)
+        )
+        return conn.execute(query).first()
+
+    def token_row(self, conn: Connection, token_id: str) -> Row[Any]:
+        query = (
+            select(tokens, users.c.name.label("user_name"))
+            .join(users, users.c.pk == tokens.c.user_pk)
+            .where(tokens.c.id == token_id)
+        )
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"token {token_id!r} does not exist")
+        return row
+
+    def list_tokens(self, conn: Connection, user_pk: int | None) -> list[Row[Any]]:
+        query = (
+            select(tokens, users.c.name.label("user_name"))
+            .join(users, users.c.pk == tokens.c.user_pk)
+            .order_by(tokens.c.created_at.desc(), tokens.c.pk.desc())
+        )
+        if user_pk is not None:
+            query = query.where(tokens.c.user_pk == user_pk)
+        return list(conn.execute(query).all())
+
+    def update_token(self, conn: Connection, pk: int, **values: Any) -> None:
+        conn.execute(update(tokens).where(tokens.c.pk == pk).values(**values))
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def create_session(self, conn: Connection, **values: Any) -> None:
+        conn.execute(insert(sessions).values(**values))
+
+    def session_row(self, conn: Connection, id_hash: str) -> Row[Any] | None:
+        query = (
+            select(sessions, users.c.name.label("user_name"), users.c.disabled_at.label("disabled"))
+            .join(users, users.c.pk == sessions.c.user_pk)
+            .where(sessions.c.id_hash == id_hash)
+        )
+        return conn.execute(query).first()
+
+    def delete_session(self, conn: Connection, id_hash: str) -> None:
+        conn.execute(delete(sessions).where(sessions.c.id_hash == id_hash))
+
+    def delete_sessions_of(self, conn: Connection, user_pk: int) -> None:
+        conn.execute(delete(sessions).where(sessions.c.user_pk == user_pk))
+
+    # -- memberships ------------------------------------------------------------------------
+
+    def roles_of(self, conn: Connection, user_pk: int) -> dict[str, Role]:
+        """The user's role in each project (deleted ones too, so their admins can restore them)."""
+        query = (
+            select(projects.c.name, memberships.c.role)
+            .join(projects, projects.c.pk == memberships.c.project_pk)
+            .where(memberships.c.user_pk == user_pk)
+        )
+        return {row.name: Role(row.role) for row in conn.execute(query)}
+
+    def set_member(
+        self, conn: Connection, project_pk: int, user_pk: int, role: Role, now: int
+    ) -> None:
+        changed = conn.execute(
+            update(memberships)
+            .where(memberships.c.project_pk == project_pk, memberships.c.user_pk == user_pk)
+            .values(role=role.value)
+        ).rowcount
+        if not changed:
+            conn.execute(
+                insert(memberships).values(
+                    project_pk=project_pk, user_pk=user_pk, role=role.value, created_at=now
+                )
+            )
+
+    def remove_member(self, conn: Connection, project_pk: int, user_pk: int) -> bool:
+        result = conn.execute(
+            delete(memberships).where(
+                memberships.c.project_pk == project_pk, memberships.c.user_pk == user_pk
+            )
+        )
+        return bool(result.rowcount)
+
+    def members(self, conn: Connection, project_pk: int) -> builtins.list[Member]:
+        query = (
+            select(users.c.name, memberships.c.role, memberships.c.created_at)
+            .join(users, users.c.pk == memberships.c.user_pk)
+            .where(memberships.c.project_pk == project_pk)
+            .order_by(users.c.name)
+        )
+        return [
+            Member(user=row.name, role=Role(row.role), created_at=row.created_at)
+            for row in conn.execute(query)
+        ]
+
+    def count_admins(self, conn: Connection, project_pk: int) -> int:
+        query = select(memberships.c.user_pk).where(
+            memberships.c.project_pk == project_pk, memberships.c.role == Role.ADMIN.value
+        )
+        return len(conn.execute(query).all())
+
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        conn.execute(delete(memberships).where(memberships.c.project_pk == project_pk))

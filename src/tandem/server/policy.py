@@ -1,0 +1,29 @@
+"""Route policies: every route the app serves declares who may call it, next to the route.
+
+The declaration is what the route-inventory test checks is present on every route, and what
+the authorisation matrix test compares each role's real answers with. Enforcement itself is in
+the service layer (`tandem.core.auth.Authorizer`), so every face gets the same rules; the
+declaration states the rule the service must be enforcing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tandem.core.auth import Action
+
+POLICY_KEY = "x-tandem-policy"
+
+PUBLIC = "public"  # anyone, signed in or not (health, the sign-in page, static files)
+SIGNED_IN = "signed-in"  # any signed-in user; the service scopes the answer to them
+OWN_OR_ADMIN = "own-or-admin"  # the user the thing belongs to, or a workspace admin
+
+
+def policy(rule: Action | str) -> dict[str, Any]:
+    """`openapi_extra` for a route: `@router.get(..., openapi_extra=policy(Action.RUN_READ))`.
+    A project action applies to the project the route names (path, query or body)."""
+    return {POLICY_KEY: str(rule)}
+
+
+def declared(openapi_extra: dict[str, Any] | None) -> str | None:
+    return (openapi_extra or {}).get(POLICY_KEY)
