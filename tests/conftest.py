@@ -127,3 +127,16 @@ def client(
             sdk = Client(url, settings=settings)
             yield sdk
             sdk.close()
+
+
+@pytest.fixture
+def serve() -> type[LiveServer]:
+    """`with serve(app) as url:` serves any app on loopback (tests in folders with their own
+    conftest cannot import this one by name)."""
+    return LiveServer
+
+
+@pytest.fixture
+def fresh_database_url():
+    """`fresh_database_url(folder)`: another fresh, migrated, empty database."""
+    return database_url

@@ -38,6 +38,7 @@ class TandemError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+        self.project: str | None = None  # for the audit log only; never sent to the caller
 
     def __str__(self) -> str:
         return self.message

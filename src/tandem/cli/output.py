@@ -33,6 +33,7 @@ EXIT_CODES: dict[type[errors.TandemError], int] = {
     errors.Conflict: 4,
     errors.Unauthenticated: 5,
     errors.PermissionDenied: 5,
+    errors.RateLimited: 5,
     errors.TransportError: 6,
 }
 # Set by the root callback on every invocation (`--debug`, `--url`, `--project`).

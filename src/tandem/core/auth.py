@@ -136,14 +136,18 @@ class Authorizer:
         """
         if principal.may(action, project):
             return
+        error: Unauthenticated | HiddenNotFound | PermissionDenied
         if principal.kind is PrincipalKind.ANONYMOUS:
-            raise Unauthenticated("sign in, or send an API token: Authorization: Bearer <token>")
-        if project is not None and principal.role_in(project) is None:
-            raise HiddenNotFound(f"{hidden or f'project {project!r}'} does not exist")
-        target = f" in project {project!r}" if project else ""
-        role = principal.role_in(project) if project else None
-        as_role = f" as {role.value}" if role else ""
-        raise PermissionDenied(f"{principal.name} may not {action.value}{target}{as_role}")
+            error = Unauthenticated("sign in, or send an API token: Authorization: Bearer <token>")
+        elif project is not None and principal.role_in(project) is None:
+            error = HiddenNotFound(f"{hidden or f'project {project!r}'} does not exist")
+        else:
+            target = f" in project {project!r}" if project else ""
+            role = principal.role_in(project) if project else None
+            as_role = f" as {role.value}" if role else ""
+            error = PermissionDenied(f"{principal.name} may not {action.value}{target}{as_role}")
+        error.project = project
+        raise error
 
     def readable_projects(self, principal: Principal) -> frozenset[str] | None:
         """The projects `principal` may list, or None for all of them."""

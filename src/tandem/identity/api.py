@@ -9,6 +9,7 @@ from tandem.core.paging import Page
 from tandem.identity.models import (
     Me,
     Member,
+    MemberRole,
     MemberSet,
     PasswordChange,
     Token,
@@ -104,7 +105,7 @@ async def list_members(
 
 @router.put("/projects/{project}/members/{user}", openapi_extra=policy(Action.MEMBERS_WRITE))
 async def set_member(
-    project: str, user: str, body: MemberSet, services: ServicesDep, principal: PrincipalDep
+    project: str, user: str, body: MemberRole, services: ServicesDep, principal: PrincipalDep
 ) -> Member:
     """Add `user` to the project, or change their role (body: `{"role": "data-scientist"}`)."""
     data = MemberSet(user=user, role=body.role)

@@ -59,9 +59,12 @@ class Member(BaseModel):
     created_at: int
 
 
-class MemberSet(BaseModel):
-    user: str
+class MemberRole(BaseModel):
     role: Role | None = Field(default=None, description="default: the user's workspace role")
+
+
+class MemberSet(MemberRole):
+    user: str
 
 
 class PasswordChange(BaseModel):

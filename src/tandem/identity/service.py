@@ -216,7 +216,7 @@ class IdentityService:
             _hasher.verify(row.password_hash or _DUMMY_HASH, data.current_password)
         except (VerificationError, InvalidHashError):
             self.audit.record_alone(principal, "user.password", principal.name, outcome=FAILED)
-            raise Unauthenticated("the current password is wrong") from None
+            raise InvalidInput("the current password is wrong; nothing changed") from None
         with self.db.write() as conn:
             self.store.update_user(conn, row.pk, password_hash=_hasher.hash(data.new_password))
             self.store.delete_sessions_of(conn, row.pk)

@@ -33,6 +33,7 @@ from tandem.core.validation import check_metric_value
 from tandem.errors import IntegrityError, InvalidInput, NotFound, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
+from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.transport import Http
 from tandem.tracking.models import (
     Artifact,
@@ -129,6 +130,10 @@ class Client:
             self._owns_http = False
         self.projects = Projects(self._http)
         self.runs = Runs(self._http, self)
+        self.users = Users(self._http)
+        self.tokens = Tokens(self._http)
+        self.members = Members(self._http)
+        self.audit = Audit(self._http)
         self._packages_oid: str | None = None
         self._recovered = False
         self._lock = threading.Lock()

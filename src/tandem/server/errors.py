@@ -102,16 +102,17 @@ async def _audit_denial(request: Request, exc: TandemError) -> None:
     presented = principal.via != "none" or "authorization" in request.headers
     if not presented and request.method in _SAFE_METHODS:
         return
-    project = request.path_params.get("project") or request.path_params.get("name")
+    project = exc.project or request.path_params.get("project")
     services = request.app.state.services
     try:
         await offload(
             services.audit.record_alone,
             principal,
-            f"{request.method} {request.url.path}"[:64],
+            "access.denied",
             request.url.path,
             project=project if isinstance(project, str) else None,
             outcome="denied",
+            method=request.method,
             code=exc.code,
             reason=exc.message,
         )

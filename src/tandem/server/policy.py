@@ -8,7 +8,10 @@ declaration states the rule the service must be enforcing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from starlette.routing import Mount
 
 from tandem.core.auth import Action
 
@@ -27,3 +30,38 @@ def policy(rule: Action | str) -> dict[str, Any]:
 
 def declared(openapi_extra: dict[str, Any] | None) -> str | None:
     return (openapi_extra or {}).get(POLICY_KEY)
+
+
+@dataclass(frozen=True, slots=True)
+class ServedRoute:
+    """One route as served: its full path, methods, and declared policy (None: undeclared)."""
+
+    path: str
+    methods: frozenset[str]
+    policy: str | None
+    is_mount: bool
+
+
+def served_routes(app: Any) -> list[ServedRoute]:
+    """Every route `app` serves, with routers' prefixes applied (FastAPI >= 0.120 keeps included
+    routers as lazy wrappers, so `app.routes` alone does not list them)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        contexts: list[Any] = list(iter_route_contexts(app.routes))
+    except ImportError:  # pragma: no cover - older FastAPI flattens included routers itself
+        contexts = list(app.routes)
+    found = []
+    for route in contexts:
+        original = getattr(route, "original_route", route)
+        extra = getattr(route, "openapi_extra", None) or getattr(original, "openapi_extra", None)
+        policy = PUBLIC if route.path == app.openapi_url else declared(extra)
+        found.append(
+            ServedRoute(
+                path=str(route.path),
+                methods=frozenset(route.methods or ()),
+                policy=policy,
+                is_mount=isinstance(original, Mount),
+            )
+        )
+    return found

@@ -1,0 +1,210 @@
+"""Every route has a declared policy, and every role gets exactly what the policy says.
+
+`EXPECTED` below is the policy table written out by hand (not computed from
+`tandem.core.auth`), so a change to the rules in code that is not made here on purpose fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from world import World, build_world
+
+from tandem.core.config import Settings
+from tandem.server.app import create_app
+from tandem.server.container import Services
+from tandem.server.policy import OWN_OR_ADMIN, PUBLIC, SIGNED_IN, ServedRoute, served_routes
+
+ROLES = ["viewer", "pm", "compliance", "ds", "mle", "padmin"]
+READERS = {*ROLES}
+BUILDERS = {"ds", "mle", "padmin"}
+# Who may do what in project `churn`; a workspace admin may always, and nobody else may.
+EXPECTED: dict[str, set[str]] = {
+    "project:read": READERS,
+    "members:read": READERS,
+    "run:read": READERS,
+    "artifact:read": READERS,
+    "run:write": BUILDERS,
+    "run:delete": BUILDERS,
+    "project:write": {"padmin"},
+    "project:delete": {"padmin"},
+    "members:write": {"padmin"},
+    "audit:read": {"compliance", "padmin"},
+    "admin": set(),
+}
+SIGNED_IN_USERS = {*ROLES, "wsadmin", "outsider"}
+PRINCIPALS = ["anonymous", "expired", "revoked", "disabled", "outsider", *ROLES, "wsadmin"]
+UNAUTHENTICATED = {"anonymous", "expired", "revoked", "disabled"}
+
+
+def allowed(policy: str, who: str) -> bool:
+    if who in UNAUTHENTICATED:
+        return policy == PUBLIC
+    if policy in (PUBLIC, SIGNED_IN, "project:create"):
+        return True
+    if who == "wsadmin":
+        return True
+    if policy == OWN_OR_ADMIN:
+        return who == "viewer"  # the fixtures name the viewer's own user and token
+    return who in EXPECTED[policy]
+
+
+def expected_status(policy: str, who: str, path: str) -> str:
+    """'ok' or the status a refusal must have."""
+    if allowed(policy, who):
+        return "ok"
+    if who in UNAUTHENTICATED:
+        return "401"
+    if who == "outsider" and policy in EXPECTED and policy != "admin":
+        return "404"  # a stranger to the project is not told it exists
+    if policy == OWN_OR_ADMIN and "/tokens/" in path:
+        return "404"  # someone else's token: not told it exists
+    return "403"
+
+
+def api_routes(app: Any) -> list[ServedRoute]:
+    return [r for r in served_routes(app) if r.path.startswith("/api/")]
+
+
+def test_every_route_declares_a_policy(app: Any) -> None:
+    """REST, web pages, uploads, downloads, static files: nothing is served undeclared."""
+    from tandem.web.routes import PUBLIC_MOUNTS
+
+    routes = served_routes(app)
+    missing = [
+        f"{sorted(route.methods)} {route.path}"
+        for route in routes
+        if route.policy is None and not (route.is_mount and route.path in PUBLIC_MOUNTS)
+    ]
+    assert not missing, f"routes without a declared policy: {missing}"
+    assert len(api_routes(app)) >= 30
+    assert any(not route.path.startswith("/api/") for route in routes), "web pages are served"
+
+
+# -- the matrix --------------------------------------------------------------------------------
+
+
+class Worlds:
+    """Hands out a workspace, rebuilt only after a request that may have changed it."""
+
+    def __init__(self, tmp_path: Path, database_url: Callable[[Path], str]) -> None:
+        self.tmp_path = tmp_path
+        self.database_url = database_url
+        self.count = 0
+        self.current: tuple[Services, TestClient, World] | None = None
+
+    def get(self) -> tuple[TestClient, World]:
+        if self.current is None:
+            self.count += 1
+            folder = self.tmp_path / f"w{self.count}"
+            folder.mkdir()
+            settings = Settings(
+                home=folder, database_url=self.database_url(folder), artifacts=str(folder / "blobs")
+            )
+            services = Services.build(settings)
+            world = build_world(services, folder)
+            client = TestClient(create_app(services=services, allow_open=False))
+            self.current = (services, client, world)
+        return self.current[1], self.current[2]
+
+    def dirty(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.current is not None:
+            services, client, _ = self.current
+            client.close()
+            services.close()
+            self.current = None
+
+
+@pytest.fixture
+def worlds(tmp_path: Path, settings: Settings, fresh_database_url: Any) -> Iterator[Worlds]:
+    # `settings` first: it clears TANDEM_* variables and, on PostgreSQL, prepares the database
+    holder = Worlds(tmp_path, fresh_database_url)
+    yield holder
+    holder.close()
+
+
+def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]:
+    """A valid request for `route` against `world`: path filled in, a sensible body."""
+    values = {
+        "project": "churn",
+        "name": "churn",
+        "run_id": world.runs[0],
+        "key": "t" if route.path.endswith("tags/{key}") else "loss",
+        "path": "a.txt",
+        "user": "viewer",
+        "token_id": world.token_ids["viewer"],
+    }
+    path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
+    bodies: dict[tuple[str, str], Any] = {
+        ("POST", "/api/v1/projects"): {"name": "fresh"},
+        ("POST", "/api/v1/projects/{project}/runs"): {"name": "new"},
+        ("POST", "/api/v1/runs/search"): {"project": "churn", "filter": "metrics.loss < 1"},
+        ("PATCH", "/api/v1/runs/{run_id}"): {"name": "renamed"},
+        ("POST", "/api/v1/runs/{run_id}/batch"): {"tags": {"u": "v"}},
+        ("POST", "/api/v1/gc"): {"dry_run": True},
+        ("POST", "/api/v1/users"): {"name": "newcomer"},
+        ("POST", "/api/v1/tokens"): {"name": "mine"},
+        ("POST", "/api/v1/me/password"): {
+            "current_password": "x" * 12,
+            "new_password": "y" * 12,
+        },
+        ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
+    }
+    params: dict[str, Any] = {}
+    if route.path == "/api/v1/runs/compare":
+        params = {"ids": world.runs}
+    if route.path == "/api/v1/audit":
+        params = {"project": "churn"}
+    request: dict[str, Any] = {"method": method, "url": path, "params": params}
+    if (method, route.path) in bodies:
+        request["json"] = bodies[(method, route.path)]
+    elif method == "PUT":
+        request["content"] = b"data"
+    return request
+
+
+def status_class(status: int) -> str:
+    if status in (401, 403, 404):
+        return str(status)
+    assert status < 500, f"server error {status}"
+    return "ok"
+
+
+def test_every_route_against_every_role(worlds: Worlds) -> None:
+    client, world = worlds.get()
+    routes = api_routes(client.app)
+    mismatches = []
+    checked = 0
+    for route in routes:
+        policy = route.policy
+        assert policy is not None
+        for method in sorted(route.methods - {"HEAD"}):
+            # refusals first: they change nothing, so one workspace serves them all
+            order = sorted(PRINCIPALS, key=lambda who: allowed(policy, who))
+            for who in order:
+                client, world = worlds.get()
+                headers = {}
+                if who != "anonymous":
+                    headers["authorization"] = f"Bearer {world.tokens[who]}"
+                request = request_for(route, method, world)
+                response = client.request(headers=headers, **request)
+                got = status_class(response.status_code)
+                want = expected_status(policy, who, route.path)
+                checked += 1
+                if got != want:
+                    mismatches.append(
+                        f"{method} {route.path} as {who}: got {response.status_code} "
+                        f"{response.text[:120]}, want {want}"
+                    )
+                if got != "ok" or method not in ("GET", "HEAD"):
+                    worlds.dirty() if got == "ok" else None
+    assert checked > 400
+    assert not mismatches, "\n".join(mismatches)

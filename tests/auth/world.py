@@ -1,0 +1,73 @@
+"""A small workspace with one principal per role, for the authorisation tests.
+
+Project `churn` has a member in each project role; `other` has its own admin (`outsider`), who
+is a stranger to `churn`. `wsadmin` is a workspace admin and member of nothing. Token-only users
+(no passwords) keep it fast to build, since the matrix rebuilds it after every allowed change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tandem.core.auth import Role
+from tandem.core.clock import now_ms
+from tandem.identity.models import MemberSet, TokenCreate, UserCreate
+from tandem.projects.models import ProjectCreate
+from tandem.server.container import Services
+from tandem.tracking.models import MetricColumns, RunBatch, RunCreate
+
+PROJECT_ROLES = {
+    "viewer": Role.VIEWER,
+    "pm": Role.PRODUCT_MANAGER,
+    "compliance": Role.COMPLIANCE,
+    "ds": Role.DATA_SCIENTIST,
+    "mle": Role.ML_ENGINEER,
+    "padmin": Role.ADMIN,
+}
+
+
+@dataclass
+class World:
+    services: Services
+    tokens: dict[str, str] = field(default_factory=dict)  # principal name -> secret
+    token_ids: dict[str, str] = field(default_factory=dict)
+    runs: list[str] = field(default_factory=list)
+    other_run: str = ""
+
+
+def build_world(services: Services, tmp: Path) -> World:
+    owner = services.owner
+    identity, tracking = services.identity, services.tracking
+    world = World(services)
+    services.projects.create(owner, ProjectCreate(name="churn"))
+    services.projects.create(owner, ProjectCreate(name="other"))
+    users = {**dict.fromkeys(PROJECT_ROLES, Role.VIEWER), "wsadmin": Role.ADMIN}
+    users |= {"outsider": Role.VIEWER, "expired": Role.ADMIN, "revoked": Role.ADMIN}
+    users |= {"disabled": Role.ADMIN}
+    for name, role in users.items():
+        identity.create_user(owner, UserCreate(name=name, role=role))
+        created = identity.create_token(owner, TokenCreate(name="t", user=name))
+        world.tokens[name] = created.secret
+        world.token_ids[name] = created.token.id
+    for name, role in PROJECT_ROLES.items():
+        identity.set_member(owner, "churn", MemberSet(user=name, role=role))
+    identity.set_member(owner, "other", MemberSet(user="outsider", role=Role.ADMIN))
+    # the three who would be allowed everything, but whose credentials no longer work
+    for name in ("expired", "revoked", "disabled"):
+        identity.set_member(owner, "churn", MemberSet(user=name, role=Role.ADMIN))
+    with services.db.write() as conn:
+        row = services.identity.store.token_row(conn, world.token_ids["expired"])
+        services.identity.store.update_token(conn, row.pk, expires_at=now_ms() - 1)
+    identity.revoke_token(owner, world.token_ids["revoked"])
+    identity.set_user_disabled(owner, "disabled", True)
+    for i in range(2):
+        run = tracking.create_run(owner, "churn", RunCreate(name=f"r{i}", tags={"t": "x"}))
+        batch = RunBatch(metrics=MetricColumns(key=["loss"], value=[0.5], step=[0]))
+        tracking.log_batch(owner, run.id, batch)
+        world.runs.append(run.id)
+    source = tmp / "a.txt"
+    source.write_text("hello")
+    tracking.upload_artifact(owner, world.runs[0], "a.txt", source)
+    world.other_run = tracking.create_run(owner, "other", RunCreate(name="o")).id
+    return world
