@@ -204,3 +204,45 @@ def test_user_names_are_checked(services: Services) -> None:
     services.identity.create_user(services.owner, UserCreate(name="ok"))
     with pytest.raises(errors.AlreadyExists):
         services.identity.create_user(services.owner, UserCreate(name="ok"))
+
+
+def test_a_guessed_hash_does_not_open_another_projects_artifact(as_user: Any) -> None:
+    owner_a = as_user("amy", Role.DATA_SCIENTIST)
+    owner_b = as_user("ben", Role.DATA_SCIENTIST)
+    owner_a.projects.create("secret")
+    owner_b.projects.create("mine")
+    run_a = owner_a.runs.create("secret")
+    stored = owner_a.runs.upload_bytes(run_a.id, b"the secret model", "model.bin")
+    from tandem.tracking.models import RunCreate
+
+    with pytest.raises(errors.NotFound, match="is not stored"):
+        owner_b.runs.create("mine", RunCreate(link_artifacts={"stolen.bin": stored.oid}))
+    assert owner_b.runs.search("mine").items == []  # nothing half-made
+    with pytest.raises(errors.NotFound):
+        owner_b.runs.read_artifact(run_a.id, "model.bin")
+    # with read access to a project holding it, linking by hash is fine
+    owner_a.members.set("secret", "ben", "viewer")
+    linked = owner_b.runs.create("mine", RunCreate(link_artifacts={"copy.bin": stored.oid}))
+    assert owner_b.runs.read_artifact(linked.id, "copy.bin") == b"the secret model"
+
+
+def test_downloads_are_never_rendered_by_the_browser(as_user: Any, server: str) -> None:
+    import httpx
+
+    uploader = as_user("cat", Role.DATA_SCIENTIST)
+    uploader.projects.create("churn")
+    run = uploader.runs.create("churn")
+    page = b"<html><script>window.__xss = 1</script></html>"
+    token = uploader.tokens.create("raw").secret
+    headers = {"authorization": f"Bearer {token}"}
+    put = httpx.put(
+        f"{server}/api/v1/runs/{run.id}/artifacts/page.html",
+        content=page,
+        headers={**headers, "content-type": "text/html"},
+    )
+    assert put.status_code == 201
+    got = httpx.get(f"{server}/api/v1/runs/{run.id}/artifacts/page.html", headers=headers)
+    assert got.content == page
+    assert got.headers["content-type"] == "application/octet-stream"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"].startswith("attachment")

@@ -144,7 +144,9 @@ class TrackingService:
             now = now_ms()
             for path, oid in links.items():
                 size = self.blob_index.size_of(conn, oid)
-                if size is None or not self.blobs.exists(Oid(oid)):
+                if size is None or not self._may_link(conn, principal, oid):
+                    raise NotFound(f"blob {oid} is not stored: upload {path} instead", oid=oid)
+                if not self.blobs.exists(Oid(oid)):
                     raise NotFound(f"blob {oid} is not stored: upload {path} instead", oid=oid)
                 self.blob_index.touch(conn, oid, size, now)
                 self.runs.put_artifact(conn, run_pk, path, oid, size, now)
@@ -160,6 +162,17 @@ class TrackingService:
             environment=data.environment,
             params=params,
             tags=tags,
+        )
+
+    def _may_link(self, conn: Connection, principal: Principal, oid: str) -> bool:
+        """Linking stored content by its hash needs read access to an artifact that holds it:
+        knowing (or guessing) a hash must not open another project's data. The answer to a
+        refusal is the same as for content that is not stored."""
+        if principal.is_superuser:
+            return True
+        return any(
+            principal.may(Action.ARTIFACT_READ, name)
+            for name in self.runs.projects_holding(conn, oid)
         )
 
     def get_run(self, principal: Principal, run_id: str) -> Run:

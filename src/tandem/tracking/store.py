@@ -388,6 +388,16 @@ class RunStore:
             for r in conn.execute(query)
         ]
 
+    def projects_holding(self, conn: Connection, oid: str) -> set[str]:
+        """The names of the projects with an artifact whose content is `oid`."""
+        ph = self._ph
+        rows = conn.exec_driver_sql(
+            "SELECT DISTINCT p.name FROM artifacts a JOIN runs r ON r.pk = a.run_pk "
+            f"JOIN projects p ON p.pk = r.project_pk WHERE a.oid = {ph}",
+            (oid,),
+        ).all()
+        return {row[0] for row in rows}
+
     def get_artifact(self, conn: Connection, run_pk: int, path: str) -> Artifact | None:
         row = conn.execute(
             select(artifacts).where(artifacts.c.run_pk == run_pk, artifacts.c.path == path)
