@@ -9,10 +9,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import orjson
 import pytest
 
+from tandem.core.paging import Page
 from tandem.server.container import Services
-from tandem.tracking.models import MetricColumns, RunBatch, RunCreate, RunSearch, RunStatus
+from tandem.tracking.models import MetricColumns, Run, RunBatch, RunCreate, RunSearch, RunStatus
 
 N_RUNS = 60
 
@@ -134,18 +136,25 @@ def test_search_matches_reference(
     expected_runs = [run for run in runs if predicate(run)]
     key = reference_key or (lambda run: _sort_key(run, order))
     expected = [run["id"] for run in sorted(expected_runs, key=key)]
+    for _attempt in ("compiled", "from the search cache"):
+        assert _all_pages(services, text, order) == expected
+
+
+def _all_pages(services: Services, text: str | None, order: list[str]) -> list[str]:
     got: list[str] = []
     cursor = None
     for _ in range(N_RUNS + 1):
-        page = services.tracking.search_runs(
-            services.owner,
-            RunSearch(project="churn", filter=text, order_by=order, limit=7, cursor=cursor),
-        )
+        search = RunSearch(project="churn", filter=text, order_by=order, limit=7, cursor=cursor)
+        page = services.tracking.search_runs(services.owner, search)
+        # the REST path writes the same page's JSON straight from rows: it must be identical
+        raw = services.tracking.search_runs_json(services.owner, search)
+        assert Page[Run].model_validate_json(raw) == page
+        assert orjson.loads(raw) == orjson.loads(page.model_dump_json())
         got.extend(run.id for run in page.items)
         cursor = page.next_cursor
         if cursor is None:
             break
-    assert got == expected
+    return got
 
 
 def test_deleted_runs_only_on_request(services: Services, runs: list[dict[str, Any]]) -> None:
@@ -166,3 +175,28 @@ def test_filter_on_unknown_metric_matches_nothing(
         services.owner, RunSearch(project="churn", filter="metrics.never_logged > 0")
     )
     assert page.items == []
+
+
+@pytest.mark.parametrize(
+    "fields", [["params.model"], ["metrics.auc", "tags.*"], ["name"], ["params.*", "metrics.*"]]
+)
+def test_json_page_matches_the_models_with_fields(
+    services: Services, runs: list[dict[str, Any]], fields: list[str]
+) -> None:
+    search = RunSearch(project="churn", order_by=["metrics.auc DESC"], limit=50, fields=fields)
+    page = services.tracking.search_runs(services.owner, search)
+    raw = services.tracking.search_runs_json(services.owner, search)
+    assert orjson.loads(raw) == orjson.loads(page.model_dump_json())
+
+
+def test_a_cached_search_sees_a_metric_logged_after_it(services: Services) -> None:
+    """A search naming a metric nobody has logged is not cached, so it finds the first run
+    that logs it."""
+    owner = services.owner
+    search = RunSearch(project="late", filter="metrics.brand_new > 0")
+    services.tracking.create_run(owner, "late", RunCreate(create_project=True))
+    assert services.tracking.search_runs(owner, search).items == []
+    run = services.tracking.create_run(owner, "late", RunCreate())
+    batch = RunBatch(metrics=MetricColumns(key=["brand_new"], value=[1.0]))
+    services.tracking.log_batch(owner, run.id, batch)
+    assert [r.id for r in services.tracking.search_runs(owner, search).items] == [run.id]

@@ -53,7 +53,8 @@ async def create_run(
 
 @router.post("/runs/search", response_model=Page[Run], openapi_extra=policy(Action.RUN_READ))
 async def search_runs(body: RunSearch, services: ServicesDep, principal: PrincipalDep) -> Response:
-    return model_response(await offload(services.tracking.search_runs, principal, body))
+    content = await offload(services.tracking.search_runs_json, principal, body)
+    return Response(content, media_type="application/json")
 
 
 @router.get("/runs/compare", openapi_extra=policy(Action.RUN_READ))

@@ -15,7 +15,9 @@ sort last) and other conditions are correlated EXISTS probes on primary keys.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +115,12 @@ class SearchCompiler:
             self._metric_ids[key] = self.key_ids([key]).get(key, -1)
         return self._metric_ids[key]
 
+    @property
+    def cacheable(self) -> bool:
+        """Whether the query stays right: not if it names a metric key that does not exist
+        yet (a run may log it any moment)."""
+        return -1 not in self._metric_ids.values()
+
     def condition(self, expr: Expr) -> ColumnElement[bool]:
         if isinstance(expr, And):
             return and_(*(self.condition(item) for item in expr.items))
@@ -163,6 +171,7 @@ class SearchCompiler:
         include_deleted: bool,
         after: list[Any] | None,
         limit: int,
+        extra_columns: Sequence[Any] = (),
     ) -> tuple[Select[Any], list[OrderKey]]:
         conditions: list[ColumnElement[bool]] = [runs.c.project_pk == self.project_pk]
         if not include_deleted:
@@ -216,7 +225,7 @@ class SearchCompiler:
             order_clauses.append(clause.nulls_last() if key.nullable else clause)
         labelled = [key.expr.label(f"_k{i}") for i, key in enumerate(keys)]
         query = (
-            select(*RUN_COLUMNS, *labelled)
+            select(*RUN_COLUMNS, *labelled, *extra_columns)
             .select_from(query_from)
             .where(*conditions)
             .order_by(*order_clauses)
@@ -272,3 +281,47 @@ def field_names(field: Field) -> str:
 
 
 __all__ = ["OrderKey", "SearchCompiler", "field_names", "func"]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSearch:
+    """A search query compiled to the driver's SQL text, ready to run again as is."""
+
+    sql: str
+    params: Any
+    key_count: int
+
+    @classmethod
+    def compile(cls, query: Select[Any], dialect: Any, key_count: int) -> PreparedSearch:
+        compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.params
+        if compiled.positiontup is not None:
+            params: Any = tuple(values[name] for name in compiled.positiontup)
+        else:
+            params = values
+        return cls(str(compiled), params, key_count)
+
+
+class SearchCache:
+    """The most recent searches, compiled. Building and compiling a search with SQLAlchemy
+    costs about as much as running it on a page of 2,000 runs; a UI or a script repeats the
+    same few searches."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, PreparedSearch] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> PreparedSearch | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, prepared: PreparedSearch) -> None:
+        with self._lock:
+            self._items[key] = prepared
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)

@@ -49,7 +49,7 @@ from tandem.tracking.models import (
     RunStatus,
     RunUpdate,
 )
-from tandem.tracking.search import SearchCompiler
+from tandem.tracking.search import PreparedSearch, SearchCache, SearchCompiler
 from tandem.tracking.store import RunStore
 from tandem.tracking.tables import artifacts
 
@@ -83,6 +83,7 @@ class TrackingService:
         audit: AuditLog,
     ) -> None:
         self.audit = audit
+        self._searches = SearchCache()
         self.db = db
         self.runs = runs
         self.projects = projects
@@ -366,30 +367,11 @@ class TrackingService:
         See `tandem.tracking.filters` for the filter language. Raises InvalidFilter (with the
         position) for a malformed filter or order.
         """
-        self.auth.require(principal, Action.RUN_READ, search.project)
-        limit = check_limit(search.limit)
-        expr = parse_filter(search.filter)
-        order = parse_order_by_list(search.order_by)
-        after = decode_cursor(search.cursor) if search.cursor else None
+        want = _FieldSelection(search.fields)
         with self.db.read() as conn:
-            project_pk = self.project_store.get_pk(conn, search.project)
-            compiler = SearchCompiler(
-                project_pk, lambda names: self.runs.metric_key_ids(names, create=False)
-            )
-            query, keys = compiler.build(expr, order, search.include_deleted, after, limit)
-            rows = conn.execute(query).all()
-            page, more = rows[:limit], len(rows) > limit
-            want = _FieldSelection(search.fields)
-            run_pks = [row.pk for row in page]
+            page, cursor = self._search(conn, principal, search)
             params, metrics, tags = self.runs.load_data(
-                conn,
-                run_pks,
-                param_keys=want.params,
-                metric_names=want.metrics,
-                tag_keys=want.tags,
-                want_params=want.params is None or bool(want.params),
-                want_metrics=want.metrics is None or bool(want.metrics),
-                want_tags=want.tags is None or bool(want.tags),
+                conn, [row.pk for row in page], **want.load_options()
             )
         items = [
             self.runs.to_model(
@@ -397,11 +379,62 @@ class TrackingService:
             )
             for row in page
         ]
-        cursor = None
-        if more:
-            last = page[-1]
-            cursor = encode_cursor([getattr(last, f"_k{i}") for i in range(len(keys))])
         return Page[Run](items=items, next_cursor=cursor)
+
+    def search_runs_json(self, principal: Principal, search: RunSearch) -> bytes:
+        """`search_runs` as the JSON of its `Page[Run]`, written straight from the rows: a
+        page of 100 full runs is then ~2x cheaper than building and serializing models."""
+        want = _FieldSelection(search.fields)
+        with self.db.read() as conn:
+            page, cursor = self._search(
+                conn, principal, search, self.runs.json_columns(**want.load_options())
+            )
+        return self.runs.page_json(page, cursor)
+
+    def _search(
+        self,
+        conn: Connection,
+        principal: Principal,
+        search: RunSearch,
+        extra_columns: Sequence[Any] = (),
+    ) -> tuple[Sequence[Row[Any]], str | None]:
+        self.auth.require(principal, Action.RUN_READ, search.project)
+        limit = check_limit(search.limit)
+        found = self.project_store.find(conn, search.project)
+        if found is None or found[1]:
+            raise NotFound(f"project {search.project!r} does not exist", project=search.project)
+        project_pk = found[0]
+        cache_key = (
+            project_pk,
+            search.filter,
+            tuple(search.order_by),
+            search.include_deleted,
+            search.cursor,
+            limit,
+            tuple(search.fields) if search.fields is not None else None,
+            bool(extra_columns),
+        )
+        prepared = self._searches.get(cache_key)
+        if prepared is None:
+            expr = parse_filter(search.filter)
+            order = parse_order_by_list(search.order_by)
+            after = decode_cursor(search.cursor) if search.cursor else None
+            compiler = SearchCompiler(
+                project_pk, lambda names: self.runs.metric_key_ids(names, create=False)
+            )
+            query, keys = compiler.build(
+                expr, order, search.include_deleted, after, limit, extra_columns
+            )
+            prepared = PreparedSearch.compile(query, conn.dialect, len(keys))
+            if compiler.cacheable:
+                self._searches.put(cache_key, prepared)
+        rows = conn.exec_driver_sql(prepared.sql, prepared.params).all()
+        page = rows[:limit]
+        cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            cursor = encode_cursor([getattr(last, f"_k{i}") for i in range(prepared.key_count)])
+        return page, cursor
 
     def compare_runs(self, principal: Principal, run_ids: Sequence[str]) -> RunComparison:
         """Runs side by side: which params differ, and every metric key any of them has."""
@@ -481,6 +514,17 @@ class TrackingService:
 
 class _FieldSelection:
     """Which params, metrics and tags a search returns. None means all of that kind."""
+
+    def load_options(self) -> dict[str, Any]:
+        """Keyword arguments for `RunStore.load_data` / `page_json`."""
+        return {
+            "param_keys": self.params,
+            "metric_names": self.metrics,
+            "tag_keys": self.tags,
+            "want_params": self.params is None or bool(self.params),
+            "want_metrics": self.metrics is None or bool(self.metrics),
+            "want_tags": self.tags is None or bool(self.tags),
+        }
 
     def __init__(self, fields: list[str] | None) -> None:
         self.params: set[str] | None = None
