@@ -8,6 +8,9 @@
 | server URL     | TANDEM_URL             | url          | none: embedded workspace              |
 | API token      | TANDEM_TOKEN           | -            | none                                  |
 | project        | TANDEM_PROJECT         | project      | none                                  |
+| OIDC sign-in   | TANDEM_OIDC_ISSUER, TANDEM_OIDC_CLIENT_ID, TANDEM_OIDC_CLIENT_SECRET,   |
+|                | TANDEM_OIDC_NAME, TANDEM_OIDC_USERNAME_CLAIM, TANDEM_OIDC_CREATE_USERS  |
+| public URL     | TANDEM_PUBLIC_URL      | public_url   | the URL each request arrived on       |
 
 `tandem.toml` is found by walking up from the current directory, as git finds `.git`.
 """
@@ -16,11 +19,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tandem.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from tandem.identity.oidc import OidcSettings
 
 CONFIG_FILE = "tandem.toml"
 WORKSPACE_DIR = ".tandem"
@@ -64,6 +70,8 @@ class Settings:
     token: str | None = None
     project: str | None = None
     config_file: Path | None = None
+    oidc: dict[str, str] = field(default_factory=dict)  # TANDEM_OIDC_* without the prefix
+    public_url: str | None = None
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -93,6 +101,12 @@ class Settings:
             token=env.get("TANDEM_TOKEN") or None,
             project=pick("TANDEM_PROJECT", "project"),
             config_file=config_file,
+            oidc={
+                key[len("TANDEM_OIDC_") :].lower(): value
+                for key, value in env.items()
+                if key.startswith("TANDEM_OIDC_") and value
+            },
+            public_url=pick("TANDEM_PUBLIC_URL", "public_url"),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -102,3 +116,31 @@ class Settings:
     def spool_dir(self) -> Path:
         """Where the SDK spools points before shipping them (always local to the client)."""
         return self.home / "spool"
+
+
+def oidc_settings(settings: Settings) -> OidcSettings | None:
+    """The OIDC provider to offer for sign-in, or None when TANDEM_OIDC_ISSUER is not set."""
+    from tandem.core.auth import Role
+    from tandem.identity.oidc import OidcSettings
+
+    values = settings.oidc
+    if not values.get("issuer"):
+        return None
+    missing = [k for k in ("client_id", "client_secret") if not values.get(k)]
+    if missing:
+        names = ", ".join(f"TANDEM_OIDC_{k.upper()}" for k in missing)
+        raise InvalidInput(f"TANDEM_OIDC_ISSUER is set but {names} is not")
+    create = values.get("create_users") or None
+    try:
+        create_as = Role(create) if create else None
+    except ValueError:
+        roles = ", ".join(role.value for role in Role)
+        raise InvalidInput(f"TANDEM_OIDC_CREATE_USERS must be a role ({roles}) or empty") from None
+    return OidcSettings(
+        issuer=values["issuer"],
+        client_id=values["client_id"],
+        client_secret=values["client_secret"],
+        display_name=values.get("name") or "single sign-on",
+        username_claim=values.get("username_claim") or "preferred_username",
+        create_users_as=create_as,
+    )

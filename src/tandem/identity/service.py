@@ -178,22 +178,75 @@ class IdentityService:
         if not ok or row is None:
             self.audit.record_alone(anonymous, "auth.login", name, outcome=FAILED)
             raise Unauthenticated("wrong user name or password")
-        session_id = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(24)
-        now = now_ms()
         with self.db.write() as conn:
             if _hasher.check_needs_rehash(stored or ""):
                 self.store.update_user(conn, row.pk, password_hash=_hasher.hash(password))
-            self.store.create_session(
-                conn,
-                id_hash=secret_hash(session_id),
-                user_pk=row.pk,
-                csrf_token=csrf,
-                created_at=now,
-                expires_at=now + SESSION_HOURS * 3_600_000,
+            return self._open_session(conn, row, source, "password")
+
+    def login_external(
+        self,
+        name: str,
+        source: str,
+        *,
+        provider: str,
+        create_as: Role | None = None,
+        display_name: str = "",
+        email: str = "",
+    ) -> tuple[str, WebSession]:
+        """Open a session for a user an identity provider vouched for (see `oidc`). A user
+        who does not exist yet is created with role `create_as`, or refused without one.
+
+        Raises:
+            Unauthenticated: the user does not exist (and may not be created) or is disabled.
+        """
+        anonymous = Principal.anonymous(source)
+        try:
+            name = check_user_name(name)
+        except InvalidInput:
+            self.audit.record_alone(anonymous, "auth.login", name[:64], outcome=FAILED)
+            raise Unauthenticated(
+                f"{provider} names you {name!r}, which is not a valid tandem user name"
+            ) from None
+        with self.db.write() as conn:
+            row = self.store.find_user(conn, name)
+            if row is None and create_as is not None:
+                self.store.create_user(
+                    conn,
+                    name=name,
+                    display_name=display_name[:250],
+                    email=email[:320],
+                    role=create_as.value,
+                    created_at=now_ms(),
+                )
+                self.audit.record(
+                    conn, anonymous, "user.create", name, role=create_as.value, via=provider
+                )
+                row = self.store.user_row(conn, name)
+                self._has_users = True
+        if row is None or row.disabled_at is not None:
+            self.audit.record_alone(anonymous, "auth.login", name, outcome=FAILED, via=provider)
+            raise Unauthenticated(
+                f"{name} is not a tandem user here (or is disabled): ask an admin to add you"
             )
-            principal = self._principal(conn, row, "session", source)
-            self.audit.record(conn, principal, "auth.login", name)
+        with self.db.write() as conn:
+            return self._open_session(conn, row, source, provider)
+
+    def _open_session(
+        self, conn: Connection, row: Row[Any], source: str, method: str
+    ) -> tuple[str, WebSession]:
+        session_id = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(24)
+        now = now_ms()
+        self.store.create_session(
+            conn,
+            id_hash=secret_hash(session_id),
+            user_pk=row.pk,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + SESSION_HOURS * 3_600_000,
+        )
+        principal = self._principal(conn, row, "session", source)
+        self.audit.record(conn, principal, "auth.login", row.name, method=method)
         return session_id, WebSession(principal, csrf)
 
     def logout(self, principal: Principal, session_id: str) -> None:

@@ -33,6 +33,7 @@ def create_app(
     from tandem.audit.api import router as audit_router
     from tandem.gc.api import router as gc_router
     from tandem.identity.api import router as identity_router
+    from tandem.identity.oidc_routes import router as oidc_router
     from tandem.projects.api import router as projects_router
     from tandem.tracking.api import router as tracking_router
 
@@ -67,4 +68,5 @@ def create_app(
 
     for router in (projects_router, tracking_router, gc_router, identity_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(oidc_router)  # /login/oidc: single sign-on, when configured
     return app

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer, Principal
-from tandem.core.config import Settings
+from tandem.core.config import Settings, oidc_settings
 from tandem.gc.service import GcService
+from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.projects.service import ProjectService
@@ -32,6 +33,7 @@ class Services:
     tracking: TrackingService
     gc: GcService
     owner: Principal
+    oidc: OidcClient | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -61,7 +63,10 @@ class Services:
             tracking=tracking,
             gc=gc,
             owner=Principal.local_owner(),
+            oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,
         )
 
     def close(self) -> None:
         self.db.dispose()
+        if self.oidc is not None:
+            self.oidc.close()

@@ -1,0 +1,91 @@
+"""Web routes for OIDC sign-in: `/login/oidc` sends the browser to the identity provider,
+`/login/oidc/callback` receives it back and opens a tandem session."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from tandem.errors import NotFound, TandemError
+from tandem.identity.oidc import STATE_COOKIE, STATE_MAX_AGE, PendingSignIn
+from tandem.server.deps import SESSION_COOKIE, ServicesDep, client_address, offload
+from tandem.server.policy import PUBLIC, policy
+
+router = APIRouter(include_in_schema=False)
+CALLBACK = "/login/oidc/callback"
+
+
+def local_path(next_path: str | None) -> str:
+    """Only paths on this server: `next` never sends anyone elsewhere after signing in."""
+    if not next_path or not next_path.startswith("/") or next_path.startswith(("//", "/\\")):
+        return "/"
+    return next_path
+
+
+def _redirect_uri(request: Request, public_url: str | None) -> str:
+    base = (public_url or str(request.base_url)).rstrip("/")
+    return base + CALLBACK
+
+
+@router.get("/login/oidc", openapi_extra=policy(PUBLIC))
+async def oidc_start(request: Request, services: ServicesDep, next: str = "/") -> Response:
+    """Send the browser to the identity provider."""
+    if services.oidc is None:
+        raise NotFound("single sign-on is not configured on this server")
+    redirect_uri = _redirect_uri(request, services.settings.public_url)
+    url, pending = await offload(services.oidc.start, redirect_uri, local_path(next))
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        STATE_COOKIE,
+        pending.to_cookie(),
+        max_age=STATE_MAX_AGE,
+        path="/login/oidc",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get(CALLBACK, openapi_extra=policy(PUBLIC))
+async def oidc_callback(request: Request, services: ServicesDep) -> Response:
+    """Check what the provider sent back, then sign the user in."""
+    if services.oidc is None:
+        raise NotFound("single sign-on is not configured on this server")
+    oidc = services.oidc
+    source = client_address(request)
+    try:
+        pending = PendingSignIn.from_cookie(request.cookies.get(STATE_COOKIE))
+        claims = await offload(
+            oidc.finish,
+            _redirect_uri(request, services.settings.public_url),
+            dict(request.query_params),
+            pending,
+        )
+        name = str(claims.get(oidc.settings.username_claim) or "")
+        session_id, _session = await offload(
+            services.identity.login_external,
+            name,
+            source,
+            provider=oidc.settings.display_name,
+            create_as=oidc.settings.create_users_as,
+            display_name=str(claims.get("name") or ""),
+            email=str(claims.get("email") or ""),
+        )
+    except TandemError as exc:
+        response: Response = Response(
+            f"Sign-in failed: {exc.message}\n", status_code=exc.status, media_type="text/plain"
+        )
+        response.delete_cookie(STATE_COOKIE, path="/login/oidc")
+        return response
+    response = RedirectResponse(pending.next, status_code=303)
+    response.delete_cookie(STATE_COOKIE, path="/login/oidc")
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
