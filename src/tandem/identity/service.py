@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,15 +84,27 @@ class IdentityService:
         self.auth = auth
         self.audit = audit
         self._has_users = False  # sticky: users are disabled, never deleted
+        self._users_checked_at = -1e9
 
     # -- who is calling ---------------------------------------------------------------------
 
     def has_users(self) -> bool:
-        """Whether sign-in is configured (any user exists). Once true it stays true."""
-        if not self._has_users:
+        """Whether sign-in is configured (any user exists). Once true it stays true; while
+        false it is asked again at most once a second, so an open loopback server does not
+        pay a query per request and still closes within a second of the first user."""
+        if not self._has_users and time.monotonic() - self._users_checked_at > 1.0:
             with self.db.read() as conn:
                 self._has_users = self.store.any_user(conn)
+            self._users_checked_at = time.monotonic()
         return self._has_users
+
+    def has_users_cached(self) -> bool | None:
+        """`has_users()` if it needs no query (the hot path of every request), else None."""
+        if self._has_users:
+            return True
+        if time.monotonic() - self._users_checked_at <= 1.0:
+            return False
+        return None
 
     def has_active_admin(self) -> bool:
         with self.db.read() as conn:

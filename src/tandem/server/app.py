@@ -69,4 +69,19 @@ def create_app(
     for router in (projects_router, tracking_router, gc_router, identity_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(oidc_router)  # /login/oidc: single sign-on, when configured
+    _mount_web(app)
     return app
+
+
+def _mount_web(app: FastAPI) -> None:
+    """The server-rendered pages and their static files; web pages get HTML error pages,
+    while /api/ keeps its problem+json handlers."""
+    from starlette.staticfiles import StaticFiles
+
+    from tandem.web.errors import install_web_error_pages
+    from tandem.web.render import STATIC
+    from tandem.web.routes import router as web_router
+
+    install_web_error_pages(app)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -71,12 +71,17 @@ async def get_principal(request: Request) -> Principal:
         ):
             request.state.principal = principal
             raise PermissionDenied("missing or wrong CSRF token: send the X-CSRF-Token header")
-    elif request.app.state.allow_open and not await offload(services.identity.has_users):
+    elif request.app.state.allow_open and not await _has_users(services):
         principal = Principal.local_owner(source=source, via="open")
     else:
         principal = Principal.anonymous(source)
     request.state.principal = principal
     return principal
+
+
+async def _has_users(services: Services) -> bool:
+    known = services.identity.has_users_cached()
+    return known if known is not None else await offload(services.identity.has_users)
 
 
 P = ParamSpec("P")
