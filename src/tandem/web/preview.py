@@ -1,0 +1,59 @@
+"""What an artifact may be previewed as. Images are recognised by their magic bytes only (never
+by name or by what a browser would sniff), and only raster formats a browser cannot run code
+in: SVG and HTML are shown as escaped text, never rendered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+TEXT_LIMIT = 100 * 1024
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def image_type(head: bytes) -> str | None:
+    """The image content type the first bytes prove, or None."""
+    for magic, content_type in _MAGIC:
+        if head.startswith(magic):
+            return content_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    kind: str  # "image", "text" or "binary"
+    text: str = ""
+    truncated: bool = False
+
+
+def read_head(chunks: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """Up to `limit` bytes from `chunks`, and whether there was more."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        if len(buffer) > limit:
+            return bytes(buffer[:limit]), True
+    return bytes(buffer), False
+
+
+def classify(head: bytes, truncated: bool) -> Preview:
+    """An image, text (valid UTF-8 without NUL bytes), or something to download instead."""
+    if image_type(head):
+        return Preview("image")
+    if b"\x00" in head:
+        return Preview("binary")
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not truncated or exc.start < len(head) - 3:  # a cut multi-byte character is fine
+            return Preview("binary")
+        decoded = head[: exc.start].decode("utf-8")
+    return Preview("text", decoded, truncated)
