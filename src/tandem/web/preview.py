@@ -44,6 +44,16 @@ def read_head(chunks: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
     return bytes(buffer), False
 
 
+def peek(chunks: Iterator[bytes], at_least: int = 16) -> bytes:
+    """The first chunks, whole, until there are `at_least` bytes: enough to see the magic."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        if len(buffer) >= at_least:
+            break
+    return bytes(buffer)
+
+
 def classify(head: bytes, truncated: bool) -> Preview:
     """An image, text (valid UTF-8 without NUL bytes), or something to download instead."""
     if image_type(head):

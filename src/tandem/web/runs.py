@@ -18,7 +18,7 @@ from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
 from tandem.tracking.models import Run, RunSearch
 from tandem.web.paging import Pager
-from tandem.web.preview import TEXT_LIMIT, Preview, classify, image_type, read_head
+from tandem.web.preview import TEXT_LIMIT, Preview, classify, image_type, peek, read_head
 from tandem.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -154,7 +154,7 @@ async def preview_artifact(
     nothing else; anything else is refused (download it through the REST API instead)."""
     ref = f"{project}/runs/{run_id}"
     artifact, chunks = await offload(services.tracking.open_artifact, principal, ref, path)
-    head, _more = await offload(read_head, chunks, 16)
+    head = await offload(peek, chunks)
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'",
