@@ -1,0 +1,162 @@
+"""The web UI in a real browser (Playwright driving Debian's Chromium) against a live server.
+
+These fail, never skip, when Playwright or Chromium is missing: CI installs both. With
+TANDEM_SCREENSHOTS=1 they also save screenshots of the main pages to docs/screenshots/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import PASSWORD, XSS, World
+from tandem.server.app import create_app
+from tandem.tracking.models import MetricColumns, RunBatch, RunCreate
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TAKE_SHOTS = os.environ.get("TANDEM_SCREENSHOTS") == "1"  # read now: fixtures clear TANDEM_*
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright  # an ImportError fails the test
+
+    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update"],
+        )  # fmt: skip
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(world: World, serve: Any) -> Iterator[str]:
+    with serve(create_app(services=world.services)) as url:
+        yield url
+
+
+def shot(page: Any, name: str) -> None:
+    if TAKE_SHOTS:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any, site: str, name: str) -> None:
+    page.goto(f"{site}/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{site}/")
+
+
+def test_a_day_in_the_ui(browser: Any, site: str, world: World) -> None:
+    services = world.services
+    for i in range(3):  # longer histories, for a chart worth looking at
+        run = services.tracking.create_run(
+            services.owner,
+            "vision",
+            RunCreate(name=f"sweep-{i}", params={"model": "vit", "lr": 10**-i}),
+        )
+        steps = list(range(200))
+        loss = [2 / (s / 20 + 1 + i) for s in steps]
+        auc = [0.9 - 0.4 / (s / 10 + 1 + i) for s in steps]
+        columns = MetricColumns(
+            key=["loss"] * 200 + ["auc"] * 200, value=loss + auc, step=steps * 2
+        )
+        services.tracking.log_batch(services.owner, run.id, RunBatch(metrics=columns))
+    page = browser.new_page(viewport={"width": 1366, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+    sign_in(page, site, "ada")
+    assert page.get_by_role("link", name="vision").is_visible()
+    shot(page, "projects")
+
+    page.get_by_role("link", name="vision").click()
+    page.get_by_label("Filter").fill("params.model = 'vit'")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**filter=**")
+    assert page.get_by_role("link", name="vit-run").is_visible()
+    assert page.get_by_role("link", name="resnet-run").count() == 0
+    shot(page, "runs")
+
+    page.get_by_label("Select sweep-0").check()
+    page.get_by_label("Select sweep-2").check()
+    page.get_by_role("button", name="Compare selected").click()
+    page.wait_for_url("**/compare?runs=**")
+    page.wait_for_selector(".chart[data-state=loaded] canvas")
+    assert page.locator("tr.differs").count() >= 1
+    shot(page, "compare")
+
+    page.go_back()
+    page.get_by_role("link", name="sweep-1").click()
+    page.wait_for_selector(".chart[data-key=loss][data-state=loaded] canvas")
+    chart = page.locator(".chart[data-key=loss] .u-over")
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 40, steps=5)
+    page.mouse.up()  # drag-to-zoom
+    zoomed = page.evaluate("document.querySelector('.chart[data-key=loss]')._plot.scales.x.max")
+    assert zoomed < 199
+    chart.dblclick()
+    reset = page.evaluate("document.querySelector('.chart[data-key=loss]')._plot.scales.x.max")
+    assert reset >= 199
+    shot(page, "run")
+
+    page.goto(f"{site}/projects/vision/members")
+    assert page.get_by_role("button", name="Add").is_visible()
+    shot(page, "members")
+    page.goto(f"{site}/projects/vision/audit")
+    assert page.locator("table.audit tbody tr").count() > 3
+    shot(page, "audit")
+    assert errors == []  # no script errors, no failed loads (charts, styles, icons)
+
+    response = page.goto(f"{site}/projects/audio")  # not a member: not told it exists
+    assert response is not None and response.status == 404
+    assert page.get_by_role("heading", name="Not found").is_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{site}/login")
+    page.goto(f"{site}/projects/vision")
+    assert page.url.startswith(f"{site}/login?next=")
+
+
+def test_payloads_never_run(browser: Any, site: str, world: World, tmp_path: Path) -> None:
+    services = world.services
+    run = services.tracking.create_run(
+        services.owner, "vision", RunCreate(name=XSS, params={"model": XSS}, tags={"note": XSS})
+    )
+    source = tmp_path / "payload"
+    source.write_text(XSS)
+    for path in (f"{XSS}.txt", f"{XSS}.svg", f"{XSS}.html"):
+        services.tracking.upload_artifact(services.owner, run.id, path, source)
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page, site, "ada")
+    other = world.runs["vit"]
+    for path in (
+        "/projects/vision",
+        f"/projects/vision/runs/{run.id}",
+        f"/projects/vision/runs/{run.id}?preview={XSS}.txt",
+        f"/projects/vision/runs/{run.id}?preview={XSS}.html",
+        f"/projects/vision/runs/{run.id}/preview/{XSS}.svg",
+        f"/projects/vision/compare?runs={run.id},{other}",
+        f"/projects/vision?filter={XSS}&columns=params.model",
+        "/projects/vision/audit",
+    ):
+        page.goto(site + path.replace("#", "%23"))
+        page.wait_for_load_state("load")
+        assert page.evaluate("window.__xss") is None, path
+    assert dialogs == []
