@@ -13,3 +13,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def safe_next(target: str | None) -> str:
+    """Where to send a browser after signing in: a path on this site only (no `//host`, no
+    scheme, no backslashes or control characters that browsers might read as another host)."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or any(ord(c) < 32 or c == "\\" for c in target)
+    ):
+        return "/"
+    return target

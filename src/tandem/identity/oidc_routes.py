@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from tandem.core.net import safe_next
 from tandem.errors import NotFound, TandemError
 from tandem.identity.oidc import STATE_COOKIE, STATE_MAX_AGE, PendingSignIn
 from tandem.server.deps import SESSION_COOKIE, ServicesDep, client_address, offload
@@ -13,13 +14,6 @@ from tandem.server.policy import PUBLIC, policy
 
 router = APIRouter(include_in_schema=False)
 CALLBACK = "/login/oidc/callback"
-
-
-def local_path(next_path: str | None) -> str:
-    """Only paths on this server: `next` never sends anyone elsewhere after signing in."""
-    if not next_path or not next_path.startswith("/") or next_path.startswith(("//", "/\\")):
-        return "/"
-    return next_path
 
 
 def _redirect_uri(request: Request, public_url: str | None) -> str:
@@ -33,7 +27,7 @@ async def oidc_start(request: Request, services: ServicesDep, next: str = "/") -
     if services.oidc is None:
         raise NotFound("single sign-on is not configured on this server")
     redirect_uri = _redirect_uri(request, services.settings.public_url)
-    url, pending = await offload(services.oidc.start, redirect_uri, local_path(next))
+    url, pending = await offload(services.oidc.start, redirect_uri, safe_next(next))
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
         STATE_COOKIE,

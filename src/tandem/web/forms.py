@@ -1,4 +1,4 @@
-"""Form posts: the CSRF check every one of them passes first, and safe `next` targets.
+"""Form posts: the CSRF check every one of them passes first.
 
 A browser sends the session cookie with cross-site posts too (SameSite=Lax stops most, not
 all), so a form changes something only when it echoes the page's token: the session's CSRF
@@ -14,9 +14,12 @@ from fastapi import Request
 from starlette.datastructures import FormData
 
 from tandem.core.auth import Principal
+from tandem.core.net import safe_next
 from tandem.errors import PermissionDenied
 from tandem.server.deps import client_address
 from tandem.web.render import PRE_SESSION_COOKIE
+
+__all__ = ["checked_form", "safe_next", "text"]
 
 MAX_FORM_FIELDS = 50
 
@@ -48,16 +51,3 @@ def text(form: FormData, name: str, limit: int = 4096) -> str:
     """A text field of the form ('' when missing), cut to `limit` characters."""
     value: Any = form.get(name)
     return value[:limit] if isinstance(value, str) else ""
-
-
-def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this site only (no `//host`, no scheme)."""
-    if (
-        not target
-        or not target.startswith("/")
-        or target.startswith("//")
-        or target.startswith("/\\")
-        or any(ord(c) < 32 or c == "\\" for c in target)
-    ):
-        return "/"
-    return target
