@@ -208,3 +208,72 @@ def test_every_route_against_every_role(worlds: Worlds) -> None:
                     worlds.dirty() if got == "ok" else None
     assert checked > 400
     assert not mismatches, "\n".join(mismatches)
+
+
+# -- the same for the web pages ------------------------------------------------------------------
+
+# Signing in depends on credentials, not on a role (tests/web and tests/oidc cover it).
+WEB_EXCLUDED = {("POST", "/login"), ("GET", "/login/oidc"), ("GET", "/login/oidc/callback")}
+FORM_TOKEN = "matrix-form-token"
+
+
+def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]:
+    values = {
+        "project": "churn",
+        "run_id": world.runs[0],
+        "path": "a.txt",
+        "user": "viewer",
+        "token_id": world.token_ids["viewer"],
+    }
+    path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
+    request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}
+    if route.path.endswith("/compare"):
+        request["params"] = {"runs": ",".join(world.runs)}
+    if method == "POST":
+        forms = {
+            "/projects/{project}/members": {"user": "viewer", "role": "viewer"},
+            "/account/password": {"current_password": "x" * 12, "new_password": "y" * 12},
+            "/account/tokens": {"name": "mine"},
+        }
+        request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
+    return request
+
+
+def web_status_class(response: Any) -> str:
+    if response.status_code == 303 and response.headers["location"].startswith("/login?next="):
+        return "401"  # sent to sign in
+    return status_class(response.status_code)
+
+
+def test_every_web_page_against_every_role(worlds: Worlds) -> None:
+    """Web pages resolve the caller as the REST API does (here with the API tokens; a session
+    cookie is the other way in) and ask the same services, so they must answer the same."""
+    client, world = worlds.get()
+    routes = [
+        r for r in served_routes(client.app) if not r.path.startswith("/api/") and not r.is_mount
+    ]
+    mismatches, checked = [], 0
+    for route in routes:
+        policy = route.policy
+        assert policy is not None
+        for method in sorted(route.methods - {"HEAD"}):
+            if (method, route.path) in WEB_EXCLUDED:
+                continue
+            for who in sorted(PRINCIPALS, key=lambda who: allowed(policy, who)):
+                client, world = worlds.get()
+                client.cookies.set("tandem_login_csrf", FORM_TOKEN)
+                headers = {}
+                if who != "anonymous":
+                    headers["authorization"] = f"Bearer {world.tokens[who]}"
+                response = client.request(headers=headers, **web_request_for(route, method, world))
+                got, want = web_status_class(response), expected_status(policy, who, route.path)
+                checked += 1
+                if got != want:
+                    mismatches.append(
+                        f"{method} {route.path} as {who}: got {response.status_code} "
+                        f"{response.headers.get('location', '')}, want {want}"
+                    )
+                if got == "ok" and method != "GET":
+                    worlds.dirty()
+    assert checked > 150
+    assert not mismatches, "\n".join(mismatches)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web_world import PASSWORD, XSS, World
 
-from conftest import PASSWORD, XSS, World
 from tandem.server.app import create_app
 from tandem.tracking.models import MetricColumns, RunBatch, RunCreate
 

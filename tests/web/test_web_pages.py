@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 from starlette.testclient import TestClient
+from web_world import PASSWORD, XSS, World, csrf_of, sign_in
 
-from conftest import PASSWORD, XSS, World, csrf_of, sign_in
 from tandem.core.auth import Role
 from tandem.identity.models import TokenCreate
 from tandem.server.app import create_app

@@ -18,6 +18,7 @@ from tandem.errors import HiddenNotFound, PermissionDenied, Unauthenticated
 
 
 class Action(enum.StrEnum):
+    ACCOUNT = "account"  # your own account (who you are, tokens, password): anyone signed in
     PROJECT_CREATE = "project:create"  # workspace-wide: any signed-in user; becomes its admin
     PROJECT_READ = "project:read"
     PROJECT_WRITE = "project:write"
@@ -107,7 +108,7 @@ class Principal:
             return True
         if self.kind is PrincipalKind.ANONYMOUS:
             return False
-        if action is Action.PROJECT_CREATE:
+        if action in (Action.ACCOUNT, Action.PROJECT_CREATE):
             return True
         if project is None:
             return False

@@ -154,6 +154,7 @@ class IdentityService:
             return WebSession(self._principal(conn, user, "session", source), row.csrf_token)
 
     def me(self, principal: Principal) -> Me:
+        self.auth.require(principal, Action.ACCOUNT)
         return Me(
             name=principal.name,
             kind=principal.kind.value,
@@ -273,6 +274,7 @@ class IdentityService:
         Raises:
             Unauthenticated: the current password is wrong.
         """
+        self.auth.require(principal, Action.ACCOUNT)
         if principal.user_pk is None:
             raise InvalidInput("only a signed-in user has a password to change")
         check_password(data.new_password)
@@ -350,6 +352,7 @@ class IdentityService:
 
     def create_token(self, principal: Principal, data: TokenCreate) -> TokenCreated:
         """Make an API token for yourself (or, as an admin, for `data.user`)."""
+        self.auth.require(principal, Action.ACCOUNT)
         owner_name = data.user or (principal.name if principal.user_pk is not None else None)
         if owner_name is None:
             raise InvalidInput("say whose token it is: --user NAME")
@@ -379,6 +382,7 @@ class IdentityService:
 
     def list_tokens(self, principal: Principal, user: str | None = None) -> list[Token]:
         """Your tokens; an admin may ask for anyone's (`user`) or everyone's (`user="*"`)."""
+        self.auth.require(principal, Action.ACCOUNT)
         if user is None and principal.user_pk is None:
             user = "*"
         if user is not None and user != principal.name:
@@ -394,6 +398,8 @@ class IdentityService:
         return [token_model(row, row.user_name) for row in rows]
 
     def revoke_token(self, principal: Principal, token_id: str) -> Token:
+        """Revoke a token of yours (admins: anyone's); someone else's is not found."""
+        self.auth.require(principal, Action.ACCOUNT)
         with self.db.write() as conn:
             try:
                 row = self.store.token_row(conn, token_id)

@@ -58,6 +58,7 @@ def install_web_error_pages(app: FastAPI) -> None:
         if is_api(request):
             return await rest[TandemError](request, exc)
         if isinstance(exc, Unauthenticated):
+            await _audit_denial(request, exc)  # records attempts to change, not page views
             return sign_in_redirect(request)
         if isinstance(exc, HiddenNotFound | PermissionDenied):
             await _audit_denial(request, exc)
