@@ -218,6 +218,8 @@ def test_a_guessed_hash_does_not_open_another_projects_artifact(as_user: Any) ->
     with pytest.raises(errors.NotFound, match="is not stored"):
         owner_b.runs.create("mine", RunCreate(link_artifacts={"stolen.bin": stored.oid}))
     assert owner_b.runs.search("mine").items == []  # nothing half-made
+    denied = owner_b.audit.list("mine", outcome="denied").items
+    assert denied and denied[0].actor == "ben" and denied[0].action == "access.denied"
     with pytest.raises(errors.NotFound):
         owner_b.runs.read_artifact(run_a.id, "model.bin")
     # with read access to a project holding it, linking by hash is fine

@@ -29,7 +29,7 @@ from tandem.core.validation import (
     check_metric_value,
     check_text,
 )
-from tandem.errors import Conflict, InvalidInput, NotFound
+from tandem.errors import Conflict, HiddenNotFound, InvalidInput, NotFound
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
 from tandem.store.blob_index import BlobIndex, register_blob_reference
@@ -145,8 +145,11 @@ class TrackingService:
             now = now_ms()
             for path, oid in links.items():
                 size = self.blob_index.size_of(conn, oid)
-                if size is None or not self._may_link(conn, principal, oid):
-                    raise NotFound(f"blob {oid} is not stored: upload {path} instead", oid=oid)
+                message = f"blob {oid} is not stored: upload {path} instead"
+                if size is None:
+                    raise NotFound(message, oid=oid)
+                if not self._may_link(conn, principal, oid):
+                    raise HiddenNotFound(message, oid=oid)  # same answer; audited as a denial
                 if not self.blobs.exists(Oid(oid)):
                     raise NotFound(f"blob {oid} is not stored: upload {path} instead", oid=oid)
                 self.blob_index.touch(conn, oid, size, now)
