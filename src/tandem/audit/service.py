@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, select
 
 from tandem.audit.models import AuditEvent
 from tandem.audit.tables import audit_events
@@ -30,6 +30,13 @@ class AuditLog:
     def __init__(self, db: Database, auth: Authorizer) -> None:
         self.db = db
         self.auth = auth
+        ph = db.placeholder
+        # Plain SQL: every logged batch appends an event, and building the statement with
+        # SQLAlchemy each time cost a fifth of a small logging request.
+        self._insert_sql = (
+            "INSERT INTO audit_events (at, actor, via, source, action, outcome, project, "
+            f"target, details) VALUES ({', '.join([ph] * 9)})"
+        )
 
     def record(
         self,
@@ -43,18 +50,19 @@ class AuditLog:
         **details: Any,
     ) -> None:
         """Append one event within the caller's transaction."""
-        conn.execute(
-            insert(audit_events).values(
-                at=now_ms(),
-                actor=principal.name,
-                via=principal.via,
-                source=principal.source[:64],
-                action=action,
-                outcome=outcome,
-                project=project,
-                target=target[:_MAX_TARGET],
-                details=orjson.dumps(details, default=str).decode(),
-            )
+        conn.exec_driver_sql(
+            self._insert_sql,
+            (
+                now_ms(),
+                principal.name,
+                principal.via,
+                principal.source[:64],
+                action,
+                outcome,
+                project,
+                target[:_MAX_TARGET],
+                orjson.dumps(details, default=str).decode(),
+            ),
         )
 
     def record_alone(
@@ -73,16 +81,16 @@ class AuditLog:
                 conn, principal, action, target, project=project, outcome=outcome, **details
             )
 
-    def count_since(self, action: str, target: str, outcome: str, since: int) -> int:
-        """How many `action` events on `target` ended with `outcome` since `since` (ms)."""
+    def failed_sign_ins(self, name: str, since: int) -> int:
+        """How many sign-ins as `name` failed since `since` (ms): the rate limit's count, an
+        index range scan (the partial index `ix_audit_events_logins`, whose condition the
+        query repeats literally so both databases use it)."""
+        ph = self.db.placeholder
         with self.db.read() as conn:
-            count = conn.execute(
-                select(func.count()).where(
-                    audit_events.c.action == action,
-                    audit_events.c.target == target,
-                    audit_events.c.at >= since,
-                    audit_events.c.outcome == outcome,
-                )
+            count = conn.exec_driver_sql(
+                "SELECT count(*) FROM audit_events WHERE action = 'auth.login' "
+                f"AND target = {ph} AND at >= {ph} AND outcome = '{FAILED}'",
+                (name, since),
             ).scalar_one()
         return int(count)
 

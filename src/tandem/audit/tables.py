@@ -4,7 +4,7 @@ purging a project keeps its history."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, text
 
 from tandem.store.base import metadata
 
@@ -23,5 +23,12 @@ audit_events = Table(
     Column("details", Text, nullable=False),
     Index("ix_audit_events_project_at", "project", "at"),
     Index("ix_audit_events_at", "at"),
-    Index("ix_audit_events_action_target_at", "action", "target", "at"),
+    # sign-in rate limiting counts recent failed sign-ins per name: only those rows are indexed
+    Index(
+        "ix_audit_events_logins",
+        "target",
+        "at",
+        sqlite_where=text("action = 'auth.login'"),
+        postgresql_where=text("action = 'auth.login'"),
+    ),
 )

@@ -9,6 +9,7 @@ Someone who is not a member of a project is told it does not exist, so names do 
 from __future__ import annotations
 
 import enum
+import functools
 import getpass
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,11 +90,7 @@ class Principal:
 
     @classmethod
     def local_owner(cls, source: str = "local", via: str = "embedded") -> Principal:
-        try:
-            name = getpass.getuser()
-        except (KeyError, OSError):  # no passwd entry, e.g. in some containers
-            name = "local"
-        return cls(name=name, kind=PrincipalKind.OWNER, source=source, via=via)
+        return cls(name=_os_user(), kind=PrincipalKind.OWNER, source=source, via=via)
 
     @classmethod
     def anonymous(cls, source: str) -> Principal:
@@ -114,6 +111,16 @@ class Principal:
             return False
         role = self.roles.get(project)
         return role is not None and action in ROLE_ACTIONS[role]
+
+
+@functools.cache
+def _os_user() -> str:
+    """The operating system's name for whoever runs this process (asked once: an open server
+    builds an owner principal per request)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return "local"
 
 
 class Authorizer:

@@ -174,7 +174,7 @@ class IdentityService:
         """
         anonymous = Principal.anonymous(source)
         name = name.strip()[:64]
-        recent = self.audit.count_since("auth.login", name, FAILED, now_ms() - LOGIN_WINDOW_MS)
+        recent = self.audit.failed_sign_ins(name, now_ms() - LOGIN_WINDOW_MS)
         if recent >= LOGIN_ATTEMPTS:
             self.audit.record_alone(anonymous, "auth.login", name, outcome="denied", reason="rate")
             raise RateLimited(

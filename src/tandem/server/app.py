@@ -66,7 +66,8 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for router in (projects_router, tracking_router, gc_router, identity_router, audit_router):
+    # the logging hot path first: routes are matched in order
+    for router in (tracking_router, projects_router, gc_router, identity_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(oidc_router)  # /login/oidc: single sign-on, when configured
     _mount_web(app)

@@ -44,6 +44,22 @@ RunRefDep = Annotated[str, Depends(run_reference)]
 MAX_UPLOAD_BYTES = 50 * 2**30
 
 
+# The logging hot path is the first route: routes are matched in the order they are declared.
+# On SQLite every write takes the one write lock anyway, so a small batch is cheaper applied in
+# the event loop than handed to a worker thread and back: the hop is most of a small request.
+INLINE_BATCH_POINTS = 1_000
+
+
+@router.post("/runs/{run_id}/batch", openapi_extra=policy(Action.RUN_WRITE))
+async def log_batch(
+    run_id: RunRefDep, body: RunBatch, services: ServicesDep, principal: PrincipalDep
+) -> BatchResult:
+    points = len(body.metrics.key) if body.metrics is not None else 0
+    if services.db.is_sqlite and points <= INLINE_BATCH_POINTS:
+        return services.tracking.log_batch(principal, run_id, body)
+    return await offload(services.tracking.log_batch, principal, run_id, body)
+
+
 @router.post("/projects/{project}/runs", status_code=201, openapi_extra=policy(Action.RUN_WRITE))
 async def create_run(
     project: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep
@@ -86,21 +102,6 @@ async def delete_run(run_id: RunRefDep, services: ServicesDep, principal: Princi
 @router.post("/runs/{run_id}/restore", openapi_extra=policy(Action.RUN_DELETE))
 async def restore_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
     return await offload(services.tracking.restore_run, principal, run_id)
-
-
-# On SQLite every write takes the one write lock anyway, so a small batch is cheaper applied in
-# the event loop than handed to a worker thread and back: the hop is most of a small request.
-INLINE_BATCH_POINTS = 1_000
-
-
-@router.post("/runs/{run_id}/batch", openapi_extra=policy(Action.RUN_WRITE))
-async def log_batch(
-    run_id: RunRefDep, body: RunBatch, services: ServicesDep, principal: PrincipalDep
-) -> BatchResult:
-    points = len(body.metrics.key) if body.metrics is not None else 0
-    if services.db.is_sqlite and points <= INLINE_BATCH_POINTS:
-        return services.tracking.log_batch(principal, run_id, body)
-    return await offload(services.tracking.log_batch, principal, run_id, body)
 
 
 @router.delete("/runs/{run_id}/tags/{key}", status_code=204, openapi_extra=policy(Action.RUN_WRITE))
