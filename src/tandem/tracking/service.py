@@ -50,7 +50,7 @@ from tandem.tracking.models import (
     RunUpdate,
 )
 from tandem.tracking.search import PreparedSearch, SearchCache, SearchCompiler
-from tandem.tracking.store import RunStore
+from tandem.tracking.store import AnyRunRow, RunStore
 from tandem.tracking.tables import artifacts
 
 register_blob_reference(artifacts.c.oid)
@@ -96,7 +96,7 @@ class TrackingService:
 
     def _run_row(
         self, conn: Connection, principal: Principal, run_id: str, action: Action
-    ) -> Row[Any]:
+    ) -> AnyRunRow:
         ref = parse_run_ref(run_id)
         row = self.runs.get_row(conn, ref.run_id)
         if ref.project is not None and ref.project != row.project:
@@ -105,7 +105,7 @@ class TrackingService:
         return row
 
     @staticmethod
-    def _writable(row: Row[Any]) -> None:
+    def _writable(row: AnyRunRow) -> None:
         if row.deleted_at is not None:
             raise Conflict(f"run {row.id} is deleted: restore it before writing to it")
 
@@ -212,7 +212,7 @@ class TrackingService:
         return self.get_run(principal, row.id)
 
     @staticmethod
-    def _end_values(row: Row[Any], status: RunStatus, end_time: int | None) -> dict[str, Any]:
+    def _end_values(row: AnyRunRow, status: RunStatus, end_time: int | None) -> dict[str, Any]:
         current = RunStatus(row.status)
         if current.is_terminal and status != current:
             raise Conflict(
