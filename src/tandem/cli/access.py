@@ -27,12 +27,7 @@ members_app = typer.Typer(help="Who belongs to a project, with which role.", no_
 
 
 def _role(value: str | None) -> Role | None:
-    if value is None:
-        return None
-    try:
-        return Role(value)
-    except ValueError:
-        raise InvalidInput(f"unknown role {value!r}: use one of {ROLES}") from None
+    return None if value is None else Role.parse(value)
 
 
 def _read_password(from_stdin: bool, ask: bool) -> str | None:

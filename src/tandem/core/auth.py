@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from tandem.errors import HiddenNotFound, PermissionDenied, Unauthenticated
+from tandem.errors import HiddenNotFound, InvalidInput, PermissionDenied, Unauthenticated
 
 
 class Action(enum.StrEnum):
@@ -43,6 +43,15 @@ class Role(enum.StrEnum):
     DATA_SCIENTIST = "data-scientist"
     ML_ENGINEER = "ml-engineer"
     ADMIN = "admin"
+
+    @classmethod
+    def parse(cls, value: str) -> Role:
+        """The role named `value`, or InvalidInput naming the roles there are."""
+        try:
+            return cls(value)
+        except ValueError:
+            roles = ", ".join(role.value for role in cls)
+            raise InvalidInput(f"unknown role {value!r}: use one of {roles}") from None
 
 
 _READ = frozenset({Action.PROJECT_READ, Action.MEMBERS_READ, Action.RUN_READ, Action.ARTIFACT_READ})

@@ -92,10 +92,12 @@ class IdentityService:
         """Whether sign-in is configured (any user exists). Once true it stays true; while
         false it is asked again at most once a second, so an open loopback server does not
         pay a query per request and still closes within a second of the first user."""
-        if not self._has_users and time.monotonic() - self._users_checked_at > 1.0:
-            with self.db.read() as conn:
-                self._has_users = self.store.any_user(conn)
-            self._users_checked_at = time.monotonic()
+        known = self.has_users_cached()
+        if known is not None:
+            return known
+        with self.db.read() as conn:
+            self._has_users = self.store.any_user(conn)
+        self._users_checked_at = time.monotonic()
         return self._has_users
 
     def has_users_cached(self) -> bool | None:
@@ -106,17 +108,15 @@ class IdentityService:
             return False
         return None
 
-    def has_active_admin(self) -> bool:
-        with self.db.read() as conn:
-            return self.store.any_active_admin(conn)
-
-    def _principal(self, conn: Connection, row: Row[Any], via: str, source: str) -> Principal:
+    def _principal(
+        self, conn: Connection, user_pk: int, name: str, role: str, via: str, source: str
+    ) -> Principal:
         return Principal(
-            name=row.name,
+            name=name,
             kind=PrincipalKind.USER,
-            user_pk=row.pk,
-            is_admin=row.role == Role.ADMIN.value,
-            roles=self.store.roles_of(conn, row.pk),
+            user_pk=user_pk,
+            is_admin=role == Role.ADMIN.value,
+            roles=self.store.roles_of(conn, user_pk),
             source=source,
             via=via,
         )
@@ -137,8 +137,9 @@ class IdentityService:
                 or row.disabled is not None
             ):
                 raise Unauthenticated("the API token is invalid, expired or revoked")
-            user = self.store.user_by_pk(conn, row.user_pk)
-            principal = self._principal(conn, user, "token", source)
+            principal = self._principal(
+                conn, row.user_pk, row.user_name, row.user_role, "token", source
+            )
         if row.last_used_at is None or now - row.last_used_at > 60_000:  # at most once a minute
             with self.db.write() as conn:
                 self.store.update_token(conn, row.pk, last_used_at=now)
@@ -150,8 +151,10 @@ class IdentityService:
             row = self.store.session_row(conn, secret_hash(session_id))
             if row is None or row.expires_at <= now_ms() or row.disabled is not None:
                 return None
-            user = self.store.user_by_pk(conn, row.user_pk)
-            return WebSession(self._principal(conn, user, "session", source), row.csrf_token)
+            principal = self._principal(
+                conn, row.user_pk, row.user_name, row.user_role, "session", source
+            )
+            return WebSession(principal, row.csrf_token)
 
     def me(self, principal: Principal) -> Me:
         self.auth.require(principal, Action.ACCOUNT)
@@ -259,7 +262,7 @@ class IdentityService:
             created_at=now,
             expires_at=now + SESSION_HOURS * 3_600_000,
         )
-        principal = self._principal(conn, row, "session", source)
+        principal = self._principal(conn, row.pk, row.name, row.role, "session", source)
         self.audit.record(conn, principal, "auth.login", row.name, method=method)
         return session_id, WebSession(principal, csrf)
 
@@ -401,15 +404,9 @@ class IdentityService:
         """Revoke a token of yours (admins: anyone's); someone else's is not found."""
         self.auth.require(principal, Action.ACCOUNT)
         with self.db.write() as conn:
-            try:
-                row = self.store.token_row(conn, token_id)
-            except NotFound:
-                row = None
-            if row is None or row.user_pk != principal.user_pk:
-                if not principal.may(Action.ADMIN):
-                    raise NotFound(f"token {token_id!r} does not exist")
-                if row is None:
-                    raise NotFound(f"token {token_id!r} does not exist")
+            row = self.store.token_row(conn, token_id)  # NotFound when there is none
+            if row.user_pk != principal.user_pk and not principal.may(Action.ADMIN):
+                raise NotFound(f"token {token_id!r} does not exist")  # same answer: not yours
             if row.revoked_at is None:
                 self.store.update_token(conn, row.pk, revoked_at=now_ms())
                 self.audit.record(conn, principal, "token.revoke", token_id, user=row.user_name)
@@ -457,11 +454,6 @@ class IdentityService:
         name = self.store.user_by_pk(conn, user_pk).name
         if admins == {name}:
             raise Conflict(f"{name} is the project's last admin; make another member admin first")
-
-    def add_creator(self, conn: Connection, principal: Principal, project_pk: int) -> None:
-        """Whoever creates a project becomes its admin (inside the creating transaction)."""
-        if principal.user_pk is not None:
-            self.store.set_member(conn, project_pk, principal.user_pk, Role.ADMIN, now_ms())
 
 
 def constant_time_equal(a: str, b: str) -> bool:

@@ -39,6 +39,14 @@ def token_model(row: Row[Any], user: str) -> Token:
     )
 
 
+# Who a token or session belongs to, read in the same query: every authenticated request asks.
+_OWNER_COLUMNS = (
+    users.c.name.label("user_name"),
+    users.c.role.label("user_role"),
+    users.c.disabled_at.label("disabled"),
+)
+
+
 class IdentityStore:
     # -- users ------------------------------------------------------------------------------
 
@@ -93,7 +101,7 @@ class IdentityStore:
 
     def token_by_hash(self, conn: Connection, secret_hash: str) -> Row[Any] | None:
         query = (
-            select(tokens, users.c.name.label("user_name"), users.c.disabled_at.label("disabled"))
+            select(tokens, *_OWNER_COLUMNS)
             .join(users, users.c.pk == tokens.c.user_pk)
             .where(tokens.c.secret_hash == secret_hash)
         )
@@ -130,7 +138,7 @@ class IdentityStore:
 
     def session_row(self, conn: Connection, id_hash: str) -> Row[Any] | None:
         query = (
-            select(sessions, users.c.name.label("user_name"), users.c.disabled_at.label("disabled"))
+            select(sessions, *_OWNER_COLUMNS)
             .join(users, users.c.pk == sessions.c.user_pk)
             .where(sessions.c.id_hash == id_hash)
         )
@@ -187,12 +195,6 @@ class IdentityStore:
             Member(user=row.name, role=Role(row.role), created_at=row.created_at)
             for row in conn.execute(query)
         ]
-
-    def count_admins(self, conn: Connection, project_pk: int) -> int:
-        query = select(memberships.c.user_pk).where(
-            memberships.c.project_pk == project_pk, memberships.c.role == Role.ADMIN.value
-        )
-        return len(conn.execute(query).all())
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         conn.execute(delete(memberships).where(memberships.c.project_pk == project_pk))

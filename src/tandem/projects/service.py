@@ -85,7 +85,7 @@ class ProjectService:
         limit: int = DEFAULT_LIMIT,
     ) -> Page[Project]:
         """The projects the caller may open, by name."""
-        self.auth.require(principal, Action.PROJECT_CREATE)  # anyone signed in
+        self.auth.require(principal, Action.ACCOUNT)  # anyone signed in
         after = str(decode_cursor(cursor)[0]) if cursor else None
         return self.store.list(
             include_deleted=include_deleted,

@@ -29,18 +29,18 @@ class ProjectStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def find_pk(self, conn: Connection, name: str, *, include_deleted: bool = False) -> int | None:
-        query = select(projects.c.pk).where(projects.c.name == name)
-        if not include_deleted:
-            query = query.where(projects.c.deleted_at.is_(None))
-        return conn.execute(query).scalar()
-
     def find(self, conn: Connection, name: str) -> tuple[int, bool] | None:
         """(pk, deleted) of the project with this name, deleted or not; None if there is none."""
         row = conn.exec_driver_sql(
             f"SELECT pk, deleted_at FROM projects WHERE name = {self.db.placeholder}", (name,)
         ).first()
         return None if row is None else (int(row[0]), row[1] is not None)
+
+    def find_pk(self, conn: Connection, name: str, *, include_deleted: bool = False) -> int | None:
+        found = self.find(conn, name)
+        if found is None or (found[1] and not include_deleted):
+            return None
+        return found[0]
 
     def get_pk(self, conn: Connection, name: str, *, include_deleted: bool = False) -> int:
         pk = self.find_pk(conn, name, include_deleted=include_deleted)

@@ -32,15 +32,17 @@ def client_address(request: Request) -> str:
 
 async def web_session(request: Request) -> WebSession | None:
     """The signed-in browser behind the session cookie, if any (cached on the request)."""
-    if "web_session" not in request.state._state:
+    try:
+        cached: WebSession | None = request.state.web_session
+        return cached
+    except AttributeError:  # not looked up yet for this request
         session_id = request.cookies.get(SESSION_COOKIE)
         found = None
         if session_id and not request.app.state.embedded:
             services: Services = request.app.state.services
             found = await offload(services.identity.session, session_id, client_address(request))
         request.state.web_session = found
-    session: WebSession | None = request.state.web_session
-    return session
+        return found
 
 
 async def get_principal(request: Request) -> Principal:

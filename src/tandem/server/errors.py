@@ -51,7 +51,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TandemError)
     async def tandem_error(request: Request, exc: TandemError) -> Response:
         if isinstance(exc, HiddenNotFound | PermissionDenied | Unauthenticated):
-            await _audit_denial(request, exc)
+            await audit_denial(request, exc)
         return problem(exc.status, exc.code, exc.title, exc.message, request.url.path, exc.details)
 
     @app.exception_handler(RequestValidationError)
@@ -91,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def _audit_denial(request: Request, exc: TandemError) -> None:
+async def audit_denial(request: Request, exc: TandemError) -> None:
     """Record a refusal in the audit log: from anyone who presented credentials, and any
     attempt to change something. (An anonymous page view that is sent to sign in is not news.)"""
     from tandem.server.deps import offload

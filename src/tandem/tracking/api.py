@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from tandem.core.auth import Action
 from tandem.core.paging import Page
+from tandem.core.refs import RunRef
 from tandem.errors import InvalidInput
 from tandem.server.container import Services
 from tandem.server.deps import PrincipalDep, ServicesDep, get_principal, model_response, offload
@@ -37,7 +38,7 @@ async def run_reference(
     project: Annotated[str | None, Query(description="the project the run must belong to")] = None,
 ) -> str:
     """A run id or unique prefix, qualified by `?project=` when the caller named one."""
-    return f"{project}/runs/{run_id}" if project else run_id
+    return str(RunRef(project, run_id))
 
 
 RunRefDep = Annotated[str, Depends(run_reference)]
@@ -62,7 +63,7 @@ async def log_batch(
     # solving costs a tenth of a small request; the rules are the same (get_principal).
     services: Services = request.app.state.services
     principal = await get_principal(request)
-    run_id = f"{project}/runs/{run_id}" if project else run_id
+    run_id = str(RunRef(project, run_id))
     points = len(body.metrics.key) if body.metrics is not None else 0
     if services.db.is_sqlite and points <= INLINE_BATCH_POINTS:
         return services.tracking.log_batch(principal, run_id, body)

@@ -403,10 +403,7 @@ class TrackingService:
     ) -> tuple[Sequence[Row[Any]], str | None]:
         self.auth.require(principal, Action.RUN_READ, search.project)
         limit = check_limit(search.limit)
-        found = self.project_store.find(conn, search.project)
-        if found is None or found[1]:
-            raise NotFound(f"project {search.project!r} does not exist", project=search.project)
-        project_pk = found[0]
+        project_pk = self.project_store.get_pk(conn, search.project)
         cache_key = (
             project_pk,
             search.filter,

@@ -6,15 +6,14 @@ whether the caller may; a mistake in the input re-renders the page with the reas
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from tandem.core.auth import Action, Principal, PrincipalKind, Role
-from tandem.core.clock import now_ms
+from tandem.core.auth import Action, Principal, Role
+from tandem.core.clock import now_ms, parse_duration
 from tandem.errors import (
     AlreadyExists,
     Conflict,
@@ -22,7 +21,6 @@ from tandem.errors import (
     InvalidInput,
     NotFound,
     TandemError,
-    Unauthenticated,
 )
 from tandem.identity.models import MemberSet, PasswordChange, TokenCreate, TokenCreated
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
@@ -40,7 +38,6 @@ NOTICES = {
     "member-removed": "Member removed.",
     "token-revoked": "Token revoked.",
 }
-_UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
 
 def is_user_mistake(exc: TandemError) -> bool:
@@ -51,22 +48,20 @@ def is_user_mistake(exc: TandemError) -> bool:
 
 
 def parse_since(raw: str) -> int | None:
-    """`7d`, `24h`, `30m`, `2w` ago, or a date `2025-01-31` (UTC), as ms since the epoch."""
+    """`7d`, `24h`, `30m`, `2w` ago (as `tandem audit --since`), or a date `2025-01-31` (UTC),
+    as ms since the epoch."""
     raw = raw.strip()
     if not raw:
         return None
-    if match := re.fullmatch(r"(\d{1,6})\s*([mhdw])", raw.lower()):
-        return now_ms() - int(match[1]) * _UNITS[match[2]]
+    try:
+        return now_ms() - parse_duration(raw.lower()) * 1000
+    except InvalidInput:
+        pass
     try:
         day = dt.datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=dt.UTC)
     except ValueError:
         raise InvalidInput("since: write 7d, 24h, 30m, 2w or a date like 2025-01-31") from None
     return int(day.timestamp() * 1000)
-
-
-def _signed_in(principal: Principal) -> None:
-    if principal.kind is PrincipalKind.ANONYMOUS:
-        raise Unauthenticated("sign in to see your account")
 
 
 # -- audit log ------------------------------------------------------------------------------
@@ -172,10 +167,8 @@ async def set_member(
     form = await checked_form(request, project)
     try:
         role_text = text(form, "role", 64)
-        if role_text and role_text not in {r.value for r in Role}:
-            raise InvalidInput(f"unknown role {role_text!r}")
         data = MemberSet(
-            user=text(form, "user", 64).strip(), role=Role(role_text) if role_text else None
+            user=text(form, "user", 64).strip(), role=Role.parse(role_text) if role_text else None
         )
         await offload(services.identity.set_member, principal, project, data)
     except TandemError as exc:
@@ -217,8 +210,7 @@ async def _account_page(
     created: TokenCreated | None = None,
     status: int = 200,
 ) -> Response:
-    _signed_in(principal)
-    me = services.identity.me(principal)
+    me = services.identity.me(principal)  # refuses anyone not signed in
     tokens = await offload(services.identity.list_tokens, principal)
     context = {
         "me": me,
@@ -242,7 +234,7 @@ async def change_password(
     request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     form = await checked_form(request)
-    _signed_in(principal)
+    services.auth.require(principal, Action.ACCOUNT)  # before reading the form's fields
     new = text(form, "new_password", 2048)
     try:
         if new != text(form, "confirm_password", 2048):
@@ -261,7 +253,7 @@ async def create_token(
     request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     form = await checked_form(request)
-    _signed_in(principal)
+    services.auth.require(principal, Action.ACCOUNT)  # before reading the form's fields
     days = text(form, "expires_in_days", 8).strip()
     try:
         if days and not days.isdigit() and days != "never":

@@ -1,6 +1,6 @@
 """Errors on web pages: the same statuses as the REST API, as an HTML page instead of
 problem+json. Requests under /api/ keep the REST handlers untouched; denials are audited by
-the REST handler's own `_audit_denial`, so both faces record them the same way."""
+the REST handler's own `audit_denial`, so both faces record them the same way."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from tandem.errors import HiddenNotFound, PermissionDenied, TandemError, Unauthenticated
-from tandem.server.errors import _audit_denial
+from tandem.server.errors import audit_denial
 from tandem.web.render import redirect, render
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,10 @@ def install_web_error_pages(app: FastAPI) -> None:
         if is_api(request):
             return await rest[TandemError](request, exc)
         if isinstance(exc, Unauthenticated):
-            await _audit_denial(request, exc)  # records attempts to change, not page views
+            await audit_denial(request, exc)  # records attempts to change, not page views
             return sign_in_redirect(request)
         if isinstance(exc, HiddenNotFound | PermissionDenied):
-            await _audit_denial(request, exc)
+            await audit_denial(request, exc)
         return error_page(request, exc.status, exc.message)
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

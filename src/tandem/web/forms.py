@@ -7,7 +7,6 @@ loopback workspace that has no users and so no session)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from fastapi import Request
@@ -16,16 +15,13 @@ from starlette.datastructures import FormData
 from tandem.core.auth import Principal
 from tandem.core.net import safe_next
 from tandem.errors import PermissionDenied
+from tandem.identity.service import constant_time_equal
 from tandem.server.deps import client_address
 from tandem.web.render import PRE_SESSION_COOKIE
 
 __all__ = ["checked_form", "safe_next", "text"]
 
 MAX_FORM_FIELDS = 50
-
-
-def _same(a: str, b: str) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
 async def checked_form(request: Request, project: str | None = None) -> FormData:
@@ -38,7 +34,7 @@ async def checked_form(request: Request, project: str | None = None) -> FormData
     expected = (
         session.csrf_token if session is not None else request.cookies.get(PRE_SESSION_COOKIE)
     )
-    if not _same(sent, expected or ""):
+    if not (sent and expected and constant_time_equal(sent, expected)):
         if getattr(request.state, "principal", None) is None:
             request.state.principal = Principal.anonymous(client_address(request))
         error = PermissionDenied("missing or wrong CSRF token: reload the page and try again")

@@ -10,7 +10,14 @@ from starlette.responses import Response
 from tandem.core.auth import Principal, PrincipalKind
 from tandem.errors import RateLimited, Unauthenticated
 from tandem.identity.service import SESSION_HOURS
-from tandem.server.deps import SESSION_COOKIE, PrincipalDep, ServicesDep, client_address, offload
+from tandem.server.deps import (
+    SESSION_COOKIE,
+    PrincipalDep,
+    ServicesDep,
+    client_address,
+    get_principal,
+    offload,
+)
 from tandem.server.policy import PUBLIC, SIGNED_IN, policy
 from tandem.web import access, runs
 from tandem.web.forms import checked_form, safe_next, text
@@ -108,8 +115,6 @@ async def projects(
 
 async def _principal_quietly(request: Request) -> Principal:
     """Who is here, for the sign-in page: a bad cookie just means signed out."""
-    from tandem.server.deps import get_principal
-
     try:
         return await get_principal(request)
     except Unauthenticated:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from tandem.core.auth import Action
+from tandem.core.refs import RunRef
 from tandem.errors import InvalidFilter, InvalidInput
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
@@ -119,7 +120,7 @@ async def run_page(
     principal: PrincipalDep,
     preview: str | None = None,
 ) -> Response:
-    ref = f"{project}/runs/{run_id}"
+    ref = str(RunRef(project, run_id))
     run = await offload(services.tracking.get_run, principal, ref)
     artifacts = await offload(services.tracking.list_artifacts, principal, ref)
     shown: Preview | None = None
@@ -152,7 +153,7 @@ async def preview_artifact(
 ) -> Response:
     """An image artifact, typed from its magic bytes so the browser shows it as an image and
     nothing else; anything else is refused (download it through the REST API instead)."""
-    ref = f"{project}/runs/{run_id}"
+    ref = str(RunRef(project, run_id))
     artifact, chunks = await offload(services.tracking.open_artifact, principal, ref, path)
     head = await offload(peek, chunks)
     headers = {
@@ -188,7 +189,7 @@ async def compare(
     ids_list = list(dict.fromkeys(i.strip() for i in runs.split(",") if i.strip()))
     if len(ids_list) < 2:
         raise InvalidInput("pick at least two runs to compare")
-    refs = [f"{project}/runs/{i}" for i in ids_list]
+    refs = [str(RunRef(project, i)) for i in ids_list]
     comparison = await offload(services.tracking.compare_runs, principal, refs)
     context = {
         "project": project,
