@@ -4,7 +4,9 @@
     TANDEM_URL=http://127.0.0.1:8765 python examples/quickstart.py   # or to a server
 
 Plain-Python logistic regression on the IBM telco churn sample, so the example needs nothing
-but tandem. Each run logs its params, loss and AUC per epoch, a tag, and a small report.
+but tandem. The data is versioned first, checked against its ODCS contract
+(contracts/telco-churn.yaml); each run is linked to that version and logs its params, loss and
+AUC per epoch, a tag, and a small report.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import tandem
 
 DATA = Path(__file__).parent / "data" / "telco-churn.csv"
+CONTRACT = Path(__file__).parent / "contracts" / "telco-churn.yaml"
 
 
 def load() -> tuple[list[list[float]], list[int]]:
@@ -48,9 +51,10 @@ def auc(scores: list[float], labels: list[int]) -> float:
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
-def train(lr: float, l2: float, epochs: int, seed: int) -> None:
+def train(lr: float, l2: float, epochs: int, seed: int, data: str) -> None:
     rows, labels = load()
     with tandem.start_run(project="churn", name=f"logreg-lr{lr}-l2{l2}", seed=seed) as run:
+        run.use_dataset(data, role="train")
         run.log_params({"model": "logreg", "lr": lr, "l2": l2, "epochs": epochs})
         run.set_tags({"team": "retention", "dataset": "telco-churn"})
         index = list(range(len(rows)))
@@ -83,7 +87,12 @@ def train(lr: float, l2: float, epochs: int, seed: int) -> None:
 
 
 if __name__ == "__main__":
+    client = tandem.get_client()
+    if not any(p.name == "churn" for p in client.projects.list().items):
+        client.projects.create("churn", "customer churn")
+    version = client.data.add("telco", DATA, project="churn", contract=CONTRACT)
+    print(f"data {version.ref}: {version.rows} rows, contract passed: {version.validation_passed}")
     for lr, l2 in [(0.5, 0.0), (2.0, 0.0), (2.0, 0.01)]:
-        train(lr, l2, epochs=30, seed=7)
+        train(lr, l2, epochs=30, seed=7, data=version.ref)
     best = tandem.search_runs("params.model = 'logreg'", project="churn", order_by="-metrics.auc")
     print(f"best of {len(best.items)} runs: {best.items[0].name}")

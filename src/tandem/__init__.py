@@ -10,10 +10,36 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from tandem import errors
-from tandem.sdk.client import Client
-from tandem.sdk.fluent import get_client, search_runs, start_run
-from tandem.sdk.run import ActiveRun
+
+if TYPE_CHECKING:
+    from tandem.sdk.client import Client
+    from tandem.sdk.fluent import get_client, search_runs, start_run
+    from tandem.sdk.run import ActiveRun
+
+# The SDK is imported on first use, so `import tandem.cli` (every command, `tandem --help`)
+# does not pay for httpx and pydantic models it may not need.
+_LAZY = {
+    "Client": "tandem.sdk.client",
+    "ActiveRun": "tandem.sdk.run",
+    "get_client": "tandem.sdk.fluent",
+    "search_runs": "tandem.sdk.fluent",
+    "start_run": "tandem.sdk.fluent",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tandem' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ActiveRun",

@@ -9,6 +9,9 @@
   x InvalidInput        422  invalid-input
     + InvalidFilter     422  invalid-filter: a search filter that does not parse (has `position`)
     + UnsafePath        422  unsafe-path: an artifact path that could escape its run
+    + UnreadableData    422  unreadable-data: malformed CSV, wrong encoding, empty or mixed types
+    + InvalidContract   422  invalid-contract: a data contract that does not parse (has `line`)
+    + ContractViolated  422  contract-violated: a blocking contract check failed (has `failed`)
   x Unauthenticated     401  unauthenticated
   x PermissionDenied    403  permission-denied
   x RateLimited         429  rate-limited: e.g. too many failed logins
@@ -85,6 +88,28 @@ class UnsafePath(InvalidInput):
     title = "Unsafe path"
 
 
+class UnreadableData(InvalidInput):
+    """Data that cannot be read as the table it claims to be."""
+
+    code = "unreadable-data"
+    title = "Unreadable data"
+
+
+class InvalidContract(InvalidInput):
+    """A data contract that does not parse or names unknown keys; `details["line"]` is 1-based
+    when known, `details["field"]` the dotted path of the offending field."""
+
+    code = "invalid-contract"
+    title = "Invalid data contract"
+
+
+class ContractViolated(InvalidInput):
+    """A blocking check of a data contract failed; `details["failed"]` lists the check ids."""
+
+    code = "contract-violated"
+    title = "Data contract violated"
+
+
 class Unauthenticated(TandemError):
     code = "unauthenticated"
     status = 401
@@ -134,6 +159,9 @@ _ALL: tuple[type[TandemError], ...] = (
     InvalidInput,
     InvalidFilter,
     UnsafePath,
+    UnreadableData,
+    InvalidContract,
+    ContractViolated,
     Unauthenticated,
     PermissionDenied,
     RateLimited,

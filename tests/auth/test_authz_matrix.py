@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from world import World, build_world
+from world import CONTRACT, World, build_world
 
 from tandem.core.config import Settings
 from tandem.server.app import create_app
@@ -29,7 +29,10 @@ EXPECTED: dict[str, set[str]] = {
     "members:read": READERS,
     "run:read": READERS,
     "artifact:read": READERS,
+    "data:read": READERS,
     "run:write": BUILDERS,
+    "data:write": BUILDERS,
+    "data:delete": BUILDERS,
     "run:delete": BUILDERS,
     "project:write": {"padmin"},
     "project:delete": {"padmin"},
@@ -141,6 +144,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "path": "a.txt",
         "user": "viewer",
         "token_id": world.token_ids["viewer"],
+        "version": "v1",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -157,12 +161,22 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "new_password": "y" * 12,
         },
         ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
+        ("POST", "/api/v1/projects/{project}/datasets/blobs/missing"): {"oids": [world.oid]},
+        ("POST", "/api/v1/projects/{project}/datasets/{name}/versions"): {
+            "files": [{"path": "a.txt", "oid": world.oid, "size": 5}],
+            "message": "again",
+        },
+        ("PATCH", "/api/v1/projects/{project}/datasets/{name}"): {"description": "d"},
+        ("PUT", "/api/v1/projects/{project}/datasets/{name}/contract"): {"text": CONTRACT},
+        ("POST", "/api/v1/runs/{run_id}/datasets"): {"dataset": "churn@v1", "role": "train"},
     }
     params: dict[str, Any] = {}
     if route.path == "/api/v1/runs/compare":
         params = {"ids": world.runs}
     if route.path == "/api/v1/audit":
         params = {"project": "churn"}
+    if route.path.endswith("/datasets-diff"):
+        params = {"a": "churn@v1", "b": "churn@v1"}
     request: dict[str, Any] = {"method": method, "url": path, "params": params}
     if (method, route.path) in bodies:
         request["json"] = bodies[(method, route.path)]
@@ -220,20 +234,26 @@ FORM_TOKEN = "matrix-form-token"
 def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]:
     values = {
         "project": "churn",
+        "name": "churn",
         "run_id": world.runs[0],
         "path": "a.txt",
         "user": "viewer",
         "token_id": world.token_ids["viewer"],
+        "version": "v1",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}
     if route.path.endswith("/compare"):
         request["params"] = {"runs": ",".join(world.runs)}
+    if route.path.endswith("/datasets/{name}/diff"):
+        request["params"] = {"a": "v1", "b": "v1"}
     if method == "POST":
         forms = {
             "/projects/{project}/members": {"user": "viewer", "role": "viewer"},
             "/account/password": {"current_password": "x" * 12, "new_password": "y" * 12},
             "/account/tokens": {"name": "mine"},
+            "/projects/{project}/datasets/{name}": {"description": "d", "tags": ""},
+            "/projects/{project}/datasets/{name}/columns": {"column": "customer", "owner": "o"},
         }
         request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
     return request

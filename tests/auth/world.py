@@ -34,6 +34,22 @@ class World:
     token_ids: dict[str, str] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
     other_run: str = ""
+    oid: str = ""
+
+
+CONTRACT = """\
+apiVersion: v3.0.2
+kind: DataContract
+id: churn
+version: 1.0.0
+status: active
+schema:
+  - name: churn
+    properties:
+      - name: customer
+        logicalType: string
+        required: true
+"""
 
 
 def build_world(services: Services, tmp: Path) -> World:
@@ -70,4 +86,12 @@ def build_world(services: Services, tmp: Path) -> World:
     source.write_text("hello")
     tracking.upload_artifact(owner, world.runs[0], "a.txt", source)
     world.other_run = tracking.create_run(owner, "other", RunCreate(name="o")).id
+    # a dataset `churn` in project churn holding the same a.txt, with a contract
+    data = tmp.parent / f"{tmp.name}-data"  # outside the workspace, inside the data roots
+    data.mkdir()
+    (data / "a.txt").write_text("hello")
+    services.data.data_roots = (data,)
+    services.data.add_from_path(owner, "churn", "churn", str(data / "a.txt"))
+    services.data.set_contract(owner, "churn", "churn", CONTRACT)
+    world.oid = services.data.get_version(owner, "churn/churn@v1").files[0].oid  # type: ignore[index]
     return world

@@ -13,9 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
-import pydantic
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -77,10 +75,17 @@ def handle_errors(func: F) -> F:
             if isinstance(exc, errors.InvalidFilter) and position is not None and text:
                 err_console.print(caret_lines(str(text), int(position)), soft_wrap=True)
             raise typer.Exit(exit_code(exc)) from None
-        except pydantic.ValidationError as exc:  # a model the SDK built from bad input
+        except OSError as exc:  # a local file or folder: missing, not writable, ...
             if DEBUG["on"]:
                 raise
-            problems = exc.errors()
+            error_line(str(exc))
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            if not _is_validation_error(exc):
+                raise
+            if DEBUG["on"]:
+                raise
+            problems = exc.errors()  # type: ignore[attr-defined]
             if problems:
                 where = ".".join(str(p) for p in problems[0]["loc"])
                 message = problems[0]["msg"]
@@ -88,16 +93,21 @@ def handle_errors(func: F) -> F:
             else:
                 error_line(str(exc))
             raise typer.Exit(2) from None
-        except OSError as exc:  # a local file or folder: missing, not writable, ...
-            if DEBUG["on"]:
-                raise
-            error_line(str(exc))
-            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# pydantic is not imported here: `tandem --help` should not pay for it.
+def _is_validation_error(exc: BaseException) -> bool:
+    """A pydantic ValidationError: a model the SDK built from bad input."""
+    return type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic")
+
+
+def _is_model(value: Any) -> bool:
+    return callable(getattr(value, "model_dump", None))
 
 
 @functools.lru_cache(maxsize=1)
@@ -135,10 +145,10 @@ def progress_bar() -> Progress:
 
 
 def print_json(data: Any) -> None:
-    if isinstance(data, BaseModel):
+    if _is_model(data):
         data = data.model_dump(mode="json")
     elif isinstance(data, list):
-        data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
+        data = [d.model_dump(mode="json") if _is_model(d) else d for d in data]
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
 

@@ -30,6 +30,9 @@ class Action(enum.StrEnum):
     RUN_WRITE = "run:write"
     RUN_DELETE = "run:delete"
     ARTIFACT_READ = "artifact:read"
+    DATA_READ = "data:read"  # datasets, versions, profiles, contracts, validation results
+    DATA_WRITE = "data:write"  # add versions, set contracts, validate, edit the catalog
+    DATA_DELETE = "data:delete"
     AUDIT_READ = "audit:read"
     ADMIN = "admin"  # workspace-wide: users, garbage collection, every project
 
@@ -54,8 +57,16 @@ class Role(enum.StrEnum):
             raise InvalidInput(f"unknown role {value!r}: use one of {roles}") from None
 
 
-_READ = frozenset({Action.PROJECT_READ, Action.MEMBERS_READ, Action.RUN_READ, Action.ARTIFACT_READ})
-_BUILD = _READ | {Action.RUN_WRITE, Action.RUN_DELETE}
+_READ = frozenset(
+    {
+        Action.PROJECT_READ,
+        Action.MEMBERS_READ,
+        Action.RUN_READ,
+        Action.ARTIFACT_READ,
+        Action.DATA_READ,
+    }
+)
+_BUILD = _READ | {Action.RUN_WRITE, Action.RUN_DELETE, Action.DATA_WRITE, Action.DATA_DELETE}
 
 ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
     {

@@ -72,6 +72,10 @@ class Settings:
     config_file: Path | None = None
     oidc: dict[str, str] = field(default_factory=dict)  # TANDEM_OIDC_* without the prefix
     public_url: str | None = None
+    # Server-side folders `tandem data add` may read by path (TANDEM_DATA_ROOTS, os.pathsep
+    # between them). Empty: a server reads only what is uploaded to it; the embedded workspace
+    # then defaults to its repository folder and the current directory (`default_data_roots`).
+    data_roots: tuple[Path, ...] = ()
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -107,6 +111,9 @@ class Settings:
                 if key.startswith("TANDEM_OIDC_") and value
             },
             public_url=pick("TANDEM_PUBLIC_URL", "public_url"),
+            data_roots=_data_roots(
+                env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots"), start
+            ),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -116,6 +123,28 @@ class Settings:
     def spool_dir(self) -> Path:
         """Where the SDK spools points before shipping them (always local to the client)."""
         return self.home / "spool"
+
+
+def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Path, ...]:
+    if env_value:
+        values: list[str] = [v for v in env_value.split(os.pathsep) if v]
+    elif isinstance(file_value, str):
+        values = [file_value]
+    elif isinstance(file_value, list) and all(isinstance(v, str) for v in file_value):
+        values = list(file_value)
+    elif file_value is None:
+        values = []
+    else:
+        raise InvalidInput("data_roots in tandem.toml must be a folder or a list of folders")
+    return tuple((base / Path(v).expanduser()).resolve() for v in values)
+
+
+def default_data_roots(settings: Settings) -> tuple[Path, ...]:
+    """Where an embedded workspace may read data by path when no roots are configured: the
+    folder holding the workspace (the repository) and the current directory."""
+    if settings.data_roots:
+        return settings.data_roots
+    return tuple(dict.fromkeys((settings.home.parent.resolve(), Path.cwd().resolve())))
 
 
 def oidc_settings(settings: Settings) -> OidcSettings | None:

@@ -37,3 +37,41 @@ def parse_run_ref(text: str, default_project: str | None = None) -> RunRef:
             f"invalid run id {run_id!r}: a run id is 32 hex digits (a prefix of 6 or more works)"
         )
     return RunRef(project=project or None, run_id=run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRef:
+    """`customers@v3`: a dataset, and one of its versions (None: the latest)."""
+
+    project: str | None
+    name: str
+    version: int | None
+
+    def __str__(self) -> str:
+        text = f"{self.name}@v{self.version}" if self.version is not None else self.name
+        return f"{self.project}/{text}" if self.project else text
+
+
+def parse_dataset_ref(text: str, default_project: str | None = None) -> DatasetRef:
+    """Parse `NAME`, `NAME@vN` (or `NAME@N`), `PROJECT/NAME@vN` or `PROJECT/datasets/NAME@vN`."""
+    body, at, version_text = text.strip().partition("@")
+    parts = body.split("/")
+    if len(parts) == 1:
+        project, name = default_project, parts[0]
+    elif len(parts) == 2:
+        project, name = parts
+    elif len(parts) == 3 and parts[1] == "datasets":
+        project, name = parts[0], parts[2]
+    else:
+        raise InvalidInput(f"invalid dataset reference {text!r}: use NAME@vN or PROJECT/NAME@vN")
+    version: int | None = None
+    if at:
+        digits = version_text[1:] if version_text[:1] in ("v", "V") else version_text
+        if not digits.isdigit() or int(digits) < 1:
+            raise InvalidInput(
+                f"invalid dataset version {version_text!r} in {text!r}: versions are v1, v2, ..."
+            )
+        version = int(digits)
+    if not name:
+        raise InvalidInput(f"invalid dataset reference {text!r}: the name is missing")
+    return DatasetRef(project=project or None, name=name, version=version)

@@ -87,3 +87,16 @@ def check_user_name(name: str) -> str:
             "letters, digits, '_', '-' or '.', starting with a letter or digit"
         )
     return name
+
+
+_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name: letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    if not _DATASET_NAME.match(name):
+        raise InvalidInput(
+            f"invalid dataset name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(up to 128, starting with a letter or digit)"
+        )
+    return name

@@ -8,6 +8,8 @@ deleted only after its row is gone.
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 from sqlalchemy import Connection
 
@@ -15,6 +17,7 @@ from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import Oid
+from tandem.data.store import DatasetStore
 from tandem.gc.models import GcReport, GcRequest
 from tandem.identity.store import IdentityStore
 from tandem.projects.store import ProjectStore
@@ -32,17 +35,21 @@ class GcService:
         db: Database,
         projects: ProjectStore,
         runs: RunStore,
+        datasets: DatasetStore,
         blobs: BlobStore,
         blob_index: BlobIndex,
         identity: IdentityStore,
         auth: Authorizer,
         audit: AuditLog,
+        staging: Path | None = None,
     ) -> None:
+        self.staging = staging  # uploads waiting for a dataset version (tandem.data.service)
         self.identity = identity
         self.audit = audit
         self.db = db
         self.projects = projects
         self.runs = runs
+        self.datasets = datasets
         self.blobs = blobs
         self.blob_index = blob_index
         self.auth = auth
@@ -94,6 +101,9 @@ class GcService:
                     self.blobs.delete(blob.oid)
                 deleted += 1
                 freed += blob.size
+            deleted_staged, freed_staged = self._clear_staging(blob_cutoff)
+            deleted += deleted_staged
+            freed += freed_staged
         log.info("gc purged %d runs, deleted %d blobs", len(run_pks), deleted)
         return GcReport(
             dry_run=request.dry_run,
@@ -106,11 +116,28 @@ class GcService:
     def _purge(self, conn: Connection, cutoff: int) -> tuple[list[tuple[int, str]], list[int]]:
         doomed_projects = self.projects.list_deleted_before(conn, cutoff)
         run_pks = self.runs.deleted_run_pks(conn, cutoff, [pk for pk, _ in doomed_projects])
+        self.datasets.purge_run_links(conn, run_pks)
         self.runs.purge(conn, run_pks)
+        self.datasets.purge_datasets(conn, self.datasets.deleted_before(conn, cutoff))
+        self.datasets.forget_uploads_before(conn, cutoff)
         for pk, _ in doomed_projects:
+            self.datasets.purge_project(conn, pk)
             self.identity.purge_project(conn, pk)
             self.projects.purge(conn, pk)
         return doomed_projects, run_pks
+
+    def _clear_staging(self, cutoff_ms: int) -> tuple[int, int]:
+        """Uploads staged for a dataset version that never came, older than the grace period."""
+        if self.staging is None or not self.staging.is_dir():
+            return 0, 0
+        deleted = freed = 0
+        for entry in os.scandir(self.staging):
+            stat = entry.stat()
+            if entry.is_file() and stat.st_mtime * 1000 <= cutoff_ms:
+                Path(entry.path).unlink(missing_ok=True)
+                deleted += 1
+                freed += stat.st_size
+        return deleted, freed
 
     def _orphans(self, cutoff_ms: int) -> list[StoredBlob]:
         """Blobs in storage with no row at all: left by a crash between storing and recording.

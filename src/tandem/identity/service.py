@@ -7,6 +7,7 @@ bits each, so a fast hash is safe), passwords as argon2id. A token is shown once
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -48,7 +49,13 @@ LOGIN_ATTEMPTS = 5  # failed sign-ins per user name per window before refusing m
 _DAY_MS = 86_400_000
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a real password, used to even out timing")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users, so they take as long as known ones; made on
+    first use (hashing costs ~0.1 s, which every CLI start-up would otherwise pay)."""
+    return _hasher.hash("not a real password, used to even out timing")
 
 
 def secret_hash(secret: str) -> str:
@@ -188,7 +195,7 @@ class IdentityService:
             row = self.store.find_user(conn, name)
         stored = row.password_hash if row is not None else None
         try:
-            _hasher.verify(stored or _DUMMY_HASH, password)
+            _hasher.verify(stored or _dummy_hash(), password)
             ok = stored is not None and row is not None and row.disabled_at is None
         except (VerificationError, InvalidHashError):
             ok = False
@@ -284,7 +291,7 @@ class IdentityService:
         with self.db.read() as conn:
             row = self.store.user_by_pk(conn, principal.user_pk)
         try:
-            _hasher.verify(row.password_hash or _DUMMY_HASH, data.current_password)
+            _hasher.verify(row.password_hash or _dummy_hash(), data.current_password)
         except (VerificationError, InvalidHashError):
             self.audit.record_alone(principal, "user.password", principal.name, outcome=FAILED)
             raise InvalidInput("the current password is wrong; nothing changed") from None

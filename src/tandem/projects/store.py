@@ -95,6 +95,13 @@ class ProjectStore:
         cursor = encode_cursor([items[-1].name]) if len(rows) > limit else None
         return Page[Project](items=items, next_cursor=cursor)
 
+    def all_names(self, conn: Connection) -> builtins.list[tuple[int, str]]:
+        """(pk, name) of every project that is not deleted."""
+        rows = conn.execute(
+            select(projects.c.pk, projects.c.name).where(projects.c.deleted_at.is_(None))
+        ).all()
+        return [(row.pk, row.name) for row in rows]
+
     def set_deleted(self, conn: Connection, pk: int, deleted_at: int | None) -> None:
         conn.execute(update(projects).where(projects.c.pk == pk).values(deleted_at=deleted_at))
 

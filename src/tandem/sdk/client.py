@@ -11,14 +11,11 @@ a server and every rule is enforced in one place.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -30,11 +27,12 @@ from tandem.core.paging import Page
 from tandem.core.paths import check_artifact_path
 from tandem.core.refs import parse_run_ref
 from tandem.core.validation import check_metric_value
-from tandem.errors import IntegrityError, InvalidInput, NotFound, TandemError
+from tandem.errors import InvalidInput, NotFound, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
+from tandem.sdk.data import Datasets
 from tandem.sdk.identity import Audit, Members, Tokens, Users
-from tandem.sdk.transport import Http
+from tandem.sdk.transport import Http, check_download, download_verified, safe_target
 from tandem.tracking.models import (
     Artifact,
     BatchResult,
@@ -47,18 +45,15 @@ from tandem.tracking.models import (
     RunUpdate,
 )
 
+if TYPE_CHECKING:
+    from tandem.data.ingest import HashCache
+
 API = "/api/v1"
 UPLOAD_CHUNK = 1 << 20
 
 
 def _q(text: str) -> str:
     return quote(text, safe="")
-
-
-def _check_download(path: str, expected: str | None, digest: str) -> None:
-    """The server names every artifact's hash (`X-Tandem-Oid`); bytes that differ are refused."""
-    if expected and digest != expected:
-        raise IntegrityError(f"download of {path} is corrupt: hash mismatch; try again")
 
 
 def _run_path(ref: str, rest: str = "") -> str:
@@ -128,17 +123,29 @@ class Client:
             self.target = f"embedded:{settings.home}"
             self._http = Http(embedded_client(settings), description=f"workspace {settings.home}")
             self._owns_http = False
+        self.is_embedded = self.target.startswith("embedded:")
+        self._hash_cache: HashCache | None = None
         self.projects = Projects(self._http)
         self.runs = Runs(self._http, self)
         self.users = Users(self._http)
         self.tokens = Tokens(self._http)
         self.members = Members(self._http)
         self.audit = Audit(self._http)
+        self.data = Datasets(self._http, self)
         self._packages_oid: str | None = None
         self._recovered = False
         self._lock = threading.Lock()
 
     # -- conveniences ---------------------------------------------------------------------
+
+    def hash_cache(self) -> HashCache:
+        """This machine's cache of file hashes (for adding data to a server)."""
+        if self._hash_cache is None:
+            from tandem.data.ingest import HashCache
+
+            # Beside the spool: both describe this machine, whichever server it talks to.
+            self._hash_cache = HashCache(self.settings.home / "cache" / "file-hashes.sqlite")
+        return self._hash_cache
 
     def project_name(self, project: str | None) -> str:
         """`project`, or the default project, or a clear error."""
@@ -201,6 +208,8 @@ class Client:
         return result
 
     def close(self) -> None:
+        if self._hash_cache is not None:
+            self._hash_cache.close()
         if self._owns_http:
             self._http.close()
 
@@ -473,35 +482,15 @@ class Runs:
         target = Path(destination)
         if target.is_dir():
             target = target / path.rsplit("/", 1)[-1]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tandem-download-")
-        try:
-            hasher = blake3()
-            with (
-                os.fdopen(fd, "wb") as out,
-                self._http.stream(
-                    "GET", _run_path(run_id, f"/artifacts/{quote(path)}")
-                ) as response,
-            ):
-                expected = response.headers.get("x-tandem-oid")
-                for chunk in response.iter_bytes(UPLOAD_CHUNK):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
-            _check_download(path, expected, hasher.hexdigest())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return target
+        return download_verified(
+            self._http, _run_path(run_id, f"/artifacts/{quote(path)}"), path, target, progress
+        )
 
     def read_artifact(self, run_id: str, artifact_path: str) -> bytes:
         """An artifact's bytes in memory (for small files), verified against its hash."""
         path = check_artifact_path(artifact_path)
         response = self._http.request("GET", _run_path(run_id, f"/artifacts/{quote(path)}"))
-        _check_download(
+        check_download(
             path, response.headers.get("x-tandem-oid"), blake3(response.content).hexdigest()
         )
         return response.content
@@ -511,19 +500,10 @@ class Runs:
     ) -> list[Path]:
         """Download every artifact (under `prefix`) into the folder `destination`, keeping
         their relative paths; refuses to write through a symbolic link."""
-        root = Path(destination).resolve()
         written = []
         for artifact in self.list_artifacts(run_id, prefix):
-            rel = check_artifact_path(artifact.path)
-            target = root / rel
-            for parent in [target, *target.parents]:
-                if parent == root:
-                    break
-                if parent.is_symlink():
-                    raise InvalidInput(f"refusing to write through the symbolic link {parent}")
-            if not target.resolve().is_relative_to(root):
-                raise InvalidInput(f"artifact {rel} would be written outside {root}")
-            written.append(self.download_artifact(run_id, rel, target))
+            target = safe_target(destination, artifact.path)
+            written.append(self.download_artifact(run_id, artifact.path, target))
         return written
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tandem.core.clock import now_ms
 from tandem.core.paths import check_artifact_path
 from tandem.core.validation import check_key, check_metric_value, check_step
+from tandem.data.models import DatasetVersion, RunLink
 from tandem.errors import (
     Conflict,
     NotFound,
@@ -152,6 +153,30 @@ class ActiveRun:
             rel = path.relative_to(root).as_posix()
             self.client.runs.upload_artifact(self.id, path, prefix + rel)
         return len(files)
+
+    def log_dataset(
+        self,
+        data: Any,
+        name: str,
+        role: str = "input",
+        *,
+        contract: str | Path | None = None,
+        project: str | None = None,
+        message: str = "",
+    ) -> DatasetVersion:
+        """Version `data` (a path, an s3:// prefix, a Polars/pandas frame or an Arrow table)
+        as dataset `name` (in this run's project unless `project` is given) and link it to this
+        run in `role` (train, test, input; `output` for what the run produced)."""
+        return self.client.data.add(
+            name, data, project=project or self.project, contract=contract, message=message,
+            run_id=self.id, role=role,
+        )  # fmt: skip
+
+    def use_dataset(self, ref: str, role: str = "input") -> RunLink:
+        """Link an existing version (`NAME@vN`, `NAME` for the latest, `PROJECT/NAME@vN`)."""
+        if "/" not in ref.split("@", 1)[0]:
+            ref = f"{self.project}/{ref}"
+        return self.client.data.link_run(self.id, ref, role)
 
     def log_text(self, text: str, artifact_path: str) -> None:
         self.client.runs.upload_bytes(self.id, text.encode(), artifact_path)

@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from blake3 import blake3
 
-from tandem.errors import ServerError, TransportError, from_problem
+from tandem.core.paths import check_artifact_path
+from tandem.errors import IntegrityError, InvalidInput, ServerError, TransportError, from_problem
 
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -68,3 +74,50 @@ def _error(response: httpx.Response) -> Exception:
     if isinstance(problem, dict) and "code" in problem:
         return from_problem(problem)
     return ServerError(f"HTTP {response.status_code} from tandem: {response.text[:200]}")
+
+
+DOWNLOAD_CHUNK = 1 << 20
+
+
+def download_verified(http: Http, url: str, name: str, target: Path, progress: Any = None) -> Path:
+    """Stream `url` into the file `target`, checking the bytes against the server's
+    X-Tandem-Oid; the file appears whole or not at all."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tandem-download-")
+    try:
+        hasher = blake3()
+        with os.fdopen(fd, "wb") as out, http.stream("GET", url) as response:
+            expected = response.headers.get("x-tandem-oid")
+            for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        check_download(name, expected, hasher.hexdigest())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def check_download(name: str, expected: str | None, digest: str) -> None:
+    if expected and expected != digest:
+        raise IntegrityError(f"{name}: downloaded bytes do not match their hash; try again")
+
+
+def safe_target(destination: str | Path, relative: str) -> Path:
+    """Where a file at `relative` goes under the folder `destination`: never outside it, never
+    through a symbolic link."""
+    root = Path(destination).resolve()
+    rel = check_artifact_path(relative)
+    target = root / rel
+    for parent in [target, *target.parents]:
+        if parent == root:
+            break
+        if parent.is_symlink():
+            raise InvalidInput(f"refusing to write through the symbolic link {parent}")
+    if not target.resolve().is_relative_to(root):
+        raise InvalidInput(f"{rel} would be written outside {root}")
+    return target

@@ -31,9 +31,9 @@ def create_app(
     anonymous and must sign in.
     """
     from tandem.audit.api import router as audit_router
+    from tandem.data.api import router as data_router
     from tandem.gc.api import router as gc_router
     from tandem.identity.api import router as identity_router
-    from tandem.identity.oidc_routes import router as oidc_router
     from tandem.projects.api import router as projects_router
     from tandem.tracking.api import router as tracking_router
 
@@ -67,10 +67,20 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     # the logging hot path first: routes are matched in order
-    for router in (tracking_router, projects_router, gc_router, identity_router, audit_router):
+    for router in (
+        tracking_router,
+        projects_router,
+        data_router,
+        gc_router,
+        identity_router,
+        audit_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
-    app.include_router(oidc_router)  # /login/oidc: single sign-on, when configured
-    _mount_web(app)
+    if not embedded:  # in process, only the SDK calls: no pages, no browser sign-in
+        from tandem.identity.oidc_routes import router as oidc_router
+
+        app.include_router(oidc_router)  # /login/oidc: single sign-on, when configured
+        _mount_web(app)
     return app
 
 

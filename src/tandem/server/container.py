@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer, Principal
-from tandem.core.config import Settings, oidc_settings
+from tandem.core.config import Settings, default_data_roots, oidc_settings
+from tandem.data.ingest import HashCache
+from tandem.data.service import DataService
+from tandem.data.store import DatasetStore
 from tandem.gc.service import GcService
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
@@ -31,12 +34,15 @@ class Services:
     identity: IdentityService
     projects: ProjectService
     tracking: TrackingService
+    data: DataService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
+    def build(cls, settings: Settings, *, embedded: bool = False) -> Services:
+        """`embedded`: the workspace is this process's own, so it may read data by path from
+        the repository folder by default; a server reads only from configured data roots."""
         settings.home.mkdir(parents=True, exist_ok=True)
         db = open_database(settings.database_url)
         blobs = open_blob_store(settings.artifacts)
@@ -51,7 +57,17 @@ class Services:
         tracking = TrackingService(
             db, run_store, projects, project_store, blobs, blob_index, auth, audit
         )
-        gc = GcService(db, project_store, run_store, blobs, blob_index, identity_store, auth, audit)
+        dataset_store = DatasetStore()
+        data = DataService(
+            db, dataset_store, projects, project_store, run_store, blobs, blob_index, auth, audit,
+            data_roots=default_data_roots(settings) if embedded else settings.data_roots,
+            workspace=settings.home.resolve(),
+            hash_cache=HashCache(settings.home / "cache" / "file-hashes.sqlite"),
+        )  # fmt: skip
+        gc = GcService(
+            db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
+            audit, staging=settings.home.resolve() / "staging",
+        )  # fmt: skip
         return cls(
             settings=settings,
             db=db,
@@ -61,6 +77,7 @@ class Services:
             identity=identity,
             projects=projects,
             tracking=tracking,
+            data=data,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,
@@ -68,5 +85,6 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+        self.data.hash_cache.close()
         if self.oidc is not None:
             self.oidc.close()

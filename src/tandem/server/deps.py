@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Response
@@ -12,7 +15,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from tandem.core.auth import Principal
-from tandem.errors import PermissionDenied, Unauthenticated
+from tandem.errors import InvalidInput, PermissionDenied, Unauthenticated
 from tandem.identity.service import WebSession, constant_time_equal
 from tandem.server.container import Services
 
@@ -119,3 +122,25 @@ def model_response(model: BaseModel) -> Response:
     """Serialize a large, already-valid model once, in Rust. FastAPI would validate it against
     the route's response model again first, which costs more than the query on a search page."""
     return Response(model.model_dump_json(), media_type="application/json")
+
+
+MAX_UPLOAD_BYTES = 50 * 2**30
+
+
+@contextlib.asynccontextmanager
+async def spooled_upload(request: Request, services: Services) -> AsyncIterator[Path]:
+    """The request body, streamed into a temporary file inside the workspace (removed after)."""
+    tmp_dir = services.settings.home / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise InvalidInput(f"upload is larger than {MAX_UPLOAD_BYTES} bytes")
+                out.write(chunk)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)

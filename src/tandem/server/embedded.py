@@ -130,7 +130,7 @@ def embedded_client(settings: Settings) -> httpx.Client:
     with _lock:
         entry = _clients.get(key)
         if entry is None:
-            services = Services.build(settings)
+            services = Services.build(settings, embedded=True)
             app = create_app(services=services, embedded=True)
             client = httpx.Client(transport=InProcessTransport(app), base_url="http://embedded")
             entry = (client, services)

@@ -85,6 +85,30 @@ class LocalBlobStore:
     def _path(self, oid: Oid) -> Path:
         return self.root / oid[:2] / oid[2:]
 
+    @property
+    def tmp_dir(self) -> Path:
+        """Where writers stage a blob before `adopt` names it (same file system as the store)."""
+        return self._tmp
+
+    def adopt(self, tmp_name: str, oid: Oid) -> None:
+        """Name the fully written, fsynced file `tmp_name` (in `tmp_dir`) as blob `oid`, or
+        drop it if that blob is already stored."""
+        target = self._path(oid)
+        if target.exists():
+            os.unlink(tmp_name)
+            return
+        target.parent.mkdir(exist_ok=True)
+        os.chmod(tmp_name, 0o444)
+        os.replace(tmp_name, target)
+        _fsync_dir(target.parent)
+
+    def local_path(self, oid: Oid) -> Path:
+        """The file holding blob `oid` (readers must not write to it)."""
+        path = self._path(oid)
+        if not path.is_file():
+            raise NotFound(f"blob {oid} is not in the store")
+        return path
+
     def put_file(self, path: Path) -> BlobInfo:
         info = hash_file(path)
         if self.exists(info.oid):
@@ -102,14 +126,7 @@ class LocalBlobStore:
                 info = write_hashed(chunks, out)
                 out.flush()
                 os.fsync(out.fileno())
-            target = self._path(info.oid)
-            if target.exists():
-                os.unlink(tmp_name)
-            else:
-                target.parent.mkdir(exist_ok=True)
-                os.chmod(tmp_name, 0o444)
-                os.replace(tmp_name, target)
-                _fsync_dir(target.parent)
+            self.adopt(tmp_name, info.oid)
             return info
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

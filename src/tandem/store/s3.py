@@ -47,35 +47,7 @@ class S3BlobStore:
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise InvalidInput(f"invalid S3 location {url!r}: use s3://bucket/prefix")
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError:
-            raise InvalidInput("S3 storage needs boto3: pip install 'tandem[s3]'") from None
-        endpoint = os.environ.get("TANDEM_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
-        options: dict[str, Any] = {
-            "retries": {"max_attempts": 3, "mode": "standard"},
-            "connect_timeout": 5,
-        }
-        if endpoint and not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
-            # botocore >= 1.36 adds CRC checksum headers to every upload by default, which many
-            # S3-compatible servers (older MinIO, Ceph, B2, ...) reject. Reads are verified
-            # against the BLAKE3 oid anyway; AWS itself keeps the default.
-            options["request_checksum_calculation"] = "when_required"
-            options["response_checksum_validation"] = "when_required"
-        try:
-            config = Config(**options)
-        except TypeError:  # botocore < 1.36 has neither the option nor the default
-            options.pop("request_checksum_calculation", None)
-            options.pop("response_checksum_validation", None)
-            config = Config(**options)
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint or None,
-            region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            config=config,
-        )
-        return cls(client, parsed.netloc, parsed.path)
+        return cls(s3_client(), parsed.netloc, parsed.path)
 
     def _key(self, oid: str) -> str:
         name = f"{oid[:2]}/{oid[2:]}"
@@ -186,3 +158,36 @@ class S3BlobStore:
                         yield StoredBlob(Oid(oid), item["Size"], item["LastModified"].timestamp())
         except Exception as exc:
             raise self._failed("listing", exc) from exc
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client with the endpoint and credentials from the environment."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise InvalidInput("S3 storage needs boto3: pip install 'tandem[s3]'") from None
+    endpoint = os.environ.get("TANDEM_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+    options: dict[str, Any] = {
+        "retries": {"max_attempts": 3, "mode": "standard"},
+        "connect_timeout": 5,
+    }
+    if endpoint and not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
+        # botocore >= 1.36 adds CRC checksum headers to every upload by default, which many
+        # S3-compatible servers (older MinIO, Ceph, B2, ...) reject. Reads are verified
+        # against the BLAKE3 oid anyway; AWS itself keeps the default.
+        options["request_checksum_calculation"] = "when_required"
+        options["response_checksum_validation"] = "when_required"
+    try:
+        config = Config(**options)
+    except TypeError:  # botocore < 1.36 has neither the option nor the default
+        options.pop("request_checksum_calculation", None)
+        options.pop("response_checksum_validation", None)
+        config = Config(**options)
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint or None,
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        config=config,
+    )
+    return client

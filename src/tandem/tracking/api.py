@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
@@ -14,9 +11,15 @@ from fastapi.responses import StreamingResponse
 from tandem.core.auth import Action
 from tandem.core.paging import Page
 from tandem.core.refs import RunRef
-from tandem.errors import InvalidInput
 from tandem.server.container import Services
-from tandem.server.deps import PrincipalDep, ServicesDep, get_principal, model_response, offload
+from tandem.server.deps import (
+    PrincipalDep,
+    ServicesDep,
+    get_principal,
+    model_response,
+    offload,
+    spooled_upload,
+)
 from tandem.server.policy import policy
 from tandem.tracking.models import (
     Artifact,
@@ -42,9 +45,6 @@ async def run_reference(
 
 
 RunRefDep = Annotated[str, Depends(run_reference)]
-
-MAX_UPLOAD_BYTES = 50 * 2**30
-
 
 # The logging hot path is the first route: routes are matched in the order they are declared.
 # On SQLite every write takes the one write lock anyway, so a small batch is cheaper applied in
@@ -149,20 +149,8 @@ async def upload_artifact(
     the workspace, hashed, and stored by content."""
     # Refuse before reading a byte: nobody may fill the server's disk without write access.
     await offload(services.tracking.check_writable, principal, run_id)
-    tmp_dir = services.settings.home / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
-    try:
-        size = 0
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_UPLOAD_BYTES:
-                    raise InvalidInput(f"upload is larger than {MAX_UPLOAD_BYTES} bytes")
-                out.write(chunk)
-        return await offload(services.tracking.upload_artifact, principal, run_id, path, Path(name))
-    finally:
-        Path(name).unlink(missing_ok=True)
+    async with spooled_upload(request, services) as source:
+        return await offload(services.tracking.upload_artifact, principal, run_id, path, source)
 
 
 @router.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import tandem.audit.tables
+import tandem.data.tables
 import tandem.gc.models
 import tandem.identity.tables
 import tandem.projects.tables

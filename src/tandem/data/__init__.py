@@ -1,0 +1,1 @@
+"""Datasets: versions, profiles, contracts, validation, PII scan, catalog and drift."""

@@ -1,0 +1,128 @@
+"""What the data service computes from a version's files: schema, profile, PII findings and the
+contract's verdict, and the comparison of two versions.
+
+The one place the service meets the statistics (`profile`, `drift`), contract (`contract`,
+`validate`) and PII (`pii`) modules, imported lazily so that starting the CLI or the server
+does not load Polars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tandem.data.frames import TableFormat
+from tandem.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from tandem.data.contract import Contract
+    from tandem.data.models import DatasetVersion
+
+
+@dataclass
+class Analysis:
+    format: str | None = None
+    rows: int | None = None
+    schema: list[dict[str, str]] = field(default_factory=list)
+    profile: dict[str, Any] | None = None
+    pii: list[dict[str, Any]] | None = None
+    validation: dict[str, Any] | None = None
+    passed: bool = True
+    blocking_failures: list[str] = field(default_factory=list)
+
+
+def parse_contract(text: str) -> Contract:
+    """Parse ODCS YAML (raises InvalidContract naming the line and field)."""
+    from tandem.data.contract import parse_contract as parse
+
+    return parse(text, "contract")
+
+
+def analyse(paths: Sequence[Path], fmt: TableFormat | None, contract: str | None) -> Analysis:
+    """Profile, scan and (with a contract) validate the table in `paths`. Files that are not
+    one table format are versioned as plain files: no profile, and no contract to check."""
+    if fmt is None:
+        if contract is not None:
+            raise InvalidInput(
+                "a contract applies to a table: CSV, Parquet or JSON Lines files of one kind"
+            )
+        return Analysis()
+    from tandem.data.pii import scan_pii
+    from tandem.data.profile import profile_table
+
+    profile = profile_table(list(paths), fmt)
+    profile_json = profile.to_json()
+    findings = [f.to_json() for f in scan_pii(list(paths), fmt)]
+    analysis = Analysis(
+        format=fmt.value,
+        rows=profile.rows,
+        schema=[
+            {"name": name, "type": str(col.get("type", ""))}
+            for name, col in profile_json["columns"].items()
+        ],
+        profile=profile_json,
+        pii=findings,
+    )
+    if contract is not None:
+        result, passed, blocking = _validate(paths, fmt, contract, findings)
+        analysis.validation = result
+        analysis.passed = passed
+        analysis.blocking_failures = blocking
+    return analysis
+
+
+def _validate(
+    paths: Sequence[Path], fmt: TableFormat, contract: str, pii: list[dict[str, Any]] | None
+) -> tuple[dict[str, Any], bool, list[str]]:
+    from tandem.data.validate import validate_table
+
+    result = validate_table(list(paths), fmt, parse_contract(contract), pii=pii)
+    return result.to_json(), result.passed, [c.id for c in result.blocking_failures]
+
+
+def validate_files(
+    paths: Sequence[Path], fmt: TableFormat, contract: str
+) -> tuple[dict[str, Any], bool, bool]:
+    """Validate stored files against `contract`: (result, passed, a blocking check failed)."""
+    result, passed, blocking = _validate(paths, fmt, contract, None)
+    return result, passed, bool(blocking)
+
+
+def draft_contract(profile: dict[str, Any], name: str, pii: list[dict[str, Any]]) -> str:
+    from tandem.data.contract import draft_contract as draft
+
+    return draft(profile, name, pii=pii)
+
+
+def compare_versions(
+    a: DatasetVersion,
+    profile_a: dict[str, Any] | None,
+    b: DatasetVersion,
+    profile_b: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Schema changes, row counts and drift from `a` to `b`, from their stored profiles."""
+    schema_a = {c["name"]: c["type"] for c in a.schema_}
+    schema_b = {c["name"]: c["type"] for c in b.schema_}
+    changes = [f"added {n} ({t})" for n, t in schema_b.items() if n not in schema_a]
+    changes += [f"removed {n} ({t})" for n, t in schema_a.items() if n not in schema_b]
+    changes += [
+        f"{n}: {schema_a[n]} -> {schema_b[n]}"
+        for n in schema_a
+        if n in schema_b and schema_a[n] != schema_b[n]
+    ]
+    report: dict[str, Any] = {
+        "a": a.ref,
+        "b": b.ref,
+        "rows": {"a": a.rows, "b": b.rows},
+        "schema_changes": changes,
+        "drift": None,
+    }
+    if profile_a is not None and profile_b is not None:
+        from tandem.data.drift import compare_profiles
+        from tandem.data.profile import Profile
+
+        drift = compare_profiles(Profile.from_json(profile_a), Profile.from_json(profile_b))
+        report["drift"] = drift.to_json()
+    return report

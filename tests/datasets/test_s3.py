@@ -1,0 +1,91 @@
+"""Datasets and S3, against a real S3-compatible server (moto's) on loopback: a version added
+from an `s3://` prefix, and a workspace whose blobs live in S3 (profiles and validation read
+the stored blobs back from it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tandem.core.config import Settings
+from tandem.errors import NotFound
+from tandem.projects.models import ProjectCreate
+from tandem.sdk.client import Client
+from tandem.server.container import Services
+
+BUCKET = "lake"
+REAL_DATA = Path(os.environ.get("TANDEM_REAL_DATA", "/work/shared/data"))
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)  # the settings fixture clears TANDEM_*
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+def test_a_version_from_an_s3_prefix(s3, services: Services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    telco = (REAL_DATA / "telco-churn.csv").read_bytes()
+    half = telco.splitlines(keepends=True)
+    header, rows = half[0], half[1:]
+    s3.put_object(Bucket=BUCKET, Key="churn/2026/part-1.csv", Body=header + b"".join(rows[:3000]))
+    s3.put_object(Bucket=BUCKET, Key="churn/2026/part-2.csv", Body=header + b"".join(rows[3000:]))
+    s3.put_object(Bucket=BUCKET, Key="churn/2025/old.csv", Body=header)
+    owner = services.owner
+    services.projects.create(owner, ProjectCreate(name="churn"))
+    version = services.data.add_from_path(owner, "churn", "telco", f"s3://{BUCKET}/churn/2026/")
+    assert (version.file_count, version.rows, version.format) == (2, 7043, "csv")
+    details = services.data.get_version(owner, "churn/telco@v1")
+    assert [f.path for f in details.files or []] == ["part-1.csv", "part-2.csv"]
+    again = services.data.add_from_path(owner, "churn", "telco", f"s3://{BUCKET}/churn/2026")
+    assert (again.version, again.created) == (1, False)
+    with pytest.raises(NotFound, match="no objects"):
+        services.data.add_from_path(owner, "churn", "none", f"s3://{BUCKET}/nothing/")
+    assert not any((services.settings.home / "tmp").iterdir())  # downloads cleaned up
+
+
+def test_a_workspace_with_blobs_in_s3(s3, settings: Settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = settings.with_(artifacts=f"s3://{BUCKET}/blobs")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "telco.csv").write_bytes((REAL_DATA / "telco-churn.csv").read_bytes())
+    with Client(settings=settings) as client:
+        client.projects.create("churn")
+        v1 = client.data.add("telco", folder / "telco.csv", project="churn")
+        assert v1.rows == 7043
+        stored = s3.list_objects_v2(Bucket=BUCKET, Prefix="blobs/")["KeyCount"]
+        assert stored == 1
+        # validating reads the stored blob back from S3
+        draft = client.data.draft_contract("churn/telco@v1")
+        result = client.data.validate("churn/telco@v1", contract=draft)
+        assert result["rows"] == 7043
+        out = tmp_path / "out"
+        client.data.download("churn/telco@v1", out)
+        assert (out / "telco.csv").read_bytes() == (folder / "telco.csv").read_bytes()
+    from tandem.server import embedded
+
+    embedded.close_all()
