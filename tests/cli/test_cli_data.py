@@ -128,3 +128,53 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(
     assert outcome.code == code, (outcome.stdout, outcome.stderr)
     assert len(outcome.stderr_lines) == 1 and message in outcome.stderr
     assert "Traceback" not in outcome.stderr
+
+
+@pytest.mark.slow
+def test_add_and_validate_on_ray_equal_the_local_result(
+    tandem: Any, sdk: Client, tmp_path: Path
+) -> None:
+    import polars as pl
+    import ray
+
+    sdk.projects.create("churn")
+    parts = tmp_path / "data" / "telco"
+    parts.mkdir(parents=True)
+    frame = pl.read_csv(REAL_DATA / "telco-churn.csv", infer_schema_length=10_000)
+    for i, offset in enumerate(range(0, frame.height, 2_000)):  # 4 files: 4 Ray tasks
+        frame.slice(offset, 2_000).write_parquet(parts / f"part-{i}.parquet")
+    contract = str(TELCO_CONTRACT)
+    try:
+        local = tandem(
+            "data", "add", "local", str(parts), "-p", "churn", "-c", contract, "--json"
+        ).json()  # fmt: skip
+        distributed = tandem(
+            "data", "add", "onray", str(parts), "-p", "churn", "-c", contract,
+            "--executor", "ray", "--json",
+        ).json()  # fmt: skip
+        checked = tandem("data", "validate", "churn/onray@v1", "--executor", "ray", "--json")
+    finally:
+        ray.shutdown()
+    assert checked.code == 0, checked.stderr
+    assert (local["rows"], distributed["rows"]) == (7043, 7043)
+    shown = [tandem("data", "show", f"churn/{n}@v1", "--json").json() for n in ("local", "onray")]
+    assert shown[0]["profile"] == shown[1]["profile"]
+    assert shown[0]["pii"] == shown[1]["pii"]
+
+    def outcomes(result: dict[str, Any]) -> list[Any]:
+        return [(c["id"], c["passed"], c["observed"]) for c in result["checks"]]
+
+    assert outcomes(checked.json()) == outcomes(shown[0]["validation"])
+
+
+def test_executor_is_checked(tandem: Any, telco: Path) -> None:
+    bad = tandem("data", "add", "telco", str(telco), "-p", "churn", "--executor", "spark")
+    assert bad.code != 0 and "spark" in bad.stderr
+    remote = tandem(
+        "--url", "http://127.0.0.1:9", "data", "add", "t", str(telco), "--executor", "ray"
+    )  # fmt: skip
+    assert remote.code != 0
+    assert remote.stderr.strip() == (
+        "error: --executor applies to the embedded workspace; a server profiles and validates "
+        "where its own TANDEM_EXECUTOR says"
+    )

@@ -1,20 +1,26 @@
-"""Executors: the local one, choosing by TANDEM_EXECUTOR, and profiling across a real (local)
-Ray cluster, whose result must equal the local one exactly: the same parts, profiled and merged
-the same way, give the same JSON, byte for byte."""
+"""Executors: the local one, choosing by TANDEM_EXECUTOR, and profiling and validating across a
+real (local) Ray cluster, whose result must equal the local one exactly: the same parts,
+profiled and merged the same way, give the same JSON, byte for byte; validating the parts gives
+what validating the whole table gives."""
 
 from __future__ import annotations
 
 import operator
 import sys
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 import pytest
+from contract_world import BROKEN_TELCO_COUNTS, broken_telco, telco_contract
 from stats_world import read_adult, read_telco
 
+from tandem.data.contract import parse_contract
 from tandem.data.executor import LocalExecutor, RayExecutor, executor_from_settings
 from tandem.data.frames import TableFormat
 from tandem.data.profile import merge_profiles, profile_files, profile_frame
+from tandem.data.validate import ValidationResult, validate_parts, validate_table
 from tandem.errors import InvalidInput, UnreadableData
 
 
@@ -40,7 +46,8 @@ def test_executor_from_settings():
 
 @pytest.fixture(scope="module")
 def ray_executor():
-    ray = pytest.importorskip("ray")
+    import ray  # a dev dependency: its absence fails the tests, it does not skip them
+
     executor = RayExecutor(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield executor
     ray.shutdown()
@@ -96,3 +103,93 @@ def test_ray_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets without the extra
     with pytest.raises(InvalidInput, match=r"pip install 'tandem\[ray\]'"):
         executor_from_settings("ray")
+
+
+@pytest.mark.slow
+def test_ray_validation_equals_validating_the_whole_table(
+    ray_executor: RayExecutor, tmp_path: Path
+):
+    broken = broken_telco()  # planted failures of every kind, duplicates across parts included
+    contract = telco_contract()
+    csv, parquet = [], []
+    for i, offset in enumerate(range(0, broken.height, 1_000)):
+        part = broken.slice(offset, 1_000)
+        csv.append(tmp_path / f"telco-{i}.csv")
+        part.write_csv(csv[-1])
+        parquet.append(tmp_path / f"telco-{i}.parquet")
+        part.write_parquet(parquet[-1])
+    for paths, fmt in ((csv, TableFormat.CSV), (parquet, TableFormat.PARQUET)):
+        whole = validate_table(paths, fmt, contract)
+        local = validate_parts(contract, paths, fmt, LocalExecutor())
+        distributed = validate_parts(contract, paths, fmt, ray_executor)
+        assert distributed.to_json() == whole.to_json() == local.to_json()
+        failed = {c.id: c.observed for c in distributed.failures if c.id in BROKEN_TELCO_COUNTS}
+        assert failed == BROKEN_TELCO_COUNTS
+        assert distributed.rows == broken.height
+
+
+@pytest.mark.slow
+def test_ray_validation_merges_newest_values_and_pii_shares(
+    ray_executor: RayExecutor, tmp_path: Path
+):
+    contract = parse_contract("""\
+apiVersion: v3.1.0
+kind: DataContract
+id: notes
+version: 1.0.0
+status: active
+schema:
+  - name: notes
+    properties:
+      - name: at
+        logicalType: timestamp
+        quality:
+          - id: fresh
+            metric: freshness
+            mustBeLessThan: 36
+            unit: hours
+      - name: note
+        logicalType: string
+        classification: public
+      - name: n
+        logicalType: integer
+        quality:
+          - id: positive
+            type: sql
+            query: n > 0
+          - id: broken_sql
+            type: sql
+            query: CAST(note AS INTEGER) > 0
+""")
+    day = partial(datetime, 2026, 11, tzinfo=UTC)
+    parts = [
+        {"at": [day(20, 8)], "note": ["mail bob@corp.example.org"], "n": [1]},
+        {"at": [day(22, 8), None], "note": [None, "fine"], "n": [-1, 2]},
+        {"at": [day(21)], "note": ["call +44 20 7946 0958"], "n": [3]},
+    ]
+    paths = []
+    for i, part in enumerate(parts):
+        paths.append(tmp_path / f"notes-{i}.parquet")
+        pl.DataFrame(part).write_parquet(paths[-1])
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    whole = validate_table(paths, TableFormat.PARQUET, contract, now=now)
+    distributed = validate_parts(contract, paths, TableFormat.PARQUET, ray_executor, now=now)
+    assert _settled(distributed) == _settled(whole)
+    assert distributed.check("fresh").observed == 28.0  # hours since the newest, in part 2
+    public = distributed.check("note:classification")  # 1 e-mail, 1 phone in 3 non-null notes
+    assert public.observed == {
+        "email": pytest.approx(33.333, abs=1e-3),
+        "phone": pytest.approx(33.333, abs=1e-3),
+    }
+    assert distributed.check("positive").observed == 1
+    for result in (distributed, whole):  # fails on the data (which row Polars names varies)
+        broken = result.check("broken_sql")
+        assert broken.passed is None
+        assert broken.message.startswith("not run: fails on this table: conversion from `str`")
+
+
+def _settled(result: ValidationResult) -> list[dict]:
+    """Every check's outcome, without the wording of errors met on the data."""
+    return [
+        {**c, "message": None} if c["passed"] is None else c for c in result.to_json()["checks"]
+    ]

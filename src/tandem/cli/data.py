@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tandem.cli.output import (
+    OPTIONS,
     console,
     err_console,
     fmt_value,
@@ -23,6 +25,18 @@ from tandem.core.clock import format_ms
 from tandem.errors import InvalidInput
 
 app = typer.Typer(help="Datasets: versions, profiles, contracts, validation, PII, catalog and drift.", no_args_is_help=True)  # fmt: skip
+
+
+class Executor(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+def _use_executor(executor: Executor | None) -> None:
+    """Run this command's data work on `executor` (read when the client is made)."""
+    OPTIONS["executor"] = executor.value if executor else None
+
+
 contract_app = typer.Typer(help="A dataset's data contract (ODCS v3 YAML).", no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
 
@@ -30,6 +44,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="project (default: TANDEM_PROJECT / tandem.toml)")]  # fmt: skip
 RefArg = Annotated[str, typer.Argument(metavar="DATASET", help="NAME@vN, NAME (the latest) or PROJECT/NAME@vN")]  # fmt: skip
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="page size")]
+ExecutorOpt = Annotated[Executor | None, typer.Option("--executor", help="where profiling and validation run: local, or ray (one task per file on a Ray cluster: RAY_ADDRESS, or a local one). Default: TANDEM_EXECUTOR, else local. Embedded workspace only")]  # fmt: skip
 CursorOpt = Annotated[str | None, typer.Option("--cursor", help="next_cursor printed by the previous page")]  # fmt: skip
 
 
@@ -72,11 +87,13 @@ def add(
     run: Annotated[str | None, typer.Option("--run", help="link the version to this run")] = None,
     role: Annotated[str, typer.Option("--role", help="the run's use of it: train, test, input, output, ...")] = "input",
     create_project: Annotated[bool, typer.Option("--create-project", help="create the project if it does not exist")] = False,
+    executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Add a version of a dataset: immutable, content-addressed, profiled, scanned for PII and
     checked against its contract. A failing blocking check refuses it and stores nothing;
     unchanged content adds nothing and shows the latest version."""
+    _use_executor(executor)
     client = get_client()
     project = resolve_project(project)
     with progress_bar() as bar:
@@ -283,10 +300,12 @@ def validate(
     ref: RefArg,
     project: ProjectOpt = None,
     contract: Annotated[Path | None, typer.Option("--contract", "-c", help="check against this ODCS YAML (it becomes the dataset's contract)")] = None,
+    executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Check a version against its dataset's contract and store the result with the version.
     Exits 1 when a blocking check (severity error) fails."""
+    _use_executor(executor)
     result = get_client().data.validate(ref, project, contract=contract)
     if as_json:
         print_json(result)

@@ -78,7 +78,7 @@ def root(
     debug: Annotated[bool, typer.Option("--debug", help="show stack traces")] = False,
 ) -> None:  # fmt: skip
     output.reset_client()
-    output.OPTIONS.update(url=url or None, project=project or None)
+    output.OPTIONS.update(url=url or None, project=project or None, executor=None)
     output.DEBUG["on"] = debug
 
 

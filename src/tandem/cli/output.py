@@ -36,7 +36,7 @@ EXIT_CODES: dict[type[errors.TandemError], int] = {
 }
 # Set by the root callback on every invocation (`--debug`, `--url`, `--project`).
 DEBUG = {"on": False}
-OPTIONS: dict[str, str | None] = {"url": None, "project": None}
+OPTIONS: dict[str, str | None] = {"url": None, "project": None, "executor": None}
 
 
 def exit_code(exc: errors.TandemError) -> int:
@@ -113,9 +113,18 @@ def _is_model(value: Any) -> bool:
 @functools.lru_cache(maxsize=1)
 def get_client() -> Any:
     """The SDK client for this invocation (`--url` / `--project`, else the environment)."""
+    from tandem.core.config import Settings
     from tandem.sdk.client import Client
 
-    return Client(url=OPTIONS["url"], project=OPTIONS["project"])
+    settings = Settings.load()
+    if OPTIONS["executor"]:
+        if OPTIONS["url"] or settings.url:
+            raise errors.InvalidInput(
+                "--executor applies to the embedded workspace; a server profiles and validates "
+                "where its own TANDEM_EXECUTOR says"
+            )
+        settings = settings.with_(executor=OPTIONS["executor"])
+    return Client(url=OPTIONS["url"], project=OPTIONS["project"], settings=settings)
 
 
 def reset_client() -> None:

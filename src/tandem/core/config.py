@@ -76,6 +76,9 @@ class Settings:
     # between them). Empty: a server reads only what is uploaded to it; the embedded workspace
     # then defaults to its repository folder and the current directory (`default_data_roots`).
     data_roots: tuple[Path, ...] = ()
+    # Where profiling and validating a dataset runs (TANDEM_EXECUTOR): "local", this process,
+    # or "ray", one task per file on a Ray cluster (RAY_ADDRESS, or a local one).
+    executor: str = "local"
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -114,6 +117,7 @@ class Settings:
             data_roots=_data_roots(
                 env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots"), start
             ),
+            executor=_executor(pick("TANDEM_EXECUTOR", "executor")),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -123,6 +127,16 @@ class Settings:
     def spool_dir(self) -> Path:
         """Where the SDK spools points before shipping them (always local to the client)."""
         return self.home / "spool"
+
+
+EXECUTORS = ("local", "ray")
+
+
+def _executor(value: str | None) -> str:
+    name = (value or "local").strip().lower()
+    if name not in EXECUTORS:
+        raise InvalidInput(f"unknown executor {name!r}: TANDEM_EXECUTOR must be 'local' or 'ray'")
+    return name
 
 
 def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Path, ...]:

@@ -40,19 +40,25 @@ def parse_contract(text: str) -> Contract:
     return parse(text, "contract")
 
 
-def analyse(paths: Sequence[Path], fmt: TableFormat | None, contract: str | None) -> Analysis:
-    """Profile, scan and (with a contract) validate the table in `paths`. Files that are not
-    one table format are versioned as plain files: no profile, and no contract to check."""
+def analyse(
+    paths: Sequence[Path], fmt: TableFormat | None, contract: str | None, executor: str = "local"
+) -> Analysis:
+    """Profile, scan and (with a contract) validate the table in `paths`, on `executor`
+    ("local" or "ray": one task per file, then a merge; the result is the same). Files that
+    are not one table format are versioned as plain files: no profile, and no contract."""
     if fmt is None:
         if contract is not None:
             raise InvalidInput(
                 "a contract applies to a table: CSV, Parquet or JSON Lines files of one kind"
             )
         return Analysis()
+    from tandem.data.executor import executor_from_settings
     from tandem.data.pii import scan_pii
-    from tandem.data.profile import profile_table
+    from tandem.data.profile import profile_files
 
-    profile = profile_table(list(paths), fmt)
+    runner = executor_from_settings(executor)
+    # one task per file, merged in file order, so every executor gives the same profile
+    profile = profile_files(list(paths), fmt, runner)
     profile_json = profile.to_json()
     findings = [f.to_json() for f in scan_pii(list(paths), fmt)]
     analysis = Analysis(
@@ -66,7 +72,7 @@ def analyse(paths: Sequence[Path], fmt: TableFormat | None, contract: str | None
         pii=findings,
     )
     if contract is not None:
-        result, passed, blocking = _validate(paths, fmt, contract, findings)
+        result, passed, blocking = _validate(paths, fmt, contract, findings, executor)
         analysis.validation = result
         analysis.passed = passed
         analysis.blocking_failures = blocking
@@ -74,19 +80,28 @@ def analyse(paths: Sequence[Path], fmt: TableFormat | None, contract: str | None
 
 
 def _validate(
-    paths: Sequence[Path], fmt: TableFormat, contract: str, pii: list[dict[str, Any]] | None
+    paths: Sequence[Path],
+    fmt: TableFormat,
+    contract: str,
+    pii: list[dict[str, Any]] | None,
+    executor: str,
 ) -> tuple[dict[str, Any], bool, list[str]]:
-    from tandem.data.validate import validate_table
+    from tandem.data.executor import executor_from_settings
+    from tandem.data.validate import validate_parts, validate_table
 
-    result = validate_table(list(paths), fmt, parse_contract(contract), pii=pii)
+    parsed = parse_contract(contract)
+    if executor == "local":  # one pass over all the files: no merge to pay for
+        result = validate_table(list(paths), fmt, parsed, pii=pii)
+    else:
+        result = validate_parts(parsed, list(paths), fmt, executor_from_settings(executor), pii=pii)
     return result.to_json(), result.passed, [c.id for c in result.blocking_failures]
 
 
 def validate_files(
-    paths: Sequence[Path], fmt: TableFormat, contract: str
+    paths: Sequence[Path], fmt: TableFormat, contract: str, executor: str = "local"
 ) -> tuple[dict[str, Any], bool, bool]:
     """Validate stored files against `contract`: (result, passed, a blocking check failed)."""
-    result, passed, blocking = _validate(paths, fmt, contract, None)
+    result, passed, blocking = _validate(paths, fmt, contract, None, executor)
     return result, passed, bool(blocking)
 
 

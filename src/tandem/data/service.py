@@ -109,6 +109,7 @@ class DataService:
         data_roots: Sequence[Path],
         workspace: Path,
         hash_cache: HashCache,
+        executor: str = "local",
     ) -> None:
         self.db = db
         self.store = store
@@ -122,6 +123,7 @@ class DataService:
         self.data_roots = tuple(data_roots)
         self.workspace = workspace
         self.hash_cache = hash_cache
+        self.executor = executor  # where profiles and validations run: "local" or "ray"
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -471,7 +473,7 @@ class DataService:
 
         fmt = table_format([f.path for f in manifest])
         with self._materialized(manifest, local) as paths:
-            return analyse(paths, fmt, contract)
+            return analyse(paths, fmt, contract, self.executor)
 
     @contextlib.contextmanager
     def _materialized(
@@ -754,7 +756,7 @@ class DataService:
                 "JSON Lines files of one kind): there is nothing to validate"
             )
         with self._materialized(manifest, None) as paths:
-            result, passed, blocking = validate_files(paths, fmt, current.text)
+            result, passed, blocking = validate_files(paths, fmt, current.text, self.executor)
         with self.db.write() as conn:
             self._dataset(conn, principal, project, parsed.name, Action.DATA_WRITE)
             self.store.insert_validation(

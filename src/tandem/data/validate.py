@@ -69,7 +69,10 @@ from tandem.errors import InvalidContract, UnreadableData
 if TYPE_CHECKING:
     import polars as pl
 
+    from tandem.data.executor import Executor
+
 MAX_EXAMPLES = 5
+_TEXT_VALUES = "__values"  # non-null values counted by the public-classification check
 _FORMATS = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
     "uuid": r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}",
@@ -164,6 +167,10 @@ class _Plan:
     duplicates: bool = False  # examples are rows whose `columns` values repeat
     columns: list[str] = field(default_factory=list)  # columns shown in examples
     mask_all: bool = False  # mask every example value (PII checks)
+    # How the aggregates of parts of the table combine into the whole's (`validate_parts`):
+    # "sum" (counts, also field by field for a struct of counts), "max" (newest timestamp), or
+    # "whole" (distinct counts: only a pass over the whole table can answer).
+    merge: str = "sum"
     result: CheckResult | None = None
 
     def done(self, passed: bool | None, observed: Any, message: str) -> None:
@@ -210,15 +217,39 @@ def validate(
     """
     obj = contract.object(object_name)
     lazy = table.lazy()
-    try:
-        schema = dict(lazy.collect_schema())
-    except Exception as error:
-        raise frames.read_error(error, "the table") from None
-    plans = _Compiler(obj, schema, now or datetime.now(UTC)).plans()
-    _set_aside_inapplicable(plans, schema)
+    schema = _schema_of(lazy)
+    plans = _compile(obj, schema, now or datetime.now(UTC))
     data = [p for p in plans if p.result is None and p.agg is not None]
     rows, values = _evaluate(lazy, data)
-    for plan, value in zip(data, values, strict=True):
+    return _finish(contract, obj, lazy, plans, rows, dict(zip(data, values, strict=True)),
+                   pii, max_examples)  # fmt: skip
+
+
+def _schema_of(lazy: pl.LazyFrame) -> dict[str, Any]:
+    try:
+        return dict(lazy.collect_schema())
+    except Exception as error:
+        raise frames.read_error(error, "the table") from None
+
+
+def _compile(obj: SchemaObject, schema: Mapping[str, Any], now: datetime) -> list[_Plan]:
+    plans = _Compiler(obj, schema, now).plans()
+    _set_aside_inapplicable(plans, schema)
+    return plans
+
+
+def _finish(
+    contract: Contract,
+    obj: SchemaObject,
+    lazy: pl.LazyFrame,
+    plans: list[_Plan],
+    rows: int,
+    values: Mapping[_Plan, Any],
+    pii: Sequence[PiiFinding | Mapping[str, Any]] | None,
+    max_examples: int,
+) -> ValidationResult:
+    """Judge every evaluated plan's value, fetch examples of the failures, and report."""
+    for plan, value in values.items():
         if plan.result is None:
             assert plan.judge is not None
             passed, observed = plan.judge(value, rows)
@@ -258,6 +289,104 @@ def validate_table(
         now=now,
         max_examples=max_examples,
     )
+
+
+def validate_parts(
+    contract: Contract,
+    paths: Sequence[Path],
+    fmt: TableFormat,
+    executor: Executor,
+    *,
+    object_name: str | None = None,
+    pii: Sequence[PiiFinding | Mapping[str, Any]] | None = None,
+    now: datetime | None = None,
+    max_examples: int = MAX_EXAMPLES,
+) -> ValidationResult:
+    """`validate` the table in the files `paths`, one task per file on `executor` (a Ray
+    cluster, say), and merge: the result equals `validate_table`'s on the same files.
+
+    Each task evaluates the checks whose counts add up across files (nulls, ranges, patterns,
+    row count, custom conditions; the newest timestamp by max). Distinct counts (`unique`,
+    `duplicateValues`) cannot be added up, so they run here in one pass over the whole table
+    that reads only their columns; so do the failing examples, fetched only for failed checks.
+
+    Raises:
+        UnreadableData: the files cannot be read as one table.
+        InvalidContract: `object_name` is ambiguous or unknown.
+    """
+    from functools import partial
+
+    obj = contract.object(object_name)
+    lazy = frames.scan_table(paths, fmt)
+    schema = _schema_of(lazy)
+    moment = now or datetime.now(UTC)
+    plans = _compile(obj, schema, moment)
+    data = [p for p in plans if p.result is None and p.agg is not None]
+    parted = [p for p in data if p.merge != "whole"]
+    task = partial(
+        _validate_part,
+        contract=contract,
+        object_name=obj.name,
+        fmt=fmt,
+        schema=schema,
+        now=moment,
+        ids=frozenset(p.id for p in parted),
+    )
+    parts = executor.map(task, [Path(path) for path in paths]) if parted else []
+    whole = [p for p in data if p.merge == "whole"]
+    rows, found = _evaluate(lazy, whole) if whole or not parts else (0, [])
+    values: dict[_Plan, Any] = dict(zip(whole, found, strict=True))
+    if parts:
+        rows = sum(part_rows for part_rows, _ in parts)
+    for plan in parted:
+        outcomes = [part[plan.id] for _, part in parts]
+        not_run = next((message for _, message in outcomes if message is not None), None)
+        if not_run is not None:
+            plan.done(None, None, not_run)
+        values[plan] = _merge_values(plan.merge, [value for value, _ in outcomes])
+    return _finish(contract, obj, lazy, plans, rows, values, pii, max_examples)
+
+
+def _validate_part(
+    path: Path,
+    contract: Contract,
+    object_name: str,
+    fmt: TableFormat,
+    schema: dict[str, Any],
+    now: datetime,
+    ids: frozenset[str],
+) -> tuple[int, dict[str, tuple[Any, str | None]]]:
+    """One file's share of `validate_parts`: its row count and, per check id, its aggregate
+    and, for a check that could not run on it, why. The checks are compiled against the whole
+    table's schema, so they are the same checks, in the same order, on every worker; CSV and
+    JSON-lines parts are read with that schema too, so a column is one type in every part."""
+    lazy = frames.scan_table(
+        [path], fmt, None if fmt is TableFormat.PARQUET else _pl_schema(schema)
+    )
+    plans = [p for p in _compile(contract.object(object_name), schema, now) if p.id in ids]
+    rows, values = _evaluate(lazy, plans)
+    return rows, {
+        plan.id: (value, None if plan.result is None else plan.result.message)
+        for plan, value in zip(plans, values, strict=True)
+    }
+
+
+def _pl_schema(schema: Mapping[str, Any]) -> pl.Schema:
+    import polars as pl
+
+    return pl.Schema(schema)
+
+
+def _merge_values(kind: str, values: Sequence[Any]) -> Any:
+    """One check's aggregate over the whole table, from its aggregates over the parts."""
+    present = [value for value in values if value is not None]
+    if kind == "max":
+        return max(present, default=None)
+    if not present:
+        return None
+    if isinstance(present[0], dict):  # a struct of counts: field by field
+        return {key: sum(value.get(key) or 0 for value in present) for key in present[0]}
+    return sum(present)
 
 
 def _evaluate(lazy: pl.LazyFrame, data: Sequence[_Plan]) -> tuple[int, list[Any]]:
@@ -391,7 +520,7 @@ class _Compiler:
             self.count(prop, "required", f"{column} is not null", col.null_count(), col.is_null())
         if unique:
             plan = self.count(prop, "unique", f"{column} is unique", _duplicates(col), None)
-            plan.duplicates = True
+            plan.duplicates, plan.merge = True, "whole"
         self.range_check(prop)
         opts = prop.options
         if "minLength" in opts or "maxLength" in opts:
@@ -526,7 +655,11 @@ class _Compiler:
 
         text = pl_col(prop.column).cast(pl.String)
         matches = match_expressions(text)
-        agg = pl.struct([m.mean().alias(str(kind)) for kind, m in matches.items()])
+        # counts, not shares, so that the counts of parts add up (`validate_parts`)
+        agg = pl.struct(
+            [m.sum().alias(str(kind)) for kind, m in matches.items()]
+            + [text.count().alias(_TEXT_VALUES)]
+        )
         anything = pl.any_horizontal(*matches.values())
         plan = self.add(
             _Plan(
@@ -565,6 +698,7 @@ class _Compiler:
                 _zero,
                 columns=columns,
                 duplicates=True,
+                merge="whole",
             )
         )
         missing = [c for c in columns if c not in self.schema]
@@ -614,7 +748,7 @@ class _Compiler:
             return
         if rule.metric == "freshness":
             assert col is not None and rule.column is not None
-            plan.agg, plan.judge = col.max(), _freshness_judge(rule, self.now)
+            plan.agg, plan.judge, plan.merge = col.max(), _freshness_judge(rule, self.now), "max"
             self.applicable(plan, rule.column, temporal=True)
             return
         if rule.metric == "duplicateValues" and col is None:
@@ -633,7 +767,7 @@ class _Compiler:
         if rule.metric == "nullValues":
             plan.agg, plan.failing = col.null_count(), col.is_null()
         elif rule.metric == "duplicateValues":
-            plan.agg, plan.duplicates = _duplicates(col), True
+            plan.agg, plan.duplicates, plan.merge = _duplicates(col), True, "whole"
         elif rule.metric == "missingValues":
             values = list(rule.arguments.get("missingValues", [None, ""]))
             listed = self.values_in(rule.column, [v for v in values if v is not None])
@@ -744,7 +878,9 @@ def _freshness_judge(rule: QualityRule, now: datetime) -> Callable[[Any, int], t
 
 
 def _public_judge(value: Any, rows: int) -> tuple[bool, Any]:
-    shares = {k: round(100.0 * (v or 0.0), 3) for k, v in (value or {}).items()}
+    counts = dict(value or {})
+    values = counts.pop(_TEXT_VALUES, 0) or 0
+    shares = {k: round(100.0 * (v or 0) / values, 3) if values else 0.0 for k, v in counts.items()}
     shares = {k: v for k, v in shares.items() if v > 0}
     worst = max(shares.values(), default=0.0)
     return worst < MIN_SHARE * 100, shares
@@ -1046,5 +1182,6 @@ __all__ = [
     "holds",
     "type_matches",
     "validate",
+    "validate_parts",
     "validate_table",
 ]

@@ -63,6 +63,7 @@ class Services:
             data_roots=default_data_roots(settings) if embedded else settings.data_roots,
             workspace=settings.home.resolve(),
             hash_cache=HashCache(settings.home / "cache" / "file-hashes.sqlite"),
+            executor=settings.executor,
         )  # fmt: skip
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
