@@ -23,13 +23,16 @@ import polars as pl
 import pytest
 from stats_world import ADULT, TELCO, drift_table, max_cdf_gap, numbers, read_adult, read_telco
 
+from tandem.data.drift import compare_profiles
 from tandem.data.executor import LocalExecutor
 from tandem.data.frames import TableFormat
 from tandem.data.profile import (
     COUNTS_CAP,
+    MAX_VALUE_CHARS,
     ColumnProfile,
     Kind,
     Profile,
+    bound_value,
     merge_profiles,
     profile_files,
     profile_frame,
@@ -300,6 +303,38 @@ def test_json_round_trip_is_exact_and_compact():
     assert sum(summary["histogram"]["counts"]) == summary["count"]
     with pytest.raises(InvalidInput, match="not a tandem profile"):
         Profile.from_json({"rows": 1})
+
+
+def test_megabyte_strings_keep_the_profile_small_and_comparable():
+    """Long strings are counted and stored as their beginning plus a hash of the whole: the
+    profile stays small, distinct values stay distinct (even with a common beginning), and
+    the same values match across profiles, stored or not, so drift still compares them."""
+    huge = ["x" * 1_000_000 + tail for tail in ("a", "b", "c")]
+    frame = pl.DataFrame({"text": [*huge, huge[0], "short"], "n": [1, 2, 3, 4, 5]})
+    profile = profile_frame(frame)
+    text = json.dumps(profile.to_json(), allow_nan=False)
+    assert len(text) < 20_000
+    column = profile.columns["text"]
+    assert column.distinct == 4 and column.moments.max == 1_000_001  # lengths of the values
+    top = dict(profile.summary()["columns"]["text"]["top"])
+    assert top == {bound_value(huge[0]): 2, bound_value(huge[1]): 1, bound_value(huge[2]): 1,
+                   "short": 1}  # fmt: skip
+    assert all(len(value) == MAX_VALUE_CHARS for value in top if value != "short")
+    assert bound_value(huge[0]).startswith("x" * 100) and "…" in bound_value(huge[0])
+    assert bound_value(bound_value(huge[0])) == bound_value(huge[0])
+    repeated = profile_frame(pl.DataFrame({"text": [huge[1]] * 4 + ["short"]}))  # hashed once
+    assert dict(repeated.summary()["columns"]["text"]["top"]) == {bound_value(huge[1]): 4,
+                                                                  "short": 1}  # fmt: skip
+    # another version with the same long values has not drifted; a new value is a new category
+    stored = Profile.from_json(json.loads(text))
+    same = profile_frame(frame.reverse())
+    report = compare_profiles(stored, same).to_json()
+    assert report["drifted_columns"] == []
+    changed = profile_frame(frame.with_columns(pl.col("text").str.replace("^x", "y")))
+    drift = compare_profiles(stored, changed)
+    text_drift = next(c for c in drift.columns if c.column == "text")
+    assert len(text_drift.chart["categories"]) == 7  # 3 old long, 3 new long, "short"
+    assert max(len(str(c)) for c in text_drift.chart["categories"]) == MAX_VALUE_CHARS
 
 
 def test_merge_mismatched_kinds_and_missing_columns():

@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -48,8 +49,10 @@ def test_a_table_is_profiled_scanned_and_checked_when_added(client: Client, telc
     assert (tenure["min"], tenure["max"]) == (0, 72)
     assert tenure["mean"] == pytest.approx(frame["tenure"].mean(), rel=1e-9)
     assert tenure["std"] == pytest.approx(frame["tenure"].std(), rel=1e-9)
-    gender = dict(profile["columns"]["gender"]["top"])
-    assert gender == {"Male": 3555, "Female": 3488}
+    churn = dict(profile["columns"]["Churn"]["top"])
+    assert churn == {"No": 5174, "Yes": 1869}
+    gender = profile["columns"]["gender"]  # classified restricted by the contract: masked
+    assert gender["masked"] and gender["top"] == [["M***", 3555], ["F***", 3488]]
     assert "state" not in profile  # the sketches are stored, not served
     validation = shown.validation or {}
     assert validation["checks"] and all(
@@ -144,3 +147,105 @@ def test_a_bad_contract_names_the_line_and_field(client: Client, telco: Path) ->
     with pytest.raises(InvalidContract, match=r"line \d+: schema\[0\]\.logicalTyp: unknown key"):
         client.data.add("telco", telco, project="churn", contract=broken)
     assert client.data.list("churn").items == []
+
+
+def test_megabyte_cells_keep_the_stored_profile_small(client: Client, services: Services) -> None:
+    """Cells of a megabyte each: the profile shows (and stores) their beginning and a hash, so
+    it stays small, and versions still compare value by value."""
+    from sqlalchemy import func, select
+
+    from tandem.data.profile import MAX_VALUE_CHARS
+    from tandem.data.tables import dataset_versions
+
+    client.projects.create("docs")
+    pages = ["<html>" + "x" * 1_000_000 + f"{i}</html>" for i in range(3)]
+    frame = pl.DataFrame({"id": [1, 2, 3, 4], "page": [*pages, pages[0]]})
+    v1 = client.data.add("pages", frame, project="docs")
+    v2 = client.data.add("pages", frame.reverse(), project="docs")
+    assert (v1.rows, v2.version) == (4, 2)
+
+    shown = client.data.version("docs/pages@v1")
+    page = (shown.profile or {})["columns"]["page"]
+    assert len(shown.model_dump_json()) < 20_000
+    assert page["distinct"] == 3 and page["length"]["max"] == 1_000_014
+    assert [count for _, count in page["top"]] == [2, 1, 1]
+    assert all(len(value) == MAX_VALUE_CHARS for value, _ in page["top"])
+    with services.db.read() as conn:
+        stored = conn.execute(select(func.max(func.length(dataset_versions.c.profile)))).scalar()
+    assert stored < 30_000  # summary and sketches together
+    drift = client.data.diff("docs/pages@v1", "docs/pages@v2")["drift"]
+    assert drift["drifted_columns"] == []
+    compared = next(c for c in drift["columns"] if c["column"] == "page")
+    assert len(compared["chart"]["categories"]) == 3
+
+    short = """\
+apiVersion: v3.1.0
+kind: DataContract
+id: pages
+version: 1.0.0
+status: active
+schema:
+  - name: pages
+    properties:
+      - name: page
+        logicalType: string
+        logicalTypeOptions: {maxLength: 1000}
+"""
+    result = client.data.validate("docs/pages@v1", contract=short)
+    check = next(c for c in result["checks"] if c["id"] == "page:length")
+    assert check["observed"] == 4 and len(check["examples"]) == 4
+    assert all(len(e["values"]["page"]) == 200 for e in check["examples"])
+    assert len(orjson.dumps(result)) < 10_000
+
+
+HR_CONTRACT = """\
+apiVersion: v3.0.2
+kind: DataContract
+id: staff
+version: 1.0.0
+status: active
+schema:
+  - name: staff
+    properties:
+      - name: id
+        logicalType: integer
+      - name: band
+        logicalType: string
+        classification: confidential
+"""
+
+
+def test_personal_values_are_masked_in_served_profiles_and_diffs(client: Client) -> None:
+    """Columns the PII scan flags (email) or the contract classifies as sensitive (band) show
+    masked values in the profile and in drift charts, wherever they are read."""
+    client.projects.create("hr")
+    rows = 40
+    frame = pl.DataFrame(
+        {
+            "id": list(range(rows)),
+            "email": [f"person{i}@example.com" for i in range(rows)],
+            "band": [["Secret-A", "Secret-B"][i % 2] for i in range(rows)],
+            "city": [["Oslo", "Rome"][i % 2] for i in range(rows)],
+        }
+    )
+    client.data.add("staff", frame, project="hr", contract=HR_CONTRACT)
+    client.data.add("staff", frame.head(30), project="hr")
+
+    shown = client.data.version("hr/staff@v1")
+    served = shown.model_dump_json()
+    assert "@example.com" not in served and "Secret-" not in served
+    columns = (shown.profile or {})["columns"]
+    assert columns["email"]["masked"] and columns["band"]["masked"]
+    assert columns["email"]["top"][0] == ["p***@e***.com", 1]
+    assert sorted(columns["band"]["top"]) == [["S***", 20], ["S***", 20]]
+    assert dict(columns["city"]["top"]) == {"Oslo": 20, "Rome": 20}  # not personal: shown
+    assert "masked" not in columns["city"]
+
+    diff = client.data.diff("hr/staff@v1", "hr/staff@v2")
+    charts = {c["column"]: c["chart"] for c in diff["drift"]["columns"]}
+    assert set(charts["band"]["categories"]) == {"S***"}
+    assert "Oslo" in charts["city"]["categories"]
+    assert "@example.com" not in str(diff) and "Secret-" not in str(diff)
+    # a drafted contract does not take masked values for the allowed ones
+    draft = client.data.draft_contract("hr/staff@v1")
+    assert "S***" not in draft and "Secret-" not in draft and "Oslo" in draft

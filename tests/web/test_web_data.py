@@ -304,7 +304,10 @@ def test_version_page_profile_files_checks_and_runs(
     churn = chart_for(page.text, "Most frequent values of Churn")
     assert churn["type"] == "cats" and churn["x"] == ["No", "Yes"]
     assert churn["series"] == [{"label": "rows", "values": [5174, 1869]}]
-    assert "Too many different values for a chart (~6931)." in page.text  # customerID
+    assert "Too many different values for a chart (~6583)." in page.text  # TotalCharges
+    # the contract classifies customerID as confidential: its values are not shown
+    assert "customerID string 7043 0 ~6931 hidden: personal data" in text
+    assert "7590-VHVEG" not in page.text
     assert '<script src="/static/data.js"></script>' in page.text
 
     # the contract's checks
@@ -352,6 +355,39 @@ def test_version_page_failed_checks_and_personal_data(
     assert "email string 40 0 40 hidden: personal data" in text
     assert "Personal data: its values are not shown." in text
     assert "No run used or produced this version yet." in text
+
+
+def test_run_page_lists_its_datasets_and_each_side_hides_what_you_may_not_read(
+    web: TestClient, world: World, tables: Tables
+) -> None:
+    services = world.services
+    add_people(services, tables, "vision")
+    vit, audio = world.runs["vit"], world.runs["audio"]
+    services.data.link_run(services.owner, vit, "people@v1", "train")
+    services.data.link_run(services.owner, audio, "vision/people@v1", "input")
+    sign_in(web, "vic")
+    page = web.get(f"/projects/vision/runs/{vit}")
+    assert page.status_code == 200
+    assert 'href="/projects/vision/datasets/people/versions/v1">people@v1</a>' in page.text
+    assert "Datasets Dataset version Role Linked (UTC) people@v1 train" in text_of(page.text)
+    # the version lists vic's run, not the run of a project vic is not in
+    version = web.get("/projects/vision/datasets/people/versions/v1").text
+    assert f'href="/projects/vision/runs/{vit}">vit-run</a>' in version
+    assert "audio-secret" not in version and audio not in version
+    # olga reads the audio run, not vision's dataset
+    web.cookies.clear()
+    sign_in(web, "olga")
+    page = web.get(f"/projects/audio/runs/{audio}")
+    assert page.status_code == 200
+    assert "people" not in page.text
+    assert "This run used or produced no dataset version." in page.text
+    # who may read both sees the link, named with the dataset's project, both ways
+    web.cookies.clear()
+    sign_in(web, "root")
+    page = web.get(f"/projects/audio/runs/{audio}")
+    assert 'href="/projects/vision/datasets/people/versions/v1">vision/people@v1</a>' in page.text
+    version = web.get("/projects/vision/datasets/people/versions/v1").text
+    assert f'href="/projects/audio/runs/{audio}">audio-secret</a>' in version
 
 
 def test_version_page_of_plain_files(web: TestClient, world: World, tables: Tables) -> None:

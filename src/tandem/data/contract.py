@@ -1238,6 +1238,7 @@ def _draft_property(
     if (
         logical in ("string", "integer")
         and not pii
+        and not stats.get("masked")  # its values were hidden (`pii.mask_summary`)
         and distinct is not None
         and 0 < int(distinct) <= MAX_ALLOWED_VALUES
         and stats.get("top_exact", True)

@@ -81,11 +81,13 @@ class DatasetVersion(BaseModel):
 
 
 class RunLink(BaseModel):
-    """A run that used (or produced) a dataset version, in a role."""
+    """A run that used (or produced) a dataset version, in a role. The run and the dataset
+    may be in different projects."""
 
     run_id: str
     run_name: str | None = None
-    project: str
+    run_project: str = Field(description="the run's project")
+    project: str = Field(description="the dataset's project")
     dataset: str
     version: int
     role: str

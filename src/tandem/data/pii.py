@@ -26,13 +26,14 @@ By default the first `SAMPLE_ROWS` rows are scanned (one pass, bounded time on a
 ``max_rows=None`` for every row. A finding is reported when its share reaches `min_share` (1 %
 by default), so a stray match in free text does not raise an alarm; ``min_share=0`` reports
 every match. Validation reuses `match_expressions` for the checks that tie a contract's
-classification to the data, and `mask_value` to hide personal data in failing examples.
+classification to the data, and `mask_value` to hide personal data in failing examples;
+the data service hides it in served profiles with `mask_summary`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -522,3 +523,22 @@ def mask_value(value: Any) -> str | None:
                 out.append(char)
         return "".join(out)
     return f"{text[:1]}***"
+
+
+def mask_summary(summary: Mapping[str, Any], columns: Collection[str]) -> dict[str, Any]:
+    """A copy of a profile's summary (`tandem.data.profile`) with the values of `columns`
+    hidden by `mask_value`: their most frequent values and, for text, min and max. Counts and
+    statistics stay; each masked column says ``"masked": true``."""
+    shown = dict(summary.get("columns") or {})
+    for name in columns:
+        column = shown.get(name)
+        if column is None:
+            continue
+        column = dict(column, masked=True)
+        column["top"] = [[mask_value(value), count] for value, count in column.get("top") or []]
+        if column.get("type") in ("string", "categorical"):
+            for key in ("min", "max"):
+                if key in column:
+                    column[key] = mask_value(column[key])
+        shown[name] = column
+    return {**summary, "columns": shown}

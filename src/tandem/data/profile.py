@@ -16,6 +16,10 @@ representation) are numeric; booleans and strings (categoricals and enums as str
 counted as categories, strings also get length statistics. Other types (lists, structs, binary)
 get counts and nulls only.
 
+Strings longer than `MAX_VALUE_CHARS` are counted, stored and shown as `bound_value` gives them:
+their beginning, "…" and a hash of the whole value, so a column of megabyte cells keeps its
+profile small while distinct values stay distinct and match across versions (drift).
+
     profile = profile_table(paths, TableFormat.PARQUET)     # bounded memory, any size
     whole = merge_profiles([profile_a, profile_b])          # parts -> whole
     stored = profile.to_json(); Profile.from_json(stored)   # summary for display + sketches
@@ -34,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from blake3 import blake3
 
 from tandem.data import frames
 from tandem.data.executor import Executor, executor_from_settings
@@ -64,6 +69,9 @@ _DISTINCT_PROBE = 8_192  # rows sampled to tell a high-cardinality batch before 
 TOP_VALUES = 10  # most frequent values in the summary (all of them when there are <= 20)
 TOP_ALL_BELOW = 20
 HISTOGRAM_BINS = 20
+MAX_VALUE_CHARS = 200  # longest string kept as is in a profile; see `bound_value`
+_HASH_CHARS = 16  # hex digits of BLAKE3 that stand for the rest of a longer string
+_PREFIX_CHARS = MAX_VALUE_CHARS - _HASH_CHARS - 1
 SUMMARY_QUANTILES = {
     "p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99
 }  # fmt: skip
@@ -322,7 +330,11 @@ class ColumnProfile:
         key_dtype = _key_dtype(kind, str(data["type"]))
 
         def frame(part: dict[str, Any]) -> pl.DataFrame:
-            return _counts_from_json(part, key_dtype)
+            counts = _counts_from_json(part, key_dtype)
+            # profiles stored before strings were bounded: bound them alike, so they compare
+            if key_dtype == pl.String and counts.height:
+                counts = counts.with_columns(_bound_strings(counts["value"]))
+            return counts
 
         return cls(
             name=name,
@@ -585,9 +597,44 @@ def _profile_series(series: pl.Series, cap: int | None = COUNTS_CAP) -> ColumnPr
         return _count_or_sketch(base, keys, floats, cap)
     keys = values if dtype == pl.Boolean else values.cast(pl.String)
     if dtype != pl.Boolean:
-        lengths = keys.str.len_chars().cast(pl.Float64).to_numpy()
-        base = replace(base, moments=Moments.of(lengths))
+        lengths = keys.str.len_chars()
+        base = replace(base, moments=Moments.of(lengths.cast(pl.Float64).to_numpy()))
+        keys = _bound_strings(keys, lengths)
     return _count_or_sketch(base, keys, None, cap)
+
+
+def bound_value(text: str) -> str:
+    """`text` as a profile counts, stores and shows it: as is up to `MAX_VALUE_CHARS`
+    characters, else its first characters, "…" and 16 hex digits of the BLAKE3 hash of the
+    whole, `MAX_VALUE_CHARS` characters in all. Deterministic and idempotent, so the same long
+    value gets the same key in every part and version, and different ones stay apart."""
+    if len(text) <= MAX_VALUE_CHARS:
+        return text
+    return f"{text[:_PREFIX_CHARS]}…{_digest(text)}"
+
+
+def _digest(text: str) -> str:
+    return str(blake3(text.encode()).hexdigest(length=_HASH_CHARS // 2))
+
+
+def _bound_strings(keys: pl.Series, lengths: pl.Series | None = None) -> pl.Series:
+    """`keys` with the strings longer than `MAX_VALUE_CHARS` replaced by `bound_value`."""
+    if lengths is None:
+        lengths = keys.str.len_chars()
+    is_long = lengths > MAX_VALUE_CHARS
+    long = keys.filter(is_long)
+    if long.is_empty():
+        return keys
+    # Hashing in Python costs ~1.2 us per 300-character value here: each distinct value once
+    # when they repeat; when they do not, the results go in place (`replace` joins: ~2.5 us).
+    distinct = long.unique()
+    repeated = 2 * distinct.len() <= long.len()
+    texts = distinct if repeated else long
+    digests = pl.Series([_digest(text) for text in texts.to_list()], dtype=pl.String)
+    bounded = texts.str.slice(0, _PREFIX_CHARS) + "…" + digests
+    if repeated:
+        return keys.replace(texts, bounded)
+    return keys.clone().scatter(is_long.arg_true(), bounded)
 
 
 def _count_or_sketch(

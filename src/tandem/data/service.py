@@ -44,6 +44,7 @@ from tandem.data.models import (
     ManifestFile,
     RunLink,
 )
+from tandem.data.pii import mask_summary, mask_value
 from tandem.data.store import DatasetStore, version_model
 from tandem.data.tables import dataset_files
 from tandem.errors import (
@@ -124,6 +125,8 @@ class DataService:
         self.workspace = workspace
         self.hash_cache = hash_cache
         self.executor = executor  # where profiles and validations run: "local" or "ray"
+        # contract digest -> the columns it classifies as sensitive (parsing takes ~30 ms)
+        self._sensitive: dict[str, frozenset[str]] = {}
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -190,7 +193,7 @@ class DataService:
             ContractViolated: a blocking check failed; nothing was stored.
         """
         check_dataset_name(name)
-        self._check_write(principal, project, create_project)
+        self._check_write(principal, project, create_project, run_id)
         if path.startswith("s3://"):
             return self._add_from_s3(
                 principal, project, name, path, contract=contract, message=message,
@@ -255,7 +258,7 @@ class DataService:
         or artifact the caller may read. Anything else is answered as not stored.
         """
         check_dataset_name(name)
-        self._check_write(principal, project, create_project)
+        self._check_write(principal, project, create_project, run_id)
         manifest = self._check_manifest(files)
         with self.db.read() as conn:
             project_pk = self.project_store.find_pk(conn, project)
@@ -287,13 +290,17 @@ class DataService:
     def _staged(self, oid: str) -> Path:
         return self.workspace / "staging" / oid
 
-    def _check_write(self, principal: Principal, project: str, create_project: bool) -> None:
+    def _check_write(
+        self, principal: Principal, project: str, create_project: bool, run_id: str | None
+    ) -> None:
         """Refuse early, before any data is read (checked again in the write transaction)."""
         with self.db.read() as conn:
             if self.project_store.find_pk(conn, project) is None and create_project:
                 self.auth.require(principal, Action.PROJECT_CREATE)
-                return
-            self._project_for(conn, principal, project, Action.DATA_WRITE)
+            else:
+                self._project_for(conn, principal, project, Action.DATA_WRITE)
+            if run_id is not None:
+                self._writable_run(conn, principal, run_id)
 
     @staticmethod
     def _check_manifest(files: Sequence[ManifestFile]) -> list[ManifestFile]:
@@ -360,7 +367,7 @@ class DataService:
         if unchanged and not new_contract and latest is not None:
             with self.db.write() as conn:
                 target = self._dataset(conn, principal, project, name, Action.DATA_WRITE)
-                self._link(conn, principal, target, latest.pk, run_id, role)
+                self._link(conn, principal, latest.pk, run_id, role)
                 row = self.store.version(conn, target.dataset_pk, latest.version)
             version = version_model(row, project, name)
             return version.model_copy(update={"created": False})
@@ -396,7 +403,6 @@ class DataService:
                 self.audit.record(conn, principal, "dataset.create", name, project=project)
             else:
                 dataset_pk = row.pk
-            target = _Target(project, project_pk, dataset_pk, name)
             revision = None
             if contract_text is not None:
                 current = self.store.current_contract(conn, dataset_pk)
@@ -438,7 +444,7 @@ class DataService:
                     conn, version_pk, revision, analysis.validation, passed=analysis.passed,
                     blocking_failed=False, by=principal.name, now=now,
                 )  # fmt: skip
-            self._link(conn, principal, target, version_pk, run_id, role)
+            self._link(conn, principal, version_pk, run_id, role)
             self.audit.record(
                 conn, principal, "dataset.version.create", f"{name}@v{number}",
                 project=project, digest=digest, files=len(manifest), source=source[:500],
@@ -446,16 +452,22 @@ class DataService:
             out = self.store.version(conn, dataset_pk, number)
         return version_model(out, project, name).model_copy(update={"created": not unchanged})
 
-    def _link(self, conn: Connection, principal: Principal, target: _Target, version_pk: int,
+    def _link(self, conn: Connection, principal: Principal, version_pk: int,
               run_id: str | None, role: str) -> None:  # fmt: skip
+        """Link a version the caller has just written (so may read) to a run it may write."""
         if run_id is None:
             return
+        run = self._writable_run(conn, principal, run_id)
+        self.store.link_run(conn, run.pk, version_pk, role, now_ms())
+
+    def _writable_run(self, conn: Connection, principal: Principal, run_id: str) -> Any:
+        """The run `run_id` if the caller may write it (runs it may not read are not found)."""
         ref = parse_run_ref(run_id)
         run = self.runs.get_row(conn, ref.run_id)
         self.auth.require(principal, Action.RUN_WRITE, run.project, hidden=f"run {ref.run_id}")
         if run.deleted_at is not None:
             raise Conflict(f"run {run.id} is deleted: restore it before linking data to it")
-        self.store.link_run(conn, run.pk, version_pk, role, now_ms())
+        return run
 
     @staticmethod
     def _check_contract(text: str) -> str:
@@ -597,7 +609,12 @@ class DataService:
         *, details: bool = True,
     ) -> DatasetVersion:  # fmt: skip
         """One version; with `details`, its files, profile, PII findings, latest validation
-        and the runs that used it."""
+        and the runs that used it (those the caller may read).
+
+        The profile shows no values of personal columns (flagged by the PII scan, or
+        classified as sensitive by the version's or the dataset's current contract): their
+        frequent values are masked (`mask_summary`), as validation masks failing examples.
+        """
         project, parsed = self._ref(ref, project)
         with self.db.read() as conn:
             target = self._dataset(conn, principal, project, parsed.name, Action.DATA_READ)
@@ -608,17 +625,41 @@ class DataService:
             profile, pii = self.store.version_details(conn, row.pk)
             if profile is not None:  # the sketches are for merging and drift, not for reading
                 profile = {k: v for k, v in profile.items() if k != "state"}
+                sensitive = self._sensitive_columns(conn, target, row.contract_revision, pii)
+                profile = mask_summary(profile, sensitive)
+            runs = self.store.runs_of_version(conn, row.pk, project, target.name, row.version)
             return version.model_copy(
                 update={
                     "files": self.store.files(conn, row.pk),
                     "profile": profile,
                     "pii": pii,
                     "validation": self.store.latest_validation(conn, row.pk),
-                    "runs": self.store.runs_of_version(
-                        conn, row.pk, project, target.name, row.version
-                    ),
+                    "runs": [r for r in runs if principal.may(Action.RUN_READ, r.run_project)],
                 }
             )
+
+    def _sensitive_columns(
+        self, conn: Connection, target: _Target, revision: int | None, pii: Any
+    ) -> set[str]:
+        """Columns whose values readers must not see: flagged by the version's PII scan, or
+        classified as sensitive by the contract it was checked against or the current one."""
+        columns = {str(finding["column"]) for finding in pii or ()}
+        contracts = [self.store.current_contract(conn, target.dataset_pk)]
+        if revision is not None and (contracts[0] is None or contracts[0].revision != revision):
+            contracts.append(self.store.contract(conn, target.dataset_pk, revision))
+        for contract in contracts:
+            if contract is None:
+                continue
+            if contract.digest not in self._sensitive:
+                from tandem.data.contract import parse_contract
+
+                parsed = parse_contract(contract.text)
+                self._sensitive[contract.digest] = frozenset(
+                    prop.column for obj in parsed.schema for prop in obj.properties
+                    if prop.is_sensitive
+                )  # fmt: skip
+            columns |= self._sensitive[contract.digest]
+        return columns
 
     def open_file(
         self, principal: Principal, ref: str | DatasetRef, path: str, project: str | None = None
@@ -786,54 +827,73 @@ class DataService:
         self, principal: Principal, ref_a: str, ref_b: str, project: str | None = None
     ) -> dict[str, Any]:
         """What changed from version A to version B: schema, rows and drift per column,
-        computed from the two stored profiles."""
-        a, profile_a = self._version_and_profile(principal, ref_a, project)
-        b, profile_b = self._version_and_profile(principal, ref_b, project)
+        computed from the two stored profiles. The categories of personal columns (as
+        `get_version` hides them, on either side) are masked in the drift charts."""
+        a, profile_a, sensitive_a = self._version_and_profile(principal, ref_a, project)
+        b, profile_b, sensitive_b = self._version_and_profile(principal, ref_b, project)
         from tandem.data.analysis import compare_versions
 
-        return compare_versions(a, profile_a, b, profile_b)
+        report = compare_versions(a, profile_a, b, profile_b)
+        if report.get("drift"):
+            _mask_drift(report["drift"], sensitive_a | sensitive_b)
+        return report
 
     def _version_and_profile(
         self, principal: Principal, ref: str, project: str | None
-    ) -> tuple[DatasetVersion, dict[str, Any] | None]:
-        """A version and its stored profile with the sketches drift needs."""
+    ) -> tuple[DatasetVersion, dict[str, Any] | None, set[str]]:
+        """A version, its stored profile with the sketches drift needs, and the columns whose
+        values must not be shown."""
         project, parsed = self._ref(ref, project)
         with self.db.read() as conn:
             target = self._dataset(conn, principal, project, parsed.name, Action.DATA_READ)
             row = self._version_row(conn, target, parsed.version)
-            profile, _ = self.store.version_details(conn, row.pk)
-            return version_model(row, project, target.name), profile
+            profile, pii = self.store.version_details(conn, row.pk)
+            sensitive = self._sensitive_columns(conn, target, row.contract_revision, pii)
+            return version_model(row, project, target.name), profile, sensitive
 
     # -- runs -----------------------------------------------------------------------------
 
     def link_run(self, principal: Principal, run_id: str, ref: str, role: str = "input") -> RunLink:
-        """Record that run `run_id` used (or produced, role `output`) a dataset version."""
+        """Record that run `run_id` used (or produced, role `output`) a dataset version.
+
+        The caller must be allowed to write the run and to read the dataset, which may be in
+        another project (`ref` as PROJECT/NAME@vN; NAME@vN is in the run's project).
+
+        Raises:
+            NotFound: no such run or version, or one the caller may not see.
+            PermissionDenied: a member of the run's project who may not write runs there.
+            Conflict: the run is deleted.
+        """
         role = check_role(role)
         with self.db.write() as conn:
-            run = self.runs.get_row(conn, parse_run_ref(run_id).run_id)
+            run = self._writable_run(conn, principal, run_id)
             project, parsed = self._ref(ref, run.project)
             try:
                 target = self._dataset(conn, principal, project, parsed.name, Action.DATA_READ)
             except NotFound as error:
                 raise HiddenNotFound(str(error)) from None
             row = self._version_row(conn, target, parsed.version)
-            run_target = _Target(run.project, 0, 0, "")
-            self._link(conn, principal, run_target, row.pk, run.id, role)
+            now = now_ms()
+            self.store.link_run(conn, run.pk, row.pk, role, now)
             self.audit.record(
                 conn, principal, "run.dataset.link", f"{run.id}", project=run.project,
                 dataset=f"{project}/{target.name}@v{row.version}", role=role,
             )  # fmt: skip
         return RunLink(
-            run_id=run.id, run_name=run.name, project=project, dataset=target.name,
-            version=row.version, role=role, created_at=now_ms(),
+            run_id=run.id, run_name=run.name, run_project=run.project, project=project,
+            dataset=target.name, version=row.version, role=role, created_at=now,
         )  # fmt: skip
 
     def run_datasets(self, principal: Principal, run_id: str) -> list[RunLink]:
-        """The dataset versions a run used or produced, that the caller may read."""
+        """The dataset versions a run used or produced, that the caller may read.
+
+        Raises:
+            NotFound: no such run, or one the caller may not read.
+        """
         with self.db.read() as conn:
             run = self.runs.get_row(conn, parse_run_ref(run_id).run_id)
             self.auth.require(principal, Action.RUN_READ, run.project, hidden=f"run {run.id}")
-            links = self.store.datasets_of_run(conn, run.pk)
+            links = self.store.datasets_of_run(conn, run.pk, run.project)
         return [link for link in links if principal.may(Action.DATA_READ, link.project)]
 
 
@@ -844,6 +904,16 @@ def _staged_source(path: str, local: Path) -> SourceFile:
 
 def _text_digest(text: str) -> str:
     return str(blake3(text.encode()).hexdigest())
+
+
+def _mask_drift(drift: dict[str, Any], columns: set[str]) -> None:
+    """Mask, in place, the categories that a drift report's charts show for `columns`."""
+    from tandem.data.drift import OTHER
+
+    for column in drift.get("columns") or []:
+        chart = column.get("chart") or {}
+        if column.get("column") in columns and "categories" in chart:
+            chart["categories"] = [c if c == OTHER else mask_value(c) for c in chart["categories"]]
 
 
 def _json_or_none(value: Any) -> str | None:

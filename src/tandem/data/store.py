@@ -389,9 +389,18 @@ class DatasetStore:
 
     def runs_of_version(self, conn: Connection, version_pk: int, project: str, dataset: str,
                         version: int) -> builtins.list[RunLink]:  # fmt: skip
+        """The live runs linked to a version, each with its own project (which may not be the
+        dataset's `project`)."""
         rows = conn.execute(
-            select(runs.c.id, runs.c.name, run_datasets.c.role, run_datasets.c.created_at)
+            select(
+                runs.c.id,
+                runs.c.name,
+                projects.c.name.label("run_project"),
+                run_datasets.c.role,
+                run_datasets.c.created_at,
+            )
             .join(runs, runs.c.pk == run_datasets.c.run_pk)
+            .join(projects, projects.c.pk == runs.c.project_pk)
             .where(run_datasets.c.version_pk == version_pk, runs.c.deleted_at.is_(None))
             .order_by(run_datasets.c.created_at)
         ).all()
@@ -399,6 +408,7 @@ class DatasetStore:
             RunLink(
                 run_id=r.id,
                 run_name=r.name,
+                run_project=r.run_project,
                 project=project,
                 dataset=dataset,
                 version=version,
@@ -408,7 +418,9 @@ class DatasetStore:
             for r in rows
         ]
 
-    def datasets_of_run(self, conn: Connection, run_pk: int) -> builtins.list[RunLink]:
+    def datasets_of_run(
+        self, conn: Connection, run_pk: int, run_project: str
+    ) -> builtins.list[RunLink]:
         rows = conn.execute(
             select(
                 projects.c.name.label("project"),
@@ -430,6 +442,7 @@ class DatasetStore:
             RunLink(
                 run_id=r.id,
                 run_name=r.run_name,
+                run_project=run_project,
                 project=r.project,
                 dataset=r.dataset,
                 version=r.version,

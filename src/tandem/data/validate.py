@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from tandem.data.executor import Executor
 
 MAX_EXAMPLES = 5
+MAX_EXAMPLE_CHARS = 200  # longest text value shown in a failing example
 _TEXT_VALUES = "__values"  # non-null values counted by the public-classification check
 _FORMATS = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
@@ -982,6 +983,8 @@ def _with_examples(
 
 def _example_value(value: Any, sensitive: bool) -> Any:
     if isinstance(value, str):
+        if len(value) > MAX_EXAMPLE_CHARS:  # a megabyte cell must not bloat the stored result
+            value = value[: MAX_EXAMPLE_CHARS - 1] + "…"
         return mask_value(value) if sensitive or detect(value) else value
     if sensitive and value is not None:
         return mask_value(value)

@@ -89,19 +89,18 @@ def column_chart(summary: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def profile_rows(
-    profile: dict[str, Any] | None, personal: set[str] | frozenset[str] = frozenset()
-) -> list[dict[str, Any]]:
+def profile_rows(profile: dict[str, Any] | None) -> list[dict[str, Any]]:
     """One row per column for the profile table, with its chart. The frequent values of the
-    `personal` columns (where the PII scan found personal data) are not shown: a page lists
-    them to everyone who may read the dataset, the validator masks them in its examples."""
+    columns the service masked (flagged by the PII scan, or classified as sensitive by the
+    contract) are not shown, even masked: a page lists them to everyone who may read the
+    dataset."""
     if not profile:
         return []
     rows = []
     for name, summary in (profile.get("columns") or {}).items():
         quantiles = summary.get("quantiles") or {}
         top = summary.get("top") or []
-        hidden = name in personal and bool(top)
+        hidden = bool(summary.get("masked")) and bool(top)
         chart = column_chart(summary)
         rows.append(
             {

@@ -123,6 +123,7 @@ async def run_page(
     ref = str(RunRef(project, run_id))
     run = await offload(services.tracking.get_run, principal, ref)
     artifacts = await offload(services.tracking.list_artifacts, principal, ref)
+    datasets = await offload(services.data.run_datasets, principal, run.id)
     shown: Preview | None = None
     if preview and any(a.path == preview for a in artifacts):
         _artifact, chunks = await offload(services.tracking.open_artifact, principal, ref, preview)
@@ -133,6 +134,7 @@ async def run_page(
         "project": project,
         "run": run,
         "artifacts": artifacts,
+        "datasets": datasets,
         "preview_path": preview if shown else None,
         "preview": shown,
         "base": base,
