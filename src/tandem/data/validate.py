@@ -948,9 +948,17 @@ def _with_examples(
         wanted = result.passed is False and plan.columns and limit > 0
         if wanted and (plan.failing is not None or plan.duplicates):
             rows = lazy.with_row_index("__row")
-            if plan.duplicates:
-                # Repeated values first (a streaming group-by: 0.13 s on 5M ids, where
-                # filtering on is_duplicated() takes 0.5 s), then the first rows holding them.
+            if plan.duplicates and len(plan.columns) == 1:
+                # Repeated values first, then the first rows holding them. Sorting the column
+                # and comparing neighbours finds them in 0.14 s on 5M ids, where a group-by
+                # takes 0.36 s and filtering on is_duplicated() 0.7 s; the rows are then an
+                # `is_in` filter that stops at `limit` rows.
+                col = pl_col(plan.columns[0])
+                ordered = frames.collect(lazy.select(col.drop_nulls().sort()), "the table")
+                repeated = ordered.filter(col == col.shift(1)).to_series()
+                values = repeated.unique(maintain_order=True)[:limit]  # the smallest, in order
+                rows = rows.filter(col.is_in(values.implode()))
+            elif plan.duplicates:  # several columns: count each key's rows
                 keys = frames.collect(
                     lazy.group_by(plan.columns)
                     .agg(pl.len().alias("__n"))
