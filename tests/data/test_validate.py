@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -402,3 +402,52 @@ def test_an_empty_table_fails_its_row_count():
     assert result.rows == 0
     assert [c.id for c in result.blocking_failures] == ["row_count"]
     assert result.check("TotalCharges:missingValues").observed == 0.0
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        ([3, None, 1, 3, 2, None, 3, 1], pl.Int64),
+        (["b", None, "a", "b", "", "", None, "c"], pl.String),
+        ([date(2026, 1, 2), None, date(2026, 1, 1), date(2026, 1, 2), None], pl.Date),
+    ],
+)
+def test_repeated_values_counted_alike_by_sorting_and_by_hashing(
+    values: list, dtype: pl.DataType, tmp_path
+):
+    """In memory and in Parquet a one-column unique check sorts the column; from text files it
+    hashes (and floats always do); nulls never count as repeats; both give the same count
+    and examples."""
+    text = """\
+apiVersion: v3.1.0
+kind: DataContract
+id: keys
+version: 1.0.0
+status: active
+schema:
+  - name: keys
+    properties:
+      - name: k
+        unique: true
+        quality:
+          - id: dups
+            metric: duplicateValues
+            mustBeLessThan: 1
+"""
+    contract = parse_contract(text)
+    frame = pl.DataFrame({"k": pl.Series(values, dtype=dtype), "n": range(len(values))})
+    series = frame["k"].drop_nulls()
+    expected = series.len() - series.n_unique()
+    in_memory = validate(contract, frame)
+    frame.write_parquet(tmp_path / "t.parquet")
+    frame.write_ndjson(tmp_path / "t.jsonl")
+    parquet = validate_table([tmp_path / "t.parquet"], TableFormat.PARQUET, contract)
+    jsonl = validate_table([tmp_path / "t.jsonl"], TableFormat.JSONL, contract)
+    for result in (in_memory, parquet, jsonl):
+        assert result.check("k:unique").observed == expected
+        assert result.check("dups").observed == expected
+    assert in_memory.to_json() == parquet.to_json()
+    rows = {e["row"] for e in in_memory.check("k:unique").examples}
+    assert rows == {e["row"] for e in jsonl.check("k:unique").examples}
+    repeated = frame.filter(pl.col("k").is_duplicated() & pl.col("k").is_not_null())
+    assert rows == set(repeated["n"].to_list()[:5])

@@ -172,6 +172,9 @@ class _Plan:
     # "sum" (counts, also field by field for a struct of counts), "max" (newest timestamp), or
     # "whole" (distinct counts: only a pass over the whole table can answer).
     merge: str = "sum"
+    # A single-column repeated-values check answered by sorting (`_evaluate`): the smallest
+    # repeated values, kept for the failing examples.
+    repeats: pl.Series | None = None
     result: CheckResult | None = None
 
     def done(self, passed: bool | None, observed: Any, message: str) -> None:
@@ -391,6 +394,64 @@ def _merge_values(kind: str, values: Sequence[Any]) -> Any:
 
 
 def _evaluate(lazy: pl.LazyFrame, data: Sequence[_Plan]) -> tuple[int, list[Any]]:
+    """The row count and every plan's aggregate.
+
+    Counting the repeated values of one column by hashing them (`n_unique`) is the costliest
+    aggregate of a typical contract, and finding examples of them costs a group-by more. When
+    the data is in memory or in Parquet (reading one column again is cheap), such a check runs
+    apart instead: the column sorted, neighbours compared, which gives the count and the
+    repeated values at once in less time than `n_unique` alone (0.1 s against 0.25 s on 5M
+    ids here). Every other aggregate goes into one pass (`_evaluate_in_one_pass`).
+    """
+    sorted_plans = _sortable(lazy, data)
+    found: dict[_Plan, Any] = {}
+    for plan in sorted_plans:
+        plan.repeats, found[plan] = _sorted_repeats(lazy, plan.columns[0])
+    rest = [p for p in data if p not in found]
+    rows, values = _evaluate_in_one_pass(lazy, rest)
+    found.update(zip(rest, values, strict=True))
+    return rows, [found[p] for p in data]
+
+
+def _sortable(lazy: pl.LazyFrame, data: Sequence[_Plan]) -> list[_Plan]:
+    """The single-column repeated-values checks `_evaluate` answers by sorting."""
+    import polars as pl
+
+    candidates = [
+        p for p in data
+        if p.duplicates and p.column is not None and len(p.columns) == 1 and p.agg is not None
+    ]  # fmt: skip
+    if not candidates or not _columnar(lazy):
+        return []
+    schema = lazy.collect_schema()
+
+    def sortable(dtype: Any) -> bool:  # floats left out: NaN never equals its neighbour
+        return dtype is not None and bool(
+            dtype.is_integer() or dtype.is_temporal() or dtype == pl.String
+        )
+
+    return [p for p in candidates if sortable(schema.get(p.columns[0]))]
+
+
+def _columnar(lazy: pl.LazyFrame) -> bool:
+    """Whether `lazy` reads a frame in memory or Parquet (where one column reads cheaply)."""
+    try:
+        plan = lazy.explain(optimized=False)
+    except Exception:  # a plan Polars cannot describe without reading: assume text
+        return False
+    return plan.startswith(("DF ", "Parquet SCAN"))
+
+
+def _sorted_repeats(lazy: pl.LazyFrame, column: str, keep: int = 1_000) -> tuple[pl.Series, int]:
+    """The first `keep` distinct repeated non-null values of `column`, smallest first, and the
+    count of rows that repeat a value seen before (`_duplicates`' count)."""
+    col = pl_col(column)
+    ordered = frames.collect(lazy.select(col.drop_nulls().sort()), "the table").to_series()
+    repeated = ordered.filter(ordered == ordered.shift(1))
+    return repeated.unique(maintain_order=True)[:keep], repeated.len()
+
+
+def _evaluate_in_one_pass(lazy: pl.LazyFrame, data: Sequence[_Plan]) -> tuple[int, list[Any]]:
     """The row count and every plan's aggregate, in one pass over the data.
 
     A custom SQL expression can fail on the data itself (a strict CAST of text that is not a
@@ -949,15 +1010,13 @@ def _with_examples(
         if wanted and (plan.failing is not None or plan.duplicates):
             rows = lazy.with_row_index("__row")
             if plan.duplicates and len(plan.columns) == 1:
-                # Repeated values first, then the first rows holding them. Sorting the column
-                # and comparing neighbours finds them in 0.14 s on 5M ids, where a group-by
-                # takes 0.36 s and filtering on is_duplicated() 0.7 s; the rows are then an
-                # `is_in` filter that stops at `limit` rows.
-                col = pl_col(plan.columns[0])
-                ordered = frames.collect(lazy.select(col.drop_nulls().sort()), "the table")
-                repeated = ordered.filter(col == col.shift(1)).to_series()
-                values = repeated.unique(maintain_order=True)[:limit]  # the smallest, in order
-                rows = rows.filter(col.is_in(values.implode()))
+                # The smallest repeated values (found by sorting: 0.14 s on 5M ids, where a
+                # group-by takes 0.36 s and filtering on is_duplicated() 0.7 s), then the first
+                # rows holding them: an `is_in` filter that stops at `limit` rows.
+                if plan.repeats is None:
+                    plan.repeats, _ = _sorted_repeats(lazy, plan.columns[0], limit)
+                repeats = plan.repeats[:limit]
+                rows = rows.filter(pl_col(plan.columns[0]).is_in(repeats.implode()))
             elif plan.duplicates:  # several columns: count each key's rows
                 keys = frames.collect(
                     lazy.group_by(plan.columns)
