@@ -10,7 +10,8 @@
   columns the checks use are read from a Parquet file. Memory is bounded by Polars' streaming
   buffers, not by the table: the 42-check benchmark contract (without its `unique` check)
   peaks at ~625 MB for 5M, 10M and 20M rows alike. `unique` and `duplicateValues` hold one hash
-  entry per distinct value, as any exact distinct count must.
+  entry per distinct value, as any exact distinct count must (on one column of data in memory
+  or in Parquet, they sort that column instead: its values, once, in memory; see `_evaluate`).
 
 Then, only for the checks that failed, up to `MAX_EXAMPLES` failing rows are fetched (with their
 row numbers) and personal data in them is masked (`mask_value`): values of columns the
