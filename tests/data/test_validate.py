@@ -451,3 +451,34 @@ schema:
     assert rows == {e["row"] for e in jsonl.check("k:unique").examples}
     repeated = frame.filter(pl.col("k").is_duplicated() & pl.col("k").is_not_null())
     assert rows == set(repeated["n"].to_list()[:5])
+
+
+def test_iso_dates_in_csv_read_as_dates(tmp_path):
+    """A CSV's ISO dates and timestamps are dates to the contract: types, ranges, freshness."""
+    path = tmp_path / "events.csv"
+    path.write_text("at,day\n2026-11-20T08:00:00,2026-11-20\n2026-11-22 08:00:00,\n")
+    text = """\
+apiVersion: v3.1.0
+kind: DataContract
+id: events
+version: 1.0.0
+status: active
+schema:
+  - name: events
+    properties:
+      - name: at
+        logicalType: timestamp
+        quality:
+          - id: fresh
+            metric: freshness
+            mustBeLessThan: 36
+            unit: hours
+      - name: day
+        logicalType: date
+        logicalTypeOptions: {minimum: "2026-01-01"}
+"""
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    result = validate_table([path], TableFormat.CSV, parse_contract(text), now=now)
+    assert result.check("at:type").passed and result.check("day:type").passed
+    assert (result.check("fresh").passed, result.check("fresh").observed) == (True, 28.0)
+    assert result.check("day:range").passed

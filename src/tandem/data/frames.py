@@ -71,7 +71,10 @@ def scan_table(
     if fmt is TableFormat.CSV:
         if schema is not None:
             return pl.scan_csv(sources, schema=schema, raise_if_empty=True)
-        return pl.scan_csv(sources, infer_schema_length=CSV_INFER_ROWS, raise_if_empty=True)
+        # ISO dates and timestamps read as dates, so freshness and date ranges apply to CSV
+        return pl.scan_csv(
+            sources, infer_schema_length=CSV_INFER_ROWS, raise_if_empty=True, try_parse_dates=True
+        )
     if schema is not None:
         return pl.scan_ndjson(sources, schema=schema)
     return pl.scan_ndjson(sources, infer_schema_length=CSV_INFER_ROWS)
