@@ -539,3 +539,11 @@ def test_charts_from_profiles_when_the_report_has_none() -> None:
     binned = drift_chart(times, ("v1", "v2"))
     assert binned is not None and binned["type"] == "cats"
     assert binned["x"] == ["2024-01-01", "2024-02-01"]  # bins named by where they start
+
+
+def test_sizes_read_the_same_in_every_face() -> None:
+    from tandem.core.units import format_bytes
+
+    cases = [(None, ""), (0, "0 B"), (999, "999 B"), (970_456, "970.5 kB"), (1_500_000, "1.5 MB")]
+    assert [format_bytes(size) for size, _ in cases] == [text for _, text in cases]
+    assert format_bytes(3 * 10**12) == "3.0 TB" and format_bytes(None, "-") == "-"

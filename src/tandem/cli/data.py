@@ -22,6 +22,7 @@ from tandem.cli.output import (
 )
 from tandem.cli.output import project_name as resolve_project
 from tandem.core.clock import format_ms
+from tandem.core.units import format_bytes
 from tandem.errors import InvalidInput
 
 app = typer.Typer(help="Datasets: versions, profiles, contracts, validation, PII, catalog and drift.", no_args_is_help=True)  # fmt: skip
@@ -46,17 +47,6 @@ RefArg = Annotated[str, typer.Argument(metavar="DATASET", help="NAME@vN, NAME (t
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="page size")]
 ExecutorOpt = Annotated[Executor | None, typer.Option("--executor", help="where profiling and validation run: local, or ray (one task per file on a Ray cluster: RAY_ADDRESS, or a local one). Default: TANDEM_EXECUTOR, else local. Embedded workspace only")]  # fmt: skip
 CursorOpt = Annotated[str | None, typer.Option("--cursor", help="next_cursor printed by the previous page")]  # fmt: skip
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def _distinct(column: dict[str, Any]) -> str:
@@ -109,7 +99,7 @@ def add(
     what = "added" if version.created else "unchanged, still"
     rows = f", {version.rows:,} rows" if version.rows is not None else ""
     console.print(
-        f"{what} {version.ref}: {version.file_count} file(s), {_size(version.size)}{rows}, "
+        f"{what} {version.ref}: {version.file_count} file(s), {format_bytes(version.size, '-')}{rows}, "
         f"digest {version.digest[:12]}"
     )
     if version.validation_passed is not None:
@@ -168,7 +158,7 @@ def versions(
     for v in page.items:
         table.add_row(
             f"v{v.version}", format_ms(v.created_at), v.created_by, str(v.file_count),
-            _size(v.size), fmt_value(v.rows), _verdict(v.validation_passed), v.digest[:12],
+            format_bytes(v.size, "-"), fmt_value(v.rows), _verdict(v.validation_passed), v.digest[:12],
             v.message[:50],
         )  # fmt: skip
     console.print(table)
@@ -202,7 +192,7 @@ def show(ref: RefArg, project: ProjectOpt = None, as_json: JsonOpt = False) -> N
     notes = {c.name: c for c in dataset.columns}
     console.print(
         f"added {format_ms(version.created_at)} by {version.created_by}; "
-        f"{version.file_count} file(s), {_size(version.size)}, rows {fmt_value(version.rows)}, "
+        f"{version.file_count} file(s), {format_bytes(version.size, '-')}, rows {fmt_value(version.rows)}, "
         f"format {version.format or 'files'}; from {version.source or '-'}"
     )
     if version.message:

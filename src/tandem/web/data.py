@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from tandem.core.auth import Action, Principal
 from tandem.core.refs import DatasetRef, parse_dataset_ref
+from tandem.core.units import format_bytes
 from tandem.data.models import ColumnEdit, Contract, Dataset, DatasetUpdate, DatasetVersion
 from tandem.errors import InvalidInput, NotFound, TandemError
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
@@ -44,18 +45,6 @@ def version_ref(project: str, name: str, version: str) -> DatasetRef:
     if version == "latest":
         return DatasetRef(project, name, None)
     return parse_dataset_ref(f"{project}/{name}@{version}")
-
-
-def size_text(size: int | None) -> str:
-    """Bytes as people read them: 1.5 MB (powers of 1000, as disks are sold)."""
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"  # pragma: no cover - the loop always returns
 
 
 def parse_tags(raw: str) -> dict[str, str]:
@@ -86,7 +75,7 @@ def significant(value: Any) -> str:
 
 
 def _helpers() -> dict[str, Any]:
-    return {"quote": quote, "size": size_text, "label": datacharts.label, "sig": significant}
+    return {"quote": quote, "size": format_bytes, "label": datacharts.label, "sig": significant}
 
 
 # -- a project's datasets ----------------------------------------------------------------------
