@@ -18,7 +18,7 @@ from stats_world import read_adult, read_telco
 
 from tandem.data.contract import parse_contract
 from tandem.data.executor import LocalExecutor, RayExecutor, executor_from_settings
-from tandem.data.frames import TableFormat
+from tandem.data.frames import TableFormat, TablePart, scan_part, table_parts
 from tandem.data.profile import merge_profiles, profile_files, profile_frame
 from tandem.data.validate import ValidationResult, validate_parts, validate_table
 from tandem.errors import InvalidInput, UnreadableData
@@ -193,3 +193,44 @@ def _settled(result: ValidationResult) -> list[dict]:
     return [
         {**c, "message": None} if c["passed"] is None else c for c in result.to_json()["checks"]
     ]
+
+
+def test_table_parts_split_large_parquet_files_on_row_groups(tmp_path: Path):
+    frame = pl.DataFrame({"x": range(10_000)})
+    frame.write_parquet(tmp_path / "big.parquet", row_group_size=1_000)  # 10 row groups
+    frame.head(500).write_parquet(tmp_path / "small.parquet")
+    paths = [tmp_path / "big.parquet", tmp_path / "small.parquet"]
+    parts = table_parts(paths, TableFormat.PARQUET, part_rows=3_000)
+    # runs of whole row groups of at least 3,000 rows; the short tail joins the last run
+    assert [(p.path.name, p.offset, p.rows) for p in parts] == [
+        ("big.parquet", 0, 3_000), ("big.parquet", 3_000, 3_000),
+        ("big.parquet", 6_000, 4_000), ("small.parquet", 0, None),
+    ]  # fmt: skip
+    read = pl.concat([scan_part(p, TableFormat.PARQUET).collect() for p in parts])
+    assert read["x"].to_list() == [*range(10_000), *range(500)]
+    assert table_parts(paths, TableFormat.CSV) == [TablePart(p) for p in paths]
+    with pytest.raises(UnreadableData, match="cannot read the table"):
+        table_parts([tmp_path / "missing.parquet"], TableFormat.PARQUET)
+
+
+@pytest.mark.slow
+def test_ray_splits_one_large_parquet_file_by_row_groups(ray_executor: RayExecutor, tmp_path: Path):
+    adult = read_adult()
+    path = tmp_path / "adult.parquet"
+    adult.write_parquet(path, row_group_size=4_000)  # 30,162 rows: 8 row groups, 3 tasks
+    assert len(table_parts([path], TableFormat.PARQUET, part_rows=8_000)) == 3
+    local = profile_files([path], TableFormat.PARQUET, LocalExecutor(), part_rows=8_000)
+    distributed = profile_files([path], TableFormat.PARQUET, ray_executor, part_rows=8_000)
+    assert distributed.to_json() == local.to_json()
+    assert distributed.rows == adult.height
+
+    broken = broken_telco()
+    path = tmp_path / "telco.parquet"
+    broken.write_parquet(path, row_group_size=1_000)
+    contract = telco_contract()
+    whole = validate_table([path], TableFormat.PARQUET, contract)
+    split = validate_parts(contract, [path], TableFormat.PARQUET, ray_executor, part_rows=2_000)
+    assert split.to_json() == whole.to_json()
+    assert {c.id: c.observed for c in split.failures if c.id in BROKEN_TELCO_COUNTS} == (
+        BROKEN_TELCO_COUNTS
+    )

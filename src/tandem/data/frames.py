@@ -9,6 +9,7 @@ of many files is read as one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from tandem.errors import UnreadableData
 if TYPE_CHECKING:
     import polars as pl
 
+PART_ROWS = 1_048_576  # rows of Parquet per distributed task, at least (whole row groups)
 BATCH_ROWS = 262_144  # rows per streamed batch: a few MiB per column, large enough to vectorise
 CSV_INFER_ROWS = 10_000  # rows read to infer CSV column types (Polars' default of 100 is too few)
 
@@ -80,6 +82,59 @@ def scan_table(
     return pl.scan_ndjson(sources, infer_schema_length=CSV_INFER_ROWS)
 
 
+@dataclass(frozen=True)
+class TablePart:
+    """A piece of a table that one task processes: a file, or rows of a Parquet file (whole row
+    groups, so a reader of `rows` rows from `offset` reads only those)."""
+
+    path: Path
+    offset: int = 0
+    rows: int | None = None  # None: the whole file
+
+
+def table_parts(
+    paths: Sequence[Path], fmt: TableFormat, part_rows: int = PART_ROWS
+) -> list[TablePart]:
+    """The pieces the table in `paths` is processed in across workers, in table order: one per
+    file, and a Parquet file of several row groups split into runs of whole row groups of at
+    least `part_rows` rows (so one large file is not one task). The same files always give the
+    same parts, whatever runs them, so merged results do not depend on where they ran.
+
+    Raises:
+        UnreadableData: a Parquet file's footer cannot be read.
+    """
+    if fmt is not TableFormat.PARQUET:
+        return [TablePart(Path(path)) for path in paths]
+    import pyarrow.parquet as pq
+
+    parts: list[TablePart] = []
+    for path in paths:
+        try:
+            meta = pq.read_metadata(path)
+        except Exception as error:
+            raise read_error(error, "the table") from None
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        if sum(sizes) < 2 * part_rows:
+            parts.append(TablePart(Path(path)))
+            continue
+        offset = rows = 0
+        for size in sizes:
+            rows += size
+            if rows >= part_rows:
+                parts.append(TablePart(Path(path), offset, rows))
+                offset, rows = offset + rows, 0
+        if rows:  # a short tail joins the last part
+            last = parts.pop()
+            parts.append(TablePart(last.path, last.offset, (last.rows or 0) + rows))
+    return parts
+
+
+def scan_part(part: TablePart, fmt: TableFormat, schema: pl.Schema | None = None) -> pl.LazyFrame:
+    """A lazy scan of one `TablePart` (`schema` as for `scan_table`)."""
+    frame = scan_table([part.path], fmt, schema)
+    return frame if part.rows is None else frame.slice(part.offset, part.rows)
+
+
 def collect(frame: pl.LazyFrame, what: str = "the table") -> pl.DataFrame:
     """Collect `frame` with the streaming engine, turning read errors into `UnreadableData`."""
     try:
@@ -96,7 +151,12 @@ def iter_batches(
 ) -> Iterator[pl.DataFrame]:
     """The table in `paths` as a stream of frames of about `batch_rows` rows: bounded memory
     whatever the size of the files. `schema` as for `scan_table`."""
-    frame = scan_table(paths, fmt, schema)
+    return iter_frame_batches(scan_table(paths, fmt, schema), batch_rows)
+
+
+def iter_frame_batches(frame: pl.LazyFrame, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+    """A lazy frame as a stream of frames of about `batch_rows` rows, with read errors as
+    `UnreadableData`."""
     try:
         yield from frame.collect_batches(chunk_size=batch_rows)
     except UnreadableData:

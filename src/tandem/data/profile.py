@@ -511,11 +511,13 @@ def profile_table(
     Raises:
         UnreadableData: a file is not a readable table of that format.
     """
-    batches = frames.iter_batches(paths, fmt, batch_rows, schema=schema)
-    merged = _merge_stream(profile_batch(batch) for batch in batches)
+    return _profile_frame_stream(frames.scan_table(paths, fmt, schema), batch_rows)
+
+
+def _profile_frame_stream(frame: pl.LazyFrame, batch_rows: int) -> Profile:
+    merged = _merge_stream(profile_batch(b) for b in frames.iter_frame_batches(frame, batch_rows))
     if merged is None:  # no rows: the profile of the table's columns
-        empty = frames.collect(frames.scan_table(paths, fmt, schema).head(0))
-        merged = profile_batch(empty)
+        merged = profile_batch(frames.collect(frame.head(0)))
     return merged
 
 
@@ -524,11 +526,12 @@ def profile_files(
     fmt: TableFormat,
     executor: Executor | None = None,
     batch_rows: int = frames.BATCH_ROWS,
+    part_rows: int = frames.PART_ROWS,
 ) -> Profile:
-    """The profile of the table in `paths`, one task per file on `executor`, merged in file
-    order. Every executor gives the same profile (the parts are profiled and merged the same
-    way); it can differ from `profile_table`'s within the sketches' error bounds, because the
-    batches differ.
+    """The profile of the table in `paths`, one task per part on `executor` (a file, or whole
+    row groups of a large Parquet file: `frames.table_parts`), merged in table order. Every
+    executor gives the same profile (the parts are profiled and merged the same way); it can
+    differ from `profile_table`'s within the sketches' error bounds, because the batches differ.
 
     CSV and JSON-lines parts are read with the schema of the whole table, so a column reads as
     the same type in every part (as one scan of all the files would read it).
@@ -537,7 +540,8 @@ def profile_files(
         paths: the table's files.
         fmt: their format.
         executor: where to run; `executor_from_settings()` (TANDEM_EXECUTOR) by default.
-        batch_rows: rows per streamed batch within a file.
+        batch_rows: rows per streamed batch within a part.
+        part_rows: rows of Parquet per part, at least.
 
     Raises:
         UnreadableData: a file is not a readable table of that format.
@@ -551,13 +555,13 @@ def profile_files(
         except Exception as error:
             raise frames.read_error(error, "the table") from None
     task = partial(_profile_part, fmt=fmt, schema=schema, batch_rows=batch_rows)
-    return merge_profiles(runner.map(task, [Path(path) for path in paths]))
+    return merge_profiles(runner.map(task, frames.table_parts(paths, fmt, part_rows)))
 
 
 def _profile_part(
-    path: Path, fmt: TableFormat, schema: pl.Schema | None, batch_rows: int
+    part: frames.TablePart, fmt: TableFormat, schema: pl.Schema | None, batch_rows: int
 ) -> Profile:
-    return profile_table([path], fmt, batch_rows, schema=schema)
+    return _profile_frame_stream(frames.scan_part(part, fmt, schema), batch_rows)
 
 
 def merge_profiles(profiles: Iterable[Profile]) -> Profile:

@@ -75,9 +75,11 @@ class Moments:
             return cls()
         mean = float(values.mean())
         centred = values - mean
-        return cls(
-            n, mean, float(np.dot(centred, centred)), float(values.min()), float(values.max())
-        )
+        # NumPy's own pairwise sum, not np.dot: BLAS sums in an order that depends on its
+        # thread count, so a Ray worker (one thread) would differ from this process in the
+        # last bits, and distributed profiles would not equal local ones exactly.
+        m2 = float(np.square(centred, out=centred).sum())
+        return cls(n, mean, m2, float(values.min()), float(values.max()))
 
     def merge(self, other: Moments) -> Moments:
         if other.n == 0:

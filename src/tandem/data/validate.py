@@ -306,9 +306,11 @@ def validate_parts(
     pii: Sequence[PiiFinding | Mapping[str, Any]] | None = None,
     now: datetime | None = None,
     max_examples: int = MAX_EXAMPLES,
+    part_rows: int = frames.PART_ROWS,
 ) -> ValidationResult:
-    """`validate` the table in the files `paths`, one task per file on `executor` (a Ray
-    cluster, say), and merge: the result equals `validate_table`'s on the same files.
+    """`validate` the table in the files `paths`, one task per part on `executor` (a Ray
+    cluster, say; a part is a file, or whole row groups of a large Parquet file, see
+    `frames.table_parts`), and merge: the result equals `validate_table`'s on the same files.
 
     Each task evaluates the checks whose counts add up across files (nulls, ranges, patterns,
     row count, custom conditions; the newest timestamp by max). Distinct counts (`unique`,
@@ -337,7 +339,8 @@ def validate_parts(
         now=moment,
         ids=frozenset(p.id for p in parted),
     )
-    parts = executor.map(task, [Path(path) for path in paths]) if parted else []
+    pieces = frames.table_parts(paths, fmt, part_rows) if parted else []
+    parts = executor.map(task, pieces) if parted else []
     whole = [p for p in data if p.merge == "whole"]
     rows, found = _evaluate(lazy, whole) if whole or not parts else (0, [])
     values: dict[_Plan, Any] = dict(zip(whole, found, strict=True))
@@ -353,7 +356,7 @@ def validate_parts(
 
 
 def _validate_part(
-    path: Path,
+    part: frames.TablePart,
     contract: Contract,
     object_name: str,
     fmt: TableFormat,
@@ -361,13 +364,11 @@ def _validate_part(
     now: datetime,
     ids: frozenset[str],
 ) -> tuple[int, dict[str, tuple[Any, str | None]]]:
-    """One file's share of `validate_parts`: its row count and, per check id, its aggregate
+    """One part's share of `validate_parts`: its row count and, per check id, its aggregate
     and, for a check that could not run on it, why. The checks are compiled against the whole
     table's schema, so they are the same checks, in the same order, on every worker; CSV and
     JSON-lines parts are read with that schema too, so a column is one type in every part."""
-    lazy = frames.scan_table(
-        [path], fmt, None if fmt is TableFormat.PARQUET else _pl_schema(schema)
-    )
+    lazy = frames.scan_part(part, fmt, None if fmt is TableFormat.PARQUET else _pl_schema(schema))
     plans = [p for p in _compile(contract.object(object_name), schema, now) if p.id in ids]
     rows, values = _evaluate(lazy, plans)
     return rows, {
