@@ -5,57 +5,23 @@ TANDEM_SCREENSHOTS=1 they also save screenshots of the main pages to docs/screen
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web_world import PASSWORD, XSS, World
+from web_world import XSS, World, shot, sign_in_browser
 
 from tandem.server.app import create_app
 from tandem.tracking.models import MetricColumns, RunBatch, RunCreate
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-TAKE_SHOTS = os.environ.get("TANDEM_SCREENSHOTS") == "1"  # read now: fixtures clear TANDEM_*
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright  # an ImportError fails the test
-
-    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update"],
-        )  # fmt: skip
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
 def site(world: World, serve: Any) -> Iterator[str]:
     with serve(create_app(services=world.services)) as url:
         yield url
-
-
-def shot(page: Any, name: str) -> None:
-    if TAKE_SHOTS:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any, site: str, name: str) -> None:
-    page.goto(f"{site}/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{site}/")
 
 
 def test_a_day_in_the_ui(browser: Any, site: str, world: World) -> None:
@@ -78,7 +44,7 @@ def test_a_day_in_the_ui(browser: Any, site: str, world: World) -> None:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-    sign_in(page, site, "ada")
+    sign_in_browser(page, site, "ada")
     assert page.get_by_role("link", name="vision").is_visible()
     shot(page, "projects")
 
@@ -144,7 +110,7 @@ def test_payloads_never_run(browser: Any, site: str, world: World, tmp_path: Pat
     page = browser.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    sign_in(page, site, "ada")
+    sign_in_browser(page, site, "ada")
     other = world.runs["vit"]
     for path in (
         "/projects/vision",

@@ -6,39 +6,19 @@ save screenshots to docs/screenshots/."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from data_world import Tables, add_people, add_telco, data_folder
-from web_world import PASSWORD, World
+from web_world import World, shot, sign_in_browser
 
 from tandem.data.models import ColumnEdit, DatasetUpdate
 from tandem.server.app import create_app
 from tandem.tracking.models import RunCreate
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-TAKE_SHOTS = os.environ.get("TANDEM_SCREENSHOTS") == "1"  # read now: fixtures clear TANDEM_*
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright  # an ImportError fails the test
-
-    assert Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update"],
-        )  # fmt: skip
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -50,20 +30,6 @@ def tables(world: World, tmp_path: Path) -> Tables:
 def site(world: World, tables: Tables, serve: Any) -> Iterator[str]:
     with serve(create_app(services=world.services)) as url:
         yield url
-
-
-def shot(page: Any, name: str) -> None:
-    if TAKE_SHOTS:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any, site: str, name: str) -> None:
-    page.goto(f"{site}/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{site}/")
 
 
 def test_dataset_pages_in_a_browser(browser: Any, site: str, world: World, tables: Tables) -> None:
@@ -89,7 +55,7 @@ def test_dataset_pages_in_a_browser(browser: Any, site: str, world: World, table
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-    sign_in(page, site, "ada")
+    sign_in_browser(page, site, "ada")
     page.goto(f"{site}/projects/vision")
     page.get_by_role("link", name="Datasets").click()
     page.wait_for_url("**/projects/vision/datasets")

@@ -3,9 +3,11 @@ conftest cannot import theirs by that name)."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from starlette.testclient import TestClient
 
@@ -14,6 +16,11 @@ from tandem.identity.models import MemberSet, UserCreate
 from tandem.projects.models import ProjectCreate
 from tandem.server.container import Services
 from tandem.tracking.models import MetricColumns, RunBatch, RunCreate
+
+# The browser tests' Chromium and screenshots (TANDEM_SCREENSHOTS=1 saves them to docs/).
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TAKE_SHOTS = os.environ.get("TANDEM_SCREENSHOTS") == "1"  # read now: fixtures clear TANDEM_*
 
 PASSWORD = "correct horse battery"
 XSS = '<script>window.__xss=1;alert(1)</script>"><img src=x onerror="window.__xss=1;alert(1)">'
@@ -86,3 +93,19 @@ def build_world(services: Services, tmp_path: Path) -> World:
     secret = services.tracking.create_run(owner, "audio", RunCreate(name="audio-secret"))
     world.runs["audio"] = secret.id
     return world
+
+
+def shot(page: Any, name: str) -> None:
+    """Save a screenshot of `page` to docs/screenshots when TANDEM_SCREENSHOTS=1."""
+    if TAKE_SHOTS:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in_browser(page: Any, site: str, name: str) -> None:
+    """Sign `name` in through the login form of a browser page."""
+    page.goto(f"{site}/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{site}/")
