@@ -16,7 +16,7 @@ from tandem import errors
 
 if TYPE_CHECKING:
     from tandem.sdk.client import Client
-    from tandem.sdk.fluent import get_client, search_runs, start_run
+    from tandem.sdk.fluent import get_client, load_model, search_runs, start_run
     from tandem.sdk.run import ActiveRun
 
 # The SDK is imported on first use, so `import tandem.cli` (every command, `tandem --help`)
@@ -25,6 +25,7 @@ _LAZY = {
     "Client": "tandem.sdk.client",
     "ActiveRun": "tandem.sdk.run",
     "get_client": "tandem.sdk.fluent",
+    "load_model": "tandem.sdk.fluent",
     "search_runs": "tandem.sdk.fluent",
     "start_run": "tandem.sdk.fluent",
 }
@@ -47,6 +48,7 @@ __all__ = [
     "__version__",
     "errors",
     "get_client",
+    "load_model",
     "search_runs",
     "start_run",
 ]

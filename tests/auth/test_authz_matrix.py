@@ -30,7 +30,9 @@ EXPECTED: dict[str, set[str]] = {
     "run:read": READERS,
     "artifact:read": READERS,
     "data:read": READERS,
+    "model:read": READERS,
     "run:write": BUILDERS,
+    "model:write": BUILDERS,
     "data:write": BUILDERS,
     "data:delete": BUILDERS,
     "run:delete": BUILDERS,
@@ -145,6 +147,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "user": "viewer",
         "token_id": world.token_ids["viewer"],
         "version": "v1",
+        "alias": "champion",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -169,6 +172,18 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         ("PATCH", "/api/v1/projects/{project}/datasets/{name}"): {"description": "d"},
         ("PUT", "/api/v1/projects/{project}/datasets/{name}/contract"): {"text": CONTRACT},
         ("POST", "/api/v1/runs/{run_id}/datasets"): {"dataset": "churn@v1", "role": "train"},
+        ("POST", "/api/v1/projects/{project}/models/{name}/versions"): {
+            "run_id": world.runs[0],
+            "artifact_path": "models/churn",
+        },
+        ("PATCH", "/api/v1/projects/{project}/models/{name}"): {"description": "d"},
+        ("PATCH", "/api/v1/projects/{project}/models/{name}/versions/{version}"): {
+            "description": "d"
+        },
+        ("POST", "/api/v1/projects/{project}/models/{name}/versions/{version}/stage"): {
+            "stage": "ready-for-review"
+        },
+        ("PUT", "/api/v1/projects/{project}/models/{name}/aliases/{alias}"): {"version": 1},
     }
     params: dict[str, Any] = {}
     if route.path == "/api/v1/runs/compare":

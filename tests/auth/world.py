@@ -14,6 +14,7 @@ from tandem.core.auth import Role
 from tandem.core.clock import now_ms
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.projects.models import ProjectCreate
+from tandem.registry.models import VersionCreate
 from tandem.server.container import Services
 from tandem.tracking.models import MetricColumns, RunBatch, RunCreate
 
@@ -94,4 +95,16 @@ def build_world(services: Services, tmp: Path) -> World:
     services.data.add_from_path(owner, "churn", "churn", str(data / "a.txt"))
     services.data.set_contract(owner, "churn", "churn", CONTRACT)
     world.oid = services.data.get_version(owner, "churn/churn@v1").files[0].oid  # type: ignore[index]
+    # a model `churn` (version 1, alias champion) whose file is the same a.txt
+    meta = tmp / "tandem-model.json"
+    meta.write_text(
+        '{"flavor": "sklearn", "format": "skops", "trusted": false, "files": ["a.txt"]}'
+    )
+    tracking.upload_artifact(owner, world.runs[0], "models/churn/a.txt", source)
+    tracking.upload_artifact(owner, world.runs[0], "models/churn/tandem-model.json", meta)
+    registry = services.registry
+    registry.register(
+        owner, "churn", "churn", VersionCreate(run_id=world.runs[0], artifact_path="models/churn")
+    )
+    registry.set_alias(owner, "churn", "churn", "champion", 1)
     return world

@@ -8,6 +8,7 @@ reference implementation's to 1e-9.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -25,12 +26,22 @@ from fairlearn.metrics import (
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 from sklearn.linear_model import LogisticRegression
-from tests.data.stats_world import read_adult, read_telco
 
 from tandem import errors
 from tandem.evaluation import evaluate_binary, evaluate_regression
 
 TOL = 1e-9
+DATA = Path("/work/shared/data")
+
+
+def read_adult() -> pl.DataFrame:
+    return pl.read_csv(DATA / "adult.csv", infer_schema_length=10_000)
+
+
+def read_telco() -> pl.DataFrame:
+    return pl.read_csv(DATA / "telco-churn.csv", infer_schema_length=10_000)
+
+
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hr_per_week"]
 
 

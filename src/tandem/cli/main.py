@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from tandem.cli import output
 from tandem.cli.access import audit, members_app, tokens_app, users_app
 from tandem.cli.data import app as data_app
+from tandem.cli.models import app as models_app
 from tandem.cli.projects import app as projects_app
 from tandem.cli.runs import app as runs_app
 from tandem.cli.workspace import register as register_workspace
@@ -96,6 +97,7 @@ def version(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] 
 app.add_typer(projects_app, name="projects")
 app.add_typer(runs_app, name="runs")
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")

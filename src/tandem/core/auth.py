@@ -33,6 +33,9 @@ class Action(enum.StrEnum):
     DATA_READ = "data:read"  # datasets, versions, profiles, contracts, validation results
     DATA_WRITE = "data:write"  # add versions, set contracts, validate, edit the catalog
     DATA_DELETE = "data:delete"
+    MODEL_READ = "model:read"  # models, versions, their files and aliases
+    MODEL_WRITE = "model:write"  # register versions, edit, move aliases, draft <-> review
+    MODEL_RELEASE = "model:release"  # stages from ready-for-production on
     AUDIT_READ = "audit:read"
     ADMIN = "admin"  # workspace-wide: users, garbage collection, every project
 
@@ -64,9 +67,16 @@ _READ = frozenset(
         Action.RUN_READ,
         Action.ARTIFACT_READ,
         Action.DATA_READ,
+        Action.MODEL_READ,
     }
 )
-_BUILD = _READ | {Action.RUN_WRITE, Action.RUN_DELETE, Action.DATA_WRITE, Action.DATA_DELETE}
+_BUILD = _READ | {
+    Action.RUN_WRITE,
+    Action.RUN_DELETE,
+    Action.DATA_WRITE,
+    Action.DATA_DELETE,
+    Action.MODEL_WRITE,
+}
 
 ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
     {
@@ -74,9 +84,15 @@ ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
         Role.PRODUCT_MANAGER: _READ,
         Role.COMPLIANCE: _READ | {Action.AUDIT_READ},
         Role.DATA_SCIENTIST: _BUILD,
-        Role.ML_ENGINEER: _BUILD,
+        Role.ML_ENGINEER: _BUILD | {Action.MODEL_RELEASE},
         Role.ADMIN: _BUILD
-        | {Action.PROJECT_WRITE, Action.PROJECT_DELETE, Action.MEMBERS_WRITE, Action.AUDIT_READ},
+        | {
+            Action.MODEL_RELEASE,
+            Action.PROJECT_WRITE,
+            Action.PROJECT_DELETE,
+            Action.MEMBERS_WRITE,
+            Action.AUDIT_READ,
+        },
     }
 )
 """What each project role may do in its project. Anything not listed is denied."""

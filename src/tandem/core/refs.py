@@ -5,6 +5,7 @@ A bare id (`8f3a...`) uses the default project; a qualified one names its projec
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tandem.core.ids import is_run_id_prefix
@@ -75,3 +76,64 @@ def parse_dataset_ref(text: str, default_project: str | None = None) -> DatasetR
     if not name:
         raise InvalidInput(f"invalid dataset reference {text!r}: the name is missing")
     return DatasetRef(project=project or None, name=name, version=version)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """`churn-gbm@3` or `churn-gbm@champion`: a model, and one of its versions by number or
+    alias (neither: the latest)."""
+
+    project: str | None
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    @property
+    def selector(self) -> str:
+        """The version part as a URL segment: `3`, `champion` or `latest`."""
+        if self.version is not None:
+            return str(self.version)
+        return self.alias or "latest"
+
+    def __str__(self) -> str:
+        text = self.name if self.selector == "latest" else f"{self.name}@{self.selector}"
+        return f"{self.project}/{text}" if self.project else text
+
+
+def parse_model_ref(text: str, default_project: str | None = None) -> ModelRef:
+    """Parse `NAME`, `NAME@N` (or `@vN`), `NAME@ALIAS`, `PROJECT/NAME@...` or
+    `PROJECT/models/NAME@...`."""
+    body, at, selector = text.strip().partition("@")
+    parts = body.split("/")
+    if len(parts) == 1:
+        project, name = default_project, parts[0]
+    elif len(parts) == 2:
+        project, name = parts
+    elif len(parts) == 3 and parts[1] == "models":
+        project, name = parts[0], parts[2]
+    else:
+        raise InvalidInput(f"invalid model reference {text!r}: use NAME@N or PROJECT/NAME@ALIAS")
+    if not name:
+        raise InvalidInput(f"invalid model reference {text!r}: the name is missing")
+    if not at or selector == "latest":
+        return ModelRef(project or None, name)
+    digits = selector[1:] if selector[:1] in ("v", "V") else selector
+    if digits.isdigit():
+        if int(digits) < 1:
+            raise InvalidInput(f"invalid model version {selector!r}: versions are 1, 2, ...")
+        return ModelRef(project or None, name, version=int(digits))
+    return ModelRef(project or None, name, alias=check_alias(selector))
+
+
+def check_alias(alias: str) -> str:
+    """Aliases are lowercase words such as champion or challenger (not numbers: those are
+    versions)."""
+    if not _ALIAS.match(alias) or alias == "latest":
+        raise InvalidInput(
+            f"invalid alias {alias!r}: use a lowercase word such as champion "
+            "(letters, digits, - and _, starting with a letter; not 'latest')"
+        )
+    return alias
+
+
+_ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")

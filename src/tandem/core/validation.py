@@ -100,3 +100,13 @@ def check_dataset_name(name: str) -> str:
             "(up to 128, starting with a letter or digit)"
         )
     return name
+
+
+def check_model_name(name: str) -> str:
+    """A model name: letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    if not _DATASET_NAME.match(name):
+        raise InvalidInput(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(up to 128, starting with a letter or digit)"
+        )
+    return name

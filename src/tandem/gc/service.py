@@ -21,6 +21,7 @@ from tandem.data.store import DatasetStore
 from tandem.gc.models import GcReport, GcRequest
 from tandem.identity.store import IdentityStore
 from tandem.projects.store import ProjectStore
+from tandem.registry.store import RegistryStore
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, StoredBlob
 from tandem.store.db import Database
@@ -42,7 +43,9 @@ class GcService:
         auth: Authorizer,
         audit: AuditLog,
         staging: Path | None = None,
+        registry: RegistryStore | None = None,
     ) -> None:
+        self.registry = registry if registry is not None else RegistryStore()
         self.staging = staging  # uploads waiting for a dataset version (tandem.data.service)
         self.identity = identity
         self.audit = audit
@@ -117,11 +120,13 @@ class GcService:
         doomed_projects = self.projects.list_deleted_before(conn, cutoff)
         run_pks = self.runs.deleted_run_pks(conn, cutoff, [pk for pk, _ in doomed_projects])
         self.datasets.purge_run_links(conn, run_pks)
+        self.registry.forget_runs(conn, run_pks)
         self.runs.purge(conn, run_pks)
         self.datasets.purge_datasets(conn, self.datasets.deleted_before(conn, cutoff))
         self.datasets.forget_uploads_before(conn, cutoff)
         for pk, _ in doomed_projects:
             self.datasets.purge_project(conn, pk)
+            self.registry.purge_project(conn, pk)
             self.identity.purge_project(conn, pk)
             self.projects.purge(conn, pk)
         return doomed_projects, run_pks

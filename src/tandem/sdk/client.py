@@ -32,6 +32,7 @@ from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk.data import Datasets
 from tandem.sdk.identity import Audit, Members, Tokens, Users
+from tandem.sdk.models import Models
 from tandem.sdk.transport import Http, check_download, download_verified, safe_target
 from tandem.tracking.models import (
     Artifact,
@@ -132,6 +133,7 @@ class Client:
         self.members = Members(self._http)
         self.audit = Audit(self._http)
         self.data = Datasets(self._http, self)
+        self.models = Models(self._http, self)
         self._packages_oid: str | None = None
         self._recovered = False
         self._lock = threading.Lock()

@@ -71,3 +71,9 @@ def search_runs(
     return get_client().runs.search(
         project, filter, order_by=order_by, limit=limit, cursor=cursor, fields=fields
     )
+
+
+def load_model(ref: str, *, project: str | None = None, trusted: bool = False) -> Any:
+    """The model object of a registered version: `churn-gbm@champion`, `churn-gbm@3`, or
+    `churn/churn-gbm` for the latest. Pickle-based versions load only with `trusted=True`."""
+    return get_client().models.load(ref, project, trusted=trusted)

@@ -27,6 +27,7 @@ from tandem.errors import (
     TransportError,
     UnsafePath,
 )
+from tandem.registry.models import ModelVersion
 from tandem.sdk import environment as env
 from tandem.sdk.spool import SendBatch, Shipper, Spool, parse_spool, replay, try_lock
 from tandem.tracking.models import Environment, Run, RunCreate, RunStatus
@@ -177,6 +178,26 @@ class ActiveRun:
         if "/" not in ref.split("@", 1)[0]:
             ref = f"{self.project}/{ref}"
         return self.client.data.link_run(self.id, ref, role)
+
+    def log_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        flavor: str | None = None,
+        signature: dict[str, Any] | None = None,
+        example: Any = None,
+        trusted: bool = False,
+        description: str = "",
+    ) -> ModelVersion:
+        """Store `model` (scikit-learn, XGBoost, LightGBM, ONNX, or with `trusted=True` any
+        Python callable) in a safe format as this run's artifacts under `models/<name>/`, and
+        register it as the next version of model `name` in this run's project. `example`
+        (a few input rows) gives the input and output signature."""
+        return self.client.models.log(
+            self.id, self.project, model, name, flavor=flavor, signature=signature,
+            example=example, trusted=trusted, description=description,
+        )  # fmt: skip
 
     def log_text(self, text: str, artifact_path: str) -> None:
         self.client.runs.upload_bytes(self.id, text.encode(), artifact_path)

@@ -35,6 +35,7 @@ def create_app(
     from tandem.gc.api import router as gc_router
     from tandem.identity.api import router as identity_router
     from tandem.projects.api import router as projects_router
+    from tandem.registry.api import router as registry_router
     from tandem.tracking.api import router as tracking_router
 
     owned = services is None
@@ -71,6 +72,7 @@ def create_app(
         tracking_router,
         projects_router,
         data_router,
+        registry_router,
         gc_router,
         identity_router,
         audit_router,

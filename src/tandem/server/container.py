@@ -17,6 +17,8 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
+from tandem.registry.service import RegistryService
+from tandem.registry.store import RegistryStore
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, open_blob_store
 from tandem.store.db import Database, open_database
@@ -35,6 +37,7 @@ class Services:
     projects: ProjectService
     tracking: TrackingService
     data: DataService
+    registry: RegistryService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -65,9 +68,11 @@ class Services:
             hash_cache=HashCache(settings.home / "cache" / "file-hashes.sqlite"),
             executor=settings.executor,
         )  # fmt: skip
+        registry_store = RegistryStore()
+        registry = RegistryService(db, registry_store, project_store, run_store, blobs, auth, audit)
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
-            audit, staging=settings.home.resolve() / "staging",
+            audit, staging=settings.home.resolve() / "staging", registry=registry_store,
         )  # fmt: skip
         return cls(
             settings=settings,
@@ -79,6 +84,7 @@ class Services:
             projects=projects,
             tracking=tracking,
             data=data,
+            registry=registry,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,

@@ -9,6 +9,7 @@ import tandem.data.tables
 import tandem.gc.models
 import tandem.identity.tables
 import tandem.projects.tables
+import tandem.registry.tables
 import tandem.store.tables
 import tandem.tracking.tables  # noqa: F401
 from tandem.store.base import metadata

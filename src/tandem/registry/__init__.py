@@ -1,0 +1,1 @@
+"""Model registry: models, their versions, aliases, lifecycle stages and model files."""

@@ -1,0 +1,156 @@
+"""REST endpoints for the model registry: parse, call the service, return the model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+
+from tandem.core.auth import Action
+from tandem.core.paging import Page
+from tandem.registry.models import (
+    AliasSet,
+    Model,
+    ModelUpdate,
+    ModelVersion,
+    Stage,
+    StageChange,
+    VersionCreate,
+    VersionUpdate,
+)
+from tandem.server.deps import PrincipalDep, ServicesDep, offload
+from tandem.server.policy import policy
+
+router = APIRouter(tags=["models"])
+
+MODEL = "/projects/{project}/models/{name}"
+VERSION = MODEL + "/versions/{version}"
+Cursor = Annotated[str | None, Query(description="from the previous page's next_cursor")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Selector = Annotated[str, "a version number, an alias such as champion, or latest"]
+
+
+@router.get("/projects/{project}/models", openapi_extra=policy(Action.MODEL_READ))
+async def list_models(
+    project: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    q: Annotated[str | None, Query(description="part of the name or description")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[Model]:
+    return await offload(
+        services.registry.list_models, principal, project, q=q, cursor=cursor, limit=limit
+    )
+
+
+@router.get(MODEL, openapi_extra=policy(Action.MODEL_READ))
+async def get_model(
+    project: str, name: str, services: ServicesDep, principal: PrincipalDep
+) -> Model:
+    return await offload(services.registry.get_model, principal, project, name)
+
+
+@router.patch(MODEL, openapi_extra=policy(Action.MODEL_WRITE))
+async def update_model(
+    project: str, name: str, body: ModelUpdate, services: ServicesDep, principal: PrincipalDep
+) -> Model:
+    return await offload(services.registry.update_model, principal, project, name, body)
+
+
+@router.post(MODEL + "/versions", status_code=201, openapi_extra=policy(Action.MODEL_WRITE))
+async def register_version(
+    project: str, name: str, body: VersionCreate, services: ServicesDep, principal: PrincipalDep
+) -> ModelVersion:
+    """Register the model a run logged under `artifact_path` as the model's next version."""
+    return await offload(services.registry.register, principal, project, name, body)
+
+
+@router.get(MODEL + "/versions", openapi_extra=policy(Action.MODEL_READ))
+async def list_versions(
+    project: str,
+    name: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    stage: Stage | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ModelVersion]:
+    """Newest first."""
+    return await offload(
+        services.registry.list_versions, principal, project, name, stage=stage, cursor=cursor,
+        limit=limit,
+    )  # fmt: skip
+
+
+@router.get(VERSION, openapi_extra=policy(Action.MODEL_READ))
+async def get_version(
+    project: str, name: str, version: Selector, services: ServicesDep, principal: PrincipalDep
+) -> ModelVersion:
+    """A version by number, alias or `latest`, with its files."""
+    return await offload(services.registry.get_version, principal, project, name, version)
+
+
+@router.patch(VERSION, openapi_extra=policy(Action.MODEL_WRITE))
+async def update_version(
+    project: str, name: str, version: Selector, body: VersionUpdate, services: ServicesDep,
+    principal: PrincipalDep,
+) -> ModelVersion:  # fmt: skip
+    return await offload(
+        services.registry.update_version, principal, project, name, version, body.description
+    )
+
+
+@router.post(VERSION + "/stage", openapi_extra=policy(Action.MODEL_WRITE))
+async def set_stage(
+    project: str, name: str, version: Selector, body: StageChange, services: ServicesDep,
+    principal: PrincipalDep,
+) -> ModelVersion:  # fmt: skip
+    """Move the version to another lifecycle stage (from ready-for-production on:
+    `model:release`)."""
+    return await offload(services.registry.set_stage, principal, project, name, version, body.stage)
+
+
+@router.put(MODEL + "/aliases/{alias}", openapi_extra=policy(Action.MODEL_WRITE))
+async def set_alias(
+    project: str, name: str, alias: str, body: AliasSet, services: ServicesDep,
+    principal: PrincipalDep,
+) -> Model:  # fmt: skip
+    """Point `alias` (champion, challenger, ...) at a version; it moves if it pointed elsewhere."""
+    return await offload(services.registry.set_alias, principal, project, name, alias, body.version)
+
+
+@router.delete(MODEL + "/aliases/{alias}", openapi_extra=policy(Action.MODEL_WRITE))
+async def delete_alias(
+    project: str, name: str, alias: str, services: ServicesDep, principal: PrincipalDep
+) -> Model:
+    return await offload(services.registry.delete_alias, principal, project, name, alias)
+
+
+@router.get(
+    VERSION + "/files/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+    openapi_extra=policy(Action.MODEL_READ),
+)
+async def download_file(
+    project: str, name: str, version: Selector, path: str, services: ServicesDep,
+    principal: PrincipalDep,
+) -> Response:  # fmt: skip
+    found, chunks = await offload(
+        services.registry.open_file, principal, project, name, version, path
+    )
+    filename = quote(found.path.rsplit("/", 1)[-1])
+    return StreamingResponse(
+        chunks,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(found.size),
+            "ETag": f'"{found.oid}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+            "X-Tandem-Oid": found.oid,
+        },
+    )

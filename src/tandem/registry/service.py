@@ -1,0 +1,417 @@
+"""RegistryService: every rule about registered models, their versions, stages and aliases.
+
+The REST API, and through it the SDK, CLI and web UI, call these methods; nothing else writes
+registry data. Each method takes the acting principal and checks it first.
+
+A version is registered from a run's artifacts: the folder a run logged the model into holds
+the model's files and `tandem-model.json` (flavor, format, signature, requirements). The
+manifest is copied into the version when it is registered, so the version stays what it was
+even if the run's artifacts are overwritten or the run is purged. The server never loads a
+model: it stores files and reads only the small JSON description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from tandem.audit.service import AuditLog
+from tandem.core.auth import Action, Authorizer, Principal
+from tandem.core.clock import now_ms
+from tandem.core.paging import Page, check_limit
+from tandem.core.paths import check_artifact_path
+from tandem.core.refs import ModelRef, check_alias, parse_run_ref
+from tandem.core.validation import check_model_name, check_text
+from tandem.errors import Conflict, InvalidInput, NotFound
+from tandem.projects.store import ProjectStore
+from tandem.registry.models import (
+    FORMATS,
+    MODEL_META,
+    Model,
+    ModelFile,
+    ModelMeta,
+    ModelUpdate,
+    ModelVersion,
+    Stage,
+    VersionCreate,
+)
+from tandem.registry.store import RegistryStore
+from tandem.registry.tables import model_version_files
+from tandem.store.blob_index import register_blob_reference
+from tandem.store.blobs import BlobStore
+from tandem.store.db import Database
+from tandem.tracking.store import RunStore
+
+register_blob_reference(model_version_files.c.oid)
+
+MAX_META_BYTES = 1 << 20
+# Moving a version to these stages releases it: a narrower permission than editing it.
+RELEASE_STAGES = frozenset({Stage.READY_FOR_PRODUCTION, Stage.PRODUCTION, Stage.RETIRED})
+
+
+class RegistryService:
+    def __init__(
+        self,
+        db: Database,
+        store: RegistryStore,
+        project_store: ProjectStore,
+        runs: RunStore,
+        blobs: BlobStore,
+        auth: Authorizer,
+        audit: AuditLog,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.project_store = project_store
+        self.runs = runs
+        self.blobs = blobs
+        self.auth = auth
+        self.audit = audit
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def _project_pk(
+        self, conn: Connection, principal: Principal, project: str, action: Action
+    ) -> int:
+        self.auth.require(principal, action, project)
+        pk = self.project_store.find_pk(conn, project)
+        if pk is None:
+            raise NotFound(f"project {project!r} does not exist")
+        return pk
+
+    def _model_row(
+        self, conn: Connection, principal: Principal, project: str, name: str, action: Action
+    ) -> Any:
+        project_pk = self._project_pk(conn, principal, project, action)
+        row = self.store.find(conn, project_pk, name)
+        if row is None:
+            raise NotFound(f"model {name!r} does not exist in project {project!r}")
+        return row
+
+    def _version_row(self, conn: Connection, model: Any, project: str, ref: ModelRef) -> Any:
+        if ref.version is not None:
+            row = self.store.version(conn, model.pk, ref.version)
+        elif ref.alias is not None:
+            row = self.store.by_alias(conn, model.pk, ref.alias)
+        else:
+            row = self.store.latest(conn, model.pk)
+        if row is None:
+            if ref.version is not None:
+                what = f"version {ref.version}"
+            else:
+                what = f"alias {ref.alias!r}" if ref.alias else "versions"
+            raise NotFound(f"model {project}/{model.name} has no {what}")
+        return row
+
+    @staticmethod
+    def _ref(project: str, name: str, selector: str) -> ModelRef:
+        from tandem.core.refs import parse_model_ref
+
+        ref = parse_model_ref(f"{name}@{selector}", project)
+        return ModelRef(project, ref.name, ref.version, ref.alias)
+
+    # -- models ---------------------------------------------------------------------------
+
+    def list_models(
+        self,
+        principal: Principal,
+        project: str,
+        *,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Model]:
+        check_limit(limit)
+        with self.db.read() as conn:
+            project_pk = self._project_pk(conn, principal, project, Action.MODEL_READ)
+            rows, next_cursor = self.store.page(conn, project_pk, q=q, cursor=cursor, limit=limit)
+            return Page(
+                items=[self.store.model(conn, r, project) for r in rows], next_cursor=next_cursor
+            )
+
+    def get_model(self, principal: Principal, project: str, name: str) -> Model:
+        with self.db.read() as conn:
+            row = self._model_row(conn, principal, project, name, Action.MODEL_READ)
+            return self.store.model(conn, row, project)
+
+    def update_model(
+        self, principal: Principal, project: str, name: str, data: ModelUpdate
+    ) -> Model:
+        values: dict[str, Any] = {}
+        if data.description is not None:
+            values["description"] = check_text(data.description, "description", 10_000)
+        if data.tags is not None:
+            for key, value in data.tags.items():
+                check_text(key, "tag key", 250)
+                check_text(value, "tag value", 5_000)
+            values["tags"] = orjson.dumps(data.tags).decode()
+        with self.db.write() as conn:
+            row = self._model_row(conn, principal, project, name, Action.MODEL_WRITE)
+            self.store.update(conn, row.pk, **values)
+            self.audit.record(conn, principal, "model.update", f"{project}/{name}", project=project)
+            return self.store.model(conn, self.store.find(conn, row.project_pk, name), project)
+
+    # -- versions -------------------------------------------------------------------------
+
+    def register(
+        self, principal: Principal, project: str, name: str, data: VersionCreate
+    ) -> ModelVersion:
+        """Register the model run `data.run_id` logged under `data.artifact_path` as the next
+        version of model `name` (created if new).
+
+        Raises:
+            InvalidInput: no `tandem-model.json` there, or it is malformed, names missing files,
+                or a flavor/format tandem does not know.
+            NotFound: the run does not exist (or is not visible to the caller).
+        """
+        check_model_name(name)
+        folder = check_artifact_path(data.artifact_path).rstrip("/")
+        description = check_text(data.description, "description", 10_000)
+        with self.db.read() as conn:
+            self._project_pk(conn, principal, project, Action.MODEL_WRITE)
+            run = self._run(conn, principal, project, data.run_id)
+            artifacts = self.runs.list_artifacts(conn, run.pk, folder + "/")
+        by_path = {a.path[len(folder) + 1 :]: a for a in artifacts}
+        meta = self._read_meta(by_path, folder)
+        files = [ModelFile(path=p, oid=a.oid, size=a.size) for p, a in sorted(by_path.items())]
+        now = now_ms()
+        for attempt in range(3):  # two writers may number the same version: try the next one
+            try:
+                with self.db.write() as conn:
+                    project_pk = self._project_pk(conn, principal, project, Action.MODEL_WRITE)
+                    run = self._run(conn, principal, project, data.run_id)
+                    model = self.store.find(conn, project_pk, name)
+                    model_pk = (
+                        model.pk
+                        if model is not None
+                        else self.store.create(conn, project_pk, name, principal.name, now)
+                    )
+                    version = self.store.next_version(conn, model_pk)
+                    self.store.insert_version(
+                        conn,
+                        files,
+                        model_pk=model_pk,
+                        version=version,
+                        flavor=meta.flavor,
+                        format=meta.format,
+                        trusted=meta.trusted,
+                        run_pk=run.pk,
+                        artifact_path=folder,
+                        signature=orjson.dumps(meta.signature).decode() if meta.signature else None,
+                        requirements=orjson.dumps(meta.requirements).decode(),
+                        library_version=meta.library_version,
+                        stage=Stage.DRAFT.value,
+                        description=description,
+                        created_at=now,
+                        created_by=principal.name,
+                        stage_changed_at=now,
+                        stage_changed_by=principal.name,
+                    )
+                    self.audit.record(
+                        conn,
+                        principal,
+                        "model.version.register",
+                        f"{project}/{name}@{version}",
+                        project=project,
+                        run=run.id,
+                        flavor=meta.flavor,
+                        format=meta.format,
+                    )
+                    row = self.store.version(conn, model_pk, version)
+                    return self.store.version_model(conn, row, project, name, files=True)
+            except IntegrityError:
+                if attempt == 2:
+                    raise Conflict(
+                        f"model {name!r} is being registered concurrently; retry"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _run(self, conn: Connection, principal: Principal, project: str, run_id: str) -> Any:
+        ref = parse_run_ref(run_id, project)
+        row = self.runs.get_row(conn, ref.run_id)
+        self.auth.require(principal, Action.RUN_READ, row.project, hidden=f"run {ref.run_id}")
+        if row.project != project or (ref.project is not None and ref.project != row.project):
+            raise InvalidInput(f"run {row.id} is in project {row.project!r}, not {project!r}")
+        if row.deleted_at is not None:
+            raise Conflict(f"run {row.id} is deleted: restore it before registering its model")
+        return row
+
+    def _read_meta(self, by_path: dict[str, Any], folder: str) -> ModelMeta:
+        meta_file = by_path.get(MODEL_META)
+        if meta_file is None:
+            raise InvalidInput(
+                f"the run has no model under {folder!r}: expected {folder}/{MODEL_META} "
+                "(log the model with run.log_model)"
+            )
+        if meta_file.size > MAX_META_BYTES:
+            raise InvalidInput(f"{folder}/{MODEL_META} is too large ({meta_file.size} bytes)")
+        raw = b"".join(self.blobs.read(meta_file.oid))
+        try:
+            meta = ModelMeta.model_validate_json(raw)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            raise InvalidInput(f"{folder}/{MODEL_META}: {where}: {problem['msg']}") from None
+        if meta.flavor not in FORMATS:
+            raise InvalidInput(
+                f"unknown model flavor {meta.flavor!r}: use one of {', '.join(FORMATS)}"
+            )
+        if meta.format not in FORMATS[meta.flavor]:
+            allowed = ", ".join(sorted(FORMATS[meta.flavor]))
+            raise InvalidInput(f"a {meta.flavor} model is stored as {allowed}, not {meta.format!r}")
+        if meta.trusted != (meta.format == "pickle"):
+            raise InvalidInput("trusted must be true exactly for pickle-based formats")
+        missing = [f for f in meta.files if f not in by_path]
+        if missing:
+            raise InvalidInput(
+                f"{folder}/{MODEL_META} names files the run does not have: {missing}"
+            )
+        return meta
+
+    def list_versions(
+        self,
+        principal: Principal,
+        project: str,
+        name: str,
+        *,
+        stage: Stage | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[ModelVersion]:
+        check_limit(limit)
+        with self.db.read() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
+            rows, next_cursor = self.store.versions(
+                conn, model.pk, stage=stage, cursor=cursor, limit=limit
+            )
+            items = [self.store.version_model(conn, r, project, name) for r in rows]
+            return Page(items=items, next_cursor=next_cursor)
+
+    def get_version(
+        self, principal: Principal, project: str, name: str, selector: str
+    ) -> ModelVersion:
+        """`selector`: a version number, an alias or `latest`."""
+        ref = self._ref(project, name, selector)
+        with self.db.read() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
+            row = self._version_row(conn, model, project, ref)
+            return self.store.version_model(conn, row, project, name, files=True)
+
+    def update_version(
+        self, principal: Principal, project: str, name: str, selector: str, description: str
+    ) -> ModelVersion:
+        ref = self._ref(project, name, selector)
+        description = check_text(description, "description", 10_000)
+        with self.db.write() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_WRITE)
+            row = self._version_row(conn, model, project, ref)
+            self.store.update_version(conn, row.pk, description=description)
+            self.audit.record(
+                conn,
+                principal,
+                "model.version.update",
+                f"{project}/{name}@{row.version}",
+                project=project,
+            )
+            return self.store.version_model(
+                conn, self.store.version(conn, model.pk, row.version), project, name
+            )
+
+    def set_stage(
+        self, principal: Principal, project: str, name: str, selector: str, stage: Stage
+    ) -> ModelVersion:
+        """Move a version to `stage`. Editors (data scientists, ML engineers) move between
+        draft and ready-for-review; releasing it further, or retiring it, is for the roles with
+        `model:release` (ML engineers, admins). A retired version stays retired."""
+        ref = self._ref(project, name, selector)
+        action = Action.MODEL_RELEASE if stage in RELEASE_STAGES else Action.MODEL_WRITE
+        with self.db.write() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
+            self.auth.require(principal, action, project)
+            row = self._version_row(conn, model, project, ref)
+            current = Stage(row.stage)
+            if current is Stage.RETIRED and stage is not Stage.RETIRED:
+                raise Conflict(f"{project}/{name}@{row.version} is retired; register a new version")
+            if current is not stage:
+                if current in RELEASE_STAGES:  # taking a released version back is a release too
+                    self.auth.require(principal, Action.MODEL_RELEASE, project)
+                now = now_ms()
+                self.store.update_version(
+                    conn,
+                    row.pk,
+                    stage=stage.value,
+                    stage_changed_at=now,
+                    stage_changed_by=principal.name,
+                )
+                self.audit.record(
+                    conn,
+                    principal,
+                    "model.version.stage",
+                    f"{project}/{name}@{row.version}",
+                    project=project,
+                    previous=current.value,
+                    stage=stage.value,
+                )
+            row = self.store.version(conn, model.pk, row.version)
+            return self.store.version_model(conn, row, project, name)
+
+    # -- aliases --------------------------------------------------------------------------
+
+    def set_alias(
+        self, principal: Principal, project: str, name: str, alias: str, version: int
+    ) -> Model:
+        check_alias(alias)
+        with self.db.write() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_WRITE)
+            row = self.store.version(conn, model.pk, version)
+            if row is None:
+                raise NotFound(f"model {project}/{name} has no version {version}")
+            self.store.set_alias(conn, model.pk, alias, row.pk, principal.name, now_ms())
+            self.audit.record(
+                conn,
+                principal,
+                "model.alias.set",
+                f"{project}/{name}@{alias}",
+                project=project,
+                version=version,
+            )
+            return self.store.model(conn, model, project)
+
+    def delete_alias(self, principal: Principal, project: str, name: str, alias: str) -> Model:
+        check_alias(alias)
+        with self.db.write() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_WRITE)
+            if not self.store.delete_alias(conn, model.pk, alias):
+                raise NotFound(f"model {project}/{name} has no alias {alias!r}")
+            self.audit.record(
+                conn, principal, "model.alias.delete", f"{project}/{name}@{alias}", project=project
+            )
+            return self.store.model(conn, model, project)
+
+    # -- files ----------------------------------------------------------------------------
+
+    def open_file(
+        self, principal: Principal, project: str, name: str, selector: str, path: str
+    ) -> tuple[ModelFile, Iterator[bytes]]:
+        """A file of a version, and its verified bytes (the download is audited)."""
+        ref = self._ref(project, name, selector)
+        path = check_artifact_path(path)
+        with self.db.write() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
+            row = self._version_row(conn, model, project, ref)
+            found = next((f for f in self.store.files(conn, row.pk) if f.path == path), None)
+            if found is None:
+                raise NotFound(f"{project}/{name}@{row.version} has no file {path!r}", path=path)
+            self.audit.record(
+                conn,
+                principal,
+                "model.download",
+                f"{project}/{name}@{row.version}/{path}",
+                project=project,
+            )
+        return found, self.blobs.read(found.oid)  # type: ignore[arg-type]
