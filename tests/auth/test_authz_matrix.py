@@ -42,6 +42,7 @@ EXPECTED: dict[str, set[str]] = {
     "audit:read": {"compliance", "padmin"},
     "admin": set(),
 }
+REPORT = {"task": "binary", "rows": 2, "overall": {"roc_auc": 0.5}}
 SIGNED_IN_USERS = {*ROLES, "wsadmin", "outsider"}
 PRINCIPALS = ["anonymous", "expired", "revoked", "disabled", "outsider", *ROLES, "wsadmin"]
 UNAUTHENTICATED = {"anonymous", "expired", "revoked", "disabled"}
@@ -148,6 +149,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "token_id": world.token_ids["viewer"],
         "version": "v1",
         "alias": "champion",
+        "evaluation_id": world.evaluation_id,
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -184,6 +186,12 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "stage": "ready-for-review"
         },
         ("PUT", "/api/v1/projects/{project}/models/{name}/aliases/{alias}"): {"version": 1},
+        ("POST", "/api/v1/projects/{project}/evaluations"): {
+            "model": "churn@1",
+            "dataset": "churn@v1",
+            "target": "y",
+            "report": REPORT,
+        },
     }
     params: dict[str, Any] = {}
     if route.path == "/api/v1/runs/compare":

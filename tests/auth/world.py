@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tandem.core.auth import Role
 from tandem.core.clock import now_ms
+from tandem.evaluation.models import EvaluationCreate
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.projects.models import ProjectCreate
 from tandem.registry.models import VersionCreate
@@ -36,6 +37,7 @@ class World:
     runs: list[str] = field(default_factory=list)
     other_run: str = ""
     oid: str = ""
+    evaluation_id: str = ""
 
 
 CONTRACT = """\
@@ -107,4 +109,7 @@ def build_world(services: Services, tmp: Path) -> World:
         owner, "churn", "churn", VersionCreate(run_id=world.runs[0], artifact_path="models/churn")
     )
     registry.set_alias(owner, "churn", "churn", "champion", 1)
+    report = {"task": "binary", "rows": 2, "overall": {"roc_auc": 0.5}}
+    body = EvaluationCreate(model="churn@1", dataset="churn@v1", target="y", report=report)
+    world.evaluation_id = services.evaluations.record(owner, "churn", body).id
     return world

@@ -18,6 +18,7 @@ from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import Oid
 from tandem.data.store import DatasetStore
+from tandem.evaluation.store import purge_evaluations
 from tandem.gc.models import GcReport, GcRequest
 from tandem.identity.store import IdentityStore
 from tandem.projects.store import ProjectStore
@@ -126,6 +127,7 @@ class GcService:
         self.datasets.forget_uploads_before(conn, cutoff)
         for pk, _ in doomed_projects:
             self.datasets.purge_project(conn, pk)
+            purge_evaluations(conn, pk)
             self.registry.purge_project(conn, pk)
             self.identity.purge_project(conn, pk)
             self.projects.purge(conn, pk)

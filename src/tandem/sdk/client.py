@@ -31,6 +31,7 @@ from tandem.errors import InvalidInput, NotFound, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk.data import Datasets
+from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.models import Models
 from tandem.sdk.transport import Http, check_download, download_verified, safe_target
@@ -134,6 +135,7 @@ class Client:
         self.audit = Audit(self._http)
         self.data = Datasets(self._http, self)
         self.models = Models(self._http, self)
+        self.evaluations = Evaluations(self._http, self)
         self._packages_oid: str | None = None
         self._recovered = False
         self._lock = threading.Lock()

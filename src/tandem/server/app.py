@@ -32,6 +32,7 @@ def create_app(
     """
     from tandem.audit.api import router as audit_router
     from tandem.data.api import router as data_router
+    from tandem.evaluation.api import router as evaluation_router
     from tandem.gc.api import router as gc_router
     from tandem.identity.api import router as identity_router
     from tandem.projects.api import router as projects_router
@@ -73,6 +74,7 @@ def create_app(
         projects_router,
         data_router,
         registry_router,
+        evaluation_router,
         gc_router,
         identity_router,
         audit_router,

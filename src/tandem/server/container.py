@@ -11,6 +11,7 @@ from tandem.core.config import Settings, default_data_roots, oidc_settings
 from tandem.data.ingest import HashCache
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
+from tandem.evaluation.service import EvaluationService
 from tandem.gc.service import GcService
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
@@ -38,6 +39,7 @@ class Services:
     tracking: TrackingService
     data: DataService
     registry: RegistryService
+    evaluations: EvaluationService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -70,6 +72,9 @@ class Services:
         )  # fmt: skip
         registry_store = RegistryStore()
         registry = RegistryService(db, registry_store, project_store, run_store, blobs, auth, audit)
+        evaluations = EvaluationService(
+            db, project_store, registry_store, dataset_store, auth, audit
+        )
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
             audit, staging=settings.home.resolve() / "staging", registry=registry_store,
@@ -85,6 +90,7 @@ class Services:
             tracking=tracking,
             data=data,
             registry=registry,
+            evaluations=evaluations,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,

@@ -6,6 +6,7 @@ from alembic import context
 
 import tandem.audit.tables
 import tandem.data.tables
+import tandem.evaluation.tables
 import tandem.gc.models
 import tandem.identity.tables
 import tandem.projects.tables

@@ -1,0 +1,44 @@
+"""REST endpoints for evaluations: record a report, read them back."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tandem.core.auth import Action
+from tandem.evaluation.models import Evaluation, EvaluationCreate
+from tandem.server.deps import PrincipalDep, ServicesDep, offload
+from tandem.server.policy import policy
+
+router = APIRouter(tags=["evaluations"])
+
+
+@router.post(
+    "/projects/{project}/evaluations", status_code=201, openapi_extra=policy(Action.MODEL_WRITE)
+)
+async def record_evaluation(
+    project: str, body: EvaluationCreate, services: ServicesDep, principal: PrincipalDep
+) -> Evaluation:
+    """Record a report (computed by the SDK, which can load the model) against the model
+    version and dataset version it measured."""
+    return await offload(services.evaluations.record, principal, project, body)
+
+
+@router.get(
+    "/projects/{project}/evaluations/{evaluation_id}", openapi_extra=policy(Action.MODEL_READ)
+)
+async def get_evaluation(
+    project: str, evaluation_id: str, services: ServicesDep, principal: PrincipalDep
+) -> Evaluation:
+    return await offload(services.evaluations.get, principal, project, evaluation_id)
+
+
+@router.get(
+    "/projects/{project}/models/{name}/evaluations", openapi_extra=policy(Action.MODEL_READ)
+)
+async def list_evaluations(
+    project: str, name: str, services: ServicesDep, principal: PrincipalDep,
+    version: str | None = None,
+) -> list[Evaluation]:  # fmt: skip
+    """The model's evaluations (of one version: `?version=3` or an alias), newest first."""
+    ref = f"{name}@{version}" if version else name
+    return await offload(services.evaluations.list_for_model, principal, project, ref)

@@ -1,0 +1,209 @@
+"""EvaluationService: recording evaluations of model versions on dataset versions, and reading
+them back. The numbers are computed where the model can be loaded (the SDK, `tandem evaluate`):
+the server never loads a model (ADR 12). It checks that the model version, dataset version and
+baseline exist and that the caller may write the model and read the data, and stores the report
+with those links, so every figure on a model card points at what it was measured on.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, select
+
+from tandem.audit.service import AuditLog
+from tandem.core.auth import Action, Authorizer, Principal
+from tandem.core.clock import now_ms
+from tandem.core.refs import ModelRef, parse_dataset_ref, parse_model_ref
+from tandem.data.store import DatasetStore
+from tandem.data.tables import dataset_versions, datasets
+from tandem.errors import InvalidInput, NotFound
+from tandem.evaluation.models import Evaluation, EvaluationCreate
+from tandem.evaluation.tables import evaluations
+from tandem.projects.store import ProjectStore
+from tandem.projects.tables import projects
+from tandem.registry.store import RegistryStore
+from tandem.registry.tables import model_versions, registered_models
+from tandem.store.db import Database
+
+MAX_REPORT_BYTES = 16 << 20
+TASKS = ("binary", "regression")
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+class EvaluationService:
+    def __init__(
+        self,
+        db: Database,
+        project_store: ProjectStore,
+        registry: RegistryStore,
+        datasets: DatasetStore,
+        auth: Authorizer,
+        audit: AuditLog,
+    ) -> None:
+        self.db = db
+        self.project_store = project_store
+        self.registry = registry
+        self.datasets = datasets
+        self.auth = auth
+        self.audit = audit
+
+    def _project_pk(
+        self, conn: Connection, principal: Principal, project: str, action: Action
+    ) -> int:
+        self.auth.require(principal, action, project)
+        pk = self.project_store.find_pk(conn, project)
+        if pk is None:
+            raise NotFound(f"project {project!r} does not exist")
+        return pk
+
+    def _model_version(self, conn: Connection, project_pk: int, project: str, ref: ModelRef) -> Any:
+        model = self.registry.find(conn, project_pk, ref.name)
+        if model is None:
+            raise NotFound(f"model {ref.name!r} does not exist in project {project!r}")
+        if ref.version is not None:
+            row = self.registry.version(conn, model.pk, ref.version)
+        elif ref.alias is not None:
+            row = self.registry.by_alias(conn, model.pk, ref.alias)
+        else:
+            row = self.registry.latest(conn, model.pk)
+        if row is None:
+            raise NotFound(f"model {project}/{ref} does not exist")
+        return row
+
+    def _dataset_version(
+        self, conn: Connection, principal: Principal, text: str, project: str
+    ) -> Any:
+        ref = parse_dataset_ref(text, project)
+        dataset_project = ref.project or project
+        self.auth.require(principal, Action.DATA_READ, dataset_project)
+        project_pk = self.project_store.find_pk(conn, dataset_project)
+        dataset = self.datasets.find(conn, project_pk, ref.name) if project_pk else None
+        if dataset is None:
+            raise NotFound(f"dataset {ref.name!r} does not exist in project {dataset_project!r}")
+        row = (
+            self.datasets.version(conn, dataset.pk, ref.version)
+            if ref.version is not None
+            else self.datasets.latest(conn, dataset.pk)
+        )
+        if row is None:
+            raise NotFound(f"dataset {dataset_project}/{ref} has no such version")
+        return row
+
+    def record(self, principal: Principal, project: str, data: EvaluationCreate) -> Evaluation:
+        """Store an evaluation report against its model version and dataset version."""
+        report = data.report
+        task = report.get("task")
+        if task not in TASKS:
+            raise InvalidInput(f"report.task must be one of {', '.join(TASKS)}")
+        if not isinstance(report.get("overall"), dict) or not isinstance(report.get("rows"), int):
+            raise InvalidInput(
+                "report must hold overall metrics and rows (evaluate_binary builds it)"
+            )
+        text = orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        if len(text) > MAX_REPORT_BYTES:
+            raise InvalidInput(f"report is {len(text):,} bytes; at most {MAX_REPORT_BYTES:,}")
+        headline = {k: _finite(v) for k, v in report["overall"].items()}
+        threshold = report.get("threshold")
+        model_ref = parse_model_ref(data.model, project)
+        if model_ref.project not in (None, project):
+            raise InvalidInput(f"the model must be in project {project!r}")
+        now = now_ms()
+        with self.db.write() as conn:
+            project_pk = self._project_pk(conn, principal, project, Action.MODEL_WRITE)
+            version = self._model_version(conn, project_pk, project, model_ref)
+            dataset = self._dataset_version(conn, principal, data.dataset, project)
+            baseline = None
+            if data.baseline is not None:
+                base_ref = parse_model_ref(data.baseline, project)
+                baseline = self._model_version(conn, project_pk, project, base_ref)
+            eval_id = uuid.uuid4().hex
+            conn.execute(
+                insert(evaluations).values(
+                    id=eval_id, project_pk=project_pk, model_version_pk=version.pk,
+                    dataset_version_pk=dataset.pk,
+                    baseline_version_pk=baseline.pk if baseline is not None else None,
+                    task=task, target=data.target, threshold=_finite(threshold),
+                    rows=report["rows"], headline=orjson.dumps(headline).decode(), report=text,
+                    created_at=now, created_by=principal.name,
+                )
+            )  # fmt: skip
+            self.audit.record(
+                conn, principal, "evaluation.record", eval_id, project=project,
+                model=f"{model_ref.name}@{version.version}", dataset=data.dataset,
+            )  # fmt: skip
+            return self._get(conn, eval_id, full=False)
+
+    def _query(self) -> Any:
+        mv, bv = model_versions.alias("mv"), model_versions.alias("bv")
+        dp = projects.alias("dp")
+        return (
+            select(
+                evaluations,
+                projects.c.name.label("project"),
+                registered_models.c.name.label("model"),
+                mv.c.version.label("model_version"),
+                bv.c.version.label("baseline_version"),
+                datasets.c.name.label("dataset"),
+                dataset_versions.c.version.label("dataset_version"),
+                dp.c.name.label("dataset_project"),
+            )
+            .join(projects, projects.c.pk == evaluations.c.project_pk)
+            .join(mv, mv.c.pk == evaluations.c.model_version_pk)
+            .join(registered_models, registered_models.c.pk == mv.c.model_pk)
+            .join(dataset_versions, dataset_versions.c.pk == evaluations.c.dataset_version_pk)
+            .join(datasets, datasets.c.pk == dataset_versions.c.dataset_pk)
+            .join(dp, dp.c.pk == datasets.c.project_pk)
+            .outerjoin(bv, bv.c.pk == evaluations.c.baseline_version_pk)
+        ), mv
+
+    @staticmethod
+    def _model(row: Any, full: bool) -> Evaluation:
+        return Evaluation(
+            id=row.id, project=row.project, model=row.model, model_version=row.model_version,
+            dataset_project=row.dataset_project, dataset=row.dataset,
+            dataset_version=row.dataset_version, baseline_version=row.baseline_version,
+            task=row.task, target=row.target, threshold=row.threshold, rows=row.rows,
+            overall=orjson.loads(row.headline), created_at=row.created_at,
+            created_by=row.created_by, report=orjson.loads(row.report) if full else None,
+        )  # fmt: skip
+
+    def _get(self, conn: Connection, eval_id: str, *, full: bool) -> Evaluation:
+        query, _ = self._query()
+        row = conn.execute(query.where(evaluations.c.id == eval_id)).first()
+        if row is None:
+            raise NotFound(f"evaluation {eval_id} does not exist")
+        return self._model(row, full)
+
+    def get(self, principal: Principal, project: str, eval_id: str) -> Evaluation:
+        """An evaluation with its whole report."""
+        with self.db.read() as conn:
+            self._project_pk(conn, principal, project, Action.MODEL_READ)
+            found = self._get(conn, eval_id.lower(), full=True)
+            if found.project != project:
+                raise NotFound(f"evaluation {eval_id} does not exist")
+            return found
+
+    def list_for_model(
+        self, principal: Principal, project: str, model: str, *, full: bool = False
+    ) -> list[Evaluation]:
+        """A model's evaluations (of one version with `NAME@N`), newest first."""
+        ref = parse_model_ref(model, project)
+        with self.db.read() as conn:
+            project_pk = self._project_pk(conn, principal, project, Action.MODEL_READ)
+            found = self.registry.find(conn, project_pk, ref.name)
+            if found is None:
+                raise NotFound(f"model {ref.name!r} does not exist in project {project!r}")
+            query, mv = self._query()
+            query = query.where(mv.c.model_pk == found.pk)
+            if ref.version is not None or ref.alias is not None:
+                version = self._model_version(conn, project_pk, project, ref)
+                query = query.where(evaluations.c.model_version_pk == version.pk)
+            rows = conn.execute(query.order_by(evaluations.c.pk.desc()).limit(500)).all()
+            return [self._model(r, full) for r in rows]
