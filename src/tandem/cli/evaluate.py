@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from tandem.cli.output import console, get_client, handle_errors, print_json
-from tandem.cli.output import project_name as resolve_project
 
 
 def _columns(text: str | None) -> list[str]:
@@ -42,7 +41,7 @@ def evaluate(
     slice_columns = _columns(slices)
     protected_columns = _columns(protected) if protected is not None else slice_columns
     client = get_client()
-    name = resolve_project(project)
+    name = project  # None: the default project (the SDK resolves it)
     recorded = client.evaluations.evaluate(
         model, data, target, project=name, slices=slice_columns, protected=protected_columns,
         baseline=baseline, positive=positive, threshold=threshold, resamples=resamples, seed=seed,
@@ -89,7 +88,7 @@ def evaluations(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:  # fmt: skip
     """A model's recorded evaluations, newest first."""
-    found = get_client().evaluations.list(model, resolve_project(project))
+    found = get_client().evaluations.list(model, project)
     if as_json:
         print_json(found)
         return

@@ -10,7 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from tandem.cli.output import console, err_console, get_client, handle_errors, print_json
-from tandem.cli.output import project_name as resolve_project
 from tandem.core.clock import format_ms
 from tandem.core.units import format_bytes
 
@@ -40,9 +39,7 @@ def list_models(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """The project's registered models, by name."""
-    page = get_client().models.list(
-        resolve_project(project), query=query, cursor=cursor, limit=limit
-    )
+    page = get_client().models.list(project, query=query, cursor=cursor, limit=limit)
     if as_json:
         print_json(page)
         return
@@ -71,7 +68,7 @@ def versions(
     from tandem.registry.models import Stage
 
     chosen = _stage(stage) if stage else None
-    page = get_client().models.versions(name, resolve_project(project), stage=chosen, cursor=cursor,
+    page = get_client().models.versions(name, project, stage=chosen, cursor=cursor,
                                         limit=limit)  # fmt: skip
     if as_json:
         print_json(page)
@@ -101,7 +98,7 @@ def _stage(text: str):  # type: ignore[no-untyped-def]
 @handle_errors
 def show(ref: RefArg, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """A version: where it came from, how to load it, its signature, stage and files."""
-    version = get_client().models.version(ref, resolve_project(project))
+    version = get_client().models.version(ref, project)
     if as_json:
         print_json(version)
         return
@@ -150,7 +147,7 @@ def stage(
 ) -> None:  # fmt: skip
     """Move a version to another lifecycle stage (ready-for-production and beyond need an ML
     engineer or admin)."""
-    version = get_client().models.set_stage(ref, _stage(to), resolve_project(project))
+    version = get_client().models.set_stage(ref, _stage(to), project)
     if as_json:
         print_json(version)
         return
@@ -176,9 +173,9 @@ def alias(
     if delete == (version is not None):
         raise InvalidInput("give a VERSION to point the alias at, or --delete (not both)")
     if delete:
-        model = models.delete_alias(name, alias_name, resolve_project(project))
+        model = models.delete_alias(name, alias_name, project)
     else:
-        model = models.set_alias(name, alias_name, version or 0, resolve_project(project))
+        model = models.set_alias(name, alias_name, version or 0, project)
     if as_json:
         print_json(model)
         return
@@ -199,7 +196,7 @@ def register(
 ) -> None:  # fmt: skip
     """Register a model a run logged (its artifact folder with tandem-model.json) as the
     model's next version."""
-    version = get_client().models.register(name, run, path, resolve_project(project), description)
+    version = get_client().models.register(name, run, path, project, description)
     if as_json:
         print_json(version)
         return
@@ -218,7 +215,7 @@ def load(
 ) -> None:  # fmt: skip
     """Download a version's files (each checked against its hash) into DIR. In Python,
     tandem.load_model("NAME@ALIAS") gives the model object itself."""
-    version, written = get_client().models.download(ref, destination, resolve_project(project))
+    version, written = get_client().models.download(ref, destination, project)
     if as_json:
         print_json({"version": version.model_dump(mode="json"), "files": [str(p) for p in written]})
         return
