@@ -186,6 +186,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "stage": "ready-for-review"
         },
         ("PUT", "/api/v1/projects/{project}/models/{name}/aliases/{alias}"): {"version": 1},
+        ("PUT", "/api/v1/projects/{project}/models/{name}/card"): {"factors": "region"},
         ("POST", "/api/v1/projects/{project}/evaluations"): {
             "model": "churn@1",
             "dataset": "churn@v1",

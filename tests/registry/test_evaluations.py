@@ -133,3 +133,53 @@ def test_recording_needs_model_write_and_data_read(
     assert services.evaluations.get(viewer, "churn", recorded.id).report == report
     with pytest.raises(NotFound):
         services.evaluations.get(stranger, "churn", recorded.id)
+
+
+def test_model_card_from_the_records(churn: tuple[Client, pd.DataFrame, object]) -> None:
+    client = churn[0]
+    recorded = client.evaluations.evaluate(
+        "churn-lr@2", "holdout@v1", "Churn", project="churn", positive="Yes",
+        slices=["gender"], protected=["gender"], resamples=20,
+    )  # fmt: skip
+    texts = client.models.set_card_texts(
+        "churn/churn-lr", intended_use="Monthly **retention** outreach.",
+        caveats_and_recommendations="<script>alert(1)</script> Not for pricing.",
+    )  # fmt: skip
+    assert set(texts) == {"intended_use", "caveats_and_recommendations"}
+
+    card = client.models.card("churn/churn-lr@2")
+    assert card.version.version == 2 and card.run is not None
+    assert [e["id"] for e in card.evaluations] == [recorded.id]
+    markdown = client.models.card("churn/churn-lr@2", format="markdown")
+    for section in ("Model details", "Intended use", "Factors", "Metrics", "Evaluation data",
+                    "Training data", "Quantitative analyses", "Ethical considerations",
+                    "Caveats and recommendations"):  # fmt: skip
+        assert f"## {section}" in markdown
+    assert f"evaluation `{recorded.id[:12]}`" in markdown and "churn/holdout@v1" in markdown
+    auc = recorded.overall["roc_auc"]
+    assert f"| roc_auc | {auc:.4f} |" in markdown
+    assert "Fairness across gender: demographic parity difference" in markdown
+    assert f"`churn/runs/{card.run['id']}`" in markdown
+
+    page = client.models.card("churn/churn-lr@2", format="html")
+    assert page.startswith("<!doctype html>") and "<script>" not in page
+    assert "&lt;script&gt;" in page and "<strong>retention</strong>" in page
+    assert "http" not in page.split("<body>")[1]  # self-contained: nothing to fetch
+
+    cleared = client.models.set_card_texts("churn/churn-lr", intended_use="")
+    assert set(cleared) == {"caveats_and_recommendations"}
+    with pytest.raises(InvalidInput, match="json, markdown or html"):
+        client.models.card("churn/churn-lr@2", format="pdf")
+
+
+def test_card_texts_need_model_write(
+    services: Services, churn: tuple[Client, pd.DataFrame, object]
+) -> None:
+    from tandem.registry.models import CardTexts
+
+    viewer = Principal(name="vi", roles={"churn": Role.VIEWER})
+    with pytest.raises(PermissionDenied, match="model:write"):
+        services.cards.set_texts(viewer, "churn", "churn-lr", CardTexts(factors="x"))
+    assert services.cards.card(viewer, "churn", "churn-lr", "latest").version.version == 2
+    with pytest.raises(InvalidInput, match="unknown card sections"):
+        services.registry.set_card_texts(services.owner, "churn", "churn-lr", {"history": "x"})

@@ -222,3 +222,60 @@ def load(
     console.print(
         f"wrote {len(written)} file(s) of {version.project}/{version.model}@{version.version} to {destination}"
     )
+
+
+@app.command()
+@handle_errors
+def card(
+    ref: RefArg,
+    html: Annotated[Path | None, typer.Option("--html", help="write a self-contained HTML page to this file")] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """A version's model card, generated from its records: Markdown on stdout, --html FILE,
+    or --json."""
+    models = get_client().models
+    if as_json:
+        print_json(models.card(ref, project))
+        return
+    if html is not None:
+        page = models.card(ref, project, format="html")
+        tmp = html.with_name(f".{html.name}.tmp")
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(html)  # whole or not at all
+        err_console.print(f"wrote {html}")
+        return
+    console.print(models.card(ref, project, format="markdown"), markup=False, soft_wrap=True)
+
+
+def _read_text(value: str | None) -> str | None:
+    """TEXT, or @FILE for a file's content."""
+    if value is None or not value.startswith("@"):
+        return value
+    return Path(value[1:]).read_text(encoding="utf-8")
+
+
+@app.command("card-text")
+@handle_errors
+def card_text(
+    name: NameArg,
+    intended_use: Annotated[str | None, typer.Option("--intended-use", help="TEXT or @FILE (Markdown)")] = None,
+    factors: Annotated[str | None, typer.Option("--factors", help="TEXT or @FILE")] = None,
+    ethical_considerations: Annotated[str | None, typer.Option("--ethical-considerations", help="TEXT or @FILE")] = None,
+    caveats: Annotated[str | None, typer.Option("--caveats-and-recommendations", help="TEXT or @FILE")] = None,
+    project: ProjectOpt = None,
+) -> None:  # fmt: skip
+    """Write the model card's free-text sections (for every version of the model); "" clears."""
+    from tandem.errors import InvalidInput
+
+    texts = {
+        "intended_use": _read_text(intended_use),
+        "factors": _read_text(factors),
+        "ethical_considerations": _read_text(ethical_considerations),
+        "caveats_and_recommendations": _read_text(caveats),
+    }
+    given = {k: v for k, v in texts.items() if v is not None}
+    if not given:
+        raise InvalidInput("give at least one section, e.g. --intended-use TEXT")
+    saved = get_client().models.set_card_texts(name, project, **given)
+    console.print(f"card sections written: {', '.join(sorted(given))} ({len(saved)} in all)")

@@ -6,13 +6,15 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 
 from tandem.core.auth import Action
 from tandem.core.paging import Page
 from tandem.registry.models import (
     AliasSet,
+    CardTexts,
     Model,
+    ModelCard,
     ModelUpdate,
     ModelVersion,
     Stage,
@@ -154,3 +156,34 @@ async def download_file(
             "X-Tandem-Oid": found.oid,
         },
     )
+
+
+@router.get(
+    VERSION + "/card",
+    responses={200: {"content": {"text/markdown": {}, "text/html": {}}}},
+    openapi_extra=policy(Action.MODEL_READ),
+)
+async def model_card(
+    project: str, name: str, version: Selector, services: ServicesDep, principal: PrincipalDep,
+    format: Annotated[str, Query(pattern="^(json|markdown|html)$")] = "json",
+) -> Response:  # fmt: skip
+    """The version's model card: JSON (the record), Markdown, or one self-contained HTML page."""
+    from tandem.registry.cards import render_html, render_markdown
+
+    card: ModelCard = await offload(services.cards.card, principal, project, name, version)
+    if format == "markdown":
+        return PlainTextResponse(render_markdown(card), media_type="text/markdown; charset=utf-8")
+    if format == "html":
+        return HTMLResponse(
+            render_html(card),
+            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+        )
+    return Response(card.model_dump_json(), media_type="application/json")
+
+
+@router.put(MODEL + "/card", openapi_extra=policy(Action.MODEL_WRITE))
+async def set_card_texts(
+    project: str, name: str, body: CardTexts, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, str]:
+    """Write the card's free-text sections (Markdown); omitted ones stay, "" clears one."""
+    return await offload(services.cards.set_texts, principal, project, name, body)

@@ -124,3 +124,31 @@ class ModelMeta(BaseModel):
     signature: dict[str, Any] | None = None
     requirements: list[str] = []
     library_version: str | None = None
+
+
+CARD_SECTIONS = ("intended_use", "factors", "ethical_considerations", "caveats_and_recommendations")
+
+
+class CardTexts(BaseModel):
+    """The model card's free-text sections (Markdown); omitted ones are left as they are, an
+    empty string clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intended_use: str | None = None
+    factors: str | None = None
+    ethical_considerations: str | None = None
+    caveats_and_recommendations: str | None = None
+
+
+class ModelCard(BaseModel):
+    """A version's model card: generated from the records (every figure names the evaluation,
+    run or dataset version it came from), plus the team's free-text sections."""
+
+    version: ModelVersion
+    description: str = ""
+    run: dict[str, Any] | None = Field(None, description="the source run: params, code version")
+    training_data: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = Field([], description="this version's, newest first")
+    texts: dict[str, str] = {}
+    generated_at: int

@@ -30,6 +30,7 @@ from tandem.core.validation import check_model_name, check_text
 from tandem.errors import Conflict, InvalidInput, NotFound
 from tandem.projects.store import ProjectStore
 from tandem.registry.models import (
+    CARD_SECTIONS,
     FORMATS,
     MODEL_META,
     Model,
@@ -392,6 +393,29 @@ class RegistryService:
                 conn, principal, "model.alias.delete", f"{project}/{name}@{alias}", project=project
             )
             return self.store.model(conn, model, project)
+
+    # -- model card texts ------------------------------------------------------------------
+
+    def card_texts(self, principal: Principal, project: str, name: str) -> dict[str, str]:
+        with self.db.read() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
+            return self.store.card_texts(conn, model.pk)
+
+    def set_card_texts(
+        self, principal: Principal, project: str, name: str, texts: dict[str, str]
+    ) -> dict[str, str]:
+        """Write the model card's free-text sections (`CARD_SECTIONS`); "" clears one."""
+        unknown = set(texts) - set(CARD_SECTIONS)
+        if unknown:
+            raise InvalidInput(f"unknown card sections {sorted(unknown)}: use {CARD_SECTIONS}")
+        with self.db.write() as conn:
+            model = self._model_row(conn, principal, project, name, Action.MODEL_WRITE)
+            now = now_ms()
+            for section, text in texts.items():
+                self.store.set_card_text(conn, model.pk, section, text, principal.name, now)
+            self.audit.record(conn, principal, "model.card.edit", f"{project}/{name}",
+                              project=project, sections=sorted(texts))  # fmt: skip
+            return self.store.card_texts(conn, model.pk)
 
     # -- files ----------------------------------------------------------------------------
 

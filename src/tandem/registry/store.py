@@ -15,6 +15,7 @@ from tandem.errors import InvalidInput
 from tandem.registry.models import Model, ModelFile, ModelVersion, Stage
 from tandem.registry.tables import (
     model_aliases,
+    model_card_texts,
     model_version_files,
     model_versions,
     registered_models,
@@ -231,6 +232,31 @@ class RegistryStore:
         )
         return bool(result.rowcount)
 
+    # -- model card texts ------------------------------------------------------------------
+
+    def card_texts(self, conn: Connection, model_pk: int) -> dict[str, str]:
+        rows = conn.execute(
+            select(model_card_texts.c.section, model_card_texts.c.text).where(
+                model_card_texts.c.model_pk == model_pk
+            )
+        )
+        return {r.section: r.text for r in rows}
+
+    def set_card_text(
+        self, conn: Connection, model_pk: int, section: str, text: str, by: str, now: int
+    ) -> None:
+        conn.execute(
+            delete(model_card_texts).where(
+                model_card_texts.c.model_pk == model_pk, model_card_texts.c.section == section
+            )
+        )
+        if text:
+            conn.execute(
+                insert(model_card_texts).values(
+                    model_pk=model_pk, section=section, text=text, updated_at=now, updated_by=by
+                )
+            )
+
     # -- purging (gc) ---------------------------------------------------------------------
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:
@@ -246,6 +272,7 @@ class RegistryStore:
             delete(model_version_files).where(model_version_files.c.version_pk.in_(version_pks))
         )
         conn.execute(delete(model_aliases).where(model_aliases.c.model_pk.in_(model_pks)))
+        conn.execute(delete(model_card_texts).where(model_card_texts.c.model_pk.in_(model_pks)))
         conn.execute(delete(model_versions).where(model_versions.c.model_pk.in_(model_pks)))
         conn.execute(delete(registered_models).where(registered_models.c.pk.in_(model_pks)))
 

@@ -82,3 +82,16 @@ model_aliases = Table(
     Column("updated_by", String(250), nullable=False),
     PrimaryKeyConstraint("model_pk", "alias"),
 )
+
+# The model card's free-text sections, written by the team (per model: they hold for every
+# version; the rest of the card is generated from the records).
+model_card_texts = Table(
+    "model_card_texts",
+    metadata,
+    Column("model_pk", Integer, nullable=False),
+    Column("section", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
+    PrimaryKeyConstraint("model_pk", "section"),
+)

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from tandem.core.paging import Page
 from tandem.core.refs import ModelRef, check_alias, parse_model_ref
 from tandem.core.validation import check_model_name
+from tandem.errors import InvalidInput
 from tandem.registry.models import MODEL_META, Model, ModelVersion, Stage
 from tandem.sdk.transport import Http, download_verified, safe_target
 
@@ -135,6 +136,30 @@ class Models:
             body["tags"] = tags
         url = self._base(ref.project or "", ref.name)
         return Model.model_validate_json(self._http.request("PATCH", url, json=body).content)
+
+    # -- model cards ----------------------------------------------------------------------
+
+    def card(self, ref: str, project: str | None = None, *, format: str = "json") -> Any:
+        """A version's model card: a `ModelCard` (format "json"), or its Markdown or
+        self-contained HTML text."""
+        from tandem.registry.models import ModelCard
+
+        if format not in ("json", "markdown", "html"):
+            raise InvalidInput(f"unknown card format {format!r}: use json, markdown or html")
+        parsed = self._ref(ref, project)
+        url = self._base(parsed.project or "", parsed.name) + f"/versions/{parsed.selector}/card"
+        response = self._http.request("GET", url, params={"format": format})
+        return (
+            ModelCard.model_validate_json(response.content) if format == "json" else response.text
+        )
+
+    def set_card_texts(self, name: str, project: str | None = None, **texts: str) -> dict[str, str]:
+        """Write the card's free-text sections: intended_use, factors, ethical_considerations,
+        caveats_and_recommendations (Markdown; "" clears one)."""
+        ref = self._ref(name, project)
+        url = self._base(ref.project or "", ref.name) + "/card"
+        result: dict[str, str] = self._http.request("PUT", url, json=texts).json()
+        return result
 
     # -- model files ----------------------------------------------------------------------
 

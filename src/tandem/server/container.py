@@ -18,6 +18,7 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
+from tandem.registry.cards import CardService
 from tandem.registry.service import RegistryService
 from tandem.registry.store import RegistryStore
 from tandem.store.blob_index import BlobIndex
@@ -40,6 +41,7 @@ class Services:
     data: DataService
     registry: RegistryService
     evaluations: EvaluationService
+    cards: CardService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -75,6 +77,7 @@ class Services:
         evaluations = EvaluationService(
             db, project_store, registry_store, dataset_store, auth, audit
         )
+        cards = CardService(registry, tracking, data, evaluations, auth)
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
             audit, staging=settings.home.resolve() / "staging", registry=registry_store,
@@ -91,6 +94,7 @@ class Services:
             data=data,
             registry=registry,
             evaluations=evaluations,
+            cards=cards,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,
