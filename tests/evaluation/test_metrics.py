@@ -307,3 +307,22 @@ def test_regression_equals_scikit_learn() -> None:
 def test_bad_input_is_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(errors.InvalidInput, match=message):
         evaluate_binary(**kwargs)
+
+
+def test_curves_lie_on_scikit_learns(adult: dict[str, np.ndarray]) -> None:
+    y, score = adult["y"], np.round(adult["score"], 3)
+    curves = evaluate_binary(y, score, resamples=0)["curves"]
+    fpr, tpr, _ = skm.roc_curve(y, score, drop_intermediate=False)
+    points = set(zip(np.round(fpr, 12), np.round(tpr, 12), strict=True))
+    ours = list(
+        zip(np.round(curves["roc"]["fpr"], 12), np.round(curves["roc"]["tpr"], 12), strict=True)
+    )
+    assert len(ours) <= 201 and ours[0] == (0, 0) and ours[-1] == (1, 1)
+    assert all(p in points for p in ours)
+    precision, recall, _ = skm.precision_recall_curve(y, score, drop_intermediate=False)
+    pr = set(zip(np.round(recall, 12), np.round(precision, 12), strict=True))
+    ours_pr = zip(
+        np.round(curves["pr"]["recall"], 12), np.round(curves["pr"]["precision"], 12), strict=True
+    )
+    assert all(p in pr for p in ours_pr)
+    assert evaluate_binary([1, 1], [0.2, 0.4], resamples=0)["curves"] == {"roc": None, "pr": None}

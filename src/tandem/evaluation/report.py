@@ -19,6 +19,7 @@ import numpy as np
 from tandem import errors
 from tandem.evaluation.bootstrap import bootstrap
 from tandem.evaluation.calibration import calibration
+from tandem.evaluation.curves import curves
 from tandem.evaluation.fairness import fairness
 from tandem.evaluation.groups import Slicing, check_lengths, slicings
 from tandem.evaluation.metrics import (
@@ -133,6 +134,7 @@ def evaluate_binary(
         if set(slicing.name.split("+")) <= set(protected):
             report["fairness"][slicing.name] = fairness(grouped, slicing)
     report["calibration"] = calibration(y, score, bins) if probabilities else None
+    report["curves"] = curves(y, score)
     baseline = None
     if baseline_score is not None:
         baseline = BinaryData(y, _floats("baseline scores", baseline_score), threshold)

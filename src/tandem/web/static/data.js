@@ -1,9 +1,11 @@
-// Charts for the dataset pages: a histogram or the most frequent values of each column of a
-// version, and two versions' distributions overlaid on the compare page. The page carries the
-// numbers in a JSON block (id "data-charts", built by tandem.web.datacharts); each
+// Charts for the dataset and model pages: a histogram or the most frequent values of each column
+// of a version, two versions' distributions overlaid, and a model's ROC, precision-recall and
+// calibration curves and per-group bars. The page carries the numbers in a JSON block (id
+// "data-charts", built by tandem.web.datacharts and tandem.web.models); each
 // <div class="chart" data-chart="i"> draws spec i when it scrolls into view (uPlot).
 //   {type: "hist", x: [edges], series: [{label, values, edges?}], y: "rows" | "share"}
-//   {type: "cats", x: [labels], series: [{label, values}], y: "rows" | "share"}
+//   {type: "cats", x: [labels], series: [{label, values}], y: "rows" | "share" | "value"}
+//   {type: "lines", series: [{label, x, y}], xlabel, ylabel, unit: bool, points: bool}
 (function () {
   "use strict";
   var source = document.getElementById("data-charts");
@@ -25,7 +27,7 @@
   function yValue(spec) {
     return spec.y === "share"
       ? function (u, v) { return v == null ? "" : (100 * v).toFixed(1) + "%"; }
-      : function (u, v) { return v == null ? "" : String(v); };
+      : function (u, v) { return v == null ? "" : spec.y === "value" ? number(v) : String(v); };
   }
 
   function yAxis(spec) {
@@ -118,7 +120,29 @@
     };
   }
 
+  // Curves, each with its own x values, on [0, 1] x [0, 1] when `unit`.
+  function lines(spec) {
+    var data = uPlot.join(spec.series.map(function (s) { return [s.x, s.y]; }));
+    var series = [{ label: spec.xlabel || "x", value: function (u, v) { return number(v); } }];
+    spec.series.forEach(function (s, i) {
+      series.push({ label: s.label, stroke: STROKES[i % 2], width: i === 0 ? 2 : 1, spanGaps: true,
+        dash: i === 0 ? undefined : [4, 4], value: function (u, v) { return number(v); },
+        points: { show: !!spec.points && i === 0, size: 6 } });
+    });
+    var unit = spec.unit ? { range: [0, 1] } : {};
+    return {
+      opts: {
+        scales: { x: Object.assign({ time: false }, unit), y: unit },
+        axes: [{ label: spec.xlabel, values: function (u, splits) { return splits.map(number); } },
+               { label: spec.ylabel, size: 52, values: function (u, splits) { return splits.map(number); } }],
+        series: series
+      },
+      data: data
+    };
+  }
+
   function build(spec) {
+    if (spec.type === "lines") return lines(spec);
     if (spec.type === "hist") return spec.series.length === 1 ? histogram(spec) : overlaid(spec);
     return categories(spec);
   }
