@@ -4,6 +4,7 @@ computation, link to both versions, and bad input records nothing."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -183,3 +184,39 @@ def test_card_texts_need_model_write(
     assert services.cards.card(viewer, "churn", "churn-lr", "latest").version.version == 2
     with pytest.raises(InvalidInput, match="unknown card sections"):
         services.registry.set_card_texts(services.owner, "churn", "churn-lr", {"history": "x"})
+
+
+def test_data_the_model_cannot_take_is_a_clear_error(
+    churn: tuple[Client, pd.DataFrame, object], tmp_path: Path
+) -> None:
+    client, frame, _ = churn
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    frame.drop(columns=["MonthlyCharges"]).to_csv(folder / "no-charges.csv", index=False)
+    texty = frame.assign(tenure="about " + frame["tenure"].astype(str) + " months")
+    texty.to_csv(folder / "texty.csv", index=False)
+    client.data.add("no-charges", folder / "no-charges.csv", project="churn")
+    client.data.add("texty", folder / "texty.csv", project="churn")
+    options = {"project": "churn", "positive": "Yes", "resamples": 0}
+    with pytest.raises(InvalidInput, match="lacks columns the model takes: \\['MonthlyCharges'\\]"):
+        client.evaluations.evaluate("churn-lr@2", "no-charges@v1", "Churn", **options)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="could not predict on this data"):
+        client.evaluations.evaluate("churn-lr@2", "texty@v1", "Churn", **options)  # type: ignore[arg-type]
+    assert client.evaluations.list("churn/churn-lr") == []
+
+
+def test_a_file_that_is_not_its_format_and_a_missing_alias_target(
+    churn: tuple[Client, pd.DataFrame, object],
+) -> None:
+    client = churn[0]
+    with client.start_run(project="churn") as run:
+        run.log_text("this is not a skops zip file", "models/fake/model.skops")
+        meta = {"flavor": "sklearn", "format": "skops", "trusted": False, "files": ["model.skops"]}
+        run.log_text(json.dumps(meta), "models/fake/tandem-model.json")
+    client.models.register("fake", run.id, "models/fake", project="churn")
+    with pytest.raises(InvalidInput, match="not a readable skops file"):
+        client.models.load("churn/fake@1")
+    before = client.models.get("churn/churn-lr")
+    with pytest.raises(NotFound, match="no version 9"):
+        client.models.set_alias("churn/churn-lr", "champion", 9)
+    assert client.models.get("churn/churn-lr").aliases == before.aliases

@@ -17,6 +17,7 @@ import numpy as np
 from tandem import errors
 
 JOINT_SEPARATOR = "|"
+MISSING = "(missing)"  # the group of rows with no value in a slice column
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def _compact(joint: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _encode(name: str, values: Any) -> tuple[np.ndarray, list[str]]:
-    """Sorted distinct values and each row's index among them; nulls are refused.
+    """Sorted distinct values and each row's index among them; missing values (null, NaN)
+    form the group "(missing)".
 
     Dictionary-encoded by Arrow (a hash pass) and then only the few distinct values are
     sorted: sorting a million strings with `np.unique` took a second."""
@@ -81,16 +83,17 @@ def _encode(name: str, values: Any) -> tuple[np.ndarray, list[str]]:
         if isinstance(values, pa.Array | pa.ChunkedArray):
             array = values
         else:
-            array = to_arrow() if callable(to_arrow) else pa.array(values)
+            array = to_arrow() if callable(to_arrow) else pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
         raise errors.InvalidInput(f"slice column {name!r}: {exc}") from None
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.cast(array.type.value_type)
-    nan = pa.types.is_floating(array.type) and pc.any(pc.is_nan(array)).as_py()
-    if array.null_count or nan:
-        raise errors.InvalidInput(f"slice column {name!r} has missing values")
+    if pa.types.is_floating(array.type):  # NaN is missing too
+        array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
+    if array.null_count:  # reported as a group of its own, not refused
+        array = pc.fill_null(array.cast(pa.string()), MISSING)
     encoded = pc.dictionary_encode(array)
     distinct = encoded.dictionary.to_pylist()
     order = sorted(range(len(distinct)), key=lambda i: distinct[i])

@@ -33,7 +33,26 @@ def feature_frame(frame: Any, target: str, signature: dict[str, Any] | None,
 def predict_scores(
     model: Any, flavor: str, features: Any, *, task: str, positive: Any
 ) -> np.ndarray:
-    """One score per row: the positive class's probability (binary) or the prediction."""
+    """One score per row: the positive class's probability (binary) or the prediction. A
+    model that cannot predict on these rows (wrong dtypes, unexpected columns) is a clear
+    error, not a crash."""
+    try:
+        scores = _scores(model, flavor, features, task=task, positive=positive)
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(
+            f"the model could not predict on this data ({type(exc).__name__}: {str(exc)[:300]})"
+        ) from None
+    if scores.shape != (len(features),) or not np.isfinite(scores).all():
+        raise InvalidInput(
+            f"the model gave scores of shape {scores.shape} for {len(features):,} rows: "
+            "expected one finite score per row"
+        )
+    return scores
+
+
+def _scores(model: Any, flavor: str, features: Any, *, task: str, positive: Any) -> np.ndarray:
     if flavor == "sklearn":
         if task == "binary" and hasattr(model, "predict_proba"):
             proba = np.asarray(model.predict_proba(features))

@@ -288,7 +288,19 @@ def load_model(
             "if you trust who logged it"
         )
     path, flavor = _model_file(folder, saved.files), str(saved.flavor)
-    if saved.format == "skops":
+    try:
+        return _read(path, flavor, saved.format, trusted)
+    except InvalidInput:
+        raise
+    except Exception as exc:  # a file that is not what its format claims
+        raise InvalidInput(
+            f"the model file {path.name} is not a readable {saved.format} file "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+
+
+def _read(path: Path, flavor: str, format: str, trusted: bool) -> Any:
+    if format == "skops":
         sio = _module("skops.io", flavor, "skops")
         _module("sklearn", flavor, "scikit-learn")
         unknown = [t for t in sio.get_untrusted_types(file=path) if t not in _SAFE_SKOPS_TYPES]
@@ -298,13 +310,13 @@ def load_model(
                 f"{' ...' if len(unknown) > 5 else ''}; check them, then pass trusted=True"
             )
         return sio.load(path, trusted=[*unknown, *_SAFE_SKOPS_TYPES])
-    if saved.format == "xgboost-json":
+    if format == "xgboost-json":
         booster = _module("xgboost", flavor, "xgboost").Booster()
         booster.load_model(str(path))
         return booster
-    if saved.format == "lightgbm-text":
+    if format == "lightgbm-text":
         return _module("lightgbm", flavor, "lightgbm").Booster(model_file=str(path))
-    if saved.format == "onnx":
+    if format == "onnx":
         return _module("onnx", flavor, "onnx").load(str(path))
     with path.open("rb") as file:  # trusted pickle; cloudpickle output loads with pickle
         return pickle.load(file)
