@@ -89,3 +89,26 @@ def test_a_workspace_with_blobs_in_s3(s3, settings: Settings, tmp_path: Path) ->
     from tandem.server import embedded
 
     embedded.close_all()
+
+
+def test_storing_a_file_in_s3_and_refusing_one_that_changed(s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The store trusts the hash the ingest just took (hash once, upload once); a file that
+    changes after it was found is refused and nothing is stored under its old name."""
+    from tandem.data import ingest
+    from tandem.errors import InvalidInput
+    from tandem.store.blobs import open_blob_store
+
+    store = open_blob_store(f"s3://{BUCKET}/blobs")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "part.bin"
+    path.write_bytes(os.urandom(3 << 20))
+    [found] = ingest.discover(path, [folder], forbidden=())
+    info = ingest.store_file(store, found)
+    assert b"".join(store.read(info.oid)) == path.read_bytes()
+
+    [found] = ingest.discover(path, [folder], forbidden=())
+    path.write_bytes(os.urandom(1 << 20))  # rewritten after it was found
+    with pytest.raises(InvalidInput, match="changed while it was being added"):
+        ingest.store_file(store, found)
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="blobs/")["KeyCount"] == 1

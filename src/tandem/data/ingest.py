@@ -197,10 +197,14 @@ def store_file(blobs: BlobStore, file: SourceFile) -> BlobInfo:
         InvalidInput: the file changed while it was read (nothing is stored then).
     """
     if not isinstance(blobs, LocalBlobStore):
+        # Read twice (hash, upload), not four times: the store trusts the hash just taken,
+        # and the file's size, mtime and inode, unchanged since it was found, prove the
+        # upload sent those bytes. If they changed, the blob may not be what its name says.
         info = hash_source(file)
         if not blobs.exists(info.oid):
-            stored = blobs.put_file(file.local)
-            if stored.oid != info.oid or not file.unchanged():
+            blobs.put_file(file.local, known=info)
+            if not file.unchanged():
+                blobs.delete(info.oid)
                 raise InvalidInput(f"{file.local} changed while it was being added; add it again")
         return info
     hasher = blake3(max_threads=blake3.AUTO) if file.size >= READ_CHUNK else blake3()

@@ -57,7 +57,11 @@ def check_oid(oid: str) -> Oid:
 class BlobStore(Protocol):
     """What every blob backend provides."""
 
-    def put_file(self, path: Path) -> BlobInfo: ...
+    def put_file(self, path: Path, known: BlobInfo | None = None) -> BlobInfo:
+        """Store the file at `path`. `known`: its hash and size, which the caller has just
+        computed, so the store does not read the file again to learn them (it still refuses a
+        file that changed while it was stored)."""
+        ...
 
     def put_stream(self, chunks: Iterable[bytes]) -> BlobInfo: ...
 
@@ -109,11 +113,11 @@ class LocalBlobStore:
             raise NotFound(f"blob {oid} is not in the store")
         return path
 
-    def put_file(self, path: Path) -> BlobInfo:
-        info = hash_file(path)
+    def put_file(self, path: Path, known: BlobInfo | None = None) -> BlobInfo:
+        info = known or hash_file(path)
         if self.exists(info.oid):
             return info
-        with path.open("rb") as source:
+        with path.open("rb") as source:  # hashed again as it is copied: no extra read
             stored = self.put_stream(_chunks(source))
         if stored.oid != info.oid:  # the file changed while we read it
             raise IntegrityError(f"{path} changed while it was being stored; try again")

@@ -59,12 +59,17 @@ class S3BlobStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def put_file(self, path: Path) -> BlobInfo:
-        info = hash_file(path)
+    def put_file(self, path: Path, known: BlobInfo | None = None) -> BlobInfo:
+        info = known or hash_file(path)
         if self.exists(info.oid):
             return info
+        before = _identity(path)
         self._upload(path, info.oid)
-        if hash_file(path).oid != info.oid:  # the file changed while we uploaded it
+        # The file must not have changed while it was uploaded. With `known`, the caller just
+        # hashed it: an unchanged size, mtime and inode then prove the upload sent those bytes,
+        # without reading the file a third time; without it, hash again.
+        changed = _identity(path) != before if known else hash_file(path).oid != info.oid
+        if changed:
             self.delete(info.oid)
             raise IntegrityError(f"{path} changed while it was being stored; try again")
         return info
@@ -191,3 +196,8 @@ def s3_client() -> Any:
         config=config,
     )
     return client
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino

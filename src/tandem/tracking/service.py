@@ -473,7 +473,7 @@ class TrackingService:
         now = now_ms()
         with self.db.write() as conn:
             self.blob_index.touch(conn, info.oid, info.size, now)
-        stored = self.blobs.put_file(source)
+        stored = self.blobs.put_file(source, known=info)
         if stored.oid != info.oid:
             raise InvalidInput(f"{path} changed while it was uploaded; upload it again")
         with self.db.write() as conn:
