@@ -71,7 +71,7 @@ def test_models_commands(tandem: Any, logged: str, tmp_path: Path) -> None:
     evaluated = tandem(
         "evaluate", "churn-lr@2", "--data", "holdout@v1", "--target", "Churn", "--positive", "Yes",
         "--slices", "gender,Contract", "--protected", "gender", "--baseline", "churn-lr@1",
-        "--resamples", "20", "-p", "churn",
+        "--resamples", "20", "--top-k", "0.2", "-p", "churn",
     )  # fmt: skip
     assert evaluated.code == 0, evaluated.stderr
     assert "roc_auc" in evaluated.stdout and "fairness across gender" in evaluated.stdout
@@ -91,6 +91,22 @@ def test_models_commands(tandem: Any, logged: str, tmp_path: Path) -> None:
         (["models", "alias", "churn-lr", "champion"], 2, "give a VERSION"),
         (["models", "alias", "churn-lr", "Champ", "1"], 2, "invalid alias"),
         (["evaluate", "churn-lr@1", "--data", "holdout@v1", "--target", "Nope"], 2, "no column"),
+        (
+            [
+                "evaluate",
+                "churn-lr@1",
+                "-d",
+                "holdout@v1",
+                "-t",
+                "Churn",
+                "--positive",
+                "Yes",
+                "--top-k",
+                "0",
+            ],
+            2,
+            "top_k in (0, 1]",
+        ),
         (
             ["evaluate", "churn-lr@1", "--data", "holdout@v9", "--target", "Churn"],
             3,

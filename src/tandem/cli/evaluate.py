@@ -29,6 +29,7 @@ def evaluate(
     baseline: Annotated[str | None, typer.Option("--baseline", help="compare with this model version (paired bootstrap)")] = None,
     positive: Annotated[str | None, typer.Option("--positive", help="the positive label (default: 1 / True)")] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="predicted positive when score >= threshold")] = 0.5,
+    top_k: Annotated[float, typer.Option("--top-k", help="lift among this share of rows with the highest scores")] = 0.1,
     resamples: Annotated[int, typer.Option("--resamples", help="bootstrap resamples (0: none)")] = 200,
     seed: Annotated[int, typer.Option("--seed")] = 7,
     trusted: Annotated[bool, typer.Option("--trusted", help="allow loading a pickle-based model")] = False,
@@ -44,8 +45,8 @@ def evaluate(
     name = project  # None: the default project (the SDK resolves it)
     recorded = client.evaluations.evaluate(
         model, data, target, project=name, slices=slice_columns, protected=protected_columns,
-        baseline=baseline, positive=positive, threshold=threshold, resamples=resamples, seed=seed,
-        trusted=trusted,
+        baseline=baseline, positive=positive, threshold=threshold, top_k=top_k,
+        resamples=resamples, seed=seed, trusted=trusted,
     )  # fmt: skip
     full = client.evaluations.get(recorded.id, recorded.project)
     if as_json:

@@ -47,6 +47,7 @@ class Evaluations:
         baseline: str | None = None,
         positive: Any = None,
         threshold: float = 0.5,
+        top_k: float = 0.1,
         task: str | None = None,
         resamples: int = 200,
         seed: int = 7,
@@ -101,7 +102,7 @@ class Evaluations:
             report = evaluate_binary(
                 binary_labels(frame[target].to_numpy(), positive), scores, threshold=threshold,
                 slices=columns, protected=list(protected), resamples=resamples, seed=seed,
-                baseline_score=base_scores,
+                baseline_score=base_scores, top_k=top_k,
             )  # fmt: skip
         else:
             report = evaluate_regression(frame[target].to_numpy(), scores, slices=columns)
