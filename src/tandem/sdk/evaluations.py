@@ -63,6 +63,12 @@ class Evaluations:
         from tandem.evaluation.predict import feature_frame, measure_latency, predict_scores
         from tandem.evaluation.report import binary_labels, evaluate_binary, evaluate_regression
 
+        try:
+            import pandas  # noqa: F401  (models take pandas frames; polars converts to one)
+        except ImportError:
+            raise InvalidInput(
+                "evaluating a model needs pandas: pip install 'tandem[models]'"
+            ) from None
         name = self._client.project_name(project)
         models = self._client.models
         version = models.version(model, name)
