@@ -14,6 +14,7 @@ downloaded and checked against their hashes, and the report `tandem.evaluation.r
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -63,12 +64,8 @@ class Evaluations:
         from tandem.evaluation.predict import feature_frame, measure_latency, predict_scores
         from tandem.evaluation.report import binary_labels, evaluate_binary, evaluate_regression
 
-        try:
-            import pandas  # noqa: F401  (models take pandas frames; polars converts to one)
-        except ImportError:
-            raise InvalidInput(
-                "evaluating a model needs pandas: pip install 'tandem[models]'"
-            ) from None
+        if importlib.util.find_spec("pandas") is None:  # models take pandas frames
+            raise InvalidInput("evaluating a model needs pandas: pip install 'tandem[models]'")
         name = self._client.project_name(project)
         models = self._client.models
         version = models.version(model, name)
