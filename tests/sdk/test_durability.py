@@ -50,6 +50,15 @@ print("logged", run.id, flush=True)
 time.sleep(600)
 """
 
+# The same, but the process never records that a shipped batch was acknowledged: the server has
+# applied it, the spool still shows it on its way (as when a process dies between the two).
+# Holding the acknowledgement back makes that certain; killing at the right instant would not.
+TRAIN_UNACKNOWLEDGED = """
+import time
+import tandem.sdk.spool as spool
+spool.Spool.mark_ack = lambda self, batch_id: time.sleep(600)
+""" + TRAIN
+
 # The next training process: its `start_run` recovers what the killed one left behind, in the
 # background; it ends its own run when told to on stdin.
 NEXT = """
@@ -156,11 +165,11 @@ def test_kill_while_the_shipper_is_mid_flight(
     processes: Processes, store: Client, settings: Settings
 ) -> None:
     n = 200_000
-    child = processes.python(TRAIN, str(n), "dur")
+    child = processes.python(TRAIN_UNACKNOWLEDGED, str(n), "dur")
     run_id = child.expect("logged")
     child.kill()
 
-    # The shipper was still sending: a batch was marked as on its way and never acknowledged,
+    # A batch was marked as on its way and never acknowledged (though the server applied it),
     # and the store holds only part of the run.
     [path] = spools(settings)
     orphan = parse_spool(path)
