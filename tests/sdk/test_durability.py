@@ -53,11 +53,14 @@ time.sleep(600)
 # The same, but the process never records that a shipped batch was acknowledged: the server has
 # applied it, the spool still shows it on its way (as when a process dies between the two).
 # Holding the acknowledgement back makes that certain; killing at the right instant would not.
-TRAIN_UNACKNOWLEDGED = """
+TRAIN_UNACKNOWLEDGED = (
+    """
 import time
 import tandem.sdk.spool as spool
 spool.Spool.mark_ack = lambda self, batch_id: time.sleep(600)
-""" + TRAIN
+"""
+    + TRAIN
+)
 
 # The next training process: its `start_run` recovers what the killed one left behind, in the
 # background; it ends its own run when told to on stdin.
