@@ -84,6 +84,14 @@ class RankOrder:
         positive = y[order].astype(np.float64)
         return cls(order, block, c[starts], n_blocks, c, positive, 1.0 - positive)
 
+    def scratch(self, name: str) -> np.ndarray:
+        """A float array as long as the table, kept for the next resample: a fresh 8 MB array
+        per step costs as much in page faults as the arithmetic on it."""
+        buffers: dict[str, np.ndarray] = self.__dict__.setdefault("_scratch", {})
+        if name not in buffers:
+            buffers[name] = np.empty(len(self.order), dtype=np.float64)
+        return buffers[name]
+
     def block_sums(self, values: np.ndarray) -> np.ndarray:
         """Per-block sums of per-sorted-row values (the values themselves without ties)."""
         if self.n_blocks == len(self.order):
@@ -198,13 +206,20 @@ def _rank_metrics(
     weights: np.ndarray | None,
     top_k: float,
 ) -> dict[str, np.ndarray]:
-    w = None if weights is None else weights[rank.order]
-    pos_rows = rank.positive if w is None else w * rank.positive
-    neg_rows = rank.negative if w is None else w - pos_rows
+    if weights is None:
+        w, pos_rows, neg_rows = None, rank.positive, rank.negative
+    else:  # a resample: into buffers reused from the previous one
+        w = np.take(weights.astype(np.float64, copy=False), rank.order, out=rank.scratch("w"))
+        pos_rows = np.multiply(w, rank.positive, out=rank.scratch("pos"))
+        neg_rows = np.subtract(w, pos_rows, out=rank.scratch("neg"))
     pos, neg = rank.block_sums(pos_rows), rank.block_sums(neg_rows)
     # negatives in the same group scored at or below each block, its own counted half (ties)
-    neg_upto = np.cumsum(neg)
-    pos_upto = np.cumsum(pos) if "pr_auc" in wanted else None
+    neg_upto = np.cumsum(neg, out=rank.scratch("neg_upto") if len(neg) == len(rank.order) else None)
+    pos_upto = None
+    if "pr_auc" in wanted:
+        pos_upto = np.cumsum(
+            pos, out=rank.scratch("pos_upto") if len(pos) == len(rank.order) else None
+        )
     g = rank.block_group
     if size > 1:  # cumulative sums restart at each group
         neg_upto -= np.concatenate([[0.0], np.cumsum(negatives)[:-1]])[g]
