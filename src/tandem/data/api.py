@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -24,7 +23,7 @@ from tandem.data.models import (
     VersionCreate,
 )
 from tandem.errors import InvalidInput
-from tandem.server.deps import PrincipalDep, ServicesDep, offload, spooled_upload
+from tandem.server.deps import PrincipalDep, ServicesDep, blob_download, offload, spooled_upload
 from tandem.server.policy import SIGNED_IN, policy
 
 router = APIRouter(tags=["datasets"])
@@ -179,18 +178,7 @@ async def download_file(
 ) -> StreamingResponse:  # fmt: skip
     ref = version_ref(project, name, version)
     file, chunks = await offload(services.data.open_file, principal, ref, path)
-    filename = quote(file.path.rsplit("/", 1)[-1])
-    return StreamingResponse(
-        chunks,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Length": str(file.size),
-            "ETag": f'"{file.oid}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
-            "X-Tandem-Oid": file.oid,
-        },
-    )
+    return blob_download(file.path, file.oid, file.size, chunks)
 
 
 @router.post(VERSION + "/validate", openapi_extra=policy(Action.DATA_WRITE))

@@ -134,10 +134,7 @@ class DataService:
         self, conn: Connection, principal: Principal, project: str, action: Action
     ) -> int:
         self.auth.require(principal, action, project)
-        pk = self.project_store.find_pk(conn, project)
-        if pk is None:
-            raise NotFound(f"project {project!r} does not exist")
-        return pk
+        return self.project_store.get_pk(conn, project)
 
     def _dataset(
         self, conn: Connection, principal: Principal, project: str, name: str, action: Action

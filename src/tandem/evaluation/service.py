@@ -58,10 +58,7 @@ class EvaluationService:
         self, conn: Connection, principal: Principal, project: str, action: Action
     ) -> int:
         self.auth.require(principal, action, project)
-        pk = self.project_store.find_pk(conn, project)
-        if pk is None:
-            raise NotFound(f"project {project!r} does not exist")
-        return pk
+        return self.project_store.get_pk(conn, project)
 
     def _model_version(self, conn: Connection, project_pk: int, project: str, ref: ModelRef) -> Any:
         model = self.registry.find(conn, project_pk, ref.name)

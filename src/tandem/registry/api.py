@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
@@ -22,7 +21,7 @@ from tandem.registry.models import (
     VersionCreate,
     VersionUpdate,
 )
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
+from tandem.server.deps import PrincipalDep, ServicesDep, blob_download, offload
 from tandem.server.policy import policy
 
 router = APIRouter(tags=["models"])
@@ -144,18 +143,7 @@ async def download_file(
     found, chunks = await offload(
         services.registry.open_file, principal, project, name, version, path
     )
-    filename = quote(found.path.rsplit("/", 1)[-1])
-    return StreamingResponse(
-        chunks,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Length": str(found.size),
-            "ETag": f'"{found.oid}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
-            "X-Tandem-Oid": found.oid,
-        },
-    )
+    return blob_download(found.path, found.oid, found.size, chunks)
 
 
 @router.get(

@@ -80,10 +80,7 @@ class RegistryService:
         self, conn: Connection, principal: Principal, project: str, action: Action
     ) -> int:
         self.auth.require(principal, action, project)
-        pk = self.project_store.find_pk(conn, project)
-        if pk is None:
-            raise NotFound(f"project {project!r} does not exist")
-        return pk
+        return self.project_store.get_pk(conn, project)
 
     def _model_row(
         self, conn: Connection, principal: Principal, project: str, name: str, action: Action

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -15,6 +14,7 @@ from tandem.server.container import Services
 from tandem.server.deps import (
     PrincipalDep,
     ServicesDep,
+    blob_download,
     get_principal,
     model_response,
     offload,
@@ -163,15 +163,4 @@ async def download_artifact(
     run_id: RunRefDep, path: str, services: ServicesDep, principal: PrincipalDep
 ) -> StreamingResponse:
     artifact, chunks = await offload(services.tracking.open_artifact, principal, run_id, path)
-    filename = quote(artifact.path.rsplit("/", 1)[-1])
-    return StreamingResponse(
-        chunks,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Length": str(artifact.size),
-            "ETag": f'"{artifact.oid}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
-            "X-Tandem-Oid": artifact.oid,
-        },
-    )
+    return blob_download(artifact.path, artifact.oid, artifact.size, chunks)
