@@ -64,12 +64,7 @@ class EvaluationService:
         model = self.registry.find(conn, project_pk, ref.name)
         if model is None:
             raise NotFound(f"model {ref.name!r} does not exist in project {project!r}")
-        if ref.version is not None:
-            row = self.registry.version(conn, model.pk, ref.version)
-        elif ref.alias is not None:
-            row = self.registry.by_alias(conn, model.pk, ref.alias)
-        else:
-            row = self.registry.latest(conn, model.pk)
+        row = self.registry.resolve(conn, model.pk, ref)
         if row is None:
             raise NotFound(f"model {project}/{ref} does not exist")
         return row

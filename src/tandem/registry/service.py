@@ -92,12 +92,7 @@ class RegistryService:
         return row
 
     def _version_row(self, conn: Connection, model: Any, project: str, ref: ModelRef) -> Any:
-        if ref.version is not None:
-            row = self.store.version(conn, model.pk, ref.version)
-        elif ref.alias is not None:
-            row = self.store.by_alias(conn, model.pk, ref.alias)
-        else:
-            row = self.store.latest(conn, model.pk)
+        row = self.store.resolve(conn, model.pk, ref)
         if row is None:
             if ref.version is not None:
                 what = f"version {ref.version}"

@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from tandem.core.paging import decode_cursor, encode_cursor
+from tandem.core.refs import ModelRef
 from tandem.errors import InvalidInput
 from tandem.registry.models import Model, ModelFile, ModelVersion, Stage
 from tandem.registry.tables import (
@@ -121,6 +122,14 @@ class RegistryStore:
             .order_by(model_versions.c.version.desc())
             .limit(1)
         ).first()
+
+    def resolve(self, conn: Connection, model_pk: int, ref: ModelRef) -> Any:
+        """The version `ref` names: by number, by alias, or the latest (None if there is none)."""
+        if ref.version is not None:
+            return self.version(conn, model_pk, ref.version)
+        if ref.alias is not None:
+            return self.by_alias(conn, model_pk, ref.alias)
+        return self.latest(conn, model_pk)
 
     def by_alias(self, conn: Connection, model_pk: int, alias: str) -> Any:
         return conn.execute(
