@@ -193,8 +193,14 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "target": "y",
             "report": REPORT,
         },
+        ("POST", "/api/v1/projects/{project}/lineage/links"): {
+            "src": f"runs/{world.runs[0]}/artifacts/a.txt",
+            "dst": f"runs/{world.runs[1]}",
+        },
     }
     params: dict[str, Any] = {}
+    if route.path.endswith("/lineage"):
+        params = {"ref": f"runs/{world.runs[0]}"}
     if route.path == "/api/v1/runs/compare":
         params = {"ids": world.runs}
     if route.path == "/api/v1/audit":

@@ -94,6 +94,13 @@ def test_evaluate_records_figures_equal_a_direct_computation(
     listed = client.evaluations.list("churn/churn-lr")
     assert [e.id for e in listed] == [recorded.id]
     assert client.evaluations.list("churn/churn-lr@1") == []
+    # the evaluation sits downstream of both the model version and the dataset version
+    up = client.lineage.graph(f"churn/evaluations/{recorded.id}", direction="upstream")
+    assert {(n.ref, n.depth) for n in up.nodes if n.depth == -1} == {
+        ("churn/models/churn-lr@2", -1),
+        ("churn/datasets/holdout@v1", -1),
+    }
+    assert {e.relation for e in up.edges if e.dst == up.root} == {"evaluated", "evaluated-on"}
 
 
 def test_bad_evaluations_record_nothing(churn: tuple[Client, pd.DataFrame, object]) -> None:

@@ -15,6 +15,7 @@ from tandem.cli.access import audit, members_app, tokens_app, users_app
 from tandem.cli.data import app as data_app
 from tandem.cli.evaluate import evaluate as evaluate_command
 from tandem.cli.evaluate import evaluations as evaluations_command
+from tandem.cli.lineage import lineage as lineage_command
 from tandem.cli.models import app as models_app
 from tandem.cli.projects import app as projects_app
 from tandem.cli.runs import app as runs_app
@@ -102,6 +103,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_command)
 models_app.command("evaluations")(evaluations_command)
+app.command("lineage")(lineage_command)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")

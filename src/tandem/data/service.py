@@ -54,6 +54,8 @@ from tandem.errors import (
     InvalidInput,
     NotFound,
 )
+from tandem.lineage.models import NodeKind, Relation
+from tandem.lineage.store import Entity, LineageStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
 from tandem.store.blob_index import BlobIndex, register_blob_reference
@@ -121,6 +123,7 @@ class DataService:
         self.blob_index = blob_index
         self.auth = auth
         self.audit = audit
+        self.lineage = LineageStore()
         self.data_roots = tuple(data_roots)
         self.workspace = workspace
         self.hash_cache = hash_cache
@@ -872,6 +875,12 @@ class DataService:
             row = self._version_row(conn, target, parsed.version)
             now = now_ms()
             self.store.link_run(conn, run.pk, row.pk, role, now)
+            run_node = Entity(NodeKind.RUN, run.pk, run.project_pk)
+            version_node = Entity(NodeKind.DATASET_VERSION, row.pk, target.project_pk)
+            if role == "output":
+                self.lineage.link(conn, run_node, version_node, Relation.PRODUCED, now)
+            else:
+                self.lineage.link(conn, version_node, run_node, Relation.CONSUMED_BY, now)
             self.audit.record(
                 conn, principal, "run.dataset.link", f"{run.id}", project=run.project,
                 dataset=f"{project}/{target.name}@v{row.version}", role=role,

@@ -23,6 +23,8 @@ from tandem.data.tables import dataset_versions, datasets
 from tandem.errors import InvalidInput, NotFound
 from tandem.evaluation.models import Evaluation, EvaluationCreate
 from tandem.evaluation.tables import evaluations
+from tandem.lineage.models import NodeKind, Relation
+from tandem.lineage.store import Entity, LineageStore
 from tandem.projects.store import ProjectStore
 from tandem.projects.tables import projects
 from tandem.registry.store import RegistryStore
@@ -53,6 +55,7 @@ class EvaluationService:
         self.datasets = datasets
         self.auth = auth
         self.audit = audit
+        self.lineage = LineageStore()
 
     def _project_pk(
         self, conn: Connection, principal: Principal, project: str, action: Action
@@ -116,7 +119,7 @@ class EvaluationService:
                 base_ref = parse_model_ref(data.baseline, project)
                 baseline = self._model_version(conn, project_pk, project, base_ref)
             eval_id = uuid.uuid4().hex
-            conn.execute(
+            eval_pk = conn.execute(
                 insert(evaluations).values(
                     id=eval_id, project_pk=project_pk, model_version_pk=version.pk,
                     dataset_version_pk=dataset.pk,
@@ -125,6 +128,15 @@ class EvaluationService:
                     rows=report["rows"], headline=orjson.dumps(headline).decode(), report=text,
                     created_at=now, created_by=principal.name,
                 )
+            ).inserted_primary_key[0]  # type: ignore[index]  # fmt: skip
+            evaluation = Entity(NodeKind.EVALUATION, eval_pk, project_pk)
+            self.lineage.link(
+                conn, Entity(NodeKind.MODEL_VERSION, version.pk, project_pk), evaluation,
+                Relation.EVALUATED, now,
+            )  # fmt: skip
+            self.lineage.link(
+                conn, self.lineage.dataset_version(conn, dataset.pk), evaluation,
+                Relation.EVALUATED_ON, now,
             )  # fmt: skip
             self.audit.record(
                 conn, principal, "evaluation.record", eval_id, project=project,

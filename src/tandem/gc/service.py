@@ -21,6 +21,7 @@ from tandem.data.store import DatasetStore
 from tandem.evaluation.store import purge_evaluations
 from tandem.gc.models import GcReport, GcRequest
 from tandem.identity.store import IdentityStore
+from tandem.lineage.store import LineageStore
 from tandem.projects.store import ProjectStore
 from tandem.registry.store import RegistryStore
 from tandem.store.blob_index import BlobIndex
@@ -131,6 +132,7 @@ class GcService:
             self.registry.purge_project(conn, pk)
             self.identity.purge_project(conn, pk)
             self.projects.purge(conn, pk)
+        LineageStore().purge_orphans(conn)
         return doomed_projects, run_pks
 
     def _clear_staging(self, cutoff_ms: int) -> tuple[int, int]:

@@ -28,6 +28,8 @@ from tandem.core.paths import check_artifact_path
 from tandem.core.refs import ModelRef, check_alias, parse_run_ref
 from tandem.core.validation import check_model_name, check_text
 from tandem.errors import Conflict, InvalidInput, NotFound
+from tandem.lineage.models import NodeKind, Relation
+from tandem.lineage.store import Entity, LineageStore
 from tandem.projects.store import ProjectStore
 from tandem.registry.models import (
     CARD_SECTIONS,
@@ -73,6 +75,7 @@ class RegistryService:
         self.blobs = blobs
         self.auth = auth
         self.audit = audit
+        self.lineage = LineageStore()
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -216,6 +219,13 @@ class RegistryService:
                         format=meta.format,
                     )
                     row = self.store.version(conn, model_pk, version)
+                    self.lineage.link(
+                        conn,
+                        Entity(NodeKind.RUN, run.pk, run.project_pk),
+                        Entity(NodeKind.MODEL_VERSION, row.pk, project_pk),
+                        Relation.PRODUCED,
+                        now,
+                    )
                     return self.store.version_model(conn, row, project, name, files=True)
             except IntegrityError:
                 if attempt == 2:

@@ -33,6 +33,7 @@ from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk.data import Datasets
 from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.identity import Audit, Members, Tokens, Users
+from tandem.sdk.lineage import Lineage
 from tandem.sdk.models import Models
 from tandem.sdk.transport import Http, check_download, download_verified, safe_target
 from tandem.tracking.models import (
@@ -136,6 +137,7 @@ class Client:
         self.data = Datasets(self._http, self)
         self.models = Models(self._http, self)
         self.evaluations = Evaluations(self._http, self)
+        self.lineage = Lineage(self._http, self)
         self._packages_oid: str | None = None
         self._recovered = False
         self._lock = threading.Lock()

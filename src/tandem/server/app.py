@@ -35,6 +35,7 @@ def create_app(
     from tandem.evaluation.api import router as evaluation_router
     from tandem.gc.api import router as gc_router
     from tandem.identity.api import router as identity_router
+    from tandem.lineage.api import router as lineage_router
     from tandem.projects.api import router as projects_router
     from tandem.registry.api import router as registry_router
     from tandem.tracking.api import router as tracking_router
@@ -75,6 +76,7 @@ def create_app(
         data_router,
         registry_router,
         evaluation_router,
+        lineage_router,
         gc_router,
         identity_router,
         audit_router,

@@ -16,6 +16,8 @@ from tandem.gc.service import GcService
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
+from tandem.lineage.service import LineageService
+from tandem.lineage.store import LineageStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
 from tandem.registry.cards import CardService
@@ -42,6 +44,7 @@ class Services:
     registry: RegistryService
     evaluations: EvaluationService
     cards: CardService
+    lineage: LineageService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -78,6 +81,9 @@ class Services:
             db, project_store, registry_store, dataset_store, auth, audit
         )
         cards = CardService(registry, tracking, data, evaluations, auth)
+        lineage = LineageService(
+            db, LineageStore(), project_store, run_store, dataset_store, registry_store, auth, audit
+        )
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
             audit, staging=settings.home.resolve() / "staging", registry=registry_store,
@@ -95,6 +101,7 @@ class Services:
             registry=registry,
             evaluations=evaluations,
             cards=cards,
+            lineage=lineage,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,

@@ -9,6 +9,7 @@ import tandem.data.tables
 import tandem.evaluation.tables
 import tandem.gc.models
 import tandem.identity.tables
+import tandem.lineage.tables
 import tandem.projects.tables
 import tandem.registry.tables
 import tandem.store.tables
