@@ -17,6 +17,7 @@ from tandem.cli.evaluate import evaluate as evaluate_command
 from tandem.cli.evaluate import evaluations as evaluations_command
 from tandem.cli.lineage import lineage as lineage_command
 from tandem.cli.models import app as models_app
+from tandem.cli.pipelines import register as register_pipelines
 from tandem.cli.projects import app as projects_app
 from tandem.cli.runs import app as runs_app
 from tandem.cli.workspace import register as register_workspace
@@ -109,6 +110,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")
 app.command()(audit)
 register_workspace(app)
+register_pipelines(app)
 
 
 def main() -> None:

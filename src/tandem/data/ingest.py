@@ -163,6 +163,23 @@ class HashCache:
             return None
         return Oid(row[4])
 
+    def entries_under(self, folder: Path) -> dict[str, tuple[int, int, int, int, str]]:
+        """Every remembered file below `folder` (absolute): path -> (size, mtime_ns,
+        ctime_ns, inode, oid), in one range scan of the primary key."""
+        low = str(folder).rstrip("/") + "/"
+        high = low[:-1] + chr(ord("/") + 1)
+        with self._lock:
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT path, size, mtime_ns, ctime_ns, inode, oid FROM file_hashes"
+                    " WHERE path >= ? AND path < ?",
+                    (low, high),
+                )
+                .fetchall()
+            )
+        return {row[0]: tuple(row[1:]) for row in rows}
+
     def put(self, files: Sequence[tuple[SourceFile, str]]) -> None:
         with self._lock:
             conn = self._connect()

@@ -1,0 +1,172 @@
+"""`tandem run`, `tandem status`, `tandem checkout`: the pipeline in `tandem.yaml`."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from tandem.cli import output
+from tandem.cli.output import console, handle_errors, print_json
+
+if TYPE_CHECKING:
+    from tandem.pipelines.runner import PipelineRunner, StageResult
+
+
+class ExecutorName(enum.StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+FileOption = Annotated[Path, typer.Option("--file", "-f", help="the pipeline file")]
+MARKS = {
+    "ran": "✓",
+    "restored": "↺",
+    "up-to-date": "·",
+    "failed": "✗",
+    "skipped": "-",
+    "would-run": "▶",
+}
+
+
+def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorName | None = None,
+            on_event: Any = None, on_start: Any = None) -> PipelineRunner:  # fmt: skip
+    from tandem.core.config import Settings
+    from tandem.data.ingest import HashCache
+    from tandem.pipelines.record import Recorder
+    from tandem.pipelines.runner import PipelineRunner
+    from tandem.pipelines.spec import load_pipeline
+    from tandem.pipelines.state import WorkTree
+
+    pipeline = load_pipeline(file)
+    chosen = project or output.OPTIONS.get("project")
+    if chosen:
+        pipeline.project = chosen
+    settings = Settings.load()
+    if pipeline.project is None:
+        pipeline.project = settings.project
+
+    def connect() -> Any:
+        client = output.get_client()
+        return client
+
+    chosen_executor = None
+    if executor is ExecutorName.RAY:
+        from tandem.data.executor import RayExecutor
+
+        chosen_executor = RayExecutor()
+    tree = WorkTree(pipeline.root, HashCache(settings.home / "cache" / "file-hashes.sqlite"))
+    return PipelineRunner(
+        pipeline, tree, settings.home, recorder=Recorder(pipeline, connect),
+        executor=chosen_executor, jobs=jobs, on_event=on_event, on_start=on_start,
+    )  # fmt: skip
+
+
+def _print(result: StageResult) -> None:
+    mark = MARKS[result.status]
+    took = f" in {result.seconds:.2f} s" if result.status in ("ran", "restored") else ""
+    run = f"  {result.run}" if result.run and result.status != "up-to-date" else ""
+    why = f": {result.message}" if result.message else ""
+    console.print(
+        f"{mark} {result.stage} {result.status}{took}{why}{run}", markup=False, highlight=False
+    )
+    if result.status == "failed" and result.log and Path(result.log).is_file():
+        tail = Path(result.log).read_text(errors="replace").splitlines()[-10:]
+        for line in tail:
+            console.print(f"    {line}", markup=False, highlight=False)
+        console.print(f"    (log: {result.log})", markup=False, highlight=False)
+
+
+def _summary(results: list[StageResult], as_json: bool) -> None:
+    if as_json:
+        print_json({"stages": [r.__dict__ for r in results]})
+    else:
+        counts: dict[str, int] = {}
+        for result in results:
+            counts[result.status] = counts.get(result.status, 0) + 1
+        console.print(", ".join(f"{n} {status}" for status, n in counts.items()) or "no stages")
+    if any(r.status in ("failed", "skipped") for r in results):
+        raise typer.Exit(1)
+
+
+@handle_errors
+def run(
+    stages: Annotated[list[str] | None, typer.Argument(help="stages to bring up to date, with what they need (default: all)")] = None,
+    file: FileOption = Path("tandem.yaml"),
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="stages to run at once")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="run the named stages (default: all) even if unchanged")] = False,
+    executor: Annotated[ExecutorName, typer.Option("--executor", help="where stage commands run: local processes, or Ray tasks (RAY_ADDRESS, or a local Ray)")] = ExecutorName.LOCAL,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="record stage runs here (default: tandem.yaml's project, TANDEM_PROJECT)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:  # fmt: skip
+    """Run the pipeline in tandem.yaml: stages in dependency order, skipping every stage whose
+    command, dependencies and params are unchanged; each execution is a tracked run.
+
+    Examples:
+      tandem run              # everything that changed
+      tandem run train -j 4   # `train` and what it needs, four stages at once
+      tandem run --force evaluate
+    """
+    if jobs < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--jobs")
+    quiet = as_json
+
+    def on_start(name: str) -> None:
+        if not quiet:
+            console.print(f"▶ {name} running", markup=False, highlight=False)
+
+    def on_event(result: StageResult) -> None:
+        if not quiet and result.status != "up-to-date":
+            _print(result)
+
+    runner = _runner(file, project, jobs, executor, on_event, on_start)
+    results = runner.run(stages or [], force=force)
+    _summary(results, as_json)
+
+
+@handle_errors
+def status(
+    stages: Annotated[list[str] | None, typer.Argument(help="stages to check (default: all)")] = None,
+    file: FileOption = Path("tandem.yaml"),
+    project: Annotated[str | None, typer.Option("--project", "-p")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:  # fmt: skip
+    """Which stages `tandem run` would run, and why; runs nothing."""
+    runner = _runner(file, project)
+    results = runner.run(stages or [], dry_run=True)
+    if as_json:
+        print_json({"stages": [r.__dict__ for r in results]})
+        return
+    for result in results:
+        if result.status != "up-to-date":
+            _print(result)
+    stale = sum(r.status != "up-to-date" for r in results)
+    console.print(
+        "everything is up to date" if not stale else f"{stale} of {len(results)} stages would run"
+    )
+
+
+@handle_errors
+def checkout(
+    stages: Annotated[list[str] | None, typer.Argument(help="stages whose outputs to restore (default: all)")] = None,
+    file: FileOption = Path("tandem.yaml"),
+    project: Annotated[str | None, typer.Option("--project", "-p")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:  # fmt: skip
+    """Restore the outputs tandem.lock records into the work tree, from the runs that made them."""
+    runner = _runner(file, project)
+    restored = runner.checkout(stages or [])
+    if as_json:
+        print_json({"restored": restored})
+    elif restored:
+        console.print(f"restored the outputs of {len(restored)} stage(s): {', '.join(restored)}")
+    else:
+        console.print("every output is in place")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("status")(status)
+    app.command("checkout")(checkout)

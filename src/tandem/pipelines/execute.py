@@ -1,0 +1,59 @@
+"""Running one stage's command: a process in the pipeline's folder, its output to a log file,
+killed (with everything it started) when it outlives its timeout. A module-level function on
+plain data, so a Ray task can run it as well as a local thread."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CommandJob:
+    cmd: str
+    cwd: str
+    env: dict[str, str]
+    log: str
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    returncode: int
+    seconds: float
+    timed_out: bool = False
+
+
+def execute_command(job: CommandJob) -> CommandResult:
+    """Run `job.cmd` with the shell, as `dvc repro` does; stdout and stderr go to `job.log`."""
+    started = time.perf_counter()
+    with open(job.log, "wb") as log:
+        process = subprocess.Popen(
+            job.cmd, shell=True, cwd=job.cwd, env=job.env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            code = process.wait(timeout=job.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return CommandResult(-1, time.perf_counter() - started, timed_out=True)
+        except BaseException:  # interrupted: take the stage's processes down with us
+            _kill_group(process)
+            raise
+    return CommandResult(code, time.perf_counter() - started)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue

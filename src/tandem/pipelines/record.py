@@ -1,0 +1,160 @@
+"""What a pipeline run tells tandem, through the SDK: each stage execution is a tracked run
+(params, seed, environment, the hashes of what it read, its log), its outputs go to the blob
+store as the run's artifacts under `outs/`, and lineage links it to the dataset versions and
+upstream outputs it read. A finished run tagged with a stage's key is that stage's cache."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tandem.core.refs import parse_dataset_ref
+from tandem.errors import IntegrityError, InvalidInput
+from tandem.pipelines.spec import Pipeline, Stage
+
+if TYPE_CHECKING:
+    from tandem.sdk.client import Client
+    from tandem.sdk.run import ActiveRun
+
+KEY_TAG = "tandem.stage.key"
+OUTS = "outs"
+
+
+class Recorder:
+    """The SDK client a pipeline run records through, opened only when a stage has to run."""
+
+    def __init__(self, pipeline: Pipeline, connect: Callable[[], Client] | None = None) -> None:
+        self.pipeline = pipeline
+        self._connect = connect
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            if self._connect is not None:
+                self._client = self._connect()
+            else:
+                from tandem.sdk.client import Client
+
+                self._client = Client(project=self.pipeline.project)
+        return self._client
+
+    @property
+    def project(self) -> str:
+        return self.client.project_name(self.pipeline.project)
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def dataset(self, ref: str) -> tuple[str, str]:
+        """(canonical ref PROJECT/NAME@vN, digest) of a dataset version."""
+        parsed = parse_dataset_ref(ref, self.project)
+        version = self.client.data.version(str(parsed), self.project)
+        return f"{version.project}/{version.dataset}@v{version.version}", version.digest
+
+    def materialize(self, ref: str, home: Path) -> Path:
+        """The dataset version's files in a local folder (downloaded once, verified)."""
+        target = home / "pipelines" / "datasets" / ref.replace("/", "__")
+        if not target.is_dir():
+            partial = target.with_name(target.name + ".partial")
+            import shutil
+
+            shutil.rmtree(partial, ignore_errors=True)
+            self.client.data.download(ref, partial)
+            partial.rename(target)
+        return target
+
+    # -- the stage cache ---------------------------------------------------------------------
+
+    def cached_run(self, key: str) -> str | None:
+        """A finished run that produced this key's outputs, if one exists."""
+        page = self.client.runs.search(
+            self.project, f"tags.`{KEY_TAG}` = '{key}' and status = 'finished'", limit=1,
+            order_by="start_time DESC",
+        )  # fmt: skip
+        return page.items[0].id if page.items else None
+
+    def restore(self, run_id: str, stage: Stage) -> None:
+        """Write the stage's outputs from the run's artifacts into the work tree (each verified
+        against its hash; a file that fails leaves no partial copy)."""
+        root = self.pipeline.root
+        for out in stage.outputs:
+            artifacts = self.client.runs.list_artifacts(run_id, f"{OUTS}/{out}")
+            exact = [a for a in artifacts if a.path == f"{OUTS}/{out}"]
+            below = [a for a in artifacts if a.path.startswith(f"{OUTS}/{out}/")]
+            if not exact and not below:
+                raise IntegrityError(f"run {run_id} holds no output {out!r}: run the stage again")
+            for artifact in exact or below:
+                target = root / artifact.path[len(OUTS) + 1 :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.client.runs.download_artifact(run_id, artifact.path, target)
+
+    # -- a stage's run -----------------------------------------------------------------------
+
+    def start(self, stage: Stage, key: str, params: dict[str, Any]) -> ActiveRun:
+        flat = {name: _param_text(value) for name, value in params.items()}
+        tags = {KEY_TAG: key, "tandem.stage": stage.name, "tandem.cmd": stage.cmd[:4000],
+                "tandem.pipeline": str(self.pipeline.file)}  # fmt: skip
+        return self.client.start_run(
+            self.project, stage.name, seed=self.pipeline.seed, params=flat, tags=tags
+        )
+
+    def finish(self, run: ActiveRun, stage: Stage, record: dict[str, Any],
+               upstream: list[tuple[str, str]], log: Path) -> None:  # fmt: skip
+        """Upload the outputs, log the metrics files, link the inputs, end the run."""
+        root = self.pipeline.root
+        for out in stage.outputs:
+            local = root / out
+            if local.is_dir():
+                run.log_artifacts(local, f"{OUTS}/{out}")
+            else:
+                run.log_artifact(local, f"{OUTS}/{out}")
+        for metrics_file in stage.metrics:
+            run.log_metrics(read_metrics(root / metrics_file))
+        run.log_text(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode(), "tandem-stage.json")
+        run.log_artifact(log, f"logs/{log.name}")
+        for ref in record["datasets"]:
+            run.use_dataset(ref, "input")
+        for upstream_run, artifact in upstream:
+            self.client.lineage.link(
+                f"runs/{upstream_run}/artifacts/{artifact}", run.id, project=self.project
+            )
+        run.end("finished")
+
+    def fail(self, run: ActiveRun, log: Path) -> None:
+        run.log_artifact(log, f"logs/{log.name}")
+        run.end("failed")
+
+
+def _param_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def read_metrics(path: Path) -> dict[str, float]:
+    """The numbers in a JSON or YAML metrics file, nested keys joined with dots."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            data = orjson.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except FileNotFoundError:
+        raise InvalidInput(f"the stage did not write its metrics file {path.name}") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSON and YAML errors are ValueErrors
+        raise InvalidInput(f"metrics file {path.name} is not JSON or YAML: {exc}") from None
+    flat: dict[str, float] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, int | float) and not isinstance(node, bool) and math.isfinite(node):
+            flat[prefix[:-1]] = float(node)
+
+    walk(data, "")
+    return flat

@@ -1,0 +1,393 @@
+"""`tandem run`: stages in dependency order, independent ones in parallel, each skipped when its
+key (command, input hashes, params) matches `tandem.lock` and its outputs are in place, or
+restored from an earlier run with the same key, or else run and recorded.
+
+Checking an unchanged pipeline reads only the work tree and `tandem.lock` (one `stat` per file
+against the hash cache): the workspace is opened only when a stage has to run, be restored or
+read a dataset version the lock does not know yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tandem.errors import InvalidInput, TandemError
+from tandem.pipelines.execute import CommandJob, CommandResult, execute_command
+from tandem.pipelines.graph import build_graph, upstream_outputs, with_upstream
+from tandem.pipelines.record import Recorder
+from tandem.pipelines.spec import Pipeline, Stage
+from tandem.pipelines.state import (
+    SKIP_DIRS,
+    WorkTree,
+    read_lock,
+    read_params,
+    stage_key,
+    write_lock,
+)
+
+if TYPE_CHECKING:
+    from tandem.data.executor import Executor
+    from tandem.sdk.run import ActiveRun
+
+UP_TO_DATE, RAN, RESTORED, FAILED, SKIPPED, WOULD_RUN = (
+    "up-to-date", "ran", "restored", "failed", "skipped", "would-run",
+)  # fmt: skip
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str
+    seconds: float = 0.0
+    run: str | None = None  # PROJECT/runs/ID
+    message: str = ""
+    log: str | None = None
+
+
+@dataclass
+class _Pending:
+    stage: Stage
+    key: str
+    record: dict[str, Any]
+    run: ActiveRun
+    log: Path
+    started: float = field(default_factory=time.perf_counter)
+
+
+Event = Callable[[StageResult], None]
+
+
+class PipelineRunner:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        tree: WorkTree,
+        home: Path,
+        *,
+        recorder: Recorder | None = None,
+        executor: Executor | None = None,
+        jobs: int = 1,
+        on_event: Event | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.tree = tree
+        self.home = home
+        self.recorder = recorder or Recorder(pipeline)
+        self.executor = executor
+        self.jobs = max(1, jobs)
+        self.on_event = on_event or (lambda result: None)
+        self.on_start = on_start or (lambda name: None)
+        self.lock = read_lock(pipeline)
+        self.graph = build_graph(pipeline)
+        self.logs = home / "pipelines" / "logs" / _short(str(pipeline.root))
+        self._snapshot: dict[str, tuple[int, int]] | None = None
+        self._dataset_refs: dict[str, dict[str, str]] = {}
+
+    # -- deciding ------------------------------------------------------------------------------
+
+    def inputs(self, stage: Stage) -> tuple[str, dict[str, Any]]:
+        """(key, record) of a stage as its inputs stand now."""
+        deps: dict[str, str | None] = {}
+        for dep in stage.deps:
+            digest = self.tree.hash(dep)
+            if digest is None:
+                raise InvalidInput(f"stage {stage.name!r}: dependency {dep} does not exist")
+            deps[dep] = digest
+        datasets = self._datasets(stage)
+        params = read_params(self.pipeline, stage.params)
+        key = stage_key(stage, deps, datasets, params)
+        return key, {"cmd": stage.cmd, "deps": deps, "datasets": datasets, "params": params}
+
+    def _datasets(self, stage: Stage) -> dict[str, str]:
+        """PROJECT/NAME@vN -> digest of each dataset version the stage reads."""
+        known: dict[str, str] = (self.lock.get(stage.name) or {}).get("dataset_refs", {})
+        resolved = {}
+        for ref in stage.datasets:
+            canonical = known.get(ref)  # a pinned version never changes: no need to ask
+            if canonical is None:
+                canonical = "=".join(self.recorder.dataset(ref))
+            resolved[ref] = canonical
+        self._dataset_refs[stage.name] = resolved
+        return dict(text.split("=", 1) for text in resolved.values())
+
+    def outputs_match(self, stage: Stage, entry: dict[str, Any]) -> bool:
+        recorded = entry.get("outs", {})
+        return all(
+            (self.tree.hash(out) or "missing") == (recorded.get(out) or {}).get("oid")
+            for out in stage.outputs
+        )
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self, targets: Iterable[str] = (), *, force: bool = False,
+            dry_run: bool = False) -> list[StageResult]:  # fmt: skip
+        """Bring the selected stages (default: all) up to date; return one result per stage."""
+        targets = list(targets)
+        for name in targets:
+            if name not in self.pipeline.stages:
+                known = ", ".join(self.pipeline.stages)
+                raise InvalidInput(f"no stage {name!r} in {self.pipeline.file.name} ({known})")
+        selected = with_upstream(self.graph, targets) if targets else set(self.pipeline.stages)
+        forced = set(targets or selected) if force else set()
+        waiting = {name: set(self.graph[name]) & selected for name in selected}
+        results: dict[str, StageResult] = {}
+        running: dict[Future[CommandResult], _Pending] = {}
+        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="tandem-stage")
+        try:
+            while waiting or running:
+                for name in [n for n, deps in sorted(waiting.items()) if not deps]:
+                    if len(running) >= self.jobs:
+                        break
+                    del waiting[name]
+                    result, pending = self._begin(
+                        self.pipeline.stages[name], name in forced, dry_run
+                    )
+                    if pending is None:
+                        self._done(result, waiting, results)
+                    else:
+                        self.on_start(name)
+                        running[pool.submit(self._execute, pending)] = pending
+                if not running:
+                    if waiting and not any(not deps for deps in waiting.values()):
+                        raise AssertionError("stages wait on each other")  # build_graph forbids
+                    continue
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    pending = running.pop(future)
+                    self._done(self._end(pending, future), waiting, results)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.tree.save()
+        return [results[name] for name in self.pipeline.stages if name in results]
+
+    def checkout(self, targets: Iterable[str] = ()) -> list[str]:
+        """Restore the outputs `tandem.lock` records (of `targets`, default all) that are
+        missing or differ, from the runs that produced them; returns the stages restored."""
+        names = list(targets) or list(self.pipeline.stages)
+        restored = []
+        for name in names:
+            entry = self.lock.get(name)
+            if name not in self.pipeline.stages:
+                raise InvalidInput(f"no stage {name!r} in {self.pipeline.file.name}")
+            if entry is None:
+                raise InvalidInput(f"stage {name!r} has not run yet: nothing to check out")
+            stage = self.pipeline.stages[name]
+            if self.outputs_match(stage, entry):
+                continue
+            for out in stage.outputs:
+                _remove(self.pipeline.root / out)
+            self.recorder.restore(entry["run"].rsplit("/", 1)[-1], stage)
+            for out in stage.outputs:
+                self.tree.forget(out)
+            if not self.outputs_match(stage, entry):
+                raise InvalidInput(f"the outputs of {name!r} in its run differ from tandem.lock")
+            restored.append(name)
+        self.tree.save()
+        return restored
+
+    def _done(
+        self, result: StageResult, waiting: dict[str, set[str]], results: dict[str, StageResult]
+    ) -> None:
+        results[result.stage] = result
+        self.on_event(result)
+        ok = result.status in (UP_TO_DATE, RAN, RESTORED, WOULD_RUN)
+        for name, deps in list(waiting.items()):
+            if result.stage in deps:
+                if ok:
+                    deps.discard(result.stage)
+                else:  # everything downstream of a failure is skipped
+                    del waiting[name]
+                    self._done(
+                        StageResult(name, SKIPPED, message=f"{result.stage} did not finish"),
+                        waiting,
+                        results,
+                    )
+
+    def _begin(
+        self, stage: Stage, force: bool, dry_run: bool
+    ) -> tuple[StageResult, _Pending | None]:
+        try:
+            key, record = self.inputs(stage)
+        except TandemError as exc:
+            return StageResult(stage.name, FAILED, message=str(exc)), None
+        entry = self.lock.get(stage.name) or {}
+        if not force and entry.get("key") == key and self.outputs_match(stage, entry):
+            return StageResult(stage.name, UP_TO_DATE, run=entry.get("run")), None
+        if dry_run:
+            return StageResult(stage.name, WOULD_RUN, message=self._why(stage, entry, key)), None
+        try:
+            if not force:
+                cached = self.recorder.cached_run(key)
+                if cached is not None:
+                    started = time.perf_counter()
+                    self.recorder.restore(cached, stage)
+                    self._commit(stage, key, record, cached)
+                    ref = f"{self.recorder.project}/runs/{cached}"
+                    took = time.perf_counter() - started
+                    return StageResult(stage.name, RESTORED, took, run=ref), None
+            if self._snapshot is None:
+                self._snapshot = scan(self.pipeline.root)
+            for out in stage.outputs:  # a stage starts from nothing, as `dvc repro` does
+                _remove(self.pipeline.root / out)
+                (self.pipeline.root / out).parent.mkdir(parents=True, exist_ok=True)
+                self.tree.forget(out)
+            run = self.recorder.start(stage, key, record["params"])
+        except TandemError as exc:
+            return StageResult(stage.name, FAILED, message=str(exc)), None
+        self.logs.mkdir(parents=True, exist_ok=True)
+        return StageResult(stage.name, RAN), _Pending(
+            stage, key, record, run, self.logs / f"{stage.name}.log"
+        )
+
+    def _why(self, stage: Stage, entry: dict[str, Any], key: str) -> str:
+        if not entry:
+            return "never run"
+        if entry.get("key") == key:
+            return "outputs missing or changed"
+        changed = [d for d, h in (entry.get("deps") or {}).items() if self.tree.hash(d) != h]
+        if changed:
+            return f"changed: {', '.join(changed[:3])}" + (
+                f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            )
+        return "command, params or dependencies changed"
+
+    def _execute(self, pending: _Pending) -> CommandResult:
+        stage = pending.stage
+        env = {**os.environ, **dict(stage.env), "TANDEM_SEED": str(self.pipeline.seed),
+               "TANDEM_STAGE": stage.name, "TANDEM_RUN_ID": pending.run.id,
+               "TANDEM_PROJECT": self.recorder.project}  # fmt: skip
+        for ref in pending.record["datasets"]:
+            folder = self.recorder.materialize(ref, self.home)
+            name = ref.split("/")[-1].split("@")[0]
+            env["TANDEM_DATASET_" + "".join(c if c.isalnum() else "_" for c in name).upper()] = str(
+                folder
+            )
+        job = CommandJob(stage.cmd, str(self.pipeline.root), env, str(pending.log), stage.timeout)
+        if self.executor is None:
+            return execute_command(job)
+        return self.executor.map(execute_command, [job])[0]
+
+    def _end(self, pending: _Pending, future: Future[CommandResult]) -> StageResult:
+        stage = pending.stage
+        seconds = time.perf_counter() - pending.started
+        ref = f"{self.recorder.project}/runs/{pending.run.id}"
+        try:
+            outcome = future.result()
+            problem = self._check(stage, pending, outcome)
+        except TandemError as exc:
+            problem = str(exc)
+        except Exception as exc:  # the executor failed (Ray lost a worker, say)
+            problem = f"the stage could not be run: {exc}"
+        if problem is None:
+            try:
+                outs = {out: {"oid": self.tree.hash(out)} for out in stage.outputs}
+                upstream = [
+                    (
+                        self.lock[name]["run"].rsplit("/", 1)[-1],
+                        f"outs/{dep if dep.startswith(out + '/') else out}",
+                    )
+                    for dep, name, out in upstream_outputs(self.pipeline, stage.name)
+                    if name in self.lock
+                ]
+                self.recorder.finish(
+                    pending.run, stage, {**pending.record, "outs": outs}, upstream, pending.log
+                )
+                self._commit(stage, pending.key, pending.record, pending.run.id, seconds)
+                return StageResult(stage.name, RAN, seconds, run=ref, log=str(pending.log))
+            except TandemError as exc:
+                problem = str(exc)
+        with contextlib.suppress(TandemError):  # the stage's own failure is the news
+            self.recorder.fail(pending.run, pending.log)
+        return StageResult(
+            stage.name, FAILED, seconds, run=ref, message=problem, log=str(pending.log)
+        )
+
+    def _check(self, stage: Stage, pending: _Pending, outcome: CommandResult) -> str | None:
+        """Why the stage's result may not be recorded, or None."""
+        if outcome.timed_out:
+            return f"timed out after {stage.timeout:g} s"
+        if outcome.returncode != 0:
+            return f"the command exited with status {outcome.returncode}"
+        for dep, digest in pending.record["deps"].items():
+            self.tree.forget(dep)
+            if self.tree.hash(dep) != digest:
+                return f"dependency {dep} changed while the stage ran: run it again"
+        missing = [out for out in stage.outputs if not (self.pipeline.root / out).exists()]
+        if missing:
+            return f"the stage did not write its output {missing[0]}"
+        before, after = self._snapshot or {}, scan(self.pipeline.root)
+        self._snapshot = after
+        declared = [o for s in self.pipeline.stages.values() for o in s.outputs]
+        stray = sorted(
+            path
+            for path, sig in after.items()
+            if before.get(path) != sig and not any(_under(path, out) for out in declared)
+        )
+        if stray:
+            return f"the stage wrote {stray[0]}, which is not among its declared outs" + (
+                f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
+            )
+        return None
+
+    def _commit(
+        self, stage: Stage, key: str, record: dict[str, Any], run_id: str, seconds: float = 0.0
+    ) -> None:
+        for out in stage.outputs:
+            self.tree.forget(out)
+        outs = {out: {"oid": self.tree.hash(out)} for out in stage.outputs}
+        refs = {
+            ref: f"{name}={digest}"
+            for ref, (name, digest) in zip(stage.datasets, record["datasets"].items(), strict=True)
+        }
+        self.lock[stage.name] = {
+            "key": key, **record, "dataset_refs": refs, "outs": outs,
+            "run": f"{self.recorder.project}/runs/{run_id}", "seconds": round(seconds, 3),
+        }  # fmt: skip
+        write_lock(self.pipeline, self.lock)
+        self.tree.save()
+
+
+def scan(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `root` (but tandem's and git's folders): path -> (mtime_ns, size)."""
+    found: dict[str, tuple[int, int]] = {}
+    prefix = len(str(root)) + 1
+
+    def walk(folder: str) -> None:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in SKIP_DIRS:
+                        walk(entry.path)
+                elif not entry.name.startswith(".tandem.lock"):
+                    st = entry.stat(follow_symlinks=False)
+                    found[entry.path[prefix:]] = (st.st_mtime_ns, st.st_size)
+
+    walk(str(root))
+    found.pop("tandem.lock", None)
+    return found
+
+
+def _under(path: str, out: str) -> bool:
+    return path == out or path.startswith(out + "/")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _short(text: str) -> str:
+    from blake3 import blake3
+
+    return blake3(text.encode()).hexdigest()[:12]

@@ -1,0 +1,187 @@
+"""What a stage's result depends on, and what the last run of it recorded.
+
+`WorkTree` hashes files and folders under the pipeline's folder with BLAKE3, trusting a
+remembered hash while the file's size, times and inode hold (the same cache `tandem data add`
+uses), so an unchanged work tree costs one `stat` per file. A stage's key is the hash of its
+command, the hashes of everything it reads and the values of the params it reads: the same key
+means the same result. `tandem.lock` records, per stage, the key, the inputs and outputs with
+their hashes and the run that produced them; it is written after every stage that finishes,
+so an interrupted `tandem run` resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+from blake3 import blake3
+
+from tandem.data.ingest import HashCache, SourceFile, hash_source
+from tandem.errors import InvalidInput
+from tandem.pipelines.spec import Param, Pipeline, Stage
+
+LOCK_FILE = "tandem.lock"
+LOCK_SCHEMA = 1
+SKIP_DIRS = {".git", ".tandem", "__pycache__", ".dvc"}
+
+
+class WorkTree:
+    """Hashes of the files under a pipeline's folder, by relative POSIX path."""
+
+    def __init__(self, root: Path, cache: HashCache) -> None:
+        self.root = root
+        self.cache = cache
+        self._known = cache.entries_under(root)
+        self._fresh: list[tuple[SourceFile, str]] = []
+        self._memo: dict[str, str | None] = {}
+
+    def hash(self, rel: str) -> str | None:
+        """The file's BLAKE3, a folder's digest over its files, or None if nothing is there."""
+        if rel not in self._memo:
+            self._memo[rel] = self._hash(rel)
+        return self._memo[rel]
+
+    def forget(self, rel: str) -> None:
+        """Hash `rel` afresh next time (it was just written)."""
+        for key in [k for k in self._memo if k == rel or k.startswith(rel + "/") or rel == "."]:
+            del self._memo[key]
+
+    def _hash(self, rel: str) -> str | None:
+        local = self.root / rel
+        try:
+            st = local.lstat()
+        except FileNotFoundError:
+            return None
+        if stat.S_ISREG(st.st_mode):
+            return self._file(rel, local, st)
+        if stat.S_ISDIR(st.st_mode):
+            return folder_digest(self.files(rel))
+        if stat.S_ISLNK(st.st_mode):
+            raise InvalidInput(f"{rel} is a symbolic link: pipelines read and write real files")
+        raise InvalidInput(f"{rel} is not a regular file or folder")
+
+    def _file(self, rel: str, local: Path, st: os.stat_result) -> str:
+        key = str(local)
+        known = self._known.get(key)
+        if known is not None and known[:4] == (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            st.st_ino,
+        ):
+            return known[4]
+        source = SourceFile(rel, local, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        oid = hash_source(source).oid
+        self._known[key] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, oid)
+        self._fresh.append((source, oid))
+        return oid
+
+    def files(self, rel: str) -> dict[str, str]:
+        """Every file under the folder `rel`: path relative to the folder -> hash."""
+        base = self.root / rel
+        out: dict[str, str] = {}
+        for folder, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            for name in filenames:
+                local = Path(folder, name)
+                st = local.lstat()
+                if not stat.S_ISREG(st.st_mode):
+                    raise InvalidInput(f"{local.relative_to(self.root)} is not a regular file")
+                out[local.relative_to(base).as_posix()] = self._file(
+                    local.relative_to(self.root).as_posix(), local, st
+                )
+        return out
+
+    def save(self) -> None:
+        """Remember the hashes taken this time."""
+        if self._fresh:
+            self.cache.put(self._fresh)
+            self._fresh = []
+
+
+def folder_digest(files: dict[str, str]) -> str:
+    hasher = blake3()
+    for path in sorted(files):
+        hasher.update(f"{path}\0{files[path]}\n".encode())
+    return "d" + hasher.hexdigest()[1:]  # a folder's digest never equals a file's
+
+
+def read_params(pipeline: Pipeline, params: tuple[Param, ...]) -> dict[str, Any]:
+    """The values of the params a stage reads, by name.
+
+    Raises:
+        InvalidInput: a params file that is missing or malformed, or a key not in it.
+    """
+    import yaml
+
+    files: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for param in params:
+        if param.file not in files:
+            path = pipeline.root / param.file
+            try:
+                loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+                files[param.file] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+            except FileNotFoundError:
+                raise InvalidInput(f"params file {param.file} does not exist") from None
+            except yaml.YAMLError as exc:
+                raise InvalidInput(f"{param.file} is not valid YAML: {exc}") from None
+        node: Any = files[param.file]
+        for part in param.key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise InvalidInput(f"{param.file} has no key {param.key!r}")
+            node = node[part]
+        values[param.name] = node
+    return values
+
+
+def stage_key(stage: Stage, deps: dict[str, str | None], datasets: dict[str, str],
+              params: dict[str, Any]) -> str:  # fmt: skip
+    """The hash naming a stage's result: same command, inputs and params, same result."""
+    body = {
+        "cmd": stage.cmd,
+        "deps": deps,
+        "datasets": datasets,
+        "params": params,
+        "outs": list(stage.outs),
+        "metrics": list(stage.metrics),
+        "env": dict(stage.env),
+    }
+    return blake3(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def read_lock(pipeline: Pipeline) -> dict[str, Any]:
+    """The stages recorded in `tandem.lock` (empty when there is none)."""
+    path = pipeline.root / LOCK_FILE
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"{LOCK_FILE} is not valid JSON ({exc}): delete it to rebuild") from None
+    if not isinstance(data, dict) or data.get("schema") != LOCK_SCHEMA:
+        raise InvalidInput(
+            f"{LOCK_FILE} was written by another version of tandem: delete it to rebuild"
+        )
+    stages = data.get("stages")
+    return stages if isinstance(stages, dict) else {}
+
+
+def write_lock(pipeline: Pipeline, stages: dict[str, Any]) -> None:
+    """Replace `tandem.lock` atomically: a reader sees the old file or the new one."""
+    kept = {name: stages[name] for name in sorted(stages) if name in pipeline.stages}
+    data = orjson.dumps({"schema": LOCK_SCHEMA, "stages": kept}, option=orjson.OPT_INDENT_2)
+    fd, tmp = tempfile.mkstemp(dir=pipeline.root, prefix=".tandem.lock.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data + b"\n")
+        os.replace(tmp, pipeline.root / LOCK_FILE)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
