@@ -17,6 +17,7 @@ they must be importable on the workers: module-level functions and `functools.pa
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -82,8 +83,9 @@ class RayExecutor:
         ray = self._ray
         if not items:
             return []
-        if not ray.is_initialized():
-            ray.init(address=self.address, **self.init_options)
+        with _INIT_LOCK:  # pipeline stages call from several threads at once
+            if not ray.is_initialized():
+                ray.init(address=self.address, **self.init_options)
         # ray.remote takes only plain functions, so one generic task calls `fn` (partials,
         # bound methods and lambdas included); Ray pickles it once and shares it by reference.
         task = ray.remote(_apply)
@@ -98,6 +100,9 @@ class RayExecutor:
             if isinstance(cause, TandemError):
                 raise cause from None
             raise
+
+
+_INIT_LOCK = threading.Lock()
 
 
 def _apply(fn: Callable[[T], R], item: T) -> R:

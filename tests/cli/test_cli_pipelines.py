@@ -1,0 +1,248 @@
+"""`tandem run`, `status` and `checkout` end to end: real stage processes in a work tree, runs
+recorded in the test's workspace (SQLite or PostgreSQL), outputs in its blob store, lineage
+between stages; and every kind of bad pipeline refused with one line, recording nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tandem.sdk.client import Client
+
+PY = sys.executable
+PIPELINE = f"""
+project: churn
+seed: 11
+stages:
+  prepare:
+    cmd: {PY} prepare.py
+    deps: [prepare.py, raw.csv]
+    params: [prepare.scale]
+    outs: [data/features.csv]
+  train:
+    cmd: {PY} train.py
+    deps: [train.py, data/features.csv]
+    params: [train]
+    outs: [model]
+    metrics: [metrics.json]
+  lint:
+    cmd: {PY} -c "open('lint.txt', 'w').write('ok')"
+    outs: [lint.txt]
+"""
+PREPARE = """import os, pathlib
+scale = float(__import__("yaml").safe_load(open("params.yaml"))["prepare"]["scale"])
+rows = pathlib.Path("raw.csv").read_text().split()[1:]
+pathlib.Path("data/features.csv").write_text("\\n".join(str(float(r) * scale) for r in rows))
+print("seed", os.environ["TANDEM_SEED"], "run", os.environ["TANDEM_RUN_ID"])
+"""
+TRAIN = """import json, pathlib
+xs = [float(x) for x in pathlib.Path("data/features.csv").read_text().split()]
+pathlib.Path("model").mkdir(exist_ok=True)
+pathlib.Path("model/weights.txt").write_text(str(sum(xs)))
+json.dump({"auc": 0.75, "loss": {"train": 0.5}}, open("metrics.json", "w"))
+"""
+
+
+@pytest.fixture
+def work(tmp_path: Path, sdk: Client) -> Path:
+    sdk.projects.create("churn")
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "tandem.yaml").write_text(PIPELINE)
+    (root / "params.yaml").write_text("prepare: {scale: 2}\ntrain: {lr: 0.1}\n")
+    (root / "raw.csv").write_text("x\n1\n2\n3\n")
+    (root / "prepare.py").write_text(PREPARE)
+    (root / "train.py").write_text(TRAIN)
+    return root
+
+
+def _run(tandem: Any, root: Path, *args: str) -> dict[str, str]:
+    outcome = tandem("run", "--file", str(root / "tandem.yaml"), "--json", *args)
+    assert outcome.code in (0, 1), outcome.stderr
+    stages = json.loads(outcome.stdout)["stages"]
+    print({s["stage"]: s["message"] for s in stages if s["message"]})  # shown when a test fails
+    return {s["stage"]: s["status"] for s in stages}
+
+
+def test_runs_skips_restores_and_checks_out(tandem: Any, sdk: Client, work: Path) -> None:
+    assert _run(tandem, work) == {"prepare": "ran", "train": "ran", "lint": "ran"}
+    assert (work / "model" / "weights.txt").read_text() == "12.0"
+    lock = json.loads((work / "tandem.lock").read_text())["stages"]
+    train_run = lock["train"]["run"].rsplit("/", 1)[-1]
+    run = sdk.runs.get(train_run)
+    assert run.status == "finished" and run.seed == 11 and run.params["train"] == '{"lr":0.1}'
+    assert (
+        run.tags["tandem.stage"] == "train" and run.tags["tandem.stage.key"] == lock["train"]["key"]
+    )
+    assert run.metrics["auc"] == 0.75 and run.metrics["loss.train"] == 0.5
+    assert sdk.runs.read_artifact(train_run, "outs/model/weights.txt") == b"12.0"
+    stage_record = json.loads(sdk.runs.read_artifact(train_run, "tandem-stage.json"))
+    assert set(stage_record["deps"]) == {"train.py", "data/features.csv"}
+    prepare_log = sdk.runs.read_artifact(
+        lock["prepare"]["run"].rsplit("/", 1)[-1], "logs/prepare.log"
+    )
+    assert prepare_log.startswith(b"seed 11 run ")
+    # train read prepare's output: lineage says so
+    up = sdk.lineage.graph(lock["train"]["run"], direction="upstream")
+    assert f"{lock['prepare']['run']}/artifacts/outs/data/features.csv" in [n.ref for n in up.nodes]
+
+    assert _run(tandem, work) == dict.fromkeys(("prepare", "train", "lint"), "up-to-date")
+    status = tandem("status", "--file", str(work / "tandem.yaml"))
+    assert status.code == 0 and "everything is up to date" in status.stdout
+
+    # a param only train reads: train runs again, nothing else
+    (work / "params.yaml").write_text("prepare: {scale: 2}\ntrain: {lr: 0.2}\n")
+    assert "train would-run" in tandem("status", "--file", str(work / "tandem.yaml")).stdout
+    assert _run(tandem, work) == {"prepare": "up-to-date", "train": "ran", "lint": "up-to-date"}
+    # back to the old value: the earlier run's outputs come back without running
+    (work / "params.yaml").write_text("prepare: {scale: 2}\ntrain: {lr: 0.1}\n")
+    assert _run(tandem, work)["train"] == "restored"
+    assert json.loads((work / "tandem.lock").read_text())["stages"]["train"]["run"].endswith(
+        train_run
+    )
+
+    # outputs deleted from the work tree: checkout puts them back, byte for byte
+    import shutil
+
+    shutil.rmtree(work / "model")
+    (work / "data" / "features.csv").write_text("tampered")
+    outcome = tandem("checkout", "--file", str(work / "tandem.yaml"), "--json")
+    assert sorted(json.loads(outcome.stdout)["restored"]) == ["prepare", "train"]
+    assert (work / "model" / "weights.txt").read_text() == "12.0"
+    assert (work / "data" / "features.csv").read_text() == "2.0\n4.0\n6.0"
+    assert _run(tandem, work) == dict.fromkeys(("prepare", "train", "lint"), "up-to-date")
+    # --force runs a stage even though nothing changed
+    assert _run(tandem, work, "--force", "lint") == {"lint": "ran"}
+
+
+def test_a_failure_stops_dependents_and_the_next_run_resumes(
+    tandem: Any, sdk: Client, work: Path
+) -> None:
+    (work / "train.py").write_text("import sys; print('boom'); sys.exit(3)")
+    outcome = tandem("run", "--file", str(work / "tandem.yaml"))
+    assert outcome.code == 1
+    assert "✗ train failed: the command exited with status 3" in outcome.stdout
+    assert "    boom" in outcome.stdout  # the log's tail
+    lock = json.loads((work / "tandem.lock").read_text())["stages"]
+    assert set(lock) == {"prepare", "lint"}  # no cached output for a failed stage
+    failed = sdk.runs.search("churn", "tags.`tandem.stage` = 'train'").items
+    assert [r.status for r in failed] == ["failed"]
+    (work / "train.py").write_text(TRAIN)
+    assert _run(tandem, work) == {"prepare": "up-to-date", "train": "ran", "lint": "up-to-date"}
+
+
+STAGE = """
+stages:
+  s:
+    cmd: {cmd}
+    deps: [in.txt]
+    outs: [out.txt]
+    timeout: {timeout}
+"""
+
+
+@pytest.mark.parametrize(
+    ("cmd", "message"),
+    [
+        (
+            "echo x > out.txt; echo y > stray.txt",
+            "wrote stray.txt, which is not among its declared outs",
+        ),
+        (
+            "echo x > out.txt; echo changed >> in.txt",
+            "dependency in.txt changed while the stage ran",
+        ),
+        ("echo nothing", "did not write its output out.txt"),
+        ("sleep 30", "timed out after 1 s"),
+    ],
+)
+def test_stage_misbehaviour_fails_the_stage(
+    tandem: Any, sdk: Client, tmp_path: Path, cmd: str, message: str
+) -> None:
+    sdk.projects.create("churn")
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "in.txt").write_text("in")
+    (root / "tandem.yaml").write_text(
+        STAGE.format(cmd=json.dumps(cmd), timeout=1 if "sleep" in cmd else 60)
+    )
+    outcome = tandem("--project", "churn", "run", "--file", str(root / "tandem.yaml"))
+    assert outcome.code == 1 and message in outcome.stdout, outcome.stdout
+    assert not (root / "tandem.lock").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "stages:\n  a:\n    cmd: x\n    deps: [b.txt]\n    outs: [a.txt]\n"
+            "  b:\n    cmd: y\n    deps: [a.txt]\n    outs: [b.txt]\n",
+            "cycle",
+        ),
+        (
+            "stages:\n  a:\n    cmd: x\n    deps: [missing.txt]\n",
+            "dependency missing.txt does not exist",
+        ),
+        (
+            "stages:\n  a:\n    cmd: x\n    outz: [a.txt]\n",
+            "tandem.yaml, line 4: stage 'a': unknown key 'outz'",
+        ),
+        ("stages:\n  a:\n    cmd: [x\n", "tandem.yaml, line 4: not valid YAML"),
+        (
+            "stages:\n  a:\n    cmd: x\n    outs: [../escape.txt]\n",
+            "line 4: stages.a.outs '../escape.txt' must be a relative path",
+        ),
+        ("stages:\n  a:\n    deps: [x]\n", "line 2: stage 'a' has no `cmd`"),
+        (
+            "stages:\n  a:\n    cmd: x\n    outs: [o]\n  b:\n    cmd: y\n    outs: [o/p]\n",
+            "both write 'o'",
+        ),
+        (
+            "stages:\n  a:\n    cmd: x\n    timeout: soon\n",
+            "line 4: stages.a.timeout must be a number",
+        ),
+        ("stages:\n  a:\n    cmd: x\n    deps: [datasets/customers]\n", "pin the dataset version"),
+    ],
+)
+def test_bad_pipelines_are_one_line_errors(
+    tandem: Any, tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "tandem.yaml").write_text(text)
+    outcome = tandem("--project", "churn", "run", "--file", str(tmp_path / "tandem.yaml"))
+    if outcome.code == 1 and "failed" in outcome.stdout:  # a stage-level error (missing dep)
+        assert message in outcome.stdout
+    else:
+        assert outcome.code != 0 and len(outcome.stderr_lines) == 1, outcome.stderr
+        assert message in outcome.stderr, outcome.stderr
+    assert not (tmp_path / "tandem.lock").exists()
+
+
+def test_a_dataset_version_dependency(tandem: Any, sdk: Client, tmp_path: Path) -> None:
+    sdk.projects.create("churn")
+    source = tmp_path / "customers.csv"
+    source.write_text("id\n1\n2\n")
+    sdk.data.add("customers", source, project="churn")
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "tandem.yaml").write_text(
+        "project: churn\nstages:\n  count:\n"
+        "    cmd: wc -l < $TANDEM_DATASET_CUSTOMERS/customers.csv > n.txt\n"
+        "    deps: [datasets/customers@v1]\n    outs: [n.txt]\n"
+    )
+    assert _run(tandem, root) == {"count": "ran"}
+    assert (root / "n.txt").read_text().strip() == "3"
+    down = sdk.lineage.graph("churn/datasets/customers@v1", direction="downstream")
+    assert [n.label for n in down.nodes] == ["customers@v1", "count"]
+    assert _run(tandem, root) == {"count": "up-to-date"}
+
+
+def test_stages_run_as_ray_tasks(tandem: Any, work: Path) -> None:
+    assert _run(tandem, work, "--executor", "ray", "-j", "2") == dict.fromkeys(
+        ("prepare", "train", "lint"), "ran"
+    )
+    assert (work / "model" / "weights.txt").read_text() == "12.0"
+    assert _run(tandem, work) == dict.fromkeys(("prepare", "train", "lint"), "up-to-date")
