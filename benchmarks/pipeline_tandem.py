@@ -6,7 +6,7 @@ The DVC project the shared `make_project.py` made is copied once to `--work` (da
 and dvc.yaml as tandem.yaml: the same keys), with its own embedded workspace, and run once to
 fill tandem.lock and the stage runs. Then, as the DVC adapter does:
   no-op      `tandem run` when nothing changed (verified: every stage up to date, none ran)
-  one dep    `tandem run` after rewriting one 4 KiB dependency of stage s17 (verified: exactly s17 ran)
+  one dep    `tandem run` after rewriting one 4 KiB dependency of s17 (verified: only s17 ran)
 Both are the CLI in a fresh process, start-up included.
 """
 
