@@ -246,3 +246,51 @@ def test_stages_run_as_ray_tasks(tandem: Any, work: Path) -> None:
     )
     assert (work / "model" / "weights.txt").read_text() == "12.0"
     assert _run(tandem, work) == dict.fromkeys(("prepare", "train", "lint"), "up-to-date")
+
+
+def test_openlineage_events_to_a_file_and_an_http_endpoint(
+    tandem: Any, work: Path, tmp_path: Path
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict[str, Any]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["content-length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    events = tmp_path / "events.jsonl"
+    assert _run(tandem, work, "--openlineage", str(events), "lint") == {"lint": "ran"}
+    start, complete = (json.loads(line) for line in events.read_text().splitlines())
+    assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
+    assert start["run"]["runId"] == complete["run"]["runId"]
+    assert complete["job"] == {"namespace": "tandem://churn", "name": "proj.lint", "facets": {}}
+    assert complete["outputs"] == [{"namespace": f"file://{work}", "name": "lint.txt"}]
+    assert complete["schemaURL"].startswith("https://openlineage.io/spec/")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/lineage"
+        (work / "train.py").write_text("import sys; sys.exit(2)")
+        statuses = _run(tandem, work, "--openlineage", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert statuses == {"prepare": "ran", "train": "failed", "lint": "up-to-date"}
+    kinds = [(e["job"]["name"], e["eventType"]) for e in received]
+    assert kinds == [
+        ("proj.prepare", "START"), ("proj.prepare", "COMPLETE"),
+        ("proj.train", "START"), ("proj.train", "FAIL"),
+    ]  # fmt: skip
+    prepare = received[1]
+    assert {"namespace": f"file://{work}", "name": "raw.csv"} in prepare["inputs"]
+    failure = received[3]["run"]["facets"]["errorMessage"]["message"]
+    assert failure == "the command exited with status 2"

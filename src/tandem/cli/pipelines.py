@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,7 +33,8 @@ MARKS = {
 
 
 def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorName | None = None,
-            on_event: Any = None, on_start: Any = None) -> PipelineRunner:  # fmt: skip
+            on_event: Any = None, on_start: Any = None,
+            openlineage: str | None = None) -> PipelineRunner:  # fmt: skip
     from tandem.core.config import Settings
     from tandem.data.ingest import HashCache
     from tandem.pipelines.record import Recorder
@@ -57,10 +59,16 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
         from tandem.data.executor import RayExecutor
 
         chosen_executor = RayExecutor()
+    events = None
+    target = openlineage or os.environ.get("TANDEM_OPENLINEAGE_URL")
+    if target:
+        from tandem.pipelines.openlineage import Emitter
+
+        events = Emitter(target)
     tree = WorkTree(pipeline.root, HashCache(settings.home / "cache" / "file-hashes.sqlite"))
     return PipelineRunner(
         pipeline, tree, settings.home, recorder=Recorder(pipeline, connect),
-        executor=chosen_executor, jobs=jobs, on_event=on_event, on_start=on_start,
+        executor=chosen_executor, jobs=jobs, on_event=on_event, on_start=on_start, events=events,
     )  # fmt: skip
 
 
@@ -99,6 +107,7 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="run the named stages (default: all) even if unchanged")] = False,
     executor: Annotated[ExecutorName, typer.Option("--executor", help="where stage commands run: local processes, or Ray tasks (RAY_ADDRESS, or a local Ray)")] = ExecutorName.LOCAL,
     project: Annotated[str | None, typer.Option("--project", "-p", help="record stage runs here (default: tandem.yaml's project, TANDEM_PROJECT)")] = None,
+    openlineage: Annotated[str | None, typer.Option("--openlineage", help="send an OpenLineage event for every stage run to this http(s) URL or file (default: TANDEM_OPENLINEAGE_URL)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:  # fmt: skip
     """Run the pipeline in tandem.yaml: stages in dependency order, skipping every stage whose
@@ -121,8 +130,14 @@ def run(
         if not quiet and result.status != "up-to-date":
             _print(result)
 
-    runner = _runner(file, project, jobs, executor, on_event, on_start)
-    results = runner.run(stages or [], force=force)
+    runner = _runner(file, project, jobs, executor, on_event, on_start, openlineage)
+    try:
+        results = runner.run(stages or [], force=force)
+    finally:
+        if runner.events is not None:
+            runner.events.close()
+    for warning in dict.fromkeys(runner.warnings):
+        output.err_console.print(f"warning: {warning}", markup=False, highlight=False)
     _summary(results, as_json)
 
 

@@ -6,11 +6,7 @@ import graphlib
 from collections.abc import Iterable
 
 from tandem.errors import InvalidInput
-from tandem.pipelines.spec import Pipeline
-
-
-def _overlaps(a: str, b: str) -> bool:
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/") or "." in (a, b)
+from tandem.pipelines.spec import Pipeline, paths_overlap
 
 
 def producers(pipeline: Pipeline) -> dict[str, str]:
@@ -23,7 +19,7 @@ def producers(pipeline: Pipeline) -> dict[str, str]:
     for stage in pipeline.stages.values():
         for out in stage.outputs:
             for other, name in owner.items():
-                if _overlaps(out, other):
+                if paths_overlap(out, other):
                     shared = min(out, other, key=len)
                     raise InvalidInput(f"stages {name!r} and {stage.name!r} both write {shared!r}")
             owner[out] = stage.name

@@ -35,6 +35,7 @@ from tandem.pipelines.state import (
 
 if TYPE_CHECKING:
     from tandem.data.executor import Executor
+    from tandem.pipelines.openlineage import Emitter
     from tandem.sdk.run import ActiveRun
 
 UP_TO_DATE, RAN, RESTORED, FAILED, SKIPPED, WOULD_RUN = (
@@ -77,6 +78,7 @@ class PipelineRunner:
         jobs: int = 1,
         on_event: Event | None = None,
         on_start: Callable[[str], None] | None = None,
+        events: Emitter | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.tree = tree
@@ -91,6 +93,8 @@ class PipelineRunner:
         self.logs = home / "pipelines" / "logs" / _short(str(pipeline.root))
         self._snapshot: dict[str, tuple[int, int]] | None = None
         self._dataset_refs: dict[str, dict[str, str]] = {}
+        self.events = events
+        self.warnings: list[str] = []  # OpenLineage targets that did not take an event
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -243,6 +247,7 @@ class PipelineRunner:
             run = self.recorder.start(stage, key, record["params"])
         except TandemError as exc:
             return StageResult(stage.name, FAILED, message=str(exc)), None
+        self._event("START", stage, run.id, record)
         self.logs.mkdir(parents=True, exist_ok=True)
         return StageResult(stage.name, RAN), _Pending(
             stage, key, record, run, self.logs / f"{stage.name}.log"
@@ -302,14 +307,33 @@ class PipelineRunner:
                     pending.run, stage, {**pending.record, "outs": outs}, upstream, pending.log
                 )
                 self._commit(stage, pending.key, pending.record, pending.run.id, seconds)
+                self._event("COMPLETE", stage, pending.run.id, pending.record)
                 return StageResult(stage.name, RAN, seconds, run=ref, log=str(pending.log))
             except TandemError as exc:
                 problem = str(exc)
         with contextlib.suppress(TandemError):  # the stage's own failure is the news
             self.recorder.fail(pending.run, pending.log)
+        self._event("FAIL", stage, pending.run.id, pending.record, problem)
         return StageResult(
             stage.name, FAILED, seconds, run=ref, message=problem, log=str(pending.log)
         )
+
+    def _event(self, kind: str, stage: Stage, run_id: str, record: dict[str, Any],
+               error: str | None = None) -> None:  # fmt: skip
+        if self.events is None:
+            return
+        from tandem.pipelines.openlineage import error_facet, stage_event
+
+        facets = {"errorMessage": error_facet(error)} if error is not None else {}
+        event = stage_event(
+            kind, project=self.recorder.project, pipeline=self.pipeline.root.name,
+            stage=stage.name, run_id=run_id, root=self.pipeline.root, inputs=list(stage.deps),
+            datasets=list(record["datasets"]), outputs=list(stage.outputs), facets=facets,
+        )  # fmt: skip
+        try:
+            self.events.emit(event)
+        except TandemError as exc:
+            self.warnings.append(str(exc))
 
     def _check(self, stage: Stage, pending: _Pending, outcome: CommandResult) -> str | None:
         """Why the stage's result may not be recorded, or None."""

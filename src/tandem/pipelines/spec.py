@@ -76,6 +76,11 @@ class Pipeline:
     seed: int = 0
 
 
+def paths_overlap(a: str, b: str) -> bool:
+    """Whether two work-tree paths are the same, or one lies inside the other."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/") or "." in (a, b)
+
+
 class _Spec:
     """Reads a composed YAML tree, raising errors that point at a line."""
 

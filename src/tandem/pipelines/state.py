@@ -23,7 +23,7 @@ from blake3 import blake3
 
 from tandem.data.ingest import HashCache, SourceFile, hash_source
 from tandem.errors import InvalidInput
-from tandem.pipelines.spec import Param, Pipeline, Stage
+from tandem.pipelines.spec import Param, Pipeline, Stage, paths_overlap
 
 LOCK_FILE = "tandem.lock"
 LOCK_SCHEMA = 1
@@ -39,6 +39,7 @@ class WorkTree:
         self._known = cache.entries_under(root)
         self._fresh: list[tuple[SourceFile, str]] = []
         self._memo: dict[str, str | None] = {}
+        self._folders: set[str] = set()  # memoised folder digests: forget() must reach them
 
     def hash(self, rel: str) -> str | None:
         """The file's BLAKE3, a folder's digest over its files, or None if nothing is there."""
@@ -47,9 +48,11 @@ class WorkTree:
         return self._memo[rel]
 
     def forget(self, rel: str) -> None:
-        """Hash `rel` afresh next time (it was just written)."""
-        for key in [k for k in self._memo if k == rel or k.startswith(rel + "/") or rel == "."]:
-            del self._memo[key]
+        """Hash `rel` afresh next time (it was just written), and any folder holding it."""
+        self._memo.pop(rel, None)
+        for folder in [f for f in self._folders if paths_overlap(f, rel)]:
+            self._memo.pop(folder, None)
+            self._folders.discard(folder)
 
     def _hash(self, rel: str) -> str | None:
         local = self.root / rel
@@ -60,6 +63,7 @@ class WorkTree:
         if stat.S_ISREG(st.st_mode):
             return self._file(rel, local, st)
         if stat.S_ISDIR(st.st_mode):
+            self._folders.add(rel)
             return folder_digest(self.files(rel))
         if stat.S_ISLNK(st.st_mode):
             raise InvalidInput(f"{rel} is a symbolic link: pipelines read and write real files")
