@@ -37,7 +37,7 @@ class NodeRow(NamedTuple):
 # several depths appears once per depth, and the caller keeps the smallest.
 _WALK = """
 WITH RECURSIVE walk(pk, depth) AS (
-    SELECT :start, 0
+    SELECT CAST(:start AS INTEGER), 0
     UNION
     SELECT e.{next}, w.depth + 1 FROM lineage_edges e JOIN walk w ON e.{this} = w.pk
     WHERE w.depth < :depth
