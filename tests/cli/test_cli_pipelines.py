@@ -294,3 +294,63 @@ def test_openlineage_events_to_a_file_and_an_http_endpoint(
     assert {"namespace": f"file://{work}", "name": "raw.csv"} in prepare["inputs"]
     failure = received[3]["run"]["facets"]["errorMessage"]["message"]
     assert failure == "the command exited with status 2"
+
+
+def _git(root: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=root,
+                   check=True, capture_output=True)  # fmt: skip
+
+
+def test_reproduce_a_stage_run(tandem: Any, sdk: Client, work: Path) -> None:
+    (work / ".gitignore").write_text(
+        "data/\nmodel/\nmetrics.json\nlint.txt\nnoise.txt\nnoise.json\n"
+    )
+    (work / "noise.py").write_text(
+        "import json, os\nopen('noise.txt', 'w').write(os.urandom(8).hex())\n"
+        "json.dump({'score': int.from_bytes(os.urandom(2), 'big')}, open('noise.json', 'w'))\n"
+    )
+    noise = f"  noise:\n    cmd: {PY} noise.py\n    outs: [noise.txt]\n    metrics: [noise.json]\n"
+    (work / "tandem.yaml").write_text(PIPELINE + noise)
+    _git(work, "init", "-q")
+    _git(work, "add", "-A")
+    _git(work, "commit", "-qm", "pipeline")
+    assert set(_run(tandem, work).values()) == {"ran"}
+    lock = json.loads((work / "tandem.lock").read_text())["stages"]
+
+    # train read prepare's output, which git does not hold: it comes from prepare's run
+    outcome = tandem("reproduce", lock["train"]["run"], "--json")
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    report = json.loads(outcome.stdout)
+    assert report["identical"] and report["stage"] == "train"
+    assert [o["path"] for o in report["outputs"] if o["same"]] == ["model", "metrics.json"]
+    assert all(m["diff"] == 0 for m in report["metrics"])
+    assert not any("input" in d or "params" in d for d in report["differences"]), report[
+        "differences"
+    ]
+    assert report["worktree"] is None  # removed again
+    again = sdk.runs.get(report["reproduction"].rsplit("/", 1)[-1])  # recorded, as evidence
+    assert again.tags["tandem.reproduces"] == lock["train"]["run"].rsplit("/", 1)[-1]
+    assert (
+        again.tags["tandem.reproduction.identical"] == "true"
+        and "tandem.stage.key" not in again.tags
+    )
+
+    # a stage that is not deterministic: told which outputs and metrics differ, exit 1
+    outcome = tandem("reproduce", lock["noise"]["run"])
+    assert outcome.code == 1
+    assert "noise: " not in outcome.stderr and "outputs differ" in outcome.stdout
+    assert "≠ noise.txt" in outcome.stdout and "metric score:" in outcome.stdout
+
+    # a param changed since: reproduce runs the recorded commit, and says the params differ
+    (work / "params.yaml").write_text("prepare: {scale: 3}\ntrain: {lr: 0.1}\n")
+    _git(work, "commit", "-qam", "scale 3")
+    outcome = tandem("reproduce", lock["prepare"]["run"], "--json")
+    report = json.loads(outcome.stdout)
+    assert report["identical"], report["differences"]
+
+    with_no_record = sdk.start_run(project="churn", name="plain")
+    with_no_record.end()
+    outcome = tandem("reproduce", with_no_record.id)
+    assert outcome.code != 0 and "only pipeline stage runs can be reproduced" in outcome.stderr

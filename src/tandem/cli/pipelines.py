@@ -181,7 +181,49 @@ def checkout(
         console.print("every output is in place")
 
 
+@handle_errors
+def reproduce(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="a stage run: RUN_ID or PROJECT/runs/RUN_ID")],
+    keep: Annotated[bool, typer.Option("--keep", help="keep the worktree it ran in")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="seconds (default: the stage's timeout)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:  # fmt: skip
+    """Run a recorded stage again from its recorded commit, inputs, params and seed, in a clean
+    worktree, and compare: bit-identical outputs, metrics that moved, and what in the record
+    differs (code, inputs, params, packages, platform). Exits 1 unless the outputs are identical.
+    """
+    from tandem.core.config import Settings
+    from tandem.pipelines.reproduce import reproduce as run_again
+
+    result = run_again(
+        output.get_client(), run_ref, Settings.load().home, keep=keep, timeout=timeout
+    )
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        verdict = "bit-identical outputs" if result.identical else "outputs differ"
+        console.print(f"{result.stage} ({result.run}): {verdict}", markup=False, highlight=False)
+        if result.reproduction:
+            console.print(f"  recorded as {result.reproduction}", markup=False, highlight=False)
+        for out in result.outputs:
+            mark = "=" if out["same"] else "≠"
+            console.print(f"  {mark} {out['path']}", markup=False, highlight=False)
+        for metric in result.metrics:
+            if metric["diff"]:
+                console.print(
+                    f"  metric {metric['key']}: {metric['recorded']} -> {metric['reproduced']} "
+                    f"({metric['diff']:+.6g})", markup=False, highlight=False,
+                )  # fmt: skip
+        for difference in result.differences:
+            console.print(f"  differs: {difference}", markup=False, highlight=False)
+        if result.worktree:
+            console.print(f"  worktree kept at {result.worktree}", markup=False, highlight=False)
+    if not result.identical:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("reproduce")(reproduce)
     app.command("run")(run)
     app.command("status")(status)
     app.command("checkout")(checkout)

@@ -99,8 +99,9 @@ class Recorder:
         tags = {KEY_TAG: key, "tandem.stage": stage.name, "tandem.cmd": stage.cmd[:4000],
                 "tandem.pipeline": str(self.pipeline.file)}  # fmt: skip
         return self.client.start_run(
-            self.project, stage.name, seed=self.pipeline.seed, params=flat, tags=tags
-        )
+            self.project, stage.name, seed=self.pipeline.seed, params=flat, tags=tags,
+            cwd=self.pipeline.root,
+        )  # fmt: skip
 
     def finish(self, run: ActiveRun, stage: Stage, record: dict[str, Any],
                upstream: list[tuple[str, str]], log: Path) -> None:  # fmt: skip

@@ -172,8 +172,10 @@ class Client:
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         capture_environment: bool = True,
+        cwd: str | Path | None = None,
     ) -> ActiveRun:
-        """Start a run; use it as a context manager. See `tandem.start_run`."""
+        """Start a run; use it as a context manager. See `tandem.start_run`. `cwd`: the folder
+        whose git commit is the run's code version (default: the current directory)."""
         from tandem.sdk.run import start
 
         return start(
@@ -184,6 +186,7 @@ class Client:
             params=params,
             tags=tags,
             capture_environment=capture_environment,
+            cwd=Path(cwd) if cwd is not None else None,
         )
 
     def attach_run(self, run_id: str) -> ActiveRun:

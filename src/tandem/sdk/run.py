@@ -283,11 +283,12 @@ def start(
     params: Mapping[str, Any] | None,
     tags: Mapping[str, str] | None,
     capture_environment: bool,
+    cwd: Path | None = None,
 ) -> ActiveRun:
     if not client._recovered:
         client._recovered = True
         threading.Thread(target=_recover_quietly, args=(client,), daemon=True).start()
-    environment = env.capture() if capture_environment else Environment()
+    environment = env.capture(cwd) if capture_environment else Environment()
     links = {}
     if capture_environment and client._packages_oid:
         links[env.PACKAGES_ARTIFACT] = client._packages_oid
