@@ -328,6 +328,13 @@ def test_version_page_profile_files_checks_and_runs(
     assert f'href="/projects/vision/runs/{run.id}">churn-xgb</a>' in page.text
     assert "churn-xgb train" in text
     assert "No personal data found." in text
+    # the lineage drawing: the run that read it, linking to its page, and back
+    assert '<svg class="lineage"' in page.text
+    assert f'<a href="/projects/vision/runs/{run.id}"><g class="node run">' in page.text
+    run_page = web.get(f"/projects/vision/runs/{run.id}")
+    assert 'href="/projects/vision/datasets/telco/versions/v1"><g class="node dataset-version' in (
+        run_page.text
+    )
 
 
 def test_version_page_failed_checks_and_personal_data(

@@ -25,6 +25,7 @@ from tandem.server.policy import policy
 from tandem.web import datacharts
 from tandem.web.access import is_user_mistake
 from tandem.web.forms import checked_form, text
+from tandem.web.lineage import lineage_view
 from tandem.web.paging import Pager
 from tandem.web.render import redirect, render
 
@@ -245,6 +246,9 @@ async def version_page(
 ) -> Response:
     ref = version_ref(project, name, version)
     shown: DatasetVersion = await offload(services.data.get_version, principal, ref)
+    lineage = await offload(
+        lineage_view, services, principal, project, f"datasets/{shown.dataset}@v{shown.version}"
+    )
     rows = datacharts.profile_rows(shown.profile)
     charts = [row["chart"] for row in rows if row["chart"] is not None]
     index = 0
@@ -263,6 +267,7 @@ async def version_page(
         "validation": datacharts.validation_view(shown.validation, _blocking_severities()),
         "pii": shown.pii or [],
         "runs": shown.runs or [],
+        "lineage": lineage,
         "dataset_url": dataset_url,
         "download": f"/api/v1/projects/{_q(project)}/datasets/{_q(shown.dataset)}"
                     f"/versions/v{shown.version}/files/",

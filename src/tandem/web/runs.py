@@ -18,6 +18,7 @@ from tandem.errors import InvalidFilter, InvalidInput
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
 from tandem.tracking.models import Run, RunSearch
+from tandem.web.lineage import lineage_view
 from tandem.web.paging import Pager
 from tandem.web.preview import TEXT_LIMIT, Preview, classify, image_type, peek, read_head
 from tandem.web.render import redirect, render
@@ -124,6 +125,7 @@ async def run_page(
     run = await offload(services.tracking.get_run, principal, ref)
     artifacts = await offload(services.tracking.list_artifacts, principal, ref)
     datasets = await offload(services.data.run_datasets, principal, run.id)
+    lineage = await offload(lineage_view, services, principal, project, f"runs/{run.id}")
     shown: Preview | None = None
     if preview and any(a.path == preview for a in artifacts):
         _artifact, chunks = await offload(services.tracking.open_artifact, principal, ref, preview)
@@ -135,6 +137,7 @@ async def run_page(
         "run": run,
         "artifacts": artifacts,
         "datasets": datasets,
+        "lineage": lineage,
         "preview_path": preview if shown else None,
         "preview": shown,
         "base": base,
