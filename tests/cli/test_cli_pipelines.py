@@ -354,3 +354,55 @@ def test_reproduce_a_stage_run(tandem: Any, sdk: Client, work: Path) -> None:
     with_no_record.end()
     outcome = tandem("reproduce", with_no_record.id)
     assert outcome.code != 0 and "only pipeline stage runs can be reproduced" in outcome.stderr
+
+
+PYTHON_PIPELINE = """
+import json, pathlib
+from tandem.pipelines import stage
+
+PROJECT = "churn"
+SEED = 3
+
+
+@stage(deps=["raw.csv"], params=["prepare.scale"], outs=["data/features.csv"])
+def prepare():
+    rows = pathlib.Path("raw.csv").read_text().split()[1:]
+    pathlib.Path("data/features.csv").write_text("\\n".join(str(float(r) * 2) for r in rows))
+
+
+@stage("fit", deps=["data/features.csv"], outs=["model.txt"], metrics=["metrics.json"])
+def train():
+    xs = [float(x) for x in pathlib.Path("data/features.csv").read_text().split()]
+    pathlib.Path("model.txt").write_text(str(sum(xs)))
+    json.dump({"total": sum(xs)}, open("metrics.json", "w"))
+"""
+
+
+def test_a_pipeline_declared_in_python(tandem: Any, sdk: Client, work: Path) -> None:
+    (work / "pipeline.py").write_text(PYTHON_PIPELINE)
+    outcome = tandem("run", "--file", str(work / "pipeline.py"), "--json")
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    statuses = {s["stage"]: s["status"] for s in json.loads(outcome.stdout)["stages"]}
+    assert statuses == {"prepare": "ran", "fit": "ran"}
+    assert (work / "model.txt").read_text() == "12.0"
+    lock = json.loads((work / "tandem.lock").read_text())["stages"]
+    assert "pipeline.py" in lock["fit"]["deps"]  # the stages' code is an input of each
+    fit = sdk.runs.get(lock["fit"]["run"].rsplit("/", 1)[-1])
+    assert fit.seed == 3 and fit.metrics["total"] == 12.0
+    again = tandem("run", "--file", str(work / "pipeline.py"))
+    assert again.code == 0 and "2 up-to-date" in again.stdout
+
+    # an exception in a stage fails it, with the traceback in its log
+    (work / "pipeline.py").write_text(PYTHON_PIPELINE.replace("str(sum(xs))", "str(1 / 0)"))
+    failed = tandem("run", "--file", str(work / "pipeline.py"))
+    assert failed.code == 1 and "ZeroDivisionError" in failed.stdout
+    # a file that does not parse, or declares nothing: one line, nothing runs
+    for text, message in (
+        ("x = (\n", "pipeline.py, line 1"),
+        ("import os\n", "declares no stages"),
+        ("from tandem.pipelines import stage\n@stage(outs=['../up.txt'])\ndef f(): pass\n",
+         "'../up.txt' must be a relative path"),
+    ):  # fmt: skip
+        (work / "pipeline.py").write_text(text)
+        bad = tandem("run", "--file", str(work / "pipeline.py"))
+        assert bad.code == 2 and message in bad.stderr and len(bad.stderr_lines) == 1, bad.stderr

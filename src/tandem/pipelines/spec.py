@@ -87,7 +87,7 @@ class _Spec:
     def __init__(self, file: Path) -> None:
         self.file = file
 
-    def error(self, node: yaml.Node | None, message: str) -> InvalidInput:
+    def error(self, node: yaml.Node | None, message: str) -> InvalidInput:  # None: no line
         where = (
             f"{self.file.name}, line {node.start_mark.line + 1}"
             if node is not None
@@ -115,14 +115,14 @@ class _Spec:
             raise self.error(node, f"{what} must be a single value")
         return str(node.value)
 
-    def strings(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
+    def strings(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node | None]]:
         if isinstance(node, yaml.ScalarNode):
             return [(self.scalar(node, what), node)]
         if not isinstance(node, yaml.SequenceNode):
             raise self.error(node, f"{what} must be a list")
         return [(self.scalar(item, f"each entry of {what}"), item) for item in node.value]
 
-    def path(self, text: str, node: yaml.Node, what: str) -> str:
+    def path(self, text: str, node: yaml.Node | None, what: str) -> str:
         """A relative POSIX path that stays inside the pipeline's folder."""
         stripped = text.rstrip("/")
         pure = PurePosixPath(stripped)
@@ -144,6 +144,10 @@ def load_pipeline(file: Path) -> Pipeline:
         InvalidInput: malformed YAML or an unknown, missing or ill-typed key (naming its line),
             a path outside the folder, two stages writing one output, a cycle.
     """
+    if file.suffix == ".py":
+        if not file.is_file():
+            raise InvalidInput(f"no {file.name} at {file.parent}")
+        return _python_pipeline(file)
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -207,14 +211,7 @@ def _stage(spec: _Spec, name: str, key_node: yaml.Node, node: yaml.Node) -> Stag
             else:
                 values["cmd"] = spec.scalar(value, what)
         elif key == "deps":
-            for text, item in spec.strings(value, what):
-                if text.startswith(DATASET_PREFIX):
-                    ref = text[len(DATASET_PREFIX) :]
-                    if "@" not in ref:
-                        raise spec.error(item, f"{what}: pin the dataset version: {text}@vN")
-                    datasets.append(ref)
-                else:
-                    deps.append(spec.path(text, item, what))
+            _split_deps(spec, spec.strings(value, what), what, deps, datasets)
         elif key in ("outs", "metrics"):
             values[key] = tuple(
                 spec.path(text, item, what) for text, item in spec.strings(value, what)
@@ -252,6 +249,71 @@ def _stage(spec: _Spec, name: str, key_node: yaml.Node, node: yaml.Node) -> Stag
     if overlap:
         raise spec.error(key_node, f"stage {name!r} both reads and writes {sorted(overlap)[0]!r}")
     return stage
+
+
+def _split_deps(spec: _Spec, items: list[tuple[str, yaml.Node | None]], what: str,
+                deps: list[str], datasets: list[str]) -> None:  # fmt: skip
+    for text, item in items:
+        if text.startswith(DATASET_PREFIX):
+            ref = text[len(DATASET_PREFIX) :]
+            if "@" not in ref:
+                raise spec.error(item, f"{what}: pin the dataset version: {text}@vN")
+            datasets.append(ref)
+        else:
+            deps.append(spec.path(text, item, what))
+
+
+def _python_pipeline(file: Path) -> Pipeline:
+    """A pipeline declared with `@tandem.pipelines.stage` in a Python file."""
+    from tandem.pipelines.python import command, read_python_pipeline
+
+    namespace, declared = read_python_pipeline(file)
+    spec = _Spec(file)
+    pipeline = Pipeline(root=file.parent.resolve(), file=file.resolve())
+    project, seed = namespace.get("PROJECT"), namespace.get("SEED", 0)
+    if project is not None and not isinstance(project, str):
+        raise spec.error(None, "PROJECT must be a project name")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise spec.error(None, "SEED must be a whole number")
+    pipeline.project, pipeline.seed = project, seed
+    if not declared:
+        raise spec.error(
+            None, "declares no stages: decorate functions with @tandem.pipelines.stage"
+        )
+    for item in declared:
+        name = item["name"]
+        what = f"stage {name!r}"
+        if not STAGE_NAME.match(name):
+            raise spec.error(None, f"stage name {name!r} may hold letters, digits, _ . - only")
+        if name in pipeline.stages:
+            raise spec.error(None, f"two stages are named {name!r}")
+        deps: list[str] = [spec.path(file.name, None, what)]  # the stages' code lives here
+        datasets: list[str] = []
+        _split_deps(spec, [(str(d), None) for d in item["deps"]], f"{what} deps", deps, datasets)
+        params: list[Param] = []
+        for entry in item["params"]:
+            if isinstance(entry, dict):
+                for params_file, keys in entry.items():
+                    path = spec.path(str(params_file), None, f"{what} params")
+                    params += [Param(path, str(key)) for key in keys]
+            else:
+                params.append(Param(DEFAULT_PARAMS, str(entry)))
+        timeout = item["timeout"]
+        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+            raise spec.error(None, f"{what}: timeout must be a number of seconds above 0")
+        stage = Stage(
+            name=name, cmd=command(file, item["function"]), deps=tuple(dict.fromkeys(deps)),
+            datasets=tuple(dict.fromkeys(datasets)), params=tuple(params),
+            outs=tuple(spec.path(str(o), None, f"{what} outs") for o in item["outs"]),
+            metrics=tuple(spec.path(str(m), None, f"{what} metrics") for m in item["metrics"]),
+            timeout=float(timeout) if timeout is not None else None,
+            env=tuple((str(k), str(v)) for k, v in item["env"].items()),
+        )  # fmt: skip
+        overlap = set(stage.deps) & set(stage.outputs)
+        if overlap:
+            raise spec.error(None, f"{what} both reads and writes {sorted(overlap)[0]!r}")
+        pipeline.stages[name] = stage
+    return pipeline
 
 
 def _params(spec: _Spec, node: yaml.Node, what: str) -> list[Param]:
