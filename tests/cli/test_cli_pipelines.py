@@ -241,9 +241,13 @@ def test_a_dataset_version_dependency(tandem: Any, sdk: Client, tmp_path: Path) 
 
 
 def test_stages_run_as_ray_tasks(tandem: Any, work: Path) -> None:
-    assert _run(tandem, work, "--executor", "ray", "-j", "2") == dict.fromkeys(
-        ("prepare", "train", "lint"), "ran"
-    )
+    import ray
+
+    try:
+        statuses = _run(tandem, work, "--executor", "ray", "-j", "2")
+    finally:
+        ray.shutdown()  # leave no cluster behind for the tests that start their own
+    assert statuses == dict.fromkeys(("prepare", "train", "lint"), "ran")
     assert (work / "model" / "weights.txt").read_text() == "12.0"
     assert _run(tandem, work) == dict.fromkeys(("prepare", "train", "lint"), "up-to-date")
 

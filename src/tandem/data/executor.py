@@ -79,13 +79,19 @@ class RayExecutor:
         self.address = address
         self.init_options = init_options
 
+    def start(self) -> None:
+        """Join or start the cluster now (map does it on first use). Call it from the main
+        thread when tasks will be sent from others: Ray's driver belongs to the thread that
+        started it."""
+        with _INIT_LOCK:
+            if not self._ray.is_initialized():
+                self._ray.init(address=self.address, **self.init_options)
+
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         ray = self._ray
         if not items:
             return []
-        with _INIT_LOCK:  # pipeline stages call from several threads at once
-            if not ray.is_initialized():
-                ray.init(address=self.address, **self.init_options)
+        self.start()
         # ray.remote takes only plain functions, so one generic task calls `fn` (partials,
         # bound methods and lambdas included); Ray pickles it once and shares it by reference.
         task = ray.remote(_apply)

@@ -159,6 +159,9 @@ class PipelineRunner:
                         self._done(result, waiting, results)
                     else:
                         self.on_start(name)
+                        start = getattr(self.executor, "start", None)
+                        if start is not None:  # in this (the main) thread, before the pool's
+                            start()
                         running[pool.submit(self._execute, pending)] = pending
                 if not running:
                     if waiting and not any(not deps for deps in waiting.values()):
