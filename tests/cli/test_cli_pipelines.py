@@ -410,3 +410,16 @@ def test_a_pipeline_declared_in_python(tandem: Any, sdk: Client, work: Path) -> 
         (work / "pipeline.py").write_text(text)
         bad = tandem("run", "--file", str(work / "pipeline.py"))
         assert bad.code == 2 and message in bad.stderr and len(bad.stderr_lines) == 1, bad.stderr
+
+
+def test_verbose_shows_each_stage_output_as_it_runs(tandem: Any, sdk: Client, work: Path) -> None:
+    outcome = tandem("run", "--file", str(work / "tandem.yaml"), "-v", "prepare")
+    assert outcome.code == 0, outcome.stderr
+    lines = outcome.stdout.splitlines()
+    printed = next(i for i, line in enumerate(lines) if line.startswith("  prepare | seed 11 run "))
+    assert lines[printed - 1] == "▶ prepare running" and lines[printed + 1].startswith(
+        "✓ prepare ran"
+    )
+    run = json.loads((work / "tandem.lock").read_text())["stages"]["prepare"]["run"]
+    log = sdk.runs.read_artifact(run.rsplit("/", 1)[-1], "logs/prepare.log").decode()
+    assert lines[printed] == "  prepare | " + log.rstrip("\n")  # and the run's log has it too

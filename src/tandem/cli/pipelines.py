@@ -34,7 +34,7 @@ MARKS = {
 
 def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorName | None = None,
             on_event: Any = None, on_start: Any = None,
-            openlineage: str | None = None) -> PipelineRunner:  # fmt: skip
+            openlineage: str | None = None, echo: bool = False) -> PipelineRunner:  # fmt: skip
     from tandem.core.config import Settings
     from tandem.data.ingest import HashCache
     from tandem.pipelines.record import Recorder
@@ -68,7 +68,7 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
     tree = WorkTree(pipeline.root, HashCache(settings.home / "cache" / "file-hashes.sqlite"))
     return PipelineRunner(
         pipeline, tree, settings.home, recorder=Recorder(pipeline, connect),
-        executor=chosen_executor, jobs=jobs, on_event=on_event, on_start=on_start, events=events,
+        executor=chosen_executor, jobs=jobs, on_event=on_event, on_start=on_start, events=events, echo=echo,
     )  # fmt: skip
 
 
@@ -107,6 +107,7 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="run the named stages (default: all) even if unchanged")] = False,
     executor: Annotated[ExecutorName, typer.Option("--executor", help="where stage commands run: local processes, or Ray tasks (RAY_ADDRESS, or a local Ray)")] = ExecutorName.LOCAL,
     project: Annotated[str | None, typer.Option("--project", "-p", help="record stage runs here (default: tandem.yaml's project, TANDEM_PROJECT)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show each stage's output as it runs (local executor)")] = False,
     openlineage: Annotated[str | None, typer.Option("--openlineage", help="send an OpenLineage event for every stage run to this http(s) URL or file (default: TANDEM_OPENLINEAGE_URL)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:  # fmt: skip
@@ -130,7 +131,8 @@ def run(
         if not quiet and result.status != "up-to-date":
             _print(result)
 
-    runner = _runner(file, project, jobs, executor, on_event, on_start, openlineage)
+    runner = _runner(file, project, jobs, executor, on_event, on_start, openlineage,
+                     echo=verbose and not as_json)  # fmt: skip
     try:
         results = runner.run(stages or [], force=force)
     finally:

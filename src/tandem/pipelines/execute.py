@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +21,7 @@ class CommandJob:
     env: dict[str, str]
     log: str
     timeout: float | None = None
+    echo: str | None = None  # also print each output line to stdout with this prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +32,19 @@ class CommandResult:
 
 
 def execute_command(job: CommandJob) -> CommandResult:
-    """Run `job.cmd` with the shell, as `dvc repro` does; stdout and stderr go to `job.log`."""
+    """Run `job.cmd` with the shell, as `dvc repro` does; stdout and stderr go to `job.log`
+    (and, with `job.echo`, to this process's stdout as they come)."""
     started = time.perf_counter()
     with open(job.log, "wb") as log:
         process = subprocess.Popen(
-            job.cmd, shell=True, cwd=job.cwd, env=job.env, stdout=log, stderr=subprocess.STDOUT,
+            job.cmd, shell=True, cwd=job.cwd, env=job.env,
+            stdout=subprocess.PIPE if job.echo is not None else log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
+        copier = None
+        if job.echo is not None:
+            copier = threading.Thread(target=_copy, args=(process, log, job.echo), daemon=True)
+            copier.start()
         try:
             code = process.wait(timeout=job.timeout)
         except subprocess.TimeoutExpired:
@@ -43,7 +53,20 @@ def execute_command(job: CommandJob) -> CommandResult:
         except BaseException:  # interrupted: take the stage's processes down with us
             _kill_group(process)
             raise
+        finally:
+            if copier is not None:
+                copier.join(timeout=5)
+            if process.stdout is not None:
+                process.stdout.close()
     return CommandResult(code, time.perf_counter() - started)
+
+
+def _copy(process: subprocess.Popen[bytes], log: Any, prefix: str) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        log.write(line)
+        sys.stdout.write(prefix + line.decode(errors="replace"))
+        sys.stdout.flush()
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -79,6 +79,7 @@ class PipelineRunner:
         on_event: Event | None = None,
         on_start: Callable[[str], None] | None = None,
         events: Emitter | None = None,
+        echo: bool = False,
     ) -> None:
         self.pipeline = pipeline
         self.tree = tree
@@ -94,6 +95,7 @@ class PipelineRunner:
         self._snapshot: dict[str, tuple[int, int]] | None = None
         self._dataset_refs: dict[str, dict[str, str]] = {}
         self.events = events
+        self.echo = echo  # stream each stage's output, prefixed with its name
         self.warnings: list[str] = []  # OpenLineage targets that did not take an event
 
     # -- deciding ------------------------------------------------------------------------------
@@ -279,7 +281,9 @@ class PipelineRunner:
             env["TANDEM_DATASET_" + "".join(c if c.isalnum() else "_" for c in name).upper()] = str(
                 folder
             )
-        job = CommandJob(stage.cmd, str(self.pipeline.root), env, str(pending.log), stage.timeout)
+        echo = f"  {stage.name} | " if self.echo else None
+        root, log = str(self.pipeline.root), str(pending.log)
+        job = CommandJob(stage.cmd, root, env, log, stage.timeout, echo)
         if self.executor is None:
             return execute_command(job)
         return self.executor.map(execute_command, [job])[0]
