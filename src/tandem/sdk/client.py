@@ -30,6 +30,7 @@ from tandem.core.validation import check_metric_value
 from tandem.errors import InvalidInput, NotFound, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
+from tandem.sdk import environment
 from tandem.sdk.data import Datasets
 from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.identity import Audit, Members, Tokens, Users
@@ -139,6 +140,7 @@ class Client:
         self.evaluations = Evaluations(self._http, self)
         self.lineage = Lineage(self._http, self)
         self._packages_oid: str | None = None
+        environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False
         self._lock = threading.Lock()
 
