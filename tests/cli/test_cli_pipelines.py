@@ -423,3 +423,34 @@ def test_verbose_shows_each_stage_output_as_it_runs(tandem: Any, sdk: Client, wo
     run = json.loads((work / "tandem.lock").read_text())["stages"]["prepare"]["run"]
     log = sdk.runs.read_artifact(run.rsplit("/", 1)[-1], "logs/prepare.log").decode()
     assert lines[printed] == "  prepare | " + log.rstrip("\n")  # and the run's log has it too
+
+
+def test_reproduce_names_the_packages_that_changed(
+    tandem: Any, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tandem.sdk import environment
+
+    (work / ".gitignore").write_text("lint.txt\n")
+    _git(work, "init", "-q")
+    _git(work, "add", "-A")
+    _git(work, "commit", "-qm", "pipeline")
+    assert _run(tandem, work, "lint") == {"lint": "ran"}
+    run = json.loads((work / "tandem.lock").read_text())["stages"]["lint"]["run"]
+    recorded = environment.package_list()
+    first, second = recorded.splitlines()[:2]
+    name = first.split("==")[0]
+    now = recorded.replace(first + "\n", f"{name}==999.0\n").replace(second + "\n", "")
+    now += "zz-new-package==1.0\n"
+    python, platform_name, _, host = environment._process_facts()
+    monkeypatch.setattr(environment, "package_list", lambda: now)
+    monkeypatch.setattr(
+        environment, "_process_facts", lambda: (python, platform_name, "other", host)
+    )
+    report = json.loads(tandem("reproduce", run, "--json").stdout)
+    assert report["identical"]  # the outputs did not change, but the record says what did
+    [packages] = [d for d in report["differences"] if d.startswith("packages: ")]
+    assert f"{name} {first.split('==')[1]} -> 999.0" in packages
+    assert (
+        f"{second.split('==')[0]} (removed)" in packages
+        and "zz-new-package 1.0 (added)" in packages
+    )

@@ -89,7 +89,7 @@ def reproduce(client: Client, ref: str, home: Path, *, keep: bool = False,
         tree = WorkTree(root, HashCache(workdir.parent / f"{run.id}-hashes.sqlite"))
         _inputs(client, run.id, record, source, root, tree, result)
         _params(pipeline, stage, source, record["params"], result)
-        _compare_environment(env, result)
+        _compare_environment(client, run.id, env, result)
         for out in stage.outputs:
             target = root / out
             if target.is_dir():
@@ -232,8 +232,8 @@ def _upstream_artifacts(client: Client, run_ref: str) -> dict[str, tuple[str, st
     return found
 
 
-def _compare_environment(env: Any, result: Reproduction) -> None:
-    from tandem.sdk.environment import _process_facts
+def _compare_environment(client: Client, run_id: str, env: Any, result: Reproduction) -> None:
+    from tandem.sdk.environment import _process_facts, package_list
 
     python, platform_name, packages_hash, _ = _process_facts()
     if env.code.dirty:
@@ -245,7 +245,28 @@ def _compare_environment(env: Any, result: Reproduction) -> None:
     if env.platform and env.platform != platform_name:
         result.differences.append(f"platform: recorded {env.platform}, now {platform_name}")
     if env.packages_hash and env.packages_hash != packages_hash:
-        result.differences.append("packages: the installed packages differ from the recorded list")
+        changed = "the installed packages differ from the recorded list"
+        if env.packages_artifact:
+            with contextlib.suppress(NotFound):
+                recorded = client.runs.read_artifact(run_id, env.packages_artifact).decode()
+                changed = _package_changes(recorded, package_list())
+        result.differences.append(f"packages: {changed}")
+
+
+def _package_changes(recorded: str, now: str, shown: int = 8) -> str:
+    """`numpy 2.1.0 -> 2.2.1, pandas (removed), ...` between two `name==version` lists."""
+    before = dict(line.split("==", 1) for line in recorded.splitlines() if "==" in line)
+    after = dict(line.split("==", 1) for line in now.splitlines() if "==" in line)
+    changes = []
+    for name in sorted(before.keys() | after.keys(), key=str.lower):
+        if name not in after:
+            changes.append(f"{name} (removed)")
+        elif name not in before:
+            changes.append(f"{name} {after[name]} (added)")
+        elif before[name] != after[name]:
+            changes.append(f"{name} {before[name]} -> {after[name]}")
+    more = f" and {len(changes) - shown} more" if len(changes) > shown else ""
+    return ", ".join(changes[:shown]) + more if changes else "the same packages, listed differently"
 
 
 def _outputs(stage: Stage, record: dict[str, Any], root: Path, tree: WorkTree,
