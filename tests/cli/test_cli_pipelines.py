@@ -454,3 +454,22 @@ def test_reproduce_names_the_packages_that_changed(
         f"{second.split('==')[0]} (removed)" in packages
         and "zz-new-package 1.0 (added)" in packages
     )
+
+
+def test_one_run_at_a_time_per_pipeline(tandem: Any, work: Path, settings: Any) -> None:
+    import fcntl
+
+    from tandem.pipelines.runner import _short
+
+    lock = settings.home / "pipelines" / "locks" / f"{_short(str(work))}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("pid 4242")
+        held.flush()
+        busy = tandem("run", "--file", str(work / "tandem.yaml"))
+        assert busy.code != 0 and "already being run here (pid 4242)" in busy.stderr
+        assert tandem("status", "--file", str(work / "tandem.yaml")).code == 0  # reading is fine
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert not (work / "tandem.lock").exists()
+    assert set(_run(tandem, work).values()) == {"ran"}

@@ -13,13 +13,13 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tandem.errors import InvalidInput, TandemError
+from tandem.errors import Conflict, InvalidInput, TandemError
 from tandem.pipelines.execute import CommandJob, CommandResult, execute_command
 from tandem.pipelines.graph import build_graph, upstream_outputs, with_upstream
 from tandem.pipelines.record import Recorder
@@ -137,7 +137,39 @@ class PipelineRunner:
     def run(self, targets: Iterable[str] = (), *, force: bool = False,
             dry_run: bool = False) -> list[StageResult]:  # fmt: skip
         """Bring the selected stages (default: all) up to date; return one result per stage."""
-        targets = list(targets)
+        if dry_run:  # reads only: no need to wait for a run in progress
+            return self._run(list(targets), force, dry_run)
+        with self._exclusive():
+            return self._run(list(targets), force, dry_run)
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One `tandem run` or `checkout` at a time per pipeline: two would write the same
+        outputs and lock file."""
+        import fcntl
+
+        path = self.home / "pipelines" / "locks" / f"{_short(str(self.pipeline.root))}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise Conflict(
+                    f"{self.pipeline.file.name} is already being run here ({holder}): "
+                    "wait for it to finish"
+                ) from None
+            handle.truncate(0)
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _run(self, targets: list[str], force: bool, dry_run: bool) -> list[StageResult]:
         for name in targets:
             if name not in self.pipeline.stages:
                 known = ", ".join(self.pipeline.stages)
@@ -181,7 +213,10 @@ class PipelineRunner:
     def checkout(self, targets: Iterable[str] = ()) -> list[str]:
         """Restore the outputs `tandem.lock` records (of `targets`, default all) that are
         missing or differ, from the runs that produced them; returns the stages restored."""
-        names = list(targets) or list(self.pipeline.stages)
+        with self._exclusive():
+            return self._checkout(list(targets) or list(self.pipeline.stages))
+
+    def _checkout(self, names: list[str]) -> list[str]:
         restored = []
         for name in names:
             entry = self.lock.get(name)
