@@ -473,3 +473,29 @@ def test_one_run_at_a_time_per_pipeline(tandem: Any, work: Path, settings: Any) 
         fcntl.flock(held, fcntl.LOCK_UN)
     assert not (work / "tandem.lock").exists()
     assert set(_run(tandem, work).values()) == {"ran"}
+
+
+def test_a_folder_output_read_by_another_stage(tandem: Any, sdk: Client, tmp_path: Path) -> None:
+    sdk.projects.create("churn")
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "tandem.yaml").write_text(
+        "project: churn\nstages:\n"
+        "  make:\n    cmd: mkdir -p parts && echo a > parts/a.txt && echo b > parts/b.txt\n"
+        "    outs: [parts]\n"
+        "  join:\n    cmd: cat parts/a.txt parts/b.txt > joined.txt\n"
+        "    deps: [parts]\n    outs: [joined.txt]\n"
+    )
+    assert _run(tandem, root) == {"make": "ran", "join": "ran"}
+    lock = json.loads((root / "tandem.lock").read_text())["stages"]
+    up = sdk.lineage.graph(lock["join"]["run"], direction="upstream")
+    make = lock["make"]["run"]
+    assert {n.ref for n in up.nodes if n.kind == "artifact"} == {
+        f"{make}/artifacts/outs/parts/a.txt",
+        f"{make}/artifacts/outs/parts/b.txt",
+    }
+    (root / "parts" / "b.txt").unlink()  # an output folder changed: make restores it
+    (root / "parts" / "stray.txt").write_text("not the run's")
+    assert _run(tandem, root) == {"make": "restored", "join": "up-to-date"}
+    assert sorted(p.name for p in (root / "parts").iterdir()) == ["a.txt", "b.txt"]
+    assert (root / "parts" / "b.txt").read_text() == "b\n"

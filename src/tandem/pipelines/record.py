@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 KEY_TAG = "tandem.stage.key"
 OUTS = "outs"
+MAX_FOLDER_LINKS = 100
 
 
 class Recorder:
@@ -120,10 +121,21 @@ class Recorder:
         for ref in record["datasets"]:
             run.use_dataset(ref, "input")
         for upstream_run, artifact in upstream:
-            self.client.lineage.link(
-                f"runs/{upstream_run}/artifacts/{artifact}", run.id, project=self.project
-            )
+            self._link_output(upstream_run, artifact, run.id)
         run.end("finished")
+
+    def _link_output(self, upstream_run: str, artifact: str, run_id: str) -> None:
+        """Link what this run read of another stage's output: the file, or each file of a
+        folder (up to MAX_FOLDER_LINKS; past that, the run that wrote them)."""
+        files = [a.path for a in self.client.runs.list_artifacts(upstream_run, artifact)
+                 if a.path == artifact or a.path.startswith(artifact + "/")]  # fmt: skip
+        if len(files) > MAX_FOLDER_LINKS:
+            self.client.lineage.link(f"runs/{upstream_run}", run_id, project=self.project)
+            return
+        for path in files:
+            self.client.lineage.link(
+                f"runs/{upstream_run}/artifacts/{path}", run_id, project=self.project
+            )
 
     def fail(self, run: ActiveRun, log: Path) -> None:
         run.log_artifact(log, f"logs/{log.name}")

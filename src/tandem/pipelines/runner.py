@@ -273,6 +273,8 @@ class PipelineRunner:
                 cached = self.recorder.cached_run(key)
                 if cached is not None:
                     started = time.perf_counter()
+                    for out in stage.outputs:  # exactly the run's outputs, nothing left over
+                        _remove(self.pipeline.root / out)
                     self.recorder.restore(cached, stage)
                     self._commit(stage, key, record, cached)
                     ref = f"{self.recorder.project}/runs/{cached}"
