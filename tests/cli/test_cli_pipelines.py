@@ -96,7 +96,10 @@ def test_runs_skips_restores_and_checks_out(tandem: Any, sdk: Client, work: Path
 
     # a param only train reads: train runs again, nothing else
     (work / "params.yaml").write_text("prepare: {scale: 2}\ntrain: {lr: 0.2}\n")
-    assert "train would-run" in tandem("status", "--file", str(work / "tandem.yaml")).stdout
+    assert (
+        "▶ train would-run: changed: params train"
+        in tandem("status", "--file", str(work / "tandem.yaml")).stdout
+    )
     assert _run(tandem, work) == {"prepare": "up-to-date", "train": "ran", "lint": "up-to-date"}
     # back to the old value: the earlier run's outputs come back without running
     (work / "params.yaml").write_text("prepare: {scale: 2}\ntrain: {lr: 0.1}\n")

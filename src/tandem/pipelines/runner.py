@@ -267,7 +267,7 @@ class PipelineRunner:
         if not force and entry.get("key") == key and self.outputs_match(stage, entry):
             return StageResult(stage.name, UP_TO_DATE, run=entry.get("run")), None
         if dry_run:
-            return StageResult(stage.name, WOULD_RUN, message=self._why(stage, entry, key)), None
+            return StageResult(stage.name, WOULD_RUN, message=self._why(entry, key, record)), None
         try:
             if not force:
                 cached = self.recorder.cached_run(key)
@@ -295,17 +295,26 @@ class PipelineRunner:
             stage, key, record, run, self.logs / f"{stage.name}.log"
         )
 
-    def _why(self, stage: Stage, entry: dict[str, Any], key: str) -> str:
+    def _why(self, entry: dict[str, Any], key: str, record: dict[str, Any]) -> str:
+        """What changed since `tandem.lock` was written, in a few words."""
         if not entry:
             return "never run"
         if entry.get("key") == key:
             return "outputs missing or changed"
-        changed = [d for d, h in (entry.get("deps") or {}).items() if self.tree.hash(d) != h]
-        if changed:
-            return f"changed: {', '.join(changed[:3])}" + (
-                f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-            )
-        return "command, params or dependencies changed"
+        old_deps, new_deps = entry.get("deps") or {}, record["deps"]
+        changed = [d for d in new_deps if old_deps.get(d) != new_deps[d]]
+        changed += [f"{d} (no longer read)" for d in old_deps if d not in new_deps]
+        changed += [f"params {k}" for k, v in record["params"].items()
+                    if (entry.get("params") or {}).get(k, object()) != v]  # fmt: skip
+        changed += [
+            f"dataset {d}" for d in record["datasets"] if d not in (entry.get("datasets") or {})
+        ]
+        if entry.get("cmd") != record["cmd"]:
+            changed.insert(0, "the command")
+        if not changed:
+            return "outputs, metrics or environment changed"
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        return f"changed: {', '.join(changed[:3])}{more}"
 
     def _execute(self, pending: _Pending) -> CommandResult:
         stage = pending.stage
