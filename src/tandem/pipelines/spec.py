@@ -37,6 +37,10 @@ STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 STAGE_KEYS = {"cmd", "deps", "params", "outs", "metrics", "timeout", "desc", "env"}
 TOP_KEYS = {"project", "seed", "stages"}
 DATASET_PREFIX = "datasets/"
+# Already normal: no empty, `.` or `..` part, no trailing slash, nothing but these characters.
+SIMPLE_PATH = re.compile(
+    r"^(?!\.\.?(?:/|$))[\w\-+@=,~][\w.\-+@=,~]*(?:/(?!\.\.?(?:/|$))[\w.\-+@=,~]+)*$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,8 @@ class _Spec:
 
     def path(self, text: str, node: yaml.Node | None, what: str) -> str:
         """A relative POSIX path that stays inside the pipeline's folder."""
+        if SIMPLE_PATH.match(text) and text.split("/", 1)[0] not in (".tandem", ".git"):
+            return text  # the common case, without pathlib (10,000 deps cost 0.15 s with it)
         stripped = text.rstrip("/")
         pure = PurePosixPath(stripped)
         if (not stripped or pure.is_absolute() or "\\" in text or "\x00" in text

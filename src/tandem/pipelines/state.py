@@ -35,6 +35,7 @@ class WorkTree:
 
     def __init__(self, root: Path, cache: HashCache) -> None:
         self.root = root
+        self._root = str(root)
         self.cache = cache
         self._known = cache.entries_under(root)
         self._fresh: list[tuple[SourceFile, str]] = []
@@ -55,9 +56,9 @@ class WorkTree:
             self._folders.discard(folder)
 
     def _hash(self, rel: str) -> str | None:
-        local = self.root / rel
+        local = os.path.join(self._root, rel)  # strings, not Paths: this runs once a file
         try:
-            st = local.lstat()
+            st = os.lstat(local)
         except FileNotFoundError:
             return None
         if stat.S_ISREG(st.st_mode):
@@ -69,9 +70,8 @@ class WorkTree:
             raise InvalidInput(f"{rel} is a symbolic link: pipelines read and write real files")
         raise InvalidInput(f"{rel} is not a regular file or folder")
 
-    def _file(self, rel: str, local: Path, st: os.stat_result) -> str:
-        key = str(local)
-        known = self._known.get(key)
+    def _file(self, rel: str, local: str, st: os.stat_result) -> str:
+        known = self._known.get(local)
         if known is not None and known[:4] == (
             st.st_size,
             st.st_mtime_ns,
@@ -79,26 +79,25 @@ class WorkTree:
             st.st_ino,
         ):
             return known[4]
-        source = SourceFile(rel, local, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        source = SourceFile(rel, Path(local), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         oid = hash_source(source).oid
-        self._known[key] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, oid)
+        self._known[local] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, oid)
         self._fresh.append((source, oid))
         return oid
 
     def files(self, rel: str) -> dict[str, str]:
         """Every file under the folder `rel`: path relative to the folder -> hash."""
-        base = self.root / rel
+        base = os.path.join(self._root, rel)
+        skip_root, skip_base = len(self._root) + 1, len(base) + 1
         out: dict[str, str] = {}
         for folder, dirnames, filenames in os.walk(base):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
             for name in filenames:
-                local = Path(folder, name)
-                st = local.lstat()
+                local = os.path.join(folder, name)
+                st = os.lstat(local)
                 if not stat.S_ISREG(st.st_mode):
-                    raise InvalidInput(f"{local.relative_to(self.root)} is not a regular file")
-                out[local.relative_to(base).as_posix()] = self._file(
-                    local.relative_to(self.root).as_posix(), local, st
-                )
+                    raise InvalidInput(f"{local[skip_root:]} is not a regular file")
+                out[local[skip_base:]] = self._file(local[skip_root:], local, st)
         return out
 
     def save(self) -> None:

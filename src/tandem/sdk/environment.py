@@ -96,9 +96,11 @@ def package_list() -> str:
 
 def _packages_key() -> str:
     parts = [sys.prefix, sys.version]
+    here = os.getcwd()
     for entry in sys.path:
-        with contextlib.suppress(OSError):
-            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+        if entry and entry != here:  # the current folder changes with every file written in it
+            with contextlib.suppress(OSError):
+                parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
     return blake3("\n".join(parts).encode()).hexdigest()[:24]
 
 
