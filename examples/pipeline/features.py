@@ -11,7 +11,10 @@ source = pathlib.Path(os.environ["TANDEM_DATASET_TELCO"]) / "telco-churn.csv"
 with source.open() as handle:
     rows = list(csv.DictReader(handle))
 values = {c: [float(r[c] or 0) for r in rows] for c in columns}
-scaled = {c: [(v - min(vs)) / ((max(vs) - min(vs)) or 1) for v in vs] for c, vs in values.items()}
+scaled = {}
+for column, vs in values.items():
+    low, span = min(vs), (max(vs) - min(vs)) or 1.0
+    scaled[column] = [(v - low) / span for v in vs]
 out = pathlib.Path("data/features.csv")
 with out.open("w", newline="") as handle:
     writer = csv.writer(handle)
