@@ -502,3 +502,18 @@ def test_a_folder_output_read_by_another_stage(tandem: Any, sdk: Client, tmp_pat
     assert _run(tandem, root) == {"make": "restored", "join": "up-to-date"}
     assert sorted(p.name for p in (root / "parts").iterdir()) == ["a.txt", "b.txt"]
     assert (root / "parts" / "b.txt").read_text() == "b\n"
+
+
+def test_a_malformed_metrics_file_fails_the_stage(tandem: Any, sdk: Client, tmp_path: Path) -> None:
+    sdk.projects.create("churn")
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "tandem.yaml").write_text(
+        "project: churn\nstages:\n  m:\n    cmd: \"printf 'auc: [0.8' > metrics.yaml\"\n"
+        "    metrics: [metrics.yaml]\n"
+    )
+    outcome = tandem("run", "--file", str(root / "tandem.yaml"))
+    assert outcome.code == 1 and "metrics file metrics.yaml is not JSON or YAML" in outcome.stdout
+    assert not (root / "tandem.lock").exists()
+    [run] = sdk.runs.search("churn", "tags.`tandem.stage` = 'm'").items
+    assert run.status == "failed"

@@ -148,17 +148,14 @@ def _param_text(value: Any) -> str:
 
 def read_metrics(path: Path) -> dict[str, float]:
     """The numbers in a JSON or YAML metrics file, nested keys joined with dots."""
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            data = orjson.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
+        data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except FileNotFoundError:
         raise InvalidInput(f"the stage did not write its metrics file {path.name}") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSON and YAML errors are ValueErrors
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidInput(f"metrics file {path.name} is not JSON or YAML: {exc}") from None
     flat: dict[str, float] = {}
 
