@@ -50,10 +50,6 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
     if pipeline.project is None:
         pipeline.project = settings.project
 
-    def connect() -> Any:
-        client = output.get_client()
-        return client
-
     chosen_executor = None
     if executor is ExecutorName.RAY:
         from tandem.data.executor import RayExecutor
@@ -65,9 +61,9 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
         from tandem.pipelines.openlineage import Emitter
 
         events = Emitter(target)
-    tree = WorkTree(pipeline.root, HashCache(settings.home / "cache" / "file-hashes.sqlite"))
+    tree = WorkTree(pipeline.root, HashCache.of_workspace(settings.home))
     return PipelineRunner(
-        pipeline, tree, settings.home, recorder=Recorder(pipeline, connect),
+        pipeline, tree, settings.home, recorder=Recorder(pipeline, output.get_client),
         executor=chosen_executor, jobs=jobs, on_event=on_event, on_start=on_start, events=events, echo=echo,
     )  # fmt: skip
 

@@ -136,6 +136,12 @@ class HashCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
+    @classmethod
+    def of_workspace(cls, home: Path) -> HashCache:
+        """The machine's cache kept in the workspace folder `home` (one file, whichever
+        database the workspace uses)."""
+        return cls(home / "cache" / "file-hashes.sqlite")
+
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -155,11 +155,7 @@ class DataService:
         return parsed.project, parsed
 
     def _version_row(self, conn: Connection, target: _Target, version: int | None) -> Any:
-        row = (
-            self.store.version(conn, target.dataset_pk, version)
-            if version is not None
-            else self.store.latest(conn, target.dataset_pk)
-        )
+        row = self.store.resolve(conn, target.dataset_pk, version)
         if row is None:
             which = f"version v{version}" if version is not None else "versions"
             raise NotFound(f"dataset {target.project}/{target.name} has no {which}")

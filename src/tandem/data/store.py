@@ -207,6 +207,12 @@ class DatasetStore:
 
     # -- versions -------------------------------------------------------------------------
 
+    def resolve(self, conn: Connection, dataset_pk: int, version: int | None) -> Any:
+        """Version `version`, or the latest when it is None (None if there is none)."""
+        if version is None:
+            return self.latest(conn, dataset_pk)
+        return self.version(conn, dataset_pk, version)
+
     def latest(self, conn: Connection, dataset_pk: int) -> Any:
         return conn.execute(
             select(*_VERSION_SUMMARY)

@@ -82,11 +82,7 @@ class EvaluationService:
         dataset = self.datasets.find(conn, project_pk, ref.name) if project_pk else None
         if dataset is None:
             raise NotFound(f"dataset {ref.name!r} does not exist in project {dataset_project!r}")
-        row = (
-            self.datasets.version(conn, dataset.pk, ref.version)
-            if ref.version is not None
-            else self.datasets.latest(conn, dataset.pk)
-        )
+        row = self.datasets.resolve(conn, dataset.pk, ref.version)
         if row is None:
             raise NotFound(f"dataset {dataset_project}/{ref} has no such version")
         return row

@@ -111,13 +111,11 @@ class LineageService:
         if kind is NodeKind.DATASET_VERSION:
             parsed = parse_dataset_ref(rest, ref_project)
             dataset = self.datasets.find(conn, project_pk, parsed.name)
-            version = None
-            if dataset is not None:
-                version = (
-                    self.datasets.version(conn, dataset.pk, parsed.version)
-                    if parsed.version is not None
-                    else self.datasets.latest(conn, dataset.pk)
-                )
+            version = (
+                self.datasets.resolve(conn, dataset.pk, parsed.version)
+                if dataset is not None
+                else None
+            )
             if version is None:
                 raise NotFound(f"dataset version {ref_project}/{rest} does not exist")
             return Entity(kind, version.pk, project_pk), ref_project

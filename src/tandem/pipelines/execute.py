@@ -11,7 +11,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from tandem.pipelines.spec import Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,20 @@ class CommandResult:
     returncode: int
     seconds: float
     timed_out: bool = False
+
+
+def stage_environment(stage: Stage, *, seed: int, project: str, run_id: str,
+                      datasets: dict[str, Path]) -> dict[str, str]:  # fmt: skip
+    """What a stage's command sees: this environment, the stage's `env`, its seed, run and
+    project, and `TANDEM_DATASET_<NAME>` for each dataset version's local folder."""
+    env = {**os.environ, **dict(stage.env), "TANDEM_SEED": str(seed), "TANDEM_STAGE": stage.name,
+           "TANDEM_RUN_ID": run_id, "TANDEM_PROJECT": project}  # fmt: skip
+    for ref, folder in datasets.items():
+        name = ref.split("/")[-1].split("@")[0]
+        env["TANDEM_DATASET_" + "".join(c if c.isalnum() else "_" for c in name).upper()] = str(
+            folder
+        )
+    return env
 
 
 def execute_command(job: CommandJob) -> CommandResult:

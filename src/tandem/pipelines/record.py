@@ -83,20 +83,23 @@ class Recorder:
         against its hash; a file that fails leaves no partial copy)."""
         root = self.pipeline.root
         for out in stage.outputs:
-            artifacts = self.client.runs.list_artifacts(run_id, f"{OUTS}/{out}")
-            exact = [a for a in artifacts if a.path == f"{OUTS}/{out}"]
-            below = [a for a in artifacts if a.path.startswith(f"{OUTS}/{out}/")]
-            if not exact and not below:
+            paths = self._artifacts_at(run_id, f"{OUTS}/{out}")
+            if not paths:
                 raise IntegrityError(f"run {run_id} holds no output {out!r}: run the stage again")
-            for artifact in exact or below:
-                target = root / artifact.path[len(OUTS) + 1 :]
+            for path in paths:
+                target = root / path[len(OUTS) + 1 :]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self.client.runs.download_artifact(run_id, artifact.path, target)
+                self.client.runs.download_artifact(run_id, path, target)
+
+    def _artifacts_at(self, run_id: str, path: str) -> list[str]:
+        """The run's artifact `path`, or the artifacts in the folder `path`."""
+        listed = [a.path for a in self.client.runs.list_artifacts(run_id, path)]
+        return [p for p in listed if p == path] or [p for p in listed if p.startswith(path + "/")]
 
     # -- a stage's run -----------------------------------------------------------------------
 
     def start(self, stage: Stage, key: str, params: dict[str, Any]) -> ActiveRun:
-        flat = {name: _param_text(value) for name, value in params.items()}
+        flat = {name: param_text(value) for name, value in params.items()}
         tags = {KEY_TAG: key, "tandem.stage": stage.name, "tandem.cmd": stage.cmd[:4000],
                 "tandem.pipeline": str(self.pipeline.file)}  # fmt: skip
         return self.client.start_run(
@@ -127,8 +130,7 @@ class Recorder:
     def _link_output(self, upstream_run: str, artifact: str, run_id: str) -> None:
         """Link what this run read of another stage's output: the file, or each file of a
         folder (up to MAX_FOLDER_LINKS; past that, the run that wrote them)."""
-        files = [a.path for a in self.client.runs.list_artifacts(upstream_run, artifact)
-                 if a.path == artifact or a.path.startswith(artifact + "/")]  # fmt: skip
+        files = self._artifacts_at(upstream_run, artifact)
         if len(files) > MAX_FOLDER_LINKS:
             self.client.lineage.link(f"runs/{upstream_run}", run_id, project=self.project)
             return
@@ -142,7 +144,8 @@ class Recorder:
         run.end("failed")
 
 
-def _param_text(value: Any) -> str:
+def param_text(value: Any) -> str:
+    """A param value as a run stores it: strings as they are, anything else as JSON."""
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 

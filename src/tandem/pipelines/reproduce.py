@@ -12,7 +12,6 @@ tagged `tandem.reproduces` (never a cache entry for the stage).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -24,10 +23,10 @@ import orjson
 from tandem.core.refs import parse_run_ref
 from tandem.data.ingest import HashCache
 from tandem.errors import InvalidInput, NotFound
-from tandem.pipelines.execute import CommandJob, execute_command
-from tandem.pipelines.record import OUTS, Recorder, read_metrics
+from tandem.pipelines.execute import CommandJob, execute_command, stage_environment
+from tandem.pipelines.record import OUTS, Recorder, param_text, read_metrics
 from tandem.pipelines.spec import Pipeline, Stage, load_pipeline
-from tandem.pipelines.state import WorkTree, read_params
+from tandem.pipelines.state import WorkTree, clear_outputs, read_params
 from tandem.tracking.models import Environment
 
 if TYPE_CHECKING:
@@ -90,34 +89,17 @@ def reproduce(client: Client, ref: str, home: Path, *, keep: bool = False,
         _inputs(client, run.id, record, source, root, tree, result)
         _params(pipeline, stage, source, record["params"], result)
         _compare_environment(client, run.id, env, result)
-        for out in stage.outputs:
-            target = root / out
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            target.parent.mkdir(parents=True, exist_ok=True)
-        job_env = {
-            **os.environ,
-            **dict(stage.env),
-            "TANDEM_SEED": str(run.seed or 0),
-            "TANDEM_STAGE": name,
-        }
+        clear_outputs(root, stage.outputs)
         recorder = Recorder(pipeline, lambda: client)
-        for dataset in record["datasets"]:
-            folder = recorder.materialize(dataset, home)
-            variable = "".join(
-                c if c.isalnum() else "_" for c in dataset.split("/")[-1].split("@")[0]
-            )
-            job_env[f"TANDEM_DATASET_{variable.upper()}"] = str(folder)
+        datasets = {ref: recorder.materialize(ref, home) for ref in record["datasets"]}
         log = workdir.parent / f"{run.id}.log"
-        params = {k: v if isinstance(v, str) else orjson.dumps(v).decode()
-                  for k, v in record["params"].items()}  # fmt: skip
+        params = {key: param_text(value) for key, value in record["params"].items()}
         again = client.start_run(
             run.project, f"{name} (reproduction)", seed=run.seed, cwd=root, params=params,
             tags={"tandem.stage": name, "tandem.reproduces": run.id},
         )  # fmt: skip
-        job_env["TANDEM_RUN_ID"] = again.id
+        job_env = stage_environment(stage, seed=run.seed or 0, project=run.project,
+                                    run_id=again.id, datasets=datasets)  # fmt: skip
         result.reproduction = f"{run.project}/runs/{again.id}"
         try:
             job = CommandJob(stage.cmd, str(root), job_env, str(log), timeout or stage.timeout)
@@ -195,11 +177,11 @@ def _inputs(client: Client, run_id: str, record: dict[str, Any], source: Path, r
             tree: WorkTree, result: Reproduction) -> None:  # fmt: skip
     """Bring every recorded input into the worktree with its recorded hash, or say why not."""
     produced = _upstream_artifacts(client, result.run)
+    here = WorkTree(source, tree.cache)  # the work tree the run came from
     for dep, digest in record["deps"].items():
         if tree.hash(dep) == digest:
             continue
         local = source / dep
-        here = WorkTree(source, tree.cache)
         if local.exists() and here.hash(dep) == digest:
             target = root / dep
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,13 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tandem.errors import Conflict, InvalidInput, TandemError
-from tandem.pipelines.execute import CommandJob, CommandResult, execute_command
+from tandem.pipelines.execute import (
+    CommandJob,
+    CommandResult,
+    execute_command,
+    stage_environment,
+)
 from tandem.pipelines.graph import build_graph, upstream_outputs, with_upstream
 from tandem.pipelines.record import Recorder
 from tandem.pipelines.spec import Pipeline, Stage
 from tandem.pipelines.state import (
     SKIP_DIRS,
     WorkTree,
+    clear_outputs,
     read_lock,
     read_params,
     stage_key,
@@ -227,8 +232,7 @@ class PipelineRunner:
             stage = self.pipeline.stages[name]
             if self.outputs_match(stage, entry):
                 continue
-            for out in stage.outputs:
-                _remove(self.pipeline.root / out)
+            clear_outputs(self.pipeline.root, stage.outputs)
             self.recorder.restore(entry["run"].rsplit("/", 1)[-1], stage)
             for out in stage.outputs:
                 self.tree.forget(out)
@@ -273,8 +277,7 @@ class PipelineRunner:
                 cached = self.recorder.cached_run(key)
                 if cached is not None:
                     started = time.perf_counter()
-                    for out in stage.outputs:  # exactly the run's outputs, nothing left over
-                        _remove(self.pipeline.root / out)
+                    clear_outputs(self.pipeline.root, stage.outputs)  # nothing left over
                     self.recorder.restore(cached, stage)
                     self._commit(stage, key, record, cached)
                     ref = f"{self.recorder.project}/runs/{cached}"
@@ -282,9 +285,8 @@ class PipelineRunner:
                     return StageResult(stage.name, RESTORED, took, run=ref), None
             if self._snapshot is None:
                 self._snapshot = scan(self.pipeline.root)
-            for out in stage.outputs:  # a stage starts from nothing, as `dvc repro` does
-                _remove(self.pipeline.root / out)
-                (self.pipeline.root / out).parent.mkdir(parents=True, exist_ok=True)
+            clear_outputs(self.pipeline.root, stage.outputs)
+            for out in stage.outputs:
                 self.tree.forget(out)
             run = self.recorder.start(stage, key, record["params"])
         except TandemError as exc:
@@ -318,15 +320,11 @@ class PipelineRunner:
 
     def _execute(self, pending: _Pending) -> CommandResult:
         stage = pending.stage
-        env = {**os.environ, **dict(stage.env), "TANDEM_SEED": str(self.pipeline.seed),
-               "TANDEM_STAGE": stage.name, "TANDEM_RUN_ID": pending.run.id,
-               "TANDEM_PROJECT": self.recorder.project}  # fmt: skip
-        for ref in pending.record["datasets"]:
-            folder = self.recorder.materialize(ref, self.home)
-            name = ref.split("/")[-1].split("@")[0]
-            env["TANDEM_DATASET_" + "".join(c if c.isalnum() else "_" for c in name).upper()] = str(
-                folder
-            )
+        datasets = {
+            ref: self.recorder.materialize(ref, self.home) for ref in pending.record["datasets"]
+        }
+        env = stage_environment(stage, seed=self.pipeline.seed, project=self.recorder.project,
+                                run_id=pending.run.id, datasets=datasets)  # fmt: skip
         echo = f"  {stage.name} | " if self.echo else None
         root, log = str(self.pipeline.root), str(pending.log)
         job = CommandJob(stage.cmd, root, env, log, stage.timeout, echo)
@@ -421,10 +419,7 @@ class PipelineRunner:
         for out in stage.outputs:
             self.tree.forget(out)
         outs = {out: {"oid": self.tree.hash(out)} for out in stage.outputs}
-        refs = {
-            ref: f"{name}={digest}"
-            for ref, (name, digest) in zip(stage.datasets, record["datasets"].items(), strict=True)
-        }
+        refs = self._dataset_refs.get(stage.name, {})  # as `_datasets` resolved them
         self.lock[stage.name] = {
             "key": key, **record, "dataset_refs": refs, "outs": outs,
             "run": f"{self.recorder.project}/runs/{run_id}", "seconds": round(seconds, 3),
@@ -455,13 +450,6 @@ def scan(root: Path) -> dict[str, tuple[int, int]]:
 
 def _under(path: str, out: str) -> bool:
     return path == out or path.startswith(out + "/")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def _short(text: str) -> str:

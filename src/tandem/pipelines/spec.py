@@ -37,6 +37,7 @@ STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 STAGE_KEYS = {"cmd", "deps", "params", "outs", "metrics", "timeout", "desc", "env"}
 TOP_KEYS = {"project", "seed", "stages"}
 DATASET_PREFIX = "datasets/"
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C one when PyYAML has it
 # Already normal: no empty, `.` or `..` part, no trailing slash, nothing but these characters.
 SIMPLE_PATH = re.compile(
     r"^(?!\.\.?(?:/|$))[\w\-+@=,~][\w.\-+@=,~]*(?:/(?!\.\.?(?:/|$))[\w.\-+@=,~]+)*$"
@@ -165,7 +166,7 @@ def load_pipeline(file: Path) -> Pipeline:
     spec = _Spec(file)
     try:
         # compose keeps each node's line; the C composer is faster than a plain load
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        root = yaml.compose(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark is not None else ""

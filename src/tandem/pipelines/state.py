@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from blake3 import blake3
 
 from tandem.data.ingest import HashCache, SourceFile, hash_source
 from tandem.errors import InvalidInput
-from tandem.pipelines.spec import Param, Pipeline, Stage, paths_overlap
+from tandem.pipelines.spec import YAML_LOADER, Param, Pipeline, Stage, paths_overlap
 
 LOCK_FILE = "tandem.lock"
 LOCK_SCHEMA = 1
@@ -107,6 +108,18 @@ class WorkTree:
             self._fresh = []
 
 
+def clear_outputs(root: Path, outputs: tuple[str, ...]) -> None:
+    """Remove a stage's outputs (files or folders) so it starts from nothing, as `dvc repro`
+    does, and make sure the folders they go into exist."""
+    for out in outputs:
+        path = root / out
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def folder_digest(files: dict[str, str]) -> str:
     hasher = blake3()
     for path in sorted(files):
@@ -128,8 +141,8 @@ def read_params(pipeline: Pipeline, params: tuple[Param, ...]) -> dict[str, Any]
         if param.file not in files:
             path = pipeline.root / param.file
             try:
-                loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-                files[param.file] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+                text = path.read_text(encoding="utf-8")
+                files[param.file] = yaml.load(text, Loader=YAML_LOADER) or {}
             except FileNotFoundError:
                 raise InvalidInput(f"params file {param.file} does not exist") from None
             except yaml.YAMLError as exc:

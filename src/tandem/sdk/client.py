@@ -152,7 +152,7 @@ class Client:
             from tandem.data.ingest import HashCache
 
             # Beside the spool: both describe this machine, whichever server it talks to.
-            self._hash_cache = HashCache(self.settings.home / "cache" / "file-hashes.sqlite")
+            self._hash_cache = HashCache.of_workspace(self.settings.home)
         return self._hash_cache
 
     def project_name(self, project: str | None) -> str:

@@ -72,7 +72,7 @@ class Services:
             db, dataset_store, projects, project_store, run_store, blobs, blob_index, auth, audit,
             data_roots=default_data_roots(settings) if embedded else settings.data_roots,
             workspace=settings.home.resolve(),
-            hash_cache=HashCache(settings.home / "cache" / "file-hashes.sqlite"),
+            hash_cache=HashCache.of_workspace(settings.home),
             executor=settings.executor,
         )  # fmt: skip
         registry_store = RegistryStore()
