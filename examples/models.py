@@ -60,7 +60,13 @@ def main() -> None:
     print(f"evaluation {evaluation.id[:12]}: roc_auc {auc:.3f} on {test.ref}")
 
     client.models.set_alias("churn/churn-lr", "champion", second.version)
-    client.models.set_stage(f"churn/churn-lr@{second.version}", "ready-for-review")
+    # moving it forward goes through a gate: its checklist says what evidence is still missing
+    gate = client.governance.open_gate(
+        f"churn-lr@{second.version}", "ready-for-review", project="churn"
+    )
+    missing = [f"{item.key} ({item.detail})" for item in gate.checklist if not item.holds]
+    waits = "passes" if gate.passes else "waits for " + "; ".join(missing)
+    print(f"gate {gate.id} to ready-for-review: {waits}")
     client.models.set_card_texts(
         "churn/churn-lr",
         intended_use="Rank current customers by churn risk for the retention team's outreach.",

@@ -18,7 +18,15 @@ from world import CONTRACT, World, build_world
 from tandem.core.config import Settings
 from tandem.server.app import create_app
 from tandem.server.container import Services
-from tandem.server.policy import OWN_OR_ADMIN, PUBLIC, SIGNED_IN, ServedRoute, served_routes
+from tandem.server.policy import (
+    CRITERION_OWNER,
+    GATE_SIGNER,
+    OWN_OR_ADMIN,
+    PUBLIC,
+    SIGNED_IN,
+    ServedRoute,
+    served_routes,
+)
 
 ROLES = ["viewer", "pm", "compliance", "ds", "mle", "padmin"]
 READERS = {*ROLES}
@@ -40,9 +48,16 @@ EXPECTED: dict[str, set[str]] = {
     "project:delete": {"padmin"},
     "members:write": {"padmin"},
     "audit:read": {"compliance", "padmin"},
+    "plan:write": {"pm", "compliance", "ds", "mle", "padmin"},
+    "raci:write": {"pm", "padmin"},
+    "model:release": {"mle", "padmin"},
     "admin": set(),
 }
+RULES = (GATE_SIGNER, CRITERION_OWNER)  # decided by the project's records, not only a role
 REPORT = {"task": "binary", "rows": 2, "overall": {"roc_auc": 0.5}}
+CRITERION = {"kind": "model", "metric": "roc_auc", "comparator": ">=", "threshold": 0.8}
+CRITERION |= {"owner": "data-scientist"}
+CRITERION_SPEC = {"kind": "model", "check": "roc_auc >= 0.8", "owner": "data-scientist"}
 SIGNED_IN_USERS = {*ROLES, "wsadmin", "outsider"}
 PRINCIPALS = ["anonymous", "expired", "revoked", "disabled", "outsider", *ROLES, "wsadmin"]
 UNAUTHENTICATED = {"anonymous", "expired", "revoked", "disabled"}
@@ -51,6 +66,10 @@ UNAUTHENTICATED = {"anonymous", "expired", "revoked", "disabled"}
 def allowed(policy: str, who: str) -> bool:
     if who in UNAUTHENTICATED:
         return policy == PUBLIC
+    if policy == GATE_SIGNER:
+        return who == "ds"  # the RACI's accountable member for the world's open gate
+    if policy == CRITERION_OWNER:
+        return who in ("ds", "wsadmin")  # criterion `loss` is the data scientists'; admins may
     if policy in (PUBLIC, SIGNED_IN, "project:create"):
         return True
     if who == "wsadmin":
@@ -66,7 +85,7 @@ def expected_status(policy: str, who: str, path: str) -> str:
         return "ok"
     if who in UNAUTHENTICATED:
         return "401"
-    if who == "outsider" and policy in EXPECTED and policy != "admin":
+    if who == "outsider" and (policy in EXPECTED or policy in RULES) and policy != "admin":
         return "404"  # a stranger to the project is not told it exists
     if policy == OWN_OR_ADMIN and "/tokens/" in path:
         return "404"  # someone else's token: not told it exists
@@ -150,6 +169,8 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "version": "v1",
         "alias": "champion",
         "evaluation_id": world.evaluation_id,
+        "gate_id": world.gate_id,
+        "number": "1",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -193,6 +214,19 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "target": "y",
             "report": REPORT,
         },
+        ("PUT", "/api/v1/projects/{project}/brief"): {"goal": "g"},
+        ("PUT", "/api/v1/projects/{project}/criteria/{key}"): CRITERION,
+        ("PUT", "/api/v1/projects/{project}/raci"): {"activities": {"training": {"ds": "A"}}},
+        ("POST", "/api/v1/projects/{project}/spec/plan"): {"criteria": {"auc": CRITERION_SPEC}},
+        ("PUT", "/api/v1/projects/{project}/spec"): {"criteria": {"auc": CRITERION_SPEC}},
+        ("POST", "/api/v1/projects/{project}/gates"): {"model": "churn@1", "to": "retired"},
+        ("POST", "/api/v1/projects/{project}/gates/{gate_id}/signoffs"): {"decision": "approve"},
+        ("POST", "/api/v1/projects/{project}/gates/{gate_id}/cancel"): {"reason": "r"},
+        ("POST", "/api/v1/projects/{project}/gates/{gate_id}/waivers"): {
+            "criterion": "loss",
+            "reason": "r",
+        },
+        ("POST", "/api/v1/projects/{project}/decisions"): {"title": "t", "decision": "d"},
         ("POST", "/api/v1/projects/{project}/lineage/links"): {
             "src": f"runs/{world.runs[0]}/artifacts/a.txt",
             "dst": f"runs/{world.runs[1]}",
@@ -201,6 +235,8 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
         params = {"ref": f"runs/{world.runs[0]}"}
+    if route.path.endswith("/gates/check"):
+        params = {"model": "churn@1", "to": "ready-for-review"}
     if route.path == "/api/v1/runs/compare":
         params = {"ids": world.runs}
     if route.path == "/api/v1/audit":
@@ -284,6 +320,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
             "/account/tokens": {"name": "mine"},
             "/projects/{project}/datasets/{name}": {"description": "d", "tags": ""},
             "/projects/{project}/datasets/{name}/columns": {"column": "customer", "owner": "o"},
+            "/projects/{project}/brief": {"goal": "g"},
         }
         request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
     return request

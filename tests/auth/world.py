@@ -13,9 +13,11 @@ from pathlib import Path
 from tandem.core.auth import Role
 from tandem.core.clock import now_ms
 from tandem.evaluation.models import EvaluationCreate
+from tandem.governance.gates import DecisionCreate, GateOpen
+from tandem.governance.models import CriterionSet, RaciSet
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.projects.models import ProjectCreate
-from tandem.registry.models import VersionCreate
+from tandem.registry.models import Stage, VersionCreate
 from tandem.server.container import Services
 from tandem.tracking.models import MetricColumns, RunBatch, RunCreate
 
@@ -38,6 +40,7 @@ class World:
     other_run: str = ""
     oid: str = ""
     evaluation_id: str = ""
+    gate_id: str = ""
 
 
 CONTRACT = """\
@@ -110,6 +113,18 @@ def build_world(services: Services, tmp: Path) -> World:
     )
     registry.set_alias(owner, "churn", "churn", "champion", 1)
     report = {"task": "binary", "rows": 2, "overall": {"roc_auc": 0.5}}
+    # a success criterion `loss`, for the routes that change or delete one
+    criterion = CriterionSet(kind="model", metric="roc_auc", comparator=">=", threshold=0.8,
+                             owner="data-scientist")  # fmt: skip
+    services.governance.put_criterion(owner, "churn", "loss", criterion)
     body = EvaluationCreate(model="churn@1", dataset="churn@v1", target="y", report=report)
     world.evaluation_id = services.evaluations.record(owner, "churn", body).id
+    # ds signs review gates, pm release gates; an open gate on churn@1 and a proposed decision
+    matrix = {"evaluation": {"ds": "A"}, "release-approval": {"pm": "A"}}
+    services.governance.set_raci(owner, "churn", RaciSet.model_validate({"activities": matrix}))
+    opened = services.gates.open(
+        owner, "churn", GateOpen(model="churn@1", to=Stage.READY_FOR_REVIEW)
+    )
+    world.gate_id = opened.id
+    services.gates.create_decision(owner, "churn", DecisionCreate(title="t", decision="d"))
     return world

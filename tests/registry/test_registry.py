@@ -64,9 +64,13 @@ def test_log_register_alias_stage_and_load(
     assert client.models.version("churn/income@champion").version == 1
     assert client.models.version("churn/income").version == 2  # no selector: the latest
 
-    moved = client.models.set_stage("churn/income@2", "ready-for-review")
-    assert moved.stage == Stage.READY_FOR_REVIEW
-    assert [v.version for v in client.models.versions("churn/income", stage="draft").items] == [1]
+    with pytest.raises(Conflict, match="goes through a gate"):  # tests/governance/test_gates
+        client.models.set_stage("churn/income@2", "ready-for-review")
+    assert client.models.set_stage("churn/income@2", "draft").stage == Stage.DRAFT
+    assert [v.version for v in client.models.versions("churn/income", stage="draft").items] == [
+        2,
+        1,
+    ]
     page = client.models.versions("churn/income", limit=1)
     assert [v.version for v in page.items] == [2] and page.next_cursor
     assert [

@@ -119,7 +119,7 @@ def test_payloads_never_run(browser: Any, site: str, world: World, tmp_path: Pat
         f"/projects/vision/runs/{run.id}?preview={XSS}.html",
         f"/projects/vision/runs/{run.id}/preview/{XSS}.svg",
         f"/projects/vision/compare?runs={run.id},{other}",
-        f"/projects/vision?filter={XSS}&columns=params.model",
+        f"/projects/vision/runs?filter={XSS}&columns=params.model",
         "/projects/vision/audit",
     ):
         page.goto(site + path.replace("#", "%23"))

@@ -15,6 +15,15 @@ from tandem.cli.access import audit, members_app, tokens_app, users_app
 from tandem.cli.data import app as data_app
 from tandem.cli.evaluate import evaluate as evaluate_command
 from tandem.cli.evaluate import evaluations as evaluations_command
+from tandem.cli.governance import (
+    brief_app,
+    criteria_app,
+    decision_app,
+    gate_app,
+    project_app,
+    raci_app,
+    scorecard_command,
+)
 from tandem.cli.lineage import lineage as lineage_command
 from tandem.cli.models import app as models_app
 from tandem.cli.pipelines import register as register_pipelines
@@ -105,6 +114,13 @@ app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_command)
 models_app.command("evaluations")(evaluations_command)
 app.command("lineage")(lineage_command)
+app.add_typer(brief_app, name="brief")
+app.add_typer(criteria_app, name="criteria")
+app.add_typer(raci_app, name="raci")
+app.command("scorecard")(scorecard_command)
+app.add_typer(project_app, name="project")
+app.add_typer(gate_app, name="gate")
+app.add_typer(decision_app, name="decision")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")

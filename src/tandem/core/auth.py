@@ -36,6 +36,8 @@ class Action(enum.StrEnum):
     MODEL_READ = "model:read"  # models, versions, their files and aliases
     MODEL_WRITE = "model:write"  # register versions, edit, move aliases, draft <-> review
     MODEL_RELEASE = "model:release"  # stages from ready-for-production on
+    PLAN_WRITE = "plan:write"  # the brief and success criteria
+    RACI_WRITE = "raci:write"  # who is responsible, accountable, consulted, informed
     AUDIT_READ = "audit:read"
     ADMIN = "admin"  # workspace-wide: users, garbage collection, every project
 
@@ -81,12 +83,14 @@ _BUILD = _READ | {
 ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
     {
         Role.VIEWER: _READ,
-        Role.PRODUCT_MANAGER: _READ,
-        Role.COMPLIANCE: _READ | {Action.AUDIT_READ},
-        Role.DATA_SCIENTIST: _BUILD,
-        Role.ML_ENGINEER: _BUILD | {Action.MODEL_RELEASE},
+        Role.PRODUCT_MANAGER: _READ | {Action.PLAN_WRITE, Action.RACI_WRITE},
+        Role.COMPLIANCE: _READ | {Action.AUDIT_READ, Action.PLAN_WRITE},
+        Role.DATA_SCIENTIST: _BUILD | {Action.PLAN_WRITE},
+        Role.ML_ENGINEER: _BUILD | {Action.MODEL_RELEASE, Action.PLAN_WRITE},
         Role.ADMIN: _BUILD
         | {
+            Action.PLAN_WRITE,
+            Action.RACI_WRITE,
             Action.MODEL_RELEASE,
             Action.PROJECT_WRITE,
             Action.PROJECT_DELETE,

@@ -657,6 +657,20 @@ class DataService:
             columns |= self._sensitive[contract.digest]
         return columns
 
+    def unresolved_pii(
+        self, principal: Principal, ref: str | DatasetRef, project: str | None = None
+    ) -> list[str]:
+        """Columns of a version that its PII scan flagged and no contract (the one it was
+        checked against, or the current one) classifies as sensitive: personal data nobody has
+        declared yet."""
+        project, parsed = self._ref(ref, project)
+        with self.db.read() as conn:
+            target = self._dataset(conn, principal, project, parsed.name, Action.DATA_READ)
+            row = self._version_row(conn, target, parsed.version)
+            _, pii = self.store.version_details(conn, row.pk)
+            declared = self._sensitive_columns(conn, target, row.contract_revision, None)
+        return sorted({str(finding["column"]) for finding in pii or ()} - declared)
+
     def open_file(
         self, principal: Principal, ref: str | DatasetRef, path: str, project: str | None = None
     ) -> tuple[ManifestFile, Iterator[bytes]]:

@@ -20,6 +20,7 @@ from tandem.core.ids import Oid
 from tandem.data.store import DatasetStore
 from tandem.evaluation.store import purge_evaluations
 from tandem.gc.models import GcReport, GcRequest
+from tandem.governance.store import GovernanceStore
 from tandem.identity.store import IdentityStore
 from tandem.lineage.store import LineageStore
 from tandem.projects.store import ProjectStore
@@ -129,6 +130,7 @@ class GcService:
         for pk, _ in doomed_projects:
             self.datasets.purge_project(conn, pk)
             purge_evaluations(conn, pk)
+            GovernanceStore().purge_project(conn, pk)
             self.registry.purge_project(conn, pk)
             self.identity.purge_project(conn, pk)
             self.projects.purge(conn, pk)

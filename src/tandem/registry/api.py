@@ -109,9 +109,10 @@ async def set_stage(
     project: str, name: str, version: Selector, body: StageChange, services: ServicesDep,
     principal: PrincipalDep,
 ) -> ModelVersion:  # fmt: skip
-    """Move the version to another lifecycle stage (from ready-for-production on:
-    `model:release`)."""
-    return await offload(services.registry.set_stage, principal, project, name, version, body.stage)
+    """Move the version to another lifecycle stage: back to draft directly; forward, or to
+    retired, once the gate for that move is open and passes (409 `conflict` saying what it
+    waits for, otherwise). See /projects/{project}/gates."""
+    return await offload(services.gates.move_stage, principal, project, name, version, body.stage)
 
 
 @router.put(MODEL + "/aliases/{alias}", openapi_extra=policy(Action.MODEL_WRITE))

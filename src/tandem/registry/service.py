@@ -363,6 +363,30 @@ class RegistryService:
             row = self.store.version(conn, model.pk, row.version)
             return self.store.version_model(conn, row, project, name)
 
+    def move_by_gate(
+        self,
+        conn: Connection,
+        principal: Principal,
+        project: str,
+        name: str,
+        version_pk: int,
+        stage: Stage,
+        gate_id: str,
+    ) -> None:
+        """Move a version to `stage` because gate `gate_id` passed, inside the gate's
+        transaction. The gate's sign-offs are the authority, so the caller's own permission
+        to move stages is not asked (a product manager's approval may complete a release)."""
+        row = self.store.version_by_pk(conn, version_pk)
+        now = now_ms()
+        self.store.update_version(
+            conn, version_pk, stage=stage.value, stage_changed_at=now,
+            stage_changed_by=f"gate {gate_id}",
+        )  # fmt: skip
+        self.audit.record(
+            conn, principal, "model.version.stage", f"{project}/{name}@{row.version}",
+            project=project, previous=row.stage, stage=stage.value, gate=gate_id,
+        )  # fmt: skip
+
     # -- aliases --------------------------------------------------------------------------
 
     def set_alias(

@@ -115,6 +115,9 @@ class RegistryStore:
             )
         ).first()
 
+    def version_by_pk(self, conn: Connection, version_pk: int) -> Any:
+        return conn.execute(self._version_query().where(model_versions.c.pk == version_pk)).first()
+
     def latest(self, conn: Connection, model_pk: int) -> Any:
         return conn.execute(
             self._version_query()

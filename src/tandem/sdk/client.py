@@ -33,6 +33,7 @@ from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk import environment
 from tandem.sdk.data import Datasets
 from tandem.sdk.evaluations import Evaluations
+from tandem.sdk.governance import Governance
 from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.lineage import Lineage
 from tandem.sdk.models import Models
@@ -139,6 +140,7 @@ class Client:
         self.models = Models(self._http, self)
         self.evaluations = Evaluations(self._http, self)
         self.lineage = Lineage(self._http, self)
+        self.governance = Governance(self._http, self)
         self._packages_oid: str | None = None
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False

@@ -34,6 +34,7 @@ def create_app(
     from tandem.data.api import router as data_router
     from tandem.evaluation.api import router as evaluation_router
     from tandem.gc.api import router as gc_router
+    from tandem.governance.api import router as governance_router
     from tandem.identity.api import router as identity_router
     from tandem.lineage.api import router as lineage_router
     from tandem.projects.api import router as projects_router
@@ -77,6 +78,7 @@ def create_app(
         registry_router,
         evaluation_router,
         lineage_router,
+        governance_router,
         gc_router,
         identity_router,
         audit_router,

@@ -13,6 +13,9 @@ from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
 from tandem.gc.service import GcService
+from tandem.governance.gate_service import GateService
+from tandem.governance.service import GovernanceService
+from tandem.governance.store import GovernanceStore
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
@@ -45,6 +48,8 @@ class Services:
     evaluations: EvaluationService
     cards: CardService
     lineage: LineageService
+    governance: GovernanceService
+    gates: GateService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -84,6 +89,14 @@ class Services:
         lineage = LineageService(
             db, LineageStore(), project_store, run_store, dataset_store, registry_store, auth, audit
         )
+        governance = GovernanceService(
+            db, GovernanceStore(), project_store, identity_store, registry, evaluations,
+            tracking, auth, audit,
+        )  # fmt: skip
+        gates = GateService(
+            db, governance.store, project_store, governance, registry, data, tracking, auth,
+            audit,
+        )  # fmt: skip
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
             audit, staging=settings.home.resolve() / "staging", registry=registry_store,
@@ -102,6 +115,8 @@ class Services:
             evaluations=evaluations,
             cards=cards,
             lineage=lineage,
+            governance=governance,
+            gates=gates,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,

@@ -20,6 +20,8 @@ POLICY_KEY = "x-tandem-policy"
 PUBLIC = "public"  # anyone, signed in or not (health, the sign-in page, static files)
 SIGNED_IN = "signed-in"  # any signed-in user; the service scopes the answer to them
 OWN_OR_ADMIN = "own-or-admin"  # the user the thing belongs to, or a workspace admin
+GATE_SIGNER = "gate-signer"  # the members the RACI marks Accountable for the gate's activity
+CRITERION_OWNER = "criterion-owner"  # members whose project role owns the criterion
 
 
 def policy(rule: Action | str) -> dict[str, Any]:

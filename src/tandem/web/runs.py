@@ -63,7 +63,7 @@ def sort_link(current: str | None, column: str) -> tuple[str, str]:
     return f"{column} desc", "none"
 
 
-@router.get("/projects/{project}", openapi_extra=policy(Action.RUN_READ))
+@router.get("/projects/{project}/runs", openapi_extra=policy(Action.RUN_READ))
 async def runs_table(
     request: Request,
     project: str,
@@ -107,7 +107,11 @@ async def runs_table(
         "error": error,
         "here": here,
         "pager": Pager.of(cursor, back, next_cursor),
-        "crumbs": [("Projects", "/"), (project, None)],
+        "crumbs": [
+            ("Projects", "/"),
+            (project, f"/projects/{quote(project, safe='')}"),
+            ("Runs", None),
+        ],
     }
     return render(request, "runs.html", context, principal=principal, status=422 if error else 200)
 

@@ -8,6 +8,7 @@ import tandem.audit.tables
 import tandem.data.tables
 import tandem.evaluation.tables
 import tandem.gc.models
+import tandem.governance.tables
 import tandem.identity.tables
 import tandem.lineage.tables
 import tandem.projects.tables

@@ -1,0 +1,225 @@
+"""Gates, sign-offs, waivers and decision records: the models shared by the server and the SDK,
+and which checklist and which RACI activity each stage's gate has.
+
+Moving a model version forward (to ready-for-review, ready-for-production, production or
+retired) goes through a gate: a checklist evaluated from evidence, and sign-offs from the
+members the RACI marks Accountable for the gate's activity. It passes only when every item
+holds and every required member approved; one rejection closes it."""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tandem.errors import InvalidInput
+from tandem.registry.models import Stage
+
+
+class GateStatus(enum.StrEnum):
+    OPEN = "open"
+    PASSED = "passed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class SignDecision(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Item(enum.StrEnum):
+    """The default checklist items (DESIGN.md section 2)."""
+
+    REPRODUCIBLE = "reproducible"
+    TRAINING_DATA_CONTRACT = "training-data-contract"
+    HOLDOUT_EVALUATION = "holdout-evaluation"
+    MODEL_CRITERIA = "model-criteria"
+    RELEASE_CRITERIA = "release-criteria"
+    NO_PII = "no-unresolved-pii"
+    MONITORING_PLAN = "monitoring-plan"
+    ROLLBACK_TARGET = "rollback-target"
+    DECISION_RECORD = "decision-record"
+    SIGN_OFFS = "sign-offs"
+
+
+ITEM_TITLES = {
+    Item.REPRODUCIBLE: "The training run is reproducible: code version, data versions, params, "
+    "seed and environment recorded",
+    Item.TRAINING_DATA_CONTRACT: "The training data passed its contract",
+    Item.HOLDOUT_EVALUATION: "An evaluation exists on a held-out dataset version",
+    Item.MODEL_CRITERIA: "Model criteria met or waived",
+    Item.RELEASE_CRITERIA: "Product, fairness and system criteria met or waived",
+    Item.NO_PII: "No unresolved personal-data finding in the training data",
+    Item.MONITORING_PLAN: "A monitoring plan exists: the RACI names who is accountable for "
+    "monitoring",
+    Item.ROLLBACK_TARGET: "A rollback target exists",
+    Item.DECISION_RECORD: "An accepted decision record links to this version",
+    Item.SIGN_OFFS: "Sign-offs from the members the RACI marks accountable",
+}
+
+_REVIEW = (Item.REPRODUCIBLE, Item.TRAINING_DATA_CONTRACT, Item.HOLDOUT_EVALUATION,
+           Item.MODEL_CRITERIA)  # fmt: skip
+_RELEASE = (*_REVIEW, Item.RELEASE_CRITERIA, Item.NO_PII, Item.MONITORING_PLAN,
+            Item.ROLLBACK_TARGET, Item.SIGN_OFFS)  # fmt: skip
+CHECKLISTS: dict[Stage, tuple[Item, ...]] = {
+    Stage.READY_FOR_REVIEW: (*_REVIEW, Item.SIGN_OFFS),
+    Stage.READY_FOR_PRODUCTION: _RELEASE,
+    Stage.PRODUCTION: _RELEASE,
+    Stage.RETIRED: (Item.DECISION_RECORD, Item.SIGN_OFFS),
+}
+"""Each gated stage's checklist. Moving back to draft is not gated."""
+
+ACTIVITY = {
+    Stage.READY_FOR_REVIEW: "evaluation",
+    Stage.READY_FOR_PRODUCTION: "release-approval",
+    Stage.PRODUCTION: "release-approval",
+    Stage.RETIRED: "release-approval",
+}
+"""Whose sign-off a gate needs: the members the RACI marks Accountable for this activity. A
+review gate needs one only when the RACI has an `evaluation` activity; a release gate always."""
+
+MONITORING_ACTIVITY = "monitoring"
+ROLLBACK_ALIAS = "rollback"
+
+
+class ChecklistItem(BaseModel):
+    key: str
+    title: str
+    holds: bool
+    detail: str = Field("", description="what holds or is missing, in a sentence")
+    evidence: list[str] = Field([], description="references to what decided it")
+
+
+class SignOff(BaseModel):
+    member: str
+    role: str = Field(description="the member's project role when they signed")
+    letter: str = Field(description="A or R: why their sign-off was needed")
+    decision: SignDecision
+    comment: str = ""
+    at: int
+
+
+class SignOffCreate(BaseModel):
+    """Your own approval or rejection; nobody signs for someone else, so there is no name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: SignDecision
+    comment: str = Field("", max_length=10_000, description="required for a rejection")
+
+
+class GateOpen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="NAME@N or NAME@ALIAS in the project")
+    to: Stage
+
+
+class GateCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field("", max_length=10_000)
+
+
+class Gate(BaseModel):
+    id: str
+    project: str
+    model: str
+    version: int
+    from_stage: Stage
+    to_stage: Stage
+    status: GateStatus
+    activity: str
+    opened_at: int
+    opened_by: str
+    closed_at: int | None = None
+    closed_by: str | None = None
+    reason: str = Field("", description="why it was rejected or cancelled")
+    checklist: list[ChecklistItem] = []
+    required: list[str] = Field([], description="members whose approval it needs")
+    signoffs: list[SignOff] = []
+    waiting_for: list[str] = Field([], description="required members who have not signed")
+    passes: bool = Field(False, description="every item holds and every required member approved")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project}/{self.model}@{self.version} -> {self.to_stage.value}"
+
+
+class WaiverCreate(BaseModel):
+    """Waive a criterion for the gate's model version, as its owner role; the reason becomes an
+    accepted decision record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    criterion: str
+    reason: str = Field(min_length=1, max_length=20_000)
+
+
+class Waiver(BaseModel):
+    criterion: str
+    model: str
+    version: int
+    waived_by: str
+    role: str
+    at: int
+    decision: int = Field(description="the decision record's number")
+
+
+# -- decision records ----------------------------------------------------------------------
+
+
+class DecisionStatus(enum.StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    SUPERSEDED = "superseded"
+
+
+_LINK = re.compile(r"^[\w\-./@:]{1,500}$")
+LINK_KINDS = ("models", "datasets", "runs", "evaluations", "criteria", "gates", "decisions")
+
+
+def check_links(links: list[str]) -> list[str]:
+    """References as `KIND/...` or `PROJECT/KIND/...` with KIND one of `LINK_KINDS`."""
+    for link in links:
+        parts = link.split("/")
+        well_formed = bool(_LINK.match(link)) and not any(p in ("", ".", "..") for p in parts)
+        kind_at = 1 if len(parts) > 2 and parts[1] in LINK_KINDS else 0
+        if not well_formed or parts[kind_at] not in LINK_KINDS or len(parts) < kind_at + 2:
+            raise InvalidInput(
+                f"link {link!r} is not a reference such as models/churn-gbm@3, "
+                "datasets/customers@v2, runs/ID or evaluations/ID"
+            )
+    return sorted(set(links))
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    context: str = ""
+    options: str = ""
+    decision: str = Field(min_length=1)
+    consequences: str = ""
+    links: list[str] = Field([], description="what it is about, e.g. models/churn-gbm@3")
+    accept: bool = Field(False, description="record it as accepted (you are its approver)")
+    supersedes: int | None = Field(None, description="the number of the decision it replaces")
+
+
+class DecisionRecord(BaseModel):
+    project: str
+    number: int
+    title: str
+    context: str
+    options: str
+    decision: str
+    consequences: str
+    status: DecisionStatus
+    links: list[str]
+    approvers: list[str]
+    superseded_by: int | None = None
+    created_at: int
+    created_by: str
+    accepted_at: int | None = None

@@ -1,0 +1,143 @@
+"""The project page, the one screen a product manager opens: the brief, the success criteria,
+the scorecard of each candidate and production model version, and the RACI. Plus the brief's
+history (every version as a diff with its author) and the form that saves a new version.
+
+Every figure comes from the services with the caller's principal; the page decides nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from tandem.core.auth import Action, Principal
+from tandem.errors import TandemError
+from tandem.governance.models import BRIEF_FIELDS, BriefStatus, BriefUpdate, criterion_summary
+from tandem.governance.spec import brief_changes
+from tandem.server.container import Services
+from tandem.server.deps import PrincipalDep, ServicesDep, offload
+from tandem.server.policy import policy
+from tandem.web.access import is_user_mistake
+from tandem.web.forms import checked_form, text
+from tandem.web.render import redirect, render
+
+router = APIRouter(include_in_schema=False)
+
+BRIEF_FIELD_LIMIT = 100_000
+NOTICES = {"saved": "Saved a new version of the brief.", "unchanged": "The brief is unchanged."}
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _overview(services: Services, principal: Principal, project: str) -> dict[str, Any]:
+    governance = services.governance
+    return {
+        "brief": governance.get_brief(principal, project),
+        "criteria": governance.list_criteria(principal, project),
+        "raci": governance.get_raci(principal, project),
+        "scorecards": (
+            governance.candidate_scorecards(principal, project)
+            if principal.may(Action.MODEL_READ, project)
+            else []
+        ),
+    }
+
+
+async def _project_page(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    project: str,
+    *,
+    error: str | None = None,
+    draft: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    found = await offload(_overview, services, principal, project)
+    brief = found["brief"]
+    members = sorted({m for row in found["raci"].activities.values() for m in row})
+    context = {
+        "project": project,
+        **found,
+        "members": members,
+        "fields": BRIEF_FIELDS,
+        "statuses": [s.value for s in BriefStatus],
+        "summary": criterion_summary,
+        "may_edit": principal.may(Action.PLAN_WRITE, project),
+        "draft": draft
+        or {
+            **{f: getattr(brief, f) for f in BRIEF_FIELDS},
+            "status": brief.status.value,
+        },
+        "error": error,
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+        "crumbs": [("Projects", "/"), (project, None)],
+    }
+    return render(request, "project.html", context, principal=principal, status=status)
+
+
+@router.get("/projects/{project}", openapi_extra=policy(Action.PROJECT_READ))
+async def project_page(
+    request: Request, project: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    return await _project_page(request, services, principal, project)
+
+
+@router.post("/projects/{project}/brief", openapi_extra=policy(Action.PLAN_WRITE))
+async def save_brief(
+    request: Request, project: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Save the edited brief as a new version; refused if someone saved one since the form
+    was loaded (its `base_version`), so nobody overwrites another's edit unseen."""
+    form = await checked_form(request, project)
+    draft = {f: text(form, f, BRIEF_FIELD_LIMIT) for f in [*BRIEF_FIELDS, "status"]}
+    base = text(form, "base_version", 20)
+    try:
+        update = BriefUpdate.model_validate(
+            {
+                **{k: v for k, v in draft.items() if v or k != "status"},
+                "base_version": int(base) if base.isdigit() else None,
+            }
+        )
+        before = await offload(services.governance.get_brief, principal, project)
+        saved = await offload(services.governance.set_brief, principal, project, update)
+    except TandemError as exc:
+        if not is_user_mistake(exc):
+            raise
+        return await _project_page(
+            request, services, principal, project, error=exc.message, draft=draft,
+            status=exc.status,
+        )  # fmt: skip
+    except ValueError as exc:  # pydantic: a status that is not one of the three
+        message = f"not saved: {exc.errors()[0]['msg']}" if hasattr(exc, "errors") else str(exc)
+        return await _project_page(
+            request, services, principal, project, error=message, draft=draft, status=422
+        )
+    notice = "saved" if saved.version != before.version else "unchanged"
+    return redirect(f"/projects/{_q(project)}?notice={notice}#brief")
+
+
+@router.get("/projects/{project}/brief", openapi_extra=policy(Action.PROJECT_READ))
+async def brief_history(
+    request: Request, project: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Every version of the brief, newest first, each as a diff against the one before."""
+    versions = await offload(services.governance.brief_history, principal, project)
+    entries = []
+    for i, newer in enumerate(versions):
+        base = versions[i + 1] if i + 1 < len(versions) else BriefUpdate()
+        entries.append({"brief": newer, "changes": brief_changes(base, newer)})
+    context = {
+        "project": project,
+        "entries": entries,
+        "crumbs": [
+            ("Projects", "/"),
+            (project, f"/projects/{_q(project)}"),
+            ("Brief history", None),
+        ],
+    }
+    return render(request, "brief_history.html", context, principal=principal)

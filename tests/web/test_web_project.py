@@ -1,0 +1,143 @@
+"""The project page over HTTP and in a real browser: brief, criteria, the scorecards of the
+production and candidate versions, the RACI; editing the brief (a stale form is refused and
+saves nothing); the brief's history as diffs with their authors; user text escaped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from data_world import Tables, data_folder
+from model_world import add_models
+from starlette.testclient import TestClient
+from test_web_data import text_of
+from web_world import XSS, World, csrf_of, shot, sign_in, sign_in_browser
+
+from tandem.governance.models import BriefUpdate, RaciSet
+from tandem.governance.spec import CriterionSpec
+from tandem.registry.models import Stage
+from tandem.server.app import create_app
+
+
+@pytest.fixture
+def governed(world: World, tmp_path: Path) -> dict[str, Any]:
+    """vision: a brief (with a payload in its goal), three criteria, churn-lr@1 in production
+    and @2 ready for review (evaluated on telco@v1), and a RACI."""
+    services, owner = world.services, world.services.owner
+    tables: Tables = data_folder(services, tmp_path)
+    add_models(services, tables, tmp_path)
+    registry = services.registry
+    registry.set_stage(owner, "vision", "churn-lr", "1", Stage.READY_FOR_PRODUCTION)
+    registry.set_stage(owner, "vision", "churn-lr", "1", Stage.PRODUCTION)
+    registry.set_stage(owner, "vision", "churn-lr", "2", Stage.READY_FOR_REVIEW)
+    gov = services.governance
+    gov.set_brief(owner, "vision", BriefUpdate(goal=f"Keep customers {XSS}", status="agreed"))
+    report = services.evaluations.list_for_model(owner, "vision", "churn-lr@2", full=True)[0]
+    auc = report.overall["roc_auc"]
+    criteria = {
+        "auc": CriterionSpec(
+            kind="model", check="roc_auc >= 0.6", dataset="telco", owner="data-scientist"
+        ),
+        "parity": CriterionSpec(
+            kind="fairness",
+            check="demographic_parity_difference <= 0.0001",
+            slice="gender",
+            owner="compliance",
+        ),
+        "uplift": CriterionSpec(
+            kind="product", check="retention_uplift >= 2%", owner="product-manager"
+        ),
+    }
+    for key, spec in criteria.items():
+        gov.put_criterion(owner, "vision", key, spec.to_set())
+    gov.set_raci(
+        owner,
+        "vision",
+        RaciSet.model_validate({"activities": {"release-approval": {"ada": "A", "carl": "C"}}}),
+    )
+    return {"auc": auc}
+
+
+def test_project_page_for_a_viewer(world: World, api: TestClient, governed: dict) -> None:
+    sign_in(api, "vic")
+    page = api.get("/projects/vision")
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "Keep customers" in text and "agreed" in text and "version 1" in text
+    assert "<script>window.__xss" not in page.text and "&lt;script&gt;" in page.text
+    assert "model: roc_auc >= 0.6 on telco" in text
+    assert "fairness: demographic_parity_difference <= 0.0001 [across gender]" in text
+    assert "churn-lr version 2" in text and "churn-lr version 1" in text
+    card_2 = page.text.split('id="scorecard-churn-lr-2"')[1].split("</article>")[0]
+    assert "verdict-met" in card_2 and "evaluation on telco@v1" in card_2
+    assert "verdict-not-met" in card_2  # parity within 0.0001 does not hold
+    assert f"{governed['auc']:.6g}" in card_2
+    card_1 = page.text.split('id="scorecard-churn-lr-1"')[1].split("</article>")[0]
+    assert "verdict-met" not in card_1 and "no evaluation of this version on telco yet" in card_1
+    assert "release-approval" in text
+    assert 'action="/projects/vision/brief"' not in page.text  # no edit form for a viewer
+    history = api.get("/projects/vision/brief")
+    assert history.status_code == 200 and "Version 1" in history.text
+    token = csrf_of(api.get("/account").text)
+    refused = api.post("/projects/vision/brief", data={"goal": "mine", "csrf_token": token})
+    assert refused.status_code == 403
+    assert world.services.governance.get_brief(world.services.owner, "vision").version == 1
+
+
+def test_editing_the_brief_and_a_stale_form(world: World, api: TestClient, governed: dict) -> None:
+    sign_in(api, "carl")  # compliance may edit the brief
+    page = api.get("/projects/vision")
+    token = csrf_of(page.text)
+    form = {"goal": "Keep 2% more customers", "user_story": "As a PM", "status": "in-review"}
+    saved = api.post(
+        "/projects/vision/brief",
+        data={**form, "base_version": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303 and saved.headers["location"].endswith("?notice=saved#brief")
+    brief = world.services.governance.get_brief(world.services.owner, "vision")
+    assert (brief.version, brief.created_by, brief.goal) == (2, "carl", "Keep 2% more customers")
+    # a form loaded before that save (version 1) is refused, and shows what was typed
+    stale = api.post(
+        "/projects/vision/brief",
+        data={**form, "goal": "Old idea", "base_version": "1", "csrf_token": token},
+    )
+    assert stale.status_code == 409
+    assert "is at version 2, not 1: carl saved it since" in stale.text and "Old idea" in stale.text
+    bad = api.post(
+        "/projects/vision/brief",
+        data={**form, "status": "done", "base_version": "2", "csrf_token": token},
+    )
+    assert bad.status_code == 422 and "not saved" in bad.text
+    assert world.services.governance.get_brief(world.services.owner, "vision").version == 2
+    history = text_of(api.get("/projects/vision/brief").text)
+    assert "Version 2" in history and "by carl" in history
+    assert "+Keep 2% more customers" in history and "+in-review" in history
+
+
+def test_project_page_in_a_browser(browser: Any, world: World, governed: dict, serve: Any) -> None:
+    with serve(create_app(services=world.services)) as site:
+        page = browser.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        sign_in_browser(page, site, "ada")
+        page.get_by_role("link", name="vision").click()
+        page.wait_for_url(f"{site}/projects/vision")
+        assert page.get_by_role("heading", name="Success criteria").is_visible()
+        assert page.locator("#scorecard-churn-lr-2 .verdict-met").count() == 1
+        page.get_by_text("Edit the brief").click()
+        page.get_by_label("User story").fill("As a retention manager, I want a weekly list.")
+        page.get_by_label("Status").select_option("agreed")
+        page.get_by_role("button", name="Save a new version").click()
+        page.wait_for_url(f"{site}/projects/vision?notice=saved#brief")
+        assert page.get_by_role("status").inner_text() == "Saved a new version of the brief."
+        assert page.get_by_text("As a retention manager, I want a weekly list.").count() >= 1
+        shot(page, "project")
+        page.get_by_role("link", name="History").click()
+        assert page.get_by_role("heading", name="Version 2").is_visible()
+        page.get_by_role("link", name="vision").click()
+        page.get_by_role("link", name="Runs").first.click()
+        page.wait_for_url(f"{site}/projects/vision/runs")
+        assert page.get_by_role("heading", name="Runs in vision").is_visible()
+        assert dialogs == [] and page.evaluate("window.__xss") is None
