@@ -306,6 +306,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "user": "viewer",
         "token_id": world.token_ids["viewer"],
         "version": "v1",
+        "gate_id": world.gate_id,
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}
@@ -321,6 +322,8 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
             "/projects/{project}/datasets/{name}": {"description": "d", "tags": ""},
             "/projects/{project}/datasets/{name}/columns": {"column": "customer", "owner": "o"},
             "/projects/{project}/brief": {"goal": "g"},
+            "/projects/{project}/gates/{gate_id}/sign": {"decision": "approve"},
+            "/projects/{project}/gates/{gate_id}/waive": {"criterion": "loss", "reason": "r"},
         }
         request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
     return request

@@ -86,6 +86,7 @@ def test_project_page_for_a_viewer(world: World, api: TestClient, governed: dict
 
 
 def test_editing_the_brief_and_a_stale_form(world: World, api: TestClient, governed: dict) -> None:
+    api.cookies.clear()
     sign_in(api, "carl")  # compliance may edit the brief
     page = api.get("/projects/vision")
     token = csrf_of(page.text)
@@ -141,3 +142,93 @@ def test_project_page_in_a_browser(browser: Any, world: World, governed: dict, s
         page.wait_for_url(f"{site}/projects/vision/runs")
         assert page.get_by_role("heading", name="Runs in vision").is_visible()
         assert dialogs == [] and page.evaluate("window.__xss") is None
+
+
+@pytest.fixture
+def gate_id(world: World, governed: dict) -> str:
+    """A gate moving churn-lr@2 to ready-for-production (ada signs it; carl owns parity)."""
+    from tandem.governance.gates import GateOpen
+
+    services = world.services
+    opened = services.gates.open(
+        services.owner, "vision", GateOpen(model="churn-lr@2", to=Stage.READY_FOR_PRODUCTION)
+    )
+    return opened.id
+
+
+def test_gate_page_sign_and_waive_forms(world: World, api: TestClient, gate_id: str) -> None:
+    sign_in(api, "vic")
+    page = api.get(f"/projects/vision/gates/{gate_id}")
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "churn-lr version 2: ready-for-review → ready-for-production" in text
+    assert "waiting for ada" in text and "release-approval" in text
+    assert 'id="item-release-criteria"' in page.text and "Sign-offs" in text
+    assert "/sign" not in page.text and "/waive" not in page.text  # a viewer gets no forms
+    overview = api.get("/projects/vision")
+    assert f'href="/projects/vision/gates/{gate_id}"' in overview.text
+    token = csrf_of(api.get("/account").text)
+    refused = api.post(
+        f"/projects/vision/gates/{gate_id}/sign", data={"decision": "approve", "csrf_token": token}
+    )
+    assert refused.status_code == 403
+
+    api.cookies.clear()
+    sign_in(api, "carl")  # compliance owns the parity criterion
+    page = api.get(f"/projects/vision/gates/{gate_id}")
+    assert f'action="/projects/vision/gates/{gate_id}/waive"' in page.text
+    assert "/sign" not in page.text  # carl is consulted, not accountable
+    token = csrf_of(page.text)
+    empty = api.post(
+        f"/projects/vision/gates/{gate_id}/waive",
+        data={"criterion": "parity", "reason": " ", "csrf_token": token},
+    )
+    assert empty.status_code == 422 and "say why the criterion is waived" in empty.text
+    not_his = api.post(
+        f"/projects/vision/gates/{gate_id}/waive",
+        data={"criterion": "auc", "reason": "r", "csrf_token": token},
+    )
+    assert not_his.status_code == 403
+    waived = api.post(
+        f"/projects/vision/gates/{gate_id}/waive",
+        data={"criterion": "parity", "reason": "Measured in the A/B test", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert waived.status_code == 303 and waived.headers["location"].endswith("?notice=waived")
+    decisions = text_of(api.get("/projects/vision/decisions?q=parity").text)
+    assert "Waive parity for churn-lr@2" in decisions and "Measured in the A/B test" in decisions
+
+    api.cookies.clear()
+    sign_in(api, "ada")
+    token = csrf_of(api.get(f"/projects/vision/gates/{gate_id}").text)
+    bare = api.post(
+        f"/projects/vision/gates/{gate_id}/sign",
+        data={"decision": "reject", "comment": "", "csrf_token": token},
+    )
+    assert bare.status_code == 422 and "a rejection needs a comment" in bare.text
+    approved = api.post(
+        f"/projects/vision/gates/{gate_id}/sign",
+        data={"decision": "approve", "comment": "ok", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303 and approved.headers["location"].endswith("?notice=approved")
+    gate = world.services.gates.get(world.services.owner, "vision", gate_id)
+    assert gate.status.value == "open" and gate.waiting_for == []  # the checklist still fails
+    assert [s.member for s in gate.signoffs] == ["ada"]
+
+
+def test_gate_sign_in_a_browser(browser: Any, world: World, gate_id: str, serve: Any) -> None:
+    with serve(create_app(services=world.services)) as site:
+        page = browser.new_page()
+        sign_in_browser(page, site, "ada")
+        page.goto(f"{site}/projects/vision")
+        page.locator("table.gates").get_by_role("link", name="churn-lr version 2").click()
+        page.wait_for_url(f"{site}/projects/vision/gates/{gate_id}")
+        assert page.locator("#item-rollback-target .verdict-met").count() == 1  # @1 in production
+        page.get_by_label("Comment").fill("Needs the A/B test first")
+        page.get_by_role("button", name="Reject").click()
+        page.wait_for_url(f"{site}/projects/vision/gates/{gate_id}?notice=rejected")
+        assert page.get_by_role("status").inner_text().startswith("Your rejection is recorded")
+        assert page.locator(".gate-status").inner_text() == "rejected"
+        assert page.get_by_text("Needs the A/B test first").count() >= 1
+        shot(page, "gate")

@@ -452,7 +452,8 @@ def _print_gate(gate: Any) -> None:
     for s in gate.signoffs:
         colour = "green" if s.decision.value == "approve" else "red"
         note = f": {escape(s.comment)}" if s.comment else ""
-        _say(f"  [{colour}]{s.decision.value}d[/] by {escape(s.member)} ({s.role}){note}")
+        past = "approved" if s.decision.value == "approve" else "rejected"
+        _say(f"  [{colour}]{past}[/] by {escape(s.member)} ({s.role}){note}")
     if gate.status.value == "open":
         verdict = "[green]passes[/]" if gate.passes else "[red]does not pass yet[/]"
         waiting = f"; waiting for {', '.join(gate.waiting_for)}" if gate.waiting_for else ""

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tandem.audit.service import AuditLog
-from tandem.core.auth import Action, Authorizer, Principal
+from tandem.core.auth import Action, Authorizer, Principal, Role
 from tandem.core.clock import now_ms
 from tandem.core.refs import parse_model_ref
 from tandem.core.validation import check_text
@@ -54,7 +54,7 @@ from tandem.governance.gates import (
     WaiverCreate,
     check_links,
 )
-from tandem.governance.models import CriterionKind, Verdict
+from tandem.governance.models import Criterion, CriterionKind, Verdict
 from tandem.governance.scorecard import judge
 from tandem.governance.service import Evidence, GovernanceService
 from tandem.governance.store import GovernanceStore
@@ -342,7 +342,7 @@ class GateService:
         if criterion is None:
             raise NotFound(f"project {project!r} has no criterion {data.criterion!r}")
         role = principal.role_in(project)
-        if not principal.is_superuser and (role is None or role.value != criterion.owner):
+        if not _may_waive(principal, role, criterion):
             raise PermissionDenied(
                 f"only the criterion's owner role ({criterion.owner}) may waive "
                 f"{criterion.key!r}; {principal.name} is "
@@ -389,6 +389,15 @@ class GateService:
         except IntegrityError:
             raise Conflict(f"{criterion.key!r} is waived for {target} already") from None
         return self.get(principal, project, gate_id)
+
+    def waivable(self, principal: Principal, project: str) -> list[Criterion]:
+        """The criteria `principal` may waive: those their project role owns."""
+        role = principal.role_in(project)
+        return [
+            c
+            for c in self.governance.list_criteria(principal, project)
+            if _may_waive(principal, role, c)
+        ]
 
     def waivers(self, conn: Connection, version_pk: int) -> dict[str, Waiver]:
         rows = conn.execute(
@@ -1002,6 +1011,10 @@ class _Training:
     def __init__(self, project: str, dataset: str, version: int, passed: bool | None) -> None:
         self.project, self.dataset, self.version = project, dataset, version
         self.validation_passed = passed
+
+
+def _may_waive(principal: Principal, role: Role | None, criterion: Criterion) -> bool:
+    return principal.is_superuser or (role is not None and role.value == criterion.owner)
 
 
 def _selector(ref: Any) -> str:

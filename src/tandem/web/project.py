@@ -44,6 +44,12 @@ def _overview(services: Services, principal: Principal, project: str) -> dict[st
             if principal.may(Action.MODEL_READ, project)
             else []
         ),
+        "gates": (
+            services.gates.list_gates(principal, project)
+            if principal.may(Action.MODEL_READ, project)
+            else []
+        ),
+        "decisions": services.gates.list_decisions(principal, project)[:5],
     }
 
 

@@ -19,7 +19,7 @@ from tandem.server.deps import (
     offload,
 )
 from tandem.server.policy import PUBLIC, SIGNED_IN, policy
-from tandem.web import access, data, models, project, runs
+from tandem.web import access, data, gates, models, project, runs
 from tandem.web.forms import checked_form, safe_next, text
 from tandem.web.paging import Pager
 from tandem.web.render import is_https, redirect, render
@@ -28,6 +28,7 @@ PUBLIC_MOUNTS = {"/static"}  # served to anyone: CSS, JS, the vendored chart lib
 
 router = APIRouter(include_in_schema=False)
 router.include_router(project.router)
+router.include_router(gates.router)
 router.include_router(runs.router)
 router.include_router(access.router)
 router.include_router(data.router)
