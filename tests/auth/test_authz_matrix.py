@@ -19,6 +19,7 @@ from tandem.core.config import Settings
 from tandem.server.app import create_app
 from tandem.server.container import Services
 from tandem.server.policy import (
+    ACTION_OWNER,
     CRITERION_OWNER,
     GATE_SIGNER,
     OWN_OR_ADMIN,
@@ -53,7 +54,11 @@ EXPECTED: dict[str, set[str]] = {
     "model:release": {"mle", "padmin"},
     "admin": set(),
 }
-RULES = (GATE_SIGNER, CRITERION_OWNER)  # decided by the project's records, not only a role
+RULES = (
+    GATE_SIGNER,
+    CRITERION_OWNER,
+    ACTION_OWNER,
+)  # decided by the project's records, not only a role
 REPORT = {"task": "binary", "rows": 2, "overall": {"roc_auc": 0.5}}
 CRITERION = {"kind": "model", "metric": "roc_auc", "comparator": ">=", "threshold": 0.8}
 CRITERION |= {"owner": "data-scientist"}
@@ -68,6 +73,8 @@ def allowed(policy: str, who: str) -> bool:
         return policy == PUBLIC
     if policy == GATE_SIGNER:
         return who == "ds"  # the RACI's accountable member for the world's open gate
+    if policy == ACTION_OWNER:  # action item 1 is the viewer's; plan writers may close it too
+        return who in {"viewer", "wsadmin", *EXPECTED["plan:write"]}
     if policy == CRITERION_OWNER:
         return who in ("ds", "wsadmin")  # criterion `loss` is the data scientists'; admins may
     if policy in (PUBLIC, SIGNED_IN, "project:create"):
@@ -227,6 +234,17 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "reason": "r",
         },
         ("POST", "/api/v1/projects/{project}/decisions"): {"title": "t", "decision": "d"},
+        ("POST", "/api/v1/projects/{project}/hypotheses"): {"statement": "s", "owner": "pm"},
+        ("PUT", "/api/v1/projects/{project}/hypotheses/{number}"): {
+            "statement": "s",
+            "owner": "pm",
+        },
+        ("POST", "/api/v1/projects/{project}/risks"): {"description": "d", "owner": "pm"},
+        ("PUT", "/api/v1/projects/{project}/risks/{number}"): {"description": "d", "owner": "pm"},
+        ("POST", "/api/v1/projects/{project}/retrospectives"): {"title": "t"},
+        ("POST", "/api/v1/projects/{project}/actions"): {"title": "t", "owner": "pm"},
+        ("POST", "/api/v1/projects/{project}/comments"): {"target": "models/churn@1", "body": "b"},
+        ("PUT", "/api/v1/projects/{project}/webhook"): {"url": ""},
         ("POST", "/api/v1/projects/{project}/lineage/links"): {
             "src": f"runs/{world.runs[0]}/artifacts/a.txt",
             "dst": f"runs/{world.runs[1]}",
@@ -235,6 +253,8 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
         params = {"ref": f"runs/{world.runs[0]}"}
+    if route.path.endswith("/comments"):
+        params = {"target": "models/churn@1"}
     if route.path.endswith("/gates/check"):
         params = {"model": "churn@1", "to": "ready-for-review"}
     if route.path == "/api/v1/runs/compare":

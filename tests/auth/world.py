@@ -15,6 +15,7 @@ from tandem.core.clock import now_ms
 from tandem.evaluation.models import EvaluationCreate
 from tandem.governance.gates import DecisionCreate, GateOpen
 from tandem.governance.models import CriterionSet, RaciSet
+from tandem.governance.registers import ActionItemCreate, HypothesisSet, RiskSet
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.projects.models import ProjectCreate
 from tandem.registry.models import Stage, VersionCreate
@@ -127,4 +128,9 @@ def build_world(services: Services, tmp: Path) -> World:
     )
     world.gate_id = opened.id
     services.gates.create_decision(owner, "churn", DecisionCreate(title="t", decision="d"))
+    # hypothesis 1, risk 1, and action item 1, which the viewer owns
+    registers = services.registers
+    registers.add_hypothesis(owner, "churn", HypothesisSet(statement="s", owner="pm"))
+    registers.add_risk(owner, "churn", RiskSet(description="d", owner="pm"))
+    registers.add_action(owner, "churn", ActionItemCreate(title="t", owner="viewer"))
     return world

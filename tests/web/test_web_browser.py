@@ -49,6 +49,7 @@ def test_a_day_in_the_ui(browser: Any, site: str, world: World) -> None:
     shot(page, "projects")
 
     page.get_by_role("link", name="vision").click()
+    page.get_by_role("link", name="Runs", exact=True).click()  # the project page leads to them
     page.get_by_label("Filter").fill("params.model = 'vit'")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url("**filter=**")

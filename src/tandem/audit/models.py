@@ -21,3 +21,13 @@ class AuditEvent(BaseModel):
     project: str | None
     target: str
     details: dict[str, Any]
+
+
+class Activity(BaseModel):
+    """One change in a project's feed: who did what to which entity, when."""
+
+    id: int
+    at: int
+    actor: str
+    action: str = Field(description="e.g. gate.approve, brief.update, model.version.register")
+    target: str

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from tandem.audit.models import AuditEvent
+from tandem.audit.models import Activity, AuditEvent
 from tandem.audit.tables import audit_events
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
@@ -133,11 +133,7 @@ class AuditLog:
             if outcome not in (OK, DENIED, FAILED):
                 raise InvalidInput(f"outcome must be one of {OK}, {DENIED}, {FAILED}")
             query = query.where(audit_events.c.outcome == outcome)
-        if cursor:
-            position = decode_cursor(cursor)
-            if len(position) != 1 or not isinstance(position[0], int):
-                raise InvalidInput("invalid cursor: pass back the next_cursor of a previous page")
-            query = query.where(audit_events.c.pk < position[0])
+        query = _after(query, cursor)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         items = [
@@ -157,3 +153,40 @@ class AuditLog:
         ]
         next_cursor = encode_cursor([items[-1].id]) if len(rows) > limit else None
         return Page[AuditEvent](items=items, next_cursor=next_cursor)
+
+    def activity(
+        self, principal: Principal, project: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Activity]:
+        """The project's feed for its members: who changed what, when, newest first. Only
+        changes that went through (no refusals, downloads or sign-ins), and none of the log's
+        details (those stay for `audit:read`)."""
+        self.auth.require(principal, Action.PROJECT_READ, project)
+        limit = check_limit(limit)
+        query = (
+            select(audit_events.c.pk, audit_events.c.at, audit_events.c.actor,
+                   audit_events.c.action, audit_events.c.target)
+            .where(audit_events.c.project == project, audit_events.c.outcome == OK,
+                   ~audit_events.c.action.like("%download%"),
+                   ~audit_events.c.action.like("access.%"))
+            .order_by(audit_events.c.pk.desc())
+            .limit(limit + 1)
+        )  # fmt: skip
+        query = _after(query, cursor)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        items = [
+            Activity(id=r.pk, at=r.at, actor=r.actor, action=r.action, target=r.target)
+            for r in rows[:limit]
+        ]
+        next_cursor = encode_cursor([items[-1].id]) if len(rows) > limit else None
+        return Page[Activity](items=items, next_cursor=next_cursor)
+
+
+def _after(query: Any, cursor: str | None) -> Any:
+    """`query` continued after the page `cursor` ended (events newest first)."""
+    if not cursor:
+        return query
+    position = decode_cursor(cursor)
+    if len(position) != 1 or not isinstance(position[0], int):
+        raise InvalidInput("invalid cursor: pass back the next_cursor of a previous page")
+    return query.where(audit_events.c.pk < position[0])

@@ -661,3 +661,20 @@ def decision_accept(number: int, project: ProjectOpt = None, as_json: JsonOpt = 
     """Accept a proposed decision, as its approver; it cannot change after."""
     record = get_client().governance.accept_decision(number, project=project)
     print_json(record) if as_json else _print_decision(record)
+
+
+@project_app.command("webhook")
+@handle_errors
+def project_webhook(
+    url: Annotated[str | None, typer.Argument(help="an http(s) URL, e.g. a Slack incoming webhook; '' to stop")] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Show or set where the project's notifications go, as Slack-compatible JSON (project
+    admins)."""
+    governance = get_client().governance
+    hook = governance.set_webhook(url, project=project) if url is not None else governance.webhook(project=project)  # fmt: skip
+    if as_json:
+        print_json(hook)
+    else:
+        _say(escape(hook.url) if hook.url else "no webhook: notifications stay in tandem")

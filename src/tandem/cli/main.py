@@ -28,6 +28,15 @@ from tandem.cli.lineage import lineage as lineage_command
 from tandem.cli.models import app as models_app
 from tandem.cli.pipelines import register as register_pipelines
 from tandem.cli.projects import app as projects_app
+from tandem.cli.registers import (
+    action_app,
+    activity_command,
+    comment_app,
+    hypothesis_app,
+    notifications_command,
+    retro_app,
+    risk_app,
+)
 from tandem.cli.runs import app as runs_app
 from tandem.cli.workspace import register as register_workspace
 
@@ -121,6 +130,13 @@ app.command("scorecard")(scorecard_command)
 app.add_typer(project_app, name="project")
 app.add_typer(gate_app, name="gate")
 app.add_typer(decision_app, name="decision")
+app.add_typer(hypothesis_app, name="hypothesis")
+app.add_typer(risk_app, name="risk")
+app.add_typer(retro_app, name="retro")
+app.add_typer(action_app, name="action")
+app.add_typer(comment_app, name="comment")
+app.command("activity")(activity_command)
+app.command("notifications")(notifications_command)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")

@@ -55,6 +55,7 @@ from tandem.governance.gates import (
     check_links,
 )
 from tandem.governance.models import Criterion, CriterionKind, Verdict
+from tandem.governance.notify import Notifier, Outbox
 from tandem.governance.scorecard import judge
 from tandem.governance.service import Evidence, GovernanceService
 from tandem.governance.store import GovernanceStore
@@ -87,7 +88,9 @@ class GateService:
         tracking: TrackingService,
         auth: Authorizer,
         audit: AuditLog,
+        notifier: Notifier,
     ) -> None:
+        self.notifier = notifier
         self.db = db
         self.store = store
         self.project_store = project_store
@@ -116,6 +119,7 @@ class GateService:
         version = self.registry.get_version(principal, project, ref.name, _selector(ref))
         self._check_move(version, data.to)
         gate_id = uuid.uuid4().hex[:12]
+        outbox = Outbox()
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.MODEL_WRITE)
             version_pk = self._version_pk(conn, project_pk, version)
@@ -137,6 +141,18 @@ class GateService:
                     reason="",
                 )
             )
+            signers = [
+                m
+                for m, letter in self.store.raci(conn, project_pk)
+                .get(ACTIVITY[data.to], {})
+                .items()
+                if letter == "A"
+            ]
+            self.notifier.notify(
+                conn, outbox, project, project_pk, signers, "sign-off",
+                f"your sign-off is needed on {version.model}@{version.version} -> {data.to.value}",
+                f"/projects/{project}/gates/{gate_id}",
+            )  # fmt: skip
             self.audit.record(
                 conn,
                 principal,
@@ -146,6 +162,7 @@ class GateService:
                 gate=gate_id,
                 to=data.to.value,
             )
+        self.notifier.deliver(outbox)
         return self.get(principal, project, gate_id)
 
     def get(self, principal: Principal, project: str, gate_id: str) -> Gate:

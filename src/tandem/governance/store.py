@@ -10,13 +10,20 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from tandem.governance.models import Brief, BriefText, Criterion, RaciLetter
 from tandem.governance.tables import (
+    action_items,
     brief_versions,
+    comments,
     criteria,
     criterion_waivers,
     decisions,
     gate_signoffs,
     gates,
+    hypotheses,
+    notifications,
+    project_webhooks,
     raci,
+    retrospectives,
+    risks,
 )
 
 
@@ -142,5 +149,8 @@ class GovernanceStore:
         conn.execute(
             delete(criterion_waivers).where(criterion_waivers.c.decision_pk.in_(project_decisions))
         )
-        for table in (brief_versions, criteria, raci, gates, decisions):
+        for table in (
+            brief_versions, criteria, raci, gates, decisions, hypotheses, risks, retrospectives,
+            action_items, comments, notifications, project_webhooks,
+        ):  # fmt: skip
             conn.execute(delete(table).where(table.c.project_pk == project_pk))

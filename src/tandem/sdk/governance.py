@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
+from tandem.audit.models import Activity
+from tandem.core.paging import Page
 from tandem.core.refs import parse_model_ref
 from tandem.governance.gates import (
     DecisionCreate,
@@ -34,6 +36,19 @@ from tandem.governance.models import (
     Raci,
     RaciSet,
     Scorecard,
+)
+from tandem.governance.notify import Notification, Webhook, WebhookSet
+from tandem.governance.registers import (
+    ActionItem,
+    ActionItemCreate,
+    Comment,
+    CommentCreate,
+    Hypothesis,
+    HypothesisSet,
+    RetroCreate,
+    Retrospective,
+    Risk,
+    RiskSet,
 )
 from tandem.governance.spec import CriterionSpec, Plan, ProjectSpec
 from tandem.registry.models import Stage
@@ -110,9 +125,15 @@ class Governance:
         """Create or change criterion `key`, e.g. `("auc", "model", "roc_auc >= 0.80",
         dataset="churn-holdout", owner="data-scientist")`."""
         spec = CriterionSpec.model_validate(
-            {"kind": kind, "check": check, "owner": owner, "dataset": dataset, "slice": slice,
-             "description": description}
-        )  # fmt: skip
+            {
+                "kind": kind,
+                "check": check,
+                "owner": owner,
+                "dataset": dataset,
+                "slice": slice,
+                "description": description,
+            }
+        )
         response = self._http.request(
             "PUT",
             self._path(project, f"criteria/{quote(key, safe='')}"),
@@ -257,9 +278,15 @@ class Governance:
         """Record a decision, e.g. `add_decision("Retire churn-gbm@2", "Replaced by @3",
         links=["models/churn-gbm@2"], accept=True)`."""
         body = DecisionCreate(
-            title=title, decision=decision, context=context, options=options,
-            consequences=consequences, links=links or [], accept=accept, supersedes=supersedes,
-        )  # fmt: skip
+            title=title,
+            decision=decision,
+            context=context,
+            options=options,
+            consequences=consequences,
+            links=links or [],
+            accept=accept,
+            supersedes=supersedes,
+        )
         response = self._http.request(
             "POST", self._path(project, "decisions"), json=body.model_dump(mode="json")
         )
@@ -281,6 +308,114 @@ class Governance:
             "POST", self._path(project, f"decisions/{int(number)}/accept")
         )
         return DecisionRecord.model_validate_json(response.content)
+
+    # -- registers: hypotheses, risks, retrospectives, action items, comments -------------------
+
+    def add_hypothesis(
+        self, statement: str, *, owner: str, project: str | None = None, **fields: Any
+    ) -> Hypothesis:
+        """Log a hypothesis: `metric`, `expected_effect`, `status`, `links` optional."""
+        body = HypothesisSet(statement=statement, owner=owner, **fields)
+        return Hypothesis.model_validate_json(self._send("POST", project, "hypotheses", body))
+
+    def update_hypothesis(
+        self, number: int, data: HypothesisSet, *, project: str | None = None
+    ) -> Hypothesis:
+        return Hypothesis.model_validate_json(
+            self._send("PUT", project, f"hypotheses/{int(number)}", data)
+        )
+
+    def hypotheses(self, *, project: str | None = None) -> list[Hypothesis]:
+        return TypeAdapter(list[Hypothesis]).validate_json(self._get(project, "hypotheses"))
+
+    def add_risk(
+        self, description: str, *, owner: str, project: str | None = None, **fields: Any
+    ) -> Risk:
+        """Register a risk: `likelihood`, `impact` (low/medium/high), `mitigation`, `status`,
+        `review_date`, `links` optional."""
+        body = RiskSet(description=description, owner=owner, **fields)
+        return Risk.model_validate_json(self._send("POST", project, "risks", body))
+
+    def update_risk(self, number: int, data: RiskSet, *, project: str | None = None) -> Risk:
+        return Risk.model_validate_json(self._send("PUT", project, f"risks/{int(number)}", data))
+
+    def risks(self, *, open_only: bool = False, project: str | None = None) -> list[Risk]:
+        params = {"open": "true"} if open_only else None
+        return TypeAdapter(list[Risk]).validate_json(self._get(project, "risks", params))
+
+    def add_retrospective(self, data: RetroCreate, *, project: str | None = None) -> Retrospective:
+        return Retrospective.model_validate_json(
+            self._send("POST", project, "retrospectives", data)
+        )
+
+    def retrospectives(self, *, project: str | None = None) -> list[Retrospective]:
+        return TypeAdapter(list[Retrospective]).validate_json(self._get(project, "retrospectives"))
+
+    def add_action(
+        self, title: str, *, owner: str, due: Any = None, project: str | None = None
+    ) -> ActionItem:
+        body = ActionItemCreate(title=title, owner=owner, due=due)
+        return ActionItem.model_validate_json(self._send("POST", project, "actions", body))
+
+    def actions(
+        self, *, owner: str | None = None, all: bool = False, project: str | None = None
+    ) -> list[ActionItem]:
+        params = {k: v for k, v in {"owner": owner, "all": "true" if all else None}.items() if v}
+        return TypeAdapter(list[ActionItem]).validate_json(self._get(project, "actions", params))
+
+    def close_action(self, number: int, *, project: str | None = None) -> ActionItem:
+        response = self._http.request("POST", self._path(project, f"actions/{int(number)}/done"))
+        return ActionItem.model_validate_json(response.content)
+
+    def comment(self, target: str, body: str, *, project: str | None = None) -> Comment:
+        """Comment on `target` (e.g. `models/churn-gbm@3`); `@name` notifies a member."""
+        data = CommentCreate(target=target, body=body)
+        return Comment.model_validate_json(self._send("POST", project, "comments", data))
+
+    def comments(self, target: str, *, project: str | None = None) -> list[Comment]:
+        return TypeAdapter(list[Comment]).validate_json(
+            self._get(project, "comments", {"target": target})
+        )
+
+    def activity(
+        self, *, cursor: str | None = None, limit: int = 50, project: str | None = None
+    ) -> Page[Activity]:
+        params = {k: v for k, v in {"cursor": cursor, "limit": limit}.items() if v}
+        return Page[Activity].model_validate_json(self._get(project, "activity", params))
+
+    def notifications(self, *, unread: bool = False) -> list[Notification]:
+        """Your notifications, newest first."""
+        response = self._http.request(
+            "GET", f"{API}/me/notifications", params={"unread": "true"} if unread else None
+        )
+        return TypeAdapter(list[Notification]).validate_json(response.content)
+
+    def read_notifications(self) -> int:
+        response = self._http.request("POST", f"{API}/me/notifications/read")
+        return int(response.json()["marked"])
+
+    def my_actions(self) -> list[ActionItem]:
+        """Your open action items in every project."""
+        response = self._http.request("GET", f"{API}/me/actions")
+        return TypeAdapter(list[ActionItem]).validate_json(response.content)
+
+    def webhook(self, *, project: str | None = None) -> Webhook:
+        return Webhook.model_validate_json(self._get(project, "webhook"))
+
+    def set_webhook(self, url: str, *, project: str | None = None) -> Webhook:
+        """Send the project's notifications to `url` as Slack-compatible JSON ("" stops)."""
+        return Webhook.model_validate_json(
+            self._send("PUT", project, "webhook", WebhookSet(url=url))
+        )
+
+    def _send(self, method: str, project: str | None, rest: str, body: Any) -> bytes:
+        response = self._http.request(
+            method, self._path(project, rest), json=body.model_dump(mode="json")
+        )
+        return response.content
+
+    def _get(self, project: str | None, rest: str, params: dict[str, Any] | None = None) -> bytes:
+        return self._http.request("GET", self._path(project, rest), params=params or None).content
 
 
 def _q(text: str) -> str:

@@ -35,6 +35,7 @@ def create_app(
     from tandem.evaluation.api import router as evaluation_router
     from tandem.gc.api import router as gc_router
     from tandem.governance.api import router as governance_router
+    from tandem.governance.register_api import router as register_router
     from tandem.identity.api import router as identity_router
     from tandem.lineage.api import router as lineage_router
     from tandem.projects.api import router as projects_router
@@ -79,6 +80,7 @@ def create_app(
         evaluation_router,
         lineage_router,
         governance_router,
+        register_router,
         gc_router,
         identity_router,
         audit_router,

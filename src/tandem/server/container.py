@@ -14,6 +14,8 @@ from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
 from tandem.gc.service import GcService
 from tandem.governance.gate_service import GateService
+from tandem.governance.notify import Notifier
+from tandem.governance.register_service import RegisterService
 from tandem.governance.service import GovernanceService
 from tandem.governance.store import GovernanceStore
 from tandem.identity.oidc import OidcClient
@@ -50,6 +52,8 @@ class Services:
     lineage: LineageService
     governance: GovernanceService
     gates: GateService
+    registers: RegisterService
+    notifier: Notifier
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -93,10 +97,12 @@ class Services:
             db, GovernanceStore(), project_store, identity_store, registry, evaluations,
             tracking, auth, audit,
         )  # fmt: skip
+        notifier = Notifier(db, project_store, auth, audit)
         gates = GateService(
             db, governance.store, project_store, governance, registry, data, tracking, auth,
-            audit,
+            audit, notifier,
         )  # fmt: skip
+        registers = RegisterService(db, project_store, identity_store, notifier, auth, audit)
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
             audit, staging=settings.home.resolve() / "staging", registry=registry_store,
@@ -117,6 +123,8 @@ class Services:
             lineage=lineage,
             governance=governance,
             gates=gates,
+            registers=registers,
+            notifier=notifier,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,
