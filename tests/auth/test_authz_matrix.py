@@ -327,6 +327,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "token_id": world.token_ids["viewer"],
         "version": "v1",
         "gate_id": world.gate_id,
+        "number": "1",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}

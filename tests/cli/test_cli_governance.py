@@ -300,3 +300,105 @@ def test_gate_open_check_sign_and_decisions(tandem: Any, sdk: Client, tmp_path: 
     bad_link = tandem("decision", "add", "x", "-d", "y", "--link", "../etc", "-p", "churn")
     assert bad_link.code != 0 and "is not a reference" in bad_link.stderr
     assert tandem("decision", "show", "2", "-p", "churn").code != 0
+
+
+RETRO = """title: v1 release
+format: start-stop-continue
+entries:
+  start: [Evaluate on new customers]
+  stop: [Hand-edited thresholds]
+action_items:
+  - {title: Add a new-customer slice, owner: ana, due: 2020-02-01}
+"""
+
+
+def test_registers_from_the_command_line(tandem: Any, sdk: Client, tmp_path: Path) -> None:
+    sdk.projects.create("churn")
+    tandem("users", "create", "ana")
+    tandem("members", "set", "ana", "-p", "churn", "--role", "data-scientist")
+    made = tandem(
+        "hypothesis",
+        "add",
+        "Contract type predicts churn",
+        "--owner",
+        "ana",
+        "--metric",
+        "roc_auc",
+        "--expected",
+        "+0.03",
+        "-p",
+        "churn",
+    )
+    assert made.code == 0 and made.stdout.strip() == "H1: Contract type predicts churn (open)"
+    assert (
+        tandem(
+            "hypothesis",
+            "set",
+            "1",
+            "--status",
+            "supported",
+            "--link",
+            "evaluations/5f0c",
+            "-p",
+            "churn",
+        ).code
+        == 0
+    )
+    assert tandem("hypothesis", "list", "-p", "churn", "--json").json()[0]["links"] == [
+        "evaluations/5f0c"
+    ]
+    bad = tandem("hypothesis", "set", "1", "--status", "maybe", "-p", "churn")
+    assert bad.code != 0 and len(bad.stderr_lines) == 1 and "status" in bad.stderr
+
+    tandem(
+        "risk",
+        "add",
+        "Holdout misses new customers",
+        "--owner",
+        "ana",
+        "--impact",
+        "high",
+        "--review",
+        "2020-01-01",
+        "-p",
+        "churn",
+    )
+    listed = tandem("risk", "list", "-p", "churn")
+    assert "R1" in listed.stdout and "OVERDUE" in listed.stdout
+    assert tandem("risk", "set", "1", "--status", "mitigated", "-p", "churn").code == 0
+    assert tandem("risk", "list", "--open", "-p", "churn", "--json").json() == []
+    stranger = tandem("risk", "add", "x", "--owner", "bob", "-p", "churn")
+    assert stranger.code != 0 and "owner 'bob' is not a member of 'churn'" in stranger.stderr
+
+    retro = tmp_path / "retro.yaml"
+    retro.write_text(RETRO)
+    added = tandem("retro", "add", str(retro), "-p", "churn")
+    assert added.code == 0 and "retrospective 1: v1 release; action items: A1" in added.stdout
+    actions = tandem("action", "list", "-p", "churn")
+    assert "Add a new-customer slice" in actions.stdout and "OVERDUE" in actions.stdout
+    assert tandem("action", "done", "1", "-p", "churn").code == 0
+    assert tandem("action", "list", "-p", "churn").stdout.strip() == "no open action items"
+    retro.write_text("title: x\nformat: 4ls\nentries: {start: [y]}\n")
+    wrong = tandem("retro", "add", str(retro), "-p", "churn")
+    assert wrong.code != 0 and "has sections liked, learned, lacked, longed-for" in wrong.stderr
+
+    commented = tandem("comment", "add", "models/churn-lr@1", "@ana please look", "-p", "churn")
+    assert commented.code == 0 and "(notified ana)" in commented.stdout
+    assert (
+        "@ana please look" in tandem("comment", "list", "models/churn-lr@1", "-p", "churn").stdout
+    )
+    feed = tandem("activity", "-p", "churn", "-n", "3", "--json").json()
+    assert [a["action"] for a in feed["items"]] == [
+        "comment.create",
+        "action.done",
+        "retrospective.create",
+    ]
+    assert "no notifications" in tandem("notifications").stdout  # the owner was told nothing
+
+    refused = tandem("project", "webhook", "ftp://example.com/x", "-p", "churn")
+    assert refused.code != 0 and "must be an http(s) URL" in refused.stderr
+    assert (
+        "hooks.example.com"
+        in tandem("project", "webhook", "https://hooks.example.com/T0/B0", "-p", "churn").stdout
+    )
+    assert "no webhook" in tandem("project", "webhook", "", "-p", "churn").stdout

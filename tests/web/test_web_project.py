@@ -4,6 +4,7 @@ saves nothing); the brief's history as diffs with their authors; user text escap
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from test_web_data import text_of
 from web_world import XSS, World, csrf_of, shot, sign_in, sign_in_browser
 
 from tandem.governance.models import BriefUpdate, RaciSet
+from tandem.governance.registers import ActionItemCreate, HypothesisSet, RiskSet
 from tandem.governance.spec import CriterionSpec
 from tandem.registry.models import Stage
 from tandem.server.app import create_app
@@ -56,6 +58,24 @@ def governed(world: World, tmp_path: Path) -> dict[str, Any]:
         "vision",
         RaciSet.model_validate({"activities": {"release-approval": {"ada": "A", "carl": "C"}}}),
     )
+    registers = services.registers
+    past = dt.date(2020, 1, 1)
+    registers.add_risk(
+        owner,
+        "vision",
+        RiskSet(
+            description="Holdout misses new customers",
+            impact="high",
+            owner="carl",
+            review_date=past,
+        ),
+    )
+    registers.add_action(
+        owner, "vision", ActionItemCreate(title="Add a new-customer slice", owner="vic", due=past)
+    )
+    registers.add_hypothesis(
+        owner, "vision", HypothesisSet(statement="Tenure predicts churn", owner="ada")
+    )
     return {"auc": auc}
 
 
@@ -76,7 +96,27 @@ def test_project_page_for_a_viewer(world: World, api: TestClient, governed: dict
     card_1 = page.text.split('id="scorecard-churn-lr-1"')[1].split("</article>")[0]
     assert "verdict-met" not in card_1 and "no evaluation of this version on telco yet" in card_1
     assert "release-approval" in text
+    assert "Holdout misses new customers" in text and "review overdue" in text
+    assert "Tenure predicts churn" in text and "risk.create" in text  # hypotheses, activity
     assert 'action="/projects/vision/brief"' not in page.text  # no edit form for a viewer
+    # vic owns action item 1: only that one has a Done button for them
+    assert 'action="/projects/vision/actions/1/done"' in page.text
+    account = api.get("/account")
+    assert "A1: Add a new-customer slice" in text_of(account.text)
+    assert "gave you action item A1 in vision" in account.text
+    token = csrf_of(page.text)
+    done = api.post(
+        "/projects/vision/actions/1/done", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"].endswith(
+        "?notice=action-done#actions"
+    )
+    assert world.services.registers.list_actions(world.services.owner, "vision") == []
+    read = api.post(
+        "/account/notifications/read", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert read.status_code == 303
+    assert world.services.notifier.mine(world.services.owner) == []  # the owner was told nothing
     history = api.get("/projects/vision/brief")
     assert history.status_code == 200 and "Version 1" in history.text
     token = csrf_of(api.get("/account").text)

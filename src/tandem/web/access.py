@@ -215,6 +215,8 @@ async def _account_page(
     context = {
         "me": me,
         "tokens": tokens,
+        "notifications": await offload(services.notifier.mine, principal, limit=30),
+        "actions": await offload(services.registers.my_actions, principal),
         "created": created,
         "error": error,
         "notice": NOTICES.get(request.query_params.get("notice", "")),
@@ -227,6 +229,15 @@ async def _account_page(
 @router.get("/account", openapi_extra=policy(SIGNED_IN))
 async def account(request: Request, services: ServicesDep, principal: PrincipalDep) -> Response:
     return await _account_page(request, services, principal)
+
+
+@router.post("/account/notifications/read", openapi_extra=policy(SIGNED_IN))
+async def read_notifications(
+    request: Request, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    await checked_form(request)
+    await offload(services.notifier.mark_read, principal)
+    return redirect("/account#waiting-h")
 
 
 @router.post("/account/password", openapi_extra=policy(SIGNED_IN))

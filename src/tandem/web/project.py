@@ -15,10 +15,11 @@ from starlette.responses import Response
 from tandem.core.auth import Action, Principal
 from tandem.errors import TandemError
 from tandem.governance.models import BRIEF_FIELDS, BriefStatus, BriefUpdate, criterion_summary
+from tandem.governance.registers import ActionStatus
 from tandem.governance.spec import brief_changes
 from tandem.server.container import Services
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import policy
+from tandem.server.policy import ACTION_OWNER, policy
 from tandem.web.access import is_user_mistake
 from tandem.web.forms import checked_form, text
 from tandem.web.render import redirect, render
@@ -26,7 +27,11 @@ from tandem.web.render import redirect, render
 router = APIRouter(include_in_schema=False)
 
 BRIEF_FIELD_LIMIT = 100_000
-NOTICES = {"saved": "Saved a new version of the brief.", "unchanged": "The brief is unchanged."}
+NOTICES = {
+    "saved": "Saved a new version of the brief.",
+    "unchanged": "The brief is unchanged.",
+    "action-done": "The action item is done.",
+}
 
 
 def _q(value: str) -> str:
@@ -50,6 +55,10 @@ def _overview(services: Services, principal: Principal, project: str) -> dict[st
             else []
         ),
         "decisions": services.gates.list_decisions(principal, project)[:5],
+        "risks": services.registers.list_risks(principal, project, open_only=True),
+        "actions": services.registers.list_actions(principal, project),
+        "hypotheses": services.registers.list_hypotheses(principal, project)[:10],
+        "activity": services.audit.activity(principal, project, limit=12).items,
     }
 
 
@@ -74,6 +83,7 @@ async def _project_page(
         "statuses": [s.value for s in BriefStatus],
         "summary": criterion_summary,
         "may_edit": principal.may(Action.PLAN_WRITE, project),
+        "me": principal.name,
         "draft": draft
         or {
             **{f: getattr(brief, f) for f in BRIEF_FIELDS},
@@ -125,6 +135,18 @@ async def save_brief(
         )
     notice = "saved" if saved.version != before.version else "unchanged"
     return redirect(f"/projects/{_q(project)}?notice={notice}#brief")
+
+
+@router.post("/projects/{project}/actions/{number}/done", openapi_extra=policy(ACTION_OWNER))
+async def close_action(
+    request: Request, project: str, number: int, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Mark an action item done (its owner, or anyone who may edit the plan)."""
+    await checked_form(request, project)
+    await offload(
+        services.registers.set_action_status, principal, project, number, ActionStatus.DONE
+    )
+    return redirect(f"/projects/{_q(project)}?notice=action-done#actions")
 
 
 @router.get("/projects/{project}/brief", openapi_extra=policy(Action.PROJECT_READ))
