@@ -22,6 +22,7 @@ from tandem.server.policy import (
     ACTION_OWNER,
     CRITERION_OWNER,
     GATE_SIGNER,
+    ITEM_ATTESTER,
     OWN_OR_ADMIN,
     PUBLIC,
     SIGNED_IN,
@@ -58,6 +59,7 @@ RULES = (
     GATE_SIGNER,
     CRITERION_OWNER,
     ACTION_OWNER,
+    ITEM_ATTESTER,
 )  # decided by the project's records, not only a role
 REPORT = {"task": "binary", "rows": 2, "overall": {"roc_auc": 0.5}}
 CRITERION = {"kind": "model", "metric": "roc_auc", "comparator": ">=", "threshold": 0.8}
@@ -75,6 +77,8 @@ def allowed(policy: str, who: str) -> bool:
         return who == "ds"  # the RACI's accountable member for the world's open gate
     if policy == ACTION_OWNER:  # action item 1 is the viewer's; plan writers may close it too
         return who in {"viewer", "wsadmin", *EXPECTED["plan:write"]}
+    if policy == ITEM_ATTESTER:
+        return who in ("compliance", "wsadmin")  # the world's review gate item is compliance's
     if policy == CRITERION_OWNER:
         return who in ("ds", "wsadmin")  # criterion `loss` is the data scientists'; admins may
     if policy in (PUBLIC, SIGNED_IN, "project:create"):
@@ -234,6 +238,9 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "reason": "r",
         },
         ("POST", "/api/v1/projects/{project}/decisions"): {"title": "t", "decision": "d"},
+        ("POST", "/api/v1/projects/{project}/gates/{gate_id}/attestations"): {
+            "item": "security-review"
+        },
         ("POST", "/api/v1/projects/{project}/hypotheses"): {"statement": "s", "owner": "pm"},
         ("PUT", "/api/v1/projects/{project}/hypotheses/{number}"): {
             "statement": "s",
@@ -345,6 +352,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
             "/projects/{project}/brief": {"goal": "g"},
             "/projects/{project}/gates/{gate_id}/sign": {"decision": "approve"},
             "/projects/{project}/gates/{gate_id}/waive": {"criterion": "loss", "reason": "r"},
+            "/projects/{project}/gates/{gate_id}/attest": {"item": "security-review"},
         }
         request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
     return request

@@ -16,6 +16,7 @@ from tandem.evaluation.models import EvaluationCreate
 from tandem.governance.gates import DecisionCreate, GateOpen
 from tandem.governance.models import CriterionSet, RaciSet
 from tandem.governance.registers import ActionItemCreate, HypothesisSet, RiskSet
+from tandem.governance.spec import ProjectSpec
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.projects.models import ProjectCreate
 from tandem.registry.models import Stage, VersionCreate
@@ -123,6 +124,10 @@ def build_world(services: Services, tmp: Path) -> World:
     # ds signs review gates, pm release gates; an open gate on churn@1 and a proposed decision
     matrix = {"evaluation": {"ds": "A"}, "release-approval": {"pm": "A"}}
     services.governance.set_raci(owner, "churn", RaciSet.model_validate({"activities": matrix}))
+    # the review gate has the project's own item `security-review`, attested by compliance
+    item = {"key": "security-review", "title": "t", "attested_by": "compliance"}
+    policy = {"gates": {"ready-for-review": {"items": [item]}}}
+    services.governance.apply(owner, "churn", ProjectSpec.model_validate(policy))
     opened = services.gates.open(
         owner, "churn", GateOpen(model="churn@1", to=Stage.READY_FOR_REVIEW)
     )

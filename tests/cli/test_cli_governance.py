@@ -402,3 +402,37 @@ def test_registers_from_the_command_line(tandem: Any, sdk: Client, tmp_path: Pat
         in tandem("project", "webhook", "https://hooks.example.com/T0/B0", "-p", "churn").stdout
     )
     assert "no webhook" in tandem("project", "webhook", "", "-p", "churn").stdout
+
+
+def test_project_gate_items_are_attested_from_the_command_line(
+    tandem: Any, sdk: Client, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(TELCO)
+    sdk.projects.create("churn")
+    with sdk.start_run(project="churn") as run:
+        run.log_model(
+            LogisticRegression().fit(frame[["tenure"]], frame["Churn"]),
+            "churn-lr",
+            example=frame[["tenure"]].head(3),
+        )
+    path = tmp_path / "project.yaml"
+    path.write_text(
+        "gates:\n  ready-for-review:\n    items:\n      - {key: security-review, "
+        "title: Security review passed, attested_by: compliance}\n"
+    )
+
+    planned = tandem("project", "apply", str(path), "-p", "churn", "--yes")
+    assert (
+        "+ gates ready-for-review: signed by A; security-review (by compliance)" in planned.stdout
+    )
+    gate = tandem(
+        "gate", "open", "churn-lr@1", "--to", "ready-for-review", "-p", "churn", "--json"
+    ).json()
+    assert [i["key"] for i in gate["checklist"]][-2:] == ["project:security-review", "sign-offs"]
+    unknown = tandem("gate", "attest", gate["id"], "pen-test", "-p", "churn")
+    assert unknown.code != 0 and "has no item 'pen-test'" in unknown.stderr
+    attested = tandem(
+        "gate", "attest", gate["id"], "security-review", "-m", "no findings", "-p", "churn"
+    )
+    assert attested.code == 0 and "✓ project:security-review" in attested.stdout
+    assert "gates:" in tandem("project", "export", "-p", "churn").stdout

@@ -274,3 +274,59 @@ def test_rest_moves_stages_only_through_a_passing_gate(release: Team) -> None:
     assert signed.status_code == 200 and signed.json()["status"] == "passed"
     back = api.post(stage_url, json={"stage": "draft"}, headers=release.auth("ds"))
     assert back.status_code == 200 and back.json()["stage"] == "draft"
+
+
+POLICY = """
+gates:
+  ready-for-review:
+    signers: [A, R]
+    items:
+      - {key: security-review, title: Security review passed, attested_by: compliance}
+"""
+
+
+def test_project_gate_policy_adds_signers_and_attested_items(release: Team) -> None:
+    from tandem.governance.documents import parse_project_file, project_yaml
+    from tandem.governance.gates import Attestation
+    from tandem.governance.models import RaciSet
+
+    gov, gates, p = release.services.governance, release.services.gates, release.principals
+    matrix = {"evaluation": {"ds": "A", "mle": "R"}, "release-approval": {"pm": "A"}}
+    gov.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
+    spec = parse_project_file(POLICY)
+    plan = gov.plan(p["pm"], "churn", spec)
+    assert [(c.section, c.action.value, c.key) for c in plan.changes] == [
+        ("gates", "create", "ready-for-review")
+    ]
+    assert plan.changes[0].after == "signed by A+R; security-review (by compliance)"
+    with pytest.raises(PermissionDenied, match="raci:write"):  # who signs is the RACI owners' call
+        gov.apply(p["ds"], "churn", spec)
+    gov.apply(p["pm"], "churn", spec)
+    exported = gov.export(p["viewer"], "churn")
+    assert (
+        parse_project_file(project_yaml(exported)) == exported
+        and gov.plan(p["pm"], "churn", exported).changes == []
+    )
+    bad = parse_project_file(POLICY.replace("[A, R]", "[R]"))
+    with pytest.raises(InvalidInput, match=r"signers must be \[A\] or \[A, R\]"):
+        gov.apply(p["pm"], "churn", bad)
+
+    gate = gates.open(p["ds"], "churn", GateOpen(model="churn-lr@1", to=Stage.READY_FOR_REVIEW))
+    assert gate.required == ["ds", "mle"]  # accountable and, as the project asks, responsible
+    assert _items(gate)["project:security-review"] is False
+    assert [i.key for i in gate.checklist][-2:] == ["project:security-review", "sign-offs"]
+    assert [i.key for i in gates.attestable(p["comp"], "churn", gate)] == ["security-review"]
+    assert gates.attestable(p["pm"], "churn", gate) == []
+    with pytest.raises(PermissionDenied, match="only a compliance attests 'security-review'"):
+        gates.attest(p["pm"], "churn", gate.id, Attestation(item="security-review"))
+    attested = gates.attest(
+        p["comp"], "churn", gate.id, Attestation(item="security-review", comment="Pen test 2026-11")
+    )
+    item = next(i for i in attested.checklist if i.key == "project:security-review")
+    assert item.holds and item.detail == "attested by comp (compliance): Pen test 2026-11"
+    with pytest.raises(Conflict, match=r"attested on gate \w+ by comp already"):
+        gates.attest(p["comp"], "churn", gate.id, Attestation(item="security-review"))
+    gates.sign(p["ds"], "churn", gate.id, APPROVE)
+    assert gates.get(p["ds"], "churn", gate.id).waiting_for == ["mle"]
+    assert gates.sign(p["mle"], "churn", gate.id, APPROVE).status is GateStatus.PASSED
+    assert gates.get(p["viewer"], "churn", gate.id).signoffs[1].letter == "R"

@@ -564,6 +564,21 @@ def gate_waive(
     print_json(gate) if as_json else _print_gate(gate)
 
 
+@gate_app.command("attest")
+@handle_errors
+def gate_attest(
+    gate_id: Annotated[str, typer.Argument(metavar="GATE")],
+    item: Annotated[str, typer.Argument(help="the project's own item, e.g. security-review")],
+    comment: Annotated[str, typer.Option("--comment", "-m")] = "",
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Attest one of the project's own checklist items (`gates:` in project.yaml), as a member
+    of the role it names."""
+    gate = get_client().governance.attest(gate_id, item, comment, project=project)
+    print_json(gate) if as_json else _print_gate(gate)
+
+
 @gate_app.command("cancel")
 @handle_errors
 def gate_cancel(

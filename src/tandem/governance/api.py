@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from tandem.core.auth import Action
 from tandem.governance.gates import (
+    Attestation,
     DecisionCreate,
     DecisionRecord,
     Gate,
@@ -31,7 +32,7 @@ from tandem.governance.models import (
 from tandem.governance.spec import Plan, ProjectSpec
 from tandem.registry.models import Stage
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import CRITERION_OWNER, GATE_SIGNER, policy
+from tandem.server.policy import CRITERION_OWNER, GATE_SIGNER, ITEM_ATTESTER, policy
 
 router = APIRouter(tags=["governance"])
 PROJECT = "/projects/{project}"
@@ -228,6 +229,16 @@ async def waive_criterion(
     """Waive a criterion for the gate's version, as the criterion's owner role; the reason is
     recorded as an accepted decision record."""
     return await offload(services.gates.waive, principal, project, gate_id, body)
+
+
+@router.post(PROJECT + "/gates/{gate_id}/attestations", openapi_extra=policy(ITEM_ATTESTER))
+async def attest_item(
+    project: str, gate_id: str, body: Attestation, services: ServicesDep,
+    principal: PrincipalDep,
+) -> Gate:  # fmt: skip
+    """Attest one of the project's own checklist items (`gates:` in project.yaml), as a member
+    of the role the item names."""
+    return await offload(services.gates.attest, principal, project, gate_id, body)
 
 
 # -- decision records --------------------------------------------------------------------------

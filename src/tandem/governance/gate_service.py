@@ -36,17 +36,21 @@ from tandem.evaluation.models import Evaluation
 from tandem.governance.gates import (
     ACTIVITY,
     CHECKLISTS,
+    CUSTOM_PREFIX,
     ITEM_TITLES,
     MONITORING_ACTIVITY,
     ROLLBACK_ALIAS,
+    Attestation,
     ChecklistItem,
     DecisionCreate,
     DecisionRecord,
     DecisionStatus,
     Gate,
     GateOpen,
+    GatePolicy,
     GateStatus,
     Item,
+    PolicyItem,
     SignDecision,
     SignOff,
     SignOffCreate,
@@ -59,7 +63,13 @@ from tandem.governance.notify import Notifier, Outbox
 from tandem.governance.scorecard import judge
 from tandem.governance.service import Evidence, GovernanceService
 from tandem.governance.store import GovernanceStore
-from tandem.governance.tables import criterion_waivers, decisions, gate_signoffs, gates
+from tandem.governance.tables import (
+    criterion_waivers,
+    decisions,
+    gate_attestations,
+    gate_signoffs,
+    gates,
+)
 from tandem.projects.store import ProjectStore
 from tandem.registry.models import ModelVersion, Stage
 from tandem.registry.service import RegistryService
@@ -141,13 +151,9 @@ class GateService:
                     reason="",
                 )
             )
-            signers = [
-                m
-                for m, letter in self.store.raci(conn, project_pk)
-                .get(ACTIVITY[data.to], {})
-                .items()
-                if letter == "A"
-            ]
+            letters = self.store.policies(conn, project_pk).get(data.to, GatePolicy()).signers
+            row_of_raci = self.store.raci(conn, project_pk).get(ACTIVITY[data.to], {})
+            signers = [m for m, letter in row_of_raci.items() if letter in letters]
             self.notifier.notify(
                 conn, outbox, project, project_pk, signers, "sign-off",
                 f"your sign-off is needed on {version.model}@{version.version} -> {data.to.value}",
@@ -230,8 +236,12 @@ class GateService:
             raise InvalidInput("a rejection needs a comment saying why")
         gate = self.get(principal, project, gate_id)  # read access, and the required signers
         self._require_open(gate)
-        letter = "A" if principal.name in gate.required else None
-        if letter is None:
+        raci = self.governance.get_raci(principal, project)
+        letter = next(
+            (x for x in ("A", "R") if principal.name in raci.with_letter(gate.activity, x)),
+            None,
+        )
+        if principal.name not in gate.required or letter is None:
             raise PermissionDenied(
                 f"{principal.name} is not among the members who sign this gate "
                 f"({', '.join(gate.required) or 'the RACI names none'}): the RACI marks the "
@@ -584,7 +594,10 @@ class GateService:
         to = Stage(row.to_stage)
         activity = ACTIVITY[to]
         raci = self.governance.get_raci(principal, project)
-        required = sorted(raci.with_letter(activity, "A"))  # type: ignore[arg-type]
+        policy = self._policy(project, to)
+        required = sorted(
+            {m for letter in policy.signers for m in raci.with_letter(activity, letter)}
+        )
         base = Gate(
             id=row.id,
             project=project,
@@ -614,10 +627,101 @@ class GateService:
         approved = {s.member for s in signoffs if s.decision is SignDecision.APPROVE}
         waiting = [m for m in required if m not in approved]
         checklist = self._checklist(principal, project, row, to, raci, required, waiting)
+        checklist[-1:-1] = self._project_items(row, policy)  # before the sign-offs
         passes = all(item.holds for item in checklist)
         return base.model_copy(
             update={"checklist": checklist, "waiting_for": waiting, "passes": passes}
         )
+
+    def _policy(self, project: str, to: Stage) -> GatePolicy:
+        with self.db.read() as conn:
+            project_pk = self.project_store.get_pk(conn, project)
+            return self.store.policies(conn, project_pk).get(to, GatePolicy())
+
+    def _project_items(self, row: Any, policy: GatePolicy) -> list[ChecklistItem]:
+        """The project's own items, each holding once a member of its role attested it."""
+        if not policy.items:
+            return []
+        attested = {}
+        if getattr(row, "pk", None) is not None:
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    select(gate_attestations).where(gate_attestations.c.gate_pk == row.pk)
+                ).all()
+            attested = {r.item: r for r in rows}
+        items = []
+        for item in policy.items:
+            found = attested.get(item.key)
+            if found is None:
+                detail = f"waiting for a {item.attested_by} to attest it"
+            else:
+                note = f": {found.comment}" if found.comment else ""
+                detail = f"attested by {found.member} ({found.role}){note}"
+            items.append(
+                ChecklistItem(
+                    key=CUSTOM_PREFIX + item.key,
+                    title=item.title,
+                    holds=found is not None,
+                    detail=detail,
+                )
+            )
+        return items
+
+    def attestable(self, principal: Principal, project: str, gate: Gate) -> list[PolicyItem]:
+        """The project's own items on an open gate that `principal` may attest now."""
+        if gate.status is not GateStatus.OPEN:
+            return []
+        held = {i.key for i in gate.checklist if i.holds}
+        role = principal.role_in(project)
+        return [
+            item
+            for item in self._policy(project, gate.to_stage).items
+            if CUSTOM_PREFIX + item.key not in held
+            and (principal.is_superuser or (role is not None and role.value == item.attested_by))
+        ]
+
+    def attest(self, principal: Principal, project: str, gate_id: str, data: Attestation) -> Gate:
+        """Attest one of the project's own checklist items on a gate, as a member of the role
+        the item names (`gates:` in project.yaml)."""
+        comment = check_text(data.comment, "comment", 10_000).strip()
+        gate = self.get(principal, project, gate_id)
+        self._require_open(gate)
+        item = next(
+            (i for i in self._policy(project, gate.to_stage).items if i.key == data.item), None
+        )
+        if item is None:
+            raise NotFound(
+                f"the {gate.to_stage.value} gate of {project!r} has no item {data.item!r}"
+            )
+        role = principal.role_in(project)
+        if not principal.is_superuser and (role is None or role.value != item.attested_by):
+            raise PermissionDenied(
+                f"only a {item.attested_by} attests {item.key!r}; {principal.name} is "
+                f"{role.value if role else 'not a member'}",
+                project=project,
+            )
+        with self.db.write() as conn:
+            row = self._lock(conn, project, gate_id)
+            exists = conn.execute(
+                select(gate_attestations.c.member).where(
+                    gate_attestations.c.gate_pk == row.pk, gate_attestations.c.item == item.key
+                )
+            ).first()
+            if exists is not None:
+                raise Conflict(
+                    f"{item.key!r} was attested on gate {gate_id} by {exists.member} already"
+                )
+            conn.execute(
+                insert(gate_attestations).values(
+                    gate_pk=row.pk, item=item.key, member=principal.name,
+                    role=role.value if role else "owner", comment=comment, at=now_ms(),
+                )
+            )  # fmt: skip
+            self.audit.record(
+                conn, principal, "gate.attest", f"{project}/gates/{gate_id}", project=project,
+                item=item.key,
+            )  # fmt: skip
+        return self.get(principal, project, gate_id)
 
     def _checklist(
         self,

@@ -44,6 +44,8 @@ class Item(enum.StrEnum):
     SIGN_OFFS = "sign-offs"
 
 
+CUSTOM_PREFIX = "project:"  # a project-specific item's checklist key: project:security-review
+
 ITEM_TITLES = {
     Item.REPRODUCIBLE: "The training run is reproducible: code version, data versions, params, "
     "seed and environment recorded",
@@ -82,6 +84,34 @@ review gate needs one only when the RACI has an `evaluation` activity; a release
 
 MONITORING_ACTIVITY = "monitoring"
 ROLLBACK_ALIAS = "rollback"
+
+
+class PolicyItem(BaseModel):
+    """A project's own checklist item, attested on each gate by a member of `attested_by`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$")
+    title: str = Field(min_length=1, max_length=300)
+    attested_by: str = Field(description="the project role whose member attests it")
+
+
+class GatePolicy(BaseModel):
+    """What a project adds to a stage's gate (`gates:` in project.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signers: list[str] = Field(
+        ["A"], description="whose sign-off it needs: A (accountable), and R (responsible) if asked"
+    )
+    items: list[PolicyItem] = []
+
+
+class Attestation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item: str
+    comment: str = Field("", max_length=10_000)
 
 
 class ChecklistItem(BaseModel):

@@ -205,7 +205,7 @@ class Raci(RaciSet):
             (m for m, letter in self.activities.get(activity, {}).items() if letter == "A"), None
         )
 
-    def with_letter(self, activity: str, letter: RaciLetter) -> list[str]:
+    def with_letter(self, activity: str, letter: RaciLetter | str) -> list[str]:
         return sorted(m for m, x in self.activities.get(activity, {}).items() if x == letter)
 
 

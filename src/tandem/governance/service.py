@@ -25,6 +25,7 @@ from tandem.core.validation import check_key, check_text
 from tandem.errors import Conflict, InvalidInput, NotFound
 from tandem.evaluation.models import Evaluation
 from tandem.evaluation.service import EvaluationService
+from tandem.governance.gates import GatePolicy
 from tandem.governance.models import (
     BRIEF_FIELDS,
     COMPARATORS,
@@ -396,8 +397,10 @@ class GovernanceService:
             brief = self.store.brief(conn, project_pk, project, None)
             criteria = self.store.criteria(conn, project_pk, project)
             raci = self.store.raci(conn, project_pk)
+            policies = self.store.policies(conn, project_pk)
         return ProjectSpec(
             project=project,
+            gates=policies,
             brief=BriefText.model_validate(brief.model_dump(include=set(BriefText.model_fields))),
             criteria={c.key: CriterionSpec.of(c) for c in criteria},
             raci=raci,
@@ -421,6 +424,8 @@ class GovernanceService:
                 "pass --project to match, or fix its `project:`"
             )
         brief = self._check_brief(spec.brief) if spec.brief is not None else None
+        for stage, policy in (spec.gates or {}).items():
+            _check_policy(stage, policy)
         wanted = {}
         for key, item in (spec.criteria or {}).items():
             check_criterion_key(key)
@@ -443,10 +448,11 @@ class GovernanceService:
                 self.store.brief(conn, project_pk, project, None),
                 current_criteria,
                 current_raci,
+                self.store.policies(conn, project_pk),
             )
             if spec.raci is not None:  # checked for a plan too: a plan that would fail says so
                 self._check_raci(conn, project, project_pk, spec.raci)
-            if not dry_run and any(c.section == "raci" for c in changes):
+            if not dry_run and any(c.section in ("raci", "gates") for c in changes):
                 self.auth.require(principal, Action.RACI_WRITE, project)
             if dry_run or not changes:
                 return Plan(project=project, applied=False, changes=changes)
@@ -460,4 +466,27 @@ class GovernanceService:
                         self._delete_criterion(conn, principal, project, project_pk, old.key)
             if spec.raci is not None:
                 self._write_raci(conn, principal, project, project_pk, spec.raci)
+            if spec.gates is not None and any(c.section == "gates" for c in changes):
+                self.store.set_policies(conn, project_pk, spec.gates)
+                self.audit.record(
+                    conn, principal, "gates.policy", f"{project}/gates", project=project,
+                    stages=sorted(s.value for s in spec.gates),
+                )  # fmt: skip
             return Plan(project=project, applied=True, changes=changes)
+
+
+def _check_policy(stage: Stage, policy: GatePolicy) -> None:
+    """A stage's gate policy: a gated stage, signers A (and R), items attested by real roles."""
+    from tandem.governance.gates import CHECKLISTS
+
+    if stage not in CHECKLISTS:
+        raise InvalidInput(f"gates.{stage.value}: moving to {stage.value} is not gated")
+    if "A" not in policy.signers or not set(policy.signers) <= {"A", "R"}:
+        raise InvalidInput(
+            f"gates.{stage.value}.signers must be [A] or [A, R], not {policy.signers}"
+        )
+    keys = [item.key for item in policy.items]
+    if len(keys) != len(set(keys)):
+        raise InvalidInput(f"gates.{stage.value}.items: each key once")
+    for item in policy.items:
+        Role.parse(item.attested_by)

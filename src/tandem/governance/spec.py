@@ -23,6 +23,7 @@ import enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tandem.governance.gates import GatePolicy
 from tandem.governance.models import (
     BRIEF_FIELDS,
     BriefText,
@@ -33,6 +34,7 @@ from tandem.governance.models import (
     criterion_summary,
     parse_check,
 )
+from tandem.registry.models import Stage
 
 
 class CriterionSpec(BaseModel):
@@ -74,6 +76,9 @@ class ProjectSpec(BaseModel):
     brief: BriefText | None = None
     criteria: dict[str, CriterionSpec] | None = None
     raci: dict[str, dict[str, RaciLetter]] | None = None
+    gates: dict[Stage, GatePolicy] | None = Field(
+        None, description="per stage: who signs (A, or A and R) and the project's own items"
+    )
 
 
 class ChangeAction(enum.StrEnum):
@@ -83,7 +88,7 @@ class ChangeAction(enum.StrEnum):
 
 
 class PlanChange(BaseModel):
-    section: str = Field(description="brief, criteria or raci")
+    section: str = Field(description="brief, criteria, raci or gates")
     action: ChangeAction
     key: str = Field(description="the criterion key or RACI activity; 'brief' for the brief")
     before: str | None = None
@@ -132,6 +137,7 @@ def plan_changes(
     brief: BriefText,
     criteria: list[Criterion],
     raci: dict[str, dict[str, RaciLetter]],
+    policies: dict[Stage, GatePolicy],
 ) -> list[PlanChange]:
     """What applying `spec` over the current records would change, section by section."""
     changes: list[PlanChange] = []
@@ -188,4 +194,30 @@ def plan_changes(
                     after=_raci_line(new_members) if new_members is not None else None,
                 )
             )
+    if spec.gates is not None:
+        for stage in sorted(set(policies) | set(spec.gates)):
+            old_policy, new_policy = policies.get(stage), spec.gates.get(stage)
+            if old_policy == new_policy:
+                continue
+            action = (
+                ChangeAction.CREATE
+                if old_policy is None
+                else ChangeAction.DELETE
+                if new_policy is None
+                else ChangeAction.UPDATE
+            )
+            changes.append(
+                PlanChange(
+                    section="gates",
+                    action=action,
+                    key=stage.value,
+                    before=_policy_line(old_policy) if old_policy else None,
+                    after=_policy_line(new_policy) if new_policy else None,
+                )
+            )
     return changes
+
+
+def _policy_line(policy: GatePolicy) -> str:
+    items = ", ".join(f"{i.key} (by {i.attested_by})" for i in policy.items) or "no extra items"
+    return f"signed by {'+'.join(policy.signers)}; {items}"

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
+from tandem.governance.gates import GatePolicy
 from tandem.governance.models import Brief, BriefText, Criterion, RaciLetter
 from tandem.governance.tables import (
     action_items,
@@ -16,6 +17,8 @@ from tandem.governance.tables import (
     criteria,
     criterion_waivers,
     decisions,
+    gate_attestations,
+    gate_policies,
     gate_signoffs,
     gates,
     hypotheses,
@@ -25,6 +28,7 @@ from tandem.governance.tables import (
     retrospectives,
     risks,
 )
+from tandem.registry.models import Stage
 
 
 class GovernanceStore:
@@ -139,6 +143,29 @@ class GovernanceStore:
         if rows:
             conn.execute(insert(raci), rows)
 
+    # -- gate policies ----------------------------------------------------------------------
+
+    def policies(self, conn: Connection, project_pk: int) -> dict[Stage, GatePolicy]:
+        rows = conn.execute(
+            select(gate_policies.c.stage, gate_policies.c.body).where(
+                gate_policies.c.project_pk == project_pk
+            )
+        ).all()
+        return {Stage(r.stage): GatePolicy.model_validate_json(r.body) for r in rows}
+
+    def set_policies(
+        self, conn: Connection, project_pk: int, policies: dict[Stage, GatePolicy]
+    ) -> None:
+        conn.execute(delete(gate_policies).where(gate_policies.c.project_pk == project_pk))
+        if policies:
+            conn.execute(
+                insert(gate_policies),
+                [
+                    {"project_pk": project_pk, "stage": stage.value, "body": p.model_dump_json()}
+                    for stage, p in policies.items()
+                ],
+            )
+
     # -- gc -------------------------------------------------------------------------------
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:
@@ -149,7 +176,11 @@ class GovernanceStore:
         conn.execute(
             delete(criterion_waivers).where(criterion_waivers.c.decision_pk.in_(project_decisions))
         )
+        conn.execute(
+            delete(gate_attestations).where(gate_attestations.c.gate_pk.in_(project_gates))
+        )
         for table in (
+            gate_policies,
             brief_versions, criteria, raci, gates, decisions, hypotheses, risks, retrospectives,
             action_items, comments, notifications, project_webhooks,
         ):  # fmt: skip

@@ -233,3 +233,26 @@ project_webhooks = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("updated_by", String(250), nullable=False),
 )
+
+# A project's own additions to a stage's gate: who signs (A, or A and R) and extra items.
+gate_policies = Table(
+    "gate_policies",
+    metadata,
+    Column("project_pk", Integer, nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("body", Text, nullable=False),  # JSON: GatePolicy
+    PrimaryKeyConstraint("project_pk", "stage"),
+)
+
+# A project-specific checklist item attested on one gate by a member of the role it names.
+gate_attestations = Table(
+    "gate_attestations",
+    metadata,
+    Column("gate_pk", Integer, nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("member", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("gate_pk", "item"),
+)

@@ -19,6 +19,7 @@ from tandem.audit.models import Activity
 from tandem.core.paging import Page
 from tandem.core.refs import parse_model_ref
 from tandem.governance.gates import (
+    Attestation,
     DecisionCreate,
     DecisionRecord,
     Gate,
@@ -256,6 +257,18 @@ class Governance:
         response = self._http.request(
             "POST",
             self._path(project, f"gates/{_q(gate_id)}/waivers"),
+            json=body.model_dump(mode="json"),
+        )
+        return Gate.model_validate_json(response.content)
+
+    def attest(
+        self, gate_id: str, item: str, comment: str = "", *, project: str | None = None
+    ) -> Gate:
+        """Attest the project's own checklist item `item` on a gate (as the role it names)."""
+        body = Attestation(item=item, comment=comment)
+        response = self._http.request(
+            "POST",
+            self._path(project, f"gates/{_q(gate_id)}/attestations"),
             json=body.model_dump(mode="json"),
         )
         return Gate.model_validate_json(response.content)

@@ -22,6 +22,7 @@ SIGNED_IN = "signed-in"  # any signed-in user; the service scopes the answer to 
 OWN_OR_ADMIN = "own-or-admin"  # the user the thing belongs to, or a workspace admin
 GATE_SIGNER = "gate-signer"  # the members the RACI marks Accountable for the gate's activity
 CRITERION_OWNER = "criterion-owner"  # members whose project role owns the criterion
+ITEM_ATTESTER = "item-attester"  # members of the role a project's own gate item names
 ACTION_OWNER = "action-owner"  # an action item's owner, or anyone with plan:write
 
 

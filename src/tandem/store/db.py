@@ -27,7 +27,7 @@ from tandem.errors import InvalidInput, ServerError
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0010"  # tests check this matches the newest file in migrations/versions
+HEAD_REVISION = "0011"  # tests check this matches the newest file in migrations/versions
 _PG_MIGRATION_LOCK = 7_316_426_001  # arbitrary, fixed key for pg_advisory_lock
 
 

@@ -14,10 +14,10 @@ from starlette.responses import Response
 
 from tandem.core.auth import Action, Principal
 from tandem.errors import TandemError
-from tandem.governance.gates import SignDecision, SignOffCreate, WaiverCreate
+from tandem.governance.gates import Attestation, SignDecision, SignOffCreate, WaiverCreate
 from tandem.server.container import Services
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import CRITERION_OWNER, GATE_SIGNER, policy
+from tandem.server.policy import CRITERION_OWNER, GATE_SIGNER, ITEM_ATTESTER, policy
 from tandem.web.access import is_user_mistake
 from tandem.web.forms import checked_form, text
 from tandem.web.render import redirect, render
@@ -31,6 +31,7 @@ NOTICES = {
     "rejected": "Your rejection is recorded; the gate is closed.",
     "passed": "The gate passed: the version moved.",
     "waived": "The criterion is waived for this version, with a decision record.",
+    "attested": "Your attestation is recorded.",
 }
 
 
@@ -41,9 +42,11 @@ def _q(value: str) -> str:
 def _gate_context(
     services: Services, principal: Principal, project: str, gate_id: str
 ) -> dict[str, Any]:
+    gate = services.gates.get(principal, project, gate_id)
     return {
-        "gate": services.gates.get(principal, project, gate_id),
+        "gate": gate,
         "waivable": services.gates.waivable(principal, project),
+        "attestable": services.gates.attestable(principal, project, gate),
     }
 
 
@@ -121,6 +124,25 @@ async def waive_criterion(
             request, services, principal, project, gate_id, error=exc.message, status=exc.status
         )
     return redirect(f"/projects/{_q(project)}/gates/{_q(gate_id)}?notice=waived")
+
+
+@router.post("/projects/{project}/gates/{gate_id}/attest", openapi_extra=policy(ITEM_ATTESTER))
+async def attest_item(
+    request: Request, project: str, gate_id: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    form = await checked_form(request, project)
+    try:
+        data = Attestation(
+            item=text(form, "item", 100), comment=text(form, "comment", COMMENT_LIMIT)
+        )
+        await offload(services.gates.attest, principal, project, gate_id, data)
+    except TandemError as exc:
+        if not is_user_mistake(exc):
+            raise
+        return await _gate_page(
+            request, services, principal, project, gate_id, error=exc.message, status=exc.status
+        )
+    return redirect(f"/projects/{_q(project)}/gates/{_q(gate_id)}?notice=attested")
 
 
 def _missing_reason() -> TandemError:
