@@ -335,6 +335,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "version": "v1",
         "gate_id": world.gate_id,
         "number": "1",
+        "key": "loss",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}
@@ -353,6 +354,14 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
             "/projects/{project}/gates/{gate_id}/sign": {"decision": "approve"},
             "/projects/{project}/gates/{gate_id}/waive": {"criterion": "loss", "reason": "r"},
             "/projects/{project}/gates/{gate_id}/attest": {"item": "security-review"},
+            "/projects/{project}/comments": {"target": "models/churn@1", "body": "b"},
+            "/projects/{project}/criteria": {
+                "key": "auc",
+                "kind": "model",
+                "check": "roc_auc >= 0.5",
+                "owner": "data-scientist",
+            },
+            "/projects/{project}/raci": {"activity": "training", "assignments": "ds=A"},
         }
         request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
     return request

@@ -265,10 +265,81 @@ def test_gate_sign_in_a_browser(browser: Any, world: World, gate_id: str, serve:
         page.locator("table.gates").get_by_role("link", name="churn-lr version 2").click()
         page.wait_for_url(f"{site}/projects/vision/gates/{gate_id}")
         assert page.locator("#item-rollback-target .verdict-met").count() == 1  # @1 in production
-        page.get_by_label("Comment").fill("Needs the A/B test first")
+        page.get_by_label("Sign-off comment").fill("Needs the A/B test first")
         page.get_by_role("button", name="Reject").click()
         page.wait_for_url(f"{site}/projects/vision/gates/{gate_id}?notice=rejected")
         assert page.get_by_role("status").inner_text().startswith("Your rejection is recorded")
         assert page.locator(".gate-status").inner_text() == "rejected"
         assert page.get_by_text("Needs the A/B test first").count() >= 1
         shot(page, "gate")
+
+
+def test_criteria_raci_and_comments_from_the_web(
+    world: World, api: TestClient, gate_id: str
+) -> None:
+    services, owner = world.services, world.services.owner
+    api.cookies.clear()
+    sign_in(api, "carl")  # compliance: edits criteria, not the RACI
+    token = csrf_of(api.get("/projects/vision").text)
+    form = {
+        "key": "recall",
+        "kind": "model",
+        "check": "recall >= 0.5",
+        "owner": "data-scientist",
+        "csrf_token": token,
+    }
+    saved = api.post("/projects/vision/criteria", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    assert "recall" in [c.key for c in services.governance.list_criteria(owner, "vision")]
+    bad = api.post("/projects/vision/criteria", data={**form, "check": "recall is good"})
+    assert bad.status_code == 422 and "METRIC OP NUMBER" in bad.text
+    deleted = api.post(
+        "/projects/vision/criteria/recall/delete",
+        data={"csrf_token": token},
+        follow_redirects=False,
+    )
+    assert deleted.status_code == 303
+    assert "recall" not in [c.key for c in services.governance.list_criteria(owner, "vision")]
+    refused = api.post(
+        "/projects/vision/raci",
+        data={"activity": "training", "assignments": "carl=A", "csrf_token": token},
+    )
+    assert refused.status_code == 403
+    commented = api.post(
+        "/projects/vision/comments",
+        data={
+            "target": f"gates/{gate_id}",
+            "body": "@ada parity is waived in the A/B test",
+            "back": f"/projects/vision/gates/{gate_id}",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    assert (
+        commented.status_code == 303
+        and commented.headers["location"] == f"/projects/vision/gates/{gate_id}#comments"
+    )
+    gate_page = api.get(f"/projects/vision/gates/{gate_id}")
+    assert "parity is waived in the A/B test" in gate_page.text
+
+    api.cookies.clear()
+    sign_in(api, "ada")
+    assert "carl mentioned you on gates/" in api.get("/account").text
+    token = csrf_of(api.get("/projects/vision").text)
+    row = api.post(
+        "/projects/vision/raci",
+        data={"activity": "training", "assignments": "ada=A carl=C", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert row.status_code == 303
+    assert services.governance.get_raci(owner, "vision").activities["training"] == {
+        "ada": "A",
+        "carl": "C",
+    }
+    no_a = api.post(
+        "/projects/vision/raci",
+        data={"activity": "training", "assignments": "ada=R", "csrf_token": token},
+    )
+    assert no_a.status_code == 422 and "0 accountable members" in no_a.text
+    version = api.get("/projects/vision/models/churn-lr/versions/2")
+    assert 'name="target" value="models/churn-lr@2"' in version.text  # comments on the version

@@ -266,12 +266,9 @@ def raci_set(
 
     Example: tandem raci set release-approval maria=A ana=R chen=C ops=I
     """
-    row: dict[str, str] = {}
-    for item in assignments or []:
-        member, sep, letter = item.partition("=")
-        if not sep or not member or letter.upper() not in ("R", "A", "C", "I"):
-            raise InvalidInput(f"{item!r}: write MEMBER=R, MEMBER=A, MEMBER=C or MEMBER=I")
-        row[member] = letter.upper()
+    from tandem.governance.models import parse_assignments
+
+    row = parse_assignments(assignments or [])
     if not remove and not row:
         raise InvalidInput("name the members, e.g. maria=A ana=R, or pass --remove")
     governance = get_client().governance

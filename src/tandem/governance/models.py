@@ -189,6 +189,17 @@ def check_activity(name: str) -> str:
     return name
 
 
+def parse_assignments(items: list[str]) -> dict[str, RaciLetter]:
+    """`["maria=A", "ana=r"]` -> {"maria": A, "ana": R}: one activity's row as people type it."""
+    row: dict[str, RaciLetter] = {}
+    for item in items:
+        member, sep, letter = item.strip().partition("=")
+        if not sep or not member or letter.upper() not in ("R", "A", "C", "I"):
+            raise InvalidInput(f"{item!r}: write MEMBER=R, MEMBER=A, MEMBER=C or MEMBER=I")
+        row[member] = RaciLetter(letter.upper())
+    return row
+
+
 class RaciSet(BaseModel):
     """The whole matrix: activity -> member -> R, A, C or I, with exactly one A per activity."""
 

@@ -8,7 +8,7 @@ item given to someone, and a mention, notify them (`tandem.governance.notify`)."
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Table, func, insert, select, update
@@ -46,6 +46,7 @@ from tandem.identity.store import IdentityStore
 from tandem.projects.store import ProjectStore
 from tandem.projects.tables import projects
 
+E = TypeVar("E", Hypothesis, Risk)
 _MENTION = re.compile(r"(?<![\w@])@([a-z0-9][a-z0-9_.\-]{0,63})")
 
 
@@ -555,8 +556,9 @@ def _date(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _hypothesis_model(row: Any, project: str) -> Hypothesis:
-    return Hypothesis(
+def _entry(model: type[E], row: Any, project: str) -> E:
+    """A hypothesis or risk from its row: the stored body plus who wrote it and when."""
+    return model(
         project=project,
         number=row.number,
         created_at=row.created_at,
@@ -565,18 +567,14 @@ def _hypothesis_model(row: Any, project: str) -> Hypothesis:
         updated_by=row.updated_by,
         **orjson.loads(row.body),
     )
+
+
+def _hypothesis_model(row: Any, project: str) -> Hypothesis:
+    return _entry(Hypothesis, row, project)
 
 
 def _risk_model(row: Any, project: str) -> Risk:
-    return Risk(
-        project=project,
-        number=row.number,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-        **orjson.loads(row.body),
-    )
+    return _entry(Risk, row, project)
 
 
 def _action_model(row: Any, project: str) -> ActionItem:

@@ -50,6 +50,18 @@ def _gate_context(
     }
 
 
+async def comment_context(
+    services: Services, principal: Principal, project: str, target: str, back: str
+) -> dict[str, Any]:
+    """What the comments section of an entity's page needs (`templates/comments.html`)."""
+    return {
+        "comments": await offload(services.registers.list_comments, principal, project, target),
+        "comment_target": target,
+        "may_comment": principal.may(Action.PLAN_WRITE, project),
+        "back": back,
+    }
+
+
 async def _gate_page(
     request: Request,
     services: Services,
@@ -62,9 +74,11 @@ async def _gate_page(
 ) -> Response:
     found = await offload(_gate_context, services, principal, project, gate_id)
     gate = found["gate"]
+    page = f"/projects/{_q(project)}/gates/{_q(gate_id)}"
     context = {
         "project": project,
         **found,
+        **await comment_context(services, principal, project, f"gates/{gate.id}", page),
         "may_sign": gate.status.value == "open" and principal.name in gate.waiting_for,
         "error": error,
         "notice": NOTICES.get(request.query_params.get("notice", "")),

@@ -17,6 +17,7 @@ from tandem.core.auth import Action
 from tandem.registry.models import ModelCard, ModelVersion
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
+from tandem.web.gates import comment_context
 from tandem.web.paging import Pager
 from tandem.web.render import render
 
@@ -241,6 +242,13 @@ async def version_page(
         "download": api + "/files/",
         "card_download": api + "/card?format=html",
         "crumbs": _crumbs(project, (name, model_url), (f"version {v.version}", None)),
+        **await comment_context(
+            services,
+            principal,
+            project,
+            f"models/{name}@{v.version}",
+            f"{model_url}/versions/{v.version}",
+        ),
         **_helpers(),
     }
     return render(request, "model_version.html", context, principal=principal)

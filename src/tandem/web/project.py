@@ -12,16 +12,24 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from tandem.core.auth import Action, Principal
+from tandem.core.auth import Action, Principal, Role
 from tandem.errors import TandemError
-from tandem.governance.models import BRIEF_FIELDS, BriefStatus, BriefUpdate, criterion_summary
-from tandem.governance.registers import ActionStatus
-from tandem.governance.spec import brief_changes
+from tandem.governance.models import (
+    BRIEF_FIELDS,
+    BriefStatus,
+    BriefUpdate,
+    CriterionKind,
+    RaciSet,
+    criterion_summary,
+    parse_assignments,
+)
+from tandem.governance.registers import ActionStatus, CommentCreate
+from tandem.governance.spec import CriterionSpec, brief_changes
 from tandem.server.container import Services
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import ACTION_OWNER, policy
 from tandem.web.access import is_user_mistake
-from tandem.web.forms import checked_form, text
+from tandem.web.forms import checked_form, safe_next, text
 from tandem.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -31,6 +39,9 @@ NOTICES = {
     "saved": "Saved a new version of the brief.",
     "unchanged": "The brief is unchanged.",
     "action-done": "The action item is done.",
+    "criterion-saved": "The criterion is saved.",
+    "criterion-deleted": "The criterion is deleted.",
+    "raci-saved": "The RACI is saved.",
 }
 
 
@@ -71,6 +82,7 @@ async def _project_page(
     error: str | None = None,
     draft: dict[str, str] | None = None,
     status: int = 200,
+    section: str = "brief",
 ) -> Response:
     found = await offload(_overview, services, principal, project)
     brief = found["brief"]
@@ -90,6 +102,10 @@ async def _project_page(
             "status": brief.status.value,
         },
         "error": error,
+        "error_section": section,
+        "may_raci": principal.may(Action.RACI_WRITE, project),
+        "kinds": [k.value for k in CriterionKind],
+        "roles": [r.value for r in Role],
         "notice": NOTICES.get(request.query_params.get("notice", "")),
         "crumbs": [("Projects", "/"), (project, None)],
     }
@@ -125,9 +141,14 @@ async def save_brief(
         if not is_user_mistake(exc):
             raise
         return await _project_page(
-            request, services, principal, project, error=exc.message, draft=draft,
+            request,
+            services,
+            principal,
+            project,
+            error=exc.message,
+            draft=draft,
             status=exc.status,
-        )  # fmt: skip
+        )
     except ValueError as exc:  # pydantic: a status that is not one of the three
         message = f"not saved: {exc.errors()[0]['msg']}" if hasattr(exc, "errors") else str(exc)
         return await _project_page(
@@ -147,6 +168,103 @@ async def close_action(
         services.registers.set_action_status, principal, project, number, ActionStatus.DONE
     )
     return redirect(f"/projects/{_q(project)}?notice=action-done#actions")
+
+
+@router.post("/projects/{project}/comments", openapi_extra=policy(Action.PLAN_WRITE))
+async def add_comment(
+    request: Request, project: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """A comment from an entity's page; back to that page (a local path only)."""
+    form = await checked_form(request, project)
+    back = safe_next(text(form, "back", 1000)) or f"/projects/{_q(project)}"
+    body = text(form, "body", 20_000)
+    if not body.strip():
+        return redirect(f"{back}#comments")  # nothing to say
+    data = CommentCreate(target=text(form, "target", 500), body=body)
+    try:
+        await offload(services.registers.add_comment, principal, project, data)
+    except TandemError as exc:
+        if not is_user_mistake(exc):
+            raise
+        return redirect(f"{back}?error=comment#comments")
+    return redirect(f"{back}#comments")
+
+
+@router.post("/projects/{project}/criteria", openapi_extra=policy(Action.PLAN_WRITE))
+async def set_criterion(
+    request: Request, project: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Add a success criterion or change one (the same record `tandem criteria set` writes)."""
+    form = await checked_form(request, project)
+    fields = {
+        f: text(form, f, 10_000).strip()
+        for f in ("key", "kind", "check", "dataset", "slice", "owner", "description")
+    }
+    try:
+        spec = CriterionSpec.model_validate(
+            {
+                k: v
+                for k, v in fields.items()
+                if k != "key" and (v or k in ("kind", "check", "owner"))
+            }
+        )
+        await offload(
+            services.governance.put_criterion, principal, project, fields["key"], spec.to_set()
+        )
+    except (TandemError, ValueError) as exc:
+        if isinstance(exc, TandemError) and not is_user_mistake(exc):
+            raise
+        message = exc.message if isinstance(exc, TandemError) else _first_error(exc)
+        return await _project_page(
+            request, services, principal, project, error=message, status=422, section="criteria"
+        )
+    return redirect(f"/projects/{_q(project)}?notice=criterion-saved#criteria-h")
+
+
+@router.post("/projects/{project}/criteria/{key}/delete", openapi_extra=policy(Action.PLAN_WRITE))
+async def delete_criterion(
+    request: Request, project: str, key: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    await checked_form(request, project)
+    await offload(services.governance.delete_criterion, principal, project, key)
+    return redirect(f"/projects/{_q(project)}?notice=criterion-deleted#criteria-h")
+
+
+@router.post("/projects/{project}/raci", openapi_extra=policy(Action.RACI_WRITE))
+async def set_raci_row(
+    request: Request, project: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Set one activity's row ("maria=A ana=R"); an empty row removes the activity."""
+    form = await checked_form(request, project)
+    activity = text(form, "activity", 100).strip()
+    try:
+        row = parse_assignments(text(form, "assignments", 2000).split())
+        raci = await offload(services.governance.get_raci, principal, project)
+        matrix = {**raci.activities, activity: row}
+        if not row:
+            matrix.pop(activity, None)
+        await offload(services.governance.set_raci, principal, project, RaciSet(activities=matrix))
+    except TandemError as exc:
+        if not is_user_mistake(exc):
+            raise
+        return await _project_page(
+            request,
+            services,
+            principal,
+            project,
+            error=exc.message,
+            status=exc.status,
+            section="raci",
+        )
+    return redirect(f"/projects/{_q(project)}?notice=raci-saved#raci-h")
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc)
 
 
 @router.get("/projects/{project}/brief", openapi_extra=policy(Action.PROJECT_READ))
