@@ -269,6 +269,7 @@ def test_pages_carry_the_security_headers(web: TestClient, world: World) -> None
         "/",
         "/login",
         "/projects/vision",
+        "/projects/vision/runs",
         f"/projects/vision/runs/{vit}",
         f"/projects/vision/compare?runs={vit},{world.runs['resnet']}",
         "/projects/vision/members",
@@ -298,25 +299,27 @@ def test_runs_table_filter_order_columns_and_pages(web: TestClient, world: World
         )
     sign_in(web, "vic")
     page = web.get(
-        "/projects/vision",
+        "/projects/vision/runs",
         params={"filter": "params.model = 'vit'", "columns": "metrics.auc,params.model"},
     )
     assert "vit-run" in page.text and "resnet-run" not in page.text
     assert ">metrics.auc" in page.text and ">params.lr" not in page.text
     ordered = web.get(
-        "/projects/vision", params={"order": "metrics.auc desc", "filter": "metrics.auc > 0"}
+        "/projects/vision/runs", params={"order": "metrics.auc desc", "filter": "metrics.auc > 0"}
     ).text
     assert ordered.index("vit-run") < ordered.index("resnet-run")
-    bad = web.get("/projects/vision", params={"filter": "metrics.auc >> 1"})
+    bad = web.get("/projects/vision/runs", params={"filter": "metrics.auc >> 1"})
     assert bad.status_code == 422
     assert 'class="caret"' in bad.text and "^" in bad.text
-    first = web.get("/projects/vision")
+    first = web.get("/projects/vision/runs")
     assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
     next_href = html.unescape(first.text.split('rel="next" href="')[1].split('"')[0])
-    second = web.get("/projects/vision" + next_href)
+    second = web.get("/projects/vision/runs" + next_href)
     assert 'rel="prev"' in second.text
     prev_href = html.unescape(second.text.split('rel="prev" href="')[1].split('"')[0])
-    assert web.get("/projects/vision" + prev_href).text.count("<tr>") == first.text.count("<tr>")
+    assert web.get("/projects/vision/runs" + prev_href).text.count("<tr>") == first.text.count(
+        "<tr>"
+    )
 
 
 def test_compare_page(web: TestClient, world: World) -> None:
@@ -384,11 +387,11 @@ def test_payloads_are_escaped_everywhere(web: TestClient, world: World, tmp_path
     sign_in(web, "ada")
     pages = [
         "/projects/vision",
-        f"/projects/vision?columns=params.{XSS}",
+        f"/projects/vision/runs?columns=params.{XSS}",
         f"/projects/vision/runs/{run.id}",
         f"/projects/vision/runs/{run.id}?preview={XSS}.txt",
         f"/projects/vision/compare?runs={run.id},{world.runs['vit']}",
-        f"/projects/vision?filter={XSS}",
+        f"/projects/vision/runs?filter={XSS}",
         "/projects/vision/audit",
         f"/login?next=/{XSS}",
     ]
