@@ -1,47 +1,24 @@
-"""Governance fixtures: project `churn` with a member in each role (and their API tokens), and
-a real evaluation of a telco churn model to score."""
+"""Governance fixtures: project `churn` with a member in each role (and their API tokens),
+and a real evaluation of a telco churn model to score. Shared pieces: governance_world."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from governance_world import CATEGORICAL, CONTRACT, NUMERIC, ROLES, TELCO, Team
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tandem.core.auth import Principal, Role
+from tandem.core.auth import Role
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.projects.models import ProjectCreate
 from tandem.sdk.client import Client
 from tandem.server.container import Services
-
-TELCO = Path("/work/shared/data/telco-churn.csv")
-CONTRACT = Path(__file__).resolve().parents[2] / "examples" / "contracts" / "telco-churn.yaml"
-NUMERIC = ["tenure", "MonthlyCharges"]
-CATEGORICAL = ["Contract", "InternetService", "gender", "SeniorCitizen"]
-ROLES = {
-    "pm": Role.PRODUCT_MANAGER,
-    "ds": Role.DATA_SCIENTIST,
-    "mle": Role.ML_ENGINEER,
-    "comp": Role.COMPLIANCE,
-    "viewer": Role.VIEWER,
-    "padmin": Role.ADMIN,
-}
-
-
-@dataclass
-class Team:
-    services: Services
-    principals: dict[str, Principal] = field(default_factory=dict)
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def auth(self, who: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.tokens[who]}"}
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from governance_world import CONTRACT, Team
 from starlette.testclient import TestClient
 
-from conftest import CONTRACT, Team
 from tandem.errors import Conflict, InvalidInput, PermissionDenied
 from tandem.governance.gates import (
     DecisionCreate,

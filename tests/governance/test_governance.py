@@ -8,9 +8,9 @@ import math
 from typing import Any
 
 import pytest
+from governance_world import Team
 from starlette.testclient import TestClient
 
-from conftest import Team
 from tandem.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tandem.governance.documents import (
     brief_markdown,

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from governance_world import Team
 from starlette.testclient import TestClient
 
-from conftest import Team
 from tandem.errors import InvalidInput, NotFound, PermissionDenied
 from tandem.governance.gates import GateOpen
 from tandem.governance.notify import WebhookSet

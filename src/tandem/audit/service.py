@@ -158,8 +158,9 @@ class AuditLog:
         self, principal: Principal, project: str, *, cursor: str | None = None, limit: int = 50
     ) -> Page[Activity]:
         """The project's feed for its members: who changed what, when, newest first. Only
-        changes that went through (no refusals, downloads or sign-ins), and none of the log's
-        details (those stay for `audit:read`)."""
+        changes that went through (no refusals, downloads, sign-ins, or the metric batches and
+        artifact uploads runs make by the thousand), and none of the log's details (those stay
+        for `audit:read`)."""
         self.auth.require(principal, Action.PROJECT_READ, project)
         limit = check_limit(limit)
         query = (
@@ -167,7 +168,8 @@ class AuditLog:
                    audit_events.c.action, audit_events.c.target)
             .where(audit_events.c.project == project, audit_events.c.outcome == OK,
                    ~audit_events.c.action.like("%download%"),
-                   ~audit_events.c.action.like("access.%"))
+                   ~audit_events.c.action.like("access.%"),
+                   audit_events.c.action.notin_(NOISY))
             .order_by(audit_events.c.pk.desc())
             .limit(limit + 1)
         )  # fmt: skip
@@ -180,6 +182,10 @@ class AuditLog:
         ]
         next_cursor = encode_cursor([items[-1].id]) if len(rows) > limit else None
         return Page[Activity](items=items, next_cursor=next_cursor)
+
+
+# Logged many times per run: they would bury what people did in a project's feed.
+NOISY = ("run.log", "artifact.upload")
 
 
 def _after(query: Any, cursor: str | None) -> Any:

@@ -909,6 +909,7 @@ class GateService:
                 )
             else:
                 problems.append(f"{criterion.key}: no evidence")
+        refs = sorted(set(refs))
         if problems:
             return False, "; ".join(problems), refs
         return True, f"met: {', '.join(met)}", refs
