@@ -330,3 +330,38 @@ def test_project_gate_policy_adds_signers_and_attested_items(release: Team) -> N
     assert gates.get(p["ds"], "churn", gate.id).waiting_for == ["mle"]
     assert gates.sign(p["mle"], "churn", gate.id, APPROVE).status is GateStatus.PASSED
     assert gates.get(p["viewer"], "churn", gate.id).signoffs[1].letter == "R"
+
+
+def test_two_signers_racing_both_succeed_and_the_version_moves_once(release: Team) -> None:
+    from tandem.governance.documents import parse_project_file
+    from tandem.governance.models import RaciSet
+
+    gov, gates, p = release.services.governance, release.services.gates, release.principals
+    matrix = {"evaluation": {"ds": "A", "mle": "R"}, "release-approval": {"pm": "A"}}
+    gov.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
+    gov.apply(
+        p["pm"], "churn", parse_project_file("gates:\n  ready-for-review: {signers: [A, R]}\n")
+    )
+    gate = gates.open(p["ds"], "churn", GateOpen(model="churn-lr@1", to=Stage.READY_FOR_REVIEW))
+    assert gate.required == ["ds", "mle"]
+    outcomes: dict[str, str] = {}
+    start = threading.Barrier(2)
+
+    def sign(who: str) -> None:
+        start.wait()
+        outcomes[who] = gates.sign(p[who], "churn", gate.id, APPROVE).status.value
+
+    threads = [threading.Thread(target=sign, args=(who,)) for who in ("ds", "mle")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ds", "mle"] and "passed" in outcomes.values()
+    final = gates.get(p["viewer"], "churn", gate.id)
+    assert final.status is GateStatus.PASSED and len(final.signoffs) == 2
+    moves = [
+        e
+        for e in release.services.audit.list(p["padmin"], project="churn").items
+        if e.action == "model.version.stage"
+    ]
+    assert len(moves) == 1 and _stage(release) is Stage.READY_FOR_REVIEW

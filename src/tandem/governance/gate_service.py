@@ -155,10 +155,15 @@ class GateService:
             row_of_raci = self.store.raci(conn, project_pk).get(ACTIVITY[data.to], {})
             signers = [m for m, letter in row_of_raci.items() if letter in letters]
             self.notifier.notify(
-                conn, outbox, project, project_pk, signers, "sign-off",
+                conn,
+                outbox,
+                project,
+                project_pk,
+                signers,
+                "sign-off",
                 f"your sign-off is needed on {version.model}@{version.version} -> {data.to.value}",
                 f"/projects/{project}/gates/{gate_id}",
-            )  # fmt: skip
+            )
             self.audit.record(
                 conn,
                 principal,
@@ -278,7 +283,7 @@ class GateService:
                 self._close(conn, principal, project, row, GateStatus.REJECTED, comment, None)
         if data.decision is SignDecision.REJECT:
             return self.get(principal, project, gate_id)
-        return self._complete(principal, project, gate_id)
+        return self._complete(principal, project, gate_id, after_sign=True)
 
     def complete(self, principal: Principal, project: str, gate_id: str) -> Gate:
         """Pass the gate if everything holds now (evidence may have arrived since the last
@@ -287,14 +292,18 @@ class GateService:
         self.auth.require(principal, Action.MODEL_WRITE, project)
         return self._complete(principal, project, gate_id)
 
-    def _complete(self, principal: Principal, project: str, gate_id: str) -> Gate:
+    def _complete(
+        self, principal: Principal, project: str, gate_id: str, *, after_sign: bool = False
+    ) -> Gate:
+        """`after_sign`: another signer's approval may have passed the gate since this one was
+        stored; that is their success, not this signer's error."""
         with self.db.write() as conn:
             self._project_pk(conn, principal, project, Action.MODEL_READ)
             row = self._lock(conn, project, gate_id)
-            if GateStatus(row.status) is not GateStatus.OPEN:
-                raise Conflict(f"gate {gate_id} is {row.status}")
-            gate = self._gate(principal, project, row, self._signoffs(conn, row.pk))
-            if gate.passes:
+            if GateStatus(row.status) is GateStatus.OPEN:
+                gate = self._gate(principal, project, row, self._signoffs(conn, row.pk))
+                if not gate.passes:
+                    return gate
                 self._close(conn, principal, project, row, GateStatus.PASSED, "", gate)
                 self.registry.move_by_gate(
                     conn,
@@ -306,7 +315,9 @@ class GateService:
                     gate_id,
                 )
                 return gate.model_copy(update={"status": GateStatus.PASSED})
-        return gate
+            if not after_sign:
+                raise Conflict(f"gate {gate_id} is {row.status}")
+        return self.get(principal, project, gate_id)  # read once the lock is released
 
     def move_stage(
         self, principal: Principal, project: str, name: str, selector: str, stage: Stage
@@ -713,14 +724,22 @@ class GateService:
                 )
             conn.execute(
                 insert(gate_attestations).values(
-                    gate_pk=row.pk, item=item.key, member=principal.name,
-                    role=role.value if role else "owner", comment=comment, at=now_ms(),
+                    gate_pk=row.pk,
+                    item=item.key,
+                    member=principal.name,
+                    role=role.value if role else "owner",
+                    comment=comment,
+                    at=now_ms(),
                 )
-            )  # fmt: skip
+            )
             self.audit.record(
-                conn, principal, "gate.attest", f"{project}/gates/{gate_id}", project=project,
+                conn,
+                principal,
+                "gate.attest",
+                f"{project}/gates/{gate_id}",
+                project=project,
                 item=item.key,
-            )  # fmt: skip
+            )
         return self.get(principal, project, gate_id)
 
     def _checklist(
