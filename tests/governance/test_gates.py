@@ -365,3 +365,23 @@ def test_two_signers_racing_both_succeed_and_the_version_moves_once(release: Tea
         if e.action == "model.version.stage"
     ]
     assert len(moves) == 1 and _stage(release) is Stage.READY_FOR_REVIEW
+
+
+def test_a_signer_who_left_the_project_blocks_the_gate_until_the_raci_changes(
+    release: Team,
+) -> None:
+    from tandem.governance.models import RaciSet
+
+    services, p = release.services, release.principals
+    gate = services.gates.open(
+        p["mle"], "churn", GateOpen(model="churn-lr@1", to=Stage.READY_FOR_REVIEW)
+    )
+    services.identity.remove_member(services.owner, "churn", "ds")
+    left = services.gates.get(p["mle"], "churn", gate.id)
+    item = next(i for i in left.checklist if i.key == "sign-offs")
+    assert not item.holds and item.detail == "ds left the project: update the RACI for 'evaluation'"
+    assert left.required == [] and not left.passes  # nobody signs for them
+    matrix = {"evaluation": {"mle": "A"}, "release-approval": {"pm": "A"}}
+    services.governance.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
+    assert services.gates.get(p["mle"], "churn", gate.id).required == ["mle"]
+    assert services.gates.sign(p["mle"], "churn", gate.id, APPROVE).status is GateStatus.PASSED

@@ -606,9 +606,10 @@ class GateService:
         activity = ACTIVITY[to]
         raci = self.governance.get_raci(principal, project)
         policy = self._policy(project, to)
-        required = sorted(
-            {m for letter in policy.signers for m in raci.with_letter(activity, letter)}
-        )
+        # someone the RACI still names but who has left the project signs nothing
+        members = self.governance.member_names(project)
+        named = {m for letter in policy.signers for m in raci.with_letter(activity, letter)}
+        required, departed = sorted(named & members), sorted(named - members)
         base = Gate(
             id=row.id,
             project=project,
@@ -637,7 +638,7 @@ class GateService:
             )
         approved = {s.member for s in signoffs if s.decision is SignDecision.APPROVE}
         waiting = [m for m in required if m not in approved]
-        checklist = self._checklist(principal, project, row, to, raci, required, waiting)
+        checklist = self._checklist(principal, project, row, to, raci, required, waiting, departed)
         checklist[-1:-1] = self._project_items(row, policy)  # before the sign-offs
         passes = all(item.holds for item in checklist)
         return base.model_copy(
@@ -751,6 +752,7 @@ class GateService:
         raci: Any,
         required: list[str],
         waiting: list[str],
+        departed: list[str],
     ) -> list[ChecklistItem]:
         evidence = self.governance.evidence(principal, project, row.model, str(row.version))
         version = evidence.version
@@ -775,6 +777,7 @@ class GateService:
                 raci,
                 required,
                 waiting,
+                departed,
                 to,
             )
             items.append(
@@ -798,6 +801,7 @@ class GateService:
         raci: Any,
         required: list[str],
         waiting: list[str],
+        departed: list[str],
         to: Stage,
     ) -> tuple[bool, str, list[str]]:
         if key is Item.REPRODUCIBLE:
@@ -867,10 +871,13 @@ class GateService:
                 )
             return True, f"decision {linked[0]}", [f"decisions/{linked[0]}"]
         # sign-offs
-        if not required:
+        if not raci.accountable(ACTIVITY[to]):
             if to is Stage.READY_FOR_REVIEW:
                 return True, "the RACI has no evaluation activity: no sign-off needed", []
             return False, f"the RACI names nobody accountable for {ACTIVITY[to]!r}", []
+        if departed:
+            who = ", ".join(departed)
+            return False, f"{who} left the project: update the RACI for {ACTIVITY[to]!r}", []
         if waiting:
             return False, f"waiting for {', '.join(waiting)}", []
         return True, f"approved by {', '.join(required)}", []

@@ -275,6 +275,12 @@ class GovernanceService:
             project_pk = self._project_pk(conn, principal, project, Action.PROJECT_READ)
             return Raci(project=project, activities=self.store.raci(conn, project_pk))
 
+    def member_names(self, project: str) -> set[str]:
+        """Who belongs to the project now (for callers that have checked access already)."""
+        with self.db.read() as conn:
+            project_pk = self.project_store.get_pk(conn, project)
+            return {m.user for m in self.identity_store.members(conn, project_pk)}
+
     def set_raci(self, principal: Principal, project: str, data: RaciSet) -> Raci:
         """Replace the whole matrix. Every activity has exactly one Accountable member, and
         everyone named is a member of the project."""
