@@ -328,9 +328,12 @@ class RegistryService:
     def set_stage(
         self, principal: Principal, project: str, name: str, selector: str, stage: Stage
     ) -> ModelVersion:
-        """Move a version to `stage`. Editors (data scientists, ML engineers) move between
-        draft and ready-for-review; releasing it further, or retiring it, is for the roles with
-        `model:release` (ML engineers, admins). A retired version stays retired."""
+        """Move a version to `stage`, with no gate: the primitive under
+        `GateService.move_stage`, which is what every face calls (forward moves go through a
+        gate there; this one is used directly only for moves back to draft). Editors (data
+        scientists, ML engineers) move between draft and ready-for-review; releasing it
+        further, or retiring it, is for the roles with `model:release` (ML engineers, admins).
+        A retired version stays retired."""
         ref = self._ref(project, name, selector)
         action = Action.MODEL_RELEASE if stage in RELEASE_STAGES else Action.MODEL_WRITE
         with self.db.write() as conn:
