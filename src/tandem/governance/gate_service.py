@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, func, insert, or_, select, update
@@ -54,7 +54,6 @@ from tandem.governance.gates import (
     SignDecision,
     SignOff,
     SignOffCreate,
-    Waiver,
     WaiverCreate,
     check_links,
 )
@@ -437,24 +436,14 @@ class GateService:
             if _may_waive(principal, role, c)
         ]
 
-    def waivers(self, conn: Connection, version_pk: int) -> dict[str, Waiver]:
+    def waivers(self, conn: Connection, version_pk: int) -> dict[str, int]:
+        """The criteria waived for a version, with the number of the decision that waived each."""
         rows = conn.execute(
-            select(criterion_waivers, decisions.c.number)
+            select(criterion_waivers.c.criterion, decisions.c.number)
             .join(decisions, decisions.c.pk == criterion_waivers.c.decision_pk)
             .where(criterion_waivers.c.model_version_pk == version_pk)
         ).all()
-        return {
-            r.criterion: Waiver(
-                criterion=r.criterion,
-                model="",
-                version=0,
-                waived_by=r.waived_by,
-                role=r.role,
-                at=r.at,
-                decision=r.number,
-            )
-            for r in rows
-        }
+        return {r.criterion: r.number for r in rows}
 
     # -- decision records ---------------------------------------------------------------
 
@@ -797,7 +786,7 @@ class GateService:
         training: list[Any],
         fresh: list[Evaluation],
         stale: dict[str, str],
-        waived: dict[str, Waiver],
+        waived: dict[str, int],
         raci: Any,
         required: list[str],
         waiting: list[str],
@@ -912,7 +901,7 @@ class GateService:
         self,
         evidence: Evidence,
         fresh: list[Evaluation],
-        waived: dict[str, Waiver],
+        waived: dict[str, int],
         kinds: Sequence[CriterionKind],
     ) -> tuple[bool, str, list[str]]:
         chosen = [c for c in evidence.criteria if c.kind in kinds]
@@ -921,8 +910,8 @@ class GateService:
         problems, met, refs = [], [], []
         for criterion in chosen:
             if criterion.key in waived:
-                met.append(f"{criterion.key} waived (decision {waived[criterion.key].decision})")
-                refs.append(f"decisions/{waived[criterion.key].decision}")
+                met.append(f"{criterion.key} waived (decision {waived[criterion.key]})")
+                refs.append(f"decisions/{waived[criterion.key]}")
                 continue
             row = judge(criterion, fresh, evidence.runs)
             if row.verdict is Verdict.MET:
@@ -1153,12 +1142,13 @@ class _Row:
         self.__dict__.update(values)
 
 
-class _Training:
-    __slots__ = ("dataset", "project", "validation_passed", "version")
+class _Training(NamedTuple):
+    """A dataset version the training run read, and whether it passed its contract."""
 
-    def __init__(self, project: str, dataset: str, version: int, passed: bool | None) -> None:
-        self.project, self.dataset, self.version = project, dataset, version
-        self.validation_passed = passed
+    project: str
+    dataset: str
+    version: int
+    validation_passed: bool | None
 
 
 def _may_waive(principal: Principal, role: Role | None, criterion: Criterion) -> bool:

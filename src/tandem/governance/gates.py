@@ -188,16 +188,6 @@ class WaiverCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=20_000)
 
 
-class Waiver(BaseModel):
-    criterion: str
-    model: str
-    version: int
-    waived_by: str
-    role: str
-    at: int
-    decision: int = Field(description="the decision record's number")
-
-
 # -- decision records ----------------------------------------------------------------------
 
 

@@ -216,4 +216,4 @@ class Notifier:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).hostname or "" if url else ""
+    return (urlsplit(url).hostname or "") if url else ""
