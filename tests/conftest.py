@@ -22,6 +22,9 @@ from tandem.server.container import Services
 from tandem.store.base import metadata
 from tandem.store.db import Database
 
+# Commands the tests start as processes run in those processes: the resident process (ADR 16)
+# has its own tests, which turn it back on in a private directory.
+os.environ["TANDEM_RESIDENT"] = "0"
 PG_URL = os.environ.get("TANDEM_TEST_DATABASE_URL")
 _pg_ready = False
 

@@ -3,6 +3,7 @@ an embedded workspace and a server (`--url`, `TANDEM_URL`)."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -145,8 +146,16 @@ register_workspace(app)
 register_pipelines(app)
 
 
+@functools.cache
+def command() -> Any:
+    """The click command tree behind `app`, built once: building it inspects every command's
+    signature, which costs more than most commands (the resident process builds it before it
+    forks, ADR 16)."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
-    app()
+    command().main(prog_name="tandem")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from tandem import errors
 
-console = Console(highlight=False, markup=False, emoji=False)
-err_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+CONSOLE_OPTIONS: dict[str, Any] = {"highlight": False, "markup": False, "emoji": False}
+console = Console(**CONSOLE_OPTIONS)
+err_console = Console(stderr=True, **CONSOLE_OPTIONS)
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES: dict[type[errors.TandemError], int] = {
@@ -37,6 +38,14 @@ EXIT_CODES: dict[type[errors.TandemError], int] = {
 # Set by the root callback on every invocation (`--debug`, `--url`, `--project`).
 DEBUG = {"on": False}
 OPTIONS: dict[str, str | None] = {"url": None, "project": None, "executor": None}
+
+
+def reset_consoles() -> None:
+    """Detect the terminal again (size, colours): the resident process's child took the
+    caller's streams after these consoles were made. Re-initialised in place, because the
+    command modules hold references to them."""
+    console.__init__(**CONSOLE_OPTIONS)  # type: ignore[misc]
+    err_console.__init__(stderr=True, **CONSOLE_OPTIONS)  # type: ignore[misc]
 
 
 def exit_code(exc: errors.TandemError) -> int:

@@ -48,6 +48,19 @@ def stage_environment(stage: Stage, *, seed: int, project: str, run_id: str,
     return env
 
 
+_live: set[subprocess.Popen[bytes]] = set()
+_live_lock = threading.Lock()
+
+
+def stop_local_commands() -> None:
+    """Kill every stage command this process is running (the run was interrupted: its
+    stage threads are blocked waiting on them and cannot see the interrupt)."""
+    with _live_lock:
+        processes = list(_live)
+    for process in processes:
+        _kill_group(process)
+
+
 def execute_command(job: CommandJob) -> CommandResult:
     """Run `job.cmd` with the shell, as `dvc repro` does; stdout and stderr go to `job.log`
     (and, with `job.echo`, to this process's stdout as they come)."""
@@ -58,6 +71,8 @@ def execute_command(job: CommandJob) -> CommandResult:
             stdout=subprocess.PIPE if job.echo is not None else log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
+        with _live_lock:
+            _live.add(process)
         copier = None
         if job.echo is not None:
             copier = threading.Thread(target=_copy, args=(process, log, job.echo), daemon=True)
@@ -71,6 +86,8 @@ def execute_command(job: CommandJob) -> CommandResult:
             _kill_group(process)
             raise
         finally:
+            with _live_lock:
+                _live.discard(process)
             if copier is not None:
                 copier.join(timeout=5)
             if process.stdout is not None:

@@ -24,6 +24,7 @@ from tandem.pipelines.execute import (
     CommandResult,
     execute_command,
     stage_environment,
+    stop_local_commands,
 )
 from tandem.pipelines.graph import build_graph, upstream_outputs, with_upstream
 from tandem.pipelines.record import Recorder
@@ -210,6 +211,9 @@ class PipelineRunner:
                 for future in finished:
                     pending = running.pop(future)
                     self._done(self._end(pending, future), waiting, results)
+        except BaseException:  # interrupted (Ctrl-C, terminated): stop and record what ran
+            self._abandon(running)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.tree.save()
@@ -317,6 +321,16 @@ class PipelineRunner:
             return "outputs, metrics or environment changed"
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         return f"changed: {', '.join(changed[:3])}{more}"
+
+    def _abandon(self, running: dict[Future[CommandResult], _Pending]) -> None:
+        """Kill the stages still running and end their runs as killed; nothing is cached."""
+        stop_local_commands()  # a Ray stage's worker goes when this process leaves Ray
+        for pending in running.values():
+            try:
+                pending.run.log_artifact(pending.log, f"logs/{pending.log.name}")
+                pending.run.end("killed")
+            except Exception:
+                continue
 
     def _execute(self, pending: _Pending) -> CommandResult:
         stage = pending.stage

@@ -30,6 +30,22 @@ def create_app(
     request without credentials acts as the owner (a server on loopback); otherwise it is
     anonymous and must sign in.
     """
+    owned = services is None
+    services = services or Services.build(settings or Settings.load())
+    app = build_app(embedded=embedded, allow_open=allow_open)
+    bind_services(app, services, owned=owned)
+    return app
+
+
+def bind_services(app: FastAPI, services: Services, *, owned: bool = False) -> None:
+    """Serve `services` from `app` (built by `build_app`); `owned`: close them on shutdown."""
+    app.state.services = services
+    app.state.owns_services = owned
+
+
+def build_app(*, embedded: bool = False, allow_open: bool = True) -> FastAPI:
+    """The app's routes, not yet bound to a workspace (`bind_services`): building them is most
+    of an embedded command's start, so the resident process (ADR 16) builds them once."""
     from tandem.audit.api import router as audit_router
     from tandem.data.api import router as data_router
     from tandem.evaluation.api import router as evaluation_router
@@ -42,14 +58,11 @@ def create_app(
     from tandem.registry.api import router as registry_router
     from tandem.tracking.api import router as tracking_router
 
-    owned = services is None
-    services = services or Services.build(settings or Settings.load())
-
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        if owned:
-            services.close()
+        if app.state.owns_services:
+            app.state.services.close()
 
     app = FastAPI(
         title="tandem",
@@ -62,7 +75,6 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.services = services
     app.state.embedded = embedded
     app.state.allow_open = allow_open
     install_error_handlers(app)

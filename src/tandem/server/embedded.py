@@ -22,7 +22,7 @@ import httpx
 from fastapi import FastAPI
 
 from tandem.core.config import Settings
-from tandem.server.app import create_app
+from tandem.server.app import bind_services, build_app
 from tandem.server.container import Services
 from tandem.server.deps import inline_calls
 
@@ -30,6 +30,26 @@ Message = MutableMapping[str, Any]
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str, str], tuple[httpx.Client, Services]] = {}
+_spare: list[FastAPI] = []  # an app built ahead of its workspace (the resident process)
+
+
+def prepare_app() -> None:
+    """Build the embedded app's routes now, for the next workspace this process opens."""
+    with _lock:
+        if not _spare:
+            app = build_app(embedded=True)
+            _resolve_routes(app.router.routes)
+            _spare.append(app)
+
+
+def _resolve_routes(routes: Any) -> None:
+    """FastAPI resolves an included router's routes (dependencies, models) on the first request
+    that walks past them; resolve them all now. Best effort: a FastAPI without this lazy step
+    has nothing to resolve."""
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            _resolve_routes(candidates())
 
 
 class InProcessTransport(httpx.BaseTransport):
@@ -131,7 +151,8 @@ def embedded_client(settings: Settings) -> httpx.Client:
         entry = _clients.get(key)
         if entry is None:
             services = Services.build(settings, embedded=True)
-            app = create_app(services=services, embedded=True)
+            app = _spare.pop() if _spare else build_app(embedded=True)
+            bind_services(app, services)
             client = httpx.Client(transport=InProcessTransport(app), base_url="http://embedded")
             entry = (client, services)
             _clients[key] = entry

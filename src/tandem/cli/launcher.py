@@ -1,0 +1,215 @@
+"""The `tandem` command's entry point: hands the command to the resident process (ADR 16).
+
+A command's own work is often tens of milliseconds; importing FastAPI, SQLAlchemy, pydantic and
+the services to do it takes about a second. The resident process (`tandem.cli.resident`) has
+imported all of that once; for each command it forks a child that runs it with this process's
+terminal (stdin, stdout and stderr are passed over the socket), working directory, environment
+and umask, and reports its exit code. So this module imports only the standard library pieces
+it needs, and a command costs Python's start-up plus a fork.
+
+It falls back to running the command here when the resident cannot be used: `TANDEM_RESIDENT=0`,
+not a POSIX system, or the resident could not start. A resident serves one interpreter and one
+state of tandem's code and installed packages; after an upgrade or an edit, the next command
+starts a new one and the old one exits when idle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import sys
+import time
+
+# A command may take long; the start of a resident may not.
+START_TIMEOUT = 20.0
+FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+HEADER = struct.Struct("!I")
+STATUS = struct.Struct("!i")
+
+
+class Unavailable(Exception):
+    """The resident cannot take this command; run it in this process."""
+
+
+def main() -> None:
+    """Run `tandem ARGS`: through the resident when it can, else in this process."""
+    if _enabled():
+        with contextlib.suppress(Unavailable):
+            sys.exit(run_via_resident(sys.argv))
+    from tandem.cli.main import main as run_here
+
+    run_here()
+
+
+def _enabled() -> bool:
+    setting = os.environ.get("TANDEM_RESIDENT", "1").strip().lower()
+    return os.name == "posix" and setting not in ("0", "off", "no", "false")
+
+
+def socket_dir() -> str:
+    """The per-user directory of resident sockets; refused unless only this user can enter it."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+    path = os.path.join(base, f"tandem-resident-{os.getuid()}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise Unavailable(str(exc)) from exc
+    info = os.lstat(path)
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise Unavailable(f"{path} is not a private directory of this user")
+    return path
+
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def code_stamp(package: str = PACKAGE_DIR, import_path: list[str] | None = None) -> str:
+    """What a resident's imported code depends on: the interpreter, tandem's files (newest
+    modification) and the import path's directories (their modification times change when a
+    package is installed or removed)."""
+    import hashlib
+
+    newest = 0
+    pending = [package]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        pending.append(entry.path)
+                else:
+                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime_ns)
+    parts = [sys.executable, sys.version, package, str(newest)]
+    for folder in sys.path if import_path is None else import_path:
+        try:
+            parts.append(f"{folder}:{os.stat(folder or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(folder)
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=10).hexdigest()
+
+
+def socket_path() -> str:
+    return os.path.join(socket_dir(), f"{code_stamp()}.sock")
+
+
+def run_via_resident(argv: list[str]) -> int:
+    """Run the command in a child of the resident (starting one if none runs); its exit code."""
+    path = socket_path()
+    for attempt in range(2):
+        sock = _connect(path)
+        if sock is None:
+            _start_resident(path)
+            sock = _wait_for(path)
+        try:
+            pid = _submit(sock, argv)
+        except (ConnectionError, OSError):
+            sock.close()  # the resident was exiting (idle); the command never started
+            if attempt:
+                raise Unavailable("the resident process refused the command") from None
+            continue
+        return _wait_for_exit(sock, pid)
+    raise Unavailable("unreachable")  # pragma: no cover
+
+
+def _connect(path: str) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _start_resident(path: str) -> None:
+    import subprocess
+
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "tandem.cli.resident", path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # no terminal: the terminal's signals are ours to forward
+            close_fds=True,
+            cwd="/",
+        )
+    except OSError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def _wait_for(path: str) -> socket.socket:
+    deadline = time.monotonic() + START_TIMEOUT
+    delay = 0.005
+    while time.monotonic() < deadline:
+        sock = _connect(path)
+        if sock is not None:
+            return sock
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    raise Unavailable("the resident process did not start")
+
+
+def _submit(sock: socket.socket, argv: list[str]) -> int:
+    """Send the command with this process's standard streams; the child's pid."""
+    import json
+
+    umask = os.umask(0)
+    os.umask(umask)
+    request = json.dumps(
+        {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
+    ).encode()
+    fds = [_open_or_null(fd) for fd in (0, 1, 2)]
+    socket.send_fds(sock, [b"T"], fds)
+    sock.sendall(HEADER.pack(len(request)) + request)
+    pid = _read(sock, STATUS.size)
+    if pid is None:
+        raise ConnectionError("no answer")
+    return int(STATUS.unpack(pid)[0])
+
+
+def _open_or_null(fd: int) -> int:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return os.open(os.devnull, os.O_RDWR)
+    return fd
+
+
+def _wait_for_exit(sock: socket.socket, pid: int) -> int:
+    import signal
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for name in FORWARDED_SIGNALS:
+        signal.signal(getattr(signal, name), forward)
+    status = _read(sock, STATUS.size)
+    if status is None:  # the child died without reporting (killed)
+        os.write(2, b"error: the command was killed\n")
+        return 1
+    return int(STATUS.unpack(status)[0])
+
+
+def _read(sock: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        try:
+            chunk = sock.recv(size - len(data))
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+if __name__ == "__main__":
+    main()
