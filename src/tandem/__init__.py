@@ -10,11 +10,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from typing import TYPE_CHECKING, Any
-
 from tandem import errors
 
+TYPE_CHECKING = False  # not `typing`: the `tandem` command imports this package at start-up
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from tandem.sdk.client import Client
     from tandem.sdk.fluent import get_client, load_model, search_runs, start_run
     from tandem.sdk.run import ActiveRun

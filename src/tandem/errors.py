@@ -27,7 +27,9 @@ Messages are public: say what failed, which id, what to do next. Never put secre
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+TYPE_CHECKING = False  # not `typing`: the `tandem` command imports this module at start-up
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 class TandemError(Exception):

@@ -22,6 +22,10 @@ import struct
 import sys
 import time
 
+TYPE_CHECKING = False  # not `typing` (8 ms): this module is every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
 # A command may take long; the start of a resident may not.
 START_TIMEOUT = 20.0
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
@@ -104,8 +108,7 @@ def run_via_resident(argv: list[str]) -> int:
     for attempt in range(2):
         sock = _connect(path)
         if sock is None:
-            _start_resident(path)
-            sock = _wait_for(path)
+            sock = _wait_for(path, _start_resident(path))
         try:
             pid = _submit(sock, argv)
         except (ConnectionError, OSError):
@@ -127,11 +130,11 @@ def _connect(path: str) -> socket.socket | None:
     return sock
 
 
-def _start_resident(path: str) -> None:
+def _start_resident(path: str) -> Any:
     import subprocess
 
     try:
-        subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "tandem.cli.resident", path],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -144,13 +147,17 @@ def _start_resident(path: str) -> None:
         raise Unavailable(str(exc)) from exc
 
 
-def _wait_for(path: str) -> socket.socket:
+def _wait_for(path: str, resident: Any) -> socket.socket:
     deadline = time.monotonic() + START_TIMEOUT
     delay = 0.005
     while time.monotonic() < deadline:
         sock = _connect(path)
         if sock is not None:
             return sock
+        # 0: another resident holds the lock and is starting; else it failed (say, an edit
+        # that does not import): run here at once, where the error shows
+        if resident.poll() not in (None, 0):
+            break
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
     raise Unavailable("the resident process did not start")
