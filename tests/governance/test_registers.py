@@ -21,8 +21,10 @@ from tandem.governance.registers import (
     ActionItemCreate,
     ActionStatus,
     CommentCreate,
+    HypothesisPatch,
     HypothesisSet,
     RetroCreate,
+    RiskPatch,
     RiskSet,
 )
 from tandem.registry.models import Stage
@@ -131,6 +133,36 @@ def test_risk_register_flags_overdue_reviews_first(team: Team) -> None:
         later.number
     ]
     assert not reg.list_risks(p["viewer"], "churn")[1].overdue  # mitigated: nothing to review
+
+
+def test_a_patch_changes_only_what_it_names(team: Team) -> None:
+    """Two people changing different fields of the same entry keep both changes: the patch is
+    applied to the stored entry in the write transaction, not to what the caller read."""
+    reg, p = team.services.registers, team.principals
+    risk = reg.add_risk(p["pm"], "churn", RiskSet(description="Label leakage", owner="ds"))
+    reg.update_risk(p["ds"], "churn", risk.number, RiskPatch(mitigation="Drop post-churn fields"))
+    reg.update_risk(p["mle"], "churn", risk.number, RiskPatch(status="mitigated"))
+    stored = reg.list_risks(p["viewer"], "churn")[0]
+    assert (stored.mitigation, stored.status.value) == ("Drop post-churn fields", "mitigated")
+    assert (stored.description, stored.owner) == ("Label leakage", "ds")
+
+    h = reg.add_hypothesis(
+        p["ds"], "churn", HypothesisSet(statement="Tenure helps", owner="ds", links=["runs/a"])
+    )
+    patched = reg.update_hypothesis(
+        p["ds"], "churn", h.number, HypothesisPatch(add_links=["runs/b", "runs/a", "runs/b"])
+    )
+    assert patched.links == ["runs/a", "runs/b"] and patched.statement == "Tenure helps"
+    patched = reg.update_hypothesis(p["ds"], "churn", h.number, HypothesisPatch(status="refuted"))
+    assert patched.status.value == "refuted" and patched.links == ["runs/a", "runs/b"]
+
+    with pytest.raises(NotFound):
+        reg.update_risk(p["ds"], "churn", 99, RiskPatch(status="closed"))
+    with pytest.raises(InvalidInput):  # the merged entry is checked as a whole
+        reg.update_risk(p["ds"], "churn", risk.number, RiskPatch(owner="nobody-here"))
+    with pytest.raises(PermissionDenied):
+        reg.update_risk(p["viewer"], "churn", risk.number, RiskPatch(status="closed"))
+    assert reg.list_risks(p["viewer"], "churn")[0].status.value == "mitigated"
 
 
 def test_retrospective_action_items_reach_their_owners(team: Team, hook: Hook) -> None:

@@ -170,7 +170,13 @@ def _submit(sock: socket.socket, argv: list[str]) -> int:
     umask = os.umask(0)
     os.umask(umask)
     request = json.dumps(
-        {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
+        {
+            "argv": argv,
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+            "umask": umask,
+            "path0": sys.path[0] if sys.path else "",
+        }
     ).encode()
     fds = [_open_or_null(fd) for fd in (0, 1, 2)]
     socket.send_fds(sock, [b"T"], fds)

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from tandem.cli.output import console, get_client, handle_errors, print_json
 from tandem.core.clock import format_ms
-from tandem.errors import InvalidInput
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 ProjectOpt = Annotated[
@@ -94,20 +93,9 @@ def hypothesis_set(
 
     Example: tandem hypothesis set 3 --status supported --link evaluations/5f0c...
     """
-    from tandem.governance.registers import HypothesisSet
-
-    governance = get_client().governance
-    current = next((h for h in governance.hypotheses(project=project) if h.number == number), None)
-    if current is None:
-        raise InvalidInput(f"there is no hypothesis {number}")
-    data = HypothesisSet.model_validate(
-        {
-            **current.model_dump(include=set(HypothesisSet.model_fields)),
-            "status": status,
-            "links": sorted({*current.links, *(link or [])}),
-        }
+    h = get_client().governance.patch_hypothesis(
+        number, status=status, add_links=link or [], project=project
     )
-    h = governance.update_hypothesis(number, data, project=project)
     print_json(h) if as_json else console.print(f"H{h.number}: {h.status.value}")
 
 
@@ -188,21 +176,9 @@ def risk_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Update a risk's status, mitigation or review date."""
-    from tandem.governance.registers import RiskSet
-
-    governance = get_client().governance
-    current = next((r for r in governance.risks(project=project) if r.number == number), None)
-    if current is None:
-        raise InvalidInput(f"there is no risk {number}")
-    changes = {
-        k: v
-        for k, v in {"status": status, "mitigation": mitigation, "review_date": review}.items()
-        if v is not None
-    }
-    data = RiskSet.model_validate(
-        {**current.model_dump(include=set(RiskSet.model_fields)), **changes}
+    r = get_client().governance.patch_risk(
+        number, status=status, mitigation=mitigation, review_date=review, project=project
     )
-    r = governance.update_risk(number, data, project=project)
     print_json(r) if as_json else console.print(f"R{r.number}: {r.status.value}")
 
 

@@ -195,6 +195,7 @@ def _become_command(conn: socket.socket, fds: list[int], request: dict[str, Any]
         os.environ.update(request["env"])
         os.umask(int(request["umask"]))
         sys.argv = [str(arg) for arg in request["argv"]]
+        sys.path.insert(0, str(request["path0"]))  # the script's folder, as Python gives it
         _reseed()
         _reopen_standard_streams()
         from tandem.cli import output
@@ -285,6 +286,8 @@ def _hang_up_with_caller(conn: socket.socket) -> None:
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: python -m tandem.cli.resident SOCKET")
+    if sys.path and sys.path[0] == os.getcwd():  # `-m` put "/" first; each command has its own
+        del sys.path[0]
     idle = float(os.environ.get("TANDEM_RESIDENT_IDLE", DEFAULT_IDLE_SECONDS))
     sys.exit(serve(sys.argv[1], idle))
 

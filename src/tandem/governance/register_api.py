@@ -18,10 +18,12 @@ from tandem.governance.registers import (
     Comment,
     CommentCreate,
     Hypothesis,
+    HypothesisPatch,
     HypothesisSet,
     RetroCreate,
     Retrospective,
     Risk,
+    RiskPatch,
     RiskSet,
 )
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
@@ -50,6 +52,18 @@ async def update_hypothesis(
     return await offload(services.registers.update_hypothesis, principal, project, number, body)
 
 
+@router.patch(PROJECT + "/hypotheses/{number}", openapi_extra=policy(Action.PLAN_WRITE))
+async def patch_hypothesis(
+    project: str,
+    number: int,
+    body: HypothesisPatch,
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> Hypothesis:
+    """Change only the fields given (`add_links` adds links), on the stored hypothesis."""
+    return await offload(services.registers.update_hypothesis, principal, project, number, body)
+
+
 @router.get(PROJECT + "/hypotheses", openapi_extra=policy(Action.PROJECT_READ))
 async def list_hypotheses(
     project: str, services: ServicesDep, principal: PrincipalDep
@@ -68,6 +82,14 @@ async def add_risk(
 async def update_risk(
     project: str, number: int, body: RiskSet, services: ServicesDep, principal: PrincipalDep
 ) -> Risk:
+    return await offload(services.registers.update_risk, principal, project, number, body)
+
+
+@router.patch(PROJECT + "/risks/{number}", openapi_extra=policy(Action.PLAN_WRITE))
+async def patch_risk(
+    project: str, number: int, body: RiskPatch, services: ServicesDep, principal: PrincipalDep
+) -> Risk:
+    """Change only the fields given (`add_links` adds links), on the stored risk."""
     return await offload(services.registers.update_risk, principal, project, number, body)
 
 

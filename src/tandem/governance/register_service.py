@@ -28,10 +28,12 @@ from tandem.governance.registers import (
     Comment,
     CommentCreate,
     Hypothesis,
+    HypothesisPatch,
     HypothesisSet,
     RetroCreate,
     Retrospective,
     Risk,
+    RiskPatch,
     RiskSet,
     RiskStatus,
 )
@@ -114,14 +116,20 @@ class RegisterService:
             return self._hypothesis(conn, project, project_pk, number)
 
     def update_hypothesis(
-        self, principal: Principal, project: str, number: int, data: HypothesisSet
+        self,
+        principal: Principal,
+        project: str,
+        number: int,
+        data: HypothesisSet | HypothesisPatch,
     ) -> Hypothesis:
         """Change a hypothesis: its status (supported, refuted, ...) and the runs and
-        evaluations that decided it, usually."""
-        check_links(data.links)
+        evaluations that decided it, usually. A patch changes only the fields it names."""
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
             before = self._hypothesis(conn, project, project_pk, number)
+            if isinstance(data, HypothesisPatch):
+                data = data.apply(before)
+            check_links(data.links)
             self._check_owner(conn, principal, project, project_pk, data.owner)
             conn.execute(
                 update(hypotheses)
@@ -191,11 +199,16 @@ class RegisterService:
             )
             return self._risk(conn, project, project_pk, number)
 
-    def update_risk(self, principal: Principal, project: str, number: int, data: RiskSet) -> Risk:
-        check_links(data.links)
+    def update_risk(
+        self, principal: Principal, project: str, number: int, data: RiskSet | RiskPatch
+    ) -> Risk:
+        """Change a risk; a patch changes only the fields it names."""
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
             before = self._risk(conn, project, project_pk, number)
+            if isinstance(data, RiskPatch):
+                data = data.apply(before)
+            check_links(data.links)
             self._check_owner(conn, principal, project, project_pk, data.owner)
             conn.execute(
                 update(risks)

@@ -30,6 +30,30 @@ class HypothesisSet(BaseModel):
     links: list[str] = Field([], description="runs and evaluations that support or refute it")
 
 
+def _merged_links(current: list[str], added: list[str]) -> list[str]:
+    return [*current, *(link for link in dict.fromkeys(added) if link not in current)]
+
+
+class HypothesisPatch(BaseModel):
+    """Change some of a hypothesis's fields; `add_links` adds to its links. Applied to the
+    stored hypothesis in the same transaction, so concurrent changes to other fields stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statement: str | None = Field(None, min_length=1, max_length=5_000)
+    metric: str | None = Field(None, max_length=250)
+    expected_effect: str | None = Field(None, max_length=1_000)
+    status: HypothesisStatus | None = None
+    owner: str | None = None
+    add_links: list[str] = Field([], description="runs and evaluations to link as well")
+
+    def apply(self, current: HypothesisSet) -> HypothesisSet:
+        changes = self.model_dump(exclude_none=True, exclude={"add_links"})
+        base = current.model_dump(include=set(HypothesisSet.model_fields))
+        links = _merged_links(current.links, self.add_links)
+        return HypothesisSet.model_validate({**base, **changes, "links": links})
+
+
 class Hypothesis(HypothesisSet):
     project: str
     number: int
@@ -63,6 +87,27 @@ class RiskSet(BaseModel):
     status: RiskStatus = RiskStatus.OPEN
     review_date: dt.date | None = Field(None, description="when to look at it again")
     links: list[str] = []
+
+
+class RiskPatch(BaseModel):
+    """Change some of a risk's fields; `add_links` adds to its links (see HypothesisPatch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(None, min_length=1, max_length=5_000)
+    likelihood: Level | None = None
+    impact: Level | None = None
+    mitigation: str | None = Field(None, max_length=10_000)
+    owner: str | None = None
+    status: RiskStatus | None = None
+    review_date: dt.date | None = None
+    add_links: list[str] = []
+
+    def apply(self, current: RiskSet) -> RiskSet:
+        changes = self.model_dump(exclude_none=True, exclude={"add_links"})
+        base = current.model_dump(include=set(RiskSet.model_fields))
+        links = _merged_links(current.links, self.add_links)
+        return RiskSet.model_validate({**base, **changes, "links": links})
 
 
 class Risk(RiskSet):

@@ -45,10 +45,12 @@ from tandem.governance.registers import (
     Comment,
     CommentCreate,
     Hypothesis,
+    HypothesisPatch,
     HypothesisSet,
     RetroCreate,
     Retrospective,
     Risk,
+    RiskPatch,
     RiskSet,
 )
 from tandem.governance.spec import CriterionSpec, Plan, ProjectSpec
@@ -338,6 +340,16 @@ class Governance:
             self._send("PUT", project, f"hypotheses/{int(number)}", data)
         )
 
+    def patch_hypothesis(
+        self, number: int, *, project: str | None = None, **changes: Any
+    ) -> Hypothesis:
+        """Change only the fields given (`status=`, `owner=`, ...; `add_links=[...]` adds
+        links), on the stored hypothesis: `patch_hypothesis(3, status="supported")`."""
+        body = HypothesisPatch(**changes)
+        return Hypothesis.model_validate_json(
+            self._send("PATCH", project, f"hypotheses/{int(number)}", body)
+        )
+
     def hypotheses(self, *, project: str | None = None) -> list[Hypothesis]:
         return TypeAdapter(list[Hypothesis]).validate_json(self._get(project, "hypotheses"))
 
@@ -351,6 +363,12 @@ class Governance:
 
     def update_risk(self, number: int, data: RiskSet, *, project: str | None = None) -> Risk:
         return Risk.model_validate_json(self._send("PUT", project, f"risks/{int(number)}", data))
+
+    def patch_risk(self, number: int, *, project: str | None = None, **changes: Any) -> Risk:
+        """Change only the fields given (`status=`, `mitigation=`, `review_date=`, ...;
+        `add_links=[...]` adds links), on the stored risk."""
+        body = RiskPatch(**changes)
+        return Risk.model_validate_json(self._send("PATCH", project, f"risks/{int(number)}", body))
 
     def risks(self, *, open_only: bool = False, project: str | None = None) -> list[Risk]:
         params = {"open": "true"} if open_only else None
