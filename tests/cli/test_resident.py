@@ -66,6 +66,12 @@ class Caller:
             stderr=subprocess.PIPE,
         )
 
+    def warm(self) -> None:
+        """Start a resident and wait until it serves: the first command runs in its own
+        process and starts one for the next."""
+        assert self("version").returncode == 0
+        assert wait_until(lambda: len(self.sockets) == 1)
+
     def residents(self) -> list[int]:
         """Pids of the residents serving this caller's directory."""
         pids = []
@@ -107,9 +113,10 @@ def wait_until(condition: object, timeout: float = 20.0) -> bool:
 def test_commands_run_in_a_resident_and_match_the_in_process_command(
     caller: Caller, tmp_path: Path
 ) -> None:
-    created = caller("projects", "create", "churn")
+    created = caller("projects", "create", "churn")  # runs here, starts the resident
     assert created.returncode == 0, created.stderr
-    assert len(caller.sockets) == 1 and len(caller.residents()) == 1
+    assert wait_until(lambda: len(caller.sockets) == 1)
+    assert len(caller.residents()) == 1
 
     through = caller("projects", "list", "--json")
     here = caller("projects", "list", "--json", TANDEM_RESIDENT="0")
@@ -139,12 +146,15 @@ def test_the_child_takes_the_callers_directory_environment_umask_and_stdin(
     caller: Caller, tmp_path: Path
 ) -> None:
     assert caller("projects", "create", "churn").returncode == 0
+    caller.warm()
     work = tmp_path / "repo"
     work.mkdir()
+    # the stage's parent is the command: a fork of the resident, under the resident's name
     (work / "tandem.yaml").write_text(
         "stages:\n"
         "  facts:\n"
-        "    cmd: \"sh -c 'pwd > facts.txt; umask >> facts.txt; echo $FROM_CALLER >> facts.txt'\"\n"
+        "    cmd: 'pwd > facts.txt; umask >> facts.txt; echo $FROM_CALLER >> facts.txt;"
+        ' tr "\\000" " " < /proc/$PPID/cmdline >> facts.txt\'\n'
         "    outs: [facts.txt]\n"
     )
     (work / "tandem.toml").write_text('project = "churn"\n')
@@ -157,7 +167,9 @@ def test_the_child_takes_the_callers_directory_environment_umask_and_stdin(
         timeout=120,
     )
     assert ran.returncode == 0, ran.stderr
-    assert (work / "facts.txt").read_text().split() == [str(work), "0027", "hello"]
+    facts = (work / "facts.txt").read_text().splitlines()
+    assert facts[:3] == [str(work), "0027", "hello"]
+    assert "tandem.cli.resident" in facts[3]
 
     # standard input reaches the command: a password read from stdin signs the user in later
     made = caller(
@@ -177,6 +189,7 @@ def test_the_child_takes_the_callers_directory_environment_umask_and_stdin(
 
 def test_signals_reach_the_command(caller: Caller, tmp_path: Path) -> None:
     assert caller("projects", "create", "churn").returncode == 0
+    caller.warm()
     work = tmp_path / "repo"
     work.mkdir()
     (work / "tandem.toml").write_text('project = "churn"\n')
@@ -208,6 +221,7 @@ def _alive(pid: int) -> bool:
 
 def test_concurrent_commands_each_get_their_own_child(caller: Caller) -> None:
     assert caller("projects", "create", "churn").returncode == 0
+    caller.warm()
     processes = [
         subprocess.Popen(
             [TANDEM, "projects", "create", f"p{i}"],
@@ -228,10 +242,10 @@ def test_concurrent_commands_each_get_their_own_child(caller: Caller) -> None:
 
 def test_an_idle_resident_exits_and_the_next_command_starts_another(caller: Caller) -> None:
     assert caller("projects", "list", TANDEM_RESIDENT_IDLE="1").returncode == 0
-    [first] = caller.residents()
-    assert wait_until(lambda: not _alive(first))
-    assert caller.sockets == []
+    assert wait_until(lambda: len(caller.sockets) == 1)  # it came up ...
+    assert wait_until(lambda: caller.residents() == [] and caller.sockets == [])  # ... and left
     assert caller("projects", "list").returncode == 0
+    assert wait_until(lambda: len(caller.sockets) == 1)
     assert len(caller.residents()) == 1
 
 

@@ -7,8 +7,9 @@ terminal (stdin, stdout and stderr are passed over the socket), working director
 and umask, and reports its exit code. So this module imports only the standard library pieces
 it needs, and a command costs Python's start-up plus a fork.
 
-It falls back to running the command here when the resident cannot be used: `TANDEM_RESIDENT=0`,
-not a POSIX system, or the resident could not start. A resident serves one interpreter and one
+It runs the command here when the resident cannot be used: `TANDEM_RESIDENT=0`, not a POSIX
+system, or no resident running yet (it then starts one for the next command, so the first
+command is no slower than without a resident). A resident serves one interpreter and one
 state of tandem's code and installed packages; after an upgrade or an edit, the next command
 starts a new one and the old one exits when idle.
 """
@@ -20,14 +21,8 @@ import os
 import socket
 import struct
 import sys
-import time
 
-TYPE_CHECKING = False  # not `typing` (8 ms): this module is every command's start-up
-if TYPE_CHECKING:
-    from typing import Any
-
-# A command may take long; the start of a resident may not.
-START_TIMEOUT = 20.0
+# No `typing` (8 ms) here or in `tandem/__init__`: this module is every command's start-up.
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 HEADER = struct.Struct("!I")
 STATUS = struct.Struct("!i")
@@ -103,12 +98,15 @@ def socket_path() -> str:
 
 
 def run_via_resident(argv: list[str]) -> int:
-    """Run the command in a child of the resident (starting one if none runs); its exit code."""
+    """Run the command in a child of the resident; its exit code. With no resident running,
+    start one for the next command and raise Unavailable: this one runs here, no slower than
+    without a resident."""
     path = socket_path()
     for attempt in range(2):
         sock = _connect(path)
         if sock is None:
-            sock = _wait_for(path, _start_resident(path))
+            _start_resident(path)
+            raise Unavailable("the resident process is starting")
         try:
             pid = _submit(sock, argv)
         except (ConnectionError, OSError):
@@ -130,11 +128,11 @@ def _connect(path: str) -> socket.socket | None:
     return sock
 
 
-def _start_resident(path: str) -> Any:
+def _start_resident(path: str) -> None:
     import subprocess
 
     try:
-        return subprocess.Popen(
+        subprocess.Popen(
             [sys.executable, "-m", "tandem.cli.resident", path],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -145,22 +143,6 @@ def _start_resident(path: str) -> Any:
         )
     except OSError as exc:
         raise Unavailable(str(exc)) from exc
-
-
-def _wait_for(path: str, resident: Any) -> socket.socket:
-    deadline = time.monotonic() + START_TIMEOUT
-    delay = 0.005
-    while time.monotonic() < deadline:
-        sock = _connect(path)
-        if sock is not None:
-            return sock
-        # 0: another resident holds the lock and is starting; else it failed (say, an edit
-        # that does not import): run here at once, where the error shows
-        if resident.poll() not in (None, 0):
-            break
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    raise Unavailable("the resident process did not start")
 
 
 def _submit(sock: socket.socket, argv: list[str]) -> int:
