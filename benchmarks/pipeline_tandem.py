@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from emit import emit
+from resident_wait import wait_for_resident
 
 from tandem import __version__
 
@@ -55,9 +56,13 @@ def prepare(repo: Path, work: Path) -> None:
     print(f"populated {work}: first tandem run {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 
+RUNTIME = Path("/tmp/bench-e-run")  # the resident's socket folder (XDG_RUNTIME_DIR)
+
+
 def _env(work: Path, *, resident: bool = True) -> dict[str, str]:
     return dict(os.environ, TANDEM_HOME=str(work / ".tandem"), TANDEM_URL="", TANDEM_PROJECT="",
-                TANDEM_RESIDENT="1" if resident else "0")  # fmt: skip
+                TANDEM_RESIDENT="1" if resident else "0", TANDEM_RESIDENT_IDLE="120",
+                XDG_RUNTIME_DIR=str(RUNTIME))  # fmt: skip
 
 
 def run(work: Path, *, resident: bool) -> tuple[float, list[str], int]:
@@ -85,7 +90,9 @@ def main() -> None:
     work = Path(a.work)
     prepare(Path(a.repo), work)
     common = {"stages": STAGES, "deps": STAGES * FILES_PER_STAGE}
+    RUNTIME.mkdir(mode=0o700, exist_ok=True)
     subprocess.run([TANDEM, "version"], env=_env(work), check=True, capture_output=True)
+    wait_for_resident(RUNTIME)
     for resident in (True, False):
         variant = "resident process" if resident else "own process (TANDEM_RESIDENT=0)"
         dt, ran, fresh = run(work, resident=resident)

@@ -29,6 +29,7 @@ from blake3 import blake3
 
 sys.path.insert(0, str(Path(__file__).parent))
 from emit import emit
+from resident_wait import wait_for_resident
 
 MiB = 1 << 20
 CHUNK = 8 * MiB
@@ -130,7 +131,7 @@ def main() -> None:
             "XDG_RUNTIME_DIR": str(runtime),
         }
         for variant, extra in (
-            ("first command: starts the resident process", {}),
+            ("first command: runs in its own process, starts the resident", {}),
             ("resident process", {}),
             ("own process (TANDEM_RESIDENT=0)", {"TANDEM_RESIDENT": "0"}),
         ):
@@ -138,6 +139,7 @@ def main() -> None:
             emit("B", "CLI startup", "tandem", version, dt, "s", better="lower", seconds=dt,
                  notes="tandem --help (compare: dvc --version)",
                  variant=f"{a.cache}, {variant}")  # fmt: skip
+            wait_for_resident(runtime)
         run(["projects", "create", "bench"], env, work)
 
         prepare_cache(paths, a.cache)
