@@ -17,3 +17,22 @@ def wait_for_resident(runtime: Path, timeout: float = 60.0) -> None:
             return
         time.sleep(0.05)
     raise SystemExit(f"no tandem resident process started in {folder}")
+
+
+def stop_residents(runtime: Path) -> None:
+    """Stop the residents serving `runtime` (as if they had been idle long enough to leave)."""
+    import signal
+
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"tandem.cli.resident" in cmdline and str(runtime).encode() in cmdline:
+            os.kill(int(entry.name), signal.SIGTERM)
+    folder = runtime / f"tandem-resident-{os.getuid()}"
+    deadline = time.monotonic() + 30
+    while any(folder.glob("*.sock")) and time.monotonic() < deadline:
+        time.sleep(0.05)

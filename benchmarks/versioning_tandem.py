@@ -29,7 +29,7 @@ from blake3 import blake3
 
 sys.path.insert(0, str(Path(__file__).parent))
 from emit import emit
-from resident_wait import wait_for_resident
+from resident_wait import stop_residents, wait_for_resident
 
 MiB = 1 << 20
 CHUNK = 8 * MiB
@@ -130,14 +130,19 @@ def main() -> None:
             "TANDEM_RESIDENT_IDLE": "60",
             "XDG_RUNTIME_DIR": str(runtime),
         }
-        for variant, extra in (
-            ("first command: runs in its own process, starts the resident", {}),
-            ("resident process", {}),
-            ("own process (TANDEM_RESIDENT=0)", {"TANDEM_RESIDENT": "0"}),
-        ):
-            dt = run(["--help"], env | extra, work)
+        startups = (
+            ("first command after an install: own process, starts the resident", ["--help"], {}),
+            ("resident running: the help it left", ["--help"], {}),
+            ("resident running: `tandem version`, a fork of it", ["version"], {}),
+            ("after the resident left (idle): the help it left", ["--help"], {}),
+            ("own process (TANDEM_RESIDENT=0)", ["--help"], {"TANDEM_RESIDENT": "0"}),
+        )
+        for variant, args, extra in startups:
+            if variant.startswith("after the resident left"):
+                stop_residents(runtime)
+            dt = run(args, env | extra, work)
             emit("B", "CLI startup", "tandem", version, dt, "s", better="lower", seconds=dt,
-                 notes="tandem --help (compare: dvc --version)",
+                 notes=f"tandem {' '.join(args)} (compare: dvc --version)",
                  variant=f"{a.cache}, {variant}")  # fmt: skip
             wait_for_resident(runtime)
         run(["projects", "create", "bench"], env, work)

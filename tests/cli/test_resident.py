@@ -139,7 +139,13 @@ def test_commands_run_in_a_resident_and_match_the_in_process_command(
     usage = caller("nosuch")
     assert usage.returncode == 2
     assert usage.stderr.strip() == "error: No such command 'nosuch'. (see: tandem --help)"
-    assert caller("--help").stdout.startswith("Usage: tandem ")
+    # the top-level help is the one the resident left beside its socket: no fork needed
+    helped = caller("--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("Usage: tandem ")
+    assert helped.stdout == caller("--help", TANDEM_RESIDENT="0").stdout
+    assert [path.name for path in caller.sockets[0].parent.glob("*.help")] == [
+        caller.sockets[0].name + ".help"
+    ]
 
 
 def test_the_child_takes_the_callers_directory_environment_umask_and_stdin(

@@ -24,6 +24,8 @@ import sys
 
 # No `typing` (8 ms) here or in `tandem/__init__`: this module is every command's start-up.
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+HELP_ARGS = (["--help"], ["-h"])
+HELP_WIDTH = 80  # the widest click renders help for
 HEADER = struct.Struct("!I")
 STATUS = struct.Struct("!i")
 
@@ -102,6 +104,10 @@ def run_via_resident(argv: list[str]) -> int:
     start one for the next command and raise Unavailable: this one runs here, no slower than
     without a resident."""
     path = socket_path()
+    if argv[1:] in HELP_ARGS and _print_help(path):
+        if not os.path.exists(path):
+            _start_resident(path)  # commands are likely to follow
+        return 0
     for attempt in range(2):
         sock = _connect(path)
         if sock is None:
@@ -116,6 +122,26 @@ def run_via_resident(argv: list[str]) -> int:
             continue
         return _wait_for_exit(sock, pid)
     raise Unavailable("unreachable")  # pragma: no cover
+
+
+def help_path(path: str) -> str:
+    """Where the resident on `path` leaves the top-level help it rendered."""
+    return f"{path}.help"
+
+
+def _print_help(path: str) -> bool:
+    """Print the top-level help a resident of this code rendered (it stays after the resident
+    leaves), unless the terminal is narrower than it was rendered for."""
+    try:
+        if os.isatty(1) and os.get_terminal_size(1).columns < HELP_WIDTH:
+            return False
+        with open(help_path(path), "rb") as cached:
+            text = cached.read()
+    except OSError:
+        return False
+    sys.stdout.buffer.write(text)
+    sys.stdout.flush()
+    return True
 
 
 def _connect(path: str) -> socket.socket | None:

@@ -29,7 +29,7 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from tandem.cli.launcher import HEADER, STATUS
+from tandem.cli.launcher import HEADER, HELP_WIDTH, STATUS, help_path
 
 DEFAULT_IDLE_SECONDS = 600.0
 TICK_SECONDS = 30.0
@@ -47,8 +47,9 @@ PRELOAD = (
 )
 
 
-def preload() -> None:
-    """Import what commands use and build the embedded app's routes (no workspace is opened)."""
+def preload(path: str | None = None) -> None:
+    """Import what commands use and build the embedded app's routes (no workspace is opened);
+    with the socket's `path`, also leave the top-level help beside it."""
     import importlib
 
     for name in PRELOAD:
@@ -59,6 +60,26 @@ def preload() -> None:
 
     command()
     embedded.prepare_app()
+    if path is not None:
+        _write_help(help_path(path))
+
+
+def _write_help(target: str) -> None:
+    """`tandem --help` as the CLI renders it for a terminal HELP_WIDTH columns wide: the
+    launcher prints it without a fork, even after this resident left."""
+    from tandem.cli.main import command
+
+    group = command()
+    # click wraps at a terminal's width less 2, at most HELP_WIDTH
+    context = group.make_context(
+        "tandem", [], resilient_parsing=True, terminal_width=HELP_WIDTH - 2,
+        max_content_width=HELP_WIDTH,
+    )  # fmt: skip
+    text = (group.get_help(context) + "\n").encode()
+    temporary = f"{target}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as out:
+        out.write(text)
+    os.replace(temporary, target)
 
 
 def thread_count() -> int:
@@ -73,7 +94,7 @@ def serve(path: str, idle_seconds: float) -> int:
     lock = _lock(f"{path}.lock")
     if lock is None:
         return 0  # another resident is starting or serving on this path
-    preload()
+    preload(path)
     if thread_count() != 1:
         return 1  # forking a process with threads is unsafe; the launcher runs commands itself
     with contextlib.suppress(FileNotFoundError):
