@@ -23,16 +23,19 @@ def stop_residents(runtime: Path) -> None:
     """Stop the residents serving `runtime` (as if they had been idle long enough to leave)."""
     import signal
 
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"tandem.cli.resident" in cmdline and str(runtime).encode() in cmdline:
-            os.kill(int(entry.name), signal.SIGTERM)
-    folder = runtime / f"tandem-resident-{os.getuid()}"
+    def residents() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                cmdline = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+            except OSError:
+                continue
+            if b"tandem.cli.resident" in cmdline and str(runtime).encode() in cmdline:
+                found.append(int(entry.name))
+        return found
+
+    for pid in residents():
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while any(folder.glob("*.sock")) and time.monotonic() < deadline:
+    while residents() and time.monotonic() < deadline:
         time.sleep(0.05)

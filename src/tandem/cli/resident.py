@@ -109,6 +109,7 @@ def serve(path: str, idle_seconds: float) -> int:
     inode = os.stat(path).st_ino
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # `kill`: leave, removing the socket
     listener.settimeout(min(idle_seconds, TICK_SECONDS))
     last_command = time.monotonic()
     try:
