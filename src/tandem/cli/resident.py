@@ -55,10 +55,10 @@ def preload(path: str | None = None) -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    from tandem.cli.main import command
+    from tandem.cli.main import build_all, command
     from tandem.server import embedded
 
-    command()
+    build_all(command())
     embedded.prepare_app()
     if path is not None:
         _write_help(help_path(path))
