@@ -56,11 +56,11 @@ class Caller:
             timeout=120,
         )
 
-    def popen(self, *args: str, cwd: Path) -> subprocess.Popen[str]:
+    def popen(self, *args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [TANDEM, *args],
             cwd=cwd,
-            env=self.env,
+            env={**self.env, **env},
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -202,19 +202,23 @@ def test_signals_reach_the_command(caller: Caller, tmp_path: Path) -> None:
     (work / "tandem.yaml").write_text(
         "stages:\n  wait:\n    cmd: \"sh -c 'echo $$ > pid.txt; exec sleep 60'\"\n    outs: [x]\n"
     )
-    for sent in (signal.SIGINT, signal.SIGKILL):
+    # through the resident: Ctrl-C, and a caller killed outright; in its own process: SIGTERM
+    for sent, resident in ((signal.SIGINT, "1"), (signal.SIGKILL, "1"), (signal.SIGTERM, "0")):
         (work / "pid.txt").unlink(missing_ok=True)
-        process = caller.popen("run", cwd=work)
+        process = caller.popen("run", cwd=work, TANDEM_RESIDENT=resident)
         assert wait_until(lambda: (work / "pid.txt").exists() and (work / "pid.txt").read_text())
         stage = int((work / "pid.txt").read_text())
         process.send_signal(sent)
         process.communicate(timeout=60)
-        # Ctrl-C is forwarded; a caller killed outright hangs the command up: either way the
-        # stage's process does not outlive it
-        assert process.returncode != 0
+        # Ctrl-C is forwarded; a caller killed outright hangs the command up; a command
+        # terminated unwinds: in every case the stage's process does not outlive it
+        assert (
+            process.returncode
+            == {signal.SIGINT: 130, signal.SIGKILL: -9, signal.SIGTERM: 143}[sent]
+        )
         assert wait_until(lambda pid=stage: not _alive(pid)), f"stage survived {sent!r}"  # type: ignore[misc]
-    failed = caller("runs", "list", "--json", "--project", "churn")
-    assert all(run["status"] != "running" for run in json.loads(failed.stdout)["items"])
+    runs = json.loads(caller("runs", "list", "--json", "--project", "churn").stdout)["items"]
+    assert [run["status"] for run in runs] == ["killed"] * 3
 
 
 def _alive(pid: int) -> bool:

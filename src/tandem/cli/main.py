@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -227,7 +228,15 @@ def build_all(group: Any) -> None:
             build_all(child)
 
 
+def exit_on_signal(signum: int, _frame: object) -> None:
+    """Terminated or hung up: unwind as after Ctrl-C, so a running stage's processes are
+    taken down and its run is recorded as killed, not left running."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    signal.signal(signal.SIGHUP, exit_on_signal)
     command().main(prog_name="tandem")
 
 

@@ -109,7 +109,9 @@ def serve(path: str, idle_seconds: float) -> int:
     inode = os.stat(path).st_ino
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # `kill`: leave, removing the socket
+    from tandem.cli.main import exit_on_signal
+
+    signal.signal(signal.SIGTERM, exit_on_signal)  # `kill`: leave, removing the socket
     listener.settimeout(min(idle_seconds, TICK_SECONDS))
     last_command = time.monotonic()
     try:
@@ -205,10 +207,10 @@ def _become_command(conn: socket.socket, fds: list[int], request: dict[str, Any]
         for name in ("SIGCHLD", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        # Terminated or hung up, unwind as after Ctrl-C: a running stage's processes are
-        # taken down and its run is recorded as killed, not left running.
-        signal.signal(signal.SIGTERM, _exit_on_signal)
-        signal.signal(signal.SIGHUP, _exit_on_signal)
+        from tandem.cli.main import exit_on_signal
+
+        signal.signal(signal.SIGTERM, exit_on_signal)  # as the CLI's main sets them
+        signal.signal(signal.SIGHUP, exit_on_signal)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -235,10 +237,6 @@ def _become_command(conn: socket.socket, fds: list[int], request: dict[str, Any]
         with contextlib.suppress(OSError):
             conn.sendall(STATUS.pack(code))
         os._exit(code)
-
-
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 def _reseed() -> None:
