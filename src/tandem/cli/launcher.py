@@ -211,7 +211,9 @@ def _wait_for_exit(sock: socket.socket, pid: int) -> int:
             os.kill(pid, signum)
 
     for name in FORWARDED_SIGNALS:
-        signal.signal(getattr(signal, name), forward)
+        signum = getattr(signal, name)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # `nohup` keeps the command
+            signal.signal(signum, forward)
     status = _read(sock, STATUS.size)
     if status is None:  # the child died without reporting (killed)
         os.write(2, b"error: the command was killed\n")

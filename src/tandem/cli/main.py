@@ -235,8 +235,9 @@ def exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, exit_on_signal)
-    signal.signal(signal.SIGHUP, exit_on_signal)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:  # not under `nohup`
+            signal.signal(signum, exit_on_signal)
     command().main(prog_name="tandem")
 
 
