@@ -60,9 +60,15 @@ RUNTIME = Path("/tmp/bench-e-run")  # the resident's socket folder (XDG_RUNTIME_
 
 
 def _env(work: Path, *, resident: bool = True) -> dict[str, str]:
-    return dict(os.environ, TANDEM_HOME=str(work / ".tandem"), TANDEM_URL="", TANDEM_PROJECT="",
-                TANDEM_RESIDENT="1" if resident else "0", TANDEM_RESIDENT_IDLE="120",
-                XDG_RUNTIME_DIR=str(RUNTIME))  # fmt: skip
+    return dict(
+        os.environ,
+        TANDEM_HOME=str(work / ".tandem"),
+        TANDEM_URL="",
+        TANDEM_PROJECT="",
+        TANDEM_RESIDENT="1" if resident else "0",
+        TANDEM_RESIDENT_IDLE="120",
+        XDG_RUNTIME_DIR=str(RUNTIME),
+    )
 
 
 def run(work: Path, *, resident: bool) -> tuple[float, list[str], int]:
@@ -96,37 +102,41 @@ def main() -> None:
     for resident in (True, False):
         variant = "resident process" if resident else "own process (TANDEM_RESIDENT=0)"
         dt, ran, fresh = run(work, resident=resident)
-        emit(
-            "E",
+        verified = ran == [] and fresh == STAGES
+        record(
             "pipeline re-run, nothing changed (50 stages, 10k deps)",
-            "tandem run",
-            __version__,
             dt,
-            "s",
-            better="lower",
-            seconds=dt,
-            verified=ran == [] and fresh == STAGES,
-            variant=variant,
+            variant,
+            verified=verified,
             **common,
         )
         s, i = CHANGED
         with open(work / "data" / f"s{s:02d}" / f"f{i:03d}.bin", "wb") as f:
             f.write(os.urandom(FILE_SIZE))
         dt, ran, _ = run(work, resident=resident)
-        emit(
-            "E",
+        record(
             "pipeline re-run, 1 dependency file changed",
-            "tandem run",
-            __version__,
             dt,
-            "s",
-            better="lower",
-            seconds=dt,
+            variant,
             verified=ran == [f"s{s:02d}"],
             stages_run=ran,
-            variant=variant,
             **common,
         )
+
+
+def record(bench: str, dt: float, variant: str, **extra: object) -> None:
+    emit(
+        "E",
+        bench,
+        "tandem run",
+        __version__,
+        dt,
+        "s",
+        better="lower",
+        seconds=dt,
+        variant=variant,
+        **extra,
+    )
 
 
 if __name__ == "__main__":

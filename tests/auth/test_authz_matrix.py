@@ -182,6 +182,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "evaluation_id": world.evaluation_id,
         "gate_id": world.gate_id,
         "number": "1",
+        "activity": "evaluation",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -228,6 +229,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         ("PUT", "/api/v1/projects/{project}/brief"): {"goal": "g"},
         ("PUT", "/api/v1/projects/{project}/criteria/{key}"): CRITERION,
         ("PUT", "/api/v1/projects/{project}/raci"): {"activities": {"training": {"ds": "A"}}},
+        ("PUT", "/api/v1/projects/{project}/raci/{activity}"): {"members": {"ds": "A"}},
         ("POST", "/api/v1/projects/{project}/spec/plan"): {"criteria": {"auc": CRITERION_SPEC}},
         ("PUT", "/api/v1/projects/{project}/spec"): {"criteria": {"auc": CRITERION_SPEC}},
         ("POST", "/api/v1/projects/{project}/gates"): {"model": "churn@1", "to": "retired"},

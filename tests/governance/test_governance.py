@@ -18,7 +18,15 @@ from tandem.governance.documents import (
     parse_project_file,
     project_yaml,
 )
-from tandem.governance.models import BriefUpdate, CriterionKind, CriterionSet, RaciSet, Verdict
+from tandem.governance.models import (
+    BriefUpdate,
+    CriterionKind,
+    CriterionSet,
+    RaciLetter,
+    RaciSet,
+    Verdict,
+    parse_assignments,
+)
 from tandem.governance.spec import CriterionSpec, ProjectSpec
 from tandem.projects.models import ProjectCreate
 from tandem.sdk.client import Client
@@ -269,6 +277,32 @@ def test_raci_needs_exactly_one_accountable_member_per_activity(team: Team) -> N
         with pytest.raises(InvalidInput, match=message):
             gov.set_raci(pm, "churn", RaciSet.model_validate({"activities": matrix}))
     assert gov.get_raci(pm, "churn").activities == {"training": {"ds": "A"}}
+
+
+def test_one_raci_activity_changes_on_the_stored_matrix(team: Team) -> None:
+    """Setting one row keeps the other activities as stored at that moment, so two people
+    editing different rows keep both rows (the CLI and the web form set one row each)."""
+    gov, p = team.services.governance, team.principals
+
+    def row(*items: str) -> dict[str, RaciLetter]:
+        return parse_assignments(list(items))
+
+    gov.set_raci_activity(p["pm"], "churn", "training", row("ds=A"))
+    gov.set_raci_activity(p["pm"], "churn", "monitoring", row("mle=A", "ds=C"))
+    assert gov.get_raci(p["viewer"], "churn").activities == {
+        "monitoring": {"ds": "C", "mle": "A"},
+        "training": {"ds": "A"},
+    }
+    with pytest.raises(InvalidInput, match="0 accountable members"):
+        gov.set_raci_activity(p["pm"], "churn", "training", row("ds=R"))
+    with pytest.raises(InvalidInput, match="the RACI has no activity 'deploy'"):
+        gov.remove_raci_activity(p["pm"], "churn", "deploy")
+    with pytest.raises(PermissionDenied):
+        gov.remove_raci_activity(p["viewer"], "churn", "training")
+    gov.set_raci_activity(p["pm"], "churn", "deploy", row())  # an empty row for no row: nothing
+    assert gov.remove_raci_activity(p["pm"], "churn", "training").activities == {
+        "monitoring": {"ds": "C", "mle": "A"}
+    }
 
 
 # -- project as code ---------------------------------------------------------------------------

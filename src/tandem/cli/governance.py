@@ -272,14 +272,10 @@ def raci_set(
     if not remove and not row:
         raise InvalidInput("name the members, e.g. maria=A ana=R, or pass --remove")
     governance = get_client().governance
-    matrix: dict[str, dict[str, Any]] = dict(governance.raci(project=project).activities)
     if remove:
-        if activity not in matrix:
-            raise InvalidInput(f"the RACI has no activity {activity!r}")
-        del matrix[activity]
+        raci = governance.remove_raci_activity(activity, project=project)
     else:
-        matrix[activity] = row
-    raci = governance.set_raci(matrix, project=project)
+        raci = governance.set_raci_activity(activity, row, project=project)
     if as_json:
         print_json(raci)
     else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import struct
 import sys
 
@@ -60,8 +61,6 @@ def socket_dir() -> str:
     except OSError as exc:
         raise Unavailable(str(exc)) from exc
     info = os.lstat(path)
-    import stat
-
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise Unavailable(f"{path} is not a private directory of this user")
     return path
@@ -189,7 +188,7 @@ def _submit(sock: socket.socket, argv: list[str]) -> int:
     fds = [_open_or_null(fd) for fd in (0, 1, 2)]
     socket.send_fds(sock, [b"T"], fds)
     sock.sendall(HEADER.pack(len(request)) + request)
-    pid = _read(sock, STATUS.size)
+    pid = read_exact(sock, STATUS.size)
     if pid is None:
         raise ConnectionError("no answer")
     return int(STATUS.unpack(pid)[0])
@@ -214,20 +213,18 @@ def _wait_for_exit(sock: socket.socket, pid: int) -> int:
         signum = getattr(signal, name)
         if signal.getsignal(signum) is not signal.SIG_IGN:  # `nohup` keeps the command
             signal.signal(signum, forward)
-    status = _read(sock, STATUS.size)
+    status = read_exact(sock, STATUS.size)
     if status is None:  # the child died without reporting (killed)
         os.write(2, b"error: the command was killed\n")
         return 1
     return int(STATUS.unpack(status)[0])
 
 
-def _read(sock: socket.socket, size: int) -> bytes | None:
+def read_exact(sock: socket.socket, size: int) -> bytes | None:
+    """`size` bytes from `sock`, or None if the other side closed it first."""
     data = b""
     while len(data) < size:
-        try:
-            chunk = sock.recv(size - len(data))
-        except InterruptedError:  # pragma: no cover - PEP 475 retries
-            continue
+        chunk = sock.recv(size - len(data))
         if not chunk:
             return None
         data += chunk

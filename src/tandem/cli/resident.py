@@ -29,7 +29,7 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from tandem.cli.launcher import HEADER, HELP_WIDTH, STATUS, help_path
+from tandem.cli.launcher import HEADER, HELP_WIDTH, STATUS, help_path, read_exact
 
 DEFAULT_IDLE_SECONDS = 600.0
 TICK_SECONDS = 30.0
@@ -58,18 +58,16 @@ def preload(path: str | None = None) -> None:
     from tandem.cli.main import build_all, command
     from tandem.server import embedded
 
-    build_all(command())
+    group = command()
+    build_all(group)
     embedded.prepare_app()
     if path is not None:
-        _write_help(help_path(path))
+        _write_help(group, help_path(path))
 
 
-def _write_help(target: str) -> None:
+def _write_help(group: Any, target: str) -> None:
     """`tandem --help` as the CLI renders it for a terminal HELP_WIDTH columns wide: the
     launcher prints it without a fork, even after this resident left."""
-    from tandem.cli.main import command
-
-    group = command()
     # click wraps at a terminal's width less 2, at most HELP_WIDTH
     context = group.make_context(
         "tandem", [], resilient_parsing=True, terminal_width=HELP_WIDTH - 2,
@@ -164,8 +162,8 @@ def _fork_command(conn: socket.socket, listener: socket.socket, lock: Any) -> No
         if not _same_user(conn):
             return
         _, fds, _, _ = socket.recv_fds(conn, 1, 3)
-        size = _read_exact(conn, HEADER.size)
-        request = json.loads(_read_exact(conn, HEADER.unpack(size)[0]))
+        size = _received(conn, HEADER.size)
+        request = json.loads(_received(conn, HEADER.unpack(size)[0]))
         if len(fds) != 3:
             return
         conn.settimeout(None)
@@ -189,13 +187,10 @@ def _same_user(conn: socket.socket) -> bool:
     return bool(uid == os.getuid())
 
 
-def _read_exact(conn: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("the client went away")
-        data += chunk
+def _received(conn: socket.socket, size: int) -> bytes:
+    data = read_exact(conn, size)
+    if data is None:
+        raise ConnectionError("the client went away")
     return data
 
 
@@ -204,13 +199,10 @@ def _become_command(conn: socket.socket, fds: list[int], request: dict[str, Any]
     command, report its exit code, exit."""
     code = 1
     try:
-        for name in ("SIGCHLD", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
+        # as a fresh process has them; the CLI's main then sets SIGTERM's and SIGHUP's
+        for name in ("SIGCHLD", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        from tandem.cli.main import exit_on_signal
-
-        signal.signal(signal.SIGTERM, exit_on_signal)  # as the CLI's main sets them
-        signal.signal(signal.SIGHUP, exit_on_signal)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -220,7 +212,6 @@ def _become_command(conn: socket.socket, fds: list[int], request: dict[str, Any]
         os.umask(int(request["umask"]))
         sys.argv = [str(arg) for arg in request["argv"]]
         sys.path.insert(0, str(request["path0"]))  # the script's folder, as Python gives it
-        _reseed()
         _reopen_standard_streams()
         from tandem.cli import output
 
@@ -237,14 +228,6 @@ def _become_command(conn: socket.socket, fds: list[int], request: dict[str, Any]
         with contextlib.suppress(OSError):
             conn.sendall(STATUS.pack(code))
         os._exit(code)
-
-
-def _reseed() -> None:
-    """Every child starts from the resident's memory: give NumPy's global generator its own
-    seed, as a fresh process would have (Python's `random` reseeds itself after a fork)."""
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
 
 
 def _run_command() -> int:

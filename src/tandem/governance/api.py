@@ -26,6 +26,7 @@ from tandem.governance.models import (
     Criterion,
     CriterionSet,
     Raci,
+    RaciRow,
     RaciSet,
     Scorecard,
 )
@@ -111,6 +112,25 @@ async def set_raci(
 ) -> Raci:
     """Replace the matrix: activity -> member -> R, A, C or I, exactly one A per activity."""
     return await offload(services.governance.set_raci, principal, project, body)
+
+
+@router.put(PROJECT + "/raci/{activity}", openapi_extra=policy(Action.RACI_WRITE))
+async def set_raci_activity(
+    project: str, activity: str, body: RaciRow, services: ServicesDep, principal: PrincipalDep
+) -> Raci:
+    """Set one activity's row; the other activities stay as they are (an empty row removes
+    the activity)."""
+    return await offload(
+        services.governance.set_raci_activity, principal, project, activity, body.members
+    )
+
+
+@router.delete(PROJECT + "/raci/{activity}", openapi_extra=policy(Action.RACI_WRITE))
+async def remove_raci_activity(
+    project: str, activity: str, services: ServicesDep, principal: PrincipalDep
+) -> Raci:
+    """Remove one activity from the matrix."""
+    return await offload(services.governance.remove_raci_activity, principal, project, activity)
 
 
 @router.get(

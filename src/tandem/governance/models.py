@@ -208,6 +208,14 @@ class RaciSet(BaseModel):
     activities: dict[str, dict[str, RaciLetter]]
 
 
+class RaciRow(BaseModel):
+    """One activity's row: member -> R, A, C or I, with exactly one A."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members: dict[str, RaciLetter]
+
+
 class Raci(RaciSet):
     project: str
 

@@ -289,6 +289,37 @@ class GovernanceService:
             self._write_raci(conn, principal, project, project_pk, data.activities)
             return Raci(project=project, activities=self.store.raci(conn, project_pk))
 
+    def set_raci_activity(
+        self, principal: Principal, project: str, activity: str, row: dict[str, RaciLetter]
+    ) -> Raci:
+        """Set one activity's row, the other activities as they are when the change is made
+        (not as the caller last read them); an empty row removes the activity if it is there."""
+        return self._change_raci_activity(principal, project, activity, row, must_exist=False)
+
+    def remove_raci_activity(self, principal: Principal, project: str, activity: str) -> Raci:
+        """Remove one activity from the matrix; refused if the matrix has none of that name."""
+        return self._change_raci_activity(principal, project, activity, {}, must_exist=True)
+
+    def _change_raci_activity(
+        self,
+        principal: Principal,
+        project: str,
+        activity: str,
+        row: dict[str, RaciLetter],
+        *,
+        must_exist: bool,
+    ) -> Raci:
+        with self.db.write() as conn:
+            project_pk = self._project_pk(conn, principal, project, Action.RACI_WRITE)
+            current = self.store.raci(conn, project_pk)
+            if must_exist and activity not in current:
+                raise InvalidInput(f"the RACI has no activity {activity!r}")
+            matrix = {**current, activity: row} if row else {
+                a: members for a, members in current.items() if a != activity
+            }  # fmt: skip
+            self._write_raci(conn, principal, project, project_pk, matrix, current)
+            return Raci(project=project, activities=self.store.raci(conn, project_pk))
+
     def _write_raci(
         self,
         conn: Connection,
@@ -296,9 +327,11 @@ class GovernanceService:
         project: str,
         project_pk: int,
         matrix: dict[str, dict[str, RaciLetter]],
+        current: dict[str, dict[str, RaciLetter]] | None = None,
     ) -> None:
+        """Check and store `matrix` (`current`: the stored one, when the caller read it)."""
         self._check_raci(conn, project, project_pk, matrix)
-        if self.store.raci(conn, project_pk) == matrix:
+        if (self.store.raci(conn, project_pk) if current is None else current) == matrix:
             return
         self.store.set_raci(conn, project_pk, matrix)
         self.audit.record(

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import difflib
 import enum
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +37,9 @@ from tandem.governance.models import (
     parse_check,
 )
 from tandem.registry.models import Stage
+
+K = TypeVar("K", bound=str)
+V = TypeVar("V")
 
 
 class CriterionSpec(BaseModel):
@@ -155,66 +160,43 @@ def plan_changes(
             )
     if spec.criteria is not None:
         current = {c.key: as_set(c) for c in criteria}
-        for key, wanted in sorted(spec.criteria.items()):
-            new = wanted.to_set()
-            old = current.get(key)
-            if old is None:
-                changes.append(
-                    PlanChange(section="criteria", action=ChangeAction.CREATE, key=key,
-                               after=_criterion_line(new))
-                )  # fmt: skip
-            elif old != new:
-                changes.append(
-                    PlanChange(section="criteria", action=ChangeAction.UPDATE, key=key,
-                               before=_criterion_line(old), after=_criterion_line(new))
-                )  # fmt: skip
-        for key in sorted(set(current) - set(spec.criteria)):
-            changes.append(
-                PlanChange(section="criteria", action=ChangeAction.DELETE, key=key,
-                           before=_criterion_line(current[key]))
-            )  # fmt: skip
+        wanted = {key: c.to_set() for key, c in spec.criteria.items()}
+        found = _keyed_changes("criteria", current, wanted, _criterion_line)
+        # additions and changes first, then removals, each in key order
+        changes += sorted(found, key=lambda c: c.action is ChangeAction.DELETE)
     if spec.raci is not None:
-        for activity in sorted(set(raci) | set(spec.raci)):
-            old_members, new_members = raci.get(activity), spec.raci.get(activity)
-            if old_members == new_members:
-                continue
-            action = (
-                ChangeAction.CREATE
-                if old_members is None
-                else ChangeAction.DELETE
-                if new_members is None
-                else ChangeAction.UPDATE
-            )
-            changes.append(
-                PlanChange(
-                    section="raci",
-                    action=action,
-                    key=activity,
-                    before=_raci_line(old_members) if old_members is not None else None,
-                    after=_raci_line(new_members) if new_members is not None else None,
-                )
-            )
+        changes += _keyed_changes("raci", raci, spec.raci, _raci_line)
     if spec.gates is not None:
-        for stage in sorted(set(policies) | set(spec.gates)):
-            old_policy, new_policy = policies.get(stage), spec.gates.get(stage)
-            if old_policy == new_policy:
-                continue
-            action = (
-                ChangeAction.CREATE
-                if old_policy is None
-                else ChangeAction.DELETE
-                if new_policy is None
-                else ChangeAction.UPDATE
+        changes += _keyed_changes("gates", policies, spec.gates, _policy_line)
+    return changes
+
+
+def _keyed_changes(
+    section: str, current: Mapping[K, V], wanted: Mapping[K, V], line: Callable[[V], str]
+) -> list[PlanChange]:
+    """One section's changes, entry by entry in key order: what `wanted` adds, changes and
+    drops against `current`, each entry shown as `line` writes it."""
+    changes = []
+    for key in sorted(set(current) | set(wanted)):
+        old, new = current.get(key), wanted.get(key)
+        if old == new:
+            continue
+        action = (
+            ChangeAction.CREATE
+            if old is None
+            else ChangeAction.DELETE
+            if new is None
+            else ChangeAction.UPDATE
+        )
+        changes.append(
+            PlanChange(
+                section=section,
+                action=action,
+                key=str(key),
+                before=line(old) if old is not None else None,
+                after=line(new) if new is not None else None,
             )
-            changes.append(
-                PlanChange(
-                    section="gates",
-                    action=action,
-                    key=stage.value,
-                    before=_policy_line(old_policy) if old_policy else None,
-                    after=_policy_line(new_policy) if new_policy else None,
-                )
-            )
+        )
     return changes
 
 

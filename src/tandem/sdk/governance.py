@@ -35,6 +35,7 @@ from tandem.governance.models import (
     Criterion,
     CriterionKind,
     Raci,
+    RaciRow,
     RaciSet,
     Scorecard,
 )
@@ -90,10 +91,7 @@ class Governance:
         `out_of_scope`, `status` (fields left out are empty). With `base_version`, refuse
         (Conflict) if someone saved another version since."""
         body = BriefUpdate(base_version=base_version, **fields)
-        response = self._http.request(
-            "PUT", self._path(project, "brief"), json=body.model_dump(mode="json")
-        )
-        return Brief.model_validate_json(response.content)
+        return Brief.model_validate_json(self._send("PUT", project, "brief", body))
 
     def brief_history(self, *, project: str | None = None) -> list[Brief]:
         response = self._http.request("GET", self._path(project, "brief/versions"))
@@ -158,9 +156,18 @@ class Governance:
     ) -> Raci:
         """Replace the matrix, e.g. `{"release-approval": {"maria": "A", "ana": "R"}}`."""
         body = RaciSet.model_validate({"activities": activities})
-        response = self._http.request(
-            "PUT", self._path(project, "raci"), json=body.model_dump(mode="json")
-        )
+        return Raci.model_validate_json(self._send("PUT", project, "raci", body))
+
+    def set_raci_activity(
+        self, activity: str, members: dict[str, str], *, project: str | None = None
+    ) -> Raci:
+        """Set one activity's row, e.g. `set_raci_activity("training", {"ana": "A"})`; the
+        other activities stay as they are when the server makes the change."""
+        body = RaciRow.model_validate({"members": members})
+        return Raci.model_validate_json(self._send("PUT", project, f"raci/{_q(activity)}", body))
+
+    def remove_raci_activity(self, activity: str, *, project: str | None = None) -> Raci:
+        response = self._http.request("DELETE", self._path(project, f"raci/{_q(activity)}"))
         return Raci.model_validate_json(response.content)
 
     # -- scorecard and project as code ------------------------------------------------------
@@ -197,10 +204,7 @@ class Governance:
     def open_gate(self, model: str, to: Stage | str, *, project: str | None = None) -> Gate:
         """Request moving `model` (`NAME@N`) to stage `to`: opens its gate."""
         body = GateOpen(model=model, to=Stage(to))
-        response = self._http.request(
-            "POST", self._path(project, "gates"), json=body.model_dump(mode="json")
-        )
-        return Gate.model_validate_json(response.content)
+        return Gate.model_validate_json(self._send("POST", project, "gates", body))
 
     def gates(self, *, all: bool = False, project: str | None = None) -> list[Gate]:
         """Open gates (every gate with `all=True`), newest first."""
@@ -232,12 +236,9 @@ class Governance:
     ) -> Gate:
         """Approve or reject gate `gate_id` as yourself (a rejection needs a comment)."""
         body = SignOffCreate(decision=SignDecision(decision), comment=comment)
-        response = self._http.request(
-            "POST",
-            self._path(project, f"gates/{_q(gate_id)}/signoffs"),
-            json=body.model_dump(mode="json"),
+        return Gate.model_validate_json(
+            self._send("POST", project, f"gates/{_q(gate_id)}/signoffs", body)
         )
-        return Gate.model_validate_json(response.content)
 
     def complete_gate(self, gate_id: str, *, project: str | None = None) -> Gate:
         """Pass the gate if everything holds now (moving the version)."""
@@ -256,24 +257,18 @@ class Governance:
         """Waive `criterion` for the gate's version, as its owner role, saying why (recorded as
         an accepted decision)."""
         body = WaiverCreate(criterion=criterion, reason=reason)
-        response = self._http.request(
-            "POST",
-            self._path(project, f"gates/{_q(gate_id)}/waivers"),
-            json=body.model_dump(mode="json"),
+        return Gate.model_validate_json(
+            self._send("POST", project, f"gates/{_q(gate_id)}/waivers", body)
         )
-        return Gate.model_validate_json(response.content)
 
     def attest(
         self, gate_id: str, item: str, comment: str = "", *, project: str | None = None
     ) -> Gate:
         """Attest the project's own checklist item `item` on a gate (as the role it names)."""
         body = Attestation(item=item, comment=comment)
-        response = self._http.request(
-            "POST",
-            self._path(project, f"gates/{_q(gate_id)}/attestations"),
-            json=body.model_dump(mode="json"),
+        return Gate.model_validate_json(
+            self._send("POST", project, f"gates/{_q(gate_id)}/attestations", body)
         )
-        return Gate.model_validate_json(response.content)
 
     # -- decision records -------------------------------------------------------------------
 
@@ -302,10 +297,7 @@ class Governance:
             accept=accept,
             supersedes=supersedes,
         )
-        response = self._http.request(
-            "POST", self._path(project, "decisions"), json=body.model_dump(mode="json")
-        )
-        return DecisionRecord.model_validate_json(response.content)
+        return DecisionRecord.model_validate_json(self._send("POST", project, "decisions", body))
 
     def decisions(
         self, *, q: str | None = None, link: str | None = None, project: str | None = None

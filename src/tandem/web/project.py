@@ -19,7 +19,6 @@ from tandem.governance.models import (
     BriefStatus,
     BriefUpdate,
     CriterionKind,
-    RaciSet,
     criterion_summary,
     parse_assignments,
 )
@@ -239,11 +238,7 @@ async def set_raci_row(
     activity = text(form, "activity", 100).strip()
     try:
         row = parse_assignments(text(form, "assignments", 2000).split())
-        raci = await offload(services.governance.get_raci, principal, project)
-        matrix = {**raci.activities, activity: row}
-        if not row:
-            matrix.pop(activity, None)
-        await offload(services.governance.set_raci, principal, project, RaciSet(activities=matrix))
+        await offload(services.governance.set_raci_activity, principal, project, activity, row)
     except TandemError as exc:
         if not is_user_mistake(exc):
             raise
