@@ -7,6 +7,7 @@ server's error handler and the identity service, since their transaction is roll
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -64,6 +65,25 @@ class AuditLog:
                 orjson.dumps(details, default=str).decode(),
             ),
         )
+
+    def record_many(
+        self,
+        conn: Connection,
+        events: Sequence[tuple[Principal, str, str, str | None, dict[str, Any]]],
+    ) -> None:
+        """Append several successful events (principal, action, target, project, details)
+        within the caller's transaction, in one statement."""
+        at = now_ms()
+        conn.exec_driver_sql(
+            self._insert_sql,
+            [
+                (
+                    at, principal.name, principal.via, principal.source[:64], action, OK,
+                    project, target[:_MAX_TARGET], orjson.dumps(details, default=str).decode(),
+                )
+                for principal, action, target, project, details in events
+            ],
+        )  # fmt: skip
 
     def record_alone(
         self,

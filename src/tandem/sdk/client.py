@@ -37,6 +37,7 @@ from tandem.sdk.governance import Governance
 from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.lineage import Lineage
 from tandem.sdk.models import Models
+from tandem.sdk.spool import Courier
 from tandem.sdk.transport import Http, check_download, download_verified, safe_target
 from tandem.tracking.models import (
     Artifact,
@@ -144,6 +145,7 @@ class Client:
         self._packages_oid: str | None = None
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False
+        self._courier = Courier()  # ships every run's spooled points, from one thread
         self._lock = threading.Lock()
 
     # -- conveniences ---------------------------------------------------------------------

@@ -63,6 +63,7 @@ class ActiveRun:
         self._shipper = Shipper(
             Spool(client.settings.spool_dir, run.id, client.target, ends_run=end_on_exit),
             batch_sender(client, run.id),
+            client._courier,
         )
 
     @property

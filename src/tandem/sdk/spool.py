@@ -122,20 +122,63 @@ class Spool:
         self.fd = -1
 
 
-class Shipper:
-    """Collects a run's points and tags, spools them, and ships them in the background."""
+class Courier:
+    """The one background thread of a client that ships the pending writes of all its runs,
+    every SHIP_INTERVAL or when a run asks: a thread per run cost a short run a tenth of its
+    time to start and join."""
 
-    def __init__(self, spool: Spool, send: SendBatch, *, retry_for: float = 60.0) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._shippers: dict[int, Shipper] = {}
+        self._thread: threading.Thread | None = None
+
+    def register(self, shipper: Shipper) -> None:
+        with self._lock:
+            self._shippers[id(shipper)] = shipper
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="tandem-shipper", daemon=True
+                )
+                self._thread.start()
+
+    def unregister(self, shipper: Shipper) -> None:
+        with self._lock:
+            self._shippers.pop(id(shipper), None)
+
+    def nudge(self) -> None:
+        with self._lock:
+            self._wake.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._shippers:
+                    self._wake.wait(timeout=SHIP_INTERVAL)
+                else:
+                    self._wake.wait()
+                shippers = list(self._shippers.values())
+            for shipper in shippers:
+                shipper.ship_pending()
+
+
+class Shipper:
+    """Collects a run's points and tags, spools them, and has its client's courier ship them
+    in the background."""
+
+    def __init__(
+        self, spool: Spool, send: SendBatch, courier: Courier, *, retry_for: float = 60.0
+    ) -> None:
         self.spool = spool
         self.send = send
+        self.courier = courier
         self.retry_for = retry_for
         self._pending = _Pending()
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
         self._busy = False
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._registered = False
         self.error: TandemError | None = None
 
     # -- called by the user's thread ------------------------------------------------------
@@ -153,28 +196,29 @@ class Shipper:
             self._nudge(0)
 
     def _nudge(self, pending_points: int) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="tandem-shipper", daemon=True)
-            self._thread.start()
+        if not self._registered:
+            self._registered = True
+            self.courier.register(self)
         if pending_points >= SHIP_POINTS:
-            self._wake.notify()
+            self.courier.nudge()
 
     def flush(self) -> None:
         """Return once everything logged so far is stored (or raise why it could not be)."""
         with self._lock:
             while (self._pending or self._busy) and self.error is None:
-                self._wake.notify()
+                self.courier.nudge()
                 self._idle.wait(timeout=1.0)
         if self.error is not None:
             raise self.error
 
     def close(self, end_status: str | None, end_time: int | None) -> None:
-        """Stop the thread, then ship what is left together with the run's end, in one batch."""
+        """Stop shipping in the background, then ship what is left together with the run's
+        end, in one batch."""
         with self._lock:
             self._stopping = True
-            self._wake.notify()
-        if self._thread is not None:
-            self._thread.join()
+            while self._busy:
+                self._idle.wait()
+        self.courier.unregister(self)
         if end_status is not None and end_time is not None:
             self.spool.mark_end(end_status, end_time)
         if self.error is None:
@@ -187,27 +231,22 @@ class Shipper:
             self.spool.release()
             raise self.error
 
-    # -- the background thread ------------------------------------------------------------
+    # -- the courier's thread -------------------------------------------------------------
 
-    def _loop(self) -> None:
-        while True:
+    def ship_pending(self) -> None:
+        """Ship what is pending now (called by the courier)."""
+        with self._lock:
+            if self._stopping or self.error is not None or not self._pending:
+                self._idle.notify_all()
+                return
+            pending, self._pending = self._pending, _Pending(last_seq=self._pending.last_seq)
+            self._busy = True
+        try:
+            self._ship(pending, None, None, final=False)
+        finally:
             with self._lock:
-                if not self._stopping and not self._pending:
-                    self._wake.wait(timeout=SHIP_INTERVAL)
-                if self._stopping or self.error is not None:
-                    self._idle.notify_all()
-                    return
-                if not self._pending:
-                    self._idle.notify_all()
-                    continue
-                pending, self._pending = self._pending, _Pending(last_seq=self._pending.last_seq)
-                self._busy = True
-            try:
-                self._ship(pending, None, None, final=False)
-            finally:
-                with self._lock:
-                    self._busy = False
-                    self._idle.notify_all()
+                self._busy = False
+                self._idle.notify_all()
 
     def _ship(
         self, pending: _Pending, end_status: str | None, end_time: int | None, *, final: bool

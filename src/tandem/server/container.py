@@ -131,6 +131,7 @@ class Services:
         )
 
     def close(self) -> None:
+        self.tracking.close()
         self.db.dispose()
         self.data.hash_cache.close()
         if self.oidc is not None:

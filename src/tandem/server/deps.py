@@ -112,6 +112,11 @@ def inline_calls() -> Iterator[None]:
         _INLINE.reset(token)
 
 
+def served() -> bool:
+    """Whether this request came over the network (not an embedded, in-process one)."""
+    return not _INLINE.get()
+
+
 async def offload(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Call blocking service code from an endpoint: on a worker thread when served, so the
     server's event loop keeps answering; inline for an embedded request."""
@@ -120,10 +125,11 @@ async def offload(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-def model_response(model: BaseModel) -> Response:
-    """Serialize a large, already-valid model once, in Rust. FastAPI would validate it against
-    the route's response model again first, which costs more than the query on a search page."""
-    return Response(model.model_dump_json(), media_type="application/json")
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """Serialize an already-valid model once, in Rust. FastAPI would validate it against the
+    route's response model again first, which costs more than the query on a search page and
+    a fifth of a small logging request."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 MAX_UPLOAD_BYTES = 50 * 2**30

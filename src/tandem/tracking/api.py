@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncio import wrap_future
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -18,6 +19,7 @@ from tandem.server.deps import (
     get_principal,
     model_response,
     offload,
+    served,
     spooled_upload,
 )
 from tandem.server.policy import policy
@@ -49,32 +51,47 @@ RunRefDep = Annotated[str, Depends(run_reference)]
 # The logging hot path is the first route: routes are matched in the order they are declared.
 # On SQLite every write takes the one write lock anyway, so a small batch is cheaper applied in
 # the event loop than handed to a worker thread and back: the hop is most of a small request.
-INLINE_BATCH_POINTS = 1_000
+# On PostgreSQL small batches of concurrent requests share transactions (group commit, ADR 17).
+SMALL_BATCH_POINTS = 1_000
 
 
-@router.post("/runs/{run_id}/batch", openapi_extra=policy(Action.RUN_WRITE))
+@router.post(
+    "/runs/{run_id}/batch", response_model=BatchResult, openapi_extra=policy(Action.RUN_WRITE)
+)
 async def log_batch(
     run_id: str,
     body: RunBatch,
     request: Request,
     project: Annotated[str | None, Query(description="the project the run must belong to")] = None,
-) -> BatchResult:
+) -> Response:
     # The hot path: services and caller read here rather than as FastAPI dependencies, whose
     # solving costs a tenth of a small request; the rules are the same (get_principal).
     services: Services = request.app.state.services
     principal = await get_principal(request)
     run_id = str(RunRef(project, run_id))
     points = len(body.metrics.key) if body.metrics is not None else 0
-    if services.db.is_sqlite and points <= INLINE_BATCH_POINTS:
-        return services.tracking.log_batch(principal, run_id, body)
-    return await offload(services.tracking.log_batch, principal, run_id, body)
+    if points > SMALL_BATCH_POINTS:
+        result = await offload(services.tracking.log_batch, principal, run_id, body)
+    elif services.db.is_sqlite:
+        result = services.tracking.log_batch(principal, run_id, body)
+    elif served():
+        result = await wrap_future(services.tracking.submit_batch(principal, run_id, body))
+    else:
+        result = services.tracking.log_batch(principal, run_id, body)  # embedded: inline
+    return model_response(result)
 
 
-@router.post("/projects/{project}/runs", status_code=201, openapi_extra=policy(Action.RUN_WRITE))
+@router.post(
+    "/projects/{project}/runs",
+    status_code=201,
+    response_model=Run,
+    openapi_extra=policy(Action.RUN_WRITE),
+)
 async def create_run(
     project: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep
-) -> Run:
-    return await offload(services.tracking.create_run, principal, project, body)
+) -> Response:
+    run = await offload(services.tracking.create_run, principal, project, body)
+    return model_response(run, status_code=201)
 
 
 @router.post("/runs/search", response_model=Page[Run], openapi_extra=policy(Action.RUN_READ))

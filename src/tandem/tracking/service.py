@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Row
 
@@ -36,6 +37,7 @@ from tandem.store.blob_index import BlobIndex, register_blob_reference
 from tandem.store.blobs import BlobStore, check_oid, hash_file
 from tandem.store.db import Database
 from tandem.tracking.filters import parse_filter, parse_order_by_list
+from tandem.tracking.group_commit import GroupCommitter
 from tandem.tracking.models import (
     Artifact,
     BatchResult,
@@ -91,6 +93,7 @@ class TrackingService:
         self.blobs = blobs
         self.blob_index = blob_index
         self.auth = auth
+        self._group_commit = GroupCommitter(self.log_batches)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -279,6 +282,21 @@ class TrackingService:
             raise InvalidInput("timestamps must be milliseconds since the epoch")
         return steps, stamps, values
 
+    def _prepare_points(
+        self, columns: MetricColumns | None
+    ) -> tuple[list[int], list[int], list[int], list[float]]:
+        """A batch's metric points checked, as key ids, steps, timestamps and values."""
+        if columns is None or not len(columns):
+            return [], [], [], []
+        unique_keys = set(columns.key)
+        if len(unique_keys) > MAX_BATCH_KEYS:
+            raise InvalidInput(f"a batch holds at most {MAX_BATCH_KEYS} distinct metric keys")
+        for key in unique_keys:
+            check_key(key, "metric")
+        steps, stamps, values = self._check_metrics(columns)
+        ids = self.runs.metric_key_ids(unique_keys, create=True)
+        return [ids[key] for key in columns.key], steps, stamps, values
+
     def log_batch(self, principal: Principal, run_id: str, batch: RunBatch) -> BatchResult:
         """Apply params, tags and metric points to a run, all or nothing.
 
@@ -291,22 +309,8 @@ class TrackingService:
         """
         params = self._check_params(batch.params)
         tags = self._check_tags(batch.tags)
-        columns = batch.metrics
-        points = 0
-        key_ids: list[int] = []
-        steps: list[int] = []
-        stamps: list[int] = []
-        values: list[float] = []
-        if columns is not None and len(columns):
-            unique_keys = set(columns.key)
-            if len(unique_keys) > MAX_BATCH_KEYS:
-                raise InvalidInput(f"a batch holds at most {MAX_BATCH_KEYS} distinct metric keys")
-            for key in unique_keys:
-                check_key(key, "metric")
-            steps, stamps, values = self._check_metrics(columns)
-            ids = self.runs.metric_key_ids(unique_keys, create=True)
-            key_ids = [ids[key] for key in columns.key]
-            points = len(values)
+        key_ids, steps, stamps, values = self._prepare_points(batch.metrics)
+        points = len(values)
         with self.db.write() as conn:
             row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
             if batch.batch_id is not None and not self.runs.claim_batch(
@@ -347,6 +351,110 @@ class TrackingService:
                 **ended,
             )
         return BatchResult(applied=True, points=points)
+
+    def log_batches(
+        self, requests: Sequence[tuple[Principal, str, RunBatch]]
+    ) -> list[BatchResult | Exception]:
+        """Apply several batches, each all or nothing, as `log_batch` would one by one; the
+        result (or the error) of each, in order. The server's group commit (ADR 17): batches
+        of metric points from concurrent requests share one transaction, so they share its
+        round trips, its commit, and the locks on the runs' latest values, which otherwise
+        serialize concurrent writers to one run.
+
+        A batch that is more than metric points (params, tags, an end), or that the shared
+        transaction would refuse (bad input, a run that is missing, not the caller's or
+        deleted), is applied alone afterwards by `log_batch`, which gives its usual result or
+        error. If the shared transaction fails, each batch is applied alone.
+        """
+        results: list[BatchResult | Exception | None] = [None] * len(requests)
+        try:
+            self._log_together(requests, results)
+        except Exception:  # e.g. a lost connection or a deadlock: nothing of it was committed
+            results = [None] * len(requests)
+        for i, (principal, run_id, batch) in enumerate(requests):
+            if results[i] is None:
+                try:
+                    results[i] = self.log_batch(principal, run_id, batch)
+                except Exception as error:  # handed to the request that sent this batch
+                    results[i] = error
+        return cast(list[BatchResult | Exception], results)
+
+    def submit_batch(
+        self, principal: Principal, run_id: str, batch: RunBatch
+    ) -> Future[BatchResult]:
+        """`log_batch` in the next group commit (`log_batches`), from the committer's thread:
+        for a server's concurrent small requests. The future holds the result or the error."""
+        return self._group_commit.submit((principal, run_id, batch))
+
+    def close(self) -> None:
+        """Apply the batches still queued for a group commit and stop its thread."""
+        self._group_commit.close()
+
+    def _log_together(
+        self,
+        requests: Sequence[tuple[Principal, str, RunBatch]],
+        results: list[BatchResult | Exception | None],
+    ) -> None:
+        """The shared transaction of `log_batches`: fills `results` for the batches it took."""
+        prepared = []
+        for i, (principal, run_id, batch) in enumerate(requests):
+            if batch.params or batch.tags or batch.end_status is not None:
+                continue
+            try:
+                prepared.append((i, principal, run_id, batch, self._prepare_points(batch.metrics)))
+            except InvalidInput:
+                continue
+        if not prepared:
+            return
+        with self.db.write() as conn:
+            rows: dict[str, AnyRunRow] = {}
+            taken = []
+            for i, principal, run_id, batch, points in prepared:
+                try:
+                    ref = parse_run_ref(run_id)
+                    row = rows.get(ref.run_id) or self._run_row(
+                        conn, principal, run_id, Action.RUN_WRITE
+                    )
+                    rows[ref.run_id] = row
+                    if ref.project not in (None, row.project):
+                        continue
+                    self.auth.require(principal, Action.RUN_WRITE, row.project)
+                except Exception:
+                    continue
+                if row.deleted_at is None:
+                    taken.append((i, principal, row, batch, points))
+            now = now_ms()
+            claims = list({(t[2].pk, t[3].batch_id) for t in taken if t[3].batch_id is not None})
+            claimed = self.runs.claim_batches(conn, claims, now) if claims else set()
+            seen: set[tuple[int, str]] = set()
+            run_pks: list[int] = []
+            key_ids: list[int] = []
+            steps: list[int] = []
+            stamps: list[int] = []
+            values: list[float] = []
+            events: list[tuple[Principal, str, str, str | None, dict[str, Any]]] = []
+            for i, principal, row, batch, (keys, step, stamp, value) in taken:
+                claim = (row.pk, batch.batch_id) if batch.batch_id is not None else None
+                if claim is not None and (claim not in claimed or claim in seen):
+                    results[i] = BatchResult(applied=False, points=len(value))
+                    continue
+                if claim is not None:
+                    seen.add(claim)
+                run_pks += [row.pk] * len(value)
+                key_ids += keys
+                steps += step
+                stamps += stamp
+                values += value
+                details = {"points": len(value), "params": 0, "tags": 0}
+                events.append((principal, "run.log", row.id, row.project, details))
+                results[i] = BatchResult(applied=True, points=len(value))
+            if values:
+                projects = {row.pk: row.project_pk for row in rows.values()}
+                self.runs.insert_points_of_runs(
+                    conn, run_pks, projects, key_ids, steps, stamps, values
+                )
+            if events:
+                self.audit.record_many(conn, events)
 
     def delete_tag(self, principal: Principal, run_id: str, key: str) -> None:
         with self.db.write() as conn:

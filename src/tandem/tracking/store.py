@@ -427,37 +427,55 @@ class RunStore:
         timestamps: list[int],
         values: list[float],
     ) -> None:
-        """Append points and move each key's latest value forward."""
+        """Append points of one run and move each key's latest value forward."""
+        self.insert_points_of_runs(
+            conn, [run_pk] * len(values), {run_pk: project_pk}, key_ids, steps, timestamps, values
+        )
+
+    def insert_points_of_runs(
+        self,
+        conn: Connection,
+        run_pks: list[int],
+        project_of: dict[int, int],
+        key_ids: list[int],
+        steps: list[int],
+        timestamps: list[int],
+        values: list[float],
+    ) -> None:
+        """Append points (one per position of the parallel lists, of any runs; `project_of`
+        maps each run to its project) and move each run's and key's latest value forward."""
         n = len(values)
-        rows = list(zip([run_pk] * n, key_ids, steps, timestamps, values, strict=True))
         if self.db.is_sqlite:
             conn.exec_driver_sql(
                 "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) "
                 "VALUES (?, ?, ?, ?, ?)",
-                rows,
+                list(zip(run_pks, key_ids, steps, timestamps, values, strict=True)),
             )
         elif n >= COPY_MIN_POINTS:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             with cursor.copy(
                 "COPY metrics (run_pk, key_id, step, timestamp, value) FROM STDIN"
             ) as copy:
-                for row in rows:
+                for row in zip(run_pks, key_ids, steps, timestamps, values, strict=True):
                     copy.write_row(row)
         else:
-            # A small batch in one statement, one round trip: COPY's setup costs more.
+            # Smaller batches in one statement, one round trip: COPY's setup costs more.
             conn.exec_driver_sql(
                 "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) "
-                "SELECT %s, unnest(%s::integer[]), unnest(%s::bigint[]), unnest(%s::bigint[]), "
-                "unnest(%s::double precision[])",
-                (run_pk, key_ids, steps, timestamps, values),
+                "SELECT unnest(%s::integer[]), unnest(%s::integer[]), unnest(%s::bigint[]), "
+                "unnest(%s::bigint[]), unnest(%s::double precision[])",
+                (run_pks, key_ids, steps, timestamps, values),
             )
-        # Newest point per key in this batch: highest step, then newest timestamp, then last.
-        newest: dict[int, tuple[int, int, float]] = {}
-        for key_id, step, ts, value in zip(key_ids, steps, timestamps, values, strict=True):
-            current = newest.get(key_id)
+        # Newest point per run and key: highest step, then newest timestamp, then last.
+        newest: dict[tuple[int, int], tuple[int, int, float]] = {}
+        for run_key, step, ts, value in zip(
+            zip(run_pks, key_ids, strict=True), steps, timestamps, values, strict=True
+        ):
+            current = newest.get(run_key)
             if current is None or (step, ts) >= (current[0], current[1]):
-                newest[key_id] = (step, ts, value)
+                newest[run_key] = (step, ts, value)
         ph = self._ph
+        # In key order, so concurrent writers lock the same rows in the same order (no deadlock).
         conn.exec_driver_sql(
             "INSERT INTO latest_metrics (run_pk, key_id, project_pk, step, timestamp, value) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
@@ -465,8 +483,24 @@ class RunStore:
             "timestamp = excluded.timestamp, value = excluded.value "
             "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
             "AND excluded.timestamp >= latest_metrics.timestamp)",
-            [(run_pk, k, project_pk, s, t, v) for k, (s, t, v) in newest.items()],
+            [
+                (run_pk, key_id, project_of[run_pk], s, t, v)
+                for (run_pk, key_id), (s, t, v) in sorted(newest.items())
+            ],
         )
+
+    def claim_batches(
+        self, conn: Connection, claims: list[tuple[int, str]], now: int
+    ) -> set[tuple[int, str]]:
+        """Record each (run, batch id); return those recorded now (the others are retries)."""
+        ph = self._ph
+        rows = ", ".join([f"({ph}, {ph}, {ph})"] * len(claims))
+        claimed = conn.exec_driver_sql(
+            f"INSERT INTO batches (run_pk, batch_id, created_at) VALUES {rows} "
+            "ON CONFLICT DO NOTHING RETURNING run_pk, batch_id",
+            tuple(x for run_pk, batch_id in claims for x in (run_pk, batch_id, now)),
+        ).all()
+        return {(row[0], row[1]) for row in claimed}
 
     def metric_history(self, conn: Connection, run_pk: int, run_id: str, key: str) -> MetricHistory:
         key_id = self.metric_key_ids([key], create=False).get(key)
