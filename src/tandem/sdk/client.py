@@ -127,7 +127,11 @@ class Client:
             from tandem.server.embedded import embedded_client
 
             self.target = f"embedded:{settings.home}"
-            self._http = Http(embedded_client(settings), description=f"workspace {settings.home}")
+            self._http = Http(
+                embedded_client(settings),
+                description=f"workspace {settings.home}",
+                in_process=True,
+            )
             self._owns_http = False
         self.is_embedded = self.target.startswith("embedded:")
         self._hash_cache: HashCache | None = None
