@@ -24,9 +24,7 @@ JSON_HEADERS = {"content-type": "application/json"}
 class Http:
     """A thin wrapper over an `httpx.Client` (a real one, or the embedded app's TestClient)."""
 
-    def __init__(
-        self, client: httpx.Client, *, description: str, in_process: bool = False
-    ) -> None:
+    def __init__(self, client: httpx.Client, *, description: str, in_process: bool = False) -> None:
         """`in_process`: the client's transport calls the app in this process (the embedded
         workspace), with no base URL, headers, cookies or redirects to handle, so requests go
         to it directly: httpx's client machinery cost ~0.1 ms a call, as much as the route."""
