@@ -19,7 +19,7 @@ from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.paging import Page, check_limit, decode_cursor, encode_cursor
 from tandem.errors import InvalidInput
-from tandem.store.db import Database
+from tandem.store.db import Database, driver_cursor
 
 OK = "ok"
 DENIED = "denied"
@@ -51,7 +51,7 @@ class AuditLog:
         **details: Any,
     ) -> None:
         """Append one event within the caller's transaction."""
-        conn.exec_driver_sql(
+        driver_cursor(conn).execute(
             self._insert_sql,
             (
                 now_ms(),
@@ -74,7 +74,7 @@ class AuditLog:
         """Append several successful events (principal, action, target, project, details)
         within the caller's transaction, in one statement."""
         at = now_ms()
-        conn.exec_driver_sql(
+        driver_cursor(conn).executemany(
             self._insert_sql,
             [
                 (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -98,12 +99,36 @@ def build_app(*, embedded: bool = False, allow_open: bool = True) -> FastAPI:
         audit_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    _document_raw_bodies(app)
     if not embedded:  # in process, only the SDK calls: no pages, no browser sign-in
         from tandem.identity.oidc_routes import router as oidc_router
 
         app.include_router(oidc_router)  # /login/oidc: single sign-on, when configured
         _mount_web(app)
     return app
+
+
+def _document_raw_bodies(app: FastAPI) -> None:
+    """Add the schemas of the bodies the hot routes parse themselves (`deps.json_body`) to the
+    OpenAPI document, next to the ones FastAPI collects."""
+    from pydantic.json_schema import models_json_schema
+
+    from tandem.server.deps import RAW_BODY_MODELS
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = FastAPI.openapi(app)
+            _, extra = models_json_schema(
+                [(model, "validation") for model in RAW_BODY_MODELS],
+                ref_template="#/components/schemas/{model}",
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in extra.get("$defs", {}).items():
+                schemas.setdefault(name, schema)
+            document["components"]["schemas"] = dict(sorted(schemas.items()))
+        return app.openapi_schema or document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_web(app: FastAPI) -> None:

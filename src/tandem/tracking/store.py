@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from tandem.errors import AlreadyExists, InvalidInput, NotFound
 from tandem.projects.tables import projects
-from tandem.store.db import Database
+from tandem.store.db import Database, driver_cursor
 from tandem.tracking.models import Artifact, Environment, MetricHistory, Run, RunStatus
 from tandem.tracking.tables import (
     artifacts,
@@ -148,8 +148,14 @@ class RunStore:
         return Environment.model_validate_json(raw)
 
     def update(self, conn: Connection, run_pk: int, **values: Any) -> None:
+        """Set columns of a run (names from our code, checked against the table): plain SQL,
+        as ending a run is part of every run's last batch."""
         if values:
-            conn.execute(update(runs).where(runs.c.pk == run_pk).values(**values))
+            ph = self._ph
+            sets = ", ".join(f'"{runs.c[name].name}" = {ph}' for name in values)
+            driver_cursor(conn).execute(
+                f"UPDATE runs SET {sets} WHERE pk = {ph}", (*values.values(), run_pk)
+            )
 
     def to_model(
         self,
@@ -377,12 +383,13 @@ class RunStore:
 
     def claim_batch(self, conn: Connection, run_pk: int, batch_id: str, now: int) -> bool:
         """Record `batch_id` for this run; False if it was recorded before (a retry)."""
-        result = conn.exec_driver_sql(
+        cursor = driver_cursor(conn)
+        cursor.execute(
             f"INSERT INTO batches (run_pk, batch_id, created_at) "
             f"VALUES ({self._ph}, {self._ph}, {self._ph}) ON CONFLICT DO NOTHING",
             (run_pk, batch_id, now),
         )
-        return result.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def existing_params(self, conn: Connection, run_pk: int, keys: list[str]) -> dict[str, str]:
         rows = conn.execute(
@@ -398,7 +405,7 @@ class RunStore:
         """Insert params; with `skip_existing`, keys the run already has are left as they are."""
         if values:
             conflict = " ON CONFLICT (run_pk, key) DO NOTHING" if skip_existing else ""
-            conn.exec_driver_sql(
+            driver_cursor(conn).executemany(
                 f"INSERT INTO params (run_pk, key, value) "
                 f"VALUES ({self._ph}, {self._ph}, {self._ph}){conflict}",
                 [(run_pk, k, v) for k, v in values.items()],
@@ -407,7 +414,7 @@ class RunStore:
     def upsert_tags(self, conn: Connection, run_pk: int, values: dict[str, str]) -> None:
         if values:
             ph = self._ph
-            conn.exec_driver_sql(
+            driver_cursor(conn).executemany(
                 f"INSERT INTO tags (run_pk, key, value) VALUES ({ph}, {ph}, {ph}) "
                 "ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value",
                 [(run_pk, k, v) for k, v in values.items()],
@@ -446,7 +453,7 @@ class RunStore:
         maps each run to its project) and move each run's and key's latest value forward."""
         n = len(values)
         if self.db.is_sqlite:
-            conn.exec_driver_sql(
+            driver_cursor(conn).executemany(
                 "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) "
                 "VALUES (?, ?, ?, ?, ?)",
                 list(zip(run_pks, key_ids, steps, timestamps, values, strict=True)),
@@ -460,7 +467,7 @@ class RunStore:
                     copy.write_row(row)
         else:
             # Smaller batches in one statement, one round trip: COPY's setup costs more.
-            conn.exec_driver_sql(
+            driver_cursor(conn).execute(
                 "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) "
                 "SELECT unnest(%s::integer[]), unnest(%s::integer[]), unnest(%s::bigint[]), "
                 "unnest(%s::bigint[]), unnest(%s::double precision[])",
@@ -476,7 +483,7 @@ class RunStore:
                 newest[run_key] = (step, ts, value)
         ph = self._ph
         # In key order, so concurrent writers lock the same rows in the same order (no deadlock).
-        conn.exec_driver_sql(
+        driver_cursor(conn).executemany(
             "INSERT INTO latest_metrics (run_pk, key_id, project_pk, step, timestamp, value) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
             "ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, "
@@ -495,12 +502,13 @@ class RunStore:
         """Record each (run, batch id); return those recorded now (the others are retries)."""
         ph = self._ph
         rows = ", ".join([f"({ph}, {ph}, {ph})"] * len(claims))
-        claimed = conn.exec_driver_sql(
+        cursor = driver_cursor(conn)
+        cursor.execute(
             f"INSERT INTO batches (run_pk, batch_id, created_at) VALUES {rows} "
             "ON CONFLICT DO NOTHING RETURNING run_pk, batch_id",
             tuple(x for run_pk, batch_id in claims for x in (run_pk, batch_id, now)),
-        ).all()
-        return {(row[0], row[1]) for row in claimed}
+        )
+        return {(row[0], row[1]) for row in cursor.fetchall()}
 
     def metric_history(self, conn: Connection, run_pk: int, run_id: str, key: str) -> MetricHistory:
         key_id = self.metric_key_ids([key], create=False).get(key)
