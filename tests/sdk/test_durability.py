@@ -123,7 +123,9 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> 
 
 
 def spools(settings: Settings) -> list[Path]:
-    return sorted(settings.spool_dir.glob("*.spool"))
+    """The spool files holding anything: an emptied one a client keeps for its next run holds
+    nothing to recover."""
+    return sorted(path for path in settings.spool_dir.glob("*.spool") if path.stat().st_size)
 
 
 def assert_all_there_once(client: Client, run_id: str, n: int) -> None:
@@ -204,7 +206,8 @@ def test_next_start_run_recovers_in_the_background(
     )
     assert_all_there_once(store, run_id, n)
     [own] = spools(settings)  # the killed run's spool is gone; the live run's is there
-    assert own.name.startswith(next_id)
+    live = parse_spool(own)
+    assert live is not None and live.run_id == next_id
 
     successor.send("\n")
     successor.expect("ended")
@@ -401,14 +404,15 @@ def test_a_deleted_run_does_not_hold_up_the_others(
     run_ids = [victim.expect("logged") for victim in victims]
     for victim in victims:
         victim.kill()
-    deleted, kept = sorted(run_ids)  # the deleted run's spool comes first
+    deleted, kept = run_ids
     store.runs.delete(deleted)
 
     report = processes.cli("sync")
     assert report["runs"] == [kept]
     assert_all_there_once(store, kept, n)
     [left] = spools(settings)  # kept until its run is restored, or purged
-    assert left.name.startswith(deleted)
+    spooled = parse_spool(left)
+    assert spooled is not None and spooled.run_id == deleted
 
     store.runs.restore(deleted)
     assert processes.cli("sync")["runs"] == [deleted]

@@ -12,6 +12,7 @@ a server and every rule is enforced in one place.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from tandem.sdk.governance import Governance
 from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.lineage import Lineage
 from tandem.sdk.models import Models
-from tandem.sdk.spool import Courier
+from tandem.sdk.spool import Courier, SpoolFiles
 from tandem.sdk.transport import Http, check_download, download_verified, safe_target
 from tandem.tracking.models import (
     Artifact,
@@ -150,6 +151,8 @@ class Client:
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False
         self._courier = Courier()  # ships every run's spooled points, from one thread
+        self._spool_files = SpoolFiles(settings.spool_dir)
+        weakref.finalize(self, self._spool_files.close)  # also at exit
         self._lock = threading.Lock()
 
     # -- conveniences ---------------------------------------------------------------------
@@ -227,6 +230,7 @@ class Client:
         return result
 
     def close(self) -> None:
+        self._spool_files.close()
         if self._hash_cache is not None:
             self._hash_cache.close()
         if self._owns_http:

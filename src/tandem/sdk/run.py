@@ -61,7 +61,7 @@ class ActiveRun:
         self._lock = threading.Lock()
         self._ended = False
         self._shipper = Shipper(
-            Spool(client.settings.spool_dir, run.id, client.target, ends_run=end_on_exit),
+            Spool(client._spool_files, run.id, client.target, ends_run=end_on_exit),
             batch_sender(client, run.id),
             client._courier,
         )
@@ -343,6 +343,9 @@ def recover_spools(client: Client) -> SyncReport:
             continue  # its owner is alive, or another process is recovering it
         try:
             orphan = parse_spool(path)
+            if orphan is None and os.fstat(fd).st_size == 0:
+                path.unlink(missing_ok=True)  # an emptied spool its owner kept for a next run
+                continue
             if orphan is None or orphan.target != client.target:
                 continue
             send = batch_sender(client, orphan.run_id)

@@ -67,16 +67,64 @@ def _columns(points: list[list[Any]]) -> dict[str, list[Any]] | None:
     return {"key": keys, "value": values, "step": steps, "timestamp": stamps}
 
 
+class SpoolFiles:
+    """The spool files of one client, each locked by it while open.
+
+    When a run has shipped everything, its emptied file is kept (locked) for the client's next
+    run rather than deleted: creating and deleting a file cost a short run a tenth of its time.
+    An empty file left by a dead process is deleted by the next recovery.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._spare: tuple[Path, int] | None = None
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[Path, int]:
+        """An empty spool file, locked, open for appending: (path, fd)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            return spare
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{uuid.uuid4().hex}.spool"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        return path, fd
+
+    def give_back(self, path: Path, fd: int) -> None:
+        """Empty a spool whose writes are all shipped, and keep it for the next run (or
+        delete it when one is kept already)."""
+        os.ftruncate(fd, 0)
+        with self._lock:
+            if self._spare is None:
+                self._spare = (path, fd)
+                return
+        _delete(path, fd)
+
+    def close(self) -> None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            _delete(*spare)
+
+
+def _delete(path: Path, fd: int) -> None:
+    # Unlink while still holding the lock: whoever takes the lock next sees no links left.
+    path.unlink(missing_ok=True)
+    os.close(fd)
+
+
 class Spool:
     """The append-only file of one run's unshipped writes, locked by its owner."""
 
-    def __init__(self, directory: Path, run_id: str, target: str, *, ends_run: bool = True) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, files: SpoolFiles, run_id: str, target: str, *, ends_run: bool = True
+    ) -> None:
+        self.files = files
         self.run_id = run_id
         self.id = uuid.uuid4().hex
-        self.path = directory / f"{run_id}.{self.id[:8]}.spool"
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        self.path, self.fd = files.take()
         self.seq = 0
         self._write({"v": 1, "run": run_id, "id": self.id, "target": target, "ends": ends_run})
 
@@ -111,9 +159,8 @@ class Spool:
         self._write({"e": status, "at": at})
 
     def remove(self) -> None:
-        # Unlink while still holding the lock: whoever takes the lock next sees no links left.
-        self.path.unlink(missing_ok=True)
-        os.close(self.fd)
+        """Everything is shipped: nothing of this run is left to recover."""
+        self.files.give_back(self.path, self.fd)
         self.fd = -1
 
     def release(self) -> None:
