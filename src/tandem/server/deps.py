@@ -125,7 +125,16 @@ def raw_json_body(model: type[BaseModel]) -> dict[str, Any]:
     document describes the body as if FastAPI parsed it."""
     RAW_BODY_MODELS.append(model)
     schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    invalid = {"$ref": "#/components/schemas/HTTPValidationError"}
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": {
+            "422": {
+                "description": "Validation Error",
+                "content": {"application/json": {"schema": invalid}},
+            }
+        },
+    }
 
 
 async def json_body(request: Request, model: type[M]) -> M:
