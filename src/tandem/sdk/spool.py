@@ -40,7 +40,8 @@ from tandem.errors import Conflict, ServerError, TandemError, TransportError
 
 log = logging.getLogger(__name__)
 
-SHIP_INTERVAL = 0.25  # seconds between background shipments
+SHIP_INTERVAL = 0.25  # a logged point waits at most this long (seconds) to be shipped
+_COURIER_TICK = SHIP_INTERVAL / 4  # how often the courier looks for runs with writes due
 SHIP_POINTS = 20_000  # ship early when this many points are pending
 MAX_BATCH_POINTS = 50_000
 
@@ -171,8 +172,8 @@ class Spool:
 
 class Courier:
     """The one background thread of a client that ships the pending writes of all its runs,
-    every SHIP_INTERVAL or when a run asks: a thread per run cost a short run a tenth of its
-    time to start and join."""
+    each within SHIP_INTERVAL of its first unshipped write, or sooner when a run asks: a thread
+    per run cost a short run a tenth of its time to start and join."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -201,12 +202,13 @@ class Courier:
         while True:
             with self._lock:
                 if self._shippers:
-                    self._wake.wait(timeout=SHIP_INTERVAL)
+                    self._wake.wait(timeout=_COURIER_TICK)
                 else:
                     self._wake.wait()
                 shippers = list(self._shippers.values())
+            now = time.monotonic()
             for shipper in shippers:
-                shipper.ship_pending()
+                shipper.ship_pending(now)
 
 
 class Shipper:
@@ -226,33 +228,39 @@ class Shipper:
         self._busy = False
         self._stopping = False
         self._registered = False
+        self._pending_since = 0.0  # when the oldest pending write was logged (monotonic)
+        self._urgent = False  # ship at the courier's next look, not when due
         self.error: TandemError | None = None
 
     # -- called by the user's thread ------------------------------------------------------
 
     def add_points(self, points: list[list[Any]]) -> None:
         with self._lock:
+            self._note_pending()
             self._pending.last_seq = self.spool.append_points(points)
             self._pending.metrics.extend(points)
-            self._nudge(len(self._pending.metrics))
+            if len(self._pending.metrics) >= SHIP_POINTS:
+                self._urgent = True
+                self.courier.nudge()
 
     def add_tags(self, tags: dict[str, str]) -> None:
         with self._lock:
+            self._note_pending()
             self._pending.last_seq = self.spool.append_tags(tags)
             self._pending.tags.update(tags)
-            self._nudge(0)
 
-    def _nudge(self, pending_points: int) -> None:
+    def _note_pending(self) -> None:
+        if not self._pending:
+            self._pending_since = time.monotonic()  # shipped at most SHIP_INTERVAL from now
         if not self._registered:
             self._registered = True
             self.courier.register(self)
-        if pending_points >= SHIP_POINTS:
-            self.courier.nudge()
 
     def flush(self) -> None:
         """Return once everything logged so far is stored (or raise why it could not be)."""
         with self._lock:
             while (self._pending or self._busy) and self.error is None:
+                self._urgent = True
                 self.courier.nudge()
                 self._idle.wait(timeout=1.0)
         if self.error is not None:
@@ -280,13 +288,17 @@ class Shipper:
 
     # -- the courier's thread -------------------------------------------------------------
 
-    def ship_pending(self) -> None:
-        """Ship what is pending now (called by the courier)."""
+    def ship_pending(self, now: float) -> None:
+        """Ship what is pending if it is due: waiting SHIP_INTERVAL since the first of it, or
+        asked for (flush, SHIP_POINTS). Called by the courier."""
         with self._lock:
             if self._stopping or self.error is not None or not self._pending:
                 self._idle.notify_all()
                 return
+            if not self._urgent and now - self._pending_since < SHIP_INTERVAL:
+                return
             pending, self._pending = self._pending, _Pending(last_seq=self._pending.last_seq)
+            self._urgent = False
             self._busy = True
         try:
             self._ship(pending, None, None, final=False)
