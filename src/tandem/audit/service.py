@@ -53,17 +53,7 @@ class AuditLog:
         """Append one event within the caller's transaction."""
         driver_cursor(conn).execute(
             self._insert_sql,
-            (
-                now_ms(),
-                principal.name,
-                principal.via,
-                principal.source[:64],
-                action,
-                outcome,
-                project,
-                target[:_MAX_TARGET],
-                orjson.dumps(details, default=str).decode(),
-            ),
+            _event_row(now_ms(), principal, action, outcome, project, target, details),
         )
 
     def record_many(
@@ -77,13 +67,10 @@ class AuditLog:
         driver_cursor(conn).executemany(
             self._insert_sql,
             [
-                (
-                    at, principal.name, principal.via, principal.source[:64], action, OK,
-                    project, target[:_MAX_TARGET], orjson.dumps(details, default=str).decode(),
-                )
+                _event_row(at, principal, action, OK, project, target, details)
                 for principal, action, target, project, details in events
             ],
-        )  # fmt: skip
+        )
 
     def record_alone(
         self,
@@ -216,3 +203,19 @@ def _after(query: Any, cursor: str | None) -> Any:
     if len(position) != 1 or not isinstance(position[0], int):
         raise InvalidInput("invalid cursor: pass back the next_cursor of a previous page")
     return query.where(audit_events.c.pk < position[0])
+
+
+def _event_row(
+    at: int,
+    principal: Principal,
+    action: str,
+    outcome: str,
+    project: str | None,
+    target: str,
+    details: dict[str, Any],
+) -> tuple[Any, ...]:
+    """The values of one event, in the order of `AuditLog._insert_sql`."""
+    return (
+        at, principal.name, principal.via, principal.source[:64], action, outcome, project,
+        target[:_MAX_TARGET], orjson.dumps(details, default=str).decode(),
+    )  # fmt: skip

@@ -76,12 +76,10 @@ async def log_batch(
     points = len(body.metrics.key) if body.metrics is not None else 0
     if points > SMALL_BATCH_POINTS:
         result = await offload(services.tracking.log_batch, principal, run_id, body)
-    elif services.db.is_sqlite:
-        result = services.tracking.log_batch(principal, run_id, body)
-    elif served():
+    elif served() and not services.db.is_sqlite:
         result = await wrap_future(services.tracking.submit_batch(principal, run_id, body))
-    else:
-        result = services.tracking.log_batch(principal, run_id, body)  # embedded: inline
+    else:  # SQLite's one writer, or an embedded request: inline
+        result = services.tracking.log_batch(principal, run_id, body)
     return model_response(result)
 
 

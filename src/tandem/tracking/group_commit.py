@@ -20,8 +20,6 @@ Result = TypeVar("Result")
 
 MAX_GROUP = 64  # requests per transaction: bounds one transaction's size and its latency
 
-_STOP = object()
-
 
 class GroupCommitter(Generic[Item, Result]):
     """Hands items to `apply` in groups, from one thread started on first use.
@@ -40,7 +38,8 @@ class GroupCommitter(Generic[Item, Result]):
         self._apply = apply
         self._max_group = max_group
         self._name = name
-        self._queue: queue.SimpleQueue[tuple[Item, Future[Result]] | object] = queue.SimpleQueue()
+        # None asks the thread to stop once it has applied what came before
+        self._queue: queue.SimpleQueue[tuple[Item, Future[Result]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -63,7 +62,7 @@ class GroupCommitter(Generic[Item, Result]):
             self._closed = True
             thread = self._thread
             if thread is not None:
-                self._queue.put(_STOP)
+                self._queue.put(None)
         if thread is not None:
             thread.join()
 
@@ -71,7 +70,7 @@ class GroupCommitter(Generic[Item, Result]):
         stopping = False
         while not stopping:
             first = self._queue.get()
-            if first is _STOP:
+            if first is None:
                 return
             group = [first]
             while len(group) < self._max_group:
@@ -79,17 +78,16 @@ class GroupCommitter(Generic[Item, Result]):
                     entry = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if entry is _STOP:
+                if entry is None:
                     stopping = True
                     break
                 group.append(entry)
-            pending = [entry for entry in group if isinstance(entry, tuple)]
-            items = [item for item, _ in pending]
+            items = [item for item, _ in group]
             try:
                 results = self._apply(items)
             except Exception as error:  # every waiting request gets the error, not a hang
                 results = [error] * len(items)
-            for (_, future), result in zip(pending, results, strict=True):
+            for (_, future), result in zip(group, results, strict=True):
                 if isinstance(result, Exception):
                     future.set_exception(result)
                 else:

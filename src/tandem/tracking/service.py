@@ -20,7 +20,7 @@ from tandem.core.clock import now_ms
 from tandem.core.ids import Oid, is_run_id, new_run_id
 from tandem.core.paging import Page, check_limit, decode_cursor, encode_cursor
 from tandem.core.paths import check_artifact_path
-from tandem.core.refs import parse_run_ref
+from tandem.core.refs import RunRef, parse_run_ref
 from tandem.core.validation import (
     MAX_NAME_LENGTH,
     MAX_PARAM_VALUE_LENGTH,
@@ -30,7 +30,7 @@ from tandem.core.validation import (
     check_metric_value,
     check_text,
 )
-from tandem.errors import Conflict, HiddenNotFound, InvalidInput, NotFound
+from tandem.errors import Conflict, HiddenNotFound, InvalidInput, NotFound, TandemError
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
 from tandem.store.blob_index import BlobIndex, register_blob_reference
@@ -102,10 +102,17 @@ class TrackingService:
     ) -> AnyRunRow:
         ref = parse_run_ref(run_id)
         row = self.runs.get_row(conn, ref.run_id)
+        self._check_access(principal, ref, row, action)
+        return row
+
+    def _check_access(
+        self, principal: Principal, ref: RunRef, row: AnyRunRow, action: Action
+    ) -> None:
+        """Raise unless `row` is the run `ref` names (in its project, if it names one) and
+        `principal` may perform `action` on it."""
         if ref.project is not None and ref.project != row.project:
             raise NotFound(f"run {ref.run_id} is not in project {ref.project!r}")
         self.auth.require(principal, action, row.project, hidden=f"run {ref.run_id}")
-        return row
 
     @staticmethod
     def _writable(row: AnyRunRow) -> None:
@@ -410,21 +417,17 @@ class TrackingService:
             rows: dict[str, AnyRunRow] = {}
             taken = []
             for i, principal, run_id, batch, points in prepared:
-                try:
+                try:  # a refusal is given by log_batch, alone
                     ref = parse_run_ref(run_id)
-                    row = rows.get(ref.run_id) or self._run_row(
-                        conn, principal, run_id, Action.RUN_WRITE
-                    )
+                    row = rows.get(ref.run_id) or self.runs.get_row(conn, ref.run_id)
                     rows[ref.run_id] = row
-                    if ref.project not in (None, row.project):
-                        continue
-                    self.auth.require(principal, Action.RUN_WRITE, row.project)
-                except Exception:
+                    self._check_access(principal, ref, row, Action.RUN_WRITE)
+                except TandemError:
                     continue
                 if row.deleted_at is None:
                     taken.append((i, principal, row, batch, points))
             now = now_ms()
-            claims = list({(t[2].pk, t[3].batch_id) for t in taken if t[3].batch_id is not None})
+            claims = list({(r.pk, b.batch_id) for _, _, r, b, _ in taken if b.batch_id is not None})
             claimed = self.runs.claim_batches(conn, claims, now) if claims else set()
             seen: set[tuple[int, str]] = set()
             run_pks: list[int] = []

@@ -124,7 +124,7 @@ class RunStore:
         if len(run_id) == 32:
             # The hot path of every write: prepared SQL on the driver's own cursor, since
             # SQLAlchemy's result handling costs more than the lookup itself.
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor = driver_cursor(conn)
             try:
                 cursor.execute(self._run_by_id_sql, (run_id,))
                 found = cursor.fetchone()
@@ -203,7 +203,7 @@ class RunStore:
             return p_out, m_out, t_out
         # Raw DBAPI rows: a search page reads a few thousand of them, and building
         # SQLAlchemy Row objects for each would cost more than the query itself.
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = driver_cursor(conn)
         try:
             if want_params:
                 for run_pk, key, value in self._fetch(
@@ -383,13 +383,7 @@ class RunStore:
 
     def claim_batch(self, conn: Connection, run_pk: int, batch_id: str, now: int) -> bool:
         """Record `batch_id` for this run; False if it was recorded before (a retry)."""
-        cursor = driver_cursor(conn)
-        cursor.execute(
-            f"INSERT INTO batches (run_pk, batch_id, created_at) "
-            f"VALUES ({self._ph}, {self._ph}, {self._ph}) ON CONFLICT DO NOTHING",
-            (run_pk, batch_id, now),
-        )
-        return bool(cursor.rowcount == 1)
+        return bool(self.claim_batches(conn, [(run_pk, batch_id)], now))
 
     def existing_params(self, conn: Connection, run_pk: int, keys: list[str]) -> dict[str, str]:
         rows = conn.execute(
