@@ -77,6 +77,23 @@ run.end()
 print("ended", flush=True)
 """
 
+# A run whose creation was deferred (ADR 19): the process created a run in the project first,
+# so the victim's creation waits in its spool with its points; nothing ships before the kill.
+WARMED_UP = (
+    'client = Client()\nclient.start_run(project, "warm-up", capture_environment=False).end()\n'
+)
+TRAIN_DEFERRED = "import tandem.sdk.spool as spool\nspool.SHIP_INTERVAL = 3600\n" + TRAIN.replace(
+    "client = Client()\n", WARMED_UP
+)
+
+# The same, shipped: the server created the run with its first batch, but the process never
+# recorded that (it dies before writing the creation's acknowledgement).
+TRAIN_DEFERRED_UNACKNOWLEDGED = (
+    "import time\nimport tandem.sdk.spool as spool\n"
+    "spool.Spool.mark_created = lambda self: time.sleep(600)\n"
+    + TRAIN.replace("client = Client()\n", WARMED_UP)
+)
+
 # A worker attached to a run that someone else owns: logs, says so, then waits for stdin.
 ATTACHED = """
 import sys
@@ -186,6 +203,49 @@ def test_kill_while_the_shipper_is_mid_flight(
     report = processes.cli("sync")
     assert report["runs"] == [run_id]
     assert report["points"] > 0
+    assert processes.cli("sync") == {"runs": [], "points": 0}
+    assert_all_there_once(store, run_id, n)
+
+
+def test_a_killed_process_s_deferred_run_is_created_by_sync(
+    processes: Processes, store: Client, settings: Settings
+) -> None:
+    n = 5_000
+    child = processes.python(TRAIN_DEFERRED, str(n), "dur")
+    run_id = child.expect("logged")
+    child.kill()
+    with pytest.raises(errors.NotFound):  # the run existed only in the spool
+        store.runs.get(run_id)
+
+    assert processes.cli("sync") == {"runs": [run_id], "points": n + 2}
+    assert spools(settings) == []
+    assert_all_there_once(store, run_id, n)
+    assert store.runs.get(run_id).name == "victim"
+    assert processes.cli("sync") == {"runs": [], "points": 0}
+    assert_all_there_once(store, run_id, n)
+
+
+def test_a_deferred_creation_applied_but_not_acknowledged_is_not_repeated(
+    processes: Processes, store: Client, settings: Settings
+) -> None:
+    n = 5_000
+    child = processes.python(TRAIN_DEFERRED_UNACKNOWLEDGED, str(n), "dur")
+    run_id = child.expect("logged")
+
+    def created_with_points() -> bool:
+        try:
+            return len(store.runs.metric_history(run_id, "loss").step) == n
+        except errors.NotFound:
+            return False
+
+    wait_for(created_with_points, "the run's creation with its first batch")
+    child.kill()
+    [path] = spools(settings)
+    orphan = parse_spool(path)
+    assert orphan is not None and orphan.create is not None and not orphan.created
+
+    report = processes.cli("sync")  # creates it again (acknowledged), resends the batch (too)
+    assert report["runs"] == [run_id]
     assert processes.cli("sync") == {"runs": [], "points": 0}
     assert_all_there_once(store, run_id, n)
 

@@ -24,8 +24,16 @@ _KEY = re.compile(r"^[\w\-./: ]+$")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-.]*$")
 
 
+# Keys already found valid: a run logs the same few keys again and again, on both sides of
+# every request. Bounded, as the keys come from users.
+_valid_keys: set[str] = set()
+_MAX_VALID_KEYS = 4096
+
+
 def check_key(key: str, kind: str) -> str:
     """Return `key` if it is a valid param, metric or tag key, else raise InvalidInput."""
+    if type(key) is str and key in _valid_keys:
+        return key
     if not isinstance(key, str) or not key:
         raise InvalidInput(f"{kind} key must be a non-empty string", key=key)
     if len(key) > MAX_KEY_LENGTH:
@@ -39,6 +47,9 @@ def check_key(key: str, kind: str) -> str:
             "spaces (not at the ends) and _ - . / :",
             key=key,
         )
+    if len(_valid_keys) >= _MAX_VALID_KEYS:
+        _valid_keys.clear()
+    _valid_keys.add(key)
     return key
 
 

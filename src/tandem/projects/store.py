@@ -11,7 +11,7 @@ from tandem.core.paging import Page, encode_cursor
 from tandem.errors import AlreadyExists, NotFound
 from tandem.projects.models import Project
 from tandem.projects.tables import projects
-from tandem.store.db import Database
+from tandem.store.db import Database, driver_cursor
 from tandem.tracking.tables import runs
 
 
@@ -31,9 +31,14 @@ class ProjectStore:
 
     def find(self, conn: Connection, name: str) -> tuple[int, bool] | None:
         """(pk, deleted) of the project with this name, deleted or not; None if there is none."""
-        row = conn.exec_driver_sql(
-            f"SELECT pk, deleted_at FROM projects WHERE name = {self.db.placeholder}", (name,)
-        ).first()
+        cursor = driver_cursor(conn)  # on the path of every run's creation
+        try:
+            cursor.execute(
+                f"SELECT pk, deleted_at FROM projects WHERE name = {self.db.placeholder}", (name,)
+            )
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
         return None if row is None else (int(row[0]), row[1] is not None)
 
     def find_pk(self, conn: Connection, name: str, *, include_deleted: bool = False) -> int | None:

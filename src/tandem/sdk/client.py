@@ -151,6 +151,10 @@ class Client:
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False
         self._courier = Courier()  # ships every run's spooled points, from one thread
+        self._http.before_request = self._courier.create_unborn  # ADR 19
+        # project -> the user this client creates runs as, once it has created one there:
+        # the next runs in that project are created with their first batch (ADR 19).
+        self._run_users: dict[str, str] = {}
         self._spool_files = SpoolFiles(settings.spool_dir)
         weakref.finalize(self, self._spool_files.close)  # also at exit
         self._lock = threading.Lock()

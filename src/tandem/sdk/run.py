@@ -10,10 +10,12 @@ import os
 import random
 import sys
 import threading
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from tandem.core.clock import now_ms
 from tandem.core.paths import check_artifact_path
@@ -31,19 +33,12 @@ from tandem.registry.models import ModelVersion
 from tandem.sdk import environment as env
 from tandem.sdk.spool import SendBatch, Shipper, Spool, parse_spool, replay, try_lock
 from tandem.tracking.models import Environment, Run, RunCreate, RunStatus
+from tandem.tracking.rules import check_new_run, check_params, check_tags, param_text
 
 if TYPE_CHECKING:
     from tandem.sdk.client import Client, SyncReport
 
 log = logging.getLogger(__name__)
-_valid_keys: set[str] = set()  # keys already checked: a loop logs the same few keys
-
-
-def _metric_key(key: str) -> str:
-    if key not in _valid_keys:
-        check_key(key, "metric")
-        _valid_keys.add(key)
-    return key
 
 
 class ActiveRun:
@@ -51,7 +46,16 @@ class ActiveRun:
     finished, or as failed if an exception escaped (killed for KeyboardInterrupt), keeping
     everything logged so far."""
 
-    def __init__(self, client: Client, run: Run, *, end_on_exit: bool = True) -> None:
+    def __init__(
+        self,
+        client: Client,
+        run: Run,
+        *,
+        end_on_exit: bool = True,
+        create: dict[str, Any] | None = None,
+    ) -> None:
+        """`create`: the body of the run's creation, which the SDK deferred (ADR 19): it is
+        sent with the run's first batch, or before any other request of the client."""
         self.client = client
         self.info = run
         self.id = run.id
@@ -60,10 +64,18 @@ class ActiveRun:
         self._params: dict[str, str] = dict(run.params)
         self._lock = threading.Lock()
         self._ended = False
+        spool = Spool(
+            client._spool_files,
+            run.id,
+            client.target,
+            ends_run=end_on_exit,
+            create={"project": run.project, "body": create} if create is not None else None,
+        )
         self._shipper = Shipper(
-            Spool(client._spool_files, run.id, client.target, ends_run=end_on_exit),
+            spool,
             batch_sender(client, run.id),
             client._courier,
+            create=create_sender(client, run.project, create) if create is not None else None,
         )
 
     @property
@@ -84,8 +96,6 @@ class ActiveRun:
         Raises:
             Conflict: a param was already logged with a different value.
         """
-        from tandem.tracking.service import param_text
-
         new = {check_key(k, "param"): param_text(v) for k, v in params.items()}
         with self._lock:
             for key, value in new.items():
@@ -109,7 +119,7 @@ class ActiveRun:
             value = check_metric_value(key, value)
         if type(step) is not int or step < 0:
             check_step(step)
-        self._shipper.add_points([[_metric_key(key), value, step, timestamp or now_ms()]])
+        self._shipper.add_points([[check_key(key, "metric"), value, step, timestamp or now_ms()]])
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
@@ -121,7 +131,7 @@ class ActiveRun:
         for key, value in metrics.items():
             if not isinstance(value, float) or not math.isfinite(value):
                 value = check_metric_value(key, value)
-            points.append([_metric_key(key), value, step, ts])
+            points.append([check_key(key, "metric"), value, step, ts])
         if points:
             self._shipper.add_points(points)
 
@@ -244,22 +254,31 @@ def batch_sender(client: Client, run_id: str) -> SendBatch:
     http = client._http
     path = f"/api/v1/runs/{run_id}/batch"
 
-    def send(
-        batch_id: str,
-        metrics: dict[str, list[Any]] | None,
-        tags: dict[str, str],
-        end_status: str | None,
-        end_time: int | None,
-    ) -> None:
-        body: dict[str, Any] = {"batch_id": batch_id}
-        if metrics:
-            body["metrics"] = metrics
-        if tags:
-            body["tags"] = tags
-        if end_status:
-            body["end_status"] = end_status
-            body["end_time"] = end_time
-        http.request("POST", path, json=body)
+    def send(batch: dict[str, Any] | None) -> None:
+        http.send("POST", path, json=batch)
+
+    return send
+
+
+def create_sender(client: Client, project: str, create: dict[str, Any]) -> SendBatch:
+    """POST a deferred run's creation (body `create`, with its client-chosen id) to
+    `/projects/{project}/runs`, with a spooled batch when given one (ADR 19). Creating
+    it again is acknowledged, so a retry or a recovery may resend it."""
+    http = client._http
+    path = f"/api/v1/projects/{quote(project, safe='')}/runs"
+
+    def send(batch: dict[str, Any] | None) -> None:
+        body = create if batch is None else {**create, "batch": batch}
+        try:
+            http.send("POST", path, json=body)
+        except NotFound as exc:
+            if "oid" not in exc.details or not create.get("link_artifacts"):
+                raise
+            # The package list's blob was collected since: create the run without it.
+            log.warning("run %s: the package list is no longer stored; not linked", create["id"])
+            client._packages_oid = None
+            del create["link_artifacts"]
+            send(batch)
 
     return send
 
@@ -293,6 +312,31 @@ def start(
     links = {}
     if capture_environment and client._packages_oid:
         links[env.PACKAGES_ARTIFACT] = client._packages_oid
+    user = client._run_users.get(project)
+    if user is not None and (links or not capture_environment):
+        active = _deferred(client, project, name, seed, params, tags, environment, links, user)
+    else:
+        active = _create_now(
+            client, project, name, seed, params, tags, environment, links, capture_environment
+        )
+    if seed is not None:
+        _seed_everything(seed)
+    return active
+
+
+def _create_now(
+    client: Client,
+    project: str,
+    name: str | None,
+    seed: int | None,
+    params: Mapping[str, Any] | None,
+    tags: Mapping[str, str] | None,
+    environment: Environment,
+    links: dict[str, str],
+    capture_environment: bool,
+) -> ActiveRun:
+    """A run created before `start_run` returns: a client's first in a project, so a refusal
+    shows up at once, or one whose package list must be uploaded."""
     data = RunCreate(
         name=name,
         seed=seed,
@@ -315,9 +359,72 @@ def start(
             run.id, env.package_list().encode(), env.PACKAGES_ARTIFACT
         )
         client._packages_oid = artifact.oid
-    if seed is not None:
-        _seed_everything(seed)
+    client._run_users[project] = run.user  # the next runs here may be created lazily
     return ActiveRun(client, run)
+
+
+_last_environment: tuple[Environment, dict[str, Any]] | None = None
+
+
+def _environment_json(environment: Environment) -> dict[str, Any]:
+    """`environment` as JSON; the last one is kept, as a process's runs all share one."""
+    global _last_environment
+    last = _last_environment
+    if last is None or last[0] is not environment:
+        last = _last_environment = (
+            environment,
+            environment.model_dump(mode="json", exclude_defaults=True),
+        )
+    return last[1]
+
+
+def _deferred(
+    client: Client,
+    project: str,
+    name: str | None,
+    seed: int | None,
+    params: Mapping[str, Any] | None,
+    tags: Mapping[str, str] | None,
+    environment: Environment,
+    links: dict[str, str],
+    user: str,
+) -> ActiveRun:
+    """A run whose creation is sent with its first batch (ADR 19): a short run is then one
+    request and one transaction. This client has created a run in `project` before (so it
+    may, as `user`); the values are checked here by the server's rules, so a bad one still
+    fails at `start_run`. The run's id is chosen here, and the creation is spooled first."""
+    run_id = uuid.uuid4().hex
+    run_name = check_new_run(run_id, name, seed)
+    checked_params = check_params(params or {})
+    checked_tags = check_tags(tags or {})
+    start_time = now_ms()
+    body: dict[str, Any] = {"id": run_id, "name": run_name, "start_time": start_time}
+    if seed is not None:
+        body["seed"] = seed
+    body["environment"] = _environment_json(environment)
+    if checked_params:
+        body["params"] = checked_params
+    if checked_tags:
+        body["tags"] = checked_tags
+    body["create_project"] = True
+    if links:
+        body["link_artifacts"] = links
+    run = Run.model_construct(
+        id=run_id,
+        project=project,
+        name=run_name,
+        status=RunStatus.RUNNING,
+        user=user,
+        start_time=start_time,
+        end_time=None,
+        seed=seed,
+        environment=environment,
+        deleted_at=None,
+        params=checked_params,
+        metrics={},
+        tags=checked_tags,
+    )
+    return ActiveRun(client, run, create=body)
 
 
 def _recover_quietly(client: Client) -> None:
@@ -349,8 +456,11 @@ def recover_spools(client: Client) -> SyncReport:
             if orphan is None or orphan.target != client.target:
                 continue
             send = batch_sender(client, orphan.run_id)
+            create = None
+            if orphan.create is not None:
+                create = create_sender(client, orphan.create["project"], orphan.create["body"])
             try:
-                points = replay(orphan, fd, send)
+                points = replay(orphan, fd, send, create)
                 if orphan.ends_run:  # a process attached to someone else's run leaves it be
                     killed = (RunStatus.KILLED.value, orphan.last_time or now_ms())
                     status, at = orphan.end or killed

@@ -9,7 +9,13 @@ If the process dies, the next `start_run` or `tandem sync` finds the spool (its 
 gone), resends every marked batch that has no ack under the same id (the server applies each id
 at most once), ships the rest, ends the run, and deletes the spool.
 
-    {"v": 1, "run": "8f3a...", "id": "<spool uuid>", "target": "...", "ends": true}   header
+A run whose creation the SDK deferred (ADR 19) carries its create request in the header, and
+is created with its first shipped batch; `c` records that the server acknowledged it. Recovery
+creates such a run first (creating it again is harmless: the SDK chose its id).
+
+    {"v": 1, "run": "8f3a...", "id": "<spool uuid>", "target": "...", "ends": true,
+     "create": {"project": "churn", "body": {...}}}                     header (create: deferred)
+    {"c": 1}                                                            the run is created
     {"m": [["loss", 0.31, 7, 1732350000000], ...]}                      metric points
     {"t": {"team": "retention"}}                                        tags
     {"b": "<spool uuid>-42", "n": 42}                                    batch of records ..42
@@ -45,10 +51,9 @@ _COURIER_TICK = SHIP_INTERVAL / 4  # how often the courier looks for runs with w
 SHIP_POINTS = 20_000  # ship early when this many points are pending
 MAX_BATCH_POINTS = 50_000
 
-# (batch_id, metric columns or None, tags, end status or None, end time) -> None; raises on error
-SendBatch = Callable[
-    [str, dict[str, list[Any]] | None, dict[str, str], str | None, int | None], None
-]
+# Sends one batch's body (as `POST /runs/{id}/batch` takes it), or None for no batch: only a
+# deferred run's creation is ever sent alone. Raises on error.
+SendBatch = Callable[[dict[str, Any] | None], None]
 
 
 @dataclass
@@ -61,11 +66,24 @@ class _Pending:
         return bool(self.metrics or self.tags)
 
 
-def _columns(points: list[list[Any]]) -> dict[str, list[Any]] | None:
-    if not points:
-        return None
-    keys, values, steps, stamps = (list(column) for column in zip(*points, strict=True))
-    return {"key": keys, "value": values, "step": steps, "timestamp": stamps}
+def batch_body(
+    batch_id: str,
+    points: list[list[Any]],
+    tags: dict[str, str],
+    end_status: str | None,
+    end_time: int | None,
+) -> dict[str, Any]:
+    """The JSON body of a spooled batch: points as metric columns, tags, and the run's end."""
+    body: dict[str, Any] = {"batch_id": batch_id}
+    if points:
+        keys, values, steps, stamps = (list(column) for column in zip(*points, strict=True))
+        body["metrics"] = {"key": keys, "value": values, "step": steps, "timestamp": stamps}
+    if tags:
+        body["tags"] = tags
+    if end_status:
+        body["end_status"] = end_status
+        body["end_time"] = end_time
+    return body
 
 
 class SpoolFiles:
@@ -120,14 +138,23 @@ class Spool:
     """The append-only file of one run's unshipped writes, locked by its owner."""
 
     def __init__(
-        self, files: SpoolFiles, run_id: str, target: str, *, ends_run: bool = True
+        self,
+        files: SpoolFiles,
+        run_id: str,
+        target: str,
+        *,
+        ends_run: bool = True,
+        create: dict[str, Any] | None = None,
     ) -> None:
         self.files = files
         self.run_id = run_id
         self.id = uuid.uuid4().hex
         self.path, self.fd = files.take()
         self.seq = 0
-        self._write({"v": 1, "run": run_id, "id": self.id, "target": target, "ends": ends_run})
+        header = {"v": 1, "run": run_id, "id": self.id, "target": target, "ends": ends_run}
+        if create is not None:
+            header["create"] = create
+        self._write(header)
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.fd < 0:  # closed: its number may now be another file's
@@ -156,6 +183,9 @@ class Spool:
     def mark_ack(self, batch_id: str) -> None:
         self._write({"a": batch_id})
 
+    def mark_created(self) -> None:
+        self._write({"c": 1})
+
     def mark_end(self, status: str, at: int) -> None:
         self._write({"e": status, "at": at})
 
@@ -179,6 +209,7 @@ class Courier:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._shippers: dict[int, Shipper] = {}
+        self._unborn: dict[int, Shipper] = {}  # runs whose deferred creation is not yet sent
         self._thread: threading.Thread | None = None
 
     def register(self, shipper: Shipper) -> None:
@@ -193,6 +224,25 @@ class Courier:
     def unregister(self, shipper: Shipper) -> None:
         with self._lock:
             self._shippers.pop(id(shipper), None)
+
+    def expect_creation(self, shipper: Shipper, born: bool) -> None:
+        with self._lock:
+            if born:
+                self._unborn.pop(id(shipper), None)
+            else:
+                self._unborn[id(shipper)] = shipper
+
+    def create_unborn(self) -> None:
+        """Send every deferred creation now: called before any other request of the client,
+        so nothing it asks the server about a run can miss the run (ADR 19). A creation that
+        fails is the run's error, raised where the run is next used (`end`, `flush`, ...)."""
+        if not self._unborn:
+            return
+        with self._lock:
+            unborn = list(self._unborn.values())
+        for shipper in unborn:
+            with contextlib.suppress(TandemError):
+                shipper.ensure_created()
 
     def nudge(self) -> None:
         with self._lock:
@@ -216,12 +266,22 @@ class Shipper:
     in the background."""
 
     def __init__(
-        self, spool: Spool, send: SendBatch, courier: Courier, *, retry_for: float = 60.0
+        self,
+        spool: Spool,
+        send: SendBatch,
+        courier: Courier,
+        *,
+        retry_for: float = 60.0,
+        create: SendBatch | None = None,
     ) -> None:
+        """`create`: the run is not yet created on the server (ADR 19); this sends its creation
+        together with a batch (or alone, with no batch id). It is shipped within SHIP_INTERVAL
+        like a write, with the first batch, or before any other request of the client."""
         self.spool = spool
         self.send = send
         self.courier = courier
         self.retry_for = retry_for
+        self._create = create
         self._pending = _Pending()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -231,6 +291,11 @@ class Shipper:
         self._pending_since = 0.0  # when the oldest pending write was logged (monotonic)
         self._urgent = False  # ship at the courier's next look, not when due
         self.error: TandemError | None = None
+        if create is not None:  # due like a write logged now
+            courier.expect_creation(self, born=False)
+            self._pending_since = time.monotonic()
+            self._registered = True
+            courier.register(self)
 
     # -- called by the user's thread ------------------------------------------------------
 
@@ -250,7 +315,7 @@ class Shipper:
             self._pending.tags.update(tags)
 
     def _note_pending(self) -> None:
-        if not self._pending:
+        if not self._pending and self._create is None:  # else due since the creation was
             self._pending_since = time.monotonic()  # shipped at most SHIP_INTERVAL from now
         if not self._registered:
             self._registered = True
@@ -259,7 +324,7 @@ class Shipper:
     def flush(self) -> None:
         """Return once everything logged so far is stored (or raise why it could not be)."""
         with self._lock:
-            while (self._pending or self._busy) and self.error is None:
+            while (self._pending or self._busy or self._create) and self.error is None:
                 self._urgent = True
                 self.courier.nudge()
                 self._idle.wait(timeout=1.0)
@@ -286,13 +351,34 @@ class Shipper:
             self.spool.release()
             raise self.error
 
+    def ensure_created(self) -> None:
+        """Send the run's deferred creation now if it is not sent yet (raise why it failed)."""
+        with self._lock:
+            while self._busy:
+                self._idle.wait()
+            if self._create is None or self.error is not None:
+                if self.error is not None:
+                    raise self.error
+                return
+            self._busy = True
+        try:
+            self._ship(_Pending(), None, None, final=False)
+        finally:
+            with self._lock:
+                self._busy = False
+                self._idle.notify_all()
+        if self.error is not None:
+            raise self.error
+
     # -- the courier's thread -------------------------------------------------------------
 
     def ship_pending(self, now: float) -> None:
         """Ship what is pending if it is due: waiting SHIP_INTERVAL since the first of it, or
         asked for (flush, SHIP_POINTS). Called by the courier."""
         with self._lock:
-            if self._stopping or self.error is not None or not self._pending:
+            if self._busy:
+                return  # ensure_created() is sending from the user's thread
+            if self._stopping or self.error is not None or not (self._pending or self._create):
                 self._idle.notify_all()
                 return
             if not self._urgent and now - self._pending_since < SHIP_INTERVAL:
@@ -311,23 +397,47 @@ class Shipper:
         self, pending: _Pending, end_status: str | None, end_time: int | None, *, final: bool
     ) -> None:
         if not pending and end_status is None:
+            if self._create is not None:
+                self._try(
+                    lambda: _send_with_retry(self._send_first, None, self.retry_for),
+                    "the run's creation",
+                )
             return
         batch_id = self.spool.mark_batch(pending.last_seq, ends_run=end_status is not None)
-        try:
-            _send_chunks(
-                self.send, batch_id, pending.metrics, pending.tags, end_status, end_time,
+        send = self.send if self._create is None else self._send_first
+        if self._try(
+            lambda: _send_chunks(
+                send, batch_id, pending.metrics, pending.tags, end_status, end_time,
                 self.retry_for,
-            )  # fmt: skip
+            ),
+            f"batch {batch_id}",
+        ):  # fmt: skip
+            self.spool.mark_ack(batch_id)
+
+    def _try(self, ship: Callable[[], Any], what: str) -> bool:
+        """Run `ship`; on failure keep the error for `flush`/`close`, and return False."""
+        try:
+            ship()
         except TandemError as exc:
             self.error = _kept(exc, self.spool.path)
-            return
         except Exception as exc:  # e.g. a database error raised through the embedded app:
             # never let the thread die silently, or flush() would wait for it forever
-            self.error = _kept(
-                ServerError(f"could not ship batch {batch_id}: {exc!r}"), self.spool.path
-            )
+            self.error = _kept(ServerError(f"could not ship {what}: {exc!r}"), self.spool.path)
+        if self.error is not None:
+            self.courier.expect_creation(self, born=True)  # nothing more to send for it
+            return False
+        return True
+
+    def _send_first(self, body: dict[str, Any] | None) -> None:
+        """Send with the run's deferred creation while it is not yet acknowledged."""
+        create = self._create
+        if create is None:
+            self.send(body)
             return
-        self.spool.mark_ack(batch_id)
+        create(body)
+        self._create = None
+        self.spool.mark_created()
+        self.courier.expect_creation(self, born=True)
 
 
 def _send_chunks(
@@ -346,15 +456,14 @@ def _send_chunks(
     chunks = chunks or [[]]
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
-        _send_with_retry(
-            send,
+        body = batch_body(
             batch_id if last else f"{batch_id}.{index}",
-            _columns(chunk),
+            chunk,
             tags if last else {},
             end_status if last else None,
             end_time if last else None,
-            retry_for,
         )
+        _send_with_retry(send, body, retry_for)
     return len(points)
 
 
@@ -366,26 +475,20 @@ def _kept(exc: TandemError, path: Path) -> TandemError:
     )
 
 
-def _send_with_retry(
-    send: SendBatch,
-    batch_id: str,
-    metrics: dict[str, list[Any]] | None,
-    tags: dict[str, str],
-    end_status: str | None,
-    end_time: int | None,
-    retry_for: float,
-) -> None:
-    """Send, retrying unreachable servers and server errors: the batch id makes it idempotent."""
+def _send_with_retry(send: SendBatch, body: dict[str, Any] | None, retry_for: float) -> None:
+    """Send, retrying unreachable servers and server errors: the batch id (and a deferred
+    run's client-chosen id) makes it idempotent."""
     deadline = time.monotonic() + retry_for
     delay = 0.1
     while True:
         try:
-            send(batch_id, metrics, tags, end_status, end_time)
+            send(body)
             return
         except (TransportError, ServerError) as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            log.warning("retrying batch %s in %.1fs: %s", batch_id, delay, exc)
+            what = f"batch {body['batch_id']}" if body else "the run's creation"
+            log.warning("retrying %s in %.1fs: %s", what, delay, exc)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -407,6 +510,8 @@ class Orphan:
     end: tuple[str, int] | None
     last_time: int | None
     ends_run: bool = True  # false: its owner was attached to the run, and did not end it
+    create: dict[str, Any] | None = None  # {"project", "body"}: the run's deferred creation
+    created: bool = False  # the server acknowledged that creation
 
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -427,6 +532,7 @@ def parse_spool(path: Path) -> Orphan | None:
         path, header["run"], header["id"], header.get("target", ""), [], [], set(), None, None
     )
     orphan.ends_run = header.get("ends", True)
+    orphan.create = header.get("create")
     seq = 0
     for record in lines:
         if "m" in record or "t" in record:
@@ -440,6 +546,8 @@ def parse_spool(path: Path) -> Orphan | None:
             orphan.acked.add(record["a"])
         elif "e" in record:
             orphan.end = (record["e"], record["at"])
+        elif "c" in record:
+            orphan.created = True
     return orphan
 
 
@@ -460,12 +568,16 @@ def try_lock(path: Path) -> int | None:
     return fd
 
 
-def replay(orphan: Orphan, fd: int, send: SendBatch) -> int:
+def replay(orphan: Orphan, fd: int, send: SendBatch, create: SendBatch | None = None) -> int:
     """Ship everything in an orphaned spool that was not acknowledged; returns points shipped.
 
-    A batch marked but not acked is resent under its id (applied at most once by the server);
-    records after the last marker are marked and sent as new batches.
+    A deferred run whose creation was not acknowledged is created first with `create` (creating
+    it again is harmless). A batch marked but not acked is resent under its id (applied at most
+    once by the server); records after the last marker are marked and sent as new batches.
     """
+    if create is not None and not orphan.created:
+        create(None)
+        os.write(fd, orjson.dumps({"c": 1}) + b"\n")
     shipped = 0
     start = 0
     spans: list[tuple[str, int, int]] = []

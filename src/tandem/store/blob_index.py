@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, exists, select
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from tandem.store.db import Database
+from tandem.store.db import Database, driver_cursor
 from tandem.store.tables import blobs
 
 BLOB_REFERENCES: list[KeyedColumnElement[Any]] = []
@@ -39,7 +39,7 @@ class BlobIndex:
         """Record the blob, or restart its grace period if known."""
         self.lock(conn, oid)
         ph = self._ph
-        conn.exec_driver_sql(
+        driver_cursor(conn).execute(
             f"INSERT INTO blobs (oid, size, created_at) VALUES ({ph}, {ph}, {ph}) "
             "ON CONFLICT (oid) DO UPDATE SET created_at = excluded.created_at",
             (oid, size, now),
@@ -67,10 +67,13 @@ class BlobIndex:
         return result.rowcount == 1
 
     def size_of(self, conn: Connection, oid: str) -> int | None:
-        size: int | None = conn.exec_driver_sql(
-            f"SELECT size FROM blobs WHERE oid = {self._ph}", (oid,)
-        ).scalar()
-        return size
+        cursor = driver_cursor(conn)  # on the path of every run that links its package list
+        try:
+            cursor.execute(f"SELECT size FROM blobs WHERE oid = {self._ph}", (oid,))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else int(row[0])
 
     def is_known(self, conn: Connection, oid: str) -> bool:
         self.lock(conn, oid)

@@ -57,6 +57,10 @@ RunRefDep = Annotated[str, Depends(run_reference)]
 SMALL_BATCH_POINTS = 1_000
 
 
+def _points(batch: RunBatch | None) -> int:
+    return len(batch.metrics) if batch is not None and batch.metrics is not None else 0
+
+
 @router.post(
     "/runs/{run_id}/batch",
     response_model=BatchResult,
@@ -73,8 +77,7 @@ async def log_batch(
     principal = await get_principal(request)
     body = await json_body(request, RunBatch)
     run_id = str(RunRef(project, run_id))
-    points = len(body.metrics.key) if body.metrics is not None else 0
-    if points > SMALL_BATCH_POINTS:
+    if _points(body) > SMALL_BATCH_POINTS:
         result = await offload(services.tracking.log_batch, principal, run_id, body)
     elif served() and not services.db.is_sqlite:
         result = await wrap_future(services.tracking.submit_batch(principal, run_id, body))
@@ -90,11 +93,17 @@ async def log_batch(
     openapi_extra={**policy(Action.RUN_WRITE), **raw_json_body(RunCreate)},
 )
 async def create_run(project: str, request: Request) -> Response:
-    # A hot path too (every run starts here): read like log_batch's.
+    # A hot path too (every run starts here, and a short run from the SDK is created with its
+    # batch and end, ADR 19): read like log_batch's, and inline on the same terms.
     services: Services = request.app.state.services
     principal = await get_principal(request)
     body = await json_body(request, RunCreate)
-    run = await offload(services.tracking.create_run, principal, project, body)
+    # A served request that checks blobs (S3, perhaps) or waits on PostgreSQL goes to a thread.
+    slow = body.link_artifacts or not services.db.is_sqlite
+    if _points(body.batch) > SMALL_BATCH_POINTS or (slow and served()):
+        run = await offload(services.tracking.create_run, principal, project, body)
+    else:
+        run = services.tracking.create_run(principal, project, body)
     return model_response(run, status_code=201)
 
 

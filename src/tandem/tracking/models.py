@@ -65,19 +65,6 @@ class Run(BaseModel):
         return f"{self.project}/runs/{self.id}"
 
 
-class RunCreate(BaseModel):
-    name: str | None = None
-    seed: int | None = None
-    start_time: int | None = None
-    environment: Environment = Environment()
-    params: dict[str, Any] = {}
-    tags: dict[str, str] = {}
-    create_project: bool = Field(False, description="create the project if it does not exist")
-    link_artifacts: dict[str, str] = Field(
-        {}, description="artifact path -> oid of a blob the server already stores (no upload)"
-    )
-
-
 class RunUpdate(BaseModel):
     name: str | None = None
     status: RunStatus | None = None
@@ -109,6 +96,29 @@ class RunBatch(BaseModel):
         None, description="then end the run with this status, in the same transaction"
     )
     end_time: int | None = None
+
+
+class RunCreate(BaseModel):
+    """A new run. With `id` (chosen by the client), creating the same run again is acknowledged
+    and changes nothing, so the SDK can create a short run together with its first `batch` in
+    one request and retry it safely (ADR 19)."""
+
+    id: str | None = Field(
+        None, description="the run's id, 32 lowercase hex digits; default: chosen by the server"
+    )
+    name: str | None = None
+    seed: int | None = None
+    start_time: int | None = None
+    environment: Environment = Environment()
+    params: dict[str, Any] = {}
+    tags: dict[str, str] = {}
+    create_project: bool = Field(False, description="create the project if it does not exist")
+    link_artifacts: dict[str, str] = Field(
+        {}, description="artifact path -> oid of a blob the server already stores (no upload)"
+    )
+    batch: RunBatch | None = Field(
+        None, description="applied to the run in the same transaction, as POST /runs/{id}/batch"
+    )
 
 
 class BatchResult(BaseModel):

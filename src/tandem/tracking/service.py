@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Row
 
@@ -23,9 +23,7 @@ from tandem.core.paths import check_artifact_path
 from tandem.core.refs import RunRef, parse_run_ref
 from tandem.core.validation import (
     MAX_NAME_LENGTH,
-    MAX_PARAM_VALUE_LENGTH,
     MAX_STEP,
-    MAX_TAG_VALUE_LENGTH,
     check_key,
     check_metric_value,
     check_text,
@@ -51,8 +49,9 @@ from tandem.tracking.models import (
     RunStatus,
     RunUpdate,
 )
+from tandem.tracking.rules import check_new_run, check_params, check_tags, param_text
 from tandem.tracking.search import PreparedSearch, SearchCache, SearchCompiler
-from tandem.tracking.store import AnyRunRow, RunStore
+from tandem.tracking.store import AnyRunRow, RunRow, RunStore, newest_points
 from tandem.tracking.tables import artifacts
 
 register_blob_reference(artifacts.c.oid)
@@ -61,15 +60,25 @@ MAX_BATCH_POINTS = 100_000
 MAX_BATCH_KEYS = 1_000
 
 
-def param_text(value: Any) -> str:
-    """Params are stored as text: `6` and `"6"` are the same param value."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+# A batch's metric points, checked: key ids, steps, timestamps and values.
+_Points = tuple[list[int], list[int], list[int], list[float]]
+
+
+class _PreparedBatch(NamedTuple):
+    """A batch checked before its transaction."""
+
+    batch: RunBatch
+    params: dict[str, str]
+    tags: dict[str, str]
+    points: _Points
+
+    def latest_metrics(self) -> dict[str, float]:
+        """The value each metric key of the batch ends at (for a run that had none before)."""
+        columns = self.batch.metrics
+        if columns is None or not len(columns):
+            return {}
+        _, steps, stamps, values = self.points
+        return {k: p[2] for k, p in newest_points(columns.key, steps, stamps, values).items()}
 
 
 class TrackingService:
@@ -122,61 +131,102 @@ class TrackingService:
     # -- runs -----------------------------------------------------------------------------
 
     def create_run(self, principal: Principal, project: str, data: RunCreate) -> Run:
-        """Start a run in `project`, with its environment and any initial params and tags.
+        """Start a run in `project`, with its environment and any initial params and tags, and
+        apply `data.batch` to it in the same transaction.
+
+        With `data.id` (chosen by the client), creating a run that exists already is
+        acknowledged and changes nothing but applying the batch (once per batch id), so a
+        client may retry it: the SDK creates a short run with its metrics and end in one
+        request (ADR 19).
 
         Raises:
             NotFound: the project does not exist and `create_project` is false.
-            InvalidInput: a name, key or value breaks the rules in `tandem.core.validation`.
+            Conflict: `data.id` is another run's, or the batch conflicts as in `log_batch`.
+            InvalidInput: a name, key or value breaks the rules in `tandem.tracking.rules`.
         """
-        run_id = new_run_id()
-        name = check_text(data.name or f"run-{run_id[:8]}", "run name", MAX_NAME_LENGTH)
-        if data.seed is not None and not -(2**63) <= data.seed < 2**63:
-            raise InvalidInput("seed must fit in 64 bits")
-        params = self._check_params(data.params)
-        tags = self._check_tags(data.tags)
+        run_id = data.id if data.id is not None else new_run_id()
+        name = check_new_run(run_id, data.name, data.seed)
+        params = check_params(data.params)
+        tags = check_tags(data.tags)
         links = {check_artifact_path(p): check_oid(o) for p, o in data.link_artifacts.items()}
+        batch = self._prepare_batch(data.batch) if data.batch is not None else None
         start_time = data.start_time or now_ms()
         with self.db.write() as conn:
             project_pk = self.projects.pk_for_write(
                 conn, principal, project, Action.RUN_WRITE, create=data.create_project
             )
-            run_pk = self.runs.create(
-                conn,
-                run_id=run_id,
-                project_pk=project_pk,
-                name=name,
-                user=principal.name,
-                start_time=start_time,
-                seed=data.seed,
-                environment=data.environment,
-            )
-            self.runs.insert_params(conn, run_pk, params)
-            self.runs.upsert_tags(conn, run_pk, tags)
-            now = now_ms()
-            for path, oid in links.items():
-                size = self.blob_index.size_of(conn, oid)
-                message = f"blob {oid} is not stored: upload {path} instead"
-                if size is None:
-                    raise NotFound(message, oid=oid)
-                if not self._may_link(conn, principal, oid):
-                    raise HiddenNotFound(message, oid=oid)  # same answer; audited as a denial
-                if not self.blobs.exists(Oid(oid)):
-                    raise NotFound(f"blob {oid} is not stored: upload {path} instead", oid=oid)
-                self.blob_index.touch(conn, oid, size, now)
-                self.runs.put_artifact(conn, run_pk, path, oid, size, now)
-            self.audit.record(conn, principal, "run.create", run_id, project=project, name=name)
-        return Run(
-            id=run_id,
-            project=project,
+            row = self.runs.find_row(conn, run_id) if data.id is not None else None
+            if row is None:
+                row = self._insert_run(
+                    conn, principal, run_id, project_pk, project, name, start_time, data,
+                    params, tags, links,
+                )  # fmt: skip
+                ended = self._apply_batch(conn, principal, row, batch)[1] if batch else {}
+                return Run(
+                    id=run_id,
+                    project=project,
+                    name=name,
+                    status=RunStatus(ended.get("status", RunStatus.RUNNING)),
+                    user=principal.name,
+                    start_time=start_time,
+                    end_time=ended.get("end_time"),
+                    seed=data.seed,
+                    environment=data.environment,
+                    params={**params, **batch.params} if batch else params,
+                    metrics=batch.latest_metrics() if batch else {},
+                    tags={**tags, **batch.tags} if batch else tags,
+                )
+            # A retry, or another run's id.
+            if row.project_pk != project_pk or row.user != principal.name:
+                raise Conflict(f"run id {run_id} is taken: choose another", run_id=run_id)
+            if batch is not None:
+                self._apply_batch(conn, principal, row, batch)
+        return self.get_run(principal, run_id)
+
+    def _insert_run(
+        self,
+        conn: Connection,
+        principal: Principal,
+        run_id: str,
+        project_pk: int,
+        project: str,
+        name: str,
+        start_time: int,
+        data: RunCreate,
+        params: dict[str, str],
+        tags: dict[str, str],
+        links: dict[str, Oid],
+    ) -> RunRow:
+        """Insert a new run with its params, tags and linked artifacts; its row."""
+        run_pk = self.runs.create(
+            conn,
+            run_id=run_id,
+            project_pk=project_pk,
             name=name,
-            status=RunStatus.RUNNING,
             user=principal.name,
             start_time=start_time,
             seed=data.seed,
             environment=data.environment,
-            params=params,
-            tags=tags,
         )
+        self.runs.insert_params(conn, run_pk, params)
+        self.runs.upsert_tags(conn, run_pk, tags)
+        now = now_ms()
+        for path, oid in links.items():
+            size = self.blob_index.size_of(conn, oid)
+            message = f"blob {oid} is not stored: upload {path} instead"
+            if size is None:
+                raise NotFound(message, oid=oid)
+            if not self._may_link(conn, principal, oid):
+                raise HiddenNotFound(message, oid=oid)  # same answer; audited as a denial
+            if not self.blobs.exists(oid):
+                raise NotFound(message, oid=oid)
+            self.blob_index.touch(conn, oid, size, now)
+            self.runs.put_artifact(conn, run_pk, path, oid, size, now)
+        self.audit.record(conn, principal, "run.create", run_id, project=project, name=name)
+        return RunRow(
+            run_pk, run_id, name, RunStatus.RUNNING.value, principal.name, start_time, None,
+            data.seed, None, project_pk, project,
+        )  # fmt: skip
 
     def _may_link(self, conn: Connection, principal: Principal, oid: str) -> bool:
         """Linking stored content by its hash needs read access to an artifact that holds it:
@@ -252,20 +302,6 @@ class TrackingService:
 
     # -- logging --------------------------------------------------------------------------
 
-    def _check_params(self, raw: dict[str, Any]) -> dict[str, str]:
-        return {
-            check_key(key, "param"): check_text(
-                param_text(value), f"param {key!r}", MAX_PARAM_VALUE_LENGTH
-            )
-            for key, value in raw.items()
-        }
-
-    def _check_tags(self, raw: dict[str, str]) -> dict[str, str]:
-        return {
-            check_key(key, "tag"): check_text(str(value), f"tag {key!r}", MAX_TAG_VALUE_LENGTH)
-            for key, value in raw.items()
-        }
-
     def _check_metrics(self, columns: MetricColumns) -> tuple[list[int], list[int], list[float]]:
         n = len(columns.key)
         steps = columns.step if columns.step is not None else [0] * n
@@ -289,9 +325,7 @@ class TrackingService:
             raise InvalidInput("timestamps must be milliseconds since the epoch")
         return steps, stamps, values
 
-    def _prepare_points(
-        self, columns: MetricColumns | None
-    ) -> tuple[list[int], list[int], list[int], list[float]]:
+    def _prepare_points(self, columns: MetricColumns | None) -> _Points:
         """A batch's metric points checked, as key ids, steps, timestamps and values."""
         if columns is None or not len(columns):
             return [], [], [], []
@@ -314,50 +348,67 @@ class TrackingService:
             Conflict: a param already has a different value, or the run is deleted.
             InvalidInput: a key or value breaks the rules, or a metric value is not finite.
         """
-        params = self._check_params(batch.params)
-        tags = self._check_tags(batch.tags)
-        key_ids, steps, stamps, values = self._prepare_points(batch.metrics)
-        points = len(values)
+        prepared = self._prepare_batch(batch)
         with self.db.write() as conn:
             row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
-            if batch.batch_id is not None and not self.runs.claim_batch(
-                conn, row.pk, batch.batch_id, now_ms()
-            ):
-                return BatchResult(applied=False, points=points)
-            self._writable(row)
-            if params:
-                # Insert what is new, then compare with what is stored: concurrent writers of
-                # the same param then agree (or all but one get Conflict) on every database.
-                self.runs.insert_params(conn, row.pk, params, skip_existing=True)
-                stored = self.runs.existing_params(conn, row.pk, list(params))
-                for key, value in params.items():
-                    if stored[key] != value:
-                        raise Conflict(
-                            f"param {key!r} of run {row.id} is already {stored[key]!r}; params "
-                            f"cannot change (got {value!r}): log a new run or use a tag",
-                            key=key,
-                        )
-            self.runs.upsert_tags(conn, row.pk, tags)
-            if points:
-                self.runs.insert_points(
-                    conn, row.pk, row.project_pk, key_ids, steps, stamps, values
-                )
-            ended = {}
-            if batch.end_status is not None:
-                ended = self._end_values(row, batch.end_status, batch.end_time)
-                self.runs.update(conn, row.pk, **ended)
-            self.audit.record(
-                conn,
-                principal,
-                "run.log",
-                row.id,
-                project=row.project,
-                points=points,
-                params=len(params),
-                tags=len(tags),
-                **ended,
-            )
-        return BatchResult(applied=True, points=points)
+            return self._apply_batch(conn, principal, row, prepared)[0]
+
+    def _prepare_batch(self, batch: RunBatch) -> _PreparedBatch:
+        """A batch checked before its transaction."""
+        return _PreparedBatch(
+            batch,
+            check_params(batch.params),
+            check_tags(batch.tags),
+            self._prepare_points(batch.metrics),
+        )
+
+    def _apply_batch(
+        self,
+        conn: Connection,
+        principal: Principal,
+        row: AnyRunRow,
+        prepared: _PreparedBatch,
+    ) -> tuple[BatchResult, dict[str, Any]]:
+        """`log_batch` inside the caller's transaction, on a run the caller may write to; its
+        result, and the run's new status and end time if the batch ended it."""
+        batch, params, tags, (key_ids, steps, stamps, values) = prepared
+        count = len(values)
+        if batch.batch_id is not None and not self.runs.claim_batch(
+            conn, row.pk, batch.batch_id, now_ms()
+        ):
+            return BatchResult(applied=False, points=count), {}
+        self._writable(row)
+        if params:
+            # Insert what is new, then compare with what is stored: concurrent writers of
+            # the same param then agree (or all but one get Conflict) on every database.
+            self.runs.insert_params(conn, row.pk, params, skip_existing=True)
+            stored = self.runs.existing_params(conn, row.pk, list(params))
+            for key, value in params.items():
+                if stored[key] != value:
+                    raise Conflict(
+                        f"param {key!r} of run {row.id} is already {stored[key]!r}; params "
+                        f"cannot change (got {value!r}): log a new run or use a tag",
+                        key=key,
+                    )
+        self.runs.upsert_tags(conn, row.pk, tags)
+        if count:
+            self.runs.insert_points(conn, row.pk, row.project_pk, key_ids, steps, stamps, values)
+        ended = {}
+        if batch.end_status is not None:
+            ended = self._end_values(row, batch.end_status, batch.end_time)
+            self.runs.update(conn, row.pk, **ended)
+        self.audit.record(
+            conn,
+            principal,
+            "run.log",
+            row.id,
+            project=row.project,
+            points=count,
+            params=len(params),
+            tags=len(tags),
+            **ended,
+        )
+        return BatchResult(applied=True, points=count), ended
 
     def log_batches(
         self, requests: Sequence[tuple[Principal, str, RunBatch]]

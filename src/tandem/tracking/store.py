@@ -8,13 +8,12 @@ database does (profiled: ~3x slower for 1,000-point batches).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, cast
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
 from sqlalchemy import Connection, Row, Text, and_, bindparam, delete, func, select, update
 from sqlalchemy import cast as cast_
-from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from tandem.errors import AlreadyExists, InvalidInput, NotFound
 from tandem.projects.tables import projects
@@ -63,9 +62,23 @@ class RunRow(NamedTuple):
 
 
 AnyRunRow = RunRow | Row[Any]
+_Key = TypeVar("_Key", bound=Hashable)
 
 COPY_MIN_POINTS = 1_000  # PostgreSQL: smaller batches go in as one INSERT ... unnest
 _STATUSES = {status.value: status for status in RunStatus}  # Enum() lookups are slow
+
+
+def newest_points(
+    keys: Sequence[_Key], steps: Sequence[int], timestamps: Sequence[int], values: Sequence[float]
+) -> dict[_Key, tuple[int, int, float]]:
+    """The latest point of each key, as a run's latest metric value is chosen: the highest step,
+    then the newest timestamp, then the last given. (step, timestamp, value) by key."""
+    newest: dict[_Key, tuple[int, int, float]] = {}
+    for key, step, ts, value in zip(keys, steps, timestamps, values, strict=True):
+        current = newest.get(key)
+        if current is None or (step, ts) >= (current[0], current[1]):
+            newest[key] = (step, ts, value)
+    return newest
 
 
 class RunStore:
@@ -100,8 +113,9 @@ class RunStore:
         environment: Environment,
     ) -> int:
         ph = self._ph
+        cursor = driver_cursor(conn)  # every run starts here: no SQLAlchemy result handling
         try:
-            pk = conn.exec_driver_sql(
+            cursor.execute(
                 'INSERT INTO runs (id, project_pk, name, status, "user", start_time, seed, '
                 f"environment) VALUES ({', '.join([ph] * 8)}) RETURNING pk",
                 (
@@ -114,9 +128,12 @@ class RunStore:
                     seed,
                     environment.model_dump_json(exclude_defaults=True),
                 ),
-            ).scalar_one()
-        except SQLIntegrityError:
+            )
+            pk = cursor.fetchone()[0]
+        except conn.dialect.loaded_dbapi.IntegrityError:
             raise AlreadyExists(f"run {run_id} already exists", run_id=run_id) from None
+        finally:
+            cursor.close()
         return int(pk)
 
     def find_row(self, conn: Connection, run_id: str) -> AnyRunRow | None:
@@ -467,14 +484,7 @@ class RunStore:
                 "unnest(%s::bigint[]), unnest(%s::double precision[])",
                 (run_pks, key_ids, steps, timestamps, values),
             )
-        # Newest point per run and key: highest step, then newest timestamp, then last.
-        newest: dict[tuple[int, int], tuple[int, int, float]] = {}
-        for run_key, step, ts, value in zip(
-            zip(run_pks, key_ids, strict=True), steps, timestamps, values, strict=True
-        ):
-            current = newest.get(run_key)
-            if current is None or (step, ts) >= (current[0], current[1]):
-                newest[run_key] = (step, ts, value)
+        newest = newest_points(list(zip(run_pks, key_ids, strict=True)), steps, timestamps, values)
         ph = self._ph
         # In key order, so concurrent writers lock the same rows in the same order (no deadlock).
         driver_cursor(conn).executemany(
@@ -527,7 +537,7 @@ class RunStore:
         self, conn: Connection, run_pk: int, path: str, oid: str, size: int, now: int
     ) -> None:
         ph = self._ph
-        conn.exec_driver_sql(
+        driver_cursor(conn).execute(
             "INSERT INTO artifacts (run_pk, path, oid, size, created_at) "
             f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) ON CONFLICT (run_pk, path) DO UPDATE SET "
             "oid = excluded.oid, size = excluded.size, created_at = excluded.created_at",

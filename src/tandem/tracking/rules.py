@@ -1,0 +1,54 @@
+"""The rules a new run's name, seed, params and tags must follow, in one place: the service
+enforces them, and the SDK checks them before it defers a run's creation (ADR 19), so a bad
+value still fails at `start_run` rather than at the first background ship."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tandem.core.ids import is_run_id
+from tandem.core.validation import (
+    MAX_NAME_LENGTH,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    check_key,
+    check_text,
+)
+from tandem.errors import InvalidInput
+
+
+def param_text(value: Any) -> str:
+    """Params are stored as text: `6` and `"6"` are the same param value."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def check_params(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        check_key(key, "param"): check_text(
+            param_text(value), f"param {key!r}", MAX_PARAM_VALUE_LENGTH
+        )
+        for key, value in raw.items()
+    }
+
+
+def check_tags(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        check_key(key, "tag"): check_text(str(value), f"tag {key!r}", MAX_TAG_VALUE_LENGTH)
+        for key, value in raw.items()
+    }
+
+
+def check_new_run(run_id: str, name: str | None, seed: int | None) -> str:
+    """Check a new run's id and seed; return its name (given, or derived from the id)."""
+    if not is_run_id(run_id):
+        raise InvalidInput(f"a run id is 32 lowercase hex digits, not {run_id[:40]!r}")
+    if seed is not None and not -(2**63) <= seed < 2**63:
+        raise InvalidInput("seed must fit in 64 bits")
+    return check_text(name or f"run-{run_id[:8]}", "run name", MAX_NAME_LENGTH)
