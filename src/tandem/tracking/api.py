@@ -79,9 +79,9 @@ async def log_batch(
     run_id = str(RunRef(project, run_id))
     if _points(body) > SMALL_BATCH_POINTS:
         result = await offload(services.tracking.log_batch, principal, run_id, body)
-    elif served() and not services.db.is_sqlite:
+    elif served():  # concurrent small requests share a transaction, on either database (ADR 17)
         result = await wrap_future(services.tracking.submit_batch(principal, run_id, body))
-    else:  # SQLite's one writer, or an embedded request: inline
+    else:  # an embedded request: inline
         result = services.tracking.log_batch(principal, run_id, body)
     return model_response(result)
 
