@@ -77,6 +77,11 @@ FILTERS: list[tuple[str | None, Any]] = [
     ("params.depth in (4, 8) and metrics.loss is not null",
      lambda r: r["params"].get("depth") in {"4", "8"} and "loss" in r["metrics"]),
     ("status = 'failed' or status = 'running'", lambda r: r["status"] in {"failed", "running"}),
+    # two conditions on the ordered metric, both compared in its index scan when it drives
+    ("metrics.acc > 0.1 and metrics.acc <= 0.7 and params.model != 'lr'",
+     lambda r: 0.1 < r["metrics"].get("acc", -1) <= 0.7 and r["params"]["model"] != "lr"),
+    ("metrics.acc in (0.5, 0.9) and metrics.loss < 0.5",
+     lambda r: r["metrics"].get("acc") in {0.5, 0.9} and r["metrics"].get("loss", 1) < 0.5),
     ("tags.team like 'a%' and not metrics.acc < 0.5",
      lambda r: r["tags"].get("team", "").startswith("a")
      and not r["metrics"].get("acc", 1) < 0.5),

@@ -180,6 +180,7 @@ class SearchCompiler:
         query_from: Any = runs.join(projects, projects.c.pk == runs.c.project_pk)
         keys: list[OrderKey] = []
         driving = None
+        driving_key = None
         for position, item in enumerate(order):
             field = item.field
             if field.kind == "attribute":
@@ -197,7 +198,7 @@ class SearchCompiler:
                 on = and_(alias.c.run_pk == runs.c.pk, alias.c.key_id == self._metric_id(field.key))
                 inner = position == 0 and field.key in required
                 if inner:
-                    driving = alias
+                    driving, driving_key = alias, field.key
                     conditions.append(alias.c.project_pk == self.project_pk)
             else:
                 alias = (params if field.kind == "param" else tags).alias(f"o{position}")
@@ -213,8 +214,19 @@ class SearchCompiler:
         tie_desc = keys[0].descending
         tie = driving.c.run_pk if driving is not None else runs.c.pk
         keys.append(OrderKey(tie, tie_desc, False))
-        if expr is not None:
-            conditions.append(self.condition(expr))
+        for part in _conjuncts(expr):
+            if (
+                driving is not None
+                and isinstance(part, Comparison)
+                and part.field.kind == "metric"
+                and part.field.key == driving_key
+                and part.op in FOLDABLE_OPS
+            ):
+                # the driving row is this run's value of that metric: compare it in the index
+                # range scan instead of probing the run's metrics again for every row
+                conditions.append(_compare(driving.c.value, part.op, part.value))
+            else:
+                conditions.append(self.condition(part))
         if after is not None:
             if len(after) != len(keys):
                 raise InvalidInput("invalid cursor for this search: start again without a cursor")
@@ -234,14 +246,22 @@ class SearchCompiler:
         return query, keys
 
 
+# Comparisons of a metric that hold only for a run that has it, and then on its value alone.
+FOLDABLE_OPS = frozenset({"=", "<", "<=", ">", ">=", "in"})
+
+
+def _conjuncts(expr: Expr | None) -> tuple[Expr, ...]:
+    """The conditions a matching run must meet each: the top level of a conjunction."""
+    if expr is None:
+        return ()
+    return tuple(expr.items) if isinstance(expr, And) else (expr,)
+
+
 def _required_metrics(expr: Expr | None) -> set[str]:
     """Metrics every matching run must have: those compared (not `is null`) at the top level
     of a conjunction. Ordering by one of these can use an inner join."""
-    if expr is None:
-        return set()
-    items = expr.items if isinstance(expr, And) else (expr,)
     found: set[str] = set()
-    for item in items:
+    for item in _conjuncts(expr):
         if (
             isinstance(item, Comparison)
             and item.field.kind == "metric"
