@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from processes import DEADLINE, Processes, workspace_env
+from processes import DEADLINE, Processes, ServerProcess, workspace_env
 
 from tandem import errors
 from tandem.core.config import Settings
@@ -346,19 +346,17 @@ def batch_points(index: int) -> dict[str, list[Any]]:
     }
 
 
-def test_server_killed_mid_batch_applies_each_batch_wholly_or_not_at_all(
-    processes: Processes, settings: Settings
-) -> None:
-    server = processes.server()
+def _log_until_killed(
+    server: ServerProcess, settings: Settings, run_id: str, columns: list[dict[str, list[Any]]]
+) -> dict[int, str]:
+    """Three threads log the batches to the run; the server is killed once one was applied.
+    Each batch's outcome: applied, refused (sent after the kill) or cut off (in flight)."""
+    outcomes: dict[int, str] = {}
+    acked = threading.Event()
+    todo = queue.Queue[int]()
+    for i in range(len(columns)):
+        todo.put(i)
     with Client(server.url, settings=settings) as client:
-        run_id = client.runs.create("dur").id
-        batches = 8
-        columns = [batch_points(i) for i in range(batches)]
-        outcomes: dict[int, str] = {}  # batch index -> sending, applied, refused or cut off
-        acked = threading.Event()
-        todo = queue.Queue[int]()
-        for i in range(batches):
-            todo.put(i)
 
         def sender() -> None:
             while True:
@@ -370,7 +368,6 @@ def test_server_killed_mid_batch_applies_each_batch_wholly_or_not_at_all(
                 try:
                     client.runs.log_batch(run_id, metrics=columns[i], batch_id=f"batch-{i}")
                 except errors.TransportError as exc:
-                    # refused: sent after the kill; cut off: the server died holding it
                     refused = isinstance(exc.__cause__, httpx.ConnectError)
                     outcomes[i] = "refused" if refused else "cut off"
                     return
@@ -387,8 +384,27 @@ def test_server_killed_mid_batch_applies_each_batch_wholly_or_not_at_all(
         finally:
             for thread in threads:
                 thread.join(DEADLINE)
-        assert "cut off" in outcomes.values(), f"nothing was in flight at the kill: {outcomes}"
-        assert "sending" not in outcomes.values()
+    assert "sending" not in outcomes.values()
+    return outcomes
+
+
+def test_server_killed_mid_batch_applies_each_batch_wholly_or_not_at_all(
+    processes: Processes, settings: Settings
+) -> None:
+    server = processes.server()
+    batches = 8
+    columns = [batch_points(i) for i in range(batches)]
+    # The kill must find a batch in flight. When every sender happened to be between requests
+    # (nothing cut off), that try showed nothing: start the server again and kill it again.
+    for _attempt in range(5):
+        with Client(server.url, settings=settings) as client:
+            run_id = client.runs.create("dur").id
+        outcomes = _log_until_killed(server, settings, run_id, columns)
+        if "cut off" in outcomes.values():
+            break
+        server.start()
+    else:
+        pytest.fail(f"nothing was in flight at the kill in 5 tries: {outcomes}")
 
     server.start()  # same port, same workspace
     with Client(server.url, settings=settings) as client:
