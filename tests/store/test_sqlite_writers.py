@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import fcntl
 import multiprocessing
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
-from tandem.store.db import Database
+from tandem.store.db import BACKSTOP_PAGES, CHECKPOINT_ROWS, Database
 
 
 def _insert(url: str, started: Any, done: Any) -> None:
@@ -72,3 +74,38 @@ def test_the_lock_is_taken_per_process(tmp_path: Path) -> None:
         assert db._lock_handle() is parent_handle
     finally:
         db.dispose()
+
+
+def _checkpointers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "tandem-sqlite-checkpoint"]
+
+
+def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    """Writers leave the WAL to a thread of their own: after `CHECKPOINT_ROWS` rows it copies
+    them into the database file, though the WAL is far below SQLite's 1,000-page mark at which
+    a writer would have done it inline, and the writers' own mark is higher still."""
+    path = tmp_path / "wal.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        with db.write() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER, payload TEXT)"))
+            backstop = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert backstop == BACKSTOP_PAGES
+        size_before = path.stat().st_size
+        rows = CHECKPOINT_ROWS + 100
+        for start in range(0, rows, 100):  # 200 bytes a row: ~130 pages in all
+            with db.write() as conn:
+                conn.execute(
+                    text("INSERT INTO t (x, payload) VALUES (:x, :p)"),
+                    [{"x": i, "p": "p" * 200} for i in range(start, start + 100)],
+                )
+        deadline = time.monotonic() + 30
+        while path.stat().st_size < size_before + rows * 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size >= size_before + rows * 200, "the WAL was not checkpointed"
+        assert len(_checkpointers()) == 1
+        with db.read() as conn:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == rows
+    finally:
+        db.dispose()
+    assert _checkpointers() == []
