@@ -30,7 +30,8 @@ class CodeVersion(BaseModel):
 class Environment(BaseModel):
     """What a run recorded about where it ran, captured by the SDK at start."""
 
-    code: CodeVersion = CodeVersion()
+    # A factory, not a shared instance: pydantic deep-copies a model default for every use.
+    code: CodeVersion = Field(default_factory=CodeVersion)
     python: str | None = None
     platform: str | None = None
     packages_hash: str | None = Field(None, description="BLAKE3 of the sorted `name==version` list")
@@ -89,8 +90,8 @@ class RunBatch(BaseModel):
     """Params, tags and metric points applied atomically; `batch_id` makes a retry harmless."""
 
     batch_id: str | None = Field(None, max_length=128)
-    params: dict[str, Any] = {}
-    tags: dict[str, str] = {}
+    params: dict[str, Any] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
     metrics: MetricColumns | None = None
     end_status: RunStatus | None = Field(
         None, description="then end the run with this status, in the same transaction"
@@ -109,12 +110,13 @@ class RunCreate(BaseModel):
     name: str | None = None
     seed: int | None = None
     start_time: int | None = None
-    environment: Environment = Environment()
-    params: dict[str, Any] = {}
-    tags: dict[str, str] = {}
+    environment: Environment = Field(default_factory=Environment)
+    params: dict[str, Any] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
     create_project: bool = Field(False, description="create the project if it does not exist")
     link_artifacts: dict[str, str] = Field(
-        {}, description="artifact path -> oid of a blob the server already stores (no upload)"
+        default_factory=dict,
+        description="artifact path -> oid of a blob the server already stores (no upload)",
     )
     batch: RunBatch | None = Field(
         None, description="applied to the run in the same transaction, as POST /runs/{id}/batch"
