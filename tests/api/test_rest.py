@@ -135,6 +135,26 @@ def test_malformed_json_body(api: TestClient) -> None:
     assert_problem(response, 422, "invalid-input")
 
 
+def test_hot_routes_are_served_first_and_read_their_parameters(api: TestClient) -> None:
+    """The hot routes (ADR 18) are plain Starlette routes ahead of FastAPI's; they take their
+    path and query parameters as FastAPI would, and answer errors the same way."""
+    from tandem.server.deps import HOT_ROUTES
+
+    first = [(next(iter(route.methods)), route.path) for route in api.app.routes[: len(HOT_ROUTES)]]
+    assert first == [(method, API + path) for method, path, _ in HOT_ROUTES]
+    run_id = make_run(api, "churn")
+    make_run(api, "other")
+    batch = {"metrics": {"key": ["auc"], "value": [0.5]}}
+    ok = api.post(f"{API}/runs/{run_id}/batch", params={"project": "churn"}, json=batch)
+    assert ok.json() == {"applied": True, "points": 1}
+    elsewhere = api.post(f"{API}/runs/{run_id}/batch", params={"project": "other"}, json=batch)
+    assert "not in project" in assert_problem(elsewhere, 404, "not-found")["detail"]
+    assert api.post(f"{API}/projects/other/runs", json={}).json()["project"] == "other"
+    assert_problem(api.post(f"{API}/projects/nowhere/runs", json={}), 404, "not-found")
+    assert api.get(f"{API}/runs/{run_id}/batch").status_code == 405
+    assert api.get(f"{API}/runs/{run_id}").json()["metrics"] == {"auc": 0.5}
+
+
 def test_invalid_filter_carries_its_position(api: TestClient) -> None:
     make_run(api)
     body = assert_problem(

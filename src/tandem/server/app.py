@@ -100,12 +100,25 @@ def build_app(*, embedded: bool = False, allow_open: bool = True) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     _document_raw_bodies(app)
+    _serve_hot_routes_first(app)
     if not embedded:  # in process, only the SDK calls: no pages, no browser sign-in
         from tandem.identity.oidc_routes import router as oidc_router
 
         app.include_router(oidc_router)  # /login/oidc: single sign-on, when configured
         _mount_web(app)
     return app
+
+
+def _serve_hot_routes_first(app: FastAPI) -> None:
+    """The hot routes (`deps.hot_route`, ADR 18) as plain Starlette routes, matched before any
+    other; their FastAPI declarations, behind, describe them in the OpenAPI document."""
+    from starlette.routing import Route
+
+    from tandem.server.deps import HOT_ROUTES, plain_endpoint
+
+    for method, path, endpoint in reversed(HOT_ROUTES):
+        route = Route(API_PREFIX + path, plain_endpoint(endpoint), methods=[method])
+        app.router.routes.insert(0, route)
 
 
 def _document_raw_bodies(app: FastAPI) -> None:
