@@ -141,7 +141,7 @@ def test_hot_routes_are_served_first_and_read_their_parameters(api: TestClient) 
     from tandem.server.deps import HOT_ROUTES
 
     first = [(next(iter(route.methods)), route.path) for route in api.app.routes[: len(HOT_ROUTES)]]
-    assert first == [(method, API + path) for method, path, _ in HOT_ROUTES]
+    assert first == [(hot.method, API + hot.path) for hot in HOT_ROUTES]
     run_id = make_run(api, "churn")
     make_run(api, "other")
     batch = {"metrics": {"key": ["auc"], "value": [0.5]}}

@@ -112,13 +112,9 @@ def build_app(*, embedded: bool = False, allow_open: bool = True) -> FastAPI:
 def _serve_hot_routes_first(app: FastAPI) -> None:
     """The hot routes (`deps.hot_route`, ADR 18) as plain Starlette routes, matched before any
     other; their FastAPI declarations, behind, describe them in the OpenAPI document."""
-    from starlette.routing import Route
+    from tandem.server.deps import HOT_ROUTES, HotRoute
 
-    from tandem.server.deps import HOT_ROUTES, plain_endpoint
-
-    for method, path, endpoint in reversed(HOT_ROUTES):
-        route = Route(API_PREFIX + path, plain_endpoint(endpoint), methods=[method])
-        app.router.routes.insert(0, route)
+    app.router.routes[0:0] = [HotRoute(API_PREFIX, declaration) for declaration in HOT_ROUTES]
 
 
 def _document_raw_bodies(app: FastAPI) -> None:

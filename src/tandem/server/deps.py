@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, NamedTuple, ParamSpec, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from tandem.core.auth import Principal
 from tandem.errors import InvalidInput, PermissionDenied, Unauthenticated
@@ -152,10 +153,27 @@ async def json_body(request: Request, model: type[M]) -> M:
 HotEndpoint = Callable[..., Awaitable[Response]]
 E = TypeVar("E", bound=HotEndpoint)
 
-# The hot routes (ADR 18): (method, path under /api/v1, endpoint). The app serves them as plain
-# Starlette routes ahead of FastAPI's, whose route matching and parameter solving cost a small
-# request ~60 us; FastAPI's declaration of each stays, for the OpenAPI document.
-HOT_ROUTES: list[tuple[str, str, HotEndpoint]] = []
+
+class HotDeclaration(NamedTuple):
+    method: str
+    path: str  # under /api/v1
+    endpoint: HotEndpoint
+    openapi_extra: dict[str, Any] | None
+
+
+# The hot routes (ADR 18). The app serves them ahead of FastAPI's routes, whose matching and
+# parameter solving cost a small request ~60 us; FastAPI's declaration of each stays, for the
+# OpenAPI document.
+HOT_ROUTES: list[HotDeclaration] = []
+
+
+class HotRoute(Route):
+    """A hot route as served: a plain Starlette route, with its declaration's `openapi_extra`
+    (its policy, which the route inventory reads)."""
+
+    def __init__(self, prefix: str, declaration: HotDeclaration) -> None:
+        method, path, endpoint, self.openapi_extra = declaration
+        super().__init__(prefix + path, _plain_endpoint(endpoint), methods=[method])
 
 
 def hot_route(router: APIRouter, method: str, path: str, **declaration: Any) -> Callable[[E], E]:
@@ -166,13 +184,13 @@ def hot_route(router: APIRouter, method: str, path: str, **declaration: Any) -> 
 
     def register(endpoint: E) -> E:
         router.add_api_route(path, endpoint, methods=[method], **declaration)
-        HOT_ROUTES.append((method, path, endpoint))
+        HOT_ROUTES.append(HotDeclaration(method, path, endpoint, declaration.get("openapi_extra")))
         return endpoint
 
     return register
 
 
-def plain_endpoint(endpoint: HotEndpoint) -> Callable[[Request], Awaitable[Response]]:
+def _plain_endpoint(endpoint: HotEndpoint) -> Callable[[Request], Awaitable[Response]]:
     """A hot route's endpoint as Starlette calls one: with the request alone."""
     defaults = {
         name: parameter.default
