@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy import Connection
 
 from tandem.core.auth import Principal, Role
 from tandem.errors import Conflict, HiddenNotFound, InvalidInput, NotFound, PermissionDenied
 from tandem.server.container import Services
+from tandem.store.db import driver_cursor
 from tandem.tracking.group_commit import GroupCommitter
 from tandem.tracking.models import BatchResult, MetricColumns, RunBatch, RunCreate
 
@@ -98,6 +100,37 @@ def test_a_failed_group_applies_each_batch_alone(
     assert results == [BatchResult(applied=True, points=1)] * 3
     assert tracking.metric_history(owner, run.id, "auc").step == [0, 1, 2]
     assert len(services.audit.list(owner, action="run.log").items) == 3
+
+
+def test_a_database_error_in_a_group_abandons_it_whole(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement the database refuses, after the points were sent. On PostgreSQL the group's
+    statements are pipelined, so the error surfaces only at the commit: the group is still
+    abandoned whole, each batch is applied alone (once), and the next group goes through."""
+    owner = services.owner
+    tracking = services.tracking
+    run = tracking.create_run(owner, "churn", RunCreate(create_project=True))
+    record_many = services.audit.record_many
+
+    def refused(conn: Connection, _events: object) -> None:
+        driver_cursor(conn).execute("INSERT INTO no_such_table VALUES (1)")
+
+    monkeypatch.setattr(services.audit, "record_many", refused)
+    results = tracking.log_batches(
+        [(owner, run.id, points(["auc"], [0.1 * i], i, f"b{i}")) for i in range(3)]
+    )
+    assert results == [BatchResult(applied=True, points=1)] * 3
+    monkeypatch.setattr(services.audit, "record_many", record_many)
+    results = tracking.log_batches(
+        [(owner, run.id, points(["auc"], [0.1 * i], i, f"b{i}")) for i in range(2, 5)]
+    )
+    assert (
+        results
+        == [BatchResult(applied=False, points=1)] + [BatchResult(applied=True, points=1)] * 2
+    )
+    assert tracking.metric_history(owner, run.id, "auc").step == [0, 1, 2, 3, 4]
+    assert len(services.audit.list(owner, action="run.log").items) == 5  # 3 alone, 2 together
 
 
 def test_concurrent_submits_share_transactions_and_lose_nothing(services: Services) -> None:

@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError, ProgrammingError
 
 from tandem.errors import InvalidInput, ServerError
 
@@ -42,6 +44,8 @@ _PG_MIGRATION_LOCK = 7_316_426_001  # arbitrary, fixed key for pg_advisory_lock
 # Rows written, as SQLite counts them, between background checkpoints: a small run is ~30.
 CHECKPOINT_ROWS = 2_000
 BACKSTOP_PAGES = 10_000  # a writer's own checkpoint, if the background one falls behind
+# PostgreSQL: a pooled connection idle for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 2.0
 
 
 class Database:
@@ -74,8 +78,10 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True
             )
+            event.listen(self.engine, "checkout", functools.partial(_ping_if_idle, self.engine))
+            event.listen(self.engine, "checkin", _note_checkin)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -83,11 +89,21 @@ class Database:
             yield conn
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A transaction that commits on success and rolls back on any error."""
+    def write(self, *, pipelined: bool = False) -> Iterator[Connection]:
+        """A transaction that commits on success and rolls back on any error.
+
+        `pipelined` (PostgreSQL): statements go out without waiting for each one's answer, up
+        to one whose rows are read and then the commit (psycopg's pipeline mode), so the
+        transaction costs a few round trips instead of one per statement. An error then
+        surfaces at the next sync rather than at its statement: only for a transaction that is
+        abandoned whole on any error (the group commit, ADR 17)."""
         if not self.is_sqlite:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
+            with self.engine.connect() as conn:
+                pipeline: Any = contextlib.nullcontext()
+                if pipelined:
+                    pipeline = conn.connection.driver_connection.pipeline()  # type: ignore[union-attr]
+                with pipeline, conn.begin():
+                    yield conn
             return
         with self._write_lock, self._process_lock():
             conn = self._write_connection()
@@ -267,6 +283,28 @@ def driver_cursor(conn: Connection) -> Any:
     """The DB-API cursor under `conn`, in its transaction: for statements on the hot paths,
     where SQLAlchemy's work per statement (~5-8 us) costs more than SQLite's."""
     return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["tandem_idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Check a PostgreSQL connection that sat idle in the pool (a restarted server or a
+    firewall may have dropped it) before it is used; a lost one is replaced, transparently.
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip before each transaction,
+    an eighth of a busy server's time. A connection in steady use is not pinged: if the server
+    went away under it, that request fails, the pool is refreshed, and the client's retry
+    (idempotent by batch id) goes through."""
+    idle_since = record.info.get("tandem_idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        alive = engine.dialect.do_ping(dbapi_connection)
+    except Exception:
+        alive = False
+    if not alive:
+        raise DisconnectionError("the pooled connection was lost while idle")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
