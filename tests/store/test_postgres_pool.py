@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import time
 
-import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from tandem.store import db as db_module
@@ -27,11 +25,12 @@ def _backend_pid(db: Database) -> int:
 
 
 def _terminate(pid: int) -> None:
-    url = make_url(str(PG_URL))
-    with psycopg.connect(
-        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
-    ) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    admin = create_engine(str(PG_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        admin.dispose()
     time.sleep(0.2)  # the backend is gone once its socket is closed
 
 

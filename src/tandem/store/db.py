@@ -67,8 +67,11 @@ class Database:
         self._writer_pid = 0
         self._checkpointer: Checkpointer | None = None
         self._rows_at_checkpoint = 0
+        # The SQLite database's file (None: PostgreSQL, or SQLite in memory): locks sit beside it.
+        self._sqlite_file: str | None = None
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
+                self._sqlite_file = parsed.database
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
                 self._checkpointer = Checkpointer(parsed.database)
             self.engine = create_engine(
@@ -150,11 +153,10 @@ class Database:
     def _lock_handle(self) -> Any:
         # Opened per process: a forked child shares its parent's open file, and so its lock.
         if self._lock_file is None or self._lock_pid != os.getpid():
-            database = make_url(self.url).database
-            if not database or database == ":memory:":
+            if self._sqlite_file is None:
                 return None
             try:
-                self._lock_file = open(f"{database}.write.lock", "a")  # noqa: SIM115 - kept
+                self._lock_file = open(f"{self._sqlite_file}.write.lock", "a")  # noqa: SIM115 - kept
             except OSError:  # a read-only folder: SQLite's own locking still applies
                 return None
             self._lock_pid = os.getpid()
@@ -203,11 +205,10 @@ class Database:
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
         if self.is_sqlite:
-            database = make_url(self.url).database
-            if not database or database == ":memory:":
+            if self._sqlite_file is None:
                 yield
                 return
-            with open(f"{database}.migrate.lock", "w") as handle:
+            with open(f"{self._sqlite_file}.migrate.lock", "w") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
                     yield
