@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -176,57 +177,102 @@ def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 30) -> None
     proc.wait()
 
 
+class TandemServer:
+    """`tandem server` on a loopback port in its own process group, which can be killed with
+    SIGKILL and started again on the same port and workspace (the chaos benchmark does)."""
+
+    def __init__(self, home: Path, database_url: str | None = None, *, workers: int = 1) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "TANDEM_HOME": str(home)}
+        self.env.pop("TANDEM_URL", None)
+        if database_url:
+            self.env["TANDEM_DATABASE_URL"] = database_url
+        else:
+            self.env.pop("TANDEM_DATABASE_URL", None)
+        self.cmd = [sys.executable, "-m", "tandem.cli.main", "server"]
+        self.cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        if workers != 1:
+            self.cmd += ["--workers", str(workers)]
+        self.log = home / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start the process (appending to its log); `wait_healthy` waits for it to answer."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
+        return self.proc
+
+    def start(self, timeout: float = 120) -> None:
+        proc = self.spawn()
+        wait_healthy(proc, self.url + "/api/v1/health", self.log, timeout)
+
+    def kill(self) -> None:
+        """`kill -9` of the server's process group, as the OOM killer would; reaped."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        """A clean stop: SIGTERM, then SIGKILL after a grace period."""
+        if self.proc is not None and self.proc.poll() is None:
+            stop_process_group(self.proc)
+
+
 @contextlib.contextmanager
 def tandem_server(
     home: Path, database_url: str | None = None, *, workers: int = 1
 ) -> Iterator[str]:
     """`tandem server` on a free loopback port in its own process group; yields its URL."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "TANDEM_HOME": str(home)}
-    env.pop("TANDEM_URL", None)
-    if database_url:
-        env["TANDEM_DATABASE_URL"] = database_url
-    else:
-        env.pop("TANDEM_DATABASE_URL", None)
-    cmd = [sys.executable, "-m", "tandem.cli.main", "server", "--port", str(port)]
-    if workers != 1:
-        cmd += ["--workers", str(workers)]
-    log = home / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
+    server = TandemServer(home, database_url, workers=workers)
+    server.start()
     try:
-        wait_healthy(proc, url + "/api/v1/health", log)
-        yield url
+        yield server.url
     finally:
-        stop_process_group(proc)
+        server.stop()
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
 
-def _admin() -> Any:
+def _admin(server_url: str | None = None) -> Any:
+    """An autocommit connection for CREATE/DROP DATABASE: to the database `server_url` (a
+    SQLAlchemy URL) names, or to `postgres` on BENCH_PG_*."""
     import psycopg
 
+    if server_url:
+        rest = server_url.split("://", 1)[1]  # psycopg wants no SQLAlchemy driver name
+        return psycopg.connect(f"postgresql://{rest}", autocommit=True)
     return psycopg.connect(
         host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
     )
 
 
+def with_database(url: str, name: str) -> str:
+    """`url` (a SQLAlchemy URL) naming the database `name` on the same server instead."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
 @contextlib.contextmanager
-def postgres_database(name: str) -> Iterator[str]:
+def postgres_database(name: str, server_url: str | None = None) -> Iterator[str]:
     """A fresh database `name` (dropped first if a crashed run left it), dropped afterwards;
-    yields its SQLAlchemy URL."""
-    if not name.startswith("bench_"):
-        raise ValueError("benchmark databases are named bench_*")
-    with _admin() as conn:
+    yields its SQLAlchemy URL. It lives on the server `server_url` (a SQLAlchemy URL of any
+    database there) names, or on BENCH_PG_*."""
+    if not name.startswith(("bench_", "tandem_chaos_")):
+        raise ValueError("benchmark databases are named bench_* or tandem_chaos_*")
+    with _admin(server_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+        if server_url:
+            yield with_database(server_url, name)
+        else:
+            yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
-        with _admin() as conn:
+        with _admin(server_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
