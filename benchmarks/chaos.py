@@ -180,6 +180,7 @@ class Chaos:
         self.args = args
         self.server = server
         self.rng = random.Random(args.seed)
+        self.commit = commit()  # now: the code may change while a long run goes on
         self.stop = threading.Event()
         self.failed = threading.Event()
         self.acks = Acks()
@@ -257,7 +258,7 @@ class Chaos:
             "writers": a.writers,
             "points_per_batch": a.points,
             "seed": a.seed,
-            "commit": commit(),
+            "commit": self.commit,
             **verdict,
             "batches": sum(w.batches for w in self.writers),
             "retries": sum(w.retries for w in self.writers),
