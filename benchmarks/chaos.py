@@ -31,6 +31,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -234,6 +235,9 @@ class Chaos:
                 broken = True
             while not broken and len(self.kills) < a.kills and time.monotonic() < end_by:
                 broken = not self.kill_and_restart()
+                if len(self.kills) % 10 == 0:  # progress, for the long runs
+                    print(f"{len(self.kills)} kills, {self.acks.count} batches acknowledged, "
+                          f"{time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
             # The last restart took writes; let them run a moment, then drain and stop cleanly.
             if not broken:
                 time.sleep(self.rng.uniform(0, a.max_uptime))
@@ -245,7 +249,7 @@ class Chaos:
         self.server.stop()
         self.server.start()
         with tandem.Client(self.server.url, timeout=120.0) as client:
-            verdict = self.verify(client)
+            verdict = verify(client, self.writers)
         self.server.stop()
         to_health = [k["health"] - k["killed"] for k in self.kills if k["health"] and k["killed"]]
         to_write = [k["write"] - k["killed"] for k in self.kills if k["write"] and k["killed"]]
@@ -253,6 +257,7 @@ class Chaos:
         writer_errors = [w.error for w in self.writers if w.error]
         report = {
             "database": a.database,
+            "database_name": a.database_name,
             "kills": len(self.kills),
             "kills_requested": a.kills,
             "writers": a.writers,
@@ -282,26 +287,27 @@ class Chaos:
         )
         return report
 
-    def verify(self, client: tandem.Client) -> dict[str, int]:
-        """Every acknowledged point stored once with its value; nothing stored twice."""
-        acknowledged = lost = duplicates = unacknowledged = 0
-        for w in self.writers:
-            history = client.runs.metric_history(w.run_id, w.key)
-            counts = Counter(history.step)
-            values = dict(zip(history.step, history.value, strict=True))
-            duplicates += sum(n - 1 for n in counts.values())
-            acknowledged += w.acked_steps
-            for step in range(w.acked_steps):
-                if counts[step] == 0 or values[step] != value_of(w.index, step):
-                    lost += 1
-            # Only the batch in hand when a writer gave up can be applied and unacknowledged.
-            unacknowledged += sum(1 for step in counts if step >= w.acked_steps)
-        return {
-            "acknowledged": acknowledged,
-            "lost": lost,
-            "duplicates": duplicates,
-            "stored_unacknowledged": unacknowledged,
-        }
+
+def verify(client: tandem.Client, writers: list[Writer]) -> dict[str, int]:
+    """Every acknowledged point stored once with its value; nothing stored twice."""
+    acknowledged = lost = duplicates = unacknowledged = 0
+    for w in writers:
+        history = client.runs.metric_history(w.run_id, w.key)
+        counts = Counter(history.step)
+        values = dict(zip(history.step, history.value, strict=True))
+        duplicates += sum(n - 1 for n in counts.values())
+        acknowledged += w.acked_steps
+        for step in range(w.acked_steps):
+            if counts[step] == 0 or values[step] != value_of(w.index, step):
+                lost += 1
+        # Only the batch in hand when a writer gave up can be applied and unacknowledged.
+        unacknowledged += sum(1 for step in counts if step >= w.acked_steps)
+    return {
+        "acknowledged": acknowledged,
+        "lost": lost,
+        "duplicates": duplicates,
+        "stored_unacknowledged": unacknowledged,
+    }
 
 
 def commit() -> str | None:
@@ -349,8 +355,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return a
 
 
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends the run through its `finally` blocks: the server stopped, the temporary
+    folder and the PostgreSQL database removed."""
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    a.database_name = None
     workdir = Path(tempfile.mkdtemp(prefix="tandem-chaos-"))
     # The writers are remote clients: keep whatever workspace this shell points at out of it.
     for key in [k for k in os.environ if k.startswith("TANDEM_")]:
@@ -360,8 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             db_url = None
             if a.database == "postgres":
-                name = f"tandem_chaos_{os.getpid()}"
-                db_url = stack.enter_context(postgres_database(name, a.database_url))
+                a.database_name = f"tandem_chaos_{os.getpid()}"
+                db_url = stack.enter_context(postgres_database(a.database_name, a.database_url))
             server = TandemServer(workdir / "server", db_url)
             stack.callback(server.stop)
             server.start()
