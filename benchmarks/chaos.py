@@ -236,8 +236,9 @@ class Chaos:
             while not broken and len(self.kills) < a.kills and time.monotonic() < end_by:
                 broken = not self.kill_and_restart()
                 if len(self.kills) % 10 == 0:  # progress, for the long runs
-                    print(f"{len(self.kills)} kills, {self.acks.count} batches acknowledged, "
-                          f"{time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
+                    took = time.monotonic() - began
+                    line = f"{len(self.kills)} kills, {self.acks.count} batches acked, {took:.0f} s"
+                    print(line, file=sys.stderr, flush=True)
             # The last restart took writes; let them run a moment, then drain and stop cleanly.
             if not broken:
                 time.sleep(self.rng.uniform(0, a.max_uptime))
