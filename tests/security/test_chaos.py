@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 def test_kill_9_under_writers_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     database = ["--database", "postgres", "--database-url", PG_URL] if PG_URL else []
-    short = ["--kills", "3", "--writers", "16", "--max-uptime", "0.5", "--max-seconds", "150"]
+    short = ["--kills", "3", "--writers", "8", "--max-uptime", "0.5", "--max-seconds", "150"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
     env["PYTHON"] = sys.executable  # the suite's interpreter (and PYTHONPATH, if set)
     done = subprocess.run(
