@@ -61,6 +61,7 @@ from tandem.projects.store import ProjectStore
 from tandem.store.blob_index import BlobIndex, register_blob_reference
 from tandem.store.blobs import BlobStore, LocalBlobStore, check_oid, hash_file
 from tandem.store.db import Database
+from tandem.tracking.rules import check_run_writable
 from tandem.tracking.store import RunStore
 
 if TYPE_CHECKING:
@@ -461,8 +462,7 @@ class DataService:
         ref = parse_run_ref(run_id)
         run = self.runs.get_row(conn, ref.run_id)
         self.auth.require(principal, Action.RUN_WRITE, run.project, hidden=f"run {ref.run_id}")
-        if run.deleted_at is not None:
-            raise Conflict(f"run {run.id} is deleted: restore it before linking data to it")
+        check_run_writable(run, "linking data to it")
         return run
 
     @staticmethod
