@@ -530,6 +530,7 @@ class DataService:
         """Refuse an upload before its bytes are read."""
         with self.db.read() as conn:
             self._project_for(conn, principal, project, Action.DATA_WRITE)
+            self.blob_index.check_room(conn, principal.name)
 
     def upload_blob(self, principal: Principal, project: str, source: Path) -> ManifestFile:
         """Keep the file at `source` (a server-side temporary file) for a version to come.
@@ -540,6 +541,8 @@ class DataService:
         now = now_ms()
         with self.db.write() as conn:
             project_pk = self._project_for(conn, principal, project, Action.DATA_WRITE)
+            # Refused past the uploader's quota before anything is staged (QuotaExceeded, 507).
+            self.blob_index.charge_upload(conn, principal.name, info.oid, info.size, now)
             self.store.record_upload(conn, project_pk, info.oid, now)
         stage = self._staged(info.oid)
         if not self.blobs.exists(info.oid) and not stage.is_file():

@@ -628,10 +628,12 @@ class TrackingService:
     # -- artifacts ------------------------------------------------------------------------
 
     def check_writable(self, principal: Principal, run_id: str) -> None:
-        """Raise unless `principal` may write to the run and it is not deleted (checked again
-        when the upload is stored; this refuses early, before any bytes are read)."""
+        """Raise unless `principal` may write to the run, it is not deleted, and the principal
+        has room left under the storage quota (checked again when the upload is stored; this
+        refuses early, before any bytes are read)."""
         with self.db.read() as conn:
             self._writable(self._run_row(conn, principal, run_id, Action.RUN_WRITE))
+            self.blob_index.check_room(conn, principal.name)
 
     def upload_artifact(
         self, principal: Principal, run_id: str, path: str, source: Path
@@ -640,6 +642,10 @@ class TrackingService:
 
         The blob's row is touched before the blob is relied on, so a concurrent `gc` cannot
         delete it between the upload and the reference.
+
+        Raises:
+            QuotaExceeded: the upload would take the principal past the storage quota; nothing
+                is kept.
         """
         path = check_artifact_path(path)
         with self.db.read() as conn:
@@ -648,6 +654,8 @@ class TrackingService:
         info = hash_file(source)
         now = now_ms()
         with self.db.write() as conn:
+            # Refused past the uploader's quota before anything is kept (QuotaExceeded, 507).
+            self.blob_index.charge_upload(conn, principal.name, info.oid, info.size, now)
             self.blob_index.touch(conn, info.oid, info.size, now)
         stored = self.blobs.put_file(source, known=info)
         if stored.oid != info.oid:
