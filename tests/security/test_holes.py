@@ -139,7 +139,9 @@ def test_a_deleted_project_and_its_runs_take_no_writes(api: TestClient, services
 
     # Restored, the project and its run take writes again.
     assert api.post(f"{API}/projects/churn/restore").status_code == 200
-    applied = api.post(f"{API}/runs/{run_id}/batch", json={"metrics": {"key": ["auc"], "value": [1]}})
+    applied = api.post(
+        f"{API}/runs/{run_id}/batch", json={"metrics": {"key": ["auc"], "value": [1]}}
+    )
     assert applied.status_code == 200, applied.text
     assert api.get(f"{API}/runs/{run_id}").json()["metrics"] == {"auc": 1.0}
 
@@ -159,9 +161,7 @@ PATH_LIKE = ["a/../b", "./a", "a//b", "/a", "a/", "..", ".", "a/./b", "a/.."]
 
 
 @pytest.mark.parametrize("key", PATH_LIKE)
-def test_keys_that_read_as_paths_are_refused(
-    api: TestClient, services: Services, key: str
-) -> None:
+def test_keys_that_read_as_paths_are_refused(api: TestClient, services: Services, key: str) -> None:
     run_id = new_run(api, "churn")
     before = state(services)
     bodies = {
@@ -186,8 +186,8 @@ def test_slash_still_separates_segments_of_a_key(api: TestClient) -> None:
     keys = ["train/loss", "eval/v1.0/auc", "..a", "a..", ".hidden", "a.b/c.d"]
     batch = {
         "metrics": {"key": keys, "value": [1.0] * len(keys)},
-        "params": {k: 1 for k in keys},
-        "tags": {k: "x" for k in keys},
+        "params": dict.fromkeys(keys, 1),
+        "tags": dict.fromkeys(keys, "x"),
     }
     assert api.post(f"{API}/runs/{run_id}/batch", json=batch).status_code == 200
     run = api.get(f"{API}/runs/{run_id}").json()
@@ -256,7 +256,7 @@ TOO_LONG = ["a" * 256, "é" * 128, "x/" + "€" * 86]  # 256, 256 and 258 bytes 
 LONGEST = ["a" * 255, "é" * 127 + "a", "x/" + "€" * 85]  # 255 bytes each
 
 
-@pytest.mark.parametrize("path", TOO_LONG)
+@pytest.mark.parametrize("path", TOO_LONG, ids=["ascii", "two-byte", "three-byte"])
 def test_a_path_segment_over_255_bytes_is_refused(
     api: TestClient, services: Services, path: str
 ) -> None:
@@ -276,7 +276,7 @@ def test_a_path_segment_over_255_bytes_is_refused(
     assert_unchanged(services, before)
 
 
-@pytest.mark.parametrize("path", LONGEST)
+@pytest.mark.parametrize("path", LONGEST, ids=["ascii", "two-byte", "three-byte"])
 def test_a_path_segment_of_255_bytes_is_fine(api: TestClient, path: str) -> None:
     run_id = new_run(api, "churn")
     assert api.put(f"{API}/runs/{run_id}/artifacts/{path}", content=b"ok").status_code == 201
@@ -289,7 +289,9 @@ QUOTA = 1_000
 
 
 @pytest.fixture
-def quota_world(settings: Settings, serve: Any) -> Iterator[tuple[Services, dict[str, httpx.Client]]]:
+def quota_world(
+    settings: Settings, serve: Any
+) -> Iterator[tuple[Services, dict[str, httpx.Client]]]:
     """A server with a 1000-byte quota per user, users alice and bob (data scientists in
     project `lab`), each with an HTTP client holding their token."""
     services = Services.build(settings.with_(user_quota_bytes=QUOTA))
