@@ -15,6 +15,7 @@
   x Unauthenticated     401  unauthenticated
   x PermissionDenied    403  permission-denied
   x RateLimited         429  rate-limited: e.g. too many failed logins
+  x QuotaExceeded       507  quota-exceeded: an upload would take its user past their quota
   x IntegrityError      500  integrity-error: a blob's bytes do not match its hash
   x UserCodeError       -    user code raised; the original is in __cause__
   x ServerError         500  server-error (also what the SDK raises for an unknown code)
@@ -142,6 +143,15 @@ class RateLimited(TandemError):
     title = "Too many requests"
 
 
+class QuotaExceeded(TandemError):
+    """An upload would take its user past the per-user storage quota (TANDEM_USER_QUOTA_BYTES);
+    `details` has `used`, `size` and `quota` in bytes. Nothing of the upload is kept."""
+
+    code = "quota-exceeded"
+    status = 507
+    title = "Insufficient storage"
+
+
 class ServerError(TandemError):
     code = "server-error"
     status = 500
@@ -167,6 +177,7 @@ _ALL: tuple[type[TandemError], ...] = (
     Unauthenticated,
     PermissionDenied,
     RateLimited,
+    QuotaExceeded,
     IntegrityError,
     UserCodeError,
     ServerError,

@@ -79,6 +79,10 @@ class Settings:
     # Where profiling and validating a dataset runs (TANDEM_EXECUTOR): "local", this process,
     # or "ray", one task per file on a Ray cluster (RAY_ADDRESS, or a local one).
     executor: str = "local"
+    # The most bytes one user may upload (artifacts, dataset files, models), counted once per
+    # distinct content per user (TANDEM_USER_QUOTA_BYTES; None, the default: no quota). An
+    # upload that would pass it is refused with 507 quota-exceeded.
+    user_quota_bytes: int | None = None
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -118,6 +122,7 @@ class Settings:
                 env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots"), start
             ),
             executor=_executor(pick("TANDEM_EXECUTOR", "executor")),
+            user_quota_bytes=_quota(pick("TANDEM_USER_QUOTA_BYTES", "user_quota_bytes")),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -127,6 +132,20 @@ class Settings:
     def spool_dir(self) -> Path:
         """Where the SDK spools points before shipping them (always local to the client)."""
         return self.home / "spool"
+
+
+def _quota(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        quota = int(value.replace("_", ""))
+    except ValueError:
+        quota = -1
+    if quota < 0:
+        raise InvalidInput(
+            f"TANDEM_USER_QUOTA_BYTES must be a whole number of bytes (0 or more), not {value!r}"
+        )
+    return quota
 
 
 EXECUTORS = ("local", "ray")

@@ -9,6 +9,9 @@ import unicodedata
 from tandem.errors import UnsafePath
 
 MAX_PATH_LENGTH = 1024
+# A file or folder name longer than this (in UTF-8 bytes) cannot be written on ext4, APFS, NTFS
+# or most other filesystems: a client could never download the artifact to a folder.
+MAX_SEGMENT_BYTES = 255
 _ENCODED = re.compile(r"%(2f|5c|2e|00)", re.IGNORECASE)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -17,7 +20,8 @@ def check_artifact_path(path: str) -> str:
     """Return `path` if it is a safe relative POSIX path, else raise UnsafePath.
 
     Refused: empty, absolute, `.` or `..` segments, empty segments, backslashes, Windows drives,
-    percent-encoded separators or dots, control characters, and over-long paths.
+    percent-encoded separators or dots, control characters, over-long paths, and segments
+    over 255 UTF-8 bytes (no filesystem a client downloads to could hold them).
     """
     if not path:
         raise UnsafePath("artifact path is empty")
@@ -38,5 +42,10 @@ def check_artifact_path(path: str) -> str:
             raise UnsafePath(
                 f"artifact path {path!r} has an empty, '.' or '..' segment: "
                 "it must stay inside the run"
+            )
+        if len(segment) > MAX_SEGMENT_BYTES // 4 and len(segment.encode()) > MAX_SEGMENT_BYTES:
+            raise UnsafePath(
+                f"artifact path {path[:80]!r}... has a folder or file name of "
+                f"{len(segment.encode())} bytes; the limit is {MAX_SEGMENT_BYTES} bytes (UTF-8)"
             )
     return path

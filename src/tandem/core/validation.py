@@ -1,7 +1,9 @@
 """Rules for names, keys and values shared by every domain.
 
 Keys (params, metrics, tags) are 1-250 characters of letters (any script), digits, and `_ - . / :`
-and spaces, with no leading or trailing space. Values are text without NUL (PostgreSQL cannot store
+and spaces, with no leading or trailing space. `/` separates segments (`train/loss`), so a key
+must not read as a path: no empty, `.` or `..` segment (`a//b`, `/a`, `a/`, `./a`, `a/../b`), as
+MLflow refuses them (its keys name files). Values are text without NUL (PostgreSQL cannot store
 it) up to a size limit. Metric values must be finite: SQLite stores NaN as NULL and JSON has no
 NaN, so a NaN would silently become "no value" (see docs/adr/0007-finite-metric-values.md).
 """
@@ -21,6 +23,8 @@ MAX_PROJECT_NAME_LENGTH = 64
 MAX_STEP = 2**63 - 1
 
 _KEY = re.compile(r"^[\w\-./: ]+$")
+# An empty, "." or ".." segment: a key that reads as a path.
+_PATH_LIKE = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-.]*$")
 
 
@@ -45,6 +49,12 @@ def check_key(key: str, kind: str) -> str:
         raise InvalidInput(
             f"{kind} key {key!r} has characters that are not allowed: use letters, digits, "
             "spaces (not at the ends) and _ - . / :",
+            key=key,
+        )
+    if _PATH_LIKE.search(key):
+        raise InvalidInput(
+            f"{kind} key {key!r} reads as a path: '/' must separate non-empty segments "
+            "that are not '.' or '..' (e.g. train/loss)",
             key=key,
         )
     if len(_valid_keys) >= _MAX_VALID_KEYS:

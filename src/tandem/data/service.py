@@ -61,6 +61,7 @@ from tandem.projects.store import ProjectStore
 from tandem.store.blob_index import BlobIndex, register_blob_reference
 from tandem.store.blobs import BlobStore, LocalBlobStore, check_oid, hash_file
 from tandem.store.db import Database
+from tandem.tracking.rules import check_run_writable
 from tandem.tracking.store import RunStore
 
 if TYPE_CHECKING:
@@ -461,8 +462,7 @@ class DataService:
         ref = parse_run_ref(run_id)
         run = self.runs.get_row(conn, ref.run_id)
         self.auth.require(principal, Action.RUN_WRITE, run.project, hidden=f"run {ref.run_id}")
-        if run.deleted_at is not None:
-            raise Conflict(f"run {run.id} is deleted: restore it before linking data to it")
+        check_run_writable(run, "linking data to it")
         return run
 
     @staticmethod
@@ -530,6 +530,7 @@ class DataService:
         """Refuse an upload before its bytes are read."""
         with self.db.read() as conn:
             self._project_for(conn, principal, project, Action.DATA_WRITE)
+            self.blob_index.check_room(conn, principal.name)
 
     def upload_blob(self, principal: Principal, project: str, source: Path) -> ManifestFile:
         """Keep the file at `source` (a server-side temporary file) for a version to come.
@@ -540,6 +541,8 @@ class DataService:
         now = now_ms()
         with self.db.write() as conn:
             project_pk = self._project_for(conn, principal, project, Action.DATA_WRITE)
+            # Refused past the uploader's quota before anything is staged (QuotaExceeded, 507).
+            self.blob_index.charge_upload(conn, principal.name, info.oid, info.size, now)
             self.store.record_upload(conn, project_pk, info.oid, now)
         stage = self._staged(info.oid)
         if not self.blobs.exists(info.oid) and not stage.is_file():

@@ -127,6 +127,7 @@ class GcService:
         self.runs.purge(conn, run_pks)
         self.datasets.purge_datasets(conn, self.datasets.deleted_before(conn, cutoff))
         self.datasets.forget_uploads_before(conn, cutoff)
+        self.blob_index.forget_unstored_uploads(conn, cutoff)
         for pk, _ in doomed_projects:
             self.datasets.purge_project(conn, pk)
             purge_evaluations(conn, pk)

@@ -27,7 +27,7 @@ from tandem.core.paging import Page, check_limit
 from tandem.core.paths import check_artifact_path
 from tandem.core.refs import ModelRef, check_alias, parse_run_ref
 from tandem.core.validation import check_model_name, check_text
-from tandem.errors import Conflict, InvalidInput, NotFound
+from tandem.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from tandem.lineage.models import NodeKind, Relation
 from tandem.lineage.store import Entity, LineageStore
 from tandem.projects.store import ProjectStore
@@ -48,6 +48,7 @@ from tandem.registry.tables import model_version_files
 from tandem.store.blob_index import register_blob_reference
 from tandem.store.blobs import BlobStore
 from tandem.store.db import Database
+from tandem.tracking.rules import check_run_writable
 from tandem.tracking.store import RunStore
 
 register_blob_reference(model_version_files.c.oid)
@@ -91,7 +92,9 @@ class RegistryService:
         project_pk = self._project_pk(conn, principal, project, action)
         row = self.store.find(conn, project_pk, name)
         if row is None:
-            raise NotFound(f"model {name!r} does not exist in project {project!r}")
+            other = self.store.find_casefold(conn, project_pk, name)
+            hint = f" (its name is {other.name!r}: names keep their case)" if other else ""
+            raise NotFound(f"model {name!r} does not exist in project {project!r}{hint}")
         return row
 
     def _version_row(self, conn: Connection, model: Any, project: str, ref: ModelRef) -> Any:
@@ -163,6 +166,7 @@ class RegistryService:
         Raises:
             InvalidInput: no `tandem-model.json` there, or it is malformed, names missing files,
                 or a flavor/format tandem does not know.
+            AlreadyExists: the model is new and its name differs from another's only by case.
             NotFound: the run does not exist (or is not visible to the caller).
         """
         check_model_name(name)
@@ -182,6 +186,8 @@ class RegistryService:
                     project_pk = self._project_pk(conn, principal, project, Action.MODEL_WRITE)
                     run = self._run(conn, principal, project, data.run_id)
                     model = self.store.find(conn, project_pk, name)
+                    if model is None:
+                        self._check_new_name(conn, project_pk, project, name)
                     model_pk = (
                         model.pk
                         if model is not None
@@ -234,14 +240,25 @@ class RegistryService:
                     ) from None
         raise AssertionError("unreachable")
 
+    def _check_new_name(self, conn: Connection, project_pk: int, project: str, name: str) -> None:
+        """A new model's name must differ from every other in the project by more than case
+        (the database enforces it too, with a unique index on lower(name))."""
+        other = self.store.find_casefold(conn, project_pk, name)
+        if other is not None:
+            raise AlreadyExists(
+                f"model {other.name!r} exists in project {project!r}, and model names differ by "
+                f"more than case: register {name!r} as a version of {other.name!r}, or choose "
+                "another name",
+                model=other.name,
+            )
+
     def _run(self, conn: Connection, principal: Principal, project: str, run_id: str) -> Any:
         ref = parse_run_ref(run_id, project)
         row = self.runs.get_row(conn, ref.run_id)
         self.auth.require(principal, Action.RUN_READ, row.project, hidden=f"run {ref.run_id}")
         if row.project != project or (ref.project is not None and ref.project != row.project):
             raise InvalidInput(f"run {row.id} is in project {row.project!r}, not {project!r}")
-        if row.deleted_at is not None:
-            raise Conflict(f"run {row.id} is deleted: restore it before registering its model")
+        check_run_writable(row, "registering its model")
         return row
 
     def _read_meta(self, by_path: dict[str, Any], folder: str) -> ModelMeta:

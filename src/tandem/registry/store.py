@@ -34,6 +34,15 @@ class RegistryStore:
             )
         ).first()
 
+    def find_casefold(self, conn: Connection, project_pk: int, name: str) -> Any:
+        """The model whose name equals `name` but for case (names are ASCII)."""
+        return conn.execute(
+            select(registered_models).where(
+                registered_models.c.project_pk == project_pk,
+                func.lower(registered_models.c.name) == name.lower(),
+            )
+        ).first()
+
     def create(self, conn: Connection, project_pk: int, name: str, by: str, now: int) -> int:
         values = {"project_pk": project_pk, "name": name, "description": "", "tags": "{}"}
         result = conn.execute(

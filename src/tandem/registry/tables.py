@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 from tandem.store.base import metadata
@@ -35,6 +36,15 @@ registered_models = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("created_by", String(250), nullable=False),
     UniqueConstraint("project_pk", "name", name="uq_registered_models_project_name"),
+)
+# Names that differ only by case are one model: `Churn` and `churn` would read as the same in
+# a card, a log line or a URL typed by hand. The name keeps the case it was first written in.
+# (Model names are ASCII, so lower() agrees on SQLite and PostgreSQL.)
+Index(
+    "uq_registered_models_project_lower_name",
+    registered_models.c.project_pk,
+    func.lower(registered_models.c.name),
+    unique=True,
 )
 
 model_versions = Table(

@@ -70,7 +70,7 @@ class Services:
         project_store = ProjectStore(db)
         identity_store = IdentityStore()
         run_store = RunStore(db)
-        blob_index = BlobIndex(db)
+        blob_index = BlobIndex(db, user_quota_bytes=settings.user_quota_bytes)
         identity = IdentityService(db, identity_store, project_store, auth, audit)
         projects = ProjectService(db, project_store, identity_store, auth, audit)
         tracking = TrackingService(

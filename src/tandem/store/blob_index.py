@@ -4,17 +4,22 @@ Domains register the columns that hold oids in `BLOB_REFERENCES` (tracking: arti
 dataset manifests, models). gc deletes a blob only if no registered column names it and its row
 was last touched before the grace cut-off; an upload touches the row before it relies on the
 blob, so gc and uploads never race into a dangling reference (see docs/adr/0004).
+
+It also counts the bytes each user uploaded (`upload_usage`), for the per-user storage quota:
+an upload is charged to its user once per distinct content, whether or not another user stored
+the same content before (so a refusal never tells whether someone else holds those bytes).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, select
+from sqlalchemy import Connection, and_, delete, exists, func, select
 from sqlalchemy.sql.elements import KeyedColumnElement
 
+from tandem.errors import QuotaExceeded
 from tandem.store.db import Database, driver_cursor
-from tandem.store.tables import blobs
+from tandem.store.tables import blobs, upload_usage
 
 BLOB_REFERENCES: list[KeyedColumnElement[Any]] = []
 
@@ -25,9 +30,10 @@ def register_blob_reference(column: KeyedColumnElement[Any]) -> None:
 
 
 class BlobIndex:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, user_quota_bytes: int | None = None) -> None:
         self._is_sqlite = db.is_sqlite
         self._ph = db.placeholder
+        self.user_quota_bytes = user_quota_bytes
 
     def lock(self, conn: Connection, oid: str) -> None:
         """Serialise uploads and gc on one oid for the rest of the transaction. SQLite write
@@ -43,6 +49,72 @@ class BlobIndex:
             f"INSERT INTO blobs (oid, size, created_at) VALUES ({ph}, {ph}, {ph}) "
             "ON CONFLICT (oid) DO UPDATE SET created_at = excluded.created_at",
             (oid, size, now),
+        )
+
+    # -- the per-user storage quota -----------------------------------------------------------
+
+    def uploaded_bytes(self, conn: Connection, user: str) -> int:
+        """The bytes `user` has uploaded, each distinct content once."""
+        total = conn.execute(
+            select(func.coalesce(func.sum(upload_usage.c.size), 0)).where(
+                upload_usage.c.user == user
+            )
+        ).scalar_one()
+        return int(total)
+
+    def check_room(self, conn: Connection, user: str) -> None:
+        """Refuse an upload before its bytes are read when `user` has no room left at all."""
+        quota = self.user_quota_bytes
+        if quota is not None and (used := self.uploaded_bytes(conn, user)) >= quota:
+            self._refuse(used, 1, quota)
+
+    def charge_upload(self, conn: Connection, user: str, oid: str, size: int, now: int) -> None:
+        """Count an upload of `size` bytes with content `oid` against `user`, in the caller's
+        write transaction and before the content is kept: raises QuotaExceeded (and the
+        transaction then changes nothing) if it would take `user` past the quota. Content the
+        user uploaded before is not counted again."""
+        quota = self.user_quota_bytes
+        if quota is not None:
+            if not self._is_sqlite:  # one user's concurrent uploads are charged one by one
+                conn.exec_driver_sql(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"quota:{user}",)
+                )
+            known = conn.execute(
+                select(upload_usage.c.size).where(
+                    upload_usage.c.user == user, upload_usage.c.oid == oid
+                )
+            ).first()
+            if known is not None:
+                return
+            used = self.uploaded_bytes(conn, user)
+            if used + size > quota:
+                self._refuse(used, size, quota)
+        ph = self._ph
+        driver_cursor(conn).execute(
+            f'INSERT INTO upload_usage ("user", oid, size, created_at) '
+            f"VALUES ({ph}, {ph}, {ph}, {ph}) ON CONFLICT DO NOTHING",
+            (user, oid, size, now),
+        )
+
+    def forget_unstored_uploads(self, conn: Connection, cutoff: int) -> None:
+        """Stop counting uploads older than `cutoff` whose content never became a blob (a
+        dataset file staged for a version that never came: gc deletes the staged file)."""
+        conn.execute(
+            delete(upload_usage).where(
+                upload_usage.c.created_at <= cutoff,
+                ~exists().where(blobs.c.oid == upload_usage.c.oid),
+            )
+        )
+
+    @staticmethod
+    def _refuse(used: int, size: int, quota: int) -> None:
+        raise QuotaExceeded(
+            f"this upload of {size} bytes would take you past your storage quota: you have "
+            f"uploaded {used} of {quota} bytes (delete runs or datasets you no longer need; "
+            "`tandem gc` then frees their space, or ask an admin for a larger quota)",
+            used=used,
+            size=size,
+            quota=quota,
         )
 
     def _unreferenced(self) -> Any:
@@ -64,7 +136,11 @@ class BlobIndex:
                 blobs.c.oid == oid, blobs.c.created_at <= cutoff, self._unreferenced()
             )
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        # The content is gone: it no longer counts against the quotas of those who uploaded it.
+        conn.execute(delete(upload_usage).where(upload_usage.c.oid == oid))
+        return True
 
     def size_of(self, conn: Connection, oid: str) -> int | None:
         cursor = driver_cursor(conn)  # on the path of every run that links its package list

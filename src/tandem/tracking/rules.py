@@ -15,7 +15,7 @@ from tandem.core.validation import (
     check_key,
     check_text,
 )
-from tandem.errors import InvalidInput
+from tandem.errors import Conflict, InvalidInput
 
 
 def param_text(value: Any) -> str:
@@ -52,3 +52,18 @@ def check_new_run(run_id: str, name: str | None, seed: int | None) -> str:
     if seed is not None and not -(2**63) <= seed < 2**63:
         raise InvalidInput("seed must fit in 64 bits")
     return check_text(name or f"run-{run_id[:8]}", "run name", MAX_NAME_LENGTH)
+
+
+def check_run_writable(row: Any, doing: str = "writing to it", *, run_too: bool = True) -> None:
+    """Raise Conflict unless the run `row` (a `RunStore.find_row` row) takes writes: it is not
+    deleted (unless `run_too` is false: deleting or restoring it) and neither is its project.
+    Every write to a run passes here, whichever domain makes it (tracking, data links,
+    registering a model), and a deleted project stays as it was until it is restored."""
+    if row.project_deleted_at is not None:
+        raise Conflict(
+            f"run {row.id} is in project {row.project!r}, which is deleted: restore the project "
+            f"before {doing}",
+            run_id=row.id,
+        )
+    if run_too and row.deleted_at is not None:
+        raise Conflict(f"run {row.id} is deleted: restore it before {doing}", run_id=row.id)

@@ -49,7 +49,13 @@ from tandem.tracking.models import (
     RunStatus,
     RunUpdate,
 )
-from tandem.tracking.rules import check_new_run, check_params, check_tags, param_text
+from tandem.tracking.rules import (
+    check_new_run,
+    check_params,
+    check_run_writable,
+    check_tags,
+    param_text,
+)
 from tandem.tracking.search import PreparedSearch, SearchCache, SearchCompiler
 from tandem.tracking.store import AnyRunRow, RunRow, RunStore, newest_points
 from tandem.tracking.tables import artifacts
@@ -125,8 +131,7 @@ class TrackingService:
 
     @staticmethod
     def _writable(row: AnyRunRow) -> None:
-        if row.deleted_at is not None:
-            raise Conflict(f"run {row.id} is deleted: restore it before writing to it")
+        check_run_writable(row)
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -286,6 +291,7 @@ class TrackingService:
         """Soft-delete: hidden from search until restored; `tandem gc` purges it for good."""
         with self.db.write() as conn:
             row = self._run_row(conn, principal, run_id, Action.RUN_DELETE)
+            check_run_writable(row, "deleting it", run_too=False)
             if row.deleted_at is None:
                 self.runs.set_deleted(conn, row.pk, now_ms())
                 self.audit.record(conn, principal, "run.delete", row.id, project=row.project)
@@ -294,6 +300,7 @@ class TrackingService:
     def restore_run(self, principal: Principal, run_id: str) -> Run:
         with self.db.write() as conn:
             row = self._run_row(conn, principal, run_id, Action.RUN_DELETE)
+            check_run_writable(row, "restoring it", run_too=False)
             if row.deleted_at is None:
                 raise Conflict(f"run {row.id} is not deleted")
             self.runs.set_deleted(conn, row.pk, None)
@@ -421,8 +428,9 @@ class TrackingService:
 
         A batch that is more than metric points (params, tags, an end), or that the shared
         transaction would refuse (bad input, a run that is missing, not the caller's or
-        deleted), is applied alone afterwards by `log_batch`, which gives its usual result or
-        error. If the shared transaction fails, each batch is applied alone.
+        deleted, or in a deleted project), is applied alone afterwards by `log_batch`, which
+        gives its usual result or error. If the shared transaction fails, each batch is applied
+        alone.
         """
         results: list[BatchResult | Exception | None] = [None] * len(requests)
         try:
@@ -477,7 +485,7 @@ class TrackingService:
                     self._check_access(principal, ref, row, Action.RUN_WRITE)
                 except TandemError:
                     continue
-                if row.deleted_at is None:
+                if row.deleted_at is None and row.project_deleted_at is None:
                     taken.append((i, principal, row, batch, points))
             now = now_ms()
             claims = list({(r.pk, b.batch_id) for _, _, r, b, _ in taken if b.batch_id is not None})
@@ -620,10 +628,12 @@ class TrackingService:
     # -- artifacts ------------------------------------------------------------------------
 
     def check_writable(self, principal: Principal, run_id: str) -> None:
-        """Raise unless `principal` may write to the run and it is not deleted (checked again
-        when the upload is stored; this refuses early, before any bytes are read)."""
+        """Raise unless `principal` may write to the run, it is not deleted, and the principal
+        has room left under the storage quota (checked again when the upload is stored; this
+        refuses early, before any bytes are read)."""
         with self.db.read() as conn:
             self._writable(self._run_row(conn, principal, run_id, Action.RUN_WRITE))
+            self.blob_index.check_room(conn, principal.name)
 
     def upload_artifact(
         self, principal: Principal, run_id: str, path: str, source: Path
@@ -632,6 +642,10 @@ class TrackingService:
 
         The blob's row is touched before the blob is relied on, so a concurrent `gc` cannot
         delete it between the upload and the reference.
+
+        Raises:
+            QuotaExceeded: the upload would take the principal past the storage quota; nothing
+                is kept.
         """
         path = check_artifact_path(path)
         with self.db.read() as conn:
@@ -640,6 +654,8 @@ class TrackingService:
         info = hash_file(source)
         now = now_ms()
         with self.db.write() as conn:
+            # Refused past the uploader's quota before anything is kept (QuotaExceeded, 507).
+            self.blob_index.charge_upload(conn, principal.name, info.oid, info.size, now)
             self.blob_index.touch(conn, info.oid, info.size, now)
         stored = self.blobs.put_file(source, known=info)
         if stored.oid != info.oid:

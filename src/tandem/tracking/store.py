@@ -43,6 +43,9 @@ RUN_COLUMNS = (
     runs.c.project_pk,
     projects.c.name.label("project"),
 )
+# What a write to a run reads: its row and whether its project is deleted (a run of a deleted
+# project takes no writes, see `tandem.tracking.rules.check_run_writable`).
+_RUN_ROW_COLUMNS = (*RUN_COLUMNS, projects.c.deleted_at.label("project_deleted_at"))
 
 
 class RunRow(NamedTuple):
@@ -59,6 +62,7 @@ class RunRow(NamedTuple):
     deleted_at: int | None
     project_pk: int
     project: str
+    project_deleted_at: int | None = None
 
 
 AnyRunRow = RunRow | Row[Any]
@@ -89,7 +93,7 @@ class RunStore:
         self._ph = db.placeholder
         self._run_by_id_sql = (
             str(
-                select(*RUN_COLUMNS)
+                select(*_RUN_ROW_COLUMNS)
                 .join(projects, projects.c.pk == runs.c.project_pk)
                 .where(runs.c.id == bindparam("id"))
                 .compile(db.engine)
@@ -148,7 +152,7 @@ class RunStore:
             finally:
                 cursor.close()
             return RunRow(*found) if found is not None else None
-        query = select(*RUN_COLUMNS).join(projects, projects.c.pk == runs.c.project_pk)
+        query = select(*_RUN_ROW_COLUMNS).join(projects, projects.c.pk == runs.c.project_pk)
         rows = conn.execute(query.where(runs.c.id.startswith(run_id)).limit(2)).all()
         if len(rows) > 1:
             raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more digits")
