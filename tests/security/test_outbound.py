@@ -430,3 +430,63 @@ def test_oidc_discovery_at_a_refused_address_fails_clearly(
     finally:
         metadata_only.close()
     assert not any(r["host"].startswith("169.254") for r in sink.received)
+
+
+def _tls_files(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    """A CA (its certificate file) and a server certificate and key for `name`."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def subject(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(subject("test CA")).issuer_name(subject("test CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    leaf = (
+        x509.CertificateBuilder().subject_name(subject(name)).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    pem = serialization.Encoding.PEM
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(pem))
+    paths[1].write_bytes(leaf.public_bytes(pem))
+    paths[2].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+def test_https_is_pinned_and_the_certificate_is_checked_for_the_name(
+    sink: Sink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection goes to the checked address, and TLS (SNI, the certificate) is for the
+    URL's name: a certificate for another name fails."""
+    import ssl
+
+    ca, cert, key = _tls_files(tmp_path, "hooks.tls.test")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    sink.server.socket = context.wrap_socket(sink.server.socket, server_side=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the test CA, as an operator's private CA
+    resolver = {"hooks.tls.test": ["127.0.0.1"], "other.tls.test": ["127.0.0.1"]}
+    policy = OutboundPolicy(["hooks.tls.test", "other.tls.test"], resolver=lambda h, p: resolver[h])
+    answer = policy.post(f"https://hooks.tls.test:{sink.port}/hook", json={"text": "tls"})
+    assert answer.status_code == 200
+    assert sink.received[-1]["host"] == f"hooks.tls.test:{sink.port}"
+    with pytest.raises(httpx.ConnectError, match="certificate"):
+        policy.post(f"https://other.tls.test:{sink.port}/hook", json={"text": "wrong name"})
+    assert [r["body"]["text"] for r in sink.received] == ["tls"]
