@@ -12,6 +12,7 @@
     + UnreadableData    422  unreadable-data: malformed CSV, wrong encoding, empty or mixed types
     + InvalidContract   422  invalid-contract: a data contract that does not parse (has `line`)
     + ContractViolated  422  contract-violated: a blocking contract check failed (has `failed`)
+    + DestinationRefused 422 destination-refused: a URL tandem would call is not allowed (SSRF)
   x Unauthenticated     401  unauthenticated
   x PermissionDenied    403  permission-denied
   x RateLimited         429  rate-limited: e.g. too many failed logins
@@ -113,6 +114,14 @@ class ContractViolated(InvalidInput):
     title = "Data contract violated"
 
 
+class DestinationRefused(InvalidInput):
+    """A URL tandem would call (webhook, OpenLineage, OIDC provider) is refused by the outbound
+    policy (tandem.core.outbound): `details["reason"]` says why when it is the address."""
+
+    code = "destination-refused"
+    title = "Destination refused"
+
+
 class Unauthenticated(TandemError):
     code = "unauthenticated"
     status = 401
@@ -174,6 +183,7 @@ _ALL: tuple[type[TandemError], ...] = (
     UnreadableData,
     InvalidContract,
     ContractViolated,
+    DestinationRefused,
     Unauthenticated,
     PermissionDenied,
     RateLimited,

@@ -256,7 +256,7 @@ def test_stages_run_as_ray_tasks(tandem: Any, work: Path) -> None:
 
 
 def test_openlineage_events_to_a_file_and_an_http_endpoint(
-    tandem: Any, work: Path, tmp_path: Path
+    tandem: Any, work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -286,6 +286,8 @@ def test_openlineage_events_to_a_file_and_an_http_endpoint(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/lineage"
+        # a collector on loopback is refused unless the workspace allows it (the SSRF rule)
+        monkeypatch.setenv("TANDEM_OUTBOUND_ALLOW_HOSTS", f"127.0.0.1:{server.server_address[1]}")
         (work / "train.py").write_text("import sys; sys.exit(2)")
         statuses = _run(tandem, work, "--openlineage", url)
     finally:

@@ -8,12 +8,14 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from governance_world import Team
 from starlette.testclient import TestClient
 
+from tandem.core.config import Settings
 from tandem.errors import InvalidInput, NotFound, PermissionDenied
 from tandem.governance.gates import GateOpen
 from tandem.governance.notify import WebhookSet
@@ -29,6 +31,13 @@ from tandem.governance.registers import (
 )
 from tandem.registry.models import Stage
 from tandem.server.app import create_app
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The webhook receivers here run on loopback, which the outbound policy refuses unless
+    the workspace allows it (tests/security/test_outbound.py checks the refusals)."""
+    return replace(settings, outbound_allow_hosts=("127.0.0.1",))
 
 
 class Hook:

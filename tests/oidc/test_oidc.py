@@ -75,7 +75,9 @@ def sso(
 ) -> Iterator[tuple[str, Services]]:
     oidc = {"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
     oidc |= getattr(request, "param", {})
-    services = Services.build(replace(settings, oidc=oidc))
+    # The provider runs on loopback: a local IdP is allowed explicitly (the outbound policy)
+    allow = (provider.issuer.split("/")[2],)
+    services = Services.build(replace(settings, oidc=oidc, outbound_allow_hosts=allow))
     services.identity.create_user(services.owner, UserCreate(name="alice", role=Role.ADMIN))
     with serve(create_app(services=services), port=tandem_port) as url:
         yield url, services

@@ -58,9 +58,10 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
     events = None
     target = openlineage or os.environ.get("TANDEM_OPENLINEAGE_URL")
     if target:
+        from tandem.core.outbound import OutboundPolicy
         from tandem.pipelines.openlineage import Emitter
 
-        events = Emitter(target)
+        events = Emitter(target, OutboundPolicy(settings.outbound_allow_hosts))
     tree = WorkTree(pipeline.root, HashCache.of_workspace(settings.home))
     return PipelineRunner(
         pipeline, tree, settings.home, recorder=Recorder(pipeline, output.get_client),

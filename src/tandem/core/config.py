@@ -11,6 +11,8 @@
 | OIDC sign-in   | TANDEM_OIDC_ISSUER, TANDEM_OIDC_CLIENT_ID, TANDEM_OIDC_CLIENT_SECRET,   |
 |                | TANDEM_OIDC_NAME, TANDEM_OIDC_USERNAME_CLAIM, TANDEM_OIDC_CREATE_USERS  |
 | public URL     | TANDEM_PUBLIC_URL      | public_url   | the URL each request arrived on       |
+| outbound allow | TANDEM_OUTBOUND_ALLOW_HOSTS, tandem.toml `outbound_allow_hosts`: hosts,   |
+|                | host:port or CIDRs webhooks/OpenLineage/OIDC may reach on private networks |
 
 `tandem.toml` is found by walking up from the current directory, as git finds `.git`.
 """
@@ -83,6 +85,10 @@ class Settings:
     # distinct content per user (TANDEM_USER_QUOTA_BYTES; None, the default: no quota). An
     # upload that would pass it is refused with 507 quota-exceeded.
     user_quota_bytes: int | None = None
+    # Destinations webhooks, OpenLineage and OIDC may reach although they are not globally
+    # routable (TANDEM_OUTBOUND_ALLOW_HOSTS, comma-separated host, host:port or CIDR entries;
+    # a list in tandem.toml). Empty: only public addresses (tandem.core.outbound).
+    outbound_allow_hosts: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -123,6 +129,9 @@ class Settings:
             ),
             executor=_executor(pick("TANDEM_EXECUTOR", "executor")),
             user_quota_bytes=_quota(pick("TANDEM_USER_QUOTA_BYTES", "user_quota_bytes")),
+            outbound_allow_hosts=_allow_hosts(
+                env.get("TANDEM_OUTBOUND_ALLOW_HOSTS"), file_values.get("outbound_allow_hosts")
+            ),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -170,6 +179,25 @@ def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Pat
     else:
         raise InvalidInput("data_roots in tandem.toml must be a folder or a list of folders")
     return tuple((base / Path(v).expanduser()).resolve() for v in values)
+
+
+def _allow_hosts(env_value: str | None, file_value: Any) -> tuple[str, ...]:
+    if env_value:
+        values = env_value.split(",")
+    elif isinstance(file_value, str):
+        values = file_value.split(",")
+    elif isinstance(file_value, list) and all(isinstance(v, str) for v in file_value):
+        values = list(file_value)
+    elif file_value is None:
+        values = []
+    else:
+        raise InvalidInput("outbound_allow_hosts in tandem.toml must be a list of hosts")
+    entries = tuple(v.strip() for v in values if v.strip())
+    if entries:  # a typo is an error at start, not a silent refusal later
+        from tandem.core.outbound import Allowlist
+
+        Allowlist.parse(entries)
+    return entries
 
 
 def default_data_roots(settings: Settings) -> tuple[Path, ...]:

@@ -128,7 +128,7 @@ class GateService:
         version = self.registry.get_version(principal, project, ref.name, _selector(ref))
         self._check_move(version, data.to)
         gate_id = uuid.uuid4().hex[:12]
-        outbox = Outbox()
+        outbox = Outbox(principal)
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.MODEL_WRITE)
             version_pk = self._version_pk(conn, project_pk, version)

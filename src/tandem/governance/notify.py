@@ -2,8 +2,11 @@
 to them), kept for the web UI until read and sent to the project's webhook as Slack-compatible
 JSON (`{"text": ...}`), after the change that caused it is committed.
 
-A webhook that fails or is slow never fails the change: delivery is best effort, logged, with
-a short timeout. Only http(s) URLs are accepted, and setting one needs `project:write`."""
+A webhook that fails or is slow never fails the change: delivery is best effort, with a short
+timeout; a failed delivery is logged and recorded in the audit log (`webhook.deliver`, outcome
+failed, with the reason). Setting a webhook needs `project:write`, and its URL must meet the
+outbound policy (tandem.core.outbound: http(s), a globally routable address unless a workspace
+admin allows the host); delivery checks it again, as DNS may have changed since."""
 
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, delete, insert, select, update
 
-from tandem.audit.service import AuditLog
+from tandem.audit.service import FAILED, AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
-from tandem.errors import InvalidInput
+from tandem.core.outbound import OutboundPolicy
+from tandem.errors import DestinationRefused, InvalidInput
 from tandem.governance.tables import notifications, project_webhooks
 from tandem.projects.store import ProjectStore
 from tandem.projects.tables import projects
@@ -54,24 +58,32 @@ class Webhook(BaseModel):
 
 
 class Outbox:
-    """Notifications written in a transaction, sent to the webhook once it has committed."""
+    """Notifications written in a transaction, sent to the webhook once it has committed.
+    `actor` (who made the change) is named in the audit event of a failed delivery."""
 
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str]] = []  # (url, text)
+    def __init__(self, actor: Principal | None = None) -> None:
+        self.actor = actor
+        self.messages: list[tuple[str, str, str]] = []  # (project, url, text)
 
-    def add(self, url: str | None, text: str) -> None:
+    def add(self, project: str, url: str | None, text: str) -> None:
         if url:
-            self.messages.append((url, text))
+            self.messages.append((project, url, text))
 
 
 class Notifier:
     def __init__(
-        self, db: Any, project_store: ProjectStore, auth: Authorizer, audit: AuditLog
+        self,
+        db: Any,
+        project_store: ProjectStore,
+        auth: Authorizer,
+        audit: AuditLog,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.db = db
         self.project_store = project_store
         self.auth = auth
         self.audit = audit
+        self.outbound = outbound or OutboundPolicy()
 
     # -- writing (inside the caller's transaction) -----------------------------------------
 
@@ -108,17 +120,40 @@ class Notifier:
         url = conn.execute(
             select(project_webhooks.c.url).where(project_webhooks.c.project_pk == project_pk)
         ).scalar()
-        outbox.add(url, f"{', '.join('@' + m for m in names)}: {message} ({link})")
+        outbox.add(project, url, f"{', '.join('@' + m for m in names)}: {message} ({link})")
 
     def deliver(self, outbox: Outbox) -> None:
-        """Send what the committed transaction queued; failures are logged, never raised."""
-        for url, text in outbox.messages:
+        """Send what the committed transaction queued; failures are logged and audited, never
+        raised. A redirect is a failure: it is not followed."""
+        for project, url, text in outbox.messages:
             try:
-                response = httpx.post(url, json={"text": text}, timeout=WEBHOOK_TIMEOUT_S)
-                if response.status_code >= 300:
-                    log.warning("webhook %s answered %s", _host(url), response.status_code)
+                response = self.outbound.post(
+                    url, what="webhook", json={"text": text}, timeout=WEBHOOK_TIMEOUT_S
+                )
+            except DestinationRefused as exc:
+                self._failed(outbox, project, url, f"refused: {exc}")
             except httpx.HTTPError as exc:
-                log.warning("webhook %s failed: %s", _host(url), exc)
+                self._failed(outbox, project, url, f"{type(exc).__name__}: {exc}")
+            else:
+                if response.status_code >= 300:
+                    self._failed(outbox, project, url, f"answered HTTP {response.status_code}")
+
+    def _failed(self, outbox: Outbox, project: str, url: str, reason: str) -> None:
+        log.warning("webhook %s of %s failed: %s", _host(url), project, reason)
+        if outbox.actor is None:
+            return
+        try:
+            self.audit.record_alone(
+                outbox.actor,
+                "webhook.deliver",
+                f"{project}/webhook",
+                project=project,
+                outcome=FAILED,
+                host=_host(url),
+                reason=reason[:300],
+            )
+        except Exception:  # the change is committed; a failed record must not fail it
+            log.exception("could not record the failed webhook delivery")
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -179,16 +214,13 @@ class Notifier:
 
     def set_webhook(self, principal: Principal, project: str, data: WebhookSet) -> Webhook:
         """Where the project's notifications go as Slack-compatible JSON ('' stops them)."""
-        url = data.url.strip()
-        if url:
-            parts = urlsplit(url)
-            if (
-                parts.scheme not in ("http", "https")
-                or not parts.hostname
-                or len(url) > MAX_WEBHOOK_URL
-            ):
-                raise InvalidInput(f"webhook URL {url[:80]!r} must be an http(s) URL")
         self.auth.require(principal, Action.PROJECT_WRITE, project)
+        url = data.url.strip()
+        if len(url) > MAX_WEBHOOK_URL:
+            raise InvalidInput(f"webhook URL is longer than {MAX_WEBHOOK_URL} characters")
+        if url:
+            # A name that does not resolve now is kept: delivery checks it again anyway.
+            self.outbound.check(url, what="webhook URL", resolve=False)
         with self.db.write() as conn:
             project_pk = self.project_store.get_pk(conn, project)
             conn.execute(

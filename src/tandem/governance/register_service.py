@@ -270,7 +270,7 @@ class RegisterService:
             for note in notes:
                 check_text(note, "note", 5_000)
         check_links(data.links)
-        outbox = Outbox()
+        outbox = Outbox(principal)
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
             number = _next(conn, retrospectives, project_pk)
@@ -354,7 +354,7 @@ class RegisterService:
         done, and the owner is notified."""
         if source:
             check_links([source])
-        outbox = Outbox()
+        outbox = Outbox(principal)
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
             number = self._add_action(conn, outbox, principal, project, project_pk, data, source)
@@ -495,7 +495,7 @@ class RegisterService:
         """Comment on any entity; each @member mentioned is notified."""
         check_links([data.target])
         check_text(data.body, "comment", 20_000)
-        outbox = Outbox()
+        outbox = Outbox(principal)
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
             members = {m.user for m in self.identity_store.members(conn, project_pk)}

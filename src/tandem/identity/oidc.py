@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from tandem.core.auth import Role
+from tandem.core.outbound import OutboundPolicy
 from tandem.errors import InvalidInput, Unauthenticated
 
 DISCOVERY_TTL = 3600.0  # seconds a provider's metadata and keys are reused
@@ -75,9 +76,19 @@ def _b64url(data: bytes) -> str:
 class OidcClient:
     """One identity provider, its metadata and keys fetched lazily and cached."""
 
-    def __init__(self, settings: OidcSettings, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: OidcSettings,
+        http: httpx.Client | None = None,
+        *,
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
+        """Every call (discovery, keys, token, userinfo) goes through the outbound policy: the
+        provider and the endpoints its metadata names must be public addresses unless a
+        workspace admin allows them (TANDEM_OUTBOUND_ALLOW_HOSTS); redirects are not followed.
+        A refused one raises DestinationRefused."""
         self.settings = settings
-        self.http = http or httpx.Client(timeout=10.0)
+        self.http = http or (outbound or OutboundPolicy()).client(10.0, what="identity provider")
         self._lock = threading.Lock()
         self._metadata: dict[str, Any] | None = None
         self._jwks: dict[str, Any] | None = None

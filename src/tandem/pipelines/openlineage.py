@@ -3,7 +3,9 @@ can read what tandem records: START when a stage starts, COMPLETE or FAIL when i
 
 The target is `--openlineage` or TANDEM_OPENLINEAGE_URL: an http(s) URL the events are POSTed
 to as JSON (Marquez: http://host:5000/api/v1/lineage), or a file (`file:///path` or a plain
-path) each event is appended to as one JSON line.
+path) each event is appended to as one JSON line. An http(s) target meets the outbound policy
+(tandem.core.outbound): a loopback or private address needs TANDEM_OUTBOUND_ALLOW_HOSTS; a
+refused or failed event is reported as a warning and never fails the pipeline run.
 """
 
 from __future__ import annotations
@@ -11,24 +13,28 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tandem import __version__
-from tandem.errors import InvalidInput, TransportError
+from tandem.errors import InvalidInput, TandemError, TransportError
+
+if TYPE_CHECKING:
+    from tandem.core.outbound import OutboundPolicy
 
 PRODUCER = f"https://github.com/tandem-ml/tandem/tree/v{__version__}"
 SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent"
 
 
 class Emitter:
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, outbound: OutboundPolicy | None = None) -> None:
         self.target = target
         if target.startswith(("http://", "https://")):
-            import httpx
+            from tandem.core.outbound import OutboundPolicy
 
-            self._http: Any = httpx.Client(timeout=10.0)
+            policy = outbound or OutboundPolicy()
+            self._http: Any = policy.client(10.0, what="OpenLineage endpoint")
             self._file: Path | None = None
         else:
             path = Path(target.removeprefix("file://")).expanduser()
@@ -47,6 +53,8 @@ class Emitter:
         try:
             response = self._http.post(self.target, content=body,
                                        headers={"content-type": "application/json"})  # fmt: skip
+        except TandemError:
+            raise  # refused by the outbound policy: its message says why
         except Exception as exc:
             raise TransportError(
                 f"cannot send OpenLineage events to {self.target}: {exc}"

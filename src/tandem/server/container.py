@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer, Principal
 from tandem.core.config import Settings, default_data_roots, oidc_settings
+from tandem.core.outbound import OutboundPolicy
 from tandem.data.ingest import HashCache
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
@@ -97,7 +98,8 @@ class Services:
             db, GovernanceStore(), project_store, identity_store, registry, evaluations,
             tracking, auth, audit,
         )  # fmt: skip
-        notifier = Notifier(db, project_store, auth, audit)
+        outbound = OutboundPolicy(settings.outbound_allow_hosts)
+        notifier = Notifier(db, project_store, auth, audit, outbound)
         gates = GateService(
             db, governance.store, project_store, governance, registry, data, tracking, auth,
             audit, notifier,
@@ -127,7 +129,7 @@ class Services:
             notifier=notifier,
             gc=gc,
             owner=Principal.local_owner(),
-            oidc=OidcClient(oidc) if (oidc := oidc_settings(settings)) else None,
+            oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
         )
 
     def close(self) -> None:
