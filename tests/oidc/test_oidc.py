@@ -77,7 +77,7 @@ def sso(
     oidc |= getattr(request, "param", {})
     services = Services.build(replace(settings, oidc=oidc))
     services.identity.create_user(services.owner, UserCreate(name="alice", role=Role.ADMIN))
-    with serve(create_app(services=services), port=tandem_port) as url:
+    with serve(create_app(services=services, allow_open=True), port=tandem_port) as url:
         yield url, services
     services.close()
 

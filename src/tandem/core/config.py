@@ -11,6 +11,9 @@
 | OIDC sign-in   | TANDEM_OIDC_ISSUER, TANDEM_OIDC_CLIENT_ID, TANDEM_OIDC_CLIENT_SECRET,   |
 |                | TANDEM_OIDC_NAME, TANDEM_OIDC_USERNAME_CLAIM, TANDEM_OIDC_CREATE_USERS  |
 | public URL     | TANDEM_PUBLIC_URL      | public_url   | the URL each request arrived on       |
+| Host names     | TANDEM_ALLOWED_HOSTS   | allowed_hosts| only localhost, 127.0.0.1, [::1]      |
+| body limit     | TANDEM_MAX_BODY_BYTES  | max_body_bytes | 16 MiB (uploads excepted)           |
+| upload limit   | TANDEM_MAX_UPLOAD_BYTES | max_upload_bytes | 10 GiB                           |
 
 `tandem.toml` is found by walking up from the current directory, as git finds `.git`.
 """
@@ -79,6 +82,12 @@ class Settings:
     # Where profiling and validating a dataset runs (TANDEM_EXECUTOR): "local", this process,
     # or "ray", one task per file on a Ray cluster (RAY_ADDRESS, or a local one).
     executor: str = "local"
+    # The Host names a served app answers to besides the loopback names (TANDEM_ALLOWED_HOSTS,
+    # comma-separated; "*" for any); other Hosts get 421 (DNS rebinding). See server/edge.py.
+    allowed_hosts: tuple[str, ...] = ()
+    # Request body limits (413): uploads (routes that stream files) and every other body.
+    max_body_bytes: int = 16 * 2**20
+    max_upload_bytes: int = 10 * 2**30
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -118,6 +127,17 @@ class Settings:
                 env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots"), start
             ),
             executor=_executor(pick("TANDEM_EXECUTOR", "executor")),
+            allowed_hosts=_names(
+                env.get("TANDEM_ALLOWED_HOSTS") or file_values.get("allowed_hosts")
+            ),
+            max_body_bytes=_byte_count(
+                pick("TANDEM_MAX_BODY_BYTES", "max_body_bytes"), "TANDEM_MAX_BODY_BYTES", 16 * 2**20
+            ),
+            max_upload_bytes=_byte_count(
+                pick("TANDEM_MAX_UPLOAD_BYTES", "max_upload_bytes"),
+                "TANDEM_MAX_UPLOAD_BYTES",
+                10 * 2**30,
+            ),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -130,6 +150,24 @@ class Settings:
 
 
 EXECUTORS = ("local", "ray")
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """Host names from a comma-separated string (or a list in tandem.toml), lowercased."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+    return tuple(dict.fromkeys(str(v).strip().lower() for v in items if str(v).strip()))
+
+
+def _byte_count(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 1:
+        raise InvalidInput(f"{name} must be a positive number of bytes, not {value!r}")
+    return count
 
 
 def _executor(value: str | None) -> str:
