@@ -13,13 +13,13 @@ from web_world import PASSWORD, XSS, World, csrf_of, sign_in
 from tandem.core.auth import Role
 from tandem.identity.models import TokenCreate
 from tandem.server.app import create_app
+from tandem.server.container import Services
+from tandem.tracking.models import RunCreate
+from tandem.web.render import CSP
 
 # What a loopback caller looks like to the app (TestClient's own peer and Host are neither).
 LOOPBACK = "http://127.0.0.1"
 PEER = ("127.0.0.1", 50000)
-from tandem.server.container import Services
-from tandem.tracking.models import RunCreate
-from tandem.web.render import CSP
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,11 +45,9 @@ def bind_services(app: FastAPI, services: Services, *, owned: bool = False) -> N
     app.state.services = services
     app.state.owns_services = owned
     if not app.state.embedded:
-        from tandem.server.deps import is_upload_route
         from tandem.server.edge import EdgePolicy
 
-        uploads = [route.path_regex for route in app.routes if is_upload_route(route)]
-        app.state.edge = EdgePolicy.of(services.settings, uploads)
+        app.state.edge = EdgePolicy.of(services.settings, _upload_paths(app))
 
 
 def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
@@ -118,6 +117,21 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
 
         app.add_middleware(Edge)
     return app
+
+
+def _upload_paths(app: FastAPI) -> list[re.Pattern[str]]:
+    """The paths of the routes that stream a file from the body (`deps.UPLOAD_BODY`). FastAPI
+    keeps included routers as lazy wrappers: their routes are listed through their contexts."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import compile_path
+
+    from tandem.server.deps import is_upload_route
+
+    return [
+        compile_path(str(route.path))[0]
+        for route in iter_route_contexts(app.routes)
+        if is_upload_route(route) or is_upload_route(getattr(route, "original_route", None))
+    ]
 
 
 def _serve_hot_routes_first(app: FastAPI) -> None:
