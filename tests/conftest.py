@@ -74,12 +74,16 @@ def owner(services: Services):
 
 @pytest.fixture
 def app(services: Services):
-    return create_app(services=services)
+    """The served app, open as `tandem server` on loopback is (no users: no sign-in)."""
+    return create_app(services=services, allow_open=True)
 
 
 @pytest.fixture
 def api(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
+    """The app in process, called as from loopback (TestClient's own peer and Host are not)."""
+    with TestClient(
+        app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000), raise_server_exceptions=False
+    ) as client:
         yield client
 
 
@@ -126,7 +130,7 @@ def client(
         yield sdk
         embedded.close_all()
     else:
-        with LiveServer(create_app(services=services)) as url:
+        with LiveServer(create_app(services=services, allow_open=True)) as url:
             sdk = Client(url, settings=settings)
             yield sdk
             sdk.close()

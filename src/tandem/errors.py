@@ -17,6 +17,9 @@
   x PermissionDenied    403  permission-denied
   x RateLimited         429  rate-limited: e.g. too many failed logins
   x QuotaExceeded       507  quota-exceeded: an upload would take its user past their quota
+  x PayloadTooLarge     413  payload-too-large: a request body over the server's limit
+  x UnsupportedMediaType 415 unsupported-media-type: a JSON route sent another content type
+  x MisdirectedRequest  421  misdirected-request: a Host the server does not answer to
   x IntegrityError      500  integrity-error: a blob's bytes do not match its hash
   x UserCodeError       -    user code raised; the original is in __cause__
   x ServerError         500  server-error (also what the SDK raises for an unknown code)
@@ -159,6 +162,28 @@ class QuotaExceeded(TandemError):
     code = "quota-exceeded"
     status = 507
     title = "Insufficient storage"
+class PayloadTooLarge(TandemError):
+    """A request body over the server's limit (`details["limit"]`, in bytes)."""
+
+    code = "payload-too-large"
+    status = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(TandemError):
+    """A JSON route was sent a body of another content type (e.g. text/plain, a form)."""
+
+    code = "unsupported-media-type"
+    status = 415
+    title = "Unsupported media type"
+
+
+class MisdirectedRequest(TandemError):
+    """The request's Host is not a name the server answers to (TANDEM_ALLOWED_HOSTS)."""
+
+    code = "misdirected-request"
+    status = 421
+    title = "Misdirected request"
 
 
 class ServerError(TandemError):
@@ -188,6 +213,9 @@ _ALL: tuple[type[TandemError], ...] = (
     PermissionDenied,
     RateLimited,
     QuotaExceeded,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    MisdirectedRequest,
     IntegrityError,
     UserCodeError,
     ServerError,

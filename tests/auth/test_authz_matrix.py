@@ -144,7 +144,7 @@ class Worlds:
             )
             services = Services.build(settings)
             world = build_world(services, folder)
-            client = TestClient(create_app(services=services, allow_open=False))
+            client = TestClient(create_app(services=services), base_url="http://127.0.0.1")
             self.current = (services, client, world)
         return self.current[1], self.current[2]
 

@@ -206,7 +206,12 @@ def test_a_server_never_reads_paths_it_was_not_given(services: Services, folder:
     from tandem.data.models import VersionCreate
     from tandem.server.app import create_app
 
-    with TestClient(create_app(services=services), raise_server_exceptions=False) as api:
+    with TestClient(
+        create_app(services=services, allow_open=True),
+        base_url="http://127.0.0.1",
+        client=("127.0.0.1", 50000),
+        raise_server_exceptions=False,
+    ) as api:
         api.post("/api/v1/projects", json={"name": "churn"})
         body = VersionCreate(path=str(folder)).model_dump(exclude_none=True)
         response = api.post("/api/v1/projects/churn/datasets/images/versions", json=body)

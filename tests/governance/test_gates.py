@@ -234,7 +234,7 @@ def test_retiring_needs_a_decision_record(release: Team) -> None:
 
 
 def test_rest_moves_stages_only_through_a_passing_gate(release: Team) -> None:
-    api = TestClient(create_app(services=release.services, allow_open=False))
+    api = TestClient(create_app(services=release.services), base_url="http://127.0.0.1")
     stage_url = "/api/v1/projects/churn/models/churn-lr/versions/1/stage"
     refused = api.post(stage_url, json={"stage": "ready-for-review"}, headers=release.auth("ds"))
     assert refused.status_code == 409 and "tandem gate open churn-lr@1" in refused.json()["detail"]

@@ -370,7 +370,7 @@ def test_a_bad_project_file_changes_nothing(team: Team) -> None:
 
 
 def test_rest_speaks_problem_json_for_refusals(team: Team) -> None:
-    api = TestClient(create_app(services=team.services, allow_open=False))
+    api = TestClient(create_app(services=team.services), base_url="http://127.0.0.1")
     put = api.put("/api/v1/projects/churn/brief", json={"goal": "g"}, headers=team.auth("viewer"))
     assert put.status_code == 403
     assert put.headers["content-type"].startswith("application/problem+json")

@@ -279,7 +279,7 @@ def test_activity_feed_for_members(team: Team) -> None:
 
 
 def test_rest_registers(team: Team) -> None:
-    api = TestClient(create_app(services=team.services, allow_open=False))
+    api = TestClient(create_app(services=team.services), base_url="http://127.0.0.1")
     bad = api.post(
         "/api/v1/projects/churn/risks",
         json={"description": "d", "owner": "pm", "impact": "huge"},

@@ -79,7 +79,7 @@ def sso(
     allow = (provider.issuer.split("/")[2],)
     services = Services.build(replace(settings, oidc=oidc, outbound_allow_hosts=allow))
     services.identity.create_user(services.owner, UserCreate(name="alice", role=Role.ADMIN))
-    with serve(create_app(services=services), port=tandem_port) as url:
+    with serve(create_app(services=services, allow_open=True), port=tandem_port) as url:
         yield url, services
     services.close()
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def site(world: World, serve: Any) -> Iterator[str]:
-    with serve(create_app(services=world.services)) as url:
+    with serve(create_app(services=world.services, allow_open=True)) as url:
         yield url
 
 

@@ -28,7 +28,7 @@ def tables(world: World, tmp_path: Path) -> Tables:
 
 @pytest.fixture
 def site(world: World, tables: Tables, serve: Any) -> Iterator[str]:
-    with serve(create_app(services=world.services)) as url:
+    with serve(create_app(services=world.services, allow_open=True)) as url:
         yield url
 
 

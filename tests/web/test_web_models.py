@@ -71,7 +71,7 @@ def test_model_pages_are_hidden_from_non_members(
                  "/projects/vision/models/churn-lr/versions/2",
                  "/projects/vision/models/churn-lr/compare"):  # fmt: skip
         assert api.get(path).status_code == 404, path
-    with TestClient(api.app) as viewer:
+    with TestClient(api.app, base_url="http://127.0.0.1") as viewer:
         sign_in(viewer, "vic")
         assert viewer.get("/projects/vision/models/churn-lr/versions/7").status_code == 404
         assert viewer.get("/projects/vision/models/nope").status_code == 404
@@ -79,7 +79,7 @@ def test_model_pages_are_hidden_from_non_members(
 
 @pytest.fixture
 def site(world: World, evaluation: str, serve: Any) -> Iterator[str]:
-    with serve(create_app(services=world.services)) as url:
+    with serve(create_app(services=world.services, allow_open=True)) as url:
         yield url
 
 

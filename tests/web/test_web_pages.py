@@ -17,6 +17,10 @@ from tandem.server.container import Services
 from tandem.tracking.models import RunCreate
 from tandem.web.render import CSP
 
+# What a loopback caller looks like to the app (TestClient's own peer and Host are neither).
+LOOPBACK = "http://127.0.0.1"
+PEER = ("127.0.0.1", 50000)
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 
 
@@ -409,7 +413,9 @@ def test_open_workspace_needs_no_sign_in(services: Services) -> None:
     from tandem.projects.models import ProjectCreate
 
     services.projects.create(services.owner, ProjectCreate(name="solo"))
-    with TestClient(create_app(services=services)) as client:
+    with TestClient(
+        create_app(services=services, allow_open=True), base_url=LOOPBACK, client=PEER
+    ) as client:
         home = client.get("/")
         assert home.status_code == 200 and "/projects/solo" in home.text
         assert "Sign out" not in home.text
@@ -427,6 +433,8 @@ def test_member_set_is_allowed_for_owner_in_open_workspace(services: Services) -
     from tandem.projects.models import ProjectCreate
 
     services.projects.create(services.owner, ProjectCreate(name="solo"))
-    with TestClient(create_app(services=services)) as client:
+    with TestClient(
+        create_app(services=services, allow_open=True), base_url=LOOPBACK, client=PEER
+    ) as client:
         page = client.get("/projects/solo/members")
         assert 'action="/projects/solo/members"' in page.text

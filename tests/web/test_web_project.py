@@ -158,7 +158,7 @@ def test_editing_the_brief_and_a_stale_form(world: World, api: TestClient, gover
 
 
 def test_project_page_in_a_browser(browser: Any, world: World, governed: dict, serve: Any) -> None:
-    with serve(create_app(services=world.services)) as site:
+    with serve(create_app(services=world.services, allow_open=True)) as site:
         page = browser.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -258,7 +258,7 @@ def test_gate_page_sign_and_waive_forms(world: World, api: TestClient, gate_id: 
 
 
 def test_gate_sign_in_a_browser(browser: Any, world: World, gate_id: str, serve: Any) -> None:
-    with serve(create_app(services=world.services)) as site:
+    with serve(create_app(services=world.services, allow_open=True)) as site:
         page = browser.new_page()
         sign_in_browser(page, site, "ada")
         page.goto(f"{site}/projects/vision")

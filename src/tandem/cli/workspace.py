@@ -37,12 +37,19 @@ def server(
     host: Annotated[str, typer.Option("--host", help="address to listen on; beyond loopback only once an admin user exists")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="port")] = 8765,
     workers: Annotated[int, typer.Option("--workers", help="worker processes")] = 1,
+    allowed_host: Annotated[list[str] | None, typer.Option("--allowed-host", help="another Host name the server answers to (repeatable; * for any); the loopback names and --host always are")] = None,
 ) -> None:  # fmt: skip
     """Serve the REST API on the workspace (SQLite and local blobs by default; PostgreSQL with
     TANDEM_DATABASE_URL, S3 with TANDEM_ARTIFACTS=s3://bucket/prefix) and the web UI.
 
-    On loopback, a workspace with no users needs no sign-in. Any other address needs sign-in,
-    so tandem refuses it until an admin user exists (`tandem users create NAME --role admin`).
+    On loopback, a workspace with no users needs no sign-in (from loopback callers and pages
+    of the server's own origin). Any other address needs sign-in, so tandem refuses it until an
+    admin user exists (`tandem users create NAME --role admin`).
+
+    Requests whose Host is not a name the server answers to get 421 (TANDEM_ALLOWED_HOSTS,
+    comma-separated, adds names as --allowed-host does). Request bodies are limited (413):
+    uploads to TANDEM_MAX_UPLOAD_BYTES (default 10 GiB), other bodies to
+    TANDEM_MAX_BODY_BYTES (default 16 MiB).
     """
     if not 0 < port < 65536:
         raise InvalidInput(f"invalid port {port}: use 1-65535")
@@ -67,7 +74,17 @@ def server(
             f"refusing to listen on {host}: nobody could sign in. Create an admin first "
             "(tandem users create NAME --role admin --password-stdin), or listen on loopback (127.0.0.1)"
         )
-    os.environ["TANDEM_SERVER_HOST"] = host  # the workers decide on open access from it
+    # The workers read these: open access only on loopback, and the names to answer to.
+    if is_loopback(host):
+        os.environ["TANDEM_OPEN"] = "1"
+    else:
+        os.environ.pop("TANDEM_OPEN", None)
+    names = [*settings.allowed_hosts, *(allowed_host or [])]
+    if host not in ("0.0.0.0", "::"):  # a wildcard is no name a client would send
+        names.append(f"[{host}]" if ":" in host else host)
+    os.environ["TANDEM_ALLOWED_HOSTS"] = ",".join(
+        dict.fromkeys(n.strip() for n in names if n.strip())
+    )
     shown = f"[{host}]" if ":" in host else host
     err_console.print(f"tandem serving {settings.home} on http://{shown}:{port}/")
     uvicorn.run(

@@ -13,6 +13,9 @@
 | public URL     | TANDEM_PUBLIC_URL      | public_url   | the URL each request arrived on       |
 | outbound allow | TANDEM_OUTBOUND_ALLOW_HOSTS, tandem.toml `outbound_allow_hosts`: hosts,   |
 |                | host:port or CIDRs webhooks/OpenLineage/OIDC may reach on private networks |
+| Host names     | TANDEM_ALLOWED_HOSTS   | allowed_hosts| only localhost, 127.0.0.1, [::1]      |
+| body limit     | TANDEM_MAX_BODY_BYTES  | max_body_bytes | 16 MiB (uploads excepted)           |
+| upload limit   | TANDEM_MAX_UPLOAD_BYTES | max_upload_bytes | 10 GiB                           |
 
 `tandem.toml` is found by walking up from the current directory, as git finds `.git`.
 """
@@ -89,6 +92,12 @@ class Settings:
     # routable (TANDEM_OUTBOUND_ALLOW_HOSTS, comma-separated host, host:port or CIDR entries;
     # a list in tandem.toml). Empty: only public addresses (tandem.core.outbound).
     outbound_allow_hosts: tuple[str, ...] = ()
+    # The Host names a served app answers to besides the loopback names (TANDEM_ALLOWED_HOSTS,
+    # comma-separated; "*" for any); other Hosts get 421 (DNS rebinding). See server/edge.py.
+    allowed_hosts: tuple[str, ...] = ()
+    # Request body limits (413): uploads (routes that stream files) and every other body.
+    max_body_bytes: int = 16 * 2**20
+    max_upload_bytes: int = 10 * 2**30
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -131,6 +140,16 @@ class Settings:
             user_quota_bytes=_quota(pick("TANDEM_USER_QUOTA_BYTES", "user_quota_bytes")),
             outbound_allow_hosts=_allow_hosts(
                 env.get("TANDEM_OUTBOUND_ALLOW_HOSTS"), file_values.get("outbound_allow_hosts")
+            allowed_hosts=_names(
+                env.get("TANDEM_ALLOWED_HOSTS") or file_values.get("allowed_hosts")
+            ),
+            max_body_bytes=_byte_count(
+                pick("TANDEM_MAX_BODY_BYTES", "max_body_bytes"), "TANDEM_MAX_BODY_BYTES", 16 * 2**20
+            ),
+            max_upload_bytes=_byte_count(
+                pick("TANDEM_MAX_UPLOAD_BYTES", "max_upload_bytes"),
+                "TANDEM_MAX_UPLOAD_BYTES",
+                10 * 2**30,
             ),
         )
 
@@ -158,6 +177,24 @@ def _quota(value: str | None) -> int | None:
 
 
 EXECUTORS = ("local", "ray")
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """Host names from a comma-separated string (or a list in tandem.toml), lowercased."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+    return tuple(dict.fromkeys(str(v).strip().lower() for v in items if str(v).strip()))
+
+
+def _byte_count(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 1:
+        raise InvalidInput(f"{name} must be a positive number of bytes, not {value!r}")
+    return count
 
 
 def _executor(value: str | None) -> str:

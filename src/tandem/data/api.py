@@ -23,7 +23,14 @@ from tandem.data.models import (
     VersionCreate,
 )
 from tandem.errors import InvalidInput
-from tandem.server.deps import PrincipalDep, ServicesDep, blob_download, offload, spooled_upload
+from tandem.server.deps import (
+    UPLOAD_BODY,
+    PrincipalDep,
+    ServicesDep,
+    blob_download,
+    offload,
+    spooled_upload,
+)
 from tandem.server.policy import SIGNED_IN, policy
 
 router = APIRouter(tags=["datasets"])
@@ -74,7 +81,9 @@ async def missing_blobs(
 
 
 @router.put(
-    "/projects/{project}/datasets/blobs", status_code=201, openapi_extra=policy(Action.DATA_WRITE)
+    "/projects/{project}/datasets/blobs",
+    status_code=201,
+    openapi_extra=policy(Action.DATA_WRITE) | UPLOAD_BODY,
 )
 async def upload_blob(
     project: str, request: Request, services: ServicesDep, principal: PrincipalDep

@@ -33,7 +33,13 @@ from tandem.registry.models import ModelVersion
 from tandem.sdk import environment as env
 from tandem.sdk.spool import SendBatch, Shipper, Spool, parse_spool, replay, try_lock
 from tandem.tracking.models import Environment, Run, RunCreate, RunStatus
-from tandem.tracking.rules import check_new_run, check_params, check_tags, param_text
+from tandem.tracking.rules import (
+    MAX_BATCH_PARAMS,
+    check_new_run,
+    check_params,
+    check_tags,
+    param_text,
+)
 
 if TYPE_CHECKING:
     from tandem.sdk.client import Client, SyncReport
@@ -105,9 +111,11 @@ class ActiveRun:
                         f"params cannot change (got {value!r}): log a new run or use a tag"
                     )
             todo = {k: v for k, v in new.items() if k not in self._params}
-            if todo:
-                self.client.runs.log_batch(self.id, params=todo)
-                self._params.update(todo)
+            items = list(todo.items())
+            for start in range(0, len(items), MAX_BATCH_PARAMS):  # the server's cap per batch
+                chunk = dict(items[start : start + MAX_BATCH_PARAMS])
+                self.client.runs.log_batch(self.id, params=chunk)
+                self._params.update(chunk)
 
     # -- metrics and tags (spooled) -------------------------------------------------------
 

@@ -43,6 +43,7 @@ from typing import Any
 import orjson
 
 from tandem.errors import Conflict, ServerError, TandemError, TransportError
+from tandem.tracking.rules import MAX_BATCH_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -450,16 +451,21 @@ def _send_chunks(
     retry_for: float,
 ) -> int:
     """Send one spooled batch, split into chunks the server accepts. Chunk ids derive from the
-    batch id, so a resend after a crash repeats exactly the same ids; tags and the run's end go
-    with the last chunk."""
+    batch id, so a resend after a crash repeats exactly the same ids; the run's end goes with
+    the last chunk, tags with the last ones (at most MAX_BATCH_TAGS each)."""
     chunks = [points[i : i + MAX_BATCH_POINTS] for i in range(0, len(points), MAX_BATCH_POINTS)]
-    chunks = chunks or [[]]
-    for index, chunk in enumerate(chunks):
-        last = index == len(chunks) - 1
+    items = list(tags.items())
+    tag_chunks = [dict(items[i : i + MAX_BATCH_TAGS]) for i in range(0, len(items), MAX_BATCH_TAGS)]
+    count = max(len(chunks), len(tag_chunks), 1)
+    # both lists end with the last chunk, which carries the run's end
+    chunks = [[] for _ in range(count - len(chunks))] + chunks
+    tag_chunks = [{} for _ in range(count - len(tag_chunks))] + tag_chunks
+    for index, (chunk, tag_chunk) in enumerate(zip(chunks, tag_chunks, strict=True)):
+        last = index == count - 1
         body = batch_body(
             batch_id if last else f"{batch_id}.{index}",
             chunk,
-            tags if last else {},
+            tag_chunk,
             end_status if last else None,
             end_time if last else None,
         )

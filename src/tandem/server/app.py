@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from tandem import __version__
 from tandem.core.config import Settings
@@ -22,14 +23,15 @@ def create_app(
     services: Services | None = None,
     *,
     embedded: bool = False,
-    allow_open: bool = True,
+    allow_open: bool = False,
 ) -> FastAPI:
     """Build the app over `services` (or services built from `settings`).
 
     `embedded`: the app is only reachable in this process (the SDK's embedded workspace), so
     every request is the workspace owner's. `allow_open`: while the workspace has no users, a
-    request without credentials acts as the owner (a server on loopback); otherwise it is
-    anonymous and must sign in.
+    request without credentials from a loopback peer acts as the owner (`tandem server` on
+    loopback); otherwise it is anonymous and must sign in. A served app (not embedded) checks
+    every request's Host and body size first (`tandem.server.edge`).
     """
     owned = services is None
     services = services or Services.build(settings or Settings.load())
@@ -42,9 +44,13 @@ def bind_services(app: FastAPI, services: Services, *, owned: bool = False) -> N
     """Serve `services` from `app` (built by `build_app`); `owned`: close them on shutdown."""
     app.state.services = services
     app.state.owns_services = owned
+    if not app.state.embedded:
+        from tandem.server.edge import EdgePolicy
+
+        app.state.edge = EdgePolicy.of(services.settings, _upload_paths(app))
 
 
-def build_app(*, embedded: bool = False, allow_open: bool = True) -> FastAPI:
+def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     """The app's routes, not yet bound to a workspace (`bind_services`): building them is most
     of an embedded command's start, so the resident process (ADR 16) builds them once."""
     from tandem.audit.api import router as audit_router
@@ -57,6 +63,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = True) -> FastAPI:
     from tandem.lineage.api import router as lineage_router
     from tandem.projects.api import router as projects_router
     from tandem.registry.api import router as registry_router
+    from tandem.server.deps import json_route
     from tandem.tracking.api import router as tracking_router
 
     @asynccontextmanager
@@ -98,7 +105,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = True) -> FastAPI:
         identity_router,
         audit_router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(json_route)])
     _document_raw_bodies(app)
     _serve_hot_routes_first(app)
     if not embedded:  # in process, only the SDK calls: no pages, no browser sign-in
@@ -106,7 +113,25 @@ def build_app(*, embedded: bool = False, allow_open: bool = True) -> FastAPI:
 
         app.include_router(oidc_router)  # /login/oidc: single sign-on, when configured
         _mount_web(app)
+        from tandem.server.edge import Edge
+
+        app.add_middleware(Edge)
     return app
+
+
+def _upload_paths(app: FastAPI) -> list[re.Pattern[str]]:
+    """The paths of the routes that stream a file from the body (`deps.UPLOAD_BODY`). FastAPI
+    keeps included routers as lazy wrappers: their routes are listed through their contexts."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import compile_path
+
+    from tandem.server.deps import is_upload_route
+
+    return [
+        compile_path(str(route.path))[0]
+        for route in iter_route_contexts(app.routes)
+        if is_upload_route(route) or is_upload_route(getattr(route, "original_route", None))
+    ]
 
 
 def _serve_hot_routes_first(app: FastAPI) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import tempfile
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, NamedTuple, ParamSpec, TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
@@ -20,7 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from tandem.core.auth import Principal
-from tandem.errors import InvalidInput, PermissionDenied, Unauthenticated
+from tandem.core.net import is_loopback
+from tandem.errors import (
+    PayloadTooLarge,
+    PermissionDenied,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 from tandem.identity.service import WebSession, constant_time_equal
 from tandem.server.container import Services
 
@@ -54,9 +61,10 @@ async def web_session(request: Request) -> WebSession | None:
 
 
 async def get_principal(request: Request) -> Principal:
-    """Who is calling: the owner for an embedded workspace (and for a loopback server that has
-    no users yet); else the user behind the API token or the session cookie; else anonymous,
-    whom the services refuse everything but signing in."""
+    """Who is calling: the owner for an embedded workspace (and, while the workspace has no
+    users, for a loopback caller of an app told it may be open: `tandem server` on loopback);
+    else the user behind the API token or the session cookie; else anonymous, whom the
+    services refuse everything but signing in."""
     services: Services = request.app.state.services
     if request.app.state.embedded:
         return services.owner
@@ -81,12 +89,51 @@ async def get_principal(request: Request) -> Principal:
         ):
             request.state.principal = principal
             raise PermissionDenied("missing or wrong CSRF token: send the X-CSRF-Token header")
-    elif request.app.state.allow_open and not await _has_users(services):
+    elif (
+        request.app.state.allow_open
+        and _is_loopback_peer(source)
+        and not await _has_users(services)
+    ):
+        _check_same_origin(request.scope)
         principal = Principal.local_owner(source=source, via="open")
     else:
         principal = Principal.anonymous(source)
     request.state.principal = principal
     return principal
+
+
+# Open mode asks on every request; peers are few (measured: 1.5 us uncached, 0.05 us cached).
+_is_loopback_peer = functools.lru_cache(maxsize=1024)(is_loopback)
+
+
+def _check_same_origin(scope: Any) -> None:
+    """Open mode trusts whoever can reach loopback, which includes pages of any web site in the
+    user's browser: refuse a request that a page of another origin sent (browsers send
+    `Origin` on every cross-origin request, and on every POST)."""
+    origin = host = None
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            origin = value
+        elif name == b"host":
+            host = value
+    if origin is None or host is None:
+        return
+    scheme, _, netloc = origin.lower().partition(b"://")
+    if _netloc(netloc, scheme) != _netloc(host.lower(), scope["scheme"].encode()):
+        raise PermissionDenied(
+            f"cross-origin request from {origin.decode('latin-1')!r} refused: a workspace "
+            "without users answers pages of its own origin only"
+        )
+
+
+_DEFAULT_PORTS = {b"http": b"80", b"https": b"443", b"ws": b"80", b"wss": b"443"}
+
+
+def _netloc(netloc: bytes, scheme: bytes) -> bytes:
+    """`host:port`, with the scheme's default port made explicit."""
+    if netloc.rpartition(b":")[2].isdigit() and not netloc.endswith(b"]"):
+        return netloc
+    return netloc + b":" + _DEFAULT_PORTS.get(scheme, b"")
 
 
 async def _has_users(services: Services) -> bool:
@@ -139,10 +186,49 @@ def raw_json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+def is_json_type(content_type: bytes) -> bool:
+    """Whether a Content-Type is JSON: application/json or application/*+json, any parameters."""
+    media = content_type.partition(b";")[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+def _unsupported(content_type: bytes | None) -> UnsupportedMediaType:
+    shown = content_type.decode("latin-1") if content_type is not None else "none"
+    return UnsupportedMediaType(
+        f"this route takes a JSON body: send Content-Type: application/json (not {shown})"
+    )
+
+
+def check_json(request: Request) -> None:
+    """Refuse a body that is not declared JSON before reading it (415): a page of another site
+    may send text/plain or a form without asking first (no CORS preflight), never JSON."""
+    for name, value in request.scope["headers"]:
+        if name == b"content-type":
+            if is_json_type(value):
+                return
+            raise _unsupported(value)
+    raise _unsupported(None)
+
+
+async def json_route(request: Request) -> None:
+    """Dependency of every /api/ route: a route whose body FastAPI parses as JSON refuses a
+    non-empty body of another content type (415). Raw uploads and body-less routes are
+    untouched; FastAPI has already read the body (within the edge's limit) when this runs."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    if field is None or isinstance(field.field_info, params.Form):
+        return
+    if await request.body():
+        check_json(request)
+
+
 async def json_body(request: Request, model: type[M]) -> M:
     """The request body as `model`, parsed and validated in one pass in Rust. FastAPI's own body
     handling (JSON in Python, then validation, then its dependency machinery) cost a small
-    request ~0.09 ms, as much as the service call behind it. Errors are the same 422 problem."""
+    request ~0.09 ms, as much as the service call behind it. Errors are the same 422 problem;
+    a body that is not JSON is refused (415) before it is read."""
+    check_json(request)
     try:
         return model.model_validate_json(await request.body())
     except ValidationError as exc:
@@ -229,12 +315,27 @@ def model_response(model: BaseModel, status_code: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
-MAX_UPLOAD_BYTES = 50 * 2**30
+# `openapi_extra` of the routes that stream a file from the body (`spooled_upload`): the edge
+# gives their bodies the upload limit (TANDEM_MAX_UPLOAD_BYTES) rather than the JSON one.
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def is_upload_route(route: object) -> bool:
+    extra = getattr(route, "openapi_extra", None) or {}
+    return "application/octet-stream" in extra.get("requestBody", {}).get("content", {})
 
 
 @contextlib.asynccontextmanager
 async def spooled_upload(request: Request, services: Services) -> AsyncIterator[Path]:
-    """The request body, streamed into a temporary file inside the workspace (removed after)."""
+    """The request body, streamed into a temporary file inside the workspace (removed after).
+    A served app's edge refuses a body over TANDEM_MAX_UPLOAD_BYTES; this check is the
+    embedded app's."""
+    limit = services.settings.max_upload_bytes
     tmp_dir = services.settings.home / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
@@ -243,8 +344,11 @@ async def spooled_upload(request: Request, services: Services) -> AsyncIterator[
         with os.fdopen(fd, "wb") as out:
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > MAX_UPLOAD_BYTES:
-                    raise InvalidInput(f"upload is larger than {MAX_UPLOAD_BYTES} bytes")
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"the upload is larger than this server's limit of {limit} bytes",
+                        limit=limit,
+                    )
                 out.write(chunk)
         yield Path(name)
     finally:

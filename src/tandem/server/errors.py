@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from tandem.core.auth import Principal
@@ -26,6 +27,7 @@ _HTTP_CODES = {
     405: "method-not-allowed",
     413: "payload-too-large",
     415: "unsupported-media-type",
+    421: "misdirected-request",
 }
 
 
@@ -77,6 +79,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(
             exc.status_code, code, code.replace("-", " ").capitalize(), detail, request.url.path, {}
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody is left to answer: one line in the log, not a traceback.
+        log.warning(
+            "client %s disconnected during %s %s",
+            request.client.host if request.client else "unknown",
+            request.method,
+            request.url.path,
+        )
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

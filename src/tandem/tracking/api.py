@@ -13,6 +13,7 @@ from tandem.core.paging import Page
 from tandem.core.refs import RunRef
 from tandem.server.container import Services
 from tandem.server.deps import (
+    UPLOAD_BODY,
     PrincipalDep,
     ServicesDep,
     blob_download,
@@ -185,7 +186,9 @@ async def list_artifacts(
 
 
 @router.put(
-    "/runs/{run_id}/artifacts/{path:path}", status_code=201, openapi_extra=policy(Action.RUN_WRITE)
+    "/runs/{run_id}/artifacts/{path:path}",
+    status_code=201,
+    openapi_extra=policy(Action.RUN_WRITE) | UPLOAD_BODY,
 )
 async def upload_artifact(
     run_id: RunRefDep, path: str, request: Request, services: ServicesDep, principal: PrincipalDep

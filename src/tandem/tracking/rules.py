@@ -29,7 +29,21 @@ def param_text(value: Any) -> str:
     return str(value)
 
 
+# Params and tags per request (a batch, or a run's creation), as MLflow's log-batch caps them;
+# the SDK splits larger sets of params and tags into several batches.
+MAX_BATCH_PARAMS = 100
+MAX_BATCH_TAGS = 100
+
+
+def _check_count(raw: Mapping[str, Any], limit: int, what: str) -> None:
+    if len(raw) > limit:
+        raise InvalidInput(
+            f"{len(raw)} {what} in one request: at most {limit}; send the rest in further batches"
+        )
+
+
 def check_params(raw: Mapping[str, Any]) -> dict[str, str]:
+    _check_count(raw, MAX_BATCH_PARAMS, "params")
     return {
         check_key(key, "param"): check_text(
             param_text(value), f"param {key!r}", MAX_PARAM_VALUE_LENGTH
@@ -39,6 +53,7 @@ def check_params(raw: Mapping[str, Any]) -> dict[str, str]:
 
 
 def check_tags(raw: Mapping[str, Any]) -> dict[str, str]:
+    _check_count(raw, MAX_BATCH_TAGS, "tags")
     return {
         check_key(key, "tag"): check_text(str(value), f"tag {key!r}", MAX_TAG_VALUE_LENGTH)
         for key, value in raw.items()
