@@ -12,6 +12,7 @@
     + UnreadableData    422  unreadable-data: malformed CSV, wrong encoding, empty or mixed types
     + InvalidContract   422  invalid-contract: a data contract that does not parse (has `line`)
     + ContractViolated  422  contract-violated: a blocking contract check failed (has `failed`)
+    + LimitExceeded     422  limit-exceeded: too many columns, or over the time budget (has `limit`)
   x Unauthenticated     401  unauthenticated
   x PermissionDenied    403  permission-denied
   x RateLimited         429  rate-limited: e.g. too many failed logins
@@ -112,6 +113,14 @@ class ContractViolated(InvalidInput):
     title = "Data contract violated"
 
 
+class LimitExceeded(InvalidInput):
+    """Data past a server's limit (`details["limit"]` names it: max_columns,
+    profile_budget_seconds; `details["value"]` is its value)."""
+
+    code = "limit-exceeded"
+    title = "Limit exceeded"
+
+
 class Unauthenticated(TandemError):
     code = "unauthenticated"
     status = 401
@@ -164,6 +173,7 @@ _ALL: tuple[type[TandemError], ...] = (
     UnreadableData,
     InvalidContract,
     ContractViolated,
+    LimitExceeded,
     Unauthenticated,
     PermissionDenied,
     RateLimited,

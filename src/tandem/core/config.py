@@ -11,6 +11,9 @@
 | OIDC sign-in   | TANDEM_OIDC_ISSUER, TANDEM_OIDC_CLIENT_ID, TANDEM_OIDC_CLIENT_SECRET,   |
 |                | TANDEM_OIDC_NAME, TANDEM_OIDC_USERNAME_CLAIM, TANDEM_OIDC_CREATE_USERS  |
 | public URL     | TANDEM_PUBLIC_URL      | public_url   | the URL each request arrived on       |
+| data sources   | TANDEM_DATA_ROOTS      | data_roots   | none (embedded: repository and cwd)   |
+| column limit   | TANDEM_MAX_COLUMNS     | max_columns  | 2000                                  |
+| time budget    | TANDEM_PROFILE_BUDGET_SECONDS | profile_budget_seconds | 120         |
 
 `tandem.toml` is found by walking up from the current directory, as git finds `.git`.
 """
@@ -79,6 +82,13 @@ class Settings:
     # Where profiling and validating a dataset runs (TANDEM_EXECUTOR): "local", this process,
     # or "ray", one task per file on a Ray cluster (RAY_ADDRESS, or a local one).
     executor: str = "local"
+    # Object-store prefixes (`s3://bucket/prefix`) a server may import datasets from: the
+    # TANDEM_DATA_ROOTS entries that are s3:// URLs. None configured: s3 import is refused.
+    data_s3_roots: tuple[str, ...] = ()
+    # Limits on profiling and validating a table (TANDEM_MAX_COLUMNS, and wall-clock seconds
+    # per profile or validation, TANDEM_PROFILE_BUDGET_SECONDS): a table past either is refused.
+    max_columns: int = 2000
+    profile_budget_seconds: float = 120.0
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -118,6 +128,17 @@ class Settings:
                 env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots"), start
             ),
             executor=_executor(pick("TANDEM_EXECUTOR", "executor")),
+            data_s3_roots=_data_s3_roots(
+                env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots")
+            ),
+            max_columns=int(
+                _positive(pick("TANDEM_MAX_COLUMNS", "max_columns"), 2000, "TANDEM_MAX_COLUMNS")
+            ),
+            profile_budget_seconds=_positive(
+                pick("TANDEM_PROFILE_BUDGET_SECONDS", "profile_budget_seconds"),
+                120.0,
+                "TANDEM_PROFILE_BUDGET_SECONDS",
+            ),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -139,18 +160,52 @@ def _executor(value: str | None) -> str:
     return name
 
 
-def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Path, ...]:
+S3_SCHEME = "s3://"
+
+
+def _root_values(env_value: str | None, file_value: Any) -> list[str]:
     if env_value:
-        values: list[str] = [v for v in env_value.split(os.pathsep) if v]
-    elif isinstance(file_value, str):
-        values = [file_value]
-    elif isinstance(file_value, list) and all(isinstance(v, str) for v in file_value):
-        values = list(file_value)
-    elif file_value is None:
-        values = []
-    else:
-        raise InvalidInput("data_roots in tandem.toml must be a folder or a list of folders")
+        # `s3://` holds the path separator ':' on POSIX: rejoin what splitting tore apart
+        values: list[str] = []
+        for part in env_value.split(os.pathsep):
+            if values and values[-1] == "s3" and part.startswith("//"):
+                values[-1] = f"s3:{part}"
+            elif part:
+                values.append(part)
+        return values
+    if isinstance(file_value, str):
+        return [file_value]
+    if isinstance(file_value, list) and all(isinstance(v, str) for v in file_value):
+        return list(file_value)
+    if file_value is None:
+        return []
+    raise InvalidInput(
+        "data_roots in tandem.toml must be a folder, an s3://bucket/prefix, or a list of them"
+    )
+
+
+def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Path, ...]:
+    values = [v for v in _root_values(env_value, file_value) if not v.startswith(S3_SCHEME)]
     return tuple((base / Path(v).expanduser()).resolve() for v in values)
+
+
+def _data_s3_roots(env_value: str | None, file_value: Any) -> tuple[str, ...]:
+    from tandem.core.s3uri import S3Location
+
+    values = [v for v in _root_values(env_value, file_value) if v.startswith(S3_SCHEME)]
+    return tuple(str(S3Location.parse(v)) for v in values)
+
+
+def _positive(value: str | None, default: float, name: str) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0 or number == float("inf"):
+        raise InvalidInput(f"{name} must be a positive number, not {value!r}")
+    return number
 
 
 def default_data_roots(settings: Settings) -> tuple[Path, ...]:
