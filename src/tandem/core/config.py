@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tandem.core.s3uri import SCHEME, S3Location
 from tandem.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -160,9 +161,6 @@ def _executor(value: str | None) -> str:
     return name
 
 
-S3_SCHEME = "s3://"
-
-
 def _root_values(env_value: str | None, file_value: Any) -> list[str]:
     if env_value:
         # `s3://` holds the path separator ':' on POSIX: rejoin what splitting tore apart
@@ -185,14 +183,12 @@ def _root_values(env_value: str | None, file_value: Any) -> list[str]:
 
 
 def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Path, ...]:
-    values = [v for v in _root_values(env_value, file_value) if not v.startswith(S3_SCHEME)]
+    values = [v for v in _root_values(env_value, file_value) if not v.startswith(SCHEME)]
     return tuple((base / Path(v).expanduser()).resolve() for v in values)
 
 
 def _data_s3_roots(env_value: str | None, file_value: Any) -> tuple[str, ...]:
-    from tandem.core.s3uri import S3Location
-
-    values = [v for v in _root_values(env_value, file_value) if v.startswith(S3_SCHEME)]
+    values = [v for v in _root_values(env_value, file_value) if v.startswith(SCHEME)]
     return tuple(str(S3Location.parse(v)) for v in values)
 
 
