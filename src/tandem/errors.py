@@ -13,6 +13,7 @@
     + InvalidContract   422  invalid-contract: a data contract that does not parse (has `line`)
     + ContractViolated  422  contract-violated: a blocking contract check failed (has `failed`)
     + DestinationRefused 422 destination-refused: a URL tandem would call is not allowed (SSRF)
+    + LimitExceeded     422  limit-exceeded: too many columns, or over the time budget (has `limit`)
   x Unauthenticated     401  unauthenticated
   x PermissionDenied    403  permission-denied
   x RateLimited         429  rate-limited: e.g. too many failed logins
@@ -123,6 +124,12 @@ class DestinationRefused(InvalidInput):
 
     code = "destination-refused"
     title = "Destination refused"
+class LimitExceeded(InvalidInput):
+    """Data past a server's limit (`details["limit"]` names it: max_columns,
+    profile_budget_seconds; `details["value"]` is its value)."""
+
+    code = "limit-exceeded"
+    title = "Limit exceeded"
 
 
 class Unauthenticated(TandemError):
@@ -209,6 +216,7 @@ _ALL: tuple[type[TandemError], ...] = (
     InvalidContract,
     ContractViolated,
     DestinationRefused,
+    LimitExceeded,
     Unauthenticated,
     PermissionDenied,
     RateLimited,

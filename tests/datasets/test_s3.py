@@ -48,7 +48,9 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     client.delete_bucket(Bucket=BUCKET)
 
 
-def test_a_version_from_an_s3_prefix(s3, services: Services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_version_from_an_s3_prefix(s3, settings: Settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # the server may read this prefix (TANDEM_DATA_ROOTS=s3://lake/churn)
+    services = Services.build(settings.with_(data_s3_roots=(f"s3://{BUCKET}/churn",)))
     telco = (REAL_DATA / "telco-churn.csv").read_bytes()
     half = telco.splitlines(keepends=True)
     header, rows = half[0], half[1:]
@@ -64,8 +66,9 @@ def test_a_version_from_an_s3_prefix(s3, services: Services, tmp_path: Path) -> 
     again = services.data.add_from_path(owner, "churn", "telco", f"s3://{BUCKET}/churn/2026")
     assert (again.version, again.created) == (1, False)
     with pytest.raises(NotFound, match="no objects"):
-        services.data.add_from_path(owner, "churn", "none", f"s3://{BUCKET}/nothing/")
+        services.data.add_from_path(owner, "churn", "none", f"s3://{BUCKET}/churn/nothing/")
     assert not any((services.settings.home / "tmp").iterdir())  # downloads cleaned up
+    services.close()
 
 
 def test_a_workspace_with_blobs_in_s3(s3, settings: Settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

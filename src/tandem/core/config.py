@@ -16,6 +16,9 @@
 | Host names     | TANDEM_ALLOWED_HOSTS   | allowed_hosts| only localhost, 127.0.0.1, [::1]      |
 | body limit     | TANDEM_MAX_BODY_BYTES  | max_body_bytes | 16 MiB (uploads excepted)           |
 | upload limit   | TANDEM_MAX_UPLOAD_BYTES | max_upload_bytes | 10 GiB                           |
+| data sources   | TANDEM_DATA_ROOTS      | data_roots   | none (embedded: repository and cwd)   |
+| column limit   | TANDEM_MAX_COLUMNS     | max_columns  | 2000                                  |
+| time budget    | TANDEM_PROFILE_BUDGET_SECONDS | profile_budget_seconds | 120         |
 
 `tandem.toml` is found by walking up from the current directory, as git finds `.git`.
 """
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tandem.core.s3uri import SCHEME, S3Location
 from tandem.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -98,6 +102,13 @@ class Settings:
     # Request body limits (413): uploads (routes that stream files) and every other body.
     max_body_bytes: int = 16 * 2**20
     max_upload_bytes: int = 10 * 2**30
+    # Object-store prefixes (`s3://bucket/prefix`) a server may import datasets from: the
+    # TANDEM_DATA_ROOTS entries that are s3:// URLs. None configured: s3 import is refused.
+    data_s3_roots: tuple[str, ...] = ()
+    # Limits on profiling and validating a table (TANDEM_MAX_COLUMNS, and wall-clock seconds
+    # per profile or validation, TANDEM_PROFILE_BUDGET_SECONDS): a table past either is refused.
+    max_columns: int = 2000
+    profile_budget_seconds: float = 120.0
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -150,6 +161,16 @@ class Settings:
                 pick("TANDEM_MAX_UPLOAD_BYTES", "max_upload_bytes"),
                 "TANDEM_MAX_UPLOAD_BYTES",
                 10 * 2**30,
+            data_s3_roots=_data_s3_roots(
+                env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots")
+            ),
+            max_columns=int(
+                _positive(pick("TANDEM_MAX_COLUMNS", "max_columns"), 2000, "TANDEM_MAX_COLUMNS")
+            ),
+            profile_budget_seconds=_positive(
+                pick("TANDEM_PROFILE_BUDGET_SECONDS", "profile_budget_seconds"),
+                120.0,
+                "TANDEM_PROFILE_BUDGET_SECONDS",
             ),
         )
 
@@ -204,17 +225,29 @@ def _executor(value: str | None) -> str:
     return name
 
 
-def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Path, ...]:
+def _root_values(env_value: str | None, file_value: Any) -> list[str]:
     if env_value:
-        values: list[str] = [v for v in env_value.split(os.pathsep) if v]
-    elif isinstance(file_value, str):
-        values = [file_value]
-    elif isinstance(file_value, list) and all(isinstance(v, str) for v in file_value):
-        values = list(file_value)
-    elif file_value is None:
-        values = []
-    else:
-        raise InvalidInput("data_roots in tandem.toml must be a folder or a list of folders")
+        # `s3://` holds the path separator ':' on POSIX: rejoin what splitting tore apart
+        values: list[str] = []
+        for part in env_value.split(os.pathsep):
+            if values and values[-1] == "s3" and part.startswith("//"):
+                values[-1] = f"s3:{part}"
+            elif part:
+                values.append(part)
+        return values
+    if isinstance(file_value, str):
+        return [file_value]
+    if isinstance(file_value, list) and all(isinstance(v, str) for v in file_value):
+        return list(file_value)
+    if file_value is None:
+        return []
+    raise InvalidInput(
+        "data_roots in tandem.toml must be a folder, an s3://bucket/prefix, or a list of them"
+    )
+
+
+def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Path, ...]:
+    values = [v for v in _root_values(env_value, file_value) if not v.startswith(SCHEME)]
     return tuple((base / Path(v).expanduser()).resolve() for v in values)
 
 
@@ -235,6 +268,21 @@ def _allow_hosts(env_value: str | None, file_value: Any) -> tuple[str, ...]:
 
         Allowlist.parse(entries)
     return entries
+def _data_s3_roots(env_value: str | None, file_value: Any) -> tuple[str, ...]:
+    values = [v for v in _root_values(env_value, file_value) if v.startswith(SCHEME)]
+    return tuple(str(S3Location.parse(v)) for v in values)
+
+
+def _positive(value: str | None, default: float, name: str) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0 or number == float("inf"):
+        raise InvalidInput(f"{name} must be a positive number, not {value!r}")
+    return number
 
 
 def default_data_roots(settings: Settings) -> tuple[Path, ...]:

@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tandem.data.frames import TableFormat
+from tandem.data.limits import (
+    Budget,
+    DataLimits,
+    budget,
+    check_columns,
+    check_header_columns,
+)
 from tandem.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -41,11 +48,20 @@ def parse_contract(text: str) -> Contract:
 
 
 def analyse(
-    paths: Sequence[Path], fmt: TableFormat | None, contract: str | None, executor: str = "local"
+    paths: Sequence[Path],
+    fmt: TableFormat | None,
+    contract: str | None,
+    executor: str = "local",
+    limits: DataLimits | None = None,
 ) -> Analysis:
     """Profile, scan and (with a contract) validate the table in `paths`, on `executor`
     ("local" or "ray": one task per file, then a merge; the result is the same). Files that
-    are not one table format are versioned as plain files: no profile, and no contract."""
+    are not one table format are versioned as plain files: no profile, and no contract.
+
+    Raises:
+        LimitExceeded: more columns than `limits.max_columns`, or the work took longer than
+            `limits.budget_seconds` (it is stopped, not left running).
+    """
     if fmt is None:
         if contract is not None:
             raise InvalidInput(
@@ -56,11 +72,14 @@ def analyse(
     from tandem.data.pii import scan_pii
     from tandem.data.profile import profile_files
 
-    runner = executor_from_settings(executor)
-    # one task per file, merged in file order, so every executor gives the same profile
-    profile = profile_files(list(paths), fmt, runner)
-    profile_json = profile.to_json()
-    findings = [f.to_json() for f in scan_pii(list(paths), fmt)]
+    limits = limits or DataLimits()
+    with budget(Budget.start("profiling the table", limits.budget_seconds)):
+        schema = _checked_schema(paths, fmt, limits)
+        runner = executor_from_settings(executor)
+        # one task per file, merged in file order, so every executor gives the same profile
+        profile = profile_files(list(paths), fmt, runner, schema=schema)
+        profile_json = profile.to_json()
+        findings = [f.to_json() for f in scan_pii(list(paths), fmt)]
     analysis = Analysis(
         format=fmt.value,
         rows=profile.rows,
@@ -72,7 +91,8 @@ def analyse(
         pii=findings,
     )
     if contract is not None:
-        result, passed, blocking = _validate(paths, fmt, contract, findings, executor)
+        with budget(Budget.start("validating the table", limits.budget_seconds)):
+            result, passed, blocking = _validate(paths, fmt, contract, findings, executor)
         analysis.validation = result
         analysis.passed = passed
         analysis.blocking_failures = blocking
@@ -98,11 +118,35 @@ def _validate(
 
 
 def validate_files(
-    paths: Sequence[Path], fmt: TableFormat, contract: str, executor: str = "local"
+    paths: Sequence[Path],
+    fmt: TableFormat,
+    contract: str,
+    executor: str = "local",
+    limits: DataLimits | None = None,
 ) -> tuple[dict[str, Any], bool, bool]:
-    """Validate stored files against `contract`: (result, passed, a blocking check failed)."""
-    result, passed, blocking = _validate(paths, fmt, contract, None, executor)
+    """Validate stored files against `contract`: (result, passed, a blocking check failed).
+
+    Raises:
+        LimitExceeded: as for `analyse`.
+    """
+    limits = limits or DataLimits()
+    with budget(Budget.start("validating the table", limits.budget_seconds)):
+        _checked_schema(paths, fmt, limits)
+        result, passed, blocking = _validate(paths, fmt, contract, None, executor)
     return result, passed, bool(blocking)
+
+
+def _checked_schema(paths: Sequence[Path], fmt: TableFormat, limits: DataLimits) -> Any:
+    """The table's schema, once its width is known to be within the limit: a CSV header is
+    counted before Polars infers types from its rows (20,000 columns take seconds to infer),
+    then the inferred schema is counted (JSON lines can gain a column per row)."""
+    from tandem.data.frames import read_schema
+
+    if fmt is TableFormat.CSV:
+        check_header_columns(paths, limits)
+    schema = read_schema(paths, fmt)
+    check_columns(len(schema), limits, "the table")
+    return schema
 
 
 def draft_contract(profile: dict[str, Any], name: str, pii: list[dict[str, Any]]) -> str:

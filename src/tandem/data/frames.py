@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tandem.errors import UnreadableData
+from tandem.errors import LimitExceeded, UnreadableData
 
 if TYPE_CHECKING:
     import polars as pl
@@ -82,6 +82,15 @@ def scan_table(
     return pl.scan_ndjson(sources, infer_schema_length=CSV_INFER_ROWS)
 
 
+def read_schema(paths: Sequence[Path], fmt: TableFormat) -> pl.Schema:
+    """The schema of the table in `paths` (CSV and JSON lines: inferred from their first
+    CSV_INFER_ROWS rows), with read errors as `UnreadableData`."""
+    try:
+        return scan_table(paths, fmt).collect_schema()
+    except Exception as error:
+        raise read_error(error, "the table") from None
+
+
 @dataclass(frozen=True)
 class TablePart:
     """A piece of a table that one task processes: a file, or rows of a Parquet file (whole row
@@ -136,9 +145,14 @@ def scan_part(part: TablePart, fmt: TableFormat, schema: pl.Schema | None = None
 
 
 def collect(frame: pl.LazyFrame, what: str = "the table") -> pl.DataFrame:
-    """Collect `frame` with the streaming engine, turning read errors into `UnreadableData`."""
+    """Collect `frame` with the streaming engine, turning read errors into `UnreadableData`;
+    under a time budget (`limits.budget`), cancelled when it runs out."""
+    from tandem.data.limits import collect_within
+
     try:
-        return frame.collect(engine="streaming")
+        return collect_within(frame)
+    except LimitExceeded:
+        raise
     except Exception as error:
         raise read_error(error, what) from None
 
@@ -156,10 +170,16 @@ def iter_batches(
 
 def iter_frame_batches(frame: pl.LazyFrame, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
     """A lazy frame as a stream of frames of about `batch_rows` rows, with read errors as
-    `UnreadableData`."""
+    `UnreadableData`; under a time budget, checked before each batch is read (the stream
+    stops reading when the consumer stops)."""
+    from tandem.data.limits import check_budget
+
     try:
-        yield from frame.collect_batches(chunk_size=batch_rows)
-    except UnreadableData:
+        check_budget()
+        for batch in frame.collect_batches(chunk_size=batch_rows):
+            yield batch
+            check_budget()
+    except (UnreadableData, LimitExceeded):
         raise
     except Exception as error:
         raise read_error(error, "the table") from None

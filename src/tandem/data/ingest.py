@@ -66,13 +66,14 @@ def check_inside(path: Path, roots: Sequence[Path], forbidden: Sequence[Path] = 
         )
     for folder in forbidden:
         if absolute.is_relative_to(folder):
-            raise UnsafePath(f"{path} is inside tandem's own workspace {folder}")
+            raise UnsafePath(f"{path} is inside tandem's own workspace or blob store {folder}")
     return absolute
 
 
 def discover(path: Path, roots: Sequence[Path] | None = None,
              forbidden: Sequence[Path] = ()) -> list[SourceFile]:  # fmt: skip
-    """The files to add for `path`: the file itself, or every file under the folder.
+    """The files to add for `path`: the file itself, or every file under the folder (but
+    none under `forbidden`).
 
     Raises:
         NotFound: nothing at `path`.
@@ -96,7 +97,9 @@ def discover(path: Path, roots: Sequence[Path] | None = None,
         raise UnsafePath(f"{path} is not a regular file or folder")
     files: list[SourceFile] = []
     for folder, dirnames, filenames in os.walk(path, followlinks=False):
-        dirnames.sort()
+        # tandem's own workspace and blob store are never read, even inside an allowed folder
+        # (a repository holds its .tandem/): their bytes belong to every project
+        dirnames[:] = sorted(d for d in dirnames if Path(folder, d) not in forbidden)
         for name in dirnames:
             if os.path.islink(os.path.join(folder, name)):
                 raise UnsafePath(f"{os.path.join(folder, name)} is a symbolic link")

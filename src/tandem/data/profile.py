@@ -40,9 +40,10 @@ import numpy as np
 import polars as pl
 from blake3 import blake3
 
-from tandem.data import frames
+from tandem.data import frames, limits
 from tandem.data.executor import Executor, executor_from_settings
 from tandem.data.frames import TableFormat
+from tandem.data.limits import Budget, check_budget, current_budget
 from tandem.data.sketches import (
     F64,
     I64,
@@ -442,8 +443,13 @@ class Profile:
 
 
 def profile_batch(batch: pl.DataFrame) -> Profile:
-    """The profile of one in-memory batch of rows."""
-    return Profile(batch.height, {s.name: _profile_series(s) for s in batch.iter_columns()})
+    """The profile of one in-memory batch of rows (under a time budget, checked between
+    columns: `limits.budget`)."""
+    columns = {}
+    for series in batch.iter_columns():
+        check_budget()
+        columns[series.name] = _profile_series(series)
+    return Profile(batch.height, columns)
 
 
 def profile_exact(frame: pl.DataFrame) -> Profile:
@@ -527,6 +533,7 @@ def profile_files(
     executor: Executor | None = None,
     batch_rows: int = frames.BATCH_ROWS,
     part_rows: int = frames.PART_ROWS,
+    schema: pl.Schema | None = None,
 ) -> Profile:
     """The profile of the table in `paths`, one task per part on `executor` (a file, or whole
     row groups of a large Parquet file: `frames.table_parts`), merged in table order. Every
@@ -542,26 +549,35 @@ def profile_files(
         executor: where to run; `executor_from_settings()` (TANDEM_EXECUTOR) by default.
         batch_rows: rows per streamed batch within a part.
         part_rows: rows of Parquet per part, at least.
+        schema: the whole table's schema, when the caller has already read it.
+
+    The active time budget (`limits.budget`) goes with every task, wherever it runs.
 
     Raises:
         UnreadableData: a file is not a readable table of that format.
         InvalidInput: Parquet files whose columns hold different kinds of types.
+        LimitExceeded: the time budget ran out.
     """
     runner = executor or executor_from_settings()
-    schema = None
-    if fmt is not TableFormat.PARQUET:
-        try:
-            schema = frames.scan_table(paths, fmt).collect_schema()
-        except Exception as error:
-            raise frames.read_error(error, "the table") from None
-    task = partial(_profile_part, fmt=fmt, schema=schema, batch_rows=batch_rows)
+    if fmt is TableFormat.PARQUET:
+        schema = None
+    elif schema is None:
+        schema = frames.read_schema(paths, fmt)
+    task = partial(
+        _profile_part, fmt=fmt, schema=schema, batch_rows=batch_rows, budget=current_budget()
+    )
     return merge_profiles(runner.map(task, frames.table_parts(paths, fmt, part_rows)))
 
 
 def _profile_part(
-    part: frames.TablePart, fmt: TableFormat, schema: pl.Schema | None, batch_rows: int
+    part: frames.TablePart,
+    fmt: TableFormat,
+    schema: pl.Schema | None,
+    batch_rows: int,
+    budget: Budget | None = None,
 ) -> Profile:
-    return _profile_frame_stream(frames.scan_part(part, fmt, schema), batch_rows)
+    with limits.budget(budget):
+        return _profile_frame_stream(frames.scan_part(part, fmt, schema), batch_rows)
 
 
 def merge_profiles(profiles: Iterable[Profile]) -> Profile:

@@ -1,35 +1,65 @@
 """Adding a dataset version from an `s3://bucket/prefix`: every object under the prefix (or the
-one object the prefix names), downloaded into a scratch folder, then added like local files."""
+one object the prefix names), downloaded into a scratch folder, then added like local files.
+
+The server reads with its own credentials, which may reach far more than the member asking
+(its blob store holds every project's files): so a prefix is read only inside the prefixes an
+administrator listed in TANDEM_DATA_ROOTS, and never where the blob store lives
+(`check_s3_source`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlparse
 
 from tandem.core.paths import check_artifact_path
+from tandem.core.s3uri import S3Location
 from tandem.data.ingest import MAX_FILES, SourceFile
 from tandem.errors import InvalidInput, NotFound, ServerError, UnsafePath
 
 
-def download_prefix(uri: str, folder: Path) -> list[SourceFile]:
-    """Download the objects under `uri` into `folder`; their keys below the prefix become the
-    version's paths.
+def check_s3_source(
+    uri: str, roots: Sequence[S3Location], blob_store: S3Location | None
+) -> S3Location:
+    """The location `uri` names, if the server may read it for a member: at or under one of
+    `roots` (whole path segments), and neither inside nor around the `blob_store`.
 
     Raises:
-        InvalidInput: not an s3:// URI, or boto3 is missing.
+        InvalidInput: not a valid s3:// location.
+        UnsafePath: outside the allowed prefixes, or overlapping the blob store.
+    """
+    location = S3Location.parse(uri)
+    if blob_store is not None and location.overlaps(blob_store):
+        raise UnsafePath(
+            f"{uri} overlaps tandem's own blob store, which holds every project's files: "
+            "it is never a data source"
+        )
+    if not any(root.contains(location) for root in roots):
+        allowed = ", ".join(str(root) for root in roots) or "none are configured"
+        raise UnsafePath(
+            f"{uri} is outside the object-store prefixes tandem may read data from "
+            f"({allowed}); an administrator can allow a prefix in TANDEM_DATA_ROOTS "
+            "(s3://bucket/prefix), or upload the files instead"
+        )
+    return location
+
+
+def download_prefix(location: S3Location, folder: Path) -> list[SourceFile]:
+    """Download the objects under `location` into `folder`; their keys below the prefix
+    become the version's paths.
+
+    Raises:
+        InvalidInput: boto3 is missing, or too many objects.
         NotFound: no objects under the prefix.
     """
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise InvalidInput(f"invalid S3 location {uri!r}: use s3://bucket/prefix")
     from tandem.store.s3 import s3_client
 
     client = s3_client()
-    bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
+    uri = str(location)
+    bucket, prefix = location.bucket, location.prefix
     keys: list[tuple[str, str]] = []  # (key, path inside the version)
     try:
         paginator = client.get_paginator("list_objects_v2")
-        folder_prefix = prefix.rstrip("/") + "/" if prefix else ""
+        folder_prefix = prefix + "/" if prefix else ""
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 key = item["Key"]

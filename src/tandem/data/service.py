@@ -33,9 +33,11 @@ from tandem.core.ids import Oid
 from tandem.core.paging import Page, check_limit
 from tandem.core.paths import check_artifact_path
 from tandem.core.refs import DatasetRef, parse_dataset_ref, parse_run_ref
+from tandem.core.s3uri import S3Location, is_s3
 from tandem.core.validation import check_dataset_name, check_text
 from tandem.data.frames import table_format
 from tandem.data.ingest import HashCache, SourceFile, discover, hash_source, store_file
+from tandem.data.limits import DataLimits, refuse_disguised
 from tandem.data.models import (
     Contract,
     Dataset,
@@ -114,6 +116,9 @@ class DataService:
         workspace: Path,
         hash_cache: HashCache,
         executor: str = "local",
+        s3_roots: Sequence[str] = (),
+        artifacts: str | None = None,
+        limits: DataLimits | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -129,6 +134,13 @@ class DataService:
         self.workspace = workspace
         self.hash_cache = hash_cache
         self.executor = executor  # where profiles and validations run: "local" or "ray"
+        # Server-side sources: local folders and s3:// prefixes an administrator allowed, never
+        # the workspace or the blob store (whose bytes belong to every project).
+        self.s3_roots = tuple(S3Location.parse(root) for root in s3_roots)
+        self.blob_location = S3Location.parse(artifacts) if artifacts and is_s3(artifacts) else None
+        local_blobs = (Path(artifacts).resolve(),) if artifacts and not is_s3(artifacts) else ()
+        self.forbidden = (workspace, *local_blobs)
+        self.limits = limits or DataLimits()
         # contract digest -> the columns it classifies as sensitive (parsing takes ~30 ms)
         self._sensitive: dict[str, frozenset[str]] = {}
 
@@ -197,7 +209,7 @@ class DataService:
                 run_id=run_id, role=role, create_dataset=create_dataset,
                 create_project=create_project,
             )  # fmt: skip
-        files = discover(Path(path), self.data_roots, forbidden=(self.workspace,))
+        files = discover(Path(path), self.data_roots, forbidden=self.forbidden)
         hashed: list[tuple[SourceFile, Oid]] = []
         for file in files:
             oid = self.hash_cache.get(file)
@@ -217,10 +229,11 @@ class DataService:
 
     def _add_from_s3(self, principal: Principal, project: str, name: str, uri: str,
                      **options: Any) -> DatasetVersion:  # fmt: skip
-        from tandem.data.s3_source import download_prefix
+        from tandem.data.s3_source import check_s3_source, download_prefix
 
+        location = check_s3_source(uri, self.s3_roots, self.blob_location)
         with tempfile.TemporaryDirectory(dir=self._scratch()) as folder:
-            files = download_prefix(uri, Path(folder))
+            files = download_prefix(location, Path(folder))
             hashed = [(f, hash_source(f).oid) for f in files]
             manifest = [ManifestFile(path=f.path, oid=oid, size=f.size) for f, oid in hashed]
             return self._add(
@@ -279,7 +292,7 @@ class DataService:
                 message=message, run_id=run_id, role=role, create_dataset=create_dataset,
                 create_project=create_project, store=to_store,
             )  # fmt: skip
-        except ContractViolated:
+        except InvalidInput:
             for stage in staged.values():  # refused: keep nothing of it
                 stage.unlink(missing_ok=True)
             raise
@@ -481,7 +494,8 @@ class DataService:
 
         fmt = table_format([f.path for f in manifest])
         with self._materialized(manifest, local) as paths:
-            return analyse(paths, fmt, contract, self.executor)
+            refuse_disguised([(f.path, p) for f, p in zip(manifest, paths, strict=True)])
+            return analyse(paths, fmt, contract, self.executor, self.limits)
 
     @contextlib.contextmanager
     def _materialized(
@@ -810,7 +824,10 @@ class DataService:
                 "JSON Lines files of one kind): there is nothing to validate"
             )
         with self._materialized(manifest, None) as paths:
-            result, passed, blocking = validate_files(paths, fmt, current.text, self.executor)
+            refuse_disguised([(f.path, p) for f, p in zip(manifest, paths, strict=True)])
+            result, passed, blocking = validate_files(
+                paths, fmt, current.text, self.executor, self.limits
+            )
         with self.db.write() as conn:
             self._dataset(conn, principal, project, parsed.name, Action.DATA_WRITE)
             self.store.insert_validation(

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tandem.data import frames
+from tandem.data import frames, limits
 from tandem.data.contract import (
     SEVERITIES_BLOCKING,
     TIME_UNITS,
@@ -56,6 +56,7 @@ from tandem.data.contract import (
     SchemaObject,
 )
 from tandem.data.frames import TableFormat
+from tandem.data.limits import Budget, current_budget
 from tandem.data.pii import (
     _IPV6,
     HASH_PATTERN,
@@ -338,6 +339,7 @@ def validate_parts(
         schema=schema,
         now=moment,
         ids=frozenset(p.id for p in parted),
+        budget=current_budget(),
     )
     pieces = frames.table_parts(paths, fmt, part_rows) if parted else []
     parts = executor.map(task, pieces) if parted else []
@@ -363,6 +365,7 @@ def _validate_part(
     schema: dict[str, Any],
     now: datetime,
     ids: frozenset[str],
+    budget: Budget | None = None,
 ) -> tuple[int, dict[str, tuple[Any, str | None]]]:
     """One part's share of `validate_parts`: its row count and, per check id, its aggregate
     and, for a check that could not run on it, why. The checks are compiled against the whole
@@ -370,7 +373,8 @@ def _validate_part(
     JSON-lines parts are read with that schema too, so a column is one type in every part."""
     lazy = frames.scan_part(part, fmt, None if fmt is TableFormat.PARQUET else _pl_schema(schema))
     plans = [p for p in _compile(contract.object(object_name), schema, now) if p.id in ids]
-    rows, values = _evaluate(lazy, plans)
+    with limits.budget(budget):  # the caller's budget, on whichever worker this runs
+        rows, values = _evaluate(lazy, plans)
     return rows, {
         plan.id: (value, None if plan.result is None else plan.result.message)
         for plan, value in zip(plans, values, strict=True)

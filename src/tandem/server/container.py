@@ -10,6 +10,7 @@ from tandem.core.auth import Authorizer, Principal
 from tandem.core.config import Settings, default_data_roots, oidc_settings
 from tandem.core.outbound import OutboundPolicy
 from tandem.data.ingest import HashCache
+from tandem.data.limits import DataLimits
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
@@ -84,6 +85,9 @@ class Services:
             workspace=settings.home.resolve(),
             hash_cache=HashCache.of_workspace(settings.home),
             executor=settings.executor,
+            s3_roots=settings.data_s3_roots,
+            artifacts=settings.artifacts,
+            limits=DataLimits(settings.max_columns, settings.profile_budget_seconds),
         )  # fmt: skip
         registry_store = RegistryStore()
         registry = RegistryService(db, registry_store, project_store, run_store, blobs, auth, audit)
