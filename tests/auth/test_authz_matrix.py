@@ -340,6 +340,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "gate_id": world.gate_id,
         "number": "1",
         "key": "loss",
+        "evaluation_id": world.evaluation_id,
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}

@@ -1,5 +1,6 @@
 """`tandem evaluate MODEL --data DATASET --target COLUMN`: evaluate a model version on a dataset
-version and record it; `tandem models evaluations` lists what was recorded."""
+version and record it; `tandem models evaluations` lists what was recorded, and
+`tandem models delete-evaluation ID` deletes one (project admins)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from tandem.cli.output import console, get_client, handle_errors, print_json
+from tandem.core.units import format_figure
 
 
 def _columns(text: str | None) -> list[str]:
@@ -62,23 +64,24 @@ def evaluate(
     table = Table("metric", "value", "95% interval", *(["vs baseline", "p"] if diff else []))
     for metric, value in report.get("overall", {}).items():
         ci = boot.get(metric)
-        row = [metric, _fmt(value), f"{_fmt(ci['low'])} - {_fmt(ci['high'])}" if ci else ""]
+        row = [metric, _fmt(value), f"{_fmt(ci.get('low'))} - {_fmt(ci.get('high'))}" if ci else ""]
         if diff:
             d = diff.get(metric)
-            row += [f"{d['mean']:+.4f}", _fmt(d["p_value"])] if d else ["", ""]
+            row += [format_figure(d.get("mean"), "+.4f"), _fmt(d.get("p_value"))] if d else ["", ""]
         table.add_row(*row)
     console.print(table)
     for slicing, groups in (report.get("fairness") or {}).items():
         console.print(
             f"fairness across {slicing}: demographic parity difference "
-            f"{_fmt(groups['demographic_parity_difference'])}, equalized odds difference "
-            f"{_fmt(groups['equalized_odds_difference'])}"
+            f"{_fmt(groups.get('demographic_parity_difference'))}, equalized odds difference "
+            f"{_fmt(groups.get('equalized_odds_difference'))}"
         )
     latency = report.get("latency")
     if latency:
         console.print(
-            f"latency: p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms per row; "
-            f"{latency['rows_per_second']:,.0f} rows/s in bulk"
+            f"latency: p50 {format_figure(latency.get('p50_ms'), '.2f')} ms, p99 "
+            f"{format_figure(latency.get('p99_ms'), '.2f')} ms per row; "
+            f"{format_figure(latency.get('rows_per_second'), ',.0f')} rows/s in bulk"
         )
 
 
@@ -101,3 +104,14 @@ def evaluations(
             str(e.baseline_version or "-"), e.created_by,
         )  # fmt: skip
     console.print(table)
+
+
+@handle_errors
+def delete_evaluation(
+    evaluation_id: Annotated[str, typer.Argument(metavar="ID", help="the evaluation's id")],
+    project: Annotated[str | None, typer.Option("--project", "-p")] = None,
+) -> None:  # fmt: skip
+    """Delete a recorded evaluation (project and workspace admins; recorded in the audit log)."""
+    client = get_client()
+    client.evaluations.delete(evaluation_id, project)
+    console.print(f"deleted evaluation {evaluation_id}")

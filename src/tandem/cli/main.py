@@ -17,6 +17,7 @@ from typer.models import TyperInfo
 from tandem.cli import output
 from tandem.cli.access import audit, members_app, tokens_app, users_app
 from tandem.cli.data import app as data_app
+from tandem.cli.evaluate import delete_evaluation as delete_evaluation_command
 from tandem.cli.evaluate import evaluate as evaluate_command
 from tandem.cli.evaluate import evaluations as evaluations_command
 from tandem.cli.governance import (
@@ -126,6 +127,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_command)
 models_app.command("evaluations")(evaluations_command)
+models_app.command("delete-evaluation")(delete_evaluation_command)
 app.command("lineage")(lineage_command)
 app.add_typer(brief_app, name="brief")
 app.add_typer(criteria_app, name="criteria")

@@ -13,3 +13,11 @@ def format_bytes(size: int | None, missing: str = "") -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} TB"
+
+
+def format_figure(value: object, spec: str = ".4f", missing: str = "-") -> str:
+    """A number formatted with `spec` (``+.4f``, ``,.0f``, ...); `missing` for None or anything
+    that is not a number (a report's undefined figures are null)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return missing
+    return format(value, spec)

@@ -48,7 +48,6 @@ from tandem.data.models import (
 )
 from tandem.data.pii import mask_summary, mask_value
 from tandem.data.store import DatasetStore, version_model
-from tandem.data.tables import dataset_files
 from tandem.errors import (
     Conflict,
     ContractViolated,
@@ -60,7 +59,7 @@ from tandem.lineage.models import NodeKind, Relation
 from tandem.lineage.store import Entity, LineageStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
-from tandem.store.blob_index import BlobIndex, register_blob_reference
+from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, LocalBlobStore, check_oid, hash_file
 from tandem.store.db import Database
 from tandem.tracking.rules import check_run_writable
@@ -68,8 +67,6 @@ from tandem.tracking.store import RunStore
 
 if TYPE_CHECKING:
     from tandem.data.analysis import Analysis
-
-register_blob_reference(dataset_files.c.oid)
 
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MAX_CONTRACT_BYTES = 1 << 20

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from tandem.store.base import metadata
+from tandem.store.base import BLOB_OID, metadata
 
 datasets = Table(
     "datasets",
@@ -81,7 +81,7 @@ dataset_files = Table(
     metadata,
     Column("version_pk", Integer, nullable=False),
     Column("path", String(1024), nullable=False),
-    Column("oid", String(64), nullable=False),
+    Column("oid", String(64), nullable=False, info=BLOB_OID),
     Column("size", BigInteger, nullable=False),
     PrimaryKeyConstraint("version_pk", "path"),
     Index("ix_dataset_files_oid", "oid"),

@@ -1,8 +1,8 @@
-"""REST endpoints for evaluations: record a report, read them back."""
+"""REST endpoints for evaluations: record a report, read them back, delete one (admins)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from tandem.core.auth import Action
 from tandem.evaluation.models import Evaluation, EvaluationCreate
@@ -30,6 +30,19 @@ async def get_evaluation(
     project: str, evaluation_id: str, services: ServicesDep, principal: PrincipalDep
 ) -> Evaluation:
     return await offload(services.evaluations.get, principal, project, evaluation_id)
+
+
+@router.delete(
+    "/projects/{project}/evaluations/{evaluation_id}",
+    status_code=204,
+    openapi_extra=policy(Action.PROJECT_WRITE),
+)
+async def delete_evaluation(
+    project: str, evaluation_id: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Delete an evaluation (project and workspace admins only; audited)."""
+    await offload(services.evaluations.delete, principal, project, evaluation_id)
+    return Response(status_code=204)
 
 
 @router.get(

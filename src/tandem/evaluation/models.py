@@ -18,7 +18,10 @@ class EvaluationCreate(BaseModel):
     dataset: str = Field(description="NAME@vN, or PROJECT/NAME@vN from another project")
     baseline: str | None = Field(None, description="the model version compared against")
     target: str
-    report: dict[str, Any]
+    report: dict[str, Any] = Field(
+        description="the report `tandem.evaluation.report` builds; checked against "
+        "tandem.evaluation.schema.EvaluationReport (422 when it does not fit)"
+    )
 
 
 class Evaluation(BaseModel):
@@ -38,3 +41,8 @@ class Evaluation(BaseModel):
     created_at: int
     created_by: str
     report: dict[str, Any] | None = Field(None, description="the whole report, on `get`")
+    unreadable: list[str] = Field(
+        [],
+        description="parts of a report recorded before reports were validated that do not fit "
+        "the schema; they are left out of `report`",
+    )

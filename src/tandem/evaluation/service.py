@@ -12,7 +12,8 @@ import uuid
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select
+from pydantic import ValidationError
+from sqlalchemy import Connection, delete, insert, select
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
@@ -22,6 +23,7 @@ from tandem.data.store import DatasetStore
 from tandem.data.tables import dataset_versions, datasets
 from tandem.errors import InvalidInput, NotFound
 from tandem.evaluation.models import Evaluation, EvaluationCreate
+from tandem.evaluation.schema import EvaluationReport, readable_report, report_errors
 from tandem.evaluation.tables import evaluations
 from tandem.lineage.models import NodeKind, Relation
 from tandem.lineage.store import Entity, LineageStore
@@ -32,11 +34,20 @@ from tandem.registry.tables import model_versions, registered_models
 from tandem.store.db import Database
 
 MAX_REPORT_BYTES = 16 << 20
-TASKS = ("binary", "regression")
 
 
 def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _stored_report(text: str) -> tuple[dict[str, Any], list[str]]:
+    """A stored report as readers may rely on it: one recorded before reports were validated
+    loses the parts that do not fit the schema (named in the second item), not the page."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}, ["report"]
+    return readable_report(raw)
 
 
 class EvaluationService:
@@ -88,20 +99,28 @@ class EvaluationService:
         return row
 
     def record(self, principal: Principal, project: str, data: EvaluationCreate) -> Evaluation:
-        """Store an evaluation report against its model version and dataset version."""
-        report = data.report
-        task = report.get("task")
-        if task not in TASKS:
-            raise InvalidInput(f"report.task must be one of {', '.join(TASKS)}")
-        if not isinstance(report.get("overall"), dict) or not isinstance(report.get("rows"), int):
-            raise InvalidInput(
-                "report must hold overall metrics and rows (evaluate_binary builds it)"
-            )
-        text = orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        """Store an evaluation report against its model version and dataset version.
+
+        Raises:
+            InvalidInput: the report does not fit `EvaluationReport` (nothing is stored).
+        """
+        self.auth.require(principal, Action.MODEL_WRITE, project)
+        text = orjson.dumps(data.report, option=orjson.OPT_SERIALIZE_NUMPY).decode()
         if len(text) > MAX_REPORT_BYTES:
             raise InvalidInput(f"report is {len(text):,} bytes; at most {MAX_REPORT_BYTES:,}")
-        headline = {k: _finite(v) for k, v in report["overall"].items()}
-        threshold = report.get("threshold")
+        try:
+            checked = EvaluationReport.model_validate(data.report)
+        except ValidationError as exc:
+            errors = report_errors(exc)
+            first = errors[0]
+            raise InvalidInput(
+                f"{first['location']}: {first['message']} (the report must have the shape "
+                "evaluate_binary and evaluate_regression build; see docs/evaluation.md)",
+                errors=errors,
+            ) from None
+        task = checked.task
+        headline = {k: _finite(v) for k, v in checked.overall.items()}
+        threshold = checked.threshold
         model_ref = parse_model_ref(data.model, project)
         if model_ref.project not in (None, project):
             raise InvalidInput(f"the model must be in project {project!r}")
@@ -121,7 +140,7 @@ class EvaluationService:
                     dataset_version_pk=dataset.pk,
                     baseline_version_pk=baseline.pk if baseline is not None else None,
                     task=task, target=data.target, threshold=_finite(threshold),
-                    rows=report["rows"], headline=orjson.dumps(headline).decode(), report=text,
+                    rows=checked.rows, headline=orjson.dumps(headline).decode(), report=text,
                     created_at=now, created_by=principal.name,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]  # fmt: skip
@@ -165,13 +184,14 @@ class EvaluationService:
 
     @staticmethod
     def _model(row: Any, full: bool) -> Evaluation:
+        report, unreadable = _stored_report(row.report) if full else (None, [])
         return Evaluation(
             id=row.id, project=row.project, model=row.model, model_version=row.model_version,
             dataset_project=row.dataset_project, dataset=row.dataset,
             dataset_version=row.dataset_version, baseline_version=row.baseline_version,
             task=row.task, target=row.target, threshold=row.threshold, rows=row.rows,
             overall=orjson.loads(row.headline), created_at=row.created_at,
-            created_by=row.created_by, report=orjson.loads(row.report) if full else None,
+            created_by=row.created_by, report=report, unreadable=unreadable,
         )  # fmt: skip
 
     def _get(self, conn: Connection, eval_id: str, *, full: bool) -> Evaluation:
@@ -207,3 +227,37 @@ class EvaluationService:
                 query = query.where(evaluations.c.model_version_pk == version.pk)
             rows = conn.execute(query.order_by(evaluations.c.pk.desc()).limit(500)).all()
             return [self._model(r, full) for r in rows]
+
+    def delete(self, principal: Principal, project: str, eval_id: str) -> Evaluation:
+        """Delete an evaluation (a project or workspace admin's call, e.g. for a report that
+        misstates what was measured), with its lineage links; recorded in the audit log.
+
+        Returns:
+            What was deleted (without its report).
+
+        Raises:
+            PermissionDenied: the caller is not an admin of the project.
+            NotFound: no such evaluation in the project.
+        """
+        self.auth.require(principal, Action.PROJECT_WRITE, project)
+        with self.db.write() as conn:
+            project_pk = self.project_store.get_pk(conn, project)
+            query, _ = self._query()
+            row = conn.execute(
+                query.where(
+                    evaluations.c.id == eval_id.lower(), evaluations.c.project_pk == project_pk
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"evaluation {eval_id} does not exist")
+            found = self._model(row, full=False)
+            conn.execute(delete(evaluations).where(evaluations.c.pk == row.pk))
+            # SQLite may hand a deleted row's pk to the next evaluation: its node must not stay
+            self.lineage.forget(conn, Entity(NodeKind.EVALUATION, row.pk, project_pk))
+            self.audit.record(
+                conn, principal, "evaluation.delete", found.id, project=project,
+                model=f"{found.model}@{found.model_version}",
+                dataset=f"{found.dataset_project}/{found.dataset}@v{found.dataset_version}",
+                recorded_by=found.created_by, recorded_at=found.created_at,
+            )  # fmt: skip
+            return found

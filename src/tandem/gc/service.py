@@ -2,7 +2,9 @@
 
 Never deletes a blob something references: the decision and the row deletion happen in one
 transaction with the reference check (see `tandem.store.blob_index`), and the blob file is
-deleted only after its row is gone.
+deleted only after its row is gone. The references are the columns the domains' tables declare
+(`tandem.store.base.BLOB_OID`), all loaded whatever was imported; with none known, gc refuses
+to run rather than take every blob for garbage.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import Oid
 from tandem.data.store import DatasetStore
+from tandem.errors import ServerError
 from tandem.evaluation.store import purge_evaluations
 from tandem.gc.models import GcReport, GcRequest
 from tandem.governance.store import GovernanceStore
@@ -64,6 +67,11 @@ class GcService:
         """Purge soft-deleted projects and runs deleted at least `older_than_seconds` ago,
         then delete blobs that nothing references and that are older than the grace period."""
         self.auth.require(principal, Action.ADMIN)
+        if not self.blob_index.references:
+            raise ServerError(
+                "gc knows no column that references blobs (each domain's tables.py declares "
+                "them with info=BLOB_OID), so it cannot tell garbage from data: refusing to run"
+            )
         now = now_ms()
         cutoff = now - request.older_than_seconds * 1000
         blob_cutoff = now - request.grace_seconds * 1000

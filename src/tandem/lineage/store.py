@@ -128,6 +128,18 @@ class LineageStore:
             (int(s), int(d), r) for s, d, r in conn.execute(_EDGES_SQL, {"pks": keys, "pks2": keys})
         ]
 
+    def forget(self, conn: Connection, entity: Entity) -> None:
+        """Remove `entity`'s node and every edge to or from it (the entity was deleted)."""
+        node = self.find(conn, entity.kind, entity.entity_pk, entity.path)
+        if node is None:
+            return
+        conn.execute(
+            delete(lineage_edges).where(
+                (lineage_edges.c.src == node) | (lineage_edges.c.dst == node)
+            )
+        )
+        conn.execute(delete(lineage_nodes).where(lineage_nodes.c.pk == node))
+
     def purge_orphans(self, conn: Connection) -> None:
         """Forget the nodes (and edges) of entities gc has purged: run at the end of a purge,
         so no domain has to know which of its rows the graph points at."""

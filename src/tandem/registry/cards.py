@@ -18,6 +18,7 @@ from typing import Any
 
 from tandem.core.auth import Authorizer, Principal
 from tandem.core.clock import format_ms, now_ms
+from tandem.core.units import format_figure
 from tandem.core.validation import check_text
 from tandem.data.service import DataService
 from tandem.errors import NotFound
@@ -173,8 +174,9 @@ def render_markdown(card: ModelCard) -> str:
         boot = first.get("bootstrap")
         if boot:
             lines.append(
-                f"Intervals are {round(boot['confidence'] * 100)}% bootstrap percentile intervals "
-                f"over {boot['resamples']} resamples (seed {boot['seed']})."
+                f"Intervals are {format_figure(boot.get('confidence', 0) * 100, '.0f')}% "
+                f"bootstrap percentile intervals over {boot.get('resamples')} resamples "
+                f"(seed {boot.get('seed')})."
             )
         lines.append(f"Reported: {', '.join(first.get('overall', {}))}.")
     else:
@@ -230,6 +232,12 @@ def _analysis(lines: list[str], e: dict[str, Any]) -> None:
         f"{format_ms(e['created_at'])} by {e['created_by']}, {e['rows']:,} rows.",
         "",
     ]
+    if e.get("unreadable"):
+        lines += [
+            f"*Recorded before reports were checked: left out as unreadable: "
+            f"{_cell(', '.join(e['unreadable']))}.*",
+            "",
+        ]
     boot = (report.get("bootstrap") or {}).get("metrics", {})
     diff = (report.get("baseline") or {}).get("difference", {})
     base = f" vs version {e['baseline_version']}" if e.get("baseline_version") else ""
@@ -237,12 +245,16 @@ def _analysis(lines: list[str], e: dict[str, Any]) -> None:
     lines += [header, "|---|---|---|" + ("---|---|" if diff else "")]
     for metric, value in report.get("overall", {}).items():
         ci = boot.get(metric)
-        row = f"| {metric} | {_cell(value)} | " + (
-            f"{_cell(ci['low'])} - {_cell(ci['high'])} |" if ci else "- |"
+        row = f"| {_cell(metric)} | {_cell(value)} | " + (
+            f"{_cell(ci.get('low'))} - {_cell(ci.get('high'))} |" if ci else "- |"
         )
         if diff:
             d = diff.get(metric)
-            row += f" {d['mean']:+.4f} | {_cell(d['p_value'])} |" if d else " - | - |"
+            row += (
+                f" {format_figure(d.get('mean'), '+.4f')} | {_cell(d.get('p_value'))} |"
+                if d
+                else " - | - |"
+            )
         lines.append(row)
     for slicing, groups in (report.get("slices") or {}).items():
         metrics = [m for m in HEADLINE if any(m in g for g in groups.values())][:5]
@@ -251,25 +263,27 @@ def _analysis(lines: list[str], e: dict[str, Any]) -> None:
         lines.append("|---|---|" + "---|" * len(metrics))
         for label, g in list(groups.items())[:50]:
             cells = " | ".join(_cell(g.get(m)) for m in metrics)
-            lines.append(f"| {_cell(label)} | {int(g['count']):,} | {cells} |")
+            lines.append(f"| {_cell(label)} | {format_figure(g.get('count'), ',.0f')} | {cells} |")
     for slicing, fair in (report.get("fairness") or {}).items():
         lines += [
             "",
             f"Fairness across {slicing}: demographic parity difference "
-            f"{_cell(fair['demographic_parity_difference'])} "
-            f"(ratio {_cell(fair['demographic_parity_ratio'])}), "
-            f"equalized odds difference {_cell(fair['equalized_odds_difference'])} "
-            f"(ratio {_cell(fair['equalized_odds_ratio'])}).",
+            f"{_cell(fair.get('demographic_parity_difference'))} "
+            f"(ratio {_cell(fair.get('demographic_parity_ratio'))}), "
+            f"equalized odds difference {_cell(fair.get('equalized_odds_difference'))} "
+            f"(ratio {_cell(fair.get('equalized_odds_ratio'))}).",
         ]
     calibration = report.get("calibration")
     if calibration:
-        lines += ["", f"Calibration: expected calibration error {_cell(calibration['ece'])} "
-                      f"over {calibration['bins']} bins."]  # fmt: skip
+        lines += ["", f"Calibration: expected calibration error {_cell(calibration.get('ece'))} "
+                      f"over {_cell(calibration.get('bins'))} bins."]  # fmt: skip
     latency = report.get("latency")
     if latency:
-        lines += ["", f"Latency on the evaluating machine: p50 {latency['p50_ms']:.2f} ms and p99 "
-                      f"{latency['p99_ms']:.2f} ms for one row; {latency['rows_per_second']:,.0f} "
-                      "rows/s in bulk."]  # fmt: skip
+        p50 = format_figure(latency.get("p50_ms"), ".2f")
+        p99 = format_figure(latency.get("p99_ms"), ".2f")
+        bulk = format_figure(latency.get("rows_per_second"), ",.0f")
+        lines += ["", f"Latency on the evaluating machine: p50 {p50} ms and p99 {p99} ms for one "
+                      f"row; {bulk} rows/s in bulk."]  # fmt: skip
 
 
 PAGE = """<!doctype html>

@@ -44,14 +44,10 @@ from tandem.registry.models import (
     VersionCreate,
 )
 from tandem.registry.store import RegistryStore
-from tandem.registry.tables import model_version_files
-from tandem.store.blob_index import register_blob_reference
 from tandem.store.blobs import BlobStore
 from tandem.store.db import Database
 from tandem.tracking.rules import check_run_writable
 from tandem.tracking.store import RunStore
-
-register_blob_reference(model_version_files.c.oid)
 
 MAX_META_BYTES = 1 << 20
 # Moving a version to these stages releases it: a narrower permission than editing it.

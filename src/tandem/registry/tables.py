@@ -23,7 +23,7 @@ from sqlalchemy import (
     func,
 )
 
-from tandem.store.base import metadata
+from tandem.store.base import BLOB_OID, metadata
 
 registered_models = Table(
     "registered_models",
@@ -76,7 +76,7 @@ model_version_files = Table(
     metadata,
     Column("version_pk", Integer, nullable=False),
     Column("path", String(1024), nullable=False),
-    Column("oid", String(64), nullable=False),
+    Column("oid", String(64), nullable=False, info=BLOB_OID),
     Column("size", BigInteger, nullable=False),
     PrimaryKeyConstraint("version_pk", "path"),
     Index("ix_model_version_files_oid", "oid"),

@@ -131,6 +131,15 @@ class Evaluations:
         url = f"{API}/projects/{quote(name, safe='')}/evaluations/{quote(evaluation_id, safe='')}"
         return Evaluation.model_validate_json(self._http.request("GET", url).content)
 
+    def delete(self, evaluation_id: str, project: str | None = None) -> None:
+        """Delete an evaluation (needs admin rights in the project; audited).
+
+        client.evaluations.delete("3f2a9c...", project="churn")
+        """
+        name = self._client.project_name(project)
+        url = f"{API}/projects/{quote(name, safe='')}/evaluations/{quote(evaluation_id, safe='')}"
+        self._http.request("DELETE", url)
+
     def list(self, model: str, project: str | None = None) -> list[Evaluation]:
         """A model's evaluations (`NAME`, or one version: `NAME@3`), newest first."""
         ref = parse_model_ref(model, project or self._client.settings.project)

@@ -1,9 +1,10 @@
 """Which blobs the database knows, and which of them something still references.
 
-Domains register the columns that hold oids in `BLOB_REFERENCES` (tracking: artifacts.oid; later
-dataset manifests, models). gc deletes a blob only if no registered column names it and its row
-was last touched before the grace cut-off; an upload touches the row before it relies on the
-blob, so gc and uploads never race into a dangling reference (see docs/adr/0004).
+Domains declare the columns that hold oids where they declare their tables (`info=BLOB_OID`,
+see `tandem.store.base`: artifacts, dataset files, model version files). gc deletes a blob only
+if no such column names it and its row was last touched before the grace cut-off; an upload
+touches the row before it relies on the blob, so gc and uploads never race into a dangling
+reference (see docs/adr/0004).
 
 It also counts the bytes each user uploaded (`upload_usage`), for the per-user storage quota:
 an upload is charged to its user once per distinct content, whether or not another user stored
@@ -12,27 +13,32 @@ the same content before (so a refusal never tells whether someone else holds tho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, select
-from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy import Column, Connection, and_, delete, exists, func, select
 
-from tandem.errors import QuotaExceeded
+from tandem.errors import QuotaExceeded, ServerError
+from tandem.store.base import blob_oid_columns
 from tandem.store.db import Database, driver_cursor
 from tandem.store.tables import blobs, upload_usage
 
-BLOB_REFERENCES: list[KeyedColumnElement[Any]] = []
-
-
-def register_blob_reference(column: KeyedColumnElement[Any]) -> None:
-    if not any(column is known for known in BLOB_REFERENCES):
-        BLOB_REFERENCES.append(column)
-
 
 class BlobIndex:
-    def __init__(self, db: Database, *, user_quota_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        references: Sequence[Column[Any]] | None = None,
+        *,
+        user_quota_bytes: int | None = None,
+    ) -> None:
+        """`references`: the columns that hold blob oids (default: every one the domains'
+        tables declare); `user_quota_bytes`: the per-user storage quota (None: none)."""
         self._is_sqlite = db.is_sqlite
         self._ph = db.placeholder
+        self.references: tuple[Column[Any], ...] = tuple(
+            blob_oid_columns() if references is None else references
+        )
         self.user_quota_bytes = user_quota_bytes
 
     def lock(self, conn: Connection, oid: str) -> None:
@@ -118,7 +124,9 @@ class BlobIndex:
         )
 
     def _unreferenced(self) -> Any:
-        return and_(*(~exists().where(column == blobs.c.oid) for column in BLOB_REFERENCES))
+        if not self.references:  # no reference known: nothing may be called unreferenced
+            raise ServerError("no table declares a column of blob oids; refusing to sweep")
+        return and_(*(~exists().where(column == blobs.c.oid) for column in self.references))
 
     def sweep_candidates(self, conn: Connection, cutoff: int) -> list[tuple[str, int]]:
         rows = conn.execute(

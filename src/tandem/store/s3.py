@@ -3,7 +3,9 @@
 Objects live at `<prefix>/<oid[:2]>/<oid[2:]>`, like the local store. A blob is hashed while it
 is spooled to a local temporary file, then uploaded under its final key: S3 makes an object
 visible whole or not at all, so no reader ever sees half a blob, and uploading bytes that are
-already there is skipped (deduplication). Every read is verified against the oid.
+already there is skipped (deduplication). Every read is verified against the oid as the local
+store's are: a blob up to `VERIFY_FIRST` bytes is downloaded and hashed before its first byte is
+handed out; a larger one streams with its last chunk held back until the hash is checked.
 
 Configuration: `TANDEM_ARTIFACTS=s3://bucket/prefix`; the endpoint from `TANDEM_S3_ENDPOINT_URL`
 (or `AWS_ENDPOINT_URL`) for anything but AWS; credentials and region from boto3's usual chain
@@ -22,7 +24,16 @@ from urllib.parse import urlparse
 
 from tandem.core.ids import Oid, is_oid
 from tandem.errors import IntegrityError, InvalidInput, NotFound, ServerError
-from tandem.store.blobs import CHUNK, BlobInfo, StoredBlob, _verified, hash_file, write_hashed
+from tandem.store.blobs import (
+    CHUNK,
+    VERIFY_FIRST,
+    BlobInfo,
+    StoredBlob,
+    hash_file,
+    verified_chunks,
+    verified_whole,
+    write_hashed,
+)
 
 MULTIPART_THRESHOLD = 64 * 2**20  # larger files go up in parts of this size, in parallel
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -125,14 +136,17 @@ class S3BlobStore:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(oid))["Body"]
+            found = self.client.get_object(Bucket=self.bucket, Key=self._key(oid))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise NotFound(f"blob {oid} is not in the store") from None
             raise self._failed("download", exc) from exc
         except BotoCoreError as exc:
             raise self._failed("download", exc) from exc
-        return _verified(self._stream(body), oid)
+        chunks = self._stream(found["Body"])
+        if int(found.get("ContentLength", VERIFY_FIRST + 1)) > VERIFY_FIRST:
+            return verified_chunks(chunks, oid)
+        return verified_whole(b"".join(chunks), oid)
 
     def _stream(self, body: Any) -> Iterator[bytes]:
         """The body's chunks; a connection lost mid-download becomes a ServerError."""

@@ -31,7 +31,7 @@ from tandem.core.validation import (
 from tandem.errors import Conflict, HiddenNotFound, InvalidInput, NotFound, TandemError
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
-from tandem.store.blob_index import BlobIndex, register_blob_reference
+from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, check_oid, hash_file
 from tandem.store.db import Database
 from tandem.tracking.filters import parse_filter, parse_order_by_list
@@ -58,9 +58,6 @@ from tandem.tracking.rules import (
 )
 from tandem.tracking.search import PreparedSearch, SearchCache, SearchCompiler
 from tandem.tracking.store import AnyRunRow, RunRow, RunStore, newest_points
-from tandem.tracking.tables import artifacts
-
-register_blob_reference(artifacts.c.oid)
 
 MAX_BATCH_POINTS = 100_000
 MAX_BATCH_KEYS = 1_000

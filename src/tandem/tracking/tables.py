@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
 )
 
-from tandem.store.base import metadata
+from tandem.store.base import BLOB_OID, metadata
 
 # On SQLite, tables keyed by (run, key) are stored in primary-key order (WITHOUT ROWID:
 # `sqlite_with_rowid=False`), so reading one run's params or latest metrics is one range scan,
@@ -114,7 +114,7 @@ artifacts = Table(
     metadata,
     Column("run_pk", Integer, nullable=False),
     Column("path", String(1024), nullable=False),
-    Column("oid", String(64), nullable=False),
+    Column("oid", String(64), nullable=False, info=BLOB_OID),
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_pk", "path"),

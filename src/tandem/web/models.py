@@ -14,18 +14,21 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tandem.core.auth import Action
+from tandem.core.units import format_figure
 from tandem.registry.models import ModelCard, ModelVersion
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
+from tandem.web.forms import checked_form
 from tandem.web.gates import comment_context
 from tandem.web.paging import Pager
-from tandem.web.render import render
+from tandem.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
 
 MODELS_PER_PAGE = 50
 VERSIONS_PER_PAGE = 50
 SLICE_METRIC = "roc_auc"  # the per-slice bars show this, or accuracy for labels-only reports
+NOTICES = {"evaluation-deleted": "The evaluation was deleted (recorded in the audit log)."}
 
 
 def _q(text: str) -> str:
@@ -46,7 +49,7 @@ def _fmt(value: Any) -> str:
 
 
 def _helpers() -> dict[str, Any]:
-    return {"quote": quote, "fmt": _fmt}
+    return {"quote": quote, "fmt": _fmt, "figure": format_figure}
 
 
 @router.get("/projects/{project}/models", openapi_extra=policy(Action.MODEL_READ))
@@ -149,7 +152,7 @@ def _charts(report: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     if calibration and calibration.get("mean_predicted"):
         charts.append(
             {
-                "title": f"Calibration (ECE {calibration['ece']:.4f})",
+                "title": f"Calibration (ECE {format_figure(calibration.get('ece'))})",
                 "type": "lines",
                 "xlabel": "mean predicted probability",
                 "ylabel": "observed positive rate",
@@ -178,11 +181,11 @@ def _charts(report: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
             }
         )
     for slicing, fair in (report.get("fairness") or {}).items():
-        labels = list(fair["groups"])[:40]
+        labels = list(fair.get("groups") or {})[:40]
         charts.append(
             {
                 "title": f"Selection rate and TPR across {slicing} (parity difference "
-                f"{fair['demographic_parity_difference']:.4f})",
+                f"{format_figure(fair.get('demographic_parity_difference'))})",
                 "type": "cats",
                 "x": labels,
                 "y": "share",
@@ -241,6 +244,8 @@ async def version_page(
         "model_url": model_url,
         "download": api + "/files/",
         "card_download": api + "/card?format=html",
+        "may_delete_evaluations": principal.may(Action.PROJECT_WRITE, project),
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
         "crumbs": _crumbs(project, (name, model_url), (f"version {v.version}", None)),
         **await comment_context(
             services,
@@ -252,6 +257,24 @@ async def version_page(
         **_helpers(),
     }
     return render(request, "model_version.html", context, principal=principal)
+
+
+@router.post(
+    "/projects/{project}/evaluations/{evaluation_id}/delete",
+    openapi_extra=policy(Action.PROJECT_WRITE),
+)
+async def delete_evaluation(
+    request: Request,
+    project: str,
+    evaluation_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> Response:
+    """An admin deletes an evaluation from its model version's page; back to that page."""
+    await checked_form(request, project)
+    deleted = await offload(services.evaluations.delete, principal, project, evaluation_id)
+    page = f"/projects/{_q(project)}/models/{_q(deleted.model)}/versions/{deleted.model_version}"
+    return redirect(page + "?notice=evaluation-deleted#evaluations-h")
 
 
 @router.get("/projects/{project}/models/{name}/compare", openapi_extra=policy(Action.MODEL_READ))

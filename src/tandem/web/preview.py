@@ -1,11 +1,17 @@
 """What an artifact may be previewed as. Images are recognised by their magic bytes only (never
 by name or by what a browser would sniff), and only raster formats a browser cannot run code
-in: SVG and HTML are shown as escaped text, never rendered."""
+in: SVG and HTML are shown as escaped text, never rendered.
+
+Nothing is shown before the blob is verified: `read_head` reads the blob to its end (the store's
+reader checks the hash there) before its head is classified, and a blob that fails verification
+is previewed as an error (`failed`), not as its wrong bytes or a server error."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from tandem.errors import IntegrityError
 
 TEXT_LIMIT = 100 * 1024
 
@@ -29,19 +35,30 @@ def image_type(head: bytes) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Preview:
-    kind: str  # "image", "text" or "binary"
+    kind: str  # "image", "text", "binary" or "error" (text says what went wrong)
     text: str = ""
     truncated: bool = False
 
 
+def failed(error: IntegrityError) -> Preview:
+    """The preview of a blob that failed verification: what is wrong, not its bytes."""
+    return Preview("error", f"the stored file failed verification. {error.message}")
+
+
 def read_head(chunks: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
-    """Up to `limit` bytes from `chunks`, and whether there was more."""
+    """Up to `limit` bytes from `chunks`, and whether there was more. Reads `chunks` to the end,
+    so the store's reader has verified the whole blob (else raised IntegrityError) before any
+    of it is shown."""
     buffer = bytearray()
+    truncated = False
     for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > limit:
-            return bytes(buffer[:limit]), True
-    return bytes(buffer), False
+        if len(buffer) <= limit:
+            buffer += chunk
+        else:
+            truncated = True
+    if len(buffer) > limit:
+        return bytes(buffer[:limit]), True
+    return bytes(buffer), truncated
 
 
 def peek(chunks: Iterator[bytes], at_least: int = 16) -> bytes:

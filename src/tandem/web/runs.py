@@ -14,13 +14,21 @@ from starlette.responses import Response, StreamingResponse
 
 from tandem.core.auth import Action
 from tandem.core.refs import RunRef
-from tandem.errors import InvalidFilter, InvalidInput
+from tandem.errors import IntegrityError, InvalidFilter, InvalidInput
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
 from tandem.tracking.models import Run, RunSearch
 from tandem.web.lineage import lineage_view
 from tandem.web.paging import Pager
-from tandem.web.preview import TEXT_LIMIT, Preview, classify, image_type, peek, read_head
+from tandem.web.preview import (
+    TEXT_LIMIT,
+    Preview,
+    classify,
+    failed,
+    image_type,
+    peek,
+    read_head,
+)
 from tandem.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -132,9 +140,12 @@ async def run_page(
     lineage = await offload(lineage_view, services, principal, project, f"runs/{run.id}")
     shown: Preview | None = None
     if preview and any(a.path == preview for a in artifacts):
-        _artifact, chunks = await offload(services.tracking.open_artifact, principal, ref, preview)
-        head, truncated = await offload(read_head, chunks, TEXT_LIMIT)
-        shown = classify(head, truncated)
+        try:
+            _, chunks = await offload(services.tracking.open_artifact, principal, ref, preview)
+            head, truncated = await offload(read_head, chunks, TEXT_LIMIT)
+            shown = classify(head, truncated)
+        except IntegrityError as exc:  # the page stands; the preview says what is wrong
+            shown = failed(exc)
     base = f"/projects/{quote(project, safe='')}/runs/{quote(run.id, safe='')}"
     context = {
         "project": project,
@@ -163,13 +174,20 @@ async def preview_artifact(
     """An image artifact, typed from its magic bytes so the browser shows it as an image and
     nothing else; anything else is refused (download it through the REST API instead)."""
     ref = str(RunRef(project, run_id))
-    artifact, chunks = await offload(services.tracking.open_artifact, principal, ref, path)
-    head = await offload(peek, chunks)
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'",
         "Cache-Control": "private, max-age=300",
     }
+    try:
+        artifact, chunks = await offload(services.tracking.open_artifact, principal, ref, path)
+        head = await offload(peek, chunks)
+    except IntegrityError as exc:  # small blobs are verified before their first byte
+        headers["Cache-Control"] = "no-store"
+        return Response(
+            f"no preview: {failed(exc).text}\n", status_code=409, media_type="text/plain",
+            headers=headers,
+        )  # fmt: skip
     content_type = image_type(head)
     if content_type is None:
         return Response(
