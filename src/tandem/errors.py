@@ -124,6 +124,8 @@ class DestinationRefused(InvalidInput):
 
     code = "destination-refused"
     title = "Destination refused"
+
+
 class LimitExceeded(InvalidInput):
     """Data past a server's limit (`details["limit"]` names it: max_columns,
     profile_budget_seconds; `details["value"]` is its value)."""
@@ -169,6 +171,8 @@ class QuotaExceeded(TandemError):
     code = "quota-exceeded"
     status = 507
     title = "Insufficient storage"
+
+
 class PayloadTooLarge(TandemError):
     """A request body over the server's limit (`details["limit"]`, in bytes)."""
 

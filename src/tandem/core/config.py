@@ -151,6 +151,7 @@ class Settings:
             user_quota_bytes=_quota(pick("TANDEM_USER_QUOTA_BYTES", "user_quota_bytes")),
             outbound_allow_hosts=_allow_hosts(
                 env.get("TANDEM_OUTBOUND_ALLOW_HOSTS"), file_values.get("outbound_allow_hosts")
+            ),
             allowed_hosts=_names(
                 env.get("TANDEM_ALLOWED_HOSTS") or file_values.get("allowed_hosts")
             ),
@@ -161,6 +162,7 @@ class Settings:
                 pick("TANDEM_MAX_UPLOAD_BYTES", "max_upload_bytes"),
                 "TANDEM_MAX_UPLOAD_BYTES",
                 10 * 2**30,
+            ),
             data_s3_roots=_data_s3_roots(
                 env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots")
             ),
@@ -268,6 +270,8 @@ def _allow_hosts(env_value: str | None, file_value: Any) -> tuple[str, ...]:
 
         Allowlist.parse(entries)
     return entries
+
+
 def _data_s3_roots(env_value: str | None, file_value: Any) -> tuple[str, ...]:
     values = [v for v in _root_values(env_value, file_value) if v.startswith(SCHEME)]
     return tuple(str(S3Location.parse(v)) for v in values)
