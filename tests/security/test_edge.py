@@ -403,12 +403,21 @@ def test_more_than_100_params_or_tags_in_a_batch_are_refused(
 
 
 def test_the_sdk_splits_many_params_and_tags(open_url: str, small: Services, settings) -> None:
-    with Client(open_url, settings=settings) as sdk, sdk.start_run("churn") as run:
-        run.log_params({f"p{i}": i for i in range(250)})
-        run.set_tags({f"t{i}": str(i) for i in range(250)})
-        run_id = run.id
+    many = {f"s{i}": str(i) for i in range(150)}
+    with Client(open_url, settings=settings) as sdk:
+        with sdk.start_run("churn", params=many, tags=many) as run:
+            run.log_params({f"p{i}": i for i in range(250)})
+            run.set_tags({f"t{i}": str(i) for i in range(250)})
+            run_id = run.id
+        with sdk.start_run("churn", params=many, tags=many) as again:  # created with its batch
+            again_id = again.id
+    for stored in (small.tracking.get_run(small.owner, r) for r in (run_id, again_id)):
+        assert many.items() <= stored.params.items() and many.items() <= stored.tags.items()
     stored = small.tracking.get_run(small.owner, run_id)
-    assert len(stored.params) == 250 and len(stored.tags) >= 250
+    assert (
+        len(stored.params) == 400
+        and len([t for t in stored.tags if t[0] == "t" and t[1:].isdigit()]) == 250
+    )
 
 
 # -- clients that go away -------------------------------------------------------------------

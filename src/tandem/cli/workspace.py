@@ -87,6 +87,9 @@ def server(
     )
     shown = f"[{host}]" if ":" in host else host
     err_console.print(f"tandem serving {settings.home} on http://{shown}:{port}/")
+    if not is_loopback(host):
+        known = os.environ["TANDEM_ALLOWED_HOSTS"] or "none"
+        err_console.print(f"answering to the Host names {known} and loopback (--allowed-host)")
     uvicorn.run(
         "tandem.server.main:app",
         factory=False,

@@ -35,6 +35,7 @@ from tandem.sdk.spool import SendBatch, Shipper, Spool, parse_spool, replay, try
 from tandem.tracking.models import Environment, Run, RunCreate, RunStatus
 from tandem.tracking.rules import (
     MAX_BATCH_PARAMS,
+    MAX_BATCH_TAGS,
     check_new_run,
     check_params,
     check_tags,
@@ -320,6 +321,11 @@ def start(
     links = {}
     if capture_environment and client._packages_oid:
         links[env.PACKAGES_ARTIFACT] = client._packages_oid
+    # The server takes at most MAX_BATCH_PARAMS params (and as many tags) per request: the run
+    # is created with the first ones, and the rest follow as batches.
+    more_params, more_tags = dict(params or {}), dict(tags or {})
+    params = dict(_take(more_params, MAX_BATCH_PARAMS))
+    tags = dict(_take(more_tags, MAX_BATCH_TAGS))
     user = client._run_users.get(project)
     if user is not None and (links or not capture_environment):
         active = _deferred(client, project, name, seed, params, tags, environment, links, user)
@@ -327,9 +333,21 @@ def start(
         active = _create_now(
             client, project, name, seed, params, tags, environment, links, capture_environment
         )
+    if more_params:
+        active.log_params(more_params)
+    if more_tags:
+        active.set_tags(more_tags)
     if seed is not None:
         _seed_everything(seed)
     return active
+
+
+def _take(items: dict[str, Any], count: int) -> list[tuple[str, Any]]:
+    """Remove and return the first `count` items of `items`."""
+    taken = list(items.items())[:count]
+    for key, _ in taken:
+        del items[key]
+    return taken
 
 
 def _create_now(

@@ -91,12 +91,11 @@ class Edge:
             )
             return
         if length is not None:
-            # The server frames the body by its Content-Length: it cannot be longer.
             size = int(length) if length.isdigit() else 0
             if size > policy.max_body and size > (limit := policy.limit(scope)):
                 await refuse(scope, send, too_large(limit))
                 return
-        elif streamed:
+        if streamed:  # chunked: counted as it arrives (a lone Content-Length frames the body)
             await self.app(scope, _counted(receive, policy.limit(scope)), send)
             return
         await self.app(scope, receive, send)
