@@ -29,15 +29,15 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 # The errors any API route can answer. Which of them a given route answers depends on the
 # caller, the workspace and the state (e.g. 409 only where a write can clash), but declaring
 # them all keeps the document simple and true for clients that branch on the status.
-ERROR_RESPONSES: dict[str, str] = {
-    "400": "Bad request: the request could not be read",
-    "401": "Unauthenticated: no valid credentials (send `Authorization: Bearer <token>`)",
-    "403": "Permission denied",
-    "404": "Not found (also what a caller who may not see a project is told)",
-    "409": "Conflict: it exists already, or its state changed",
-    "413": "The request body is larger than the server takes",
-    "415": "Unsupported media type: send the body as the route declares",
-    "422": "Invalid input",
+ERROR_RESPONSES: dict[str, tuple[str, str]] = {
+    "400": ("BadRequest", "Bad request: the request could not be read"),
+    "401": ("Unauthenticated", "No valid credentials: send `Authorization: Bearer <token>`"),
+    "403": ("PermissionDenied", "Permission denied"),
+    "404": ("NotFound", "Not found (also what a caller who may not see a project is told)"),
+    "409": ("Conflict", "Conflict: it exists already, or its state changed"),
+    "413": ("PayloadTooLarge", "The request body is larger than the server takes"),
+    "415": ("UnsupportedMediaType", "Unsupported media type: send the body the route declares"),
+    "422": ("InvalidInput", "Invalid input"),
 }
 
 # Integer bounds as the API declares them, keyed by their value as FastAPI's floats hold it.
@@ -49,16 +49,21 @@ def complete_document(document: dict[str, Any]) -> dict[str, Any]:
     """Declare the problem responses on every route and restore exact integer bounds; returns
     `document`, changed in place. (The document holds the API's routes only: the pages and
     sign-in routes are left out of it.)"""
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    components["responses"] = {
+        name: {"description": description, "content": problem}
+        for name, description in ERROR_RESPONSES.values()
+    }
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            for status, description in ERROR_RESPONSES.items():
+            for status, (name, _) in ERROR_RESPONSES.items():
                 # FastAPI's own 422 says application/json with its validation-error schema;
                 # the handler answers problem+json (with the errors in `details`)
-                responses[status] = {"description": description, "content": problem}
+                responses[status] = {"$ref": f"#/components/responses/{name}"}
     # only FastAPI's 422 used these, and no route answers them
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
