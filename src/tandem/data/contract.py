@@ -509,10 +509,10 @@ def parse_contract(text: str, source: str = "contract") -> Contract:
     """
     control = find_control_character(text)
     if control is not None:
-        line, char = control
+        at, char = control
         raise InvalidContract(
-            f"{source} line {line}: the control character U+{ord(char):04X} is not allowed",
-            line=line,
+            f"{source} line {at}: the control character U+{ord(char):04X} is not allowed",
+            line=at,
         )
     loader = yaml.SafeLoader(text)
     try:
