@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tandem.core.validation import Int64, NonNegativeInt
+from tandem.core.validation import Int64
 
 
 class RunStatus(enum.StrEnum):
@@ -81,7 +81,7 @@ class MetricColumns(BaseModel):
 
     key: list[str]
     value: list[float]
-    step: list[NonNegativeInt] | None = None
+    step: list[Int64] | None = None  # the service says why a negative step is refused
     timestamp: list[Int64] | None = None
 
     def __len__(self) -> int:
