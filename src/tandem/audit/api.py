@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from tandem.audit.models import AuditEvent
 from tandem.core.auth import Action
 from tandem.core.paging import Page
+from tandem.core.validation import Int64
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
 
@@ -18,8 +19,8 @@ async def list_audit_events(
     services: ServicesDep,
     principal: PrincipalDep,
     project: str | None = Query(None, description="one project's events; none: all (admins)"),
-    since: int | None = Query(None, description="from this time, ms since the epoch"),
-    until: int | None = Query(None, description="before this time, ms since the epoch"),
+    since: Int64 | None = Query(None, description="from this time, ms since the epoch"),
+    until: Int64 | None = Query(None, description="before this time, ms since the epoch"),
     actor: str | None = None,
     action: str | None = Query(None, description="e.g. run.create, or run. for every run action"),
     outcome: str | None = Query(None, description="ok, denied or failed"),

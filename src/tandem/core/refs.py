@@ -9,7 +9,15 @@ import re
 from dataclasses import dataclass
 
 from tandem.core.ids import is_run_id_prefix
+from tandem.core.validation import MAX_NUMBER, parse_whole_number
 from tandem.errors import InvalidInput
+
+
+def parse_version_number(text: str) -> int | None:
+    """`3`, `v3` or `V3` as the number 3; None if `text` is not a version number (1 to
+    MAX_NUMBER, in ASCII digits). Every face parses versions here, so they agree."""
+    number = parse_whole_number(text[1:] if text[:1] in ("v", "V") else text, MAX_NUMBER)
+    return number if number else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +75,11 @@ def parse_dataset_ref(text: str, default_project: str | None = None) -> DatasetR
         raise InvalidInput(f"invalid dataset reference {text!r}: use NAME@vN or PROJECT/NAME@vN")
     version: int | None = None
     if at:
-        digits = version_text[1:] if version_text[:1] in ("v", "V") else version_text
-        if not digits.isdigit() or int(digits) < 1:
+        version = parse_version_number(version_text)
+        if version is None:
             raise InvalidInput(
                 f"invalid dataset version {version_text!r} in {text!r}: versions are v1, v2, ..."
             )
-        version = int(digits)
     if not name:
         raise InvalidInput(f"invalid dataset reference {text!r}: the name is missing")
     return DatasetRef(project=project or None, name=name, version=version)
@@ -117,12 +124,19 @@ def parse_model_ref(text: str, default_project: str | None = None) -> ModelRef:
         raise InvalidInput(f"invalid model reference {text!r}: the name is missing")
     if not at or selector == "latest":
         return ModelRef(project or None, name)
-    digits = selector[1:] if selector[:1] in ("v", "V") else selector
-    if digits.isdigit():
-        if int(digits) < 1:
-            raise InvalidInput(f"invalid model version {selector!r}: versions are 1, 2, ...")
-        return ModelRef(project or None, name, version=int(digits))
+    version = parse_version_number(selector)
+    if version is not None:
+        return ModelRef(project or None, name, version=version)
+    if _NUMBER_LIKE.fullmatch(selector):
+        raise InvalidInput(
+            f"invalid model version {selector!r}: versions are 1, 2, ... up to {MAX_NUMBER}"
+        )
     return ModelRef(project or None, name, alias=check_alias(selector))
+
+
+# What a reader would take for a version number (v0, 007, 99999999999999999999, ³): an error,
+# not an alias.
+_NUMBER_LIKE = re.compile(r"[vV]?\d+")
 
 
 def check_alias(alias: str) -> str:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Annotated
+
+from annotated_types import Ge, Le
 
 from tandem.errors import InvalidInput
 
@@ -20,7 +23,20 @@ MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 MAX_NAME_LENGTH = 250
 MAX_PROJECT_NAME_LENGTH = 64
-MAX_STEP = 2**63 - 1
+MAX_INT = 2**63 - 1
+"""The largest integer the API takes: what SQLite and PostgreSQL store (64-bit BIGINT)."""
+MAX_STEP = MAX_INT
+
+# Every integer a client sends (path, query, body) has one of these types, so a number past 64
+# bits is a 422 where it is parsed instead of an overflow in the database driver (a 500).
+Int64 = Annotated[int, Ge(-MAX_INT - 1), Le(MAX_INT)]
+NonNegativeInt = Annotated[int, Ge(0), Le(MAX_INT)]
+# Versions and the numbers of records (decisions, risks, ...) are SQL INTEGER columns: 32 bits.
+MAX_NUMBER = 2**31 - 1
+Number = Annotated[int, Ge(1), Le(MAX_NUMBER)]
+# A duration in seconds, which the server turns into milliseconds: that must fit too.
+MAX_SECONDS = MAX_INT // 1000
+Seconds = Annotated[int, Ge(0), Le(MAX_SECONDS)]
 
 _KEY = re.compile(r"^[\w\-./: ]+$")
 # An empty, "." or ".." segment: a key that reads as a path.
@@ -69,6 +85,33 @@ def check_text(value: str, kind: str, limit: int) -> str:
     if len(value) > limit:
         raise InvalidInput(f"{kind} is {len(value)} characters long; the limit is {limit}")
     return value
+
+
+# Characters no text document (a contract, a project file) may hold: C0 and C1 controls but tab,
+# newline and carriage return (YAML refuses them, and no reader shows them), lone surrogates
+# and the non-characters U+FFFE and U+FFFF.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def parse_whole_number(text: str, limit: int = MAX_INT) -> int | None:
+    """`text` as a number from 0 to `limit`, or None. ASCII digits only: `str.isdigit` also
+    takes `³` (which `int` refuses) and other scripts' digits."""
+    if _ASCII_DIGITS.fullmatch(text) is None:
+        return None
+    number = int(text)
+    return number if number <= limit else None
+
+
+def find_control_character(text: str) -> tuple[int, str] | None:
+    """The line (1-based) and the first character of `text` that no document may hold, if
+    any (see `_CONTROL`)."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return text.count("\n", 0, found.start()) + 1, found.group()
 
 
 def check_metric_value(key: str, value: float) -> float:

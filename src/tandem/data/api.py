@@ -9,7 +9,8 @@ from fastapi.responses import StreamingResponse
 
 from tandem.core.auth import Action
 from tandem.core.paging import Page
-from tandem.core.refs import DatasetRef
+from tandem.core.refs import DatasetRef, parse_version_number
+from tandem.core.validation import Number
 from tandem.data.models import (
     Contract,
     ContractText,
@@ -46,10 +47,10 @@ def version_ref(project: str, name: str, version: str) -> DatasetRef:
     """`latest`, `v3` or `3` in a URL, as a reference."""
     if version == "latest":
         return DatasetRef(project, name, None)
-    digits = version[1:] if version[:1] in ("v", "V") else version
-    if not digits.isdigit() or int(digits) < 1:
+    number = parse_version_number(version)
+    if number is None:
         raise InvalidInput(f"invalid version {version!r}: use latest, v1, v2, ...")
-    return DatasetRef(project, name, int(digits))
+    return DatasetRef(project, name, number)
 
 
 @router.get("/datasets", response_model=Page[Dataset], openapi_extra=policy(SIGNED_IN))
@@ -221,7 +222,7 @@ async def get_contract(
     name: str,
     services: ServicesDep,
     principal: PrincipalDep,
-    revision: Annotated[int | None, Query(ge=1)] = None,
+    revision: Annotated[Number | None, Query()] = None,
 ) -> Contract:
     return await offload(services.data.get_contract, principal, project, name, revision)
 

@@ -65,6 +65,7 @@ from typing import Any
 
 import yaml
 
+from tandem.core.validation import find_control_character
 from tandem.errors import InvalidContract
 
 SUPPORTED_API_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0")
@@ -506,6 +507,13 @@ def parse_contract(text: str, source: str = "contract") -> Contract:
             expression or SQL expression that does not compile, or a rule tandem cannot read.
             `details` has `line` (1-based) and `field` (a dotted path) when known.
     """
+    control = find_control_character(text)
+    if control is not None:
+        at, char = control
+        raise InvalidContract(
+            f"{source} line {at}: the control character U+{ord(char):04X} is not allowed",
+            line=at,
+        )
     loader = yaml.SafeLoader(text)
     try:
         try:

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tandem.core.validation import NonNegativeInt
+
 
 class ManifestFile(BaseModel):
     """One file of a dataset version: where it sits in the version, and its content."""
@@ -19,7 +21,7 @@ class ManifestFile(BaseModel):
 
     path: str = Field(description="relative POSIX path inside the version")
     oid: str = Field(description="BLAKE3 of the file's bytes")
-    size: int = Field(ge=0)
+    size: NonNegativeInt
 
 
 class ColumnInfo(BaseModel):

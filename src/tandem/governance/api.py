@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from tandem.core.auth import Action
+from tandem.core.validation import Number
 from tandem.governance.gates import (
     Attestation,
     DecisionCreate,
@@ -41,7 +42,7 @@ PROJECT = "/projects/{project}"
 
 @router.get(PROJECT + "/brief", openapi_extra=policy(Action.PROJECT_READ))
 async def get_brief(
-    project: str, services: ServicesDep, principal: PrincipalDep, version: int | None = None
+    project: str, services: ServicesDep, principal: PrincipalDep, version: Number | None = None
 ) -> Brief:
     """The brief (version 0 while nothing is written), or one of its older versions."""
     return await offload(services.governance.get_brief, principal, project, version)
@@ -69,8 +70,8 @@ async def brief_diff(
     project: str,
     services: ServicesDep,
     principal: PrincipalDep,
-    a: int | None = None,
-    b: int | None = None,
+    a: Number | None = None,
+    b: Number | None = None,
 ) -> BriefDiff:
     """What changed between two versions (default: the newest and the one before)."""
     return await offload(services.governance.brief_diff, principal, project, a, b)
@@ -286,14 +287,14 @@ async def list_decisions(
 
 @router.get(PROJECT + "/decisions/{number}", openapi_extra=policy(Action.PROJECT_READ))
 async def get_decision(
-    project: str, number: int, services: ServicesDep, principal: PrincipalDep
+    project: str, number: Number, services: ServicesDep, principal: PrincipalDep
 ) -> DecisionRecord:
     return await offload(services.gates.get_decision, principal, project, number)
 
 
 @router.post(PROJECT + "/decisions/{number}/accept", openapi_extra=policy(Action.PLAN_WRITE))
 async def accept_decision(
-    project: str, number: int, services: ServicesDep, principal: PrincipalDep
+    project: str, number: Number, services: ServicesDep, principal: PrincipalDep
 ) -> DecisionRecord:
     """Accept a proposed decision, as its approver; it never changes after."""
     return await offload(services.gates.accept_decision, principal, project, number)

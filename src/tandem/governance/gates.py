@@ -13,6 +13,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tandem.core.validation import Number
 from tandem.errors import InvalidInput
 from tandem.registry.models import Stage
 
@@ -225,7 +226,7 @@ class DecisionCreate(BaseModel):
     consequences: str = ""
     links: list[str] = Field([], description="what it is about, e.g. models/churn-gbm@3")
     accept: bool = Field(False, description="record it as accepted (you are its approver)")
-    supersedes: int | None = Field(None, description="the number of the decision it replaces")
+    supersedes: Number | None = Field(None, description="the number of the decision it replaces")
 
 
 class DecisionRecord(BaseModel):

@@ -7,10 +7,12 @@ import enum
 import operator
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from tandem.core.validation import MAX_NUMBER
 from tandem.errors import InvalidInput
 
 # -- brief -----------------------------------------------------------------------------------
@@ -48,7 +50,7 @@ class BriefText(BaseModel):
 
 
 class BriefUpdate(BriefText):
-    base_version: int | None = Field(
+    base_version: Annotated[int, Ge(0), Le(MAX_NUMBER)] | None = Field(
         None,
         description="the version this edit started from: if someone saved another version "
         "since, the edit is refused (409) instead of silently overwriting theirs",

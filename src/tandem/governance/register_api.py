@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from tandem.audit.models import Activity
 from tandem.core.auth import Action
 from tandem.core.paging import Page
+from tandem.core.validation import Int64, Number
 from tandem.governance.notify import Notification, Webhook, WebhookSet
 from tandem.governance.registers import (
     ActionItem,
@@ -43,7 +44,7 @@ async def add_hypothesis(
 @router.put(PROJECT + "/hypotheses/{number}", openapi_extra=policy(Action.PLAN_WRITE))
 async def update_hypothesis(
     project: str,
-    number: int,
+    number: Number,
     body: HypothesisSet,
     services: ServicesDep,
     principal: PrincipalDep,
@@ -55,7 +56,7 @@ async def update_hypothesis(
 @router.patch(PROJECT + "/hypotheses/{number}", openapi_extra=policy(Action.PLAN_WRITE))
 async def patch_hypothesis(
     project: str,
-    number: int,
+    number: Number,
     body: HypothesisPatch,
     services: ServicesDep,
     principal: PrincipalDep,
@@ -80,14 +81,18 @@ async def add_risk(
 
 @router.put(PROJECT + "/risks/{number}", openapi_extra=policy(Action.PLAN_WRITE))
 async def update_risk(
-    project: str, number: int, body: RiskSet, services: ServicesDep, principal: PrincipalDep
+    project: str, number: Number, body: RiskSet, services: ServicesDep, principal: PrincipalDep
 ) -> Risk:
     return await offload(services.registers.update_risk, principal, project, number, body)
 
 
 @router.patch(PROJECT + "/risks/{number}", openapi_extra=policy(Action.PLAN_WRITE))
 async def patch_risk(
-    project: str, number: int, body: RiskPatch, services: ServicesDep, principal: PrincipalDep
+    project: str,
+    number: Number,
+    body: RiskPatch,
+    services: ServicesDep,
+    principal: PrincipalDep,
 ) -> Risk:
     """Change only the fields given (`add_links` adds links), on the stored risk."""
     return await offload(services.registers.update_risk, principal, project, number, body)
@@ -139,7 +144,7 @@ async def list_actions(
 
 @router.post(PROJECT + "/actions/{number}/done", openapi_extra=policy(ACTION_OWNER))
 async def close_action(
-    project: str, number: int, services: ServicesDep, principal: PrincipalDep
+    project: str, number: Number, services: ServicesDep, principal: PrincipalDep
 ) -> ActionItem:
     """Mark an action item done: its owner, or anyone with `plan:write`."""
     return await offload(
@@ -171,7 +176,7 @@ async def activity(
     services: ServicesDep,
     principal: PrincipalDep,
     cursor: str | None = None,
-    limit: int = 50,
+    limit: Int64 = 50,
 ) -> Page[Activity]:
     """Who changed what in the project, newest first (members read it; the full audit log
     with details needs `audit:read`)."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tandem.core.auth import Action
+from tandem.core.validation import Int64
 from tandem.lineage.models import DEFAULT_DEPTH, Direction, LineageEdge, LineageGraph, LinkCreate
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
@@ -23,7 +24,7 @@ async def lineage_graph(
     principal: PrincipalDep,
     ref: Annotated[str, Query(description=REF_HELP)],
     direction: Direction = Direction.BOTH,
-    depth: int = DEFAULT_DEPTH,
+    depth: Int64 = DEFAULT_DEPTH,
 ) -> LineageGraph:
     """The entities upstream and downstream of `ref` (within `depth` links) that the caller
     may read; each kind needs its own read permission (runs, data, models)."""

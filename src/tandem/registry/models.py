@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tandem.core.validation import NonNegativeInt, Number
+
 
 class Stage(enum.StrEnum):
     """A model version's lifecycle stage (DESIGN.md): each arrow is a gate."""
@@ -23,7 +25,7 @@ class ModelFile(BaseModel):
 
     path: str = Field(description="relative to the version's folder")
     oid: str
-    size: int = Field(ge=0)
+    size: NonNegativeInt
 
 
 class Model(BaseModel):
@@ -97,7 +99,7 @@ class StageChange(BaseModel):
 class AliasSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: Number
 
 
 # How each flavor may be stored. Only "pickle" runs code when loaded (`trusted`), and the

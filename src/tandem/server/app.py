@@ -14,6 +14,7 @@ from tandem.core.config import Settings
 from tandem.server.container import Services
 from tandem.server.errors import install_error_handlers
 from tandem.server.policy import PUBLIC, policy
+from tandem.server.strict import RejectControlCharacters
 
 API_PREFIX = "/api/v1"
 
@@ -86,6 +87,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     app.state.embedded = embedded
     app.state.allow_open = allow_open
     install_error_handlers(app)
+    app.add_middleware(RejectControlCharacters)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"], openapi_extra=policy(PUBLIC))
     async def health() -> dict[str, str]:
@@ -148,6 +150,7 @@ def _document_raw_bodies(app: FastAPI) -> None:
     from pydantic.json_schema import models_json_schema
 
     from tandem.server.deps import RAW_BODY_MODELS
+    from tandem.server.openapi import complete_document
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -159,6 +162,7 @@ def _document_raw_bodies(app: FastAPI) -> None:
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for name, schema in extra.get("$defs", {}).items():
                 schemas.setdefault(name, schema)
+            complete_document(document)
             document["components"]["schemas"] = dict(sorted(schemas.items()))
         return app.openapi_schema or document
 

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 from tandem.core.auth import Principal
 from tandem.errors import HiddenNotFound, PermissionDenied, TandemError, Unauthenticated
@@ -19,6 +22,7 @@ from tandem.errors import HiddenNotFound, PermissionDenied, TandemError, Unauthe
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "https://tandem.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_CODES = {
     400: "bad-request",
     401: "unauthenticated",
@@ -28,6 +32,7 @@ _HTTP_CODES = {
     413: "payload-too-large",
     415: "unsupported-media-type",
     421: "misdirected-request",
+    422: "invalid-input",
 }
 
 
@@ -45,7 +50,7 @@ def problem(
     if details:
         body["details"] = details
     return Response(
-        orjson.dumps(body, default=str), status_code=status, media_type="application/problem+json"
+        orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM_MEDIA_TYPE
     )
 
 
@@ -76,9 +81,15 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = str(exc.detail) if exc.detail else code
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path}"
-        return problem(
+        response = problem(
             exc.status_code, code, code.replace("-", " ").capitalize(), detail, request.url.path, {}
         )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            # every method the path takes (RFC 9110), not only those of the route that matched
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
@@ -102,6 +113,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app serves on this request's path."""
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
+        request.app.state, "method_table", None
+    )
+    if table is None:  # the routes are fixed once the app serves: list them once
+        table = []
+        for route in iter_route_contexts(request.app.routes):
+            if route.path and route.methods:
+                table.append((compile_path(route.path)[0], frozenset(route.methods)))
+        request.app.state.method_table = table
+    path = request.scope["path"]
+    return sorted({method for regex, methods in table if regex.match(path) for method in methods})
 
 
 async def audit_denial(request: Request, exc: TandemError) -> None:

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tandem.core.validation import Int64
+
 
 class RunStatus(enum.StrEnum):
     RUNNING = "running"
@@ -39,7 +41,7 @@ class Environment(BaseModel):
     command: list[str] | None = None
     cwd: str | None = None
     hostname: str | None = None
-    pid: int | None = None
+    pid: Int64 | None = None
 
 
 class Run(BaseModel):
@@ -53,7 +55,7 @@ class Run(BaseModel):
     status: RunStatus
     user: str
     start_time: int
-    end_time: int | None = None
+    end_time: Int64 | None = None
     seed: int | None = None
     environment: Environment | None = None
     deleted_at: int | None = None
@@ -69,7 +71,7 @@ class Run(BaseModel):
 class RunUpdate(BaseModel):
     name: str | None = None
     status: RunStatus | None = None
-    end_time: int | None = None
+    end_time: Int64 | None = None
 
 
 # A metric value is a JSON number: strict, so the string "41" is refused (422) rather than
@@ -85,8 +87,8 @@ class MetricColumns(BaseModel):
 
     key: list[str]
     value: list[MetricValue]
-    step: list[int] | None = None
-    timestamp: list[int] | None = None
+    step: list[Int64] | None = None  # the service says why a negative step is refused
+    timestamp: list[Int64] | None = None
 
     def __len__(self) -> int:
         return len(self.key)
@@ -102,7 +104,7 @@ class RunBatch(BaseModel):
     end_status: RunStatus | None = Field(
         None, description="then end the run with this status, in the same transaction"
     )
-    end_time: int | None = None
+    end_time: Int64 | None = None
 
 
 class RunCreate(BaseModel):
@@ -114,8 +116,8 @@ class RunCreate(BaseModel):
         None, description="the run's id, 32 lowercase hex digits; default: chosen by the server"
     )
     name: str | None = None
-    seed: int | None = None
-    start_time: int | None = None
+    seed: Int64 | None = None
+    start_time: Int64 | None = None
     environment: Environment = Field(default_factory=Environment)
     params: dict[str, Any] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
@@ -155,7 +157,7 @@ class RunSearch(BaseModel):
     project: str
     filter: str | None = None
     order_by: list[str] = []
-    limit: int = 100
+    limit: Int64 = 100
     cursor: str | None = None
     fields: list[str] | None = Field(
         None,

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from tandem.core.auth import Action, Principal, Role
 from tandem.core.clock import now_ms, parse_duration
+from tandem.core.validation import parse_whole_number
 from tandem.errors import (
     AlreadyExists,
     Conflict,
@@ -267,9 +268,10 @@ async def create_token(
     services.auth.require(principal, Action.ACCOUNT)  # before reading the form's fields
     days = text(form, "expires_in_days", 8).strip()
     try:
-        if days and not days.isdigit() and days != "never":
+        number = parse_whole_number(days)
+        if days and number is None and days != "never":
             raise InvalidInput("expires in: a number of days, or never")
-        expires = None if days == "never" else int(days) if days else 90
+        expires = None if days == "never" else number if days else 90
         if expires is not None and not 1 <= expires <= 3650:
             raise InvalidInput("expires in: 1 to 3650 days, or never")
         data = TokenCreate(name=text(form, "name", 250).strip(), expires_in_days=expires)

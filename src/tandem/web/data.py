@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from tandem.core.auth import Action, Principal
-from tandem.core.refs import DatasetRef, parse_dataset_ref
+from tandem.core.refs import DatasetRef, parse_dataset_ref, parse_version_number
 from tandem.core.units import format_bytes
 from tandem.data.models import ColumnEdit, Contract, Dataset, DatasetUpdate, DatasetVersion
 from tandem.errors import InvalidInput, NotFound, TandemError
@@ -322,8 +322,9 @@ async def diff_page(
     elif a or b:
         error, status = "pick two versions to compare", 422
     for number in (a, b):  # a version older than the choosers' list stays chosen
-        if number[1:].isdigit() and int(number[1:]) not in numbers:
-            numbers.append(int(number[1:]))
+        chosen = parse_version_number(number)
+        if chosen is not None and chosen not in numbers:
+            numbers.append(chosen)
     dataset_url = f"/projects/{_q(project)}/datasets/{_q(dataset.name)}"
     context = {
         "project": project,

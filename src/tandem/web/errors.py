@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from tandem.errors import HiddenNotFound, PermissionDenied, TandemError, Unauthenticated
-from tandem.server.errors import audit_denial
+from tandem.server.errors import allowed_methods, audit_denial
 from tandem.web.render import redirect, render
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,10 @@ def install_web_error_pages(app: FastAPI) -> None:
         if is_api(request):
             return await rest[StarletteHTTPException](request, exc)
         message = "There is no such page." if exc.status_code == 404 else str(exc.detail)
-        return error_page(request, exc.status_code, message)
+        page = error_page(request, exc.status_code, message)
+        if exc.status_code == 405:
+            page.headers["Allow"] = ", ".join(allowed_methods(request))
+        return page
 
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if is_api(request):

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from tandem.core.auth import Action
 from tandem.core.units import format_figure
+from tandem.core.refs import parse_version_number
 from tandem.registry.models import ModelCard, ModelVersion
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
@@ -221,7 +222,8 @@ async def version_page(
 
     from tandem.registry.cards import render_markdown
 
-    selector = version[1:] if version[:1] in ("v", "V") and version[1:].isdigit() else version
+    number = parse_version_number(version)
+    selector = version if number is None else str(number)
     card: ModelCard = await offload(services.cards.card, principal, project, name, selector)
     charts: list[dict[str, Any]] = []
     views = []

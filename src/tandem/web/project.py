@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tandem.core.auth import Action, Principal, Role
+from tandem.core.validation import parse_whole_number
 from tandem.errors import TandemError
 from tandem.governance.models import (
     BRIEF_FIELDS,
@@ -131,7 +132,7 @@ async def save_brief(
         update = BriefUpdate.model_validate(
             {
                 **{k: v for k, v in draft.items() if v or k != "status"},
-                "base_version": int(base) if base.isdigit() else None,
+                "base_version": parse_whole_number(base),
             }
         )
         before = await offload(services.governance.get_brief, principal, project)
