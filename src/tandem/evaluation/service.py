@@ -89,6 +89,7 @@ class EvaluationService:
 
     def record(self, principal: Principal, project: str, data: EvaluationCreate) -> Evaluation:
         """Store an evaluation report against its model version and dataset version."""
+        self.auth.require(principal, Action.MODEL_WRITE, project)  # before checking the report
         report = data.report
         task = report.get("task")
         if task not in TASKS:
@@ -194,6 +195,7 @@ class EvaluationService:
         self, principal: Principal, project: str, model: str, *, full: bool = False
     ) -> list[Evaluation]:
         """A model's evaluations (of one version with `NAME@N`), newest first."""
+        self.auth.require(principal, Action.MODEL_READ, project)
         ref = parse_model_ref(model, project)
         with self.db.read() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.MODEL_READ)
