@@ -284,7 +284,18 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
 
 # Allowed cells answer with success, except where the world's own state makes the sensible
 # request break a rule for everyone (the rule then answers, as it should, after the permission).
-RULED: dict[tuple[str, str], str] = {}
+RULED: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/runs/{run_id}/restore"): "409",  # not deleted
+    ("POST", "/api/v1/projects/{name}/restore"): "409",
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/restore"): "409",
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/versions/{version}/validate"): "422",
+    ("GET", "/api/v1/projects/{project}/datasets/{name}/versions/{version}/contract-draft"): "422",
+    ("POST", "/api/v1/projects/{project}/models/{name}/versions/{version}/stage"): "409",  # gate
+    ("POST", "/api/v1/projects/{project}/gates"): "409",  # churn@1 has an open gate
+    ("POST", "/api/v1/me/password"): "422",  # the world's users have no password
+    ("POST", "/account/password"): "422",
+    ("GET", "/projects/{project}/runs/{run_id}/preview/{path:path}"): "415",  # a.txt: no preview
+}
 
 
 def status_class(status: int) -> str:
@@ -333,7 +344,6 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
             "stage": "production"
         },
         ("PUT", "/api/v1/projects/{project}/models/{name}/aliases/{alias}"): {"version": 99},
-        ("PUT", "/api/v1/projects/{project}/models/{name}/card"): {"nonsense": "x"},
         ("POST", "/api/v1/projects/{project}/evaluations"): {
             "model": "churn@99",
             "dataset": "ghost@v1",

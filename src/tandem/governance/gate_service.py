@@ -330,10 +330,10 @@ class GateService:
             Conflict: no gate is open for the move, or it does not pass yet (the message says
                 what it waits for).
         """
+        self.auth.require(principal, Action.MODEL_WRITE, project)  # every move needs it
         version = self.registry.get_version(principal, project, name, selector)
         if stage not in CHECKLISTS or stage is version.stage:
             return self.registry.set_stage(principal, project, name, selector, stage)
-        self.auth.require(principal, Action.MODEL_WRITE, project)
         with self.db.read() as conn:
             project_pk = self.project_store.get_pk(conn, project)
             row = self._open_row(conn, self._version_pk(conn, project_pk, version))

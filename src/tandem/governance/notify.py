@@ -179,6 +179,7 @@ class Notifier:
 
     def set_webhook(self, principal: Principal, project: str, data: WebhookSet) -> Webhook:
         """Where the project's notifications go as Slack-compatible JSON ('' stops them)."""
+        self.auth.require(principal, Action.PROJECT_WRITE, project)  # before checking the URL
         url = data.url.strip()
         if url:
             parts = urlsplit(url)
@@ -188,7 +189,6 @@ class Notifier:
                 or len(url) > MAX_WEBHOOK_URL
             ):
                 raise InvalidInput(f"webhook URL {url[:80]!r} must be an http(s) URL")
-        self.auth.require(principal, Action.PROJECT_WRITE, project)
         with self.db.write() as conn:
             project_pk = self.project_store.get_pk(conn, project)
             conn.execute(
