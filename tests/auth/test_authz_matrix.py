@@ -282,11 +282,135 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
     return request
 
 
+# Allowed cells answer with success, except where the world's own state makes the sensible
+# request break a rule for everyone (the rule then answers, as it should, after the permission).
+RULED: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/runs/{run_id}/restore"): "409",  # not deleted
+    ("POST", "/api/v1/projects/{name}/restore"): "409",
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/restore"): "409",
+    ("POST", "/api/v1/projects/{project}/datasets/{name}/versions/{version}/validate"): "422",
+    ("GET", "/api/v1/projects/{project}/datasets/{name}/versions/{version}/contract-draft"): "422",
+    ("POST", "/api/v1/projects/{project}/models/{name}/versions/{version}/stage"): "409",  # gate
+    ("POST", "/api/v1/projects/{project}/gates"): "409",  # churn@1 has an open gate
+    ("POST", "/api/v1/me/password"): "422",  # the world's users have no password
+    ("POST", "/account/password"): "422",
+    ("GET", "/projects/{project}/runs/{run_id}/preview/{path:path}"): "415",  # a.txt: no preview
+}
+
+
 def status_class(status: int) -> str:
-    if status in (401, 403, 404):
-        return str(status)
+    """'ok' for a success (or a redirect), else the status itself."""
     assert status < 500, f"server error {status}"
-    return "ok"
+    return "ok" if status < 400 else str(status)
+
+
+def expected_answer(route: ServedRoute, method: str, who: str) -> str:
+    assert route.policy is not None
+    want = expected_status(route.policy, who, route.path)
+    return RULED.get((method, route.path), want) if want == "ok" else want
+
+
+# Requests that break a rule or name what does not exist, for the refused principals: the
+# refusal must still be what they get (the permission is asked before anything else).
+GHOSTS = {"name": "ghost", "version": "99", "alias": "ghost", "evaluation_id": "ghost",
+          "number": "99", "key": "ghost", "activity": "ghost", "path": "ghost.txt",
+          "user": "ghost", "gate_id": "ghost"}  # fmt: skip
+# the record decides who may: without it, not found is the honest answer to anyone
+RECORD_DECIDES = {"/api/v1/projects/{project}/gates/{gate_id}/cancel"}
+
+
+def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
+    run = world.runs[0]
+    return {
+        ("POST", "/api/v1/projects/{project}/runs"): {"name": "x" * 10_000},
+        ("POST", "/api/v1/runs/{run_id}/batch"): {"params": {"../x": "1"}},
+        ("PATCH", "/api/v1/runs/{run_id}"): {"name": "x" * 10_000},
+        ("POST", "/api/v1/projects/{project}/datasets/blobs/missing"): {"oids": ["nope"]},
+        ("POST", "/api/v1/projects/{project}/datasets/{name}/versions"): {
+            "files": [{"path": "../a.txt", "oid": "nope", "size": 5}]
+        },
+        ("PATCH", "/api/v1/projects/{project}/datasets/{name}"): {"description": "\x00"},
+        ("PUT", "/api/v1/projects/{project}/datasets/{name}/contract"): {"text": "not: [yaml"},
+        ("POST", "/api/v1/runs/{run_id}/datasets"): {"dataset": "ghost@v9", "role": "wizard"},
+        ("POST", "/api/v1/projects/{project}/models/{name}/versions"): {
+            "run_id": run,
+            "artifact_path": "nowhere",
+        },
+        ("PATCH", "/api/v1/projects/{project}/models/{name}"): {"description": "\x00"},
+        ("PATCH", "/api/v1/projects/{project}/models/{name}/versions/{version}"): {
+            "description": "\x00"
+        },
+        ("POST", "/api/v1/projects/{project}/models/{name}/versions/{version}/stage"): {
+            "stage": "production"
+        },
+        ("PUT", "/api/v1/projects/{project}/models/{name}/aliases/{alias}"): {"version": 99},
+        ("POST", "/api/v1/projects/{project}/evaluations"): {
+            "model": "churn@99",
+            "dataset": "ghost@v1",
+            "target": "y",
+            "report": {"task": "?"},
+        },
+        ("PUT", "/api/v1/projects/{project}/brief"): {"goal": "\x00"},
+        ("PUT", "/api/v1/projects/{project}/criteria/{key}"): {**CRITERION, "comparator": "~"},
+        ("PUT", "/api/v1/projects/{project}/raci"): {"activities": {"training": {"ghost": "A"}}},
+        ("PUT", "/api/v1/projects/{project}/raci/{activity}"): {"members": {"ghost": "A"}},
+        ("PUT", "/api/v1/projects/{project}/spec"): {"project": "elsewhere"},
+        ("POST", "/api/v1/projects/{project}/gates"): {"model": "churn@1", "to": "production"},
+        ("POST", "/api/v1/projects/{project}/gates/{gate_id}/signoffs"): {"decision": "reject"},
+        ("POST", "/api/v1/projects/{project}/gates/{gate_id}/waivers"): {
+            "criterion": "loss",
+            "reason": "\x00",
+        },
+        ("POST", "/api/v1/projects/{project}/gates/{gate_id}/attestations"): {
+            "item": "security-review",
+            "comment": "\x00",
+        },
+        ("POST", "/api/v1/projects/{project}/decisions"): {
+            "title": "t",
+            "decision": "d",
+            "supersedes": 99,
+        },
+        ("POST", "/api/v1/projects/{project}/hypotheses"): {
+            "statement": "s",
+            "owner": "ghost",
+            "links": ["nowhere://x"],
+        },
+        ("POST", "/api/v1/projects/{project}/risks"): {
+            "description": "d",
+            "owner": "ghost",
+            "links": ["nowhere://x"],
+        },
+        ("POST", "/api/v1/projects/{project}/retrospectives"): {
+            "title": "t",
+            "links": ["nowhere://x"],
+        },
+        ("POST", "/api/v1/projects/{project}/actions"): {"title": "t", "owner": "ghost"},
+        ("POST", "/api/v1/projects/{project}/comments"): {"target": "nowhere://x", "body": "b"},
+        ("POST", "/api/v1/projects/{project}/lineage/links"): {"src": "nowhere", "dst": "x"},
+        ("PUT", "/api/v1/projects/{project}/webhook"): {"url": "not a url"},
+        ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
+    }
+
+
+def hostile_request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any] | None:
+    """`request_for` with ghosts in the path and a body that breaks a rule, or None."""
+    request = request_for(route, method, world)
+    policy = route.policy
+    in_project = route.path.startswith("/api/v1/projects/{project}/")
+    if in_project and policy not in RULES and route.path not in RECORD_DECIDES:
+        values = {**GHOSTS, "project": "churn"}
+        request["url"] = re.sub(r"{(\w+)(:path)?}", lambda m: values.get(m.group(1), m.group(0)),
+                                route.path)  # fmt: skip
+        if "{" in request["url"]:
+            return None
+    body = bad_bodies(world).get((method, route.path))
+    if body is not None:
+        request["json"] = body
+    if route.path.endswith("/gates/check"):
+        request["params"] = {"model": "churn@99", "to": "production"}
+    if request["url"] == request_for(route, method, world)["url"] and body is None:
+        return None
+    return request
 
 
 def test_every_route_against_every_role(worlds: Worlds) -> None:
@@ -308,15 +432,24 @@ def test_every_route_against_every_role(worlds: Worlds) -> None:
                 request = request_for(route, method, world)
                 response = client.request(headers=headers, **request)
                 got = status_class(response.status_code)
-                want = expected_status(policy, who, route.path)
+                want = expected_answer(route, method, who)
                 checked += 1
                 if got != want:
                     mismatches.append(
                         f"{method} {route.path} as {who}: got {response.status_code} "
                         f"{response.text[:120]}, want {want}"
                     )
-                if got != "ok" or method not in ("GET", "HEAD"):
-                    worlds.dirty() if got == "ok" else None
+                if got == "ok" and method not in ("GET", "HEAD"):
+                    worlds.dirty()
+                hostile = hostile_request_for(route, method, world)
+                if want in ("401", "403", "404") and hostile is not None:
+                    response = client.request(headers=headers, **hostile)
+                    checked += 1
+                    if status_class(response.status_code) != want:
+                        mismatches.append(
+                            f"{method} {hostile['url']} (breaking a rule) as {who}: got "
+                            f"{response.status_code} {response.text[:120]}, want {want}"
+                        )
     assert checked > 400
     assert not mismatches, "\n".join(mismatches)
 
@@ -399,7 +532,8 @@ def test_every_web_page_against_every_role(worlds: Worlds) -> None:
                 if who != "anonymous":
                     headers["authorization"] = f"Bearer {world.tokens[who]}"
                 response = client.request(headers=headers, **web_request_for(route, method, world))
-                got, want = web_status_class(response), expected_status(policy, who, route.path)
+                got = web_status_class(response)
+                want = expected_answer(route, method, who)
                 checked += 1
                 if got != want:
                     mismatches.append(

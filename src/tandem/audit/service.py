@@ -88,16 +88,16 @@ class AuditLog:
                 conn, principal, action, target, project=project, outcome=outcome, **details
             )
 
-    def failed_sign_ins(self, name: str, since: int) -> int:
-        """How many sign-ins as `name` failed since `since` (ms): the rate limit's count, an
-        index range scan (the partial index `ix_audit_events_logins`, whose condition the
-        query repeats literally so both databases use it)."""
+    def failed_sign_ins(self, name: str, source: str, since: int) -> int:
+        """How many sign-ins as `name` from address `source` failed since `since` (ms): the
+        rate limit's count, an index range scan (the partial index `ix_audit_events_logins`,
+        whose condition the query repeats literally so both databases use it)."""
         ph = self.db.placeholder
         with self.db.read() as conn:
             count = conn.exec_driver_sql(
                 "SELECT count(*) FROM audit_events WHERE action = 'auth.login' "
-                f"AND target = {ph} AND at >= {ph} AND outcome = '{FAILED}'",
-                (name, since),
+                f"AND target = {ph} AND at >= {ph} AND outcome = '{FAILED}' AND source = {ph}",
+                (name, since, source[:64]),
             ).scalar_one()
         return int(count)
 

@@ -131,6 +131,24 @@ def whoami(as_json: JsonOpt = False) -> None:
         console.print(f"  {project}: {role.value}")
 
 
+@users_app.command("password")
+@handle_errors
+def change_password(
+    stdin: Annotated[bool, typer.Option("--stdin", help="read the current and the new password from stdin, one a line")] = False,
+) -> None:  # fmt: skip
+    """Change your own web sign-in password; your other sessions are signed out."""
+    if stdin:
+        current = sys.stdin.readline().rstrip("\r\n")
+        new = sys.stdin.readline().rstrip("\r\n")
+        if not current or not new:
+            raise InvalidInput("--stdin: give the current and the new password, one a line")
+    else:
+        current = str(typer.prompt("current password", hide_input=True))
+        new = str(typer.prompt("new password", hide_input=True, confirmation_prompt=True))
+    get_client().users.change_password(current, new)
+    console.print("password changed; your other sessions are signed out")
+
+
 # -- tokens -----------------------------------------------------------------------------------
 
 
@@ -139,15 +157,14 @@ def whoami(as_json: JsonOpt = False) -> None:
 def create_token(
     name: str,
     user: Annotated[str | None, typer.Option("--user", "-u", help="whose token (admins; required on an embedded workspace)")] = None,
-    expires_in: Annotated[str, typer.Option("--expires-in", help="lifetime, e.g. 30d, 12w; 'never' for none")] = "90d",
+    expires_in: Annotated[str, typer.Option("--expires-in", help="lifetime, e.g. 30m, 8h, 30d, 12w; 'never' for none")] = "90d",
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Create an API token. Its secret is printed once: store it now (TANDEM_TOKEN)."""
-    days: int | None = None
-    if expires_in != "never":
-        seconds = parse_duration(expires_in)
-        days = max(1, -(-seconds // 86_400))
-    created = get_client().tokens.create(name, user=user, expires_in_days=days)
+    seconds = None if expires_in == "never" else parse_duration(expires_in)
+    created = get_client().tokens.create(
+        name, user=user, expires_in_days=None, expires_in_seconds=seconds
+    )
     if as_json:
         print_json(created)
         return

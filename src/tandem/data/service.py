@@ -198,8 +198,8 @@ class DataService:
             InvalidContract: `contract` does not parse.
             ContractViolated: a blocking check failed; nothing was stored.
         """
+        self._check_write(principal, project, create_project, run_id)  # before any rule
         check_dataset_name(name)
-        self._check_write(principal, project, create_project, run_id)
         if path.startswith("s3://"):
             return self._add_from_s3(
                 principal, project, name, path, contract=contract, message=message,
@@ -264,8 +264,8 @@ class DataService:
         Each oid must be content this project holds: uploaded into it, or already in a dataset
         or artifact the caller may read. Anything else is answered as not stored.
         """
+        self._check_write(principal, project, create_project, run_id)  # before any rule
         check_dataset_name(name)
-        self._check_write(principal, project, create_project, run_id)
         manifest = self._check_manifest(files)
         with self.db.read() as conn:
             project_pk = self.project_store.find_pk(conn, project)
@@ -527,6 +527,7 @@ class DataService:
     def missing_blobs(self, principal: Principal, project: str, oids: Sequence[str]) -> list[str]:
         """Which of `oids` the caller must upload: not stored, or not content this project may
         use (so a guessed hash reveals nothing)."""
+        self.auth.require(principal, Action.DATA_WRITE, project)
         checked = [check_oid(oid) for oid in oids]
         with self.db.read() as conn:
             project_pk = self._project_for(conn, principal, project, Action.DATA_WRITE)
@@ -604,6 +605,7 @@ class DataService:
         self, principal: Principal, project: str, name: str, *, cursor: str | None = None,
         limit: int = 50,
     ) -> Page[DatasetVersion]:  # fmt: skip
+        self.auth.require(principal, Action.DATA_READ, project)
         check_limit(limit)
         with self.db.read() as conn:
             target = self._dataset(conn, principal, project, name, Action.DATA_READ)
@@ -781,6 +783,7 @@ class DataService:
     def set_contract(self, principal: Principal, project: str, name: str, text: str) -> Contract:
         """Make `text` the dataset's contract (a new revision; the same text changes nothing).
         Versions added from now on are checked against it; `validate` checks older ones."""
+        self.auth.require(principal, Action.DATA_WRITE, project)  # before parsing the text
         text = self._check_contract(text)
         with self.db.write() as conn:
             target = self._dataset(conn, principal, project, name, Action.DATA_WRITE)
@@ -891,9 +894,9 @@ class DataService:
             PermissionDenied: a member of the run's project who may not write runs there.
             Conflict: the run is deleted.
         """
-        role = check_role(role)
         with self.db.write() as conn:
             run = self._writable_run(conn, principal, run_id)
+            role = check_role(role)
             project, parsed = self._ref(ref, run.project)
             try:
                 target = self._dataset(conn, principal, project, parsed.name, Action.DATA_READ)

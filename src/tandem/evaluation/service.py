@@ -214,6 +214,7 @@ class EvaluationService:
         self, principal: Principal, project: str, model: str, *, full: bool = False
     ) -> list[Evaluation]:
         """A model's evaluations (of one version with `NAME@N`), newest first."""
+        self.auth.require(principal, Action.MODEL_READ, project)
         ref = parse_model_ref(model, project)
         with self.db.read() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.MODEL_READ)

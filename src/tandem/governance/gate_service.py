@@ -124,6 +124,7 @@ class GateService:
         Raises:
             Conflict: the move is not forward from the version's stage, or a gate is open.
         """
+        self.auth.require(principal, Action.MODEL_WRITE, project)  # before any rule or state
         ref = parse_model_ref(data.model, project)
         version = self.registry.get_version(principal, project, ref.name, _selector(ref))
         self._check_move(version, data.to)
@@ -199,6 +200,7 @@ class GateService:
     def check(self, principal: Principal, project: str, model: str, to: Stage) -> Gate:
         """Whether moving `model` to `to` would pass now: its open gate for that move, or, if
         none is open, the gate it would open (with no sign-offs yet). Changes nothing."""
+        self.auth.require(principal, Action.MODEL_READ, project)
         ref = parse_model_ref(model, project)
         version = self.registry.get_version(principal, project, ref.name, _selector(ref))
         self._check_move(version, to)
@@ -235,11 +237,7 @@ class GateService:
             Conflict: the gate is closed, or you signed it already.
             InvalidInput: a rejection without a comment.
         """
-        comment = check_text(data.comment, "comment", 10_000).strip()
-        if data.decision is SignDecision.REJECT and not comment:
-            raise InvalidInput("a rejection needs a comment saying why")
         gate = self.get(principal, project, gate_id)  # read access, and the required signers
-        self._require_open(gate)
         raci = self.governance.get_raci(principal, project)
         letter = next(
             (x for x in ("A", "R") if principal.name in raci.with_letter(gate.activity, x)),
@@ -252,6 +250,10 @@ class GateService:
                 f"accountable member of {gate.activity!r}",
                 project=project,
             )
+        self._require_open(gate)  # rules and state only once the signer is known to be one
+        comment = check_text(data.comment, "comment", 10_000).strip()
+        if data.decision is SignDecision.REJECT and not comment:
+            raise InvalidInput("a rejection needs a comment saying why")
         role = principal.role_in(project)
         with self.db.write() as conn:
             row = self._lock(conn, project, gate_id)
@@ -328,10 +330,10 @@ class GateService:
             Conflict: no gate is open for the move, or it does not pass yet (the message says
                 what it waits for).
         """
+        self.auth.require(principal, Action.MODEL_WRITE, project)  # every move needs it
         version = self.registry.get_version(principal, project, name, selector)
         if stage not in CHECKLISTS or stage is version.stage:
             return self.registry.set_stage(principal, project, name, selector, stage)
-        self.auth.require(principal, Action.MODEL_WRITE, project)
         with self.db.read() as conn:
             project_pk = self.project_store.get_pk(conn, project)
             row = self._open_row(conn, self._version_pk(conn, project_pk, version))
@@ -353,12 +355,12 @@ class GateService:
 
     def cancel(self, principal: Principal, project: str, gate_id: str, reason: str) -> Gate:
         """Withdraw an open gate (its opener, or a role that may release models)."""
-        reason = check_text(reason, "reason", 10_000).strip()
         with self.db.write() as conn:
             self._project_pk(conn, principal, project, Action.MODEL_READ)
             row = self._lock(conn, project, gate_id)
             if row.opened_by != principal.name:
                 self.auth.require(principal, Action.MODEL_RELEASE, project)
+            reason = check_text(reason, "reason", 10_000).strip()
             if GateStatus(row.status) is not GateStatus.OPEN:
                 raise Conflict(f"gate {gate_id} is {row.status} already")
             self._close(
@@ -371,9 +373,7 @@ class GateService:
     def waive(self, principal: Principal, project: str, gate_id: str, data: WaiverCreate) -> Gate:
         """Waive criterion `data.criterion` for the gate's version. Only the criterion's owner
         role may; the reason is recorded as an accepted decision record linked to both."""
-        reason = check_text(data.reason, "reason", 20_000).strip()
         gate = self.get(principal, project, gate_id)
-        self._require_open(gate)
         criteria = {c.key: c for c in self.governance.list_criteria(principal, project)}
         criterion = criteria.get(data.criterion)
         if criterion is None:
@@ -386,6 +386,8 @@ class GateService:
                 f"{role.value if role else 'not a member'}",
                 project=project,
             )
+        self._require_open(gate)
+        reason = check_text(data.reason, "reason", 20_000).strip()
         target = f"models/{gate.model}@{gate.version}"
         record = DecisionCreate(
             title=f"Waive {criterion.key} for {gate.model}@{gate.version}",
@@ -452,6 +454,7 @@ class GateService:
     ) -> DecisionRecord:
         """Record a decision (proposed, or accepted with you as approver); `supersedes` marks
         an accepted one superseded by this."""
+        self.auth.require(principal, Action.PLAN_WRITE, project)
         for name, value in data.model_dump(
             include={"context", "options", "decision", "consequences"}
         ).items():
@@ -684,9 +687,7 @@ class GateService:
     def attest(self, principal: Principal, project: str, gate_id: str, data: Attestation) -> Gate:
         """Attest one of the project's own checklist items on a gate, as a member of the role
         the item names (`gates:` in project.yaml)."""
-        comment = check_text(data.comment, "comment", 10_000).strip()
         gate = self.get(principal, project, gate_id)
-        self._require_open(gate)
         item = next(
             (i for i in self._policy(project, gate.to_stage).items if i.key == data.item), None
         )
@@ -701,6 +702,8 @@ class GateService:
                 f"{role.value if role else 'not a member'}",
                 project=project,
             )
+        self._require_open(gate)
+        comment = check_text(data.comment, "comment", 10_000).strip()
         with self.db.write() as conn:
             row = self._lock(conn, project, gate_id)
             exists = conn.execute(

@@ -87,6 +87,7 @@ class RegisterService:
 
     def add_hypothesis(self, principal: Principal, project: str, data: HypothesisSet) -> Hypothesis:
         """Log a hypothesis (statement, metric, expected effect, owner)."""
+        self.auth.require(principal, Action.PLAN_WRITE, project)  # before checking the body
         check_links(data.links)
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
@@ -174,6 +175,7 @@ class RegisterService:
     # -- risks ----------------------------------------------------------------------------------
 
     def add_risk(self, principal: Principal, project: str, data: RiskSet) -> Risk:
+        self.auth.require(principal, Action.PLAN_WRITE, project)  # before checking the body
         check_links(data.links)
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
@@ -259,6 +261,7 @@ class RegisterService:
     ) -> Retrospective:
         """Record a retrospective in its format, and create its action items (each owner is
         notified)."""
+        self.auth.require(principal, Action.PLAN_WRITE, project)  # before checking the body
         sections = RETRO_SECTIONS[data.format]
         unknown = sorted(set(data.entries) - set(sections))
         if unknown:
@@ -352,6 +355,7 @@ class RegisterService:
     ) -> ActionItem:
         """An action item with an owner and a due date; it shows on the owner's page until
         done, and the owner is notified."""
+        self.auth.require(principal, Action.PLAN_WRITE, project)  # before checking the body
         if source:
             check_links([source])
         outbox = Outbox(principal)
@@ -493,6 +497,7 @@ class RegisterService:
 
     def add_comment(self, principal: Principal, project: str, data: CommentCreate) -> Comment:
         """Comment on any entity; each @member mentioned is notified."""
+        self.auth.require(principal, Action.PLAN_WRITE, project)  # before checking the body
         check_links([data.target])
         check_text(data.body, "comment", 20_000)
         outbox = Outbox(principal)
@@ -532,6 +537,7 @@ class RegisterService:
 
     def list_comments(self, principal: Principal, project: str, target: str) -> list[Comment]:
         """Comments on `target`, oldest first."""
+        self.auth.require(principal, Action.PROJECT_READ, project)
         check_links([target])
         with self.db.read() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PROJECT_READ)

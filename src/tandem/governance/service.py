@@ -139,6 +139,7 @@ class GovernanceService:
         Raises:
             Conflict: `data.base_version` is not the current version (someone saved since).
         """
+        self.auth.require(principal, Action.PLAN_WRITE, project)  # before checking the body
         text = self._check_brief(data)
         try:
             with self.db.write() as conn:
@@ -192,6 +193,7 @@ class GovernanceService:
     ) -> Criterion:
         """Create criterion `key` or change it; a change is audited with what it was before,
         so a gate opened under the old criterion shows why its verdict moved."""
+        self.auth.require(principal, Action.PLAN_WRITE, project)
         check_criterion_key(key)
         data = self._check_criterion(data)
         with self.db.write() as conn:
@@ -457,6 +459,8 @@ class GovernanceService:
     def _apply(
         self, principal: Principal, project: str, spec: ProjectSpec, *, dry_run: bool
     ) -> Plan:
+        action = Action.PROJECT_READ if dry_run else Action.PLAN_WRITE
+        self.auth.require(principal, action, project)  # before checking the document
         if spec.project is not None and spec.project != project:
             raise InvalidInput(
                 f"the file is for project {spec.project!r}, not {project!r}: "
@@ -477,7 +481,6 @@ class GovernanceService:
                 },
             }
         )  # fmt: skip
-        action = Action.PROJECT_READ if dry_run else Action.PLAN_WRITE
         with self.db.read() if dry_run else self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, action)
             current_criteria = self.store.criteria(conn, project_pk, project)
@@ -489,10 +492,10 @@ class GovernanceService:
                 current_raci,
                 self.store.policies(conn, project_pk),
             )
-            if spec.raci is not None:  # checked for a plan too: a plan that would fail says so
-                self._check_raci(conn, project, project_pk, spec.raci)
             if not dry_run and any(c.section in ("raci", "gates") for c in changes):
                 self.auth.require(principal, Action.RACI_WRITE, project)
+            if spec.raci is not None:  # checked for a plan too: a plan that would fail says so
+                self._check_raci(conn, project, project_pk, spec.raci)
             if dry_run or not changes:
                 return Plan(project=project, applied=False, changes=changes)
             if brief is not None:

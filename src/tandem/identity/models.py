@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from tandem.core.auth import Role
 
@@ -40,10 +40,35 @@ class Token(BaseModel):
     last_used_at: int | None = None
 
 
+MAX_TOKEN_DAYS = 3650
+
+
 class TokenCreate(BaseModel):
     name: str
     user: str | None = Field(default=None, description="whose token (admins only); default: yours")
-    expires_in_days: int | None = Field(default=90, ge=1, le=3650, description="null: never")
+    expires_in_days: int | None = Field(
+        default=90, ge=1, le=MAX_TOKEN_DAYS, description="null: never (unless expires_in_seconds)"
+    )
+    expires_in_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=MAX_TOKEN_DAYS * 86_400,
+        description="the lifetime to the second (e.g. 3600 for an hour); "
+        "send it instead of expires_in_days",
+    )
+
+    @model_validator(mode="after")
+    def _one_lifetime(self) -> TokenCreate:
+        days_too = "expires_in_days" in self.model_fields_set and self.expires_in_days is not None
+        if self.expires_in_seconds is not None and days_too:
+            raise ValueError("send expires_in_days or expires_in_seconds, not both")
+        return self
+
+    def lifetime_seconds(self) -> int | None:
+        """How long the token lives, or None for ever."""
+        if self.expires_in_seconds is not None:
+            return self.expires_in_seconds
+        return self.expires_in_days * 86_400 if self.expires_in_days is not None else None
 
 
 class TokenCreated(BaseModel):

@@ -146,6 +146,7 @@ class LineageService:
             NotFound: either end does not exist or is hidden from the caller.
             PermissionDenied: may not write the run.
         """
+        self.auth.require(principal, Action.RUN_WRITE, project)  # before reading the refs
         with self.db.write() as conn:
             src, src_project = self.resolve(conn, principal, body.src, project)
             dst, dst_project = self.resolve(conn, principal, body.dst, project)

@@ -46,8 +46,8 @@ class ProjectService:
             InvalidInput: the name is not a valid project name.
             AlreadyExists: a project (possibly deleted, see `restore`) has this name.
         """
-        name = check_project_name(data.name)
         self.auth.require(principal, Action.PROJECT_CREATE)
+        name = check_project_name(data.name)
         check_text(data.description, "description", 10_000)
         with self.db.write() as conn:
             self._create(conn, principal, name, data.description)

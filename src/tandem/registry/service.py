@@ -121,6 +121,7 @@ class RegistryService:
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[Model]:
+        self.auth.require(principal, Action.MODEL_READ, project)
         check_limit(limit)
         with self.db.read() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.MODEL_READ)
@@ -137,6 +138,7 @@ class RegistryService:
     def update_model(
         self, principal: Principal, project: str, name: str, data: ModelUpdate
     ) -> Model:
+        self.auth.require(principal, Action.MODEL_WRITE, project)  # before checking the body
         values: dict[str, Any] = {}
         if data.description is not None:
             values["description"] = check_text(data.description, "description", 10_000)
@@ -165,6 +167,7 @@ class RegistryService:
             AlreadyExists: the model is new and its name differs from another's only by case.
             NotFound: the run does not exist (or is not visible to the caller).
         """
+        self.auth.require(principal, Action.MODEL_WRITE, project)
         check_model_name(name)
         folder = check_artifact_path(data.artifact_path).rstrip("/")
         description = check_text(data.description, "description", 10_000)
@@ -299,6 +302,7 @@ class RegistryService:
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[ModelVersion]:
+        self.auth.require(principal, Action.MODEL_READ, project)
         check_limit(limit)
         with self.db.read() as conn:
             model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
@@ -312,6 +316,7 @@ class RegistryService:
         self, principal: Principal, project: str, name: str, selector: str
     ) -> ModelVersion:
         """`selector`: a version number, an alias or `latest`."""
+        self.auth.require(principal, Action.MODEL_READ, project)
         ref = self._ref(project, name, selector)
         with self.db.read() as conn:
             model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
@@ -321,6 +326,7 @@ class RegistryService:
     def update_version(
         self, principal: Principal, project: str, name: str, selector: str, description: str
     ) -> ModelVersion:
+        self.auth.require(principal, Action.MODEL_WRITE, project)
         ref = self._ref(project, name, selector)
         description = check_text(description, "description", 10_000)
         with self.db.write() as conn:
@@ -347,18 +353,19 @@ class RegistryService:
         scientists, ML engineers) move between draft and ready-for-review; releasing it
         further, or retiring it, is for the roles with `model:release` (ML engineers, admins).
         A retired version stays retired."""
-        ref = self._ref(project, name, selector)
         action = Action.MODEL_RELEASE if stage in RELEASE_STAGES else Action.MODEL_WRITE
+        self.auth.require(principal, action, project)
+        ref = self._ref(project, name, selector)
         with self.db.write() as conn:
             model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
-            self.auth.require(principal, action, project)
             row = self._version_row(conn, model, project, ref)
             current = Stage(row.stage)
+            if current is not stage and current in RELEASE_STAGES:
+                # taking a released version back is a release too (asked before any rule)
+                self.auth.require(principal, Action.MODEL_RELEASE, project)
             if current is Stage.RETIRED and stage is not Stage.RETIRED:
                 raise Conflict(f"{project}/{name}@{row.version} is retired; register a new version")
             if current is not stage:
-                if current in RELEASE_STAGES:  # taking a released version back is a release too
-                    self.auth.require(principal, Action.MODEL_RELEASE, project)
                 now = now_ms()
                 self.store.update_version(
                     conn,
@@ -408,6 +415,7 @@ class RegistryService:
     def set_alias(
         self, principal: Principal, project: str, name: str, alias: str, version: int
     ) -> Model:
+        self.auth.require(principal, Action.MODEL_WRITE, project)
         check_alias(alias)
         with self.db.write() as conn:
             model = self._model_row(conn, principal, project, name, Action.MODEL_WRITE)
@@ -426,6 +434,7 @@ class RegistryService:
             return self.store.model(conn, model, project)
 
     def delete_alias(self, principal: Principal, project: str, name: str, alias: str) -> Model:
+        self.auth.require(principal, Action.MODEL_WRITE, project)
         check_alias(alias)
         with self.db.write() as conn:
             model = self._model_row(conn, principal, project, name, Action.MODEL_WRITE)
@@ -447,6 +456,7 @@ class RegistryService:
         self, principal: Principal, project: str, name: str, texts: dict[str, str]
     ) -> dict[str, str]:
         """Write the model card's free-text sections (`CARD_SECTIONS`); "" clears one."""
+        self.auth.require(principal, Action.MODEL_WRITE, project)
         unknown = set(texts) - set(CARD_SECTIONS)
         if unknown:
             raise InvalidInput(f"unknown card sections {sorted(unknown)}: use {CARD_SECTIONS}")
@@ -465,6 +475,7 @@ class RegistryService:
         self, principal: Principal, project: str, name: str, selector: str, path: str
     ) -> tuple[ModelFile, Iterator[bytes]]:
         """A file of a version, and its verified bytes (the download is audited)."""
+        self.auth.require(principal, Action.MODEL_READ, project)
         ref = self._ref(project, name, selector)
         path = check_artifact_path(path)
         with self.db.write() as conn:

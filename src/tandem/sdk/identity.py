@@ -17,7 +17,6 @@ from tandem.identity.models import (
     MemberRole,
     PasswordChange,
     Token,
-    TokenCreate,
     TokenCreated,
     User,
     UserCreate,
@@ -97,9 +96,22 @@ class Tokens:
         self._http = http
 
     def create(
-        self, name: str, *, user: str | None = None, expires_in_days: int | None = 90
+        self,
+        name: str,
+        *,
+        user: str | None = None,
+        expires_in_days: int | None = 90,
+        expires_in_seconds: int | None = None,
     ) -> TokenCreated:
-        body = TokenCreate(name=name, user=user, expires_in_days=expires_in_days).model_dump()
+        """Make a token living `expires_in_days` (None: for ever), or `expires_in_seconds`
+        when given (at least 60)."""
+        days = None if expires_in_seconds is not None else expires_in_days
+        body = {
+            "name": name,
+            "user": user,
+            "expires_in_days": days,
+            "expires_in_seconds": expires_in_seconds,
+        }
         return TokenCreated.model_validate_json(
             self._http.request("POST", f"{API}/tokens", json=body).content
         )

@@ -6,6 +6,7 @@ tracking data. Each method takes the acting principal and checks it first.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -126,6 +127,21 @@ class TrackingService:
             raise NotFound(f"run {ref.run_id} is not in project {ref.project!r}")
         self.auth.require(principal, action, row.project, hidden=f"run {ref.run_id}")
 
+    @contextlib.contextmanager
+    def _permission_first(
+        self, principal: Principal, run_id: str, action: Action
+    ) -> Iterator[None]:
+        """Around checks of a request's input that need no query: if one fails, whether the
+        caller may act on the run at all is asked before its error goes out, so a refusal
+        (401, 403, or 404 for a run they may not see) always outranks a complaint about the
+        input, at no cost to a request that passes."""
+        try:
+            yield
+        except InvalidInput:
+            with self.db.read() as conn:
+                self._run_row(conn, principal, run_id, action)
+            raise
+
     @staticmethod
     def _writable(row: AnyRunRow) -> None:
         check_run_writable(row)
@@ -146,6 +162,11 @@ class TrackingService:
             Conflict: `data.id` is another run's, or the batch conflicts as in `log_batch`.
             InvalidInput: a name, key or value breaks the rules in `tandem.tracking.rules`.
         """
+        # the caller's right first (a project that does not exist yet is created if they may)
+        if data.create_project and principal.role_in(project) is None:
+            self.auth.require(principal, Action.PROJECT_CREATE)
+        else:
+            self.auth.require(principal, Action.RUN_WRITE, project)
         run_id = data.id if data.id is not None else new_run_id()
         name = check_new_run(run_id, data.name, data.seed)
         params = check_params(data.params)
@@ -352,7 +373,8 @@ class TrackingService:
             Conflict: a param already has a different value, or the run is deleted.
             InvalidInput: a key or value breaks the rules, or a metric value is not finite.
         """
-        prepared = self._prepare_batch(batch)
+        with self._permission_first(principal, run_id, Action.RUN_WRITE):
+            prepared = self._prepare_batch(batch)
         with self.db.write() as conn:
             row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
             return self._apply_batch(conn, principal, row, prepared)[0]
@@ -644,7 +666,8 @@ class TrackingService:
             QuotaExceeded: the upload would take the principal past the storage quota; nothing
                 is kept.
         """
-        path = check_artifact_path(path)
+        with self._permission_first(principal, run_id, Action.RUN_WRITE):
+            path = check_artifact_path(path)
         with self.db.read() as conn:
             row = self._run_row(conn, principal, run_id, Action.RUN_WRITE)
             self._writable(row)
@@ -681,7 +704,8 @@ class TrackingService:
         self, principal: Principal, run_id: str, path: str
     ) -> tuple[Artifact, Iterator[bytes]]:
         """The artifact's record and its verified bytes."""
-        path = check_artifact_path(path)
+        with self._permission_first(principal, run_id, Action.ARTIFACT_READ):
+            path = check_artifact_path(path)
         with self.db.write() as conn:
             row = self._run_row(conn, principal, run_id, Action.ARTIFACT_READ)
             artifact = self.runs.get_artifact(conn, row.pk, path)
