@@ -22,7 +22,7 @@ from evidence_world import LARGE, SMALL, World, build_world, full_report, overwr
 from sqlalchemy import select, update
 
 from tandem.core.config import Settings
-from tandem.errors import PermissionDenied
+from tandem.errors import IntegrityError, PermissionDenied
 from tandem.evaluation.tables import evaluations
 from tandem.lineage.models import NodeKind
 from tandem.lineage.tables import lineage_nodes
@@ -309,6 +309,24 @@ def test_a_large_tampered_blob_is_cut_short(
         capture_output=True, timeout=60, check=False,
     )  # fmt: skip
     assert curl.returncode == 18, curl.stderr  # "transfer closed with outstanding read data"
+
+
+def test_the_embedded_sdk_raises_the_integrity_error(world: World, settings: Settings) -> None:
+    """In process there is no connection to cut: the error itself reaches the caller."""
+    from tandem.server import embedded
+
+    tampered = bytearray(LARGE)
+    tampered[7] ^= 0xFF
+    overwrite(world.blob_path(LARGE), bytes(tampered))
+    overwrite(world.blob_path(SMALL), SMALL.upper())
+    sdk = Client(settings=settings)
+    try:
+        for path in ("large.bin", "small.txt"):
+            with pytest.raises(IntegrityError, match="corrupt"):
+                sdk.runs.read_artifact(world.run_id, path)
+    finally:
+        sdk.close()
+        embedded.close_all()
 
 
 def test_a_symlink_planted_in_the_store_is_not_followed(
