@@ -469,9 +469,10 @@ def s3_services(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    for key, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # the settings fixture clears TANDEM_*
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     s3 = boto3.client("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket="evidence")
     built = Services.build(settings.with_(artifacts="s3://evidence/blobs"))
@@ -508,8 +509,10 @@ def test_blobs_in_s3_are_verified_before_they_are_served(
         response = http.get(f"/api/v1/runs/{run.id}/artifacts/small.txt")
         assert response.status_code == 500 and response.json()["code"] == "integrity-error"
         received = bytearray()
-        with http.stream("GET", f"/api/v1/runs/{run.id}/artifacts/large.bin") as response:
-            with pytest.raises(httpx.RemoteProtocolError):
-                for chunk in response.iter_raw():
-                    received += chunk
+        with (
+            http.stream("GET", f"/api/v1/runs/{run.id}/artifacts/large.bin") as response,
+            pytest.raises(httpx.RemoteProtocolError),
+        ):
+            for chunk in response.iter_raw():
+                received += chunk
         assert len(received) < len(LARGE)
