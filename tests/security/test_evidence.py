@@ -22,7 +22,7 @@ from evidence_world import LARGE, SMALL, World, build_world, full_report, overwr
 from sqlalchemy import select, update
 
 from tandem.core.config import Settings
-from tandem.errors import PermissionDenied
+from tandem.errors import IntegrityError, PermissionDenied
 from tandem.evaluation.tables import evaluations
 from tandem.lineage.models import NodeKind
 from tandem.lineage.tables import lineage_nodes
@@ -311,6 +311,24 @@ def test_a_large_tampered_blob_is_cut_short(
     assert curl.returncode == 18, curl.stderr  # "transfer closed with outstanding read data"
 
 
+def test_the_embedded_sdk_raises_the_integrity_error(world: World, settings: Settings) -> None:
+    """In process there is no connection to cut: the error itself reaches the caller."""
+    from tandem.server import embedded
+
+    tampered = bytearray(LARGE)
+    tampered[7] ^= 0xFF
+    overwrite(world.blob_path(LARGE), bytes(tampered))
+    overwrite(world.blob_path(SMALL), SMALL.upper())
+    sdk = Client(settings=settings)
+    try:
+        for path in ("large.bin", "small.txt"):
+            with pytest.raises(IntegrityError, match="corrupt"):
+                sdk.runs.read_artifact(world.run_id, path)
+    finally:
+        sdk.close()
+        embedded.close_all()
+
+
 def test_a_symlink_planted_in_the_store_is_not_followed(
     world: World, http: httpx.Client, tmp_path: Path
 ) -> None:
@@ -436,3 +454,65 @@ def test_every_tables_module_is_loaded_for_the_references() -> None:
     assert found == set(TABLE_MODULES)
     names = {f"{c.table.name}.{c.name}" for c in blob_oid_columns()}
     assert names == {"artifacts.oid", "dataset_files.oid", "model_version_files.oid"}
+
+
+# -- blobs in S3 ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3_services(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A workspace whose blobs live in moto's S3 server on loopback."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # the settings fixture clears TANDEM_*
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket="evidence")
+    built = Services.build(settings.with_(artifacts="s3://evidence/blobs"))
+    try:
+        yield built, s3
+    finally:
+        built.close()
+        server.stop()
+
+
+def test_blobs_in_s3_are_verified_before_they_are_served(
+    s3_services: Any, serve: Any, tmp_path: Path
+) -> None:
+    from blake3 import blake3
+
+    from tandem.projects.models import ProjectCreate
+    from tandem.server.app import create_app
+    from tandem.tracking.models import RunCreate
+
+    services, s3 = s3_services
+    owner = services.owner
+    services.projects.create(owner, ProjectCreate(name="churn"))
+    run = services.tracking.create_run(owner, "churn", RunCreate(name="s3"))
+    for name, data in (("small.txt", SMALL), ("large.bin", LARGE)):
+        (tmp_path / name).write_bytes(data)
+        services.tracking.upload_artifact(owner, run.id, name, tmp_path / name)
+    with serve(create_app(services=services)) as url, httpx.Client(base_url=url) as http:
+        assert http.get(f"/api/v1/runs/{run.id}/artifacts/small.txt").content == SMALL
+        for data in (SMALL, LARGE):  # tampered in the bucket, same size
+            oid = blake3(data).hexdigest()
+            changed = bytearray(data)
+            changed[len(data) // 2] ^= 0xFF
+            s3.put_object(Bucket="evidence", Key=f"blobs/{oid[:2]}/{oid[2:]}", Body=bytes(changed))
+        response = http.get(f"/api/v1/runs/{run.id}/artifacts/small.txt")
+        assert response.status_code == 500 and response.json()["code"] == "integrity-error"
+        received = bytearray()
+        with (
+            http.stream("GET", f"/api/v1/runs/{run.id}/artifacts/large.bin") as response,
+            pytest.raises(httpx.RemoteProtocolError),
+        ):
+            for chunk in response.iter_raw():
+                received += chunk
+        assert len(received) < len(LARGE)

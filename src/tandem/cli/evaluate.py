@@ -110,8 +110,11 @@ def evaluations(
 def delete_evaluation(
     evaluation_id: Annotated[str, typer.Argument(metavar="ID", help="the evaluation's id")],
     project: Annotated[str | None, typer.Option("--project", "-p")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:  # fmt: skip
     """Delete a recorded evaluation (project and workspace admins; recorded in the audit log)."""
-    client = get_client()
-    client.evaluations.delete(evaluation_id, project)
+    get_client().evaluations.delete(evaluation_id, project)
+    if as_json:
+        print_json({"deleted": evaluation_id})
+        return
     console.print(f"deleted evaluation {evaluation_id}")

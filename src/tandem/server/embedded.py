@@ -22,6 +22,7 @@ import httpx
 from fastapi import FastAPI
 
 from tandem.core.config import Settings
+from tandem.errors import TandemError
 from tandem.server.app import bind_services, build_app
 from tandem.server.container import Services
 from tandem.server.deps import inline_calls
@@ -101,6 +102,7 @@ class InProcessTransport(httpx.BaseTransport):
         headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
         finished = asyncio.Event()
+        complete = False
 
         async def receive() -> Message:
             nonlocal pending
@@ -113,23 +115,31 @@ class InProcessTransport(httpx.BaseTransport):
             return {"type": "http.request", "body": chunk, "more_body": pending is not None}
 
         async def send(message: Message) -> None:
-            nonlocal status, headers
+            nonlocal status, headers, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
+                    complete = True
                     finished.set()
 
         try:
             with inline_calls():
                 await self.app(scope, receive, send)
-        except Exception:
+        except Exception as exc:
             # Starlette re-raises an unexpected error after its handler has sent the 500
             # problem response; a server would keep serving, so the embedded client answers
             # with that response too, and the SDK raises ServerError like it does remotely.
             if not status:
+                raise
+            # A response that failed half-way (a blob failing verification as it streams) is
+            # cut short on a server; here its error is raised, never a truncated body
+            # (Starlette wraps a tandem error raised after the response started).
+            if not complete:
+                if isinstance(exc.__cause__, TandemError):
+                    raise exc.__cause__ from None
                 raise
         finally:
             finished.set()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
+import logging
 import os
 import stat
 import tempfile
@@ -32,6 +33,8 @@ from blake3 import blake3
 
 from tandem.core.ids import Oid, is_oid
 from tandem.errors import IntegrityError, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # 1 MiB: large enough that hashing, not syscalls, dominates
 # Blobs up to this size are hashed whole before their first byte is handed out (at ~1 GiB/s of
@@ -110,9 +113,11 @@ class LocalBlobStore:
         return self.root / oid[:2] / oid[2:]
 
     def _planted(self, oid: Oid, what: str) -> IntegrityError:
+        # the message is public: the store's path goes to the log only
+        log.error("blob store entry %s: %s; refused", self._path(oid), what)
         return IntegrityError(
-            f"blob {oid} is corrupt: {what} in the store at {self._path(oid)}; refusing to "
-            "follow it (restore the blob, or delete that entry and upload it again)"
+            f"blob {oid} is corrupt: {what} in the store; refusing to follow it (an "
+            "administrator should restore the blob)"
         )
 
     def _check_fanout(self, oid: Oid) -> Path:
