@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tandem.core.auth import Action
-from tandem.core.units import format_figure
 from tandem.core.refs import parse_version_number
+from tandem.core.units import format_figure
 from tandem.registry.models import ModelCard, ModelVersion
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import policy
