@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from tandem.errors import IntegrityError
 
 TEXT_LIMIT = 100 * 1024
+# A preview verifies the whole blob before showing its head: past this size a page view would
+# read (and hash) too much, so such files are only offered for download.
+PREVIEW_MAX_BYTES = 64 * 2**20
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -43,6 +46,15 @@ class Preview:
 def failed(error: IntegrityError) -> Preview:
     """The preview of a blob that failed verification: what is wrong, not its bytes."""
     return Preview("error", f"the stored file failed verification. {error.message}")
+
+
+def too_large(size: int) -> Preview:
+    """The preview of a file too large to verify for a page view."""
+    return Preview(
+        "error",
+        f"the file is {size:,} bytes, more than the {PREVIEW_MAX_BYTES // 2**20} MiB previewed "
+        "here: download it instead",
+    )
 
 
 def read_head(chunks: Iterator[bytes], limit: int) -> tuple[bytes, bool]:

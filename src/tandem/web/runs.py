@@ -21,6 +21,7 @@ from tandem.tracking.models import Run, RunSearch
 from tandem.web.lineage import lineage_view
 from tandem.web.paging import Pager
 from tandem.web.preview import (
+    PREVIEW_MAX_BYTES,
     TEXT_LIMIT,
     Preview,
     classify,
@@ -28,6 +29,7 @@ from tandem.web.preview import (
     image_type,
     peek,
     read_head,
+    too_large,
 )
 from tandem.web.render import redirect, render
 
@@ -139,7 +141,11 @@ async def run_page(
     datasets = await offload(services.data.run_datasets, principal, run.id)
     lineage = await offload(lineage_view, services, principal, project, f"runs/{run.id}")
     shown: Preview | None = None
-    if preview and any(a.path == preview for a in artifacts):
+    previewed = next((a for a in artifacts if a.path == preview), None) if preview else None
+    if previewed is not None and previewed.size > PREVIEW_MAX_BYTES:
+        # showing any of it means verifying all of it first: not for a page view
+        shown = too_large(previewed.size)
+    elif previewed is not None:
         try:
             _, chunks = await offload(services.tracking.open_artifact, principal, ref, preview)
             head, truncated = await offload(read_head, chunks, TEXT_LIMIT)
