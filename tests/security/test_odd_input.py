@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from contract_world import PROJECT, ContractWorld, build_contract_world
+from api_world import PROJECT, ContractWorld, build_contract_world
 
 from tandem.core.validation import MAX_INT
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from contract_world import PROJECT, ContractWorld, build_contract_world
+from api_world import PROJECT, ContractWorld, build_contract_world
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
