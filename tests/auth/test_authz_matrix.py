@@ -319,6 +319,11 @@ GHOSTS = {"name": "ghost", "version": "99", "alias": "ghost", "evaluation_id": "
 RECORD_DECIDES = {"/api/v1/projects/{project}/gates/{gate_id}/cancel"}
 
 
+# Longer than any text field takes: a rule the services check (after the permission). A NUL would
+# not do: the server refuses one in any JSON body before routing, like malformed JSON.
+TOO_LONG = "x" * 200_000
+
+
 def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
     run = world.runs[0]
     return {
@@ -329,16 +334,16 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/projects/{project}/datasets/{name}/versions"): {
             "files": [{"path": "../a.txt", "oid": "nope", "size": 5}]
         },
-        ("PATCH", "/api/v1/projects/{project}/datasets/{name}"): {"description": "\x00"},
+        ("PATCH", "/api/v1/projects/{project}/datasets/{name}"): {"description": TOO_LONG},
         ("PUT", "/api/v1/projects/{project}/datasets/{name}/contract"): {"text": "not: [yaml"},
         ("POST", "/api/v1/runs/{run_id}/datasets"): {"dataset": "ghost@v9", "role": "wizard"},
         ("POST", "/api/v1/projects/{project}/models/{name}/versions"): {
             "run_id": run,
             "artifact_path": "nowhere",
         },
-        ("PATCH", "/api/v1/projects/{project}/models/{name}"): {"description": "\x00"},
+        ("PATCH", "/api/v1/projects/{project}/models/{name}"): {"description": TOO_LONG},
         ("PATCH", "/api/v1/projects/{project}/models/{name}/versions/{version}"): {
-            "description": "\x00"
+            "description": TOO_LONG
         },
         ("POST", "/api/v1/projects/{project}/models/{name}/versions/{version}/stage"): {
             "stage": "production"
@@ -350,7 +355,7 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
             "target": "y",
             "report": {"task": "?"},
         },
-        ("PUT", "/api/v1/projects/{project}/brief"): {"goal": "\x00"},
+        ("PUT", "/api/v1/projects/{project}/brief"): {"goal": TOO_LONG},
         ("PUT", "/api/v1/projects/{project}/criteria/{key}"): {**CRITERION, "comparator": "~"},
         ("PUT", "/api/v1/projects/{project}/raci"): {"activities": {"training": {"ghost": "A"}}},
         ("PUT", "/api/v1/projects/{project}/raci/{activity}"): {"members": {"ghost": "A"}},
@@ -359,11 +364,11 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/projects/{project}/gates/{gate_id}/signoffs"): {"decision": "reject"},
         ("POST", "/api/v1/projects/{project}/gates/{gate_id}/waivers"): {
             "criterion": "loss",
-            "reason": "\x00",
+            "reason": TOO_LONG,
         },
         ("POST", "/api/v1/projects/{project}/gates/{gate_id}/attestations"): {
             "item": "security-review",
-            "comment": "\x00",
+            "comment": TOO_LONG,
         },
         ("POST", "/api/v1/projects/{project}/decisions"): {
             "title": "t",

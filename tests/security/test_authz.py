@@ -123,7 +123,9 @@ def test_refusals_outrank_bad_input(churn: Services) -> None:
             {"statement": "s", "owner": "pm", "links": ["nowhere://x"]},
         ),
     ]
-    with TestClient(create_app(services=services, allow_open=False)) as client:
+    with TestClient(
+        create_app(services=services, allow_open=False), base_url="http://127.0.0.1"
+    ) as client:
         for method, path, body in bad:
             response = client.request(method, path, json=body, headers=_bearer(viewer))
             assert response.status_code == 403, f"{method} {path}: {response.text}"
@@ -147,7 +149,9 @@ def test_weak_passwords_are_refused_over_rest(
     services: Services, name: str, password: str, message: str
 ) -> None:
     admin = _token(services, "root", workspace_role=Role.ADMIN)
-    with TestClient(create_app(services=services, allow_open=False)) as client:
+    with TestClient(
+        create_app(services=services, allow_open=False), base_url="http://127.0.0.1"
+    ) as client:
         made = client.post(
             "/api/v1/users", json={"name": name, "password": password}, headers=_bearer(admin)
         )
@@ -236,8 +240,8 @@ def test_failed_sign_ins_lock_a_name_only_from_where_they_came(services: Service
         return client.post("/login", data=form, follow_redirects=False)
 
     with (
-        TestClient(app, client=("203.0.113.7", 40000)) as attacker,
-        TestClient(app, client=("198.51.100.20", 40001)) as lee,
+        TestClient(app, base_url="http://127.0.0.1", client=("203.0.113.7", 40000)) as attacker,
+        TestClient(app, base_url="http://127.0.0.1", client=("198.51.100.20", 40001)) as lee,
     ):
         for _ in range(5):
             assert sign_in(attacker, "guess guess guess").status_code == 401
@@ -274,7 +278,9 @@ def test_token_lifetimes_in_hours_and_minutes(tandem: Any, services: Services) -
 
 def test_token_lifetimes_over_rest(services: Services) -> None:
     secret = _token(services, "ci", None)
-    with TestClient(create_app(services=services, allow_open=False)) as client:
+    with TestClient(
+        create_app(services=services, allow_open=False), base_url="http://127.0.0.1"
+    ) as client:
         made = client.post(
             "/api/v1/tokens",
             json={"name": "h", "expires_in_seconds": 3600},

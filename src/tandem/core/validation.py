@@ -34,6 +34,8 @@ NonNegativeInt = Annotated[int, Ge(0), Le(MAX_INT)]
 # Versions and the numbers of records (decisions, risks, ...) are SQL INTEGER columns: 32 bits.
 MAX_NUMBER = 2**31 - 1
 Number = Annotated[int, Ge(1), Le(MAX_NUMBER)]
+# A version where 0 means "before the first" (the brief's empty version, for a diff).
+NumberOrZero = Annotated[int, Ge(0), Le(MAX_NUMBER)]
 # A duration in seconds, which the server turns into milliseconds: that must fit too.
 MAX_SECONDS = MAX_INT // 1000
 Seconds = Annotated[int, Ge(0), Le(MAX_SECONDS)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from tandem.core.auth import Action
-from tandem.core.validation import Number
+from tandem.core.validation import Number, NumberOrZero
 from tandem.governance.gates import (
     Attestation,
     DecisionCreate,
@@ -70,8 +70,8 @@ async def brief_diff(
     project: str,
     services: ServicesDep,
     principal: PrincipalDep,
-    a: Number | None = None,
-    b: Number | None = None,
+    a: NumberOrZero | None = None,
+    b: NumberOrZero | None = None,
 ) -> BriefDiff:
     """What changed between two versions (default: the newest and the one before)."""
     return await offload(services.governance.brief_diff, principal, project, a, b)
