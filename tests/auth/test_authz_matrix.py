@@ -363,12 +363,12 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/projects/{project}/gates"): {"model": "churn@1", "to": "production"},
         ("POST", "/api/v1/projects/{project}/gates/{gate_id}/signoffs"): {"decision": "reject"},
         ("POST", "/api/v1/projects/{project}/gates/{gate_id}/waivers"): {
-            "criterion": "loss",
-            "reason": TOO_LONG,
+            "criterion": "ghost",
+            "reason": "r",
         },
         ("POST", "/api/v1/projects/{project}/gates/{gate_id}/attestations"): {
-            "item": "security-review",
-            "comment": TOO_LONG,
+            "item": "ghost",
+            "comment": "c",
         },
         ("POST", "/api/v1/projects/{project}/decisions"): {
             "title": "t",
