@@ -147,7 +147,9 @@ async def run_page(
         shown = too_large(previewed.size)
     elif previewed is not None:
         try:
-            _, chunks = await offload(services.tracking.open_artifact, principal, ref, preview)
+            _, chunks = await offload(
+                services.tracking.open_artifact, principal, ref, previewed.path
+            )
             head, truncated = await offload(read_head, chunks, TEXT_LIMIT)
             shown = classify(head, truncated)
         except IntegrityError as exc:  # the page stands; the preview says what is wrong
