@@ -29,7 +29,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from tandem.core.s3uri import SCHEME, S3Location
 from tandem.errors import InvalidInput
@@ -148,17 +148,22 @@ class Settings:
                 env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots"), start
             ),
             executor=_executor(pick("TANDEM_EXECUTOR", "executor")),
-            user_quota_bytes=_quota(pick("TANDEM_USER_QUOTA_BYTES", "user_quota_bytes")),
+            user_quota_bytes=_whole(
+                pick("TANDEM_USER_QUOTA_BYTES", "user_quota_bytes"),
+                "TANDEM_USER_QUOTA_BYTES",
+                None,
+                minimum=0,
+            ),
             outbound_allow_hosts=_allow_hosts(
                 env.get("TANDEM_OUTBOUND_ALLOW_HOSTS"), file_values.get("outbound_allow_hosts")
             ),
             allowed_hosts=_names(
                 env.get("TANDEM_ALLOWED_HOSTS") or file_values.get("allowed_hosts")
             ),
-            max_body_bytes=_byte_count(
+            max_body_bytes=_whole(
                 pick("TANDEM_MAX_BODY_BYTES", "max_body_bytes"), "TANDEM_MAX_BODY_BYTES", 16 * 2**20
             ),
-            max_upload_bytes=_byte_count(
+            max_upload_bytes=_whole(
                 pick("TANDEM_MAX_UPLOAD_BYTES", "max_upload_bytes"),
                 "TANDEM_MAX_UPLOAD_BYTES",
                 10 * 2**30,
@@ -166,13 +171,13 @@ class Settings:
             data_s3_roots=_data_s3_roots(
                 env.get("TANDEM_DATA_ROOTS"), file_values.get("data_roots")
             ),
-            max_columns=int(
-                _positive(pick("TANDEM_MAX_COLUMNS", "max_columns"), 2000, "TANDEM_MAX_COLUMNS")
+            max_columns=_whole(
+                pick("TANDEM_MAX_COLUMNS", "max_columns"), "TANDEM_MAX_COLUMNS", 2000
             ),
-            profile_budget_seconds=_positive(
+            profile_budget_seconds=_seconds(
                 pick("TANDEM_PROFILE_BUDGET_SECONDS", "profile_budget_seconds"),
-                120.0,
                 "TANDEM_PROFILE_BUDGET_SECONDS",
+                120.0,
             ),
         )
 
@@ -185,39 +190,43 @@ class Settings:
         return self.home / "spool"
 
 
-def _quota(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        quota = int(value.replace("_", ""))
-    except ValueError:
-        quota = -1
-    if quota < 0:
-        raise InvalidInput(
-            f"TANDEM_USER_QUOTA_BYTES must be a whole number of bytes (0 or more), not {value!r}"
-        )
-    return quota
-
-
 EXECUTORS = ("local", "ray")
+
+
+@overload
+def _whole(value: str | None, name: str, default: int, *, minimum: int = 1) -> int: ...
+@overload
+def _whole(value: str | None, name: str, default: None, *, minimum: int = 1) -> int | None: ...
+def _whole(value: str | None, name: str, default: int | None, *, minimum: int = 1) -> int | None:
+    """A whole-number setting (`_` may group digits), at least `minimum`; `default` if unset."""
+    if value is None:
+        return default
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise InvalidInput(f"{name} must be a whole number, {minimum} or more, not {value!r}")
+    return number
+
+
+def _seconds(value: str | None, name: str, default: float) -> float:
+    """A positive, finite number of seconds; `default` if unset."""
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0 < number < float("inf"):
+        raise InvalidInput(f"{name} must be a positive number of seconds, not {value!r}")
+    return number
 
 
 def _names(value: Any) -> tuple[str, ...]:
     """Host names from a comma-separated string (or a list in tandem.toml), lowercased."""
     items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
     return tuple(dict.fromkeys(str(v).strip().lower() for v in items if str(v).strip()))
-
-
-def _byte_count(value: str | None, name: str, default: int) -> int:
-    if value is None:
-        return default
-    try:
-        count = int(value)
-    except ValueError:
-        count = -1
-    if count < 1:
-        raise InvalidInput(f"{name} must be a positive number of bytes, not {value!r}")
-    return count
 
 
 def _executor(value: str | None) -> str:
@@ -275,18 +284,6 @@ def _allow_hosts(env_value: str | None, file_value: Any) -> tuple[str, ...]:
 def _data_s3_roots(env_value: str | None, file_value: Any) -> tuple[str, ...]:
     values = [v for v in _root_values(env_value, file_value) if v.startswith(SCHEME)]
     return tuple(str(S3Location.parse(v)) for v in values)
-
-
-def _positive(value: str | None, default: float, name: str) -> float:
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not number > 0 or number == float("inf"):
-        raise InvalidInput(f"{name} must be a positive number, not {value!r}")
-    return number
 
 
 def default_data_roots(settings: Settings) -> tuple[Path, ...]:

@@ -11,6 +11,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tandem.server.deps import is_json_type
 from tandem.server.errors import problem
 
 # C0 controls and DEL; the query may keep tab, newline and carriage return (a multi-line
@@ -57,8 +58,7 @@ def _control_in_url(scope: Scope) -> str | None:
 def _is_json(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-type":
-            media_type: bytes = value.split(b";", 1)[0].strip().lower()
-            return media_type == b"application/json" or media_type.endswith(b"+json")
+            return is_json_type(value)
     return False
 
 
