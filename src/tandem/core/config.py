@@ -157,8 +157,15 @@ class Settings:
             outbound_allow_hosts=_allow_hosts(
                 env.get("TANDEM_OUTBOUND_ALLOW_HOSTS"), file_values.get("outbound_allow_hosts")
             ),
-            allowed_hosts=_names(
-                env.get("TANDEM_ALLOWED_HOSTS") or file_values.get("allowed_hosts")
+            allowed_hosts=tuple(
+                dict.fromkeys(
+                    name.lower()
+                    for name in _entries(
+                        env.get("TANDEM_ALLOWED_HOSTS"),
+                        file_values.get("allowed_hosts"),
+                        "allowed_hosts",
+                    )
+                )
             ),
             max_body_bytes=_whole(
                 pick("TANDEM_MAX_BODY_BYTES", "max_body_bytes"), "TANDEM_MAX_BODY_BYTES", 16 * 2**20
@@ -223,12 +230,6 @@ def _seconds(value: str | None, name: str, default: float) -> float:
     return number
 
 
-def _names(value: Any) -> tuple[str, ...]:
-    """Host names from a comma-separated string (or a list in tandem.toml), lowercased."""
-    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
-    return tuple(dict.fromkeys(str(v).strip().lower() for v in items if str(v).strip()))
-
-
 def _executor(value: str | None) -> str:
     name = (value or "local").strip().lower()
     if name not in EXECUTORS:
@@ -262,7 +263,9 @@ def _data_roots(env_value: str | None, file_value: Any, base: Path) -> tuple[Pat
     return tuple((base / Path(v).expanduser()).resolve() for v in values)
 
 
-def _allow_hosts(env_value: str | None, file_value: Any) -> tuple[str, ...]:
+def _entries(env_value: str | None, file_value: Any, key: str) -> tuple[str, ...]:
+    """A list setting: comma-separated in the environment (or a string in tandem.toml), or a
+    list of strings in tandem.toml; blank entries dropped."""
     if env_value:
         values = env_value.split(",")
     elif isinstance(file_value, str):
@@ -272,8 +275,12 @@ def _allow_hosts(env_value: str | None, file_value: Any) -> tuple[str, ...]:
     elif file_value is None:
         values = []
     else:
-        raise InvalidInput("outbound_allow_hosts in tandem.toml must be a list of hosts")
-    entries = tuple(v.strip() for v in values if v.strip())
+        raise InvalidInput(f"{key} in tandem.toml must be a list of hosts")
+    return tuple(v.strip() for v in values if v.strip())
+
+
+def _allow_hosts(env_value: str | None, file_value: Any) -> tuple[str, ...]:
+    entries = _entries(env_value, file_value, "outbound_allow_hosts")
     if entries:  # a typo is an error at start, not a silent refusal later
         from tandem.core.outbound import Allowlist
 
