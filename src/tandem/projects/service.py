@@ -53,6 +53,13 @@ class ProjectService:
             self._create(conn, principal, name, data.description)
         return self.store.get(name)
 
+    def access(self, conn: Connection, principal: Principal, name: str, action: Action) -> int:
+        """The authorisation seam every domain uses: check that `principal` may perform
+        `action` in project `name` (permission before state), then resolve its pk inside the
+        caller's transaction. A missing or deleted project is NotFound."""
+        self.auth.require(principal, action, name)
+        return self.store.get_pk(conn, name)
+
     def pk_for_write(
         self, conn: Connection, principal: Principal, name: str, action: Action, *, create: bool
     ) -> int:
