@@ -42,7 +42,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SRC = Path(tandem.__file__).resolve().parents[1]  # the tandem under test
 TANDEM = Path(sys.executable).with_name("tandem")
 RUN = {"python", "py", "bash", "sh", "shell"}
-MAX_SKIPS = 40  # lower it as docs become runnable; never raise it to hide a broken block
+MAX_SKIPS = 33  # lower it as docs become runnable; never raise it to hide a broken block
 BLOCK_TIMEOUT = 600.0  # seconds: generous, the suite may share a busy machine
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
@@ -291,6 +291,7 @@ def test_the_examples_run(workspace: Workspace) -> None:
         "tandem run --file examples/pipeline/tandem.yaml  # then again: nothing runs\n"
         "tandem lineage churn/datasets/telco@v1 --downstream",
     ]
-    ran, failed = run_blocks(workspace, [Block("examples", 0, "bash", s + "\n") for s in steps])
+    found = [Block("examples step", i, "bash", step + "\n") for i, step in enumerate(steps, 1)]
+    ran, failed = run_blocks(workspace, found)
     print("examples: ran", *ran, sep="\n  ")
     assert not failed, "\n\n".join(failed)
