@@ -19,7 +19,7 @@ from tandem.core.config import Settings
 from tandem.errors import InvalidInput, NotFound, PermissionDenied
 from tandem.governance.gates import GateOpen
 from tandem.governance.notify import WebhookSet
-from tandem.governance.registers import (
+from tandem.governance.registers.models import (
     ActionItemCreate,
     ActionStatus,
     CommentCreate,

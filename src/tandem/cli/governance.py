@@ -74,8 +74,8 @@ def brief_show(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Show the brief."""
-    from tandem.governance.documents import brief_markdown
-    from tandem.governance.models import BRIEF_FIELDS
+    from tandem.governance.plan.documents import brief_markdown
+    from tandem.governance.plan.models import BRIEF_FIELDS
 
     brief = get_client().governance.brief(version=version, project=project)
     if as_json:
@@ -109,7 +109,7 @@ def brief_apply(
       tandem brief apply docs/brief.md
       tandem brief show --markdown > docs/brief.md   # start from the current one
     """
-    from tandem.governance.documents import load_yaml, parse_markdown_brief, parse_yaml_brief
+    from tandem.governance.plan.documents import load_yaml, parse_markdown_brief, parse_yaml_brief
 
     text = _read(path)
     if path.suffix.lower() in (".md", ".markdown"):
@@ -176,7 +176,7 @@ def brief_diff(
 @handle_errors
 def criteria_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List the project's success criteria."""
-    from tandem.governance.models import criterion_summary
+    from tandem.governance.plan.models import criterion_summary
 
     criteria = get_client().governance.criteria(project=project)
     if as_json:
@@ -212,7 +212,7 @@ def criteria_set(
       tandem criteria set latency system "p99_ms <= 50" --owner ml-engineer
       tandem criteria set uplift product "retention_uplift >= 2%" --owner product-manager
     """
-    from tandem.governance.models import criterion_summary
+    from tandem.governance.plan.models import criterion_summary
 
     criterion = get_client().governance.set_criterion(
         key, kind, check, owner=owner, dataset=dataset, slice=slice_, description=description,
@@ -266,7 +266,7 @@ def raci_set(
 
     Example: tandem raci set release-approval maria=A ana=R chen=C ops=I
     """
-    from tandem.governance.models import parse_assignments
+    from tandem.governance.plan.models import parse_assignments
 
     row = parse_assignments(assignments or [])
     if not remove and not row:
@@ -298,7 +298,7 @@ def scorecard(
 
     Example: tandem scorecard churn-gbm@3
     """
-    from tandem.governance.models import criterion_summary
+    from tandem.governance.plan.models import criterion_summary
 
     card = get_client().governance.scorecard(model, project=project)
     if as_json:
@@ -368,7 +368,7 @@ def project_apply(
       tandem project apply project.yaml --yes
       tandem project export > project.yaml
     """
-    from tandem.governance.documents import parse_project_file
+    from tandem.governance.plan.documents import parse_project_file
 
     spec = parse_project_file(_read(path), str(path))
     name = project or spec.project
@@ -402,7 +402,7 @@ def project_export(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Print the brief, criteria and RACI as the YAML `tandem project apply` reads."""
-    from tandem.governance.documents import project_yaml
+    from tandem.governance.plan.documents import project_yaml
 
     spec = get_client().governance.export(project=project)
     if as_json:

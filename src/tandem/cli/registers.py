@@ -234,8 +234,8 @@ def retro_add(
     action_items:
       - {title: Add a new-customer slice to the holdout, owner: ana, due: 2026-12-15}
     """
-    from tandem.governance.documents import load_yaml
-    from tandem.governance.registers import RetroCreate
+    from tandem.governance.plan.documents import load_yaml
+    from tandem.governance.registers.models import RetroCreate
 
     data = RetroCreate.model_validate(load_yaml(path.read_text(encoding="utf-8"), str(path)))
     r = get_client().governance.add_retrospective(data, project=project)

@@ -28,7 +28,8 @@ from tandem.governance.gates import (
     SignOffCreate,
     WaiverCreate,
 )
-from tandem.governance.models import (
+from tandem.governance.notify import Notification, Webhook, WebhookSet
+from tandem.governance.plan.models import (
     Brief,
     BriefDiff,
     BriefUpdate,
@@ -39,8 +40,8 @@ from tandem.governance.models import (
     RaciSet,
     Scorecard,
 )
-from tandem.governance.notify import Notification, Webhook, WebhookSet
-from tandem.governance.registers import (
+from tandem.governance.plan.spec import CriterionSpec, Plan, ProjectSpec
+from tandem.governance.registers.models import (
     ActionItem,
     ActionItemCreate,
     Comment,
@@ -54,7 +55,6 @@ from tandem.governance.registers import (
     RiskPatch,
     RiskSet,
 )
-from tandem.governance.spec import CriterionSpec, Plan, ProjectSpec
 from tandem.registry.models import Stage
 from tandem.sdk.transport import Http
 
