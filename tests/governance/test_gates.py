@@ -392,4 +392,4 @@ def test_the_plan_gates_the_stages_that_have_a_checklist() -> None:
     from tandem.governance.gates import CHECKLISTS
     from tandem.governance.plan.models import GATED_STAGES
 
-    assert set(CHECKLISTS) == GATED_STAGES
+    assert set(CHECKLISTS) == set(GATED_STAGES)

@@ -153,9 +153,9 @@ class GateService:
                 )
             )
             letters = (
-                self.governance.policies_in(conn, project_pk).get(data.to, GatePolicy()).signers
+                self.governance.gate_policies(conn, project_pk).get(data.to, GatePolicy()).signers
             )
-            row_of_raci = self.governance.raci_in(conn, project_pk).get(ACTIVITY[data.to], {})
+            row_of_raci = self.governance.raci_rows(conn, project_pk).get(ACTIVITY[data.to], {})
             signers = [m for m, letter in row_of_raci.items() if letter in letters]
             self.notifier.notify(
                 conn,
@@ -643,7 +643,7 @@ class GateService:
     def _policy(self, project: str, to: Stage) -> GatePolicy:
         with self.db.read() as conn:
             project_pk = self.project_store.get_pk(conn, project)
-            return self.governance.policies_in(conn, project_pk).get(to, GatePolicy())
+            return self.governance.gate_policies(conn, project_pk).get(to, GatePolicy())
 
     def _project_items(self, row: Any, policy: GatePolicy) -> list[ChecklistItem]:
         """The project's own items, each holding once a member of its role attested it."""

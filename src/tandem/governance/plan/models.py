@@ -289,11 +289,10 @@ def criterion_summary(c: CriterionSet | dict[str, Any]) -> str:
 
 # -- gate policies ---------------------------------------------------------------------------
 
-GATED_STAGES = frozenset(
-    {Stage.READY_FOR_REVIEW, Stage.READY_FOR_PRODUCTION, Stage.PRODUCTION, Stage.RETIRED}
-)
-"""The stages a move to goes through a gate (the gates domain has a checklist for each; moving
-back to draft is not gated)."""
+GATED_STAGES = (Stage.READY_FOR_REVIEW, Stage.READY_FOR_PRODUCTION, Stage.PRODUCTION,
+                Stage.RETIRED)  # fmt: skip
+"""The stages a version moves to only through a gate (each has a checklist in
+tandem.governance.gates); moving back to draft is not gated."""
 
 
 class PolicyItem(BaseModel):

@@ -512,19 +512,22 @@ class PlanService:
                 )  # fmt: skip
             return Plan(project=project, applied=True, changes=changes)
 
-    # -- for the gates domain and gc (no permission check: the caller checked) -------------
+    # -- for other domains (inside the caller's transaction) -------------------------------
 
-    def raci_in(self, conn: Connection, project_pk: int) -> dict[str, dict[str, RaciLetter]]:
-        """The RACI matrix, read in the caller's transaction; the caller checked access."""
-        return self.store.raci(conn, project_pk)
-
-    def policies_in(self, conn: Connection, project_pk: int) -> dict[Stage, GatePolicy]:
-        """The project's gate policies by stage, read in the caller's transaction; the caller
-        checked access."""
+    def gate_policies(self, conn: Connection, project_pk: int) -> dict[Stage, GatePolicy]:
+        """The project's gate policies (`gates:` in project.yaml), for the gates domain. No
+        permission check: the caller checked its access to the project."""
         return self.store.policies(conn, project_pk)
 
+    def raci_rows(self, conn: Connection, project_pk: int) -> dict[str, dict[str, RaciLetter]]:
+        """The RACI matrix (activity -> member -> letter), for a domain that reads it inside its
+        own transaction (a gate notifies its signers). No permission check: the caller checked
+        its access to the project."""
+        return self.store.raci(conn, project_pk)
+
     def purge_project_in(self, conn: Connection, project_pk: int) -> None:
-        """Delete everything the plan holds about a purged project, in gc's transaction."""
+        """Delete everything the plan holds about a purged project, for gc inside its
+        transaction. No permission check: gc checked."""
         self.store.purge_project(conn, project_pk)
 
 
