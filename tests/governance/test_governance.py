@@ -169,7 +169,7 @@ def test_scorecard_judges_each_kind_from_the_evaluation_and_runs(
     evaluated: tuple[Client, dict],
 ) -> None:
     client, report = evaluated
-    gov = client.governance
+    gov = client.governance.plan
     auc = report["overall"]["roc_auc"]
     female_recall = report["slices"]["gender"]["Female"]["recall"]
     parity = report["fairness"]["gender"]["demographic_parity_difference"]
@@ -415,7 +415,7 @@ def test_gc_forgets_a_purged_projects_governance(team: Team) -> None:
 
 def test_sdk_brief_and_criteria_embedded_and_remote(client: Client) -> None:
     client.projects.create("churn")
-    gov = client.governance
+    gov = client.governance.plan
     gov.set_brief(goal="g1", project="churn")
     gov.set_brief(goal="g2", project="churn", base_version=1)
     assert (

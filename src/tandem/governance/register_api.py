@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tandem.core.auth import Action
-from tandem.governance.notify import Notification, Webhook, WebhookSet
+from tandem.governance.notifications.models import Notification, Webhook, WebhookSet
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import SIGNED_IN, policy
 
