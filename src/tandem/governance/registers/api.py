@@ -179,7 +179,9 @@ async def activity(
 ) -> Page[Activity]:
     """Who changed what in the project, newest first (members read it; the full audit log
     with details needs `audit:read`)."""
-    return await offload(services.audit.activity, principal, project, cursor=cursor, limit=limit)
+    return await offload(
+        services.registers.activity, principal, project, cursor=cursor, limit=limit
+    )
 
 
 @router.get("/me/actions", openapi_extra=policy(SIGNED_IN))

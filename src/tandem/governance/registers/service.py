@@ -1,5 +1,5 @@
 """RegisterService: the project's hypotheses, risk register, retrospectives and action items,
-comments with @mentions (the activity feed is the audit log's, `AuditLog.activity`).
+comments with @mentions, and the activity feed (read from the audit log).
 
 Writing needs `plan:write` (everyone but viewers), except that the owner of an action item may
 close it; reading needs membership. Owners are members of the project (or yourself). An action
@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from tandem.audit.models import Activity
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
+from tandem.core.paging import Page
 from tandem.core.validation import check_text
 from tandem.errors import InvalidInput
 from tandem.governance.gates import check_links
@@ -404,6 +406,14 @@ class RegisterService:
             return self.store.entries(
                 conn, COMMENTS, project, project_pk, where={"target": target}, order=("pk",)
             )
+
+    # -- activity -------------------------------------------------------------------------------
+
+    def activity(
+        self, principal: Principal, project: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Activity]:
+        """Who changed what in the project, newest first: the audit log's feed for members."""
+        return self.audit.activity(principal, project, cursor=cursor, limit=limit)
 
     # -- for gc (no permission check: gc checked) -----------------------------------------------
 
