@@ -20,7 +20,7 @@ from tandem.governance.gates import (
     SignOffCreate,
     WaiverCreate,
 )
-from tandem.governance.spec import CriterionSpec
+from tandem.governance.plan.spec import CriterionSpec
 from tandem.registry.models import Stage
 from tandem.server.app import create_app
 
@@ -156,7 +156,7 @@ def test_stale_evidence_does_not_count(release: Team) -> None:
 
 
 def test_editing_a_criterion_re_evaluates_an_open_gate(release: Team) -> None:
-    gates, gov, p = release.services.gates, release.services.governance, release.principals
+    gates, gov, p = release.services.gates, release.services.plan, release.principals
     gate = gates.open(p["ds"], "churn", GateOpen(model="churn-lr@1", to=Stage.READY_FOR_REVIEW))
     assert _items(gate)["model-criteria"] is True
     strict = CriterionSpec(
@@ -286,11 +286,11 @@ gates:
 
 
 def test_project_gate_policy_adds_signers_and_attested_items(release: Team) -> None:
-    from tandem.governance.documents import parse_project_file, project_yaml
     from tandem.governance.gates import Attestation
-    from tandem.governance.models import RaciSet
+    from tandem.governance.plan.documents import parse_project_file, project_yaml
+    from tandem.governance.plan.models import RaciSet
 
-    gov, gates, p = release.services.governance, release.services.gates, release.principals
+    gov, gates, p = release.services.plan, release.services.gates, release.principals
     matrix = {"evaluation": {"ds": "A", "mle": "R"}, "release-approval": {"pm": "A"}}
     gov.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
     spec = parse_project_file(POLICY)
@@ -333,10 +333,10 @@ def test_project_gate_policy_adds_signers_and_attested_items(release: Team) -> N
 
 
 def test_two_signers_racing_both_succeed_and_the_version_moves_once(release: Team) -> None:
-    from tandem.governance.documents import parse_project_file
-    from tandem.governance.models import RaciSet
+    from tandem.governance.plan.documents import parse_project_file
+    from tandem.governance.plan.models import RaciSet
 
-    gov, gates, p = release.services.governance, release.services.gates, release.principals
+    gov, gates, p = release.services.plan, release.services.gates, release.principals
     matrix = {"evaluation": {"ds": "A", "mle": "R"}, "release-approval": {"pm": "A"}}
     gov.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
     gov.apply(
@@ -370,7 +370,7 @@ def test_two_signers_racing_both_succeed_and_the_version_moves_once(release: Tea
 def test_a_signer_who_left_the_project_blocks_the_gate_until_the_raci_changes(
     release: Team,
 ) -> None:
-    from tandem.governance.models import RaciSet
+    from tandem.governance.plan.models import RaciSet
 
     services, p = release.services, release.principals
     gate = services.gates.open(
@@ -382,6 +382,14 @@ def test_a_signer_who_left_the_project_blocks_the_gate_until_the_raci_changes(
     assert not item.holds and item.detail == "ds left the project: update the RACI for 'evaluation'"
     assert left.required == [] and not left.passes  # nobody signs for them
     matrix = {"evaluation": {"mle": "A"}, "release-approval": {"pm": "A"}}
-    services.governance.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
+    services.plan.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
     assert services.gates.get(p["mle"], "churn", gate.id).required == ["mle"]
     assert services.gates.sign(p["mle"], "churn", gate.id, APPROVE).status is GateStatus.PASSED
+
+
+def test_the_plan_gates_the_stages_that_have_a_checklist() -> None:
+    """project.yaml's `gates:` accepts exactly the stages the gates domain has a checklist for."""
+    from tandem.governance.gates import CHECKLISTS
+    from tandem.governance.plan.models import GATED_STAGES
+
+    assert set(CHECKLISTS) == set(GATED_STAGES)

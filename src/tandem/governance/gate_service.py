@@ -47,21 +47,24 @@ from tandem.governance.gates import (
     DecisionStatus,
     Gate,
     GateOpen,
-    GatePolicy,
     GateStatus,
     Item,
-    PolicyItem,
     SignDecision,
     SignOff,
     SignOffCreate,
     WaiverCreate,
     check_links,
 )
-from tandem.governance.models import Criterion, CriterionKind, Verdict
 from tandem.governance.notify import Notifier, Outbox
-from tandem.governance.scorecard import judge
-from tandem.governance.service import Evidence, GovernanceService
-from tandem.governance.store import GovernanceStore
+from tandem.governance.plan.models import (
+    Criterion,
+    CriterionKind,
+    GatePolicy,
+    PolicyItem,
+    Verdict,
+)
+from tandem.governance.plan.scorecard import judge
+from tandem.governance.plan.service import Evidence, PlanService
 from tandem.governance.tables import (
     criterion_waivers,
     decisions,
@@ -89,9 +92,8 @@ class GateService:
     def __init__(
         self,
         db: Any,
-        store: GovernanceStore,
         project_store: ProjectStore,
-        governance: GovernanceService,
+        governance: PlanService,
         registry: RegistryService,
         data: DataService,
         tracking: TrackingService,
@@ -101,7 +103,6 @@ class GateService:
     ) -> None:
         self.notifier = notifier
         self.db = db
-        self.store = store
         self.project_store = project_store
         self.governance = governance
         self.registry = registry
@@ -151,8 +152,10 @@ class GateService:
                     reason="",
                 )
             )
-            letters = self.store.policies(conn, project_pk).get(data.to, GatePolicy()).signers
-            row_of_raci = self.store.raci(conn, project_pk).get(ACTIVITY[data.to], {})
+            letters = (
+                self.governance.gate_policies(conn, project_pk).get(data.to, GatePolicy()).signers
+            )
+            row_of_raci = self.governance.raci_rows(conn, project_pk).get(ACTIVITY[data.to], {})
             signers = [m for m, letter in row_of_raci.items() if letter in letters]
             self.notifier.notify(
                 conn,
@@ -640,7 +643,7 @@ class GateService:
     def _policy(self, project: str, to: Stage) -> GatePolicy:
         with self.db.read() as conn:
             project_pk = self.project_store.get_pk(conn, project)
-            return self.store.policies(conn, project_pk).get(to, GatePolicy())
+            return self.governance.gate_policies(conn, project_pk).get(to, GatePolicy())
 
     def _project_items(self, row: Any, policy: GatePolicy) -> list[ChecklistItem]:
         """The project's own items, each holding once a member of its role attested it."""

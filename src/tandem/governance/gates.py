@@ -87,27 +87,6 @@ MONITORING_ACTIVITY = "monitoring"
 ROLLBACK_ALIAS = "rollback"
 
 
-class PolicyItem(BaseModel):
-    """A project's own checklist item, attested on each gate by a member of `attested_by`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$")
-    title: str = Field(min_length=1, max_length=300)
-    attested_by: str = Field(description="the project role whose member attests it")
-
-
-class GatePolicy(BaseModel):
-    """What a project adds to a stage's gate (`gates:` in project.yaml)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    signers: list[str] = Field(
-        ["A"], description="whose sign-off it needs: A (accountable), and R (responsible) if asked"
-    )
-    items: list[PolicyItem] = []
-
-
 class Attestation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

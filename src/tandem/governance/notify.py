@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, delete, insert, select, update
 
 from tandem.audit.service import FAILED, AuditLog
@@ -24,6 +23,7 @@ from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.outbound import OutboundPolicy
 from tandem.errors import DestinationRefused, InvalidInput
+from tandem.governance.notifications.models import Notification, Webhook, WebhookSet
 from tandem.governance.tables import notifications, project_webhooks
 from tandem.projects.store import ProjectStore
 from tandem.projects.tables import projects
@@ -32,29 +32,6 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT_S = 3.0
 MAX_WEBHOOK_URL = 2000
-
-
-class Notification(BaseModel):
-    id: int
-    project: str
-    kind: str = Field(description="sign-off, mention, action-item")
-    message: str
-    link: str = Field(description="the page it is about, e.g. /projects/churn/gates/ID")
-    created_at: int
-    read_at: int | None = None
-
-
-class WebhookSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field("", description="an http(s) URL, e.g. a Slack incoming webhook; '' removes it")
-
-
-class Webhook(BaseModel):
-    project: str
-    url: str
-    updated_at: int | None = None
-    updated_by: str | None = None
 
 
 class Outbox:

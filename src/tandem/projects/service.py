@@ -122,3 +122,15 @@ class ProjectService:
             self.store.set_deleted(conn, pk, None)
             self.audit.record(conn, principal, "project.restore", name, project=name)
         return self.store.get(name)
+
+    # -- for other domains, in the caller's transaction ----------------------------------------
+
+    def pk_in(self, conn: Connection, name: str) -> int:
+        """The pk of live project `name`, with NO permission check: for callers that checked
+        the principal's access already (NotFound if it is missing or deleted)."""
+        return self.store.get_pk(conn, name)
+
+    def live_names_in(self, conn: Connection) -> dict[int, str]:
+        """pk -> name of every project that is not deleted, with NO permission check: the
+        caller filters what the principal may read."""
+        return dict(self.store.all_names(conn))

@@ -59,7 +59,9 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.evaluation.api import router as evaluation_router
     from tandem.gc.api import router as gc_router
     from tandem.governance.api import router as governance_router
+    from tandem.governance.plan.api import router as plan_router
     from tandem.governance.register_api import router as register_router
+    from tandem.governance.registers.api import router as registers_router
     from tandem.identity.api import router as identity_router
     from tandem.lineage.api import router as lineage_router
     from tandem.projects.api import router as projects_router
@@ -101,7 +103,9 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         registry_router,
         evaluation_router,
         lineage_router,
+        plan_router,
         governance_router,
+        registers_router,
         register_router,
         gc_router,
         identity_router,

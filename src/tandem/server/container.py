@@ -17,9 +17,10 @@ from tandem.evaluation.service import EvaluationService
 from tandem.gc.service import GcService
 from tandem.governance.gate_service import GateService
 from tandem.governance.notify import Notifier
-from tandem.governance.register_service import RegisterService
-from tandem.governance.service import GovernanceService
-from tandem.governance.store import GovernanceStore
+from tandem.governance.plan.service import PlanService
+from tandem.governance.plan.store import PlanStore
+from tandem.governance.registers.service import RegisterService
+from tandem.governance.registers.store import RegisterStore
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
@@ -52,7 +53,7 @@ class Services:
     evaluations: EvaluationService
     cards: CardService
     lineage: LineageService
-    governance: GovernanceService
+    plan: PlanService
     gates: GateService
     registers: RegisterService
     notifier: Notifier
@@ -98,17 +99,15 @@ class Services:
         lineage = LineageService(
             db, LineageStore(), project_store, run_store, dataset_store, registry_store, auth, audit
         )
-        governance = GovernanceService(
-            db, GovernanceStore(), project_store, identity_store, registry, evaluations,
-            tracking, auth, audit,
-        )  # fmt: skip
+        plan = PlanService(
+            db, PlanStore(), projects, identity, registry, evaluations, tracking, auth, audit
+        )
         outbound = OutboundPolicy(settings.outbound_allow_hosts)
         notifier = Notifier(db, project_store, auth, audit, outbound)
         gates = GateService(
-            db, governance.store, project_store, governance, registry, data, tracking, auth,
-            audit, notifier,
+            db, project_store, plan, registry, data, tracking, auth, audit, notifier,
         )  # fmt: skip
-        registers = RegisterService(db, project_store, identity_store, notifier, auth, audit)
+        registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
             audit, staging=settings.home.resolve() / "staging", registry=registry_store,
@@ -127,7 +126,7 @@ class Services:
             evaluations=evaluations,
             cards=cards,
             lineage=lineage,
-            governance=governance,
+            plan=plan,
             gates=gates,
             registers=registers,
             notifier=notifier,

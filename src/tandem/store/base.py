@@ -34,6 +34,8 @@ TABLE_MODULES = (
     "tandem.audit.tables",
     "tandem.data.tables",
     "tandem.evaluation.tables",
+    "tandem.governance.plan.tables",
+    "tandem.governance.registers.tables",
     "tandem.governance.tables",
     "tandem.identity.tables",
     "tandem.lineage.tables",

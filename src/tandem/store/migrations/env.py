@@ -8,6 +8,8 @@ import tandem.audit.tables
 import tandem.data.tables
 import tandem.evaluation.tables
 import tandem.gc.models
+import tandem.governance.plan.tables
+import tandem.governance.registers.tables
 import tandem.governance.tables
 import tandem.identity.tables
 import tandem.lineage.tables
