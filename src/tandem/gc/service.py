@@ -23,6 +23,9 @@ from tandem.data.store import DatasetStore
 from tandem.errors import ServerError
 from tandem.evaluation.store import purge_evaluations
 from tandem.gc.models import GcReport, GcRequest
+from tandem.governance.decisions.store import DecisionStore
+from tandem.governance.gates.store import GateStore
+from tandem.governance.notifications.store import NotificationStore
 from tandem.governance.store import GovernanceStore
 from tandem.identity.store import IdentityStore
 from tandem.lineage.store import LineageStore
@@ -140,6 +143,9 @@ class GcService:
             self.datasets.purge_project(conn, pk)
             purge_evaluations(conn, pk)
             GovernanceStore().purge_project(conn, pk)
+            GateStore().purge_project(conn, pk)
+            DecisionStore().purge_project(conn, pk)
+            NotificationStore().purge_project(conn, pk)
             self.registry.purge_project(conn, pk)
             self.identity.purge_project(conn, pk)
             self.projects.purge(conn, pk)

@@ -11,7 +11,7 @@ from tandem.audit.models import Activity
 from tandem.core.auth import Action
 from tandem.core.paging import Page
 from tandem.core.validation import Int64, Number
-from tandem.governance.notify import Notification, Webhook, WebhookSet
+from tandem.governance.notifications.models import Notification, Webhook, WebhookSet
 from tandem.governance.registers import (
     ActionItem,
     ActionItemCreate,

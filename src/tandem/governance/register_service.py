@@ -3,7 +3,7 @@ comments with @mentions, and the activity feed.
 
 Writing needs `plan:write` (everyone but viewers), except that the owner of an action item may
 close it; reading needs membership. Owners are members of the project (or yourself). An action
-item given to someone, and a mention, notify them (`tandem.governance.notify`)."""
+item given to someone, and a mention, notify them (`tandem.governance.notifications`)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.validation import check_text
 from tandem.errors import InvalidInput, NotFound
-from tandem.governance.gates import check_links
-from tandem.governance.notify import Notifier, Outbox
+from tandem.governance.decisions.models import check_links
+from tandem.governance.notifications.service import Notifier, Outbox
 from tandem.governance.registers import (
     RETRO_SECTIONS,
     ActionItem,

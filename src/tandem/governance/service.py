@@ -25,10 +25,10 @@ from tandem.core.validation import check_key, check_text
 from tandem.errors import Conflict, InvalidInput, NotFound
 from tandem.evaluation.models import Evaluation
 from tandem.evaluation.service import EvaluationService
-from tandem.governance.gates import GatePolicy
 from tandem.governance.models import (
     BRIEF_FIELDS,
     COMPARATORS,
+    GATED_STAGES,
     Brief,
     BriefDiff,
     BriefText,
@@ -37,6 +37,7 @@ from tandem.governance.models import (
     CriterionKind,
     CriterionSet,
     FieldDiff,
+    GatePolicy,
     Raci,
     RaciLetter,
     RaciSet,
@@ -516,12 +517,23 @@ class GovernanceService:
                 )  # fmt: skip
             return Plan(project=project, applied=True, changes=changes)
 
+    # -- for other domains (inside the caller's transaction) -------------------------------
+
+    def gate_policies(self, conn: Connection, project_pk: int) -> dict[Stage, GatePolicy]:
+        """The project's gate policies (`gates:` in project.yaml), for the gates domain. No
+        permission check: the caller checked its access to the project."""
+        return self.store.policies(conn, project_pk)
+
+    def raci_rows(self, conn: Connection, project_pk: int) -> dict[str, dict[str, RaciLetter]]:
+        """The RACI matrix (activity -> member -> letter), for a domain that reads it inside its
+        own transaction (a gate notifies its signers). No permission check: the caller checked
+        its access to the project."""
+        return self.store.raci(conn, project_pk)
+
 
 def _check_policy(stage: Stage, policy: GatePolicy) -> None:
     """A stage's gate policy: a gated stage, signers A (and R), items attested by real roles."""
-    from tandem.governance.gates import CHECKLISTS
-
-    if stage not in CHECKLISTS:
+    if stage not in GATED_STAGES:
         raise InvalidInput(f"gates.{stage.value}: moving to {stage.value} is not gated")
     if "A" not in policy.signers or not set(policy.signers) <= {"A", "R"}:
         raise InvalidInput(

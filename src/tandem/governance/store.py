@@ -8,22 +8,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
-from tandem.governance.gates import GatePolicy
-from tandem.governance.models import Brief, BriefText, Criterion, RaciLetter
+from tandem.governance.models import Brief, BriefText, Criterion, GatePolicy, RaciLetter
 from tandem.governance.tables import (
     action_items,
     brief_versions,
     comments,
     criteria,
-    criterion_waivers,
-    decisions,
-    gate_attestations,
     gate_policies,
-    gate_signoffs,
-    gates,
     hypotheses,
-    notifications,
-    project_webhooks,
     raci,
     retrospectives,
     risks,
@@ -169,19 +161,11 @@ class GovernanceStore:
     # -- gc -------------------------------------------------------------------------------
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:
-        """Everything governance holds about a purged project goes with it."""
-        project_gates = select(gates.c.pk).where(gates.c.project_pk == project_pk)
-        conn.execute(delete(gate_signoffs).where(gate_signoffs.c.gate_pk.in_(project_gates)))
-        project_decisions = select(decisions.c.pk).where(decisions.c.project_pk == project_pk)
-        conn.execute(
-            delete(criterion_waivers).where(criterion_waivers.c.decision_pk.in_(project_decisions))
-        )
-        conn.execute(
-            delete(gate_attestations).where(gate_attestations.c.gate_pk.in_(project_gates))
-        )
+        """Everything governance holds about a purged project goes with it (gates, decision
+        records and notifications: their own stores)."""
         for table in (
             gate_policies,
-            brief_versions, criteria, raci, gates, decisions, hypotheses, risks, retrospectives,
-            action_items, comments, notifications, project_webhooks,
+            brief_versions, criteria, raci, hypotheses, risks, retrospectives, action_items,
+            comments,
         ):  # fmt: skip
             conn.execute(delete(table).where(table.c.project_pk == project_pk))

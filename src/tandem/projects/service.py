@@ -122,3 +122,11 @@ class ProjectService:
             self.store.set_deleted(conn, pk, None)
             self.audit.record(conn, principal, "project.restore", name, project=name)
         return self.store.get(name)
+
+    # -- for other domains (inside the caller's transaction) -------------------------------
+
+    def names(self, conn: Connection, pks: set[int]) -> dict[int, str]:
+        """{pk: name} of the projects among `pks` (deleted ones too), for a domain that keeps
+        rows across projects (a member's notifications). No permission check: the caller
+        filters what its principal may read."""
+        return self.store.names(conn, pks)

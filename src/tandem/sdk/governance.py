@@ -18,10 +18,9 @@ from pydantic import TypeAdapter
 from tandem.audit.models import Activity
 from tandem.core.paging import Page
 from tandem.core.refs import parse_model_ref
-from tandem.governance.gates import (
+from tandem.governance.decisions.models import DecisionCreate, DecisionRecord
+from tandem.governance.gates.models import (
     Attestation,
-    DecisionCreate,
-    DecisionRecord,
     Gate,
     GateOpen,
     SignDecision,
@@ -39,7 +38,7 @@ from tandem.governance.models import (
     RaciSet,
     Scorecard,
 )
-from tandem.governance.notify import Notification, Webhook, WebhookSet
+from tandem.governance.notifications.models import Notification, Webhook, WebhookSet
 from tandem.governance.registers import (
     ActionItem,
     ActionItemCreate,

@@ -59,6 +59,8 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.evaluation.api import router as evaluation_router
     from tandem.gc.api import router as gc_router
     from tandem.governance.api import router as governance_router
+    from tandem.governance.decisions.api import router as decisions_router
+    from tandem.governance.gates.api import router as gates_router
     from tandem.governance.register_api import router as register_router
     from tandem.identity.api import router as identity_router
     from tandem.lineage.api import router as lineage_router
@@ -102,6 +104,8 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         evaluation_router,
         lineage_router,
         governance_router,
+        gates_router,
+        decisions_router,
         register_router,
         gc_router,
         identity_router,

@@ -15,8 +15,12 @@ from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
 from tandem.gc.service import GcService
-from tandem.governance.gate_service import GateService
-from tandem.governance.notify import Notifier
+from tandem.governance.decisions.service import DecisionService
+from tandem.governance.decisions.store import DecisionStore
+from tandem.governance.gates.service import GateService
+from tandem.governance.gates.store import GateStore
+from tandem.governance.notifications.service import Notifier
+from tandem.governance.notifications.store import NotificationStore
 from tandem.governance.register_service import RegisterService
 from tandem.governance.service import GovernanceService
 from tandem.governance.store import GovernanceStore
@@ -54,6 +58,7 @@ class Services:
     lineage: LineageService
     governance: GovernanceService
     gates: GateService
+    decisions: DecisionService
     registers: RegisterService
     notifier: Notifier
     gc: GcService
@@ -103,9 +108,10 @@ class Services:
             tracking, auth, audit,
         )  # fmt: skip
         outbound = OutboundPolicy(settings.outbound_allow_hosts)
-        notifier = Notifier(db, project_store, auth, audit, outbound)
+        notifier = Notifier(db, NotificationStore(), projects, auth, audit, outbound)
+        decisions = DecisionService(db, DecisionStore(), projects, auth, audit)
         gates = GateService(
-            db, governance.store, project_store, governance, registry, data, tracking, auth,
+            db, GateStore(), projects, governance, decisions, registry, data, tracking, auth,
             audit, notifier,
         )  # fmt: skip
         registers = RegisterService(db, project_store, identity_store, notifier, auth, audit)
@@ -129,6 +135,7 @@ class Services:
             lineage=lineage,
             governance=governance,
             gates=gates,
+            decisions=decisions,
             registers=registers,
             notifier=notifier,
             gc=gc,
