@@ -38,8 +38,7 @@ from tandem.governance.gates.models import (
     Item,
 )
 from tandem.governance.models import CriterionKind, Raci, Verdict
-from tandem.governance.scorecard import judge
-from tandem.governance.service import Evidence
+from tandem.governance.service import Evidence, GovernanceService
 from tandem.registry.models import ModelVersion, Stage
 from tandem.registry.service import RegistryService
 from tandem.tracking.service import TrackingService
@@ -250,7 +249,7 @@ def _criteria(ctx: ItemContext, kinds: Sequence[CriterionKind]) -> Result:
             met.append(f"{criterion.key} waived (decision {ctx.waived[criterion.key]})")
             refs.append(f"decisions/{ctx.waived[criterion.key]}")
             continue
-        row = judge(criterion, ctx.fresh, ctx.evidence.runs)
+        row = GovernanceService.judge(criterion, ctx.fresh, ctx.evidence.runs)
         if row.verdict is Verdict.MET:
             met.append(criterion.key)
             refs.append(row.evidence.ref if row.evidence else "")
