@@ -13,7 +13,8 @@ from pathlib import Path
 from tandem.core.auth import Role
 from tandem.core.clock import now_ms
 from tandem.evaluation.models import EvaluationCreate
-from tandem.governance.gates import DecisionCreate, GateOpen
+from tandem.governance.decisions.models import DecisionCreate
+from tandem.governance.gates.models import GateOpen
 from tandem.governance.plan.models import CriterionSet, RaciSet
 from tandem.governance.plan.spec import ProjectSpec
 from tandem.governance.registers.models import ActionItemCreate, HypothesisSet, RiskSet
@@ -132,7 +133,7 @@ def build_world(services: Services, tmp: Path) -> World:
         owner, "churn", GateOpen(model="churn@1", to=Stage.READY_FOR_REVIEW)
     )
     world.gate_id = opened.id
-    services.gates.create_decision(owner, "churn", DecisionCreate(title="t", decision="d"))
+    services.decisions.create_decision(owner, "churn", DecisionCreate(title="t", decision="d"))
     # hypothesis 1, risk 1, and action item 1, which the viewer owns
     registers = services.registers
     registers.add_hypothesis(owner, "churn", HypothesisSet(statement="s", owner="pm"))

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from tandem.core.config import Settings
 from tandem.errors import InvalidInput, NotFound, PermissionDenied
-from tandem.governance.gates import GateOpen
+from tandem.governance.gates.models import GateOpen
 from tandem.governance.notifications.models import WebhookSet
 from tandem.governance.registers.models import (
     ActionItemCreate,

@@ -187,7 +187,7 @@ def test_project_page_in_a_browser(browser: Any, world: World, governed: dict, s
 @pytest.fixture
 def gate_id(world: World, governed: dict) -> str:
     """A gate moving churn-lr@2 to ready-for-production (ada signs it; carl owns parity)."""
-    from tandem.governance.gates import GateOpen
+    from tandem.governance.gates.models import GateOpen
 
     services = world.services
     opened = services.gates.open(

@@ -134,3 +134,11 @@ class ProjectService:
         """pk -> name of every project that is not deleted, with NO permission check: the
         caller filters what the principal may read."""
         return dict(self.store.all_names(conn))
+
+    # -- for other domains (inside the caller's transaction) -------------------------------
+
+    def names(self, conn: Connection, pks: set[int]) -> dict[int, str]:
+        """{pk: name} of the projects among `pks` (deleted ones too), for a domain that keeps
+        rows across projects (a member's notifications). No permission check: the caller
+        filters what its principal may read."""
+        return self.store.names(conn, pks)

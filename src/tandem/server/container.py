@@ -15,8 +15,12 @@ from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
 from tandem.gc.service import GcService
-from tandem.governance.gate_service import GateService
-from tandem.governance.notify import Notifier
+from tandem.governance.decisions.service import DecisionService
+from tandem.governance.decisions.store import DecisionStore
+from tandem.governance.gates.service import GateService
+from tandem.governance.gates.store import GateStore
+from tandem.governance.notifications.service import Notifier
+from tandem.governance.notifications.store import NotificationStore
 from tandem.governance.plan.service import PlanService
 from tandem.governance.plan.store import PlanStore
 from tandem.governance.registers.service import RegisterService
@@ -55,6 +59,7 @@ class Services:
     lineage: LineageService
     plan: PlanService
     gates: GateService
+    decisions: DecisionService
     registers: RegisterService
     notifier: Notifier
     gc: GcService
@@ -103,9 +108,11 @@ class Services:
             db, PlanStore(), projects, identity, registry, evaluations, tracking, auth, audit
         )
         outbound = OutboundPolicy(settings.outbound_allow_hosts)
-        notifier = Notifier(db, project_store, auth, audit, outbound)
+        notifier = Notifier(db, NotificationStore(), projects, auth, audit, outbound)
+        decisions = DecisionService(db, DecisionStore(), projects, auth, audit)
         gates = GateService(
-            db, project_store, plan, registry, data, tracking, auth, audit, notifier,
+            db, GateStore(), projects, plan, decisions, registry, data, tracking, auth,
+            audit, notifier,
         )  # fmt: skip
         registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
         gc = GcService(
@@ -128,6 +135,7 @@ class Services:
             lineage=lineage,
             plan=plan,
             gates=gates,
+            decisions=decisions,
             registers=registers,
             notifier=notifier,
             gc=gc,

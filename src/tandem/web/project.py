@@ -65,7 +65,7 @@ def _overview(services: Services, principal: Principal, project: str) -> dict[st
             if principal.may(Action.MODEL_READ, project)
             else []
         ),
-        "decisions": services.gates.list_decisions(principal, project)[:5],
+        "decisions": services.decisions.list_decisions(principal, project)[:5],
         "risks": services.registers.list_risks(principal, project, open_only=True),
         "actions": services.registers.list_actions(principal, project),
         "hypotheses": services.registers.list_hypotheses(principal, project)[:10],

@@ -43,6 +43,7 @@ from tandem.governance.plan.models import (
     RaciLetter,
     RaciSet,
     Scorecard,
+    ScorecardRow,
     check_activity,
     check_criterion_key,
 )
@@ -529,6 +530,13 @@ class PlanService:
         """Delete everything the plan holds about a purged project, for gc inside its
         transaction. No permission check: gc checked."""
         self.store.purge_project(conn, project_pk)
+
+    @staticmethod
+    def judge(criterion: Criterion, evaluations: list[Evaluation], runs: list[Run]) -> ScorecardRow:
+        """One criterion judged on the evidence given (evaluations with reports and runs, newest
+        first), for the gates domain, which counts only fresh evaluations. Pure: no permission
+        check, no database."""
+        return judge(criterion, evaluations, runs)
 
 
 def _check_policy(stage: Stage, policy: GatePolicy) -> None:

@@ -3,7 +3,7 @@ comments with @mentions, and the activity feed (read from the audit log).
 
 Writing needs `plan:write` (everyone but viewers), except that the owner of an action item may
 close it; reading needs membership. Owners are members of the project (or yourself). An action
-item given to someone, and a mention, notify them (`tandem.governance.notify`). The SQL is
+item given to someone, and a mention, notify them (`tandem.governance.notifications`). The SQL is
 `RegisterStore`'s, one generic store over the register types."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from tandem.core.clock import now_ms
 from tandem.core.paging import Page
 from tandem.core.validation import check_text
 from tandem.errors import InvalidInput
-from tandem.governance.gates import check_links
-from tandem.governance.notify import Notifier, Outbox
+from tandem.governance.decisions.models import check_links
+from tandem.governance.notifications.service import Notifier, Outbox
 from tandem.governance.registers.models import (
     RETRO_SECTIONS,
     ActionItem,

@@ -6,7 +6,7 @@ import builtins
 
 from pydantic import TypeAdapter
 
-from tandem.governance.gates import DecisionCreate, DecisionRecord
+from tandem.governance.decisions.models import DecisionCreate, DecisionRecord
 from tandem.sdk.governance.resource import ProjectResource
 
 _DECISIONS = TypeAdapter(list[DecisionRecord])

@@ -7,7 +7,7 @@ import builtins
 
 from pydantic import TypeAdapter
 
-from tandem.governance.gates import (
+from tandem.governance.gates.models import (
     Attestation,
     Gate,
     GateOpen,

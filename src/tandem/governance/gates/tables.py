@@ -1,20 +1,9 @@
-"""Governance tables: gates, sign-offs, waivers, decision records, notifications and webhooks.
-Private to this domain (and to gc, which purges them with their project). The plan's tables are
-in `tandem.governance.plan.tables`, the registers' in `tandem.governance.registers.tables`."""
+"""Gate tables: gates, their sign-offs and attestations, and criterion waivers. Private to this
+domain (gc purges them through `GateStore`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Index,
-    Integer,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import BigInteger, Column, Index, Integer, PrimaryKeyConstraint, String, Table, Text
 
 from tandem.store.base import metadata
 
@@ -64,52 +53,6 @@ criterion_waivers = Table(
     Column("role", String(32), nullable=False),
     Column("at", BigInteger, nullable=False),
     PrimaryKeyConstraint("model_version_pk", "criterion"),
-)
-
-# Decision records (ADR style); immutable once accepted, superseded by a newer one.
-decisions = Table(
-    "decisions",
-    metadata,
-    Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column("project_pk", Integer, nullable=False),
-    Column("number", Integer, nullable=False),
-    Column("title", String(300), nullable=False),
-    Column("context", Text, nullable=False),
-    Column("options", Text, nullable=False),
-    Column("decision", Text, nullable=False),
-    Column("consequences", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # proposed, accepted, superseded
-    Column("links", Text, nullable=False),  # JSON list of references
-    Column("approvers", Text, nullable=False),  # JSON list of member names
-    Column("superseded_by", Integer, nullable=True),  # the number of the one that replaced it
-    Column("created_at", BigInteger, nullable=False),
-    Column("created_by", String(250), nullable=False),
-    Column("accepted_at", BigInteger, nullable=True),
-    UniqueConstraint("project_pk", "number", name="uq_decisions_project_number"),
-)
-
-# What a member is told: in the web UI until read, and by the project's webhook when set.
-notifications = Table(
-    "notifications",
-    metadata,
-    Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column("member", String(64), nullable=False),
-    Column("project_pk", Integer, nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("message", Text, nullable=False),
-    Column("link", String(500), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("read_at", BigInteger, nullable=True),
-    Index("ix_notifications_member", "member", "read_at"),
-)
-
-project_webhooks = Table(
-    "project_webhooks",
-    metadata,
-    Column("project_pk", Integer, primary_key=True),
-    Column("url", String(2000), nullable=False),
-    Column("updated_at", BigInteger, nullable=False),
-    Column("updated_by", String(250), nullable=False),
 )
 
 # A project-specific checklist item attested on one gate by a member of the role it names.

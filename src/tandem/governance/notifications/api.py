@@ -1,6 +1,4 @@
-"""REST endpoints for your notifications and the project's webhook. The registers' (hypotheses,
-risks, retrospectives, action items, comments, activity) are in
-`tandem.governance.registers.api`."""
+"""REST endpoints for your notifications and the project's webhook."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""REST endpoints for gates and decision records. The plan's (brief, criteria, RACI, scorecards,
-project as code) are in `tandem.governance.plan.api`."""
+"""REST endpoints for gates: open, read, check, sign, complete, cancel, waive and attest."""
 
 from __future__ import annotations
 
@@ -8,11 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tandem.core.auth import Action
-from tandem.core.validation import Number
-from tandem.governance.gates import (
+from tandem.governance.gates.models import (
     Attestation,
-    DecisionCreate,
-    DecisionRecord,
     Gate,
     GateCancel,
     GateOpen,
@@ -26,9 +22,6 @@ from tandem.server.policy import CRITERION_OWNER, GATE_SIGNER, ITEM_ATTESTER, po
 
 router = APIRouter(tags=["governance"])
 PROJECT = "/projects/{project}"
-
-
-# -- gates ---------------------------------------------------------------------------------
 
 
 @router.post(PROJECT + "/gates", status_code=201, openapi_extra=policy(Action.MODEL_WRITE))
@@ -119,41 +112,3 @@ async def attest_item(
     """Attest one of the project's own checklist items (`gates:` in project.yaml), as a member
     of the role the item names."""
     return await offload(services.gates.attest, principal, project, gate_id, body)
-
-
-# -- decision records --------------------------------------------------------------------------
-
-
-@router.post(PROJECT + "/decisions", status_code=201, openapi_extra=policy(Action.PLAN_WRITE))
-async def create_decision(
-    project: str, body: DecisionCreate, services: ServicesDep, principal: PrincipalDep
-) -> DecisionRecord:
-    """Record a decision (ADR style), proposed or accepted; `supersedes` replaces an accepted
-    one, which is otherwise immutable."""
-    return await offload(services.gates.create_decision, principal, project, body)
-
-
-@router.get(PROJECT + "/decisions", openapi_extra=policy(Action.PROJECT_READ))
-async def list_decisions(
-    project: str,
-    services: ServicesDep,
-    principal: PrincipalDep,
-    q: str | None = None,
-    link: Annotated[str | None, Query(description="only those linked to this reference")] = None,
-) -> list[DecisionRecord]:
-    return await offload(services.gates.list_decisions, principal, project, q=q, link=link)
-
-
-@router.get(PROJECT + "/decisions/{number}", openapi_extra=policy(Action.PROJECT_READ))
-async def get_decision(
-    project: str, number: Number, services: ServicesDep, principal: PrincipalDep
-) -> DecisionRecord:
-    return await offload(services.gates.get_decision, principal, project, number)
-
-
-@router.post(PROJECT + "/decisions/{number}/accept", openapi_extra=policy(Action.PLAN_WRITE))
-async def accept_decision(
-    project: str, number: Number, services: ServicesDep, principal: PrincipalDep
-) -> DecisionRecord:
-    """Accept a proposed decision, as its approver; it never changes after."""
-    return await offload(services.gates.accept_decision, principal, project, number)
