@@ -122,3 +122,23 @@ class ProjectService:
             self.store.set_deleted(conn, pk, None)
             self.audit.record(conn, principal, "project.restore", name, project=name)
         return self.store.get(name)
+
+    # -- for other domains, in the caller's transaction ----------------------------------------
+
+    def pk_in(self, conn: Connection, name: str) -> int:
+        """The pk of live project `name`, with NO permission check: for callers that checked
+        the principal's access already (NotFound if it is missing or deleted)."""
+        return self.store.get_pk(conn, name)
+
+    def live_names_in(self, conn: Connection) -> dict[int, str]:
+        """pk -> name of every project that is not deleted, with NO permission check: the
+        caller filters what the principal may read."""
+        return dict(self.store.all_names(conn))
+
+    # -- for other domains (inside the caller's transaction) -------------------------------
+
+    def names(self, conn: Connection, pks: set[int]) -> dict[int, str]:
+        """{pk: name} of the projects among `pks` (deleted ones too), for a domain that keeps
+        rows across projects (a member's notifications). No permission check: the caller
+        filters what its principal may read."""
+        return self.store.names(conn, pks)

@@ -492,3 +492,21 @@ class RegistryService:
                 project=project,
             )
         return found, self.blobs.read(found.oid)  # type: ignore[arg-type]
+
+    # -- for other domains (inside the caller's transaction) -------------------------------
+
+    def version_pk(self, conn: Connection, project_pk: int, name: str, version: int) -> int:
+        """The pk of version `version` of model `name`, for a domain that keeps rows about a
+        version (governance's gates). No permission check: the caller has read the version
+        (`get_version`) already; a missing one is NotFound."""
+        model = self.store.find(conn, project_pk, name)
+        row = self.store.version(conn, model.pk, version) if model is not None else None
+        if row is None:
+            raise NotFound(f"model {name!r} has no version {version}")
+        return int(row.pk)
+
+    def version_names(self, conn: Connection, version_pks: set[int]) -> dict[int, tuple[str, int]]:
+        """{version pk: (model name, version number)} of the versions among `version_pks`, for
+        a domain that keeps version pks (a project's gates). No permission check: the caller
+        checked its read access to the project."""
+        return self.store.version_names(conn, version_pks)
