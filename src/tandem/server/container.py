@@ -3,7 +3,7 @@ everything hangs off the app (or the embedded client) that owns a `Services`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer, Principal
@@ -20,6 +20,7 @@ from tandem.governance.notify import Notifier
 from tandem.governance.register_service import RegisterService
 from tandem.governance.service import GovernanceService
 from tandem.governance.store import GovernanceStore
+from tandem.http.deps import ServiceRegistry
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
@@ -35,6 +36,8 @@ from tandem.store.blobs import BlobStore, open_blob_store
 from tandem.store.db import Database, open_database
 from tandem.tracking.service import TrackingService
 from tandem.tracking.store import RunStore
+
+_NOT_SERVED = frozenset({"db", "blobs", "owner"})  # the routes reach these through services
 
 
 @dataclass
@@ -135,6 +138,12 @@ class Services:
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
         )
+
+    def service_registry(self) -> ServiceRegistry:
+        """Each service by its type, for the routes (`tandem.http.deps.service`): every field
+        but the infrastructure (a service added to the container is served with no more ado)."""
+        served = (getattr(self, f.name) for f in fields(self) if f.name not in _NOT_SERVED)
+        return ServiceRegistry({type(s): s for s in served if s is not None})
 
     def close(self) -> None:
         self.tracking.close()

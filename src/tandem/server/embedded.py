@@ -25,7 +25,7 @@ from tandem.core.config import Settings
 from tandem.errors import TandemError
 from tandem.server.app import bind_services, build_app
 from tandem.server.container import Services
-from tandem.server.deps import inline_calls
+from tandem.http.deps import inline_calls
 
 Message = MutableMapping[str, Any]
 
