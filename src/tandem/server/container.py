@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer, Principal
-from tandem.core.config import Settings, default_data_roots, oidc_settings
+from tandem.core.config import Settings, default_data_roots
 from tandem.core.outbound import OutboundPolicy
 from tandem.data.ingest import HashCache
 from tandem.data.limits import DataLimits
@@ -21,7 +21,7 @@ from tandem.governance.register_service import RegisterService
 from tandem.governance.service import GovernanceService
 from tandem.governance.store import GovernanceStore
 from tandem.http.deps import ServiceRegistry
-from tandem.identity.oidc import OidcClient
+from tandem.identity.oidc import OidcClient, oidc_settings
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageService
