@@ -31,6 +31,7 @@ from tandem.projects.store import ProjectStore
 from tandem.registry.cards import CardService
 from tandem.registry.service import RegistryService
 from tandem.registry.store import RegistryStore
+from tandem.server.schema import blob_references
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, open_blob_store
 from tandem.store.db import Database, open_database
@@ -75,7 +76,7 @@ class Services:
         project_store = ProjectStore(db)
         identity_store = IdentityStore()
         run_store = RunStore(db)
-        blob_index = BlobIndex(db, user_quota_bytes=settings.user_quota_bytes)
+        blob_index = BlobIndex(db, blob_references(), user_quota_bytes=settings.user_quota_bytes)
         identity = IdentityService(db, identity_store, project_store, auth, audit)
         projects = ProjectService(db, project_store, identity_store, auth, audit)
         tracking = TrackingService(
