@@ -16,9 +16,7 @@ from starlette.testclient import TestClient
 from world import CONTRACT, World, build_world
 
 from tandem.core.config import Settings
-from tandem.server.app import create_app
-from tandem.server.container import Services
-from tandem.server.policy import (
+from tandem.http.policy import (
     ACTION_OWNER,
     CRITERION_OWNER,
     GATE_SIGNER,
@@ -29,6 +27,8 @@ from tandem.server.policy import (
     ServedRoute,
     served_routes,
 )
+from tandem.server.app import create_app
+from tandem.server.container import Services
 
 ROLES = ["viewer", "pm", "compliance", "ds", "mle", "padmin"]
 READERS = {*ROLES}

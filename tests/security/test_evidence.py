@@ -28,7 +28,7 @@ from tandem.lineage.models import NodeKind
 from tandem.lineage.tables import lineage_nodes
 from tandem.sdk.client import Client
 from tandem.server.container import Services
-from tandem.store.base import TABLE_MODULES, blob_oid_columns
+from tandem.server.schema import TABLE_MODULES, blob_references
 from tandem.store.blob_index import BlobIndex
 
 API = "/api/v1/projects/churn"
@@ -388,6 +388,7 @@ GC_ALONE = textwrap.dedent(
     from tandem.gc.models import GcRequest
     from tandem.identity.store import IdentityStore
     from tandem.projects.store import ProjectStore
+    from tandem.server.schema import blob_references
     from tandem.store.blob_index import BlobIndex
     from tandem.store.blobs import LocalBlobStore
     from tandem.store.db import Database
@@ -398,7 +399,7 @@ GC_ALONE = textwrap.dedent(
     auth = Authorizer()
     collector = gc.GcService(
         db, ProjectStore(db), RunStore(db), DatasetStore(), LocalBlobStore(Path(sys.argv[2])),
-        BlobIndex(db), IdentityStore(), auth, AuditLog(db, auth),
+        BlobIndex(db, blob_references()), IdentityStore(), auth, AuditLog(db, auth),
     )
     report = collector.collect(Principal.local_owner(), GcRequest(grace_seconds=0))
     print(json.dumps({"services": services, "deleted": report.blobs_deleted}))
@@ -451,8 +452,8 @@ def test_every_tables_module_is_loaded_for_the_references() -> None:
         ".".join(p.relative_to(root).with_suffix("").parts)
         for p in (root / "tandem").rglob("tables.py")
     }
-    assert found == set(TABLE_MODULES)
-    names = {f"{c.table.name}.{c.name}" for c in blob_oid_columns()}
+    assert found == {module.__name__ for module in TABLE_MODULES}
+    names = {f"{c.table.name}.{c.name}" for c in blob_references()}
     assert names == {"artifacts.oid", "dataset_files.oid", "model_version_files.oid"}
 
 

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 
 from tandem.audit.models import AuditEvent
+from tandem.audit.service import AuditLog
 from tandem.core.auth import Action
 from tandem.core.paging import Page
 from tandem.core.validation import Int64
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import policy
+from tandem.http.deps import PrincipalDep, offload, service
+from tandem.http.policy import policy
 
 router = APIRouter(tags=["audit"])
+
+AuditDep = Annotated[AuditLog, service(AuditLog)]
 
 
 @router.get("/audit", openapi_extra=policy(Action.AUDIT_READ))
 async def list_audit_events(
-    services: ServicesDep,
+    audit: AuditDep,
     principal: PrincipalDep,
     project: str | None = Query(None, description="one project's events; none: all (admins)"),
     since: Int64 | None = Query(None, description="from this time, ms since the epoch"),
@@ -29,7 +34,7 @@ async def list_audit_events(
 ) -> Page[AuditEvent]:
     """Audit events, newest first."""
     return await offload(
-        services.audit.list,
+        audit.list,
         principal,
         project=project,
         since=since,

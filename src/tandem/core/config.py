@@ -29,13 +29,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 from tandem.core.s3uri import SCHEME, S3Location
 from tandem.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from tandem.identity.oidc import OidcSettings
 
 CONFIG_FILE = "tandem.toml"
 WORKSPACE_DIR = ".tandem"
@@ -299,31 +296,3 @@ def default_data_roots(settings: Settings) -> tuple[Path, ...]:
     if settings.data_roots:
         return settings.data_roots
     return tuple(dict.fromkeys((settings.home.parent.resolve(), Path.cwd().resolve())))
-
-
-def oidc_settings(settings: Settings) -> OidcSettings | None:
-    """The OIDC provider to offer for sign-in, or None when TANDEM_OIDC_ISSUER is not set."""
-    from tandem.core.auth import Role
-    from tandem.identity.oidc import OidcSettings
-
-    values = settings.oidc
-    if not values.get("issuer"):
-        return None
-    missing = [k for k in ("client_id", "client_secret") if not values.get(k)]
-    if missing:
-        names = ", ".join(f"TANDEM_OIDC_{k.upper()}" for k in missing)
-        raise InvalidInput(f"TANDEM_OIDC_ISSUER is set but {names} is not")
-    create = values.get("create_users") or None
-    try:
-        create_as = Role(create) if create else None
-    except ValueError:
-        roles = ", ".join(role.value for role in Role)
-        raise InvalidInput(f"TANDEM_OIDC_CREATE_USERS must be a role ({roles}) or empty") from None
-    return OidcSettings(
-        issuer=values["issuer"],
-        client_id=values["client_id"],
-        client_secret=values["client_secret"],
-        display_name=values.get("name") or "single sign-on",
-        username_claim=values.get("username_claim") or "preferred_username",
-        create_users_as=create_as,
-    )

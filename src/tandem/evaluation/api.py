@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 
 from tandem.core.auth import Action
 from tandem.evaluation.models import Evaluation, EvaluationCreate
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import policy
+from tandem.evaluation.service import EvaluationService
+from tandem.http.deps import PrincipalDep, offload, service
+from tandem.http.policy import policy
 
 router = APIRouter(tags=["evaluations"])
+
+EvaluationsDep = Annotated[EvaluationService, service(EvaluationService)]
 
 
 @router.post(
     "/projects/{project}/evaluations", status_code=201, openapi_extra=policy(Action.MODEL_WRITE)
 )
 async def record_evaluation(
-    project: str, body: EvaluationCreate, services: ServicesDep, principal: PrincipalDep
+    project: str, body: EvaluationCreate, evaluations: EvaluationsDep, principal: PrincipalDep
 ) -> Evaluation:
     """Record a report (computed by the SDK, which can load the model) against the model
     version and dataset version it measured."""
-    return await offload(services.evaluations.record, principal, project, body)
+    return await offload(evaluations.record, principal, project, body)
 
 
 @router.get(
     "/projects/{project}/evaluations/{evaluation_id}", openapi_extra=policy(Action.MODEL_READ)
 )
 async def get_evaluation(
-    project: str, evaluation_id: str, services: ServicesDep, principal: PrincipalDep
+    project: str, evaluation_id: str, evaluations: EvaluationsDep, principal: PrincipalDep
 ) -> Evaluation:
-    return await offload(services.evaluations.get, principal, project, evaluation_id)
+    return await offload(evaluations.get, principal, project, evaluation_id)
 
 
 @router.delete(
@@ -38,10 +43,10 @@ async def get_evaluation(
     openapi_extra=policy(Action.PROJECT_WRITE),
 )
 async def delete_evaluation(
-    project: str, evaluation_id: str, services: ServicesDep, principal: PrincipalDep
+    project: str, evaluation_id: str, evaluations: EvaluationsDep, principal: PrincipalDep
 ) -> Response:
     """Delete an evaluation (project and workspace admins only; audited)."""
-    await offload(services.evaluations.delete, principal, project, evaluation_id)
+    await offload(evaluations.delete, principal, project, evaluation_id)
     return Response(status_code=204)
 
 
@@ -49,9 +54,9 @@ async def delete_evaluation(
     "/projects/{project}/models/{name}/evaluations", openapi_extra=policy(Action.MODEL_READ)
 )
 async def list_evaluations(
-    project: str, name: str, services: ServicesDep, principal: PrincipalDep,
+    project: str, name: str, evaluations: EvaluationsDep, principal: PrincipalDep,
     version: str | None = None,
 ) -> list[Evaluation]:  # fmt: skip
     """The model's evaluations (of one version: `?version=3` or an alias), newest first."""
     ref = f"{name}@{version}" if version else name
-    return await offload(services.evaluations.list_for_model, principal, project, ref)
+    return await offload(evaluations.list_for_model, principal, project, ref)

@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from tandem.core.auth import Role
+from tandem.core.config import Settings
 from tandem.core.outbound import OutboundPolicy
 from tandem.errors import InvalidInput, Unauthenticated
 
@@ -42,6 +43,32 @@ class OidcSettings:
     display_name: str = "single sign-on"
     username_claim: str = "preferred_username"
     create_users_as: Role | None = None  # None: only users that already exist may sign in
+
+
+def oidc_settings(settings: Settings) -> OidcSettings | None:
+    """The OIDC provider to offer for sign-in (the TANDEM_OIDC_* settings), or None when
+    TANDEM_OIDC_ISSUER is not set."""
+    values = settings.oidc
+    if not values.get("issuer"):
+        return None
+    missing = [k for k in ("client_id", "client_secret") if not values.get(k)]
+    if missing:
+        names = ", ".join(f"TANDEM_OIDC_{k.upper()}" for k in missing)
+        raise InvalidInput(f"TANDEM_OIDC_ISSUER is set but {names} is not")
+    create = values.get("create_users") or None
+    try:
+        create_as = Role(create) if create else None
+    except ValueError:
+        roles = ", ".join(role.value for role in Role)
+        raise InvalidInput(f"TANDEM_OIDC_CREATE_USERS must be a role ({roles}) or empty") from None
+    return OidcSettings(
+        issuer=values["issuer"],
+        client_id=values["client_id"],
+        client_secret=values["client_secret"],
+        display_name=values.get("name") or "single sign-on",
+        username_claim=values.get("username_claim") or "preferred_username",
+        create_users_as=create_as,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,16 +3,30 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tandem.core.net import safe_next
 from tandem.errors import NotFound, TandemError
-from tandem.identity.oidc import STATE_COOKIE, STATE_MAX_AGE, PendingSignIn
-from tandem.server.deps import SESSION_COOKIE, ServicesDep, client_address, offload
-from tandem.server.policy import PUBLIC, policy
+from tandem.http.deps import (
+    SESSION_COOKIE,
+    SettingsDep,
+    client_address,
+    offload,
+    optional_service,
+    service,
+)
+from tandem.http.policy import PUBLIC, policy
+from tandem.identity.oidc import STATE_COOKIE, STATE_MAX_AGE, OidcClient, PendingSignIn
+from tandem.identity.service import IdentityService
 
 router = APIRouter(include_in_schema=False)
+
+IdentityDep = Annotated[IdentityService, service(IdentityService)]
+OidcDep = Annotated[OidcClient | None, optional_service(OidcClient)]
+
 CALLBACK = "/login/oidc/callback"
 
 
@@ -22,12 +36,14 @@ def _redirect_uri(request: Request, public_url: str | None) -> str:
 
 
 @router.get("/login/oidc", openapi_extra=policy(PUBLIC))
-async def oidc_start(request: Request, services: ServicesDep, next: str = "/") -> Response:
+async def oidc_start(
+    request: Request, oidc: OidcDep, settings: SettingsDep, next: str = "/"
+) -> Response:
     """Send the browser to the identity provider."""
-    if services.oidc is None:
+    if oidc is None:
         raise NotFound("single sign-on is not configured on this server")
-    redirect_uri = _redirect_uri(request, services.settings.public_url)
-    url, pending = await offload(services.oidc.start, redirect_uri, safe_next(next))
+    redirect_uri = _redirect_uri(request, settings.public_url)
+    url, pending = await offload(oidc.start, redirect_uri, safe_next(next))
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
         STATE_COOKIE,
@@ -42,23 +58,24 @@ async def oidc_start(request: Request, services: ServicesDep, next: str = "/") -
 
 
 @router.get(CALLBACK, openapi_extra=policy(PUBLIC))
-async def oidc_callback(request: Request, services: ServicesDep) -> Response:
+async def oidc_callback(
+    request: Request, oidc: OidcDep, settings: SettingsDep, identity: IdentityDep
+) -> Response:
     """Check what the provider sent back, then sign the user in."""
-    if services.oidc is None:
+    if oidc is None:
         raise NotFound("single sign-on is not configured on this server")
-    oidc = services.oidc
     source = client_address(request)
     try:
         pending = PendingSignIn.from_cookie(request.cookies.get(STATE_COOKIE))
         claims = await offload(
             oidc.finish,
-            _redirect_uri(request, services.settings.public_url),
+            _redirect_uri(request, settings.public_url),
             dict(request.query_params),
             pending,
         )
         name = str(claims.get(oidc.settings.username_claim) or "")
         session_id, _session = await offload(
-            services.identity.login_external,
+            identity.login_external,
             name,
             source,
             provider=oidc.settings.display_name,

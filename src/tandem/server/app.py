@@ -11,9 +11,17 @@ from fastapi import Depends, FastAPI
 
 from tandem import __version__
 from tandem.core.config import Settings
+from tandem.http.deps import (
+    HotAPIRoute,
+    HotRoute,
+    hot_routes,
+    is_upload_route,
+    json_route,
+    loopback_peers,
+)
+from tandem.http.policy import PUBLIC, policy
 from tandem.server.container import Services
 from tandem.server.errors import install_error_handlers
-from tandem.server.policy import PUBLIC, policy
 from tandem.server.strict import RejectControlCharacters
 
 API_PREFIX = "/api/v1"
@@ -42,8 +50,14 @@ def create_app(
 
 
 def bind_services(app: FastAPI, services: Services, *, owned: bool = False) -> None:
-    """Serve `services` from `app` (built by `build_app`); `owned`: close them on shutdown."""
+    """Serve `services` from `app` (built by `build_app`); `owned`: close them on shutdown.
+    The routes find them on `app.state` (`tandem.http.deps`): each its own service in the
+    registry, the caller through the identity service, refusals recorded in the audit log."""
     app.state.services = services
+    app.state.registry = services.service_registry()
+    app.state.principals = services.identity
+    app.state.denials = services.audit
+    app.state.owner = services.owner
     app.state.owns_services = owned
     if not app.state.embedded:
         from tandem.server.edge import EdgePolicy
@@ -67,7 +81,6 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.lineage.api import router as lineage_router
     from tandem.projects.api import router as projects_router
     from tandem.registry.api import router as registry_router
-    from tandem.server.deps import json_route
     from tandem.tracking.api import router as tracking_router
 
     @asynccontextmanager
@@ -89,6 +102,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     )
     app.state.embedded = embedded
     app.state.allow_open = allow_open
+    app.state.is_loopback_peer = loopback_peers()
     install_error_handlers(app)
     app.add_middleware(RejectControlCharacters)
 
@@ -97,7 +111,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     # the logging hot path first: routes are matched in order
-    for router in (
+    routers = (
         tracking_router,
         projects_router,
         data_router,
@@ -112,10 +126,12 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         gc_router,
         identity_router,
         audit_router,
-    ):
+    )
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(json_route)])
-    _document_raw_bodies(app)
-    _serve_hot_routes_first(app)
+    app.state.hot_routes = [route for router in routers for route in hot_routes(router)]
+    _document_raw_bodies(app, app.state.hot_routes)
+    _serve_hot_routes_first(app, app.state.hot_routes)
     if not embedded:  # in process, only the SDK calls: no pages, no browser sign-in
         from tandem.identity.oidc_routes import router as oidc_router
 
@@ -133,8 +149,6 @@ def _upload_paths(app: FastAPI) -> list[re.Pattern[str]]:
     from fastapi.routing import iter_route_contexts
     from starlette.routing import compile_path
 
-    from tandem.server.deps import is_upload_route
-
     return [
         compile_path(str(route.path))[0]
         for route in iter_route_contexts(app.routes)
@@ -142,27 +156,26 @@ def _upload_paths(app: FastAPI) -> list[re.Pattern[str]]:
     ]
 
 
-def _serve_hot_routes_first(app: FastAPI) -> None:
+def _serve_hot_routes_first(app: FastAPI, declared: list[HotAPIRoute]) -> None:
     """The hot routes (`deps.hot_route`, ADR 18) as plain Starlette routes, matched before any
     other; their FastAPI declarations, behind, describe them in the OpenAPI document."""
-    from tandem.server.deps import HOT_ROUTES, HotRoute
-
-    app.router.routes[0:0] = [HotRoute(API_PREFIX, declaration) for declaration in HOT_ROUTES]
+    app.router.routes[0:0] = [HotRoute(API_PREFIX, route) for route in declared]
 
 
-def _document_raw_bodies(app: FastAPI) -> None:
+def _document_raw_bodies(app: FastAPI, declared: list[HotAPIRoute]) -> None:
     """Add the schemas of the bodies the hot routes parse themselves (`deps.json_body`) to the
     OpenAPI document, next to the ones FastAPI collects."""
     from pydantic.json_schema import models_json_schema
 
-    from tandem.server.deps import RAW_BODY_MODELS
     from tandem.server.openapi import complete_document
+
+    raw_bodies = [route.body for route in declared if route.body is not None]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = FastAPI.openapi(app)
             _, extra = models_json_schema(
-                [(model, "validation") for model in RAW_BODY_MODELS],
+                [(model, "validation") for model in raw_bodies],
                 ref_template="#/components/schemas/{model}",
             )
             schemas = document.setdefault("components", {}).setdefault("schemas", {})

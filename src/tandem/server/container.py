@@ -3,11 +3,11 @@ everything hangs off the app (or the embedded client) that owns a `Services`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer, Principal
-from tandem.core.config import Settings, default_data_roots, oidc_settings
+from tandem.core.config import Settings, default_data_roots
 from tandem.core.outbound import OutboundPolicy
 from tandem.data.ingest import HashCache
 from tandem.data.limits import DataLimits
@@ -25,7 +25,8 @@ from tandem.governance.plan.service import PlanService
 from tandem.governance.plan.store import PlanStore
 from tandem.governance.registers.service import RegisterService
 from tandem.governance.registers.store import RegisterStore
-from tandem.identity.oidc import OidcClient
+from tandem.http.deps import ServiceRegistry
+from tandem.identity.oidc import OidcClient, oidc_settings
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageService
@@ -35,11 +36,14 @@ from tandem.projects.store import ProjectStore
 from tandem.registry.cards import CardService
 from tandem.registry.service import RegistryService
 from tandem.registry.store import RegistryStore
+from tandem.server.schema import blob_references
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, open_blob_store
 from tandem.store.db import Database, open_database
 from tandem.tracking.service import TrackingService
 from tandem.tracking.store import RunStore
+
+_NOT_SERVED = frozenset({"db", "blobs", "owner"})  # the routes reach these through services
 
 
 @dataclass
@@ -78,7 +82,7 @@ class Services:
         project_store = ProjectStore(db)
         identity_store = IdentityStore()
         run_store = RunStore(db)
-        blob_index = BlobIndex(db, user_quota_bytes=settings.user_quota_bytes)
+        blob_index = BlobIndex(db, blob_references(), user_quota_bytes=settings.user_quota_bytes)
         identity = IdentityService(db, identity_store, project_store, auth, audit)
         projects = ProjectService(db, project_store, identity_store, auth, audit)
         tracking = TrackingService(
@@ -142,6 +146,12 @@ class Services:
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
         )
+
+    def service_registry(self) -> ServiceRegistry:
+        """Each service by its type, for the routes (`tandem.http.deps.service`): every field
+        but the infrastructure (a service added to the container is served with no more ado)."""
+        served = (getattr(self, f.name) for f in fields(self) if f.name not in _NOT_SERVED)
+        return ServiceRegistry({type(s): s for s in served if s is not None})
 
     def close(self) -> None:
         self.tracking.close()

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tandem.core.config import Settings
 from tandem.errors import MisdirectedRequest, PayloadTooLarge, TandemError
-from tandem.server.errors import problem
+from tandem.http.errors import problem
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -23,24 +23,16 @@ from fastapi import FastAPI
 
 from tandem.core.config import Settings
 from tandem.errors import TandemError
+from tandem.http.deps import inline_calls
 from tandem.server.app import bind_services, build_app
 from tandem.server.container import Services
-from tandem.server.deps import inline_calls
 
 Message = MutableMapping[str, Any]
-
-_lock = threading.Lock()
-_clients: dict[tuple[str, str, str], tuple[httpx.Client, Services]] = {}
-_spare: list[FastAPI] = []  # an app built ahead of its workspace (the resident process)
 
 
 def prepare_app() -> None:
     """Build the embedded app's routes now, for the next workspace this process opens."""
-    with _lock:
-        if not _spare:
-            app = build_app(embedded=True)
-            _resolve_routes(app.router.routes)
-            _spare.append(app)
+    WORKSPACES.prepare_app()
 
 
 def _resolve_routes(routes: Any) -> None:
@@ -154,28 +146,57 @@ class InProcessTransport(httpx.BaseTransport):
                 self._loop.close()
 
 
+class EmbeddedWorkspaces:
+    """The workspaces a process has open in process: one app (and its services) per
+    workspace, shared by every Client that opens it, and an app built ahead of its workspace
+    (the resident process, ADR 16)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str, str], tuple[httpx.Client, Services]] = {}
+        self._spare: list[FastAPI] = []
+
+    def prepare_app(self) -> None:
+        """Build the embedded app's routes now, for the next workspace opened."""
+        with self._lock:
+            if not self._spare:
+                app = build_app(embedded=True)
+                _resolve_routes(app.router.routes)
+                self._spare.append(app)
+
+    def client(self, settings: Settings) -> httpx.Client:
+        """An httpx client over the app for this workspace, started once and reused."""
+        key = (str(settings.home), settings.database_url, settings.artifacts)
+        with self._lock:
+            entry = self._clients.get(key)
+            if entry is None:
+                services = Services.build(settings, embedded=True)
+                app = self._spare.pop() if self._spare else build_app(embedded=True)
+                bind_services(app, services)
+                client = httpx.Client(transport=InProcessTransport(app), base_url="http://embedded")
+                entry = (client, services)
+                self._clients[key] = entry
+            return entry[0]
+
+    def close_all(self) -> None:
+        """Close every workspace opened (tests call it between cases)."""
+        with self._lock:
+            for client, services in self._clients.values():
+                client.close()
+                services.close()
+            self._clients.clear()
+
+
+# The process's own: every Client without a server URL opens its workspace here (ADR 3).
+WORKSPACES = EmbeddedWorkspaces()
+atexit.register(WORKSPACES.close_all)
+
+
 def embedded_client(settings: Settings) -> httpx.Client:
     """An httpx client over the app for this workspace, started once and reused."""
-    key = (str(settings.home), settings.database_url, settings.artifacts)
-    with _lock:
-        entry = _clients.get(key)
-        if entry is None:
-            services = Services.build(settings, embedded=True)
-            app = _spare.pop() if _spare else build_app(embedded=True)
-            bind_services(app, services)
-            client = httpx.Client(transport=InProcessTransport(app), base_url="http://embedded")
-            entry = (client, services)
-            _clients[key] = entry
-        return entry[0]
+    return WORKSPACES.client(settings)
 
 
 def close_all() -> None:
     """Close every embedded workspace this process opened (tests call it between cases)."""
-    with _lock:
-        for client, services in _clients.values():
-            client.close()
-            services.close()
-        _clients.clear()
-
-
-atexit.register(close_all)
+    WORKSPACES.close_all()

@@ -1,28 +1,22 @@
-"""One handler renders every error as `application/problem+json` (RFC 9457) with a stable
-`code`, so clients branch on the code and the SDK can raise the same class it came from."""
+"""One handler renders every error as `application/problem+json` (RFC 9457, `tandem.http.errors`)
+with a stable `code`, so clients branch on the code and the SDK can raise the same class it came
+from."""
 
 from __future__ import annotations
 
 import logging
-import re
-from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.routing import compile_path
 
-from tandem.core.auth import Principal
 from tandem.errors import HiddenNotFound, PermissionDenied, TandemError, Unauthenticated
+from tandem.http.errors import allowed_methods, audit_denial, problem
 
 log = logging.getLogger(__name__)
 
-PROBLEM_TYPE = "https://tandem.dev/problems/"
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_CODES = {
     400: "bad-request",
     401: "unauthenticated",
@@ -34,24 +28,6 @@ _HTTP_CODES = {
     421: "misdirected-request",
     422: "invalid-input",
 }
-
-
-def problem(
-    status: int, code: str, title: str, detail: str, instance: str, details: dict[str, Any]
-) -> Response:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE + code,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "instance": instance,
-    }
-    if details:
-        body["details"] = details
-    return Response(
-        orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM_MEDIA_TYPE
-    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -110,50 +86,3 @@ def install_error_handlers(app: FastAPI) -> None:
             "the server failed unexpectedly; the details are in its log",
             request.url.path, {},
         )  # fmt: skip
-
-
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def allowed_methods(request: Request) -> list[str]:
-    """The methods some route of the app serves on this request's path."""
-    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
-        request.app.state, "method_table", None
-    )
-    if table is None:  # the routes are fixed once the app serves: list them once
-        table = []
-        for route in iter_route_contexts(request.app.routes):
-            if route.path and route.methods:
-                table.append((compile_path(route.path)[0], frozenset(route.methods)))
-        request.app.state.method_table = table
-    path = request.scope["path"]
-    return sorted({method for regex, methods in table if regex.match(path) for method in methods})
-
-
-async def audit_denial(request: Request, exc: TandemError) -> None:
-    """Record a refusal in the audit log: from anyone who presented credentials, and any
-    attempt to change something. (An anonymous page view that is sent to sign in is not news.)"""
-    from tandem.server.deps import offload
-
-    principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None:
-        return
-    presented = principal.via != "none" or "authorization" in request.headers
-    if not presented and request.method in _SAFE_METHODS:
-        return
-    project = exc.project or request.path_params.get("project")
-    services = request.app.state.services
-    try:
-        await offload(
-            services.audit.record_alone,
-            principal,
-            "access.denied",
-            request.url.path,
-            project=project if isinstance(project, str) else None,
-            outcome="denied",
-            method=request.method,
-            code=exc.code,
-            reason=exc.message,
-        )
-    except Exception:  # the refusal stands even if it cannot be recorded
-        log.exception("could not record a denial in the audit log")

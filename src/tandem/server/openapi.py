@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tandem.core.validation import MAX_INT, MAX_NUMBER, MAX_SECONDS
-from tandem.server.errors import PROBLEM_MEDIA_TYPE
+from tandem.http.errors import PROBLEM_MEDIA_TYPE
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",

@@ -11,8 +11,8 @@ from urllib.parse import unquote_to_bytes
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tandem.server.deps import is_json_type
-from tandem.server.errors import problem
+from tandem.http.deps import is_json_type
+from tandem.http.errors import problem
 
 # C0 controls and DEL; the query may keep tab, newline and carriage return (a multi-line
 # search filter, say), the path may not.

@@ -5,15 +5,13 @@ A column that names a blob is declared where its table is, with `info=BLOB_OID`:
 
     Column("oid", String(64), nullable=False, info=BLOB_OID)
 
-gc keeps every blob such a column names (`blob_oid_columns`). Every domain's tables module is
-listed in `TABLE_MODULES` and loaded before the columns are collected, so the answer never
-depends on which services happen to have been imported (tests/security checks the list against
-the `tables.py` files there are).
+gc keeps every blob such a column names (`blob_oid_columns`). The store knows no domain: the
+server lists every domain's tables (`tandem.server.schema`) and hands the columns to
+`BlobIndex`, so the answer never depends on which services happen to have been imported.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from sqlalchemy import Column, MetaData
@@ -30,37 +28,12 @@ metadata = MetaData(
 BLOB_OID: dict[str, Any] = {"blob_oid": True}
 """`Column(..., info=BLOB_OID)`: the column holds blob oids, which gc must keep."""
 
-TABLE_MODULES = (
-    "tandem.audit.tables",
-    "tandem.data.tables",
-    "tandem.evaluation.tables",
-    "tandem.governance.plan.tables",
-    "tandem.governance.registers.tables",
-    "tandem.governance.decisions.tables",
-    "tandem.governance.gates.tables",
-    "tandem.governance.notifications.tables",
-    "tandem.identity.tables",
-    "tandem.lineage.tables",
-    "tandem.projects.tables",
-    "tandem.registry.tables",
-    "tandem.store.tables",
-    "tandem.tracking.tables",
-)
-"""Every domain's tables module (each registers its tables on `metadata` when imported)."""
 
-
-def load_tables() -> MetaData:
-    """`metadata`, with every domain's tables registered on it."""
-    for name in TABLE_MODULES:
-        importlib.import_module(name)
-    return metadata
-
-
-def blob_oid_columns() -> list[Column[Any]]:
-    """Every column declared with `info=BLOB_OID`, over every domain's tables."""
+def blob_oid_columns(tables: MetaData) -> list[Column[Any]]:
+    """Every column of `tables` declared with `info=BLOB_OID`."""
     return [
         column
-        for table in load_tables().sorted_tables
+        for table in tables.sorted_tables
         for column in table.columns
         if column.info.get("blob_oid") is True
     ]

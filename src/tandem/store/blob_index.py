@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import Column, Connection, and_, delete, exists, func, select
 
 from tandem.errors import QuotaExceeded, ServerError
-from tandem.store.base import blob_oid_columns
 from tandem.store.db import Database, driver_cursor
 from tandem.store.tables import blobs, upload_usage
 
@@ -28,17 +27,16 @@ class BlobIndex:
     def __init__(
         self,
         db: Database,
-        references: Sequence[Column[Any]] | None = None,
+        references: Sequence[Column[Any]],
         *,
         user_quota_bytes: int | None = None,
     ) -> None:
-        """`references`: the columns that hold blob oids (default: every one the domains'
-        tables declare); `user_quota_bytes`: the per-user storage quota (None: none)."""
+        """`references`: the columns that hold blob oids (every one the domains' tables
+        declare: `tandem.server.schema.blob_references()`); `user_quota_bytes`: the per-user
+        storage quota (None: none)."""
         self._is_sqlite = db.is_sqlite
         self._ph = db.placeholder
-        self.references: tuple[Column[Any], ...] = tuple(
-            blob_oid_columns() if references is None else references
-        )
+        self.references: tuple[Column[Any], ...] = tuple(references)
         self.user_quota_bytes = user_quota_bytes
 
     def lock(self, conn: Connection, oid: str) -> None:

@@ -11,22 +11,21 @@ from fastapi.responses import StreamingResponse
 from tandem.core.auth import Action
 from tandem.core.paging import Page
 from tandem.core.refs import RunRef
-from tandem.server.container import Services
-from tandem.server.deps import (
+from tandem.http.deps import (
     UPLOAD_BODY,
     PrincipalDep,
-    ServicesDep,
     blob_download,
     get_principal,
     hot_route,
     json_body,
+    lookup,
     model_response,
     offload,
-    raw_json_body,
     served,
+    service,
     spooled_upload,
 )
-from tandem.server.policy import policy
+from tandem.http.policy import policy
 from tandem.tracking.models import (
     Artifact,
     BatchResult,
@@ -38,8 +37,11 @@ from tandem.tracking.models import (
     RunSearch,
     RunUpdate,
 )
+from tandem.tracking.service import TrackingService
 
 router = APIRouter(tags=["runs"])
+
+TrackingDep = Annotated[TrackingService, service(TrackingService)]
 
 
 async def run_reference(
@@ -68,7 +70,8 @@ def _points(batch: RunBatch | None) -> int:
     "POST",
     "/runs/{run_id}/batch",
     response_model=BatchResult,
-    openapi_extra={**policy(Action.RUN_WRITE), **raw_json_body(RunBatch)},
+    body=RunBatch,
+    openapi_extra=policy(Action.RUN_WRITE),
 )
 async def log_batch(
     run_id: str,
@@ -77,16 +80,16 @@ async def log_batch(
 ) -> Response:
     # The hot path (ADR 18): served ahead of FastAPI's routing, and services, caller and body
     # read here rather than as FastAPI dependencies; the rules are the same (get_principal).
-    services: Services = request.app.state.services
+    tracking = lookup(request, TrackingService)
     principal = await get_principal(request)
     body = await json_body(request, RunBatch)
     run_id = str(RunRef(project, run_id))
     if _points(body) > SMALL_BATCH_POINTS:
-        result = await offload(services.tracking.log_batch, principal, run_id, body)
+        result = await offload(tracking.log_batch, principal, run_id, body)
     elif served():  # concurrent small requests share a transaction, on either database (ADR 17)
-        result = await wrap_future(services.tracking.submit_batch(principal, run_id, body))
+        result = await wrap_future(tracking.submit_batch(principal, run_id, body))
     else:  # an embedded request: inline
-        result = services.tracking.log_batch(principal, run_id, body)
+        result = tracking.log_batch(principal, run_id, body)
     return model_response(result)
 
 
@@ -96,20 +99,21 @@ async def log_batch(
     "/projects/{project}/runs",
     status_code=201,
     response_model=Run,
-    openapi_extra={**policy(Action.RUN_WRITE), **raw_json_body(RunCreate)},
+    body=RunCreate,
+    openapi_extra=policy(Action.RUN_WRITE),
 )
 async def create_run(project: str, request: Request) -> Response:
     # A hot path too (every run starts here, and a short run from the SDK is created with its
     # batch and end, ADR 19): read like log_batch's, and inline on the same terms.
-    services: Services = request.app.state.services
+    tracking = lookup(request, TrackingService)
     principal = await get_principal(request)
     body = await json_body(request, RunCreate)
     # A served request that checks blobs (S3, perhaps) or waits on PostgreSQL goes to a thread.
-    slow = body.link_artifacts or not services.db.is_sqlite
+    slow = body.link_artifacts or not tracking.db.is_sqlite
     if _points(body.batch) > SMALL_BATCH_POINTS or (slow and served()):
-        run = await offload(services.tracking.create_run, principal, project, body)
+        run = await offload(tracking.create_run, principal, project, body)
     else:
-        run = services.tracking.create_run(principal, project, body)
+        run = tracking.create_run(principal, project, body)
     return model_response(run, status_code=201)
 
 
@@ -118,53 +122,54 @@ async def create_run(project: str, request: Request) -> Response:
     "POST",
     "/runs/search",
     response_model=Page[Run],
-    openapi_extra={**policy(Action.RUN_READ), **raw_json_body(RunSearch)},
+    body=RunSearch,
+    openapi_extra=policy(Action.RUN_READ),
 )
 async def search_runs(request: Request) -> Response:
     # A hot path for dashboards and scripts: read like log_batch's.
-    services: Services = request.app.state.services
+    tracking = lookup(request, TrackingService)
     principal = await get_principal(request)
     body = await json_body(request, RunSearch)
-    content = await offload(services.tracking.search_runs_json, principal, body)
+    content = await offload(tracking.search_runs_json, principal, body)
     return Response(content, media_type="application/json")
 
 
 @router.get("/runs/compare", openapi_extra=policy(Action.RUN_READ))
 async def compare_runs(
-    services: ServicesDep,
+    tracking: TrackingDep,
     principal: PrincipalDep,
     ids: Annotated[list[str], Query(description="two or more run ids")],
 ) -> RunComparison:
-    return await offload(services.tracking.compare_runs, principal, ids)
+    return await offload(tracking.compare_runs, principal, ids)
 
 
 @router.get("/runs/{run_id}", openapi_extra=policy(Action.RUN_READ))
-async def get_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
-    return await offload(services.tracking.get_run, principal, run_id)
+async def get_run(run_id: RunRefDep, tracking: TrackingDep, principal: PrincipalDep) -> Run:
+    return await offload(tracking.get_run, principal, run_id)
 
 
 @router.patch("/runs/{run_id}", openapi_extra=policy(Action.RUN_WRITE))
 async def update_run(
-    run_id: RunRefDep, body: RunUpdate, services: ServicesDep, principal: PrincipalDep
+    run_id: RunRefDep, body: RunUpdate, tracking: TrackingDep, principal: PrincipalDep
 ) -> Run:
-    return await offload(services.tracking.update_run, principal, run_id, body)
+    return await offload(tracking.update_run, principal, run_id, body)
 
 
 @router.delete("/runs/{run_id}", openapi_extra=policy(Action.RUN_DELETE))
-async def delete_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
-    return await offload(services.tracking.delete_run, principal, run_id)
+async def delete_run(run_id: RunRefDep, tracking: TrackingDep, principal: PrincipalDep) -> Run:
+    return await offload(tracking.delete_run, principal, run_id)
 
 
 @router.post("/runs/{run_id}/restore", openapi_extra=policy(Action.RUN_DELETE))
-async def restore_run(run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep) -> Run:
-    return await offload(services.tracking.restore_run, principal, run_id)
+async def restore_run(run_id: RunRefDep, tracking: TrackingDep, principal: PrincipalDep) -> Run:
+    return await offload(tracking.restore_run, principal, run_id)
 
 
 @router.delete("/runs/{run_id}/tags/{key}", status_code=204, openapi_extra=policy(Action.RUN_WRITE))
 async def delete_tag(
-    run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep
+    run_id: RunRefDep, key: str, tracking: TrackingDep, principal: PrincipalDep
 ) -> None:
-    await offload(services.tracking.delete_tag, principal, run_id, key)
+    await offload(tracking.delete_tag, principal, run_id, key)
 
 
 @router.get(
@@ -173,16 +178,16 @@ async def delete_tag(
     openapi_extra=policy(Action.RUN_READ),
 )
 async def metric_history(
-    run_id: RunRefDep, key: str, services: ServicesDep, principal: PrincipalDep
+    run_id: RunRefDep, key: str, tracking: TrackingDep, principal: PrincipalDep
 ) -> Response:
-    return model_response(await offload(services.tracking.metric_history, principal, run_id, key))
+    return model_response(await offload(tracking.metric_history, principal, run_id, key))
 
 
 @router.get("/runs/{run_id}/artifacts", openapi_extra=policy(Action.RUN_READ))
 async def list_artifacts(
-    run_id: RunRefDep, services: ServicesDep, principal: PrincipalDep, prefix: str = ""
+    run_id: RunRefDep, tracking: TrackingDep, principal: PrincipalDep, prefix: str = ""
 ) -> list[Artifact]:
-    return await offload(services.tracking.list_artifacts, principal, run_id, prefix)
+    return await offload(tracking.list_artifacts, principal, run_id, prefix)
 
 
 @router.put(
@@ -191,14 +196,14 @@ async def list_artifacts(
     openapi_extra=policy(Action.RUN_WRITE) | UPLOAD_BODY,
 )
 async def upload_artifact(
-    run_id: RunRefDep, path: str, request: Request, services: ServicesDep, principal: PrincipalDep
+    run_id: RunRefDep, path: str, request: Request, tracking: TrackingDep, principal: PrincipalDep
 ) -> Artifact:
     """Upload the request body as artifact `path`; it is streamed to a temporary file inside
     the workspace, hashed, and stored by content."""
     # Refuse before reading a byte: nobody may fill the server's disk without write access.
-    await offload(services.tracking.check_writable, principal, run_id)
-    async with spooled_upload(request, services) as source:
-        return await offload(services.tracking.upload_artifact, principal, run_id, path, source)
+    await offload(tracking.check_writable, principal, run_id)
+    async with spooled_upload(request) as source:
+        return await offload(tracking.upload_artifact, principal, run_id, path, source)
 
 
 @router.get(
@@ -208,7 +213,7 @@ async def upload_artifact(
     openapi_extra=policy(Action.ARTIFACT_READ),
 )
 async def download_artifact(
-    run_id: RunRefDep, path: str, services: ServicesDep, principal: PrincipalDep
+    run_id: RunRefDep, path: str, tracking: TrackingDep, principal: PrincipalDep
 ) -> StreamingResponse:
-    artifact, chunks = await offload(services.tracking.open_artifact, principal, run_id, path)
+    artifact, chunks = await offload(tracking.open_artifact, principal, run_id, path)
     return blob_download(artifact.path, artifact.oid, artifact.size, chunks)

@@ -23,9 +23,10 @@ from tandem.errors import (
     NotFound,
     TandemError,
 )
+from tandem.http.deps import PrincipalDep, offload
+from tandem.http.policy import OWN_OR_ADMIN, SIGNED_IN, policy
 from tandem.identity.models import MemberSet, PasswordChange, TokenCreate, TokenCreated
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import OWN_OR_ADMIN, SIGNED_IN, policy
+from tandem.web.deps import ServicesDep
 from tandem.web.forms import checked_form, text
 from tandem.web.paging import Pager
 from tandem.web.render import redirect, render

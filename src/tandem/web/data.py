@@ -20,10 +20,11 @@ from tandem.core.refs import DatasetRef, parse_dataset_ref, parse_version_number
 from tandem.core.units import format_bytes
 from tandem.data.models import ColumnEdit, Contract, Dataset, DatasetUpdate, DatasetVersion
 from tandem.errors import InvalidInput, NotFound, TandemError
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import policy
+from tandem.http.deps import PrincipalDep, offload
+from tandem.http.policy import policy
 from tandem.web import datacharts
 from tandem.web.access import is_user_mistake
+from tandem.web.deps import ServicesDep
 from tandem.web.forms import checked_form, text
 from tandem.web.lineage import lineage_view
 from tandem.web.paging import Pager

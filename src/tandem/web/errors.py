@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from tandem.errors import HiddenNotFound, PermissionDenied, TandemError, Unauthenticated
-from tandem.server.errors import allowed_methods, audit_denial
+from tandem.http.errors import allowed_methods, audit_denial
 from tandem.web.render import redirect, render
 
 log = logging.getLogger(__name__)

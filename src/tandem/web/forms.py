@@ -15,8 +15,8 @@ from starlette.datastructures import FormData
 from tandem.core.auth import Principal
 from tandem.core.net import safe_next
 from tandem.errors import PermissionDenied
+from tandem.http.deps import client_address
 from tandem.identity.service import constant_time_equal
-from tandem.server.deps import client_address
 from tandem.web.render import PRE_SESSION_COOKIE
 
 __all__ = ["checked_form", "safe_next", "text"]

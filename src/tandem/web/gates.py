@@ -15,10 +15,10 @@ from starlette.responses import Response
 from tandem.core.auth import Action, Principal
 from tandem.errors import TandemError
 from tandem.governance.gates.models import Attestation, SignDecision, SignOffCreate, WaiverCreate
-from tandem.server.container import Services
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import CRITERION_OWNER, GATE_SIGNER, ITEM_ATTESTER, policy
+from tandem.http.deps import PrincipalDep, offload
+from tandem.http.policy import CRITERION_OWNER, GATE_SIGNER, ITEM_ATTESTER, policy
 from tandem.web.access import is_user_mistake
+from tandem.web.deps import Services, ServicesDep
 from tandem.web.forms import checked_form, text
 from tandem.web.render import redirect, render
 

@@ -8,7 +8,7 @@ from markupsafe import Markup
 from tandem.core.auth import Principal
 from tandem.lineage.models import Direction
 from tandem.lineage.render import svg
-from tandem.server.container import Services
+from tandem.web.deps import Services
 
 PAGE_DEPTH = 3
 

@@ -16,9 +16,10 @@ from starlette.responses import Response
 from tandem.core.auth import Action
 from tandem.core.refs import parse_version_number
 from tandem.core.units import format_figure
+from tandem.http.deps import PrincipalDep, offload
+from tandem.http.policy import policy
 from tandem.registry.models import ModelCard, ModelVersion
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import policy
+from tandem.web.deps import ServicesDep
 from tandem.web.forms import checked_form
 from tandem.web.gates import comment_context
 from tandem.web.paging import Pager

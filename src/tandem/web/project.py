@@ -25,10 +25,10 @@ from tandem.governance.plan.models import (
 )
 from tandem.governance.plan.spec import CriterionSpec, brief_changes
 from tandem.governance.registers.models import ActionStatus, CommentCreate
-from tandem.server.container import Services
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import ACTION_OWNER, policy
+from tandem.http.deps import PrincipalDep, offload
+from tandem.http.policy import ACTION_OWNER, policy
 from tandem.web.access import is_user_mistake
+from tandem.web.deps import Services, ServicesDep
 from tandem.web.forms import checked_form, safe_next, text
 from tandem.web.render import redirect, render
 

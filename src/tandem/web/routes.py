@@ -9,17 +9,11 @@ from starlette.responses import Response
 
 from tandem.core.auth import Principal, PrincipalKind
 from tandem.errors import RateLimited, Unauthenticated
+from tandem.http.deps import SESSION_COOKIE, PrincipalDep, client_address, get_principal, offload
+from tandem.http.policy import PUBLIC, SIGNED_IN, policy
 from tandem.identity.service import SESSION_HOURS
-from tandem.server.deps import (
-    SESSION_COOKIE,
-    PrincipalDep,
-    ServicesDep,
-    client_address,
-    get_principal,
-    offload,
-)
-from tandem.server.policy import PUBLIC, SIGNED_IN, policy
 from tandem.web import access, data, gates, models, project, runs
+from tandem.web.deps import ServicesDep
 from tandem.web.forms import checked_form, safe_next, text
 from tandem.web.paging import Pager
 from tandem.web.render import is_https, redirect, render

@@ -15,9 +15,10 @@ from starlette.responses import Response, StreamingResponse
 from tandem.core.auth import Action
 from tandem.core.refs import RunRef
 from tandem.errors import IntegrityError, InvalidFilter, InvalidInput
-from tandem.server.deps import PrincipalDep, ServicesDep, offload
-from tandem.server.policy import policy
+from tandem.http.deps import PrincipalDep, offload
+from tandem.http.policy import policy
 from tandem.tracking.models import Run, RunSearch
+from tandem.web.deps import ServicesDep
 from tandem.web.lineage import lineage_view
 from tandem.web.paging import Pager
 from tandem.web.preview import (

@@ -1,25 +1,12 @@
-"""Alembic environment: migrations run on the connection `Database.upgrade` hands over."""
+"""Alembic environment: migrations run on the connection `Database.upgrade` hands over.
+
+The store knows no domain: whoever wants the migrations compared with the tables the code
+declares (autogenerate) hands the metadata over too, as `config.attributes["metadata"]`
+(`python -m tandem.server.schema` does, with every domain's tables)."""
 
 from __future__ import annotations
 
 from alembic import context
-
-import tandem.audit.tables
-import tandem.data.tables
-import tandem.evaluation.tables
-import tandem.gc.models
-import tandem.governance.decisions.tables
-import tandem.governance.gates.tables
-import tandem.governance.notifications.tables
-import tandem.governance.plan.tables
-import tandem.governance.registers.tables
-import tandem.identity.tables
-import tandem.lineage.tables
-import tandem.projects.tables
-import tandem.registry.tables
-import tandem.store.tables
-import tandem.tracking.tables  # noqa: F401
-from tandem.store.base import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -30,7 +17,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=metadata,
+    target_metadata=context.config.attributes.get("metadata"),
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():

@@ -1,26 +1,37 @@
-"""FastAPI dependencies every domain router uses: the services and the acting principal."""
+"""FastAPI dependencies every domain router uses: its service, the acting principal, and the
+readers of bodies and writers of responses the routes share.
+
+Nothing here knows the app's composition: the server puts on `app.state` a `ServiceRegistry`
+(`registry`), the `Principals` that resolve callers (`principals`, the identity service), the
+workspace owner (`owner`), `embedded`, `allow_open` and `is_loopback_peer` (`loopback_peers`);
+a domain router asks for its own service by type
+(`Annotated[TrackingService, service(TrackingService)]`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hmac
 import inspect
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from tandem.core.auth import Principal
+from tandem.core.config import Settings
 from tandem.core.net import is_loopback
 from tandem.errors import (
     PayloadTooLarge,
@@ -28,34 +39,114 @@ from tandem.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
-from tandem.identity.service import WebSession, constant_time_equal
-from tandem.server.container import Services
 
 SESSION_COOKIE = "tandem_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+S = TypeVar("S")
 
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+
+class ServiceRegistry:
+    """The services an app serves, by type: the server fills it
+    (`Services.service_registry`), the routes ask it for theirs (`service`). A route may also
+    ask by a `runtime_checkable` protocol it declares (a port another domain's service
+    satisfies, so that the route's domain need not import that one): the one service that
+    satisfies it answers."""
+
+    def __init__(self, services: dict[type, object]) -> None:
+        self._services = dict(services)
+
+    def get(self, kind: type[S]) -> S:
+        found = self.find(kind)
+        if found is None:
+            raise LookupError(f"this app serves no {kind.__name__}")
+        return found
+
+    def find(self, kind: type[S]) -> S | None:
+        """The service, or None when the app has none (an optional one, like single sign-on)."""
+        try:
+            return cast(S, self._services[kind])
+        except KeyError:
+            pass
+        if not getattr(kind, "_is_protocol", False):
+            return None
+        matches = {id(s): s for s in self._services.values() if isinstance(s, kind)}
+        if len(matches) > 1:
+            raise LookupError(f"more than one service is a {kind.__name__}")
+        found = next(iter(matches.values()), None)
+        if found is not None:
+            self._services[kind] = found  # asked once per app, then found directly
+        return found
+
+
+def lookup(request: Request, kind: type[S]) -> S:
+    """The app's service of type `kind` (a hot route's, which reads it without a dependency)."""
+    registry: ServiceRegistry = request.app.state.registry
+    return registry.get(kind)
+
+
+def service(kind: type[Any]) -> Any:
+    """A dependency on the app's service of type `kind` (for `Annotated`):
+    `TrackingDep = Annotated[TrackingService, service(TrackingService)]`."""
+
+    async def provide(request: Request) -> Any:
+        registry: ServiceRegistry = request.app.state.registry
+        return registry.get(kind)
+
+    return Depends(provide)
+
+
+def optional_service(kind: type[Any]) -> Any:
+    """A dependency on the app's service of type `kind`, None when it has none."""
+
+    async def provide(request: Request) -> Any:
+        registry: ServiceRegistry = request.app.state.registry
+        return registry.find(kind)
+
+    return Depends(provide)
+
+
+SettingsDep = Annotated[Settings, service(Settings)]
+
+
+class Session(Protocol):
+    """A signed-in browser, as the requests see it."""
+
+    @property
+    def principal(self) -> Principal: ...
+
+    @property
+    def csrf_token(self) -> str: ...
+
+
+class Principals(Protocol):
+    """Who is behind a request's credentials (the identity service is one)."""
+
+    def session(self, session_id: str, source: str) -> Session | None: ...
+
+    def principal_for_token(self, secret: str, source: str) -> Principal: ...
+
+    def has_users(self) -> bool: ...
+
+    def has_users_cached(self) -> bool | None: ...
 
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def web_session(request: Request) -> WebSession | None:
+async def web_session(request: Request) -> Session | None:
     """The signed-in browser behind the session cookie, if any (cached on the request)."""
     try:
-        cached: WebSession | None = request.state.web_session
+        cached: Session | None = request.state.web_session
         return cached
     except AttributeError:  # not looked up yet for this request
         session_id = request.cookies.get(SESSION_COOKIE)
         found = None
         if session_id and not request.app.state.embedded:
-            services: Services = request.app.state.services
-            found = await offload(services.identity.session, session_id, client_address(request))
+            principals: Principals = request.app.state.principals
+            found = await offload(principals.session, session_id, client_address(request))
         request.state.web_session = found
         return found
 
@@ -65,9 +156,10 @@ async def get_principal(request: Request) -> Principal:
     users, for a loopback caller of an app told it may be open: `tandem server` on loopback);
     else the user behind the API token or the session cookie; else anonymous, whom the
     services refuse everything but signing in."""
-    services: Services = request.app.state.services
     if request.app.state.embedded:
-        return services.owner
+        owner: Principal = request.app.state.owner
+        return owner
+    principals: Principals = request.app.state.principals
     source = client_address(request)
     authorization = request.headers.get("authorization")
     principal: Principal
@@ -76,7 +168,7 @@ async def get_principal(request: Request) -> Principal:
         scheme, _, secret = authorization.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("send the API token as: Authorization: Bearer <token>")
-        principal = await offload(services.identity.principal_for_token, secret.strip(), source)
+        principal = await offload(principals.principal_for_token, secret.strip(), source)
     elif (session := await web_session(request)) is not None:
         principal = session.principal
         # Browsers send cookies with cross-site requests too, so a change made with the cookie
@@ -85,14 +177,14 @@ async def get_principal(request: Request) -> Principal:
         if (
             request.method not in _SAFE_METHODS
             and request.url.path.startswith("/api/")
-            and not constant_time_equal(request.headers.get(CSRF_HEADER, ""), session.csrf_token)
+            and not _constant_time_equal(request.headers.get(CSRF_HEADER, ""), session.csrf_token)
         ):
             request.state.principal = principal
             raise PermissionDenied("missing or wrong CSRF token: send the X-CSRF-Token header")
     elif (
         request.app.state.allow_open
-        and _is_loopback_peer(source)
-        and not await _has_users(services)
+        and request.app.state.is_loopback_peer(source)
+        and not await _has_users(principals)
     ):
         _check_same_origin(request.scope)
         principal = Principal.local_owner(source=source, via="open")
@@ -102,8 +194,11 @@ async def get_principal(request: Request) -> Principal:
     return principal
 
 
-# Open mode asks on every request; peers are few (measured: 1.5 us uncached, 0.05 us cached).
-_is_loopback_peer = functools.lru_cache(maxsize=1024)(is_loopback)
+def loopback_peers() -> Callable[[str], bool]:
+    """Whether a peer address is loopback, remembered: open mode asks on every request and
+    peers are few (measured: 1.5 us uncached, 0.05 us cached). The server keeps one per app
+    (`app.state.is_loopback_peer`)."""
+    return functools.lru_cache(maxsize=1024)(is_loopback)
 
 
 def _check_same_origin(scope: Any) -> None:
@@ -136,15 +231,18 @@ def _netloc(netloc: bytes, scheme: bytes) -> bytes:
     return netloc + b":" + _DEFAULT_PORTS.get(scheme, b"")
 
 
-async def _has_users(services: Services) -> bool:
-    known = services.identity.has_users_cached()
-    return known if known is not None else await offload(services.identity.has_users)
+async def _has_users(principals: Principals) -> bool:
+    known = principals.has_users_cached()
+    return known if known is not None else await offload(principals.has_users)
+
+
+def _constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-ServicesDep = Annotated[Services, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
@@ -164,15 +262,11 @@ def inline_calls() -> Iterator[None]:
 
 M = TypeVar("M", bound=BaseModel)
 
-# Models the hot routes parse themselves (`json_body`): the app adds their schemas to the
-# OpenAPI document, which would otherwise only know the models FastAPI parses.
-RAW_BODY_MODELS: list[type[BaseModel]] = []
-
 
 def raw_json_body(model: type[BaseModel]) -> dict[str, Any]:
     """`openapi_extra` for a route that reads its body with `json_body(request, model)`: the
-    document describes the body as if FastAPI parsed it."""
-    RAW_BODY_MODELS.append(model)
+    document describes the body as if FastAPI parsed it (the app adds the schemas of the hot
+    routes' bodies, `HotAPIRoute.body`, to its document)."""
     schema = {"$ref": f"#/components/schemas/{model.__name__}"}
     invalid = {"$ref": "#/components/schemas/HTTPValidationError"}
     return {
@@ -240,37 +334,59 @@ HotEndpoint = Callable[..., Awaitable[Response]]
 E = TypeVar("E", bound=HotEndpoint)
 
 
-class HotDeclaration(NamedTuple):
-    method: str
-    path: str  # under /api/v1
-    endpoint: HotEndpoint
-    openapi_extra: dict[str, Any] | None
+class HotAPIRoute(APIRoute):
+    """A hot route's FastAPI declaration (ADR 18): it describes the route in the OpenAPI
+    document, while the app serves the route itself ahead of FastAPI's routing (`HotRoute`).
+    `body`: the model the endpoint reads itself (`json_body`), whose schema the app adds."""
+
+    body: type[BaseModel] | None = None
 
 
-# The hot routes (ADR 18). The app serves them ahead of FastAPI's routes, whose matching and
-# parameter solving cost a small request ~60 us; FastAPI's declaration of each stays, for the
-# OpenAPI document.
-HOT_ROUTES: list[HotDeclaration] = []
+def hot_routes(router: APIRouter) -> list[HotAPIRoute]:
+    """The hot routes declared on `router`, in the order they were declared."""
+    return [route for route in router.routes if isinstance(route, HotAPIRoute)]
 
 
 class HotRoute(Route):
     """A hot route as served: a plain Starlette route, with its declaration's `openapi_extra`
-    (its policy, which the route inventory reads)."""
+    (its policy, which the route inventory reads). FastAPI's matching and parameter solving
+    cost a small request ~60 us."""
 
-    def __init__(self, prefix: str, declaration: HotDeclaration) -> None:
-        method, path, endpoint, self.openapi_extra = declaration
-        super().__init__(prefix + path, _plain_endpoint(endpoint), methods=[method])
+    def __init__(self, prefix: str, declared: HotAPIRoute) -> None:
+        self.openapi_extra = declared.openapi_extra
+        super().__init__(
+            prefix + declared.path,
+            _plain_endpoint(declared.endpoint),
+            methods=sorted(declared.methods or ()),
+        )
 
 
-def hot_route(router: APIRouter, method: str, path: str, **declaration: Any) -> Callable[[E], E]:
-    """Declare a hot route on `router` (as `router.api_route` would) and serve it ahead of
+def hot_route(
+    router: APIRouter,
+    method: str,
+    path: str,
+    *,
+    body: type[BaseModel] | None = None,
+    **declaration: Any,
+) -> Callable[[E], E]:
+    """Declare a hot route on `router` (as `router.api_route` would); the app serves it ahead of
     FastAPI's routing. Its endpoint takes the `Request` and string parameters only: the path's
     by name, the others from the query string, with the endpoint's defaults; it reads its own
-    body and caller (`json_body`, `get_principal`) and returns a `Response`."""
+    body (`json_body`, of the model `body` the document describes) and caller (`get_principal`)
+    and returns a `Response`."""
+    if body is not None:
+        declaration["openapi_extra"] = {
+            **(declaration.get("openapi_extra") or {}),
+            **raw_json_body(body),
+        }
 
     def register(endpoint: E) -> E:
-        router.add_api_route(path, endpoint, methods=[method], **declaration)
-        HOT_ROUTES.append(HotDeclaration(method, path, endpoint, declaration.get("openapi_extra")))
+        router.add_api_route(
+            path, endpoint, methods=[method], route_class_override=HotAPIRoute, **declaration
+        )
+        declared = router.routes[-1]
+        assert isinstance(declared, HotAPIRoute)
+        declared.body = body
         return endpoint
 
     return register
@@ -331,12 +447,13 @@ def is_upload_route(route: object) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def spooled_upload(request: Request, services: Services) -> AsyncIterator[Path]:
+async def spooled_upload(request: Request) -> AsyncIterator[Path]:
     """The request body, streamed into a temporary file inside the workspace (removed after).
     A served app's edge refuses a body over TANDEM_MAX_UPLOAD_BYTES; this check is the
     embedded app's."""
-    limit = services.settings.max_upload_bytes
-    tmp_dir = services.settings.home / "tmp"
+    settings = lookup(request, Settings)
+    limit = settings.max_upload_bytes
+    tmp_dir = settings.home / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
     try:
