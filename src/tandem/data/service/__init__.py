@@ -13,6 +13,7 @@ operation with the service that owns it, one module each, all sharing one `Datas
     privacy.py    personal columns: masked values, undeclared PII             PrivacyService
     diff.py       comparing two versions (schema, rows, drift)                DiffService
     runs.py       run links, through TrackingService and LineageService       RunLinkService
+    readmodel.py  what other domains read in their transaction (no checks)  DatasetReadModel
     access.py     the project (ProjectService.access), dataset and version a call acts on
     files.py      the settings they share (DataConfig), staging, local copies of a version
 """
@@ -32,6 +33,7 @@ from tandem.data.service.contracts import ContractService
 from tandem.data.service.diff import DiffService
 from tandem.data.service.files import DataConfig
 from tandem.data.service.privacy import PrivacyService
+from tandem.data.service.readmodel import DatasetReadModel
 from tandem.data.service.runs import RunLinkService
 from tandem.data.service.uploads import UploadService
 from tandem.data.service.versions import VersionService
@@ -55,6 +57,7 @@ class DataService:
         privacy: PrivacyService,
         diffs: DiffService,
         links: RunLinkService,
+        reads: DatasetReadModel,
         config: DataConfig,
     ) -> None:
         self.versions = versions
@@ -64,6 +67,7 @@ class DataService:
         self.privacy = privacy
         self.diffs = diffs
         self.links = links
+        self.reads = reads
         self.config = config
         self.hash_cache = versions.hash_cache
         # What the faces call, each answered by the service that owns it.
@@ -88,6 +92,12 @@ class DataService:
         self.diff = diffs.diff
         self.link_run = links.link_run
         self.run_datasets = links.run_datasets
+        # What other domains read inside their own transaction (they check permissions).
+        self.dataset_in = reads.dataset_in
+        self.dataset_version_of = reads.dataset_version_of
+        self.dataset_version_in = reads.dataset_version_in
+        self.versions_by_pk = reads.versions_by_pk
+        self.lineage_labels = reads.lineage_labels
 
     @classmethod
     def build(
@@ -131,6 +141,7 @@ class DataService:
             privacy=privacy,
             diffs=DiffService(db, store, access, privacy),
             links=links,
+            reads=DatasetReadModel(store),
             config=config,
         )
 
