@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from tandem.core.paging import Page, decode_cursor, encode_cursor
-from tandem.data.models import ColumnInfo, Contract, Dataset, DatasetVersion, ManifestFile, RunLink
+from tandem.data.models import ColumnInfo, Contract, Dataset, DatasetVersion, ManifestFile
 from tandem.data.tables import (
     dataset_columns,
     dataset_contracts,
@@ -23,8 +23,6 @@ from tandem.data.tables import (
     run_datasets,
 )
 from tandem.errors import InvalidInput
-from tandem.projects.tables import projects
-from tandem.tracking.tables import artifacts, runs
 
 _VERSION_SUMMARY = [
     dataset_versions.c.pk,
@@ -393,70 +391,35 @@ class DatasetStore:
                 )
             )
 
-    def runs_of_version(self, conn: Connection, version_pk: int, project: str, dataset: str,
-                        version: int) -> builtins.list[RunLink]:  # fmt: skip
-        """The live runs linked to a version, each with its own project (which may not be the
-        dataset's `project`)."""
-        rows = conn.execute(
-            select(
-                runs.c.id,
-                runs.c.name,
-                projects.c.name.label("run_project"),
-                run_datasets.c.role,
-                run_datasets.c.created_at,
-            )
-            .join(runs, runs.c.pk == run_datasets.c.run_pk)
-            .join(projects, projects.c.pk == runs.c.project_pk)
-            .where(run_datasets.c.version_pk == version_pk, runs.c.deleted_at.is_(None))
-            .order_by(run_datasets.c.created_at)
-        ).all()
-        return [
-            RunLink(
-                run_id=r.id,
-                run_name=r.name,
-                run_project=r.run_project,
-                project=project,
-                dataset=dataset,
-                version=version,
-                role=r.role,
-                created_at=r.created_at,
-            )
-            for r in rows
-        ]
+    def runs_of_version(self, conn: Connection, version_pk: int) -> builtins.list[Any]:
+        """(run_pk, role, created_at) of each link to a version, oldest first (the runs are
+        the tracking domain's: `TrackingService.live_runs` names them)."""
+        return builtins.list(
+            conn.execute(
+                select(run_datasets.c.run_pk, run_datasets.c.role, run_datasets.c.created_at)
+                .where(run_datasets.c.version_pk == version_pk)
+                .order_by(run_datasets.c.created_at)
+            ).all()
+        )
 
-    def datasets_of_run(
-        self, conn: Connection, run_pk: int, run_project: str
-    ) -> builtins.list[RunLink]:
-        rows = conn.execute(
-            select(
-                projects.c.name.label("project"),
-                datasets.c.name.label("dataset"),
-                dataset_versions.c.version,
-                run_datasets.c.role,
-                run_datasets.c.created_at,
-                runs.c.id,
-                runs.c.name.label("run_name"),
-            )
-            .join(dataset_versions, dataset_versions.c.pk == run_datasets.c.version_pk)
-            .join(datasets, datasets.c.pk == dataset_versions.c.dataset_pk)
-            .join(projects, projects.c.pk == datasets.c.project_pk)
-            .join(runs, runs.c.pk == run_datasets.c.run_pk)
-            .where(run_datasets.c.run_pk == run_pk, datasets.c.deleted_at.is_(None))
-            .order_by(run_datasets.c.created_at)
-        ).all()
-        return [
-            RunLink(
-                run_id=r.id,
-                run_name=r.run_name,
-                run_project=run_project,
-                project=r.project,
-                dataset=r.dataset,
-                version=r.version,
-                role=r.role,
-                created_at=r.created_at,
-            )
-            for r in rows
-        ]
+    def datasets_of_run(self, conn: Connection, run_pk: int) -> builtins.list[Any]:
+        """(project_pk, dataset, version, role, created_at) of each live dataset's version
+        linked to a run, oldest link first."""
+        return builtins.list(
+            conn.execute(
+                select(
+                    datasets.c.project_pk,
+                    datasets.c.name.label("dataset"),
+                    dataset_versions.c.version,
+                    run_datasets.c.role,
+                    run_datasets.c.created_at,
+                )
+                .join(dataset_versions, dataset_versions.c.pk == run_datasets.c.version_pk)
+                .join(datasets, datasets.c.pk == dataset_versions.c.dataset_pk)
+                .where(run_datasets.c.run_pk == run_pk, datasets.c.deleted_at.is_(None))
+                .order_by(run_datasets.c.created_at)
+            ).all()
+        )
 
     # -- content --------------------------------------------------------------------------
 
@@ -483,26 +446,20 @@ class DatasetStore:
             )
         return found
 
-    def projects_holding(self, conn: Connection, oids: Sequence[str]) -> dict[str, set[str]]:
-        """For each oid, the projects with a dataset file or run artifact holding it."""
-        holders: dict[str, set[str]] = {}
+    def projects_holding(self, conn: Connection, oids: Sequence[str]) -> dict[str, set[int]]:
+        """For each oid, the pks of the projects with a dataset file holding it."""
+        holders: dict[str, set[int]] = {}
         for start in range(0, len(oids), 500):
             chunk = builtins.list(oids[start : start + 500])
-            in_datasets = (
-                select(dataset_files.c.oid, projects.c.name)
+            rows = conn.execute(
+                select(dataset_files.c.oid, datasets.c.project_pk)
                 .join(dataset_versions, dataset_versions.c.pk == dataset_files.c.version_pk)
                 .join(datasets, datasets.c.pk == dataset_versions.c.dataset_pk)
-                .join(projects, projects.c.pk == datasets.c.project_pk)
                 .where(dataset_files.c.oid.in_(chunk))
-            )
-            in_runs = (
-                select(artifacts.c.oid, projects.c.name)
-                .join(runs, runs.c.pk == artifacts.c.run_pk)
-                .join(projects, projects.c.pk == runs.c.project_pk)
-                .where(artifacts.c.oid.in_(chunk))
-            )
-            for oid, project in conn.execute(in_datasets.union(in_runs)).all():
-                holders.setdefault(oid, set()).add(project)
+                .distinct()
+            ).all()
+            for oid, project_pk in rows:
+                holders.setdefault(oid, set()).add(project_pk)
         return holders
 
     # -- purging (gc) ---------------------------------------------------------------------
@@ -545,6 +502,18 @@ class DatasetStore:
 
     def forget_uploads_before(self, conn: Connection, cutoff: int) -> None:
         conn.execute(delete(dataset_uploads).where(dataset_uploads.c.uploaded_at <= cutoff))
+
+    def versions_by_pk(self, conn: Connection, version_pks: Sequence[int]) -> dict[int, Any]:
+        """pk -> (pk, project_pk, name, version) of the dataset versions that exist."""
+        if not version_pks:
+            return {}
+        rows = conn.execute(
+            select(dataset_versions.c.pk, datasets.c.project_pk, datasets.c.name,
+                   dataset_versions.c.version)
+            .join(datasets, datasets.c.pk == dataset_versions.c.dataset_pk)
+            .where(dataset_versions.c.pk.in_(builtins.list(version_pks)))
+        )  # fmt: skip
+        return {row.pk: row for row in rows}
 
 
 def _escape_like(text: str) -> str:

@@ -277,6 +277,23 @@ class LineageService:
                     out[row.pk] = info
         return out
 
+    # -- for other domains, inside their transaction (the data domain's run links) ---------
+
+    def link_run_dataset(
+        self, conn: Connection, run: tuple[int, int], version: tuple[int, int], *,
+        output: bool, now: int,
+    ) -> None:  # fmt: skip
+        """Record that a run used a dataset version (version -> run, consumed by) or, with
+        `output`, produced it (run -> version). `run` and `version` are (pk, project pk).
+        No permission check: the caller checked that it may write the run and read the
+        version. Adding the edge again changes nothing."""
+        run_node = Entity(NodeKind.RUN, run[0], run[1])
+        version_node = Entity(NodeKind.DATASET_VERSION, version[0], version[1])
+        if output:
+            self.store.link(conn, run_node, version_node, Relation.PRODUCED, now)
+        else:
+            self.store.link(conn, version_node, run_node, Relation.CONSUMED_BY, now)
+
 
 def _reachable(root: int, edges: list[tuple[int, int, str]], direction: Direction) -> set[int]:
     """The nodes still connected to `root` once hidden ones are gone, walking only the ways

@@ -135,6 +135,12 @@ class ProjectService:
         caller filters what the principal may read."""
         return dict(self.store.all_names(conn))
 
+    def find_pk_in(self, conn: Connection, name: str) -> int | None:
+        """The pk of live project `name`, or None if it is missing or deleted, with NO
+        permission check: for a caller that decides what a missing project means (the data
+        domain creates it, or refuses, once it has checked the principal)."""
+        return self.store.find_pk(conn, name)
+
     # -- for other domains (inside the caller's transaction) -------------------------------
 
     def names(self, conn: Connection, pks: set[int]) -> dict[int, str]:

@@ -89,8 +89,12 @@ class Services:
             db, run_store, projects, project_store, blobs, blob_index, auth, audit
         )
         dataset_store = DatasetStore()
-        data = DataService(
-            db, dataset_store, projects, project_store, run_store, blobs, blob_index, auth, audit,
+        registry_store = RegistryStore()
+        lineage = LineageService(
+            db, LineageStore(), project_store, run_store, dataset_store, registry_store, auth, audit
+        )
+        data = DataService.build(
+            db, dataset_store, projects, tracking, lineage, blobs, blob_index, auth, audit,
             data_roots=default_data_roots(settings) if embedded else settings.data_roots,
             workspace=settings.home.resolve(),
             hash_cache=HashCache.of_workspace(settings.home),
@@ -99,15 +103,11 @@ class Services:
             artifacts=settings.artifacts,
             limits=DataLimits(settings.max_columns, settings.profile_budget_seconds),
         )  # fmt: skip
-        registry_store = RegistryStore()
         registry = RegistryService(db, registry_store, project_store, run_store, blobs, auth, audit)
         evaluations = EvaluationService(
             db, project_store, registry_store, dataset_store, auth, audit
         )
         cards = CardService(registry, tracking, data, evaluations, auth)
-        lineage = LineageService(
-            db, LineageStore(), project_store, run_store, dataset_store, registry_store, auth, audit
-        )
         plan = PlanService(
             db, PlanStore(), projects, identity, registry, evaluations, tracking, auth, audit
         )

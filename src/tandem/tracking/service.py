@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, NamedTuple, cast
@@ -715,6 +715,38 @@ class TrackingService:
                 conn, principal, "artifact.download", f"{row.id}/{path}", project=row.project
             )
         return artifact, self.blobs.read(artifact.oid)  # type: ignore[arg-type]
+
+    # -- for other domains, inside their transaction (the data domain's run links) ---------
+
+    def run_to_write(
+        self, conn: Connection, principal: Principal, run_id: str, doing: str
+    ) -> AnyRunRow:
+        """The run `run_id` (an id or unique prefix) once `principal` may write it and it takes
+        writes. Checks the permission: a run the caller may not read is not found (named as
+        given); a deleted run, or a run of a deleted project, is a Conflict saying `doing`."""
+        row = self.runs.get_row(conn, run_id)
+        self.auth.require(principal, Action.RUN_WRITE, row.project, hidden=f"run {run_id}")
+        check_run_writable(row, doing)
+        return row
+
+    def run_to_read(self, conn: Connection, principal: Principal, run_id: str) -> AnyRunRow:
+        """The run `run_id` (an id or unique prefix) once `principal` may read it. Checks the
+        permission: a run the caller may not read is not found (named by its full id)."""
+        row = self.runs.get_row(conn, run_id)
+        self.auth.require(principal, Action.RUN_READ, row.project, hidden=f"run {row.id}")
+        return row
+
+    def live_runs(
+        self, conn: Connection, run_pks: Iterable[int]
+    ) -> dict[int, tuple[str, str, str]]:
+        """pk -> (id, name, project) of those of these runs that are not deleted. No permission
+        check: the caller shows only the runs of projects its principal may read."""
+        return self.runs.live_runs(conn, run_pks)
+
+    def artifact_projects(self, conn: Connection, oids: Sequence[str]) -> dict[str, set[str]]:
+        """For each of these oids, the projects with a run artifact holding it. No permission
+        check: the caller decides what the principal may do with content of those projects."""
+        return self.runs.projects_holding_any(conn, oids)
 
 
 class _FieldSelection:

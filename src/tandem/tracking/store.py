@@ -596,3 +596,34 @@ class RunStore:
             for table in (metrics, latest_metrics, params, tags, batches, artifacts):
                 conn.execute(delete(table).where(table.c.run_pk.in_(chunk)))
             conn.execute(delete(runs).where(runs.c.pk.in_(chunk)))
+
+    # -- for other domains (through TrackingService) -------------------------------------
+
+    def live_runs(
+        self, conn: Connection, run_pks: Iterable[int]
+    ) -> dict[int, tuple[str, str, str]]:
+        """pk -> (id, name, project name) of those of these runs that are not deleted."""
+        wanted = sorted(set(run_pks))
+        found: dict[int, tuple[str, str, str]] = {}
+        for start in range(0, len(wanted), 500):
+            rows = conn.execute(
+                select(runs.c.pk, runs.c.id, runs.c.name, projects.c.name.label("project"))
+                .join(projects, projects.c.pk == runs.c.project_pk)
+                .where(runs.c.pk.in_(wanted[start : start + 500]), runs.c.deleted_at.is_(None))
+            ).all()
+            found.update((row.pk, (row.id, row.name, row.project)) for row in rows)
+        return found
+
+    def projects_holding_any(self, conn: Connection, oids: Sequence[str]) -> dict[str, set[str]]:
+        """For each of these oids, the names of the projects with an artifact holding it."""
+        holders: dict[str, set[str]] = {}
+        for start in range(0, len(oids), 500):
+            rows = conn.execute(
+                select(artifacts.c.oid, projects.c.name)
+                .join(runs, runs.c.pk == artifacts.c.run_pk)
+                .join(projects, projects.c.pk == runs.c.project_pk)
+                .where(artifacts.c.oid.in_(list(oids[start : start + 500])))
+            ).all()
+            for oid, project in rows:
+                holders.setdefault(oid, set()).add(project)
+        return holders
