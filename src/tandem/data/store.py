@@ -546,6 +546,18 @@ class DatasetStore:
     def forget_uploads_before(self, conn: Connection, cutoff: int) -> None:
         conn.execute(delete(dataset_uploads).where(dataset_uploads.c.uploaded_at <= cutoff))
 
+    def versions_by_pk(self, conn: Connection, version_pks: Sequence[int]) -> dict[int, Any]:
+        """pk -> (pk, project_pk, name, version) of the dataset versions that exist."""
+        if not version_pks:
+            return {}
+        rows = conn.execute(
+            select(dataset_versions.c.pk, datasets.c.project_pk, datasets.c.name,
+                   dataset_versions.c.version)
+            .join(datasets, datasets.c.pk == dataset_versions.c.dataset_pk)
+            .where(dataset_versions.c.pk.in_(builtins.list(version_pks)))
+        )  # fmt: skip
+        return {row.pk: row for row in rows}
+
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

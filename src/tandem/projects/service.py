@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection
 
 from tandem.audit.service import AuditLog
@@ -122,3 +124,17 @@ class ProjectService:
             self.store.set_deleted(conn, pk, None)
             self.audit.record(conn, principal, "project.restore", name, project=name)
         return self.store.get(name)
+
+    # -- read models for other domains (the caller's transaction; the caller checks access) --
+
+    def names(self, conn: Connection) -> dict[int, str]:
+        """pk -> name of every live (not deleted) project."""
+        return dict(self.store.all_names(conn))
+
+    def names_of(self, conn: Connection, pks: Sequence[int]) -> dict[int, str]:
+        """pk -> name of the projects `pks`, deleted ones too (purged ones are missing)."""
+        return self.store.names_of(conn, list(pks)) if pks else {}
+
+    def find_pk(self, conn: Connection, name: str) -> int | None:
+        """The pk of live project `name`, or None (no permission is checked)."""
+        return self.store.find_pk(conn, name)

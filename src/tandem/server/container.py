@@ -14,6 +14,7 @@ from tandem.data.limits import DataLimits
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
+from tandem.evaluation.store import EvaluationStore
 from tandem.gc.service import GcService
 from tandem.governance.gate_service import GateService
 from tandem.governance.notify import Notifier
@@ -23,7 +24,7 @@ from tandem.governance.store import GovernanceStore
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
-from tandem.lineage.service import LineageService
+from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
@@ -89,15 +90,20 @@ class Services:
             artifacts=settings.artifacts,
             limits=DataLimits(settings.max_columns, settings.profile_budget_seconds),
         )  # fmt: skip
+        lineage_store = LineageStore()
+        links = LineageLinks(lineage_store)
         registry_store = RegistryStore()
-        registry = RegistryService(db, registry_store, project_store, run_store, blobs, auth, audit)
+        registry = RegistryService(
+            db, registry_store, projects, tracking, links, blobs, auth, audit
+        )
         evaluations = EvaluationService(
-            db, project_store, registry_store, dataset_store, auth, audit
+            db, EvaluationStore(), projects, registry, data, links, auth, audit
         )
         cards = CardService(registry, tracking, data, evaluations, auth)
         lineage = LineageService(
-            db, LineageStore(), project_store, run_store, dataset_store, registry_store, auth, audit
-        )
+            db, lineage_store, projects, auth, audit,
+            runs=tracking, datasets=data, models=registry, evaluations=evaluations,
+        )  # fmt: skip
         governance = GovernanceService(
             db, GovernanceStore(), project_store, identity_store, registry, evaluations,
             tracking, auth, audit,
