@@ -63,7 +63,7 @@ def main() -> None:
 
     client.models.set_alias("churn/churn-lr", "champion", second.version)
     # moving it forward goes through a gate: its checklist says what evidence is still missing
-    gate = client.governance.open_gate(
+    gate = client.governance.gates.open(
         f"churn-lr@{second.version}", "ready-for-review", project="churn"
     )
     missing = [f"{item.key} ({item.detail})" for item in gate.checklist if not item.holds]

@@ -14,6 +14,8 @@
     + ContractViolated  422  contract-violated: a blocking contract check failed (has `failed`)
     + DestinationRefused 422 destination-refused: a URL tandem would call is not allowed (SSRF)
     + LimitExceeded     422  limit-exceeded: too many columns, or over the time budget (has `limit`)
+    + UserCodeError     422  user-code-error: the user's code (a model's predict, a pipeline stage
+                             or file) raised or exited non-zero; the original is in __cause__
   x Unauthenticated     401  unauthenticated
   x PermissionDenied    403  permission-denied
   x RateLimited         429  rate-limited: e.g. too many failed logins
@@ -22,7 +24,6 @@
   x UnsupportedMediaType 415 unsupported-media-type: a JSON route sent another content type
   x MisdirectedRequest  421  misdirected-request: a Host the server does not answer to
   x IntegrityError      500  integrity-error: a blob's bytes do not match its hash
-  x UserCodeError       -    user code raised; the original is in __cause__
   x ServerError         500  server-error (also what the SDK raises for an unknown code)
   x TransportError      -    the SDK could not reach the server
 
@@ -152,9 +153,13 @@ class IntegrityError(TandemError):
     title = "Stored data failed verification"
 
 
-class UserCodeError(TandemError):
+class UserCodeError(InvalidInput):
+    """Your code failed, not tandem: a model's predict, a pipeline stage or a Python pipeline
+    file raised (the original exception is `__cause__`) or exited non-zero (its output is in
+    the stage's log, `details["log"]`). An InvalidInput too, since the code is what tandem was
+    given: `except InvalidInput` still catches it."""
+
     code = "user-code-error"
-    status = 422
     title = "User code failed"
 
 

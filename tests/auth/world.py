@@ -13,10 +13,11 @@ from pathlib import Path
 from tandem.core.auth import Role
 from tandem.core.clock import now_ms
 from tandem.evaluation.models import EvaluationCreate
-from tandem.governance.gates import DecisionCreate, GateOpen
-from tandem.governance.models import CriterionSet, RaciSet
-from tandem.governance.registers import ActionItemCreate, HypothesisSet, RiskSet
-from tandem.governance.spec import ProjectSpec
+from tandem.governance.decisions.models import DecisionCreate
+from tandem.governance.gates.models import GateOpen
+from tandem.governance.plan.models import CriterionSet, RaciSet
+from tandem.governance.plan.spec import ProjectSpec
+from tandem.governance.registers.models import ActionItemCreate, HypothesisSet, RiskSet
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.projects.models import ProjectCreate
 from tandem.registry.models import Stage, VersionCreate
@@ -118,21 +119,21 @@ def build_world(services: Services, tmp: Path) -> World:
     # a success criterion `loss`, for the routes that change or delete one
     criterion = CriterionSet(kind="model", metric="roc_auc", comparator=">=", threshold=0.8,
                              owner="data-scientist")  # fmt: skip
-    services.governance.put_criterion(owner, "churn", "loss", criterion)
+    services.plan.put_criterion(owner, "churn", "loss", criterion)
     body = EvaluationCreate(model="churn@1", dataset="churn@v1", target="y", report=report)
     world.evaluation_id = services.evaluations.record(owner, "churn", body).id
     # ds signs review gates, pm release gates; an open gate on churn@1 and a proposed decision
     matrix = {"evaluation": {"ds": "A"}, "release-approval": {"pm": "A"}}
-    services.governance.set_raci(owner, "churn", RaciSet.model_validate({"activities": matrix}))
+    services.plan.set_raci(owner, "churn", RaciSet.model_validate({"activities": matrix}))
     # the review gate has the project's own item `security-review`, attested by compliance
     item = {"key": "security-review", "title": "t", "attested_by": "compliance"}
     policy = {"gates": {"ready-for-review": {"items": [item]}}}
-    services.governance.apply(owner, "churn", ProjectSpec.model_validate(policy))
+    services.plan.apply(owner, "churn", ProjectSpec.model_validate(policy))
     opened = services.gates.open(
         owner, "churn", GateOpen(model="churn@1", to=Stage.READY_FOR_REVIEW)
     )
     world.gate_id = opened.id
-    services.gates.create_decision(owner, "churn", DecisionCreate(title="t", decision="d"))
+    services.decisions.create_decision(owner, "churn", DecisionCreate(title="t", decision="d"))
     # hypothesis 1, risk 1, and action item 1, which the viewer owns
     registers = services.registers
     registers.add_hypothesis(owner, "churn", HypothesisSet(statement="s", owner="pm"))

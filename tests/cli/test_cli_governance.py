@@ -98,8 +98,8 @@ def test_bad_input_is_one_line_and_changes_nothing(
         assert outcome.code != 0, args
         assert len(outcome.stderr_lines) == 1 and message in outcome.stderr, (args, outcome.stderr)
         assert "Traceback" not in outcome.stderr
-    assert sdk.governance.brief(project="churn").version == 0
-    assert sdk.governance.criteria(project="churn") == []
+    assert sdk.governance.plan.brief(project="churn").version == 0
+    assert sdk.governance.plan.criteria(project="churn") == []
 
 
 def test_criteria_raci_and_scorecard(tandem: Any, sdk: Client, tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ def test_criteria_raci_and_scorecard(tandem: Any, sdk: Client, tmp_path: Path) -
         "training": {"ana": "A"},
     }
     assert tandem("raci", "set", "training", "--remove", "-p", "churn").code == 0
-    assert list(sdk.governance.raci(project="churn").activities) == ["release-approval"]
+    assert list(sdk.governance.plan.raci(project="churn").activities) == ["release-approval"]
 
 
 def test_project_apply_shows_the_plan_and_export_round_trips(
@@ -186,10 +186,10 @@ def test_project_apply_shows_the_plan_and_export_round_trips(
         "+ criteria auc: model: roc_auc >= 0.6 on holdout (owner data-scientist)" in planned.stdout
     )
     assert "+ raci release-approval: ana R, maria A" in planned.stdout
-    assert sdk.governance.criteria(project="churn") == []
+    assert sdk.governance.plan.criteria(project="churn") == []
     refused = tandem("project", "apply", str(path))  # no terminal to confirm on
     assert refused.code != 0 and "pass --yes" in refused.stderr
-    assert sdk.governance.criteria(project="churn") == []
+    assert sdk.governance.plan.criteria(project="churn") == []
     applied = tandem("project", "apply", str(path), "--yes")
     assert applied.code == 0 and "applied 4 changes to churn" in applied.stdout
     assert "nothing to change" in tandem("project", "apply", str(path), "--yes").stdout
@@ -225,7 +225,7 @@ def test_governance_commands_against_a_live_server(
         "-p",
         "churn",
     )
-    assert remote.governance.criteria(project="churn")[0].check == "roc_auc >= 0.8"
+    assert remote.governance.plan.criteria(project="churn")[0].check == "roc_auc >= 0.8"
     exported = tandem("project", "export", "-p", "churn")
     assert (
         "check: roc_auc >= 0.8" in exported.stdout and "goal: Cut monthly churn" in exported.stdout
@@ -243,7 +243,7 @@ def test_gate_open_check_sign_and_decisions(tandem: Any, sdk: Client, tmp_path: 
     with sdk.start_run(project="churn") as run:
         run.log_model(model, "churn-lr", example=frame[["tenure"]].head(3))
     # the embedded workspace's owner is in the RACI for release approval
-    owner = sdk.governance.export(project="churn").project
+    owner = sdk.governance.plan.export(project="churn").project
     assert owner == "churn"
     check = tandem("gate", "check", "churn-lr@1", "--to", "ready-for-review", "-p", "churn")
     assert check.code == 1 and "if opened now" in check.stdout

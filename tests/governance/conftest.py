@@ -84,8 +84,8 @@ def release(team: Team, tmp_path: Path, settings: object) -> Iterator[Team]:
     monitoring."""
     import subprocess
 
-    from tandem.governance.models import RaciSet
-    from tandem.governance.spec import CriterionSpec
+    from tandem.governance.plan.models import RaciSet
+    from tandem.governance.plan.spec import CriterionSpec
     from tandem.server import embedded
 
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
@@ -114,7 +114,7 @@ def release(team: Team, tmp_path: Path, settings: object) -> Iterator[Team]:
         protected=["gender"],
         resamples=0,
     )
-    gov, owner = team.services.governance, team.services.owner
+    gov, owner = team.services.plan, team.services.owner
     gov.put_criterion(
         owner,
         "churn",

@@ -12,15 +12,15 @@ from governance_world import CONTRACT, Team
 from starlette.testclient import TestClient
 
 from tandem.errors import Conflict, InvalidInput, PermissionDenied
-from tandem.governance.gates import (
-    DecisionCreate,
+from tandem.governance.decisions.models import DecisionCreate
+from tandem.governance.gates.models import (
     GateOpen,
     GateStatus,
     SignDecision,
     SignOffCreate,
     WaiverCreate,
 )
-from tandem.governance.spec import CriterionSpec
+from tandem.governance.plan.spec import CriterionSpec
 from tandem.registry.models import Stage
 from tandem.server.app import create_app
 
@@ -95,7 +95,7 @@ def test_release_gate_needs_release_criteria_a_rollback_target_and_the_pm(releas
             gates.waive(p[who], "churn", gate.id, waiver)
     waived = gates.waive(p["comp"], "churn", gate.id, waiver)
     assert _items(waived)["release-criteria"] is True
-    decision = release.services.gates.list_decisions(p["viewer"], "churn")[0]
+    decision = release.services.decisions.list_decisions(p["viewer"], "churn")[0]
     assert decision.status.value == "accepted" and decision.approvers == ["comp"]
     assert "models/churn-lr@1" in decision.links and decision.decision == waiver.reason
     with pytest.raises(Conflict, match="waived for models/churn-lr@1 already"):
@@ -108,7 +108,7 @@ def test_release_gate_needs_release_criteria_a_rollback_target_and_the_pm(releas
         links=["models/churn-lr@1"],
         accept=True,
     )
-    gates.create_decision(p["pm"], "churn", record)
+    release.services.decisions.create_decision(p["pm"], "churn", record)
     gate = gates.get(p["mle"], "churn", gate.id)
     assert all(i.holds for i in gate.checklist if i.key != "sign-offs") and not gate.passes
     with pytest.raises(Conflict, match="does not pass yet: sign-offs: waiting for pm"):
@@ -156,7 +156,7 @@ def test_stale_evidence_does_not_count(release: Team) -> None:
 
 
 def test_editing_a_criterion_re_evaluates_an_open_gate(release: Team) -> None:
-    gates, gov, p = release.services.gates, release.services.governance, release.principals
+    gates, gov, p = release.services.gates, release.services.plan, release.principals
     gate = gates.open(p["ds"], "churn", GateOpen(model="churn-lr@1", to=Stage.READY_FOR_REVIEW))
     assert _items(gate)["model-criteria"] is True
     strict = CriterionSpec(
@@ -206,17 +206,17 @@ def test_concurrent_sign_offs_do_not_race(release: Team) -> None:
 
 
 def test_retiring_needs_a_decision_record(release: Team) -> None:
-    gates, p = release.services.gates, release.principals
+    gates, decisions, p = release.services.gates, release.services.decisions, release.principals
     gate = gates.open(p["mle"], "churn", GateOpen(model="churn-lr@1", to=Stage.RETIRED))
     assert _items(gate) == {"decision-record": False, "sign-offs": False}
     record = DecisionCreate(
         title="Retire churn-lr@1", decision="Replaced", links=["models/churn-lr@1"]
     )
-    proposed = gates.create_decision(p["mle"], "churn", record)
+    proposed = decisions.create_decision(p["mle"], "churn", record)
     assert _items(gates.get(p["pm"], "churn", gate.id))["decision-record"] is False  # proposed
-    gates.accept_decision(p["pm"], "churn", proposed.number)
+    decisions.accept_decision(p["pm"], "churn", proposed.number)
     with pytest.raises(Conflict, match="accepted: it cannot change"):
-        gates.accept_decision(p["pm"], "churn", proposed.number)
+        decisions.accept_decision(p["pm"], "churn", proposed.number)
     assert gates.sign(p["pm"], "churn", gate.id, APPROVE).status is GateStatus.PASSED
     assert _stage(release) is Stage.RETIRED
     superseding = DecisionCreate(
@@ -225,10 +225,10 @@ def test_retiring_needs_a_decision_record(release: Team) -> None:
         supersedes=proposed.number,
         accept=True,
     )
-    gates.create_decision(p["pm"], "churn", superseding)
-    old = gates.get_decision(p["viewer"], "churn", proposed.number)
+    decisions.create_decision(p["pm"], "churn", superseding)
+    old = decisions.get_decision(p["viewer"], "churn", proposed.number)
     assert old.status.value == "superseded" and old.superseded_by == proposed.number + 1
-    assert [d.number for d in gates.list_decisions(p["viewer"], "churn", q="REVISED")] == [
+    assert [d.number for d in decisions.list_decisions(p["viewer"], "churn", q="REVISED")] == [
         proposed.number + 1
     ]
 
@@ -286,11 +286,11 @@ gates:
 
 
 def test_project_gate_policy_adds_signers_and_attested_items(release: Team) -> None:
-    from tandem.governance.documents import parse_project_file, project_yaml
-    from tandem.governance.gates import Attestation
-    from tandem.governance.models import RaciSet
+    from tandem.governance.gates.models import Attestation
+    from tandem.governance.plan.documents import parse_project_file, project_yaml
+    from tandem.governance.plan.models import RaciSet
 
-    gov, gates, p = release.services.governance, release.services.gates, release.principals
+    gov, gates, p = release.services.plan, release.services.gates, release.principals
     matrix = {"evaluation": {"ds": "A", "mle": "R"}, "release-approval": {"pm": "A"}}
     gov.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
     spec = parse_project_file(POLICY)
@@ -333,10 +333,10 @@ def test_project_gate_policy_adds_signers_and_attested_items(release: Team) -> N
 
 
 def test_two_signers_racing_both_succeed_and_the_version_moves_once(release: Team) -> None:
-    from tandem.governance.documents import parse_project_file
-    from tandem.governance.models import RaciSet
+    from tandem.governance.plan.documents import parse_project_file
+    from tandem.governance.plan.models import RaciSet
 
-    gov, gates, p = release.services.governance, release.services.gates, release.principals
+    gov, gates, p = release.services.plan, release.services.gates, release.principals
     matrix = {"evaluation": {"ds": "A", "mle": "R"}, "release-approval": {"pm": "A"}}
     gov.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
     gov.apply(
@@ -370,7 +370,7 @@ def test_two_signers_racing_both_succeed_and_the_version_moves_once(release: Tea
 def test_a_signer_who_left_the_project_blocks_the_gate_until_the_raci_changes(
     release: Team,
 ) -> None:
-    from tandem.governance.models import RaciSet
+    from tandem.governance.plan.models import RaciSet
 
     services, p = release.services, release.principals
     gate = services.gates.open(
@@ -382,6 +382,14 @@ def test_a_signer_who_left_the_project_blocks_the_gate_until_the_raci_changes(
     assert not item.holds and item.detail == "ds left the project: update the RACI for 'evaluation'"
     assert left.required == [] and not left.passes  # nobody signs for them
     matrix = {"evaluation": {"mle": "A"}, "release-approval": {"pm": "A"}}
-    services.governance.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
+    services.plan.set_raci(p["pm"], "churn", RaciSet.model_validate({"activities": matrix}))
     assert services.gates.get(p["mle"], "churn", gate.id).required == ["mle"]
     assert services.gates.sign(p["mle"], "churn", gate.id, APPROVE).status is GateStatus.PASSED
+
+
+def test_the_plan_gates_the_stages_that_have_a_checklist() -> None:
+    """project.yaml's `gates:` accepts exactly the stages the gates domain has a checklist for."""
+    from tandem.governance.gates.models import CHECKLISTS
+    from tandem.governance.plan.models import GATED_STAGES
+
+    assert set(CHECKLISTS) == set(GATED_STAGES)

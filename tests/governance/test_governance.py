@@ -12,13 +12,13 @@ from governance_world import Team
 from starlette.testclient import TestClient
 
 from tandem.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from tandem.governance.documents import (
+from tandem.governance.plan.documents import (
     brief_markdown,
     parse_markdown_brief,
     parse_project_file,
     project_yaml,
 )
-from tandem.governance.models import (
+from tandem.governance.plan.models import (
     BriefUpdate,
     CriterionKind,
     CriterionSet,
@@ -27,7 +27,7 @@ from tandem.governance.models import (
     Verdict,
     parse_assignments,
 )
-from tandem.governance.spec import CriterionSpec, ProjectSpec
+from tandem.governance.plan.spec import CriterionSpec, ProjectSpec
 from tandem.projects.models import ProjectCreate
 from tandem.sdk.client import Client
 from tandem.server.app import create_app
@@ -36,7 +36,7 @@ from tandem.server.app import create_app
 
 
 def test_brief_versions_diff_and_authors(team: Team) -> None:
-    gov, pm, ds = team.services.governance, team.principals["pm"], team.principals["ds"]
+    gov, pm, ds = team.services.plan, team.principals["pm"], team.principals["ds"]
     assert gov.get_brief(pm, "churn").version == 0
     first = gov.set_brief(pm, "churn", BriefUpdate(goal="Cut churn", user_story="As a PM"))
     assert (first.version, first.created_by, first.status.value) == (1, "pm", "draft")
@@ -64,7 +64,7 @@ def test_brief_versions_diff_and_authors(team: Team) -> None:
 
 
 def test_a_stale_brief_edit_is_refused_and_changes_nothing(team: Team) -> None:
-    gov, pm = team.services.governance, team.principals["pm"]
+    gov, pm = team.services.plan, team.principals["pm"]
     gov.set_brief(pm, "churn", BriefUpdate(goal="one"))
     gov.set_brief(team.principals["ds"], "churn", BriefUpdate(goal="two", base_version=1))
     with pytest.raises(Conflict, match="at version 2, not 1: ds saved it since"):
@@ -73,7 +73,7 @@ def test_a_stale_brief_edit_is_refused_and_changes_nothing(team: Team) -> None:
 
 
 def test_who_may_write_the_brief_criteria_and_raci(team: Team) -> None:
-    gov, p = team.services.governance, team.principals
+    gov, p = team.services.plan, team.principals
     with pytest.raises(PermissionDenied, match="viewer may not plan:write"):
         gov.set_brief(p["viewer"], "churn", BriefUpdate(goal="x"))
     criterion = CriterionSet(
@@ -123,7 +123,7 @@ def _criterion(kind: str, check: str, owner: str = "data-scientist", **rest: Any
 
 
 def test_bad_criteria_are_refused_and_change_nothing(team: Team) -> None:
-    gov, ds = team.services.governance, team.principals["ds"]
+    gov, ds = team.services.plan, team.principals["ds"]
     bad = [
         ("auc", _criterion("model", "roc_auc >= 0.8", owner="boss"), "unknown role 'boss'"),
         ("auc", _criterion("model", "roc_auc >= 0.8", slice="gender"), "COLUMN=VALUE"),
@@ -154,7 +154,7 @@ def test_bad_criteria_are_refused_and_change_nothing(team: Team) -> None:
 
 
 def test_a_changed_criterion_is_audited_with_its_old_value(team: Team) -> None:
-    gov, ds, padmin = team.services.governance, team.principals["ds"], team.principals["padmin"]
+    gov, ds, padmin = team.services.plan, team.principals["ds"], team.principals["padmin"]
     gov.put_criterion(ds, "churn", "auc", _criterion("model", "roc_auc >= 0.8"))
     gov.put_criterion(ds, "churn", "auc", _criterion("model", "roc_auc >= 0.85"))
     gov.put_criterion(ds, "churn", "auc", _criterion("model", "roc_auc >= 0.85"))  # no change
@@ -169,7 +169,7 @@ def test_scorecard_judges_each_kind_from_the_evaluation_and_runs(
     evaluated: tuple[Client, dict],
 ) -> None:
     client, report = evaluated
-    gov = client.governance
+    gov = client.governance.plan
     auc = report["overall"]["roc_auc"]
     female_recall = report["slices"]["gender"]["Female"]["recall"]
     parity = report["fairness"]["gender"]["demographic_parity_difference"]
@@ -265,7 +265,7 @@ def test_scorecard_judges_each_kind_from_the_evaluation_and_runs(
 
 
 def test_raci_needs_exactly_one_accountable_member_per_activity(team: Team) -> None:
-    gov, pm = team.services.governance, team.principals["pm"]
+    gov, pm = team.services.plan, team.principals["pm"]
     gov.set_raci(pm, "churn", RaciSet(activities={"training": {"ds": "A"}}))
     bad = [
         ({"training": {"ds": "R"}}, "0 accountable members \\(none\\)"),
@@ -282,7 +282,7 @@ def test_raci_needs_exactly_one_accountable_member_per_activity(team: Team) -> N
 def test_one_raci_activity_changes_on_the_stored_matrix(team: Team) -> None:
     """Setting one row keeps the other activities as stored at that moment, so two people
     editing different rows keep both rows (the CLI and the web form set one row each)."""
-    gov, p = team.services.governance, team.principals
+    gov, p = team.services.plan, team.principals
 
     def row(*items: str) -> dict[str, RaciLetter]:
         return parse_assignments(list(items))
@@ -321,7 +321,7 @@ raci:
 
 
 def test_project_file_plans_applies_and_exports_back(team: Team) -> None:
-    gov, pm = team.services.governance, team.principals["pm"]
+    gov, pm = team.services.plan, team.principals["pm"]
     gov.put_criterion(pm, "churn", "old", _criterion("model", "accuracy >= 0.5"))
     spec = parse_project_file(PROJECT_FILE)
     plan = gov.plan(pm, "churn", spec)
@@ -345,7 +345,7 @@ def test_project_file_plans_applies_and_exports_back(team: Team) -> None:
 
 
 def test_a_bad_project_file_changes_nothing(team: Team) -> None:
-    gov, pm, ds = team.services.governance, team.principals["pm"], team.principals["ds"]
+    gov, pm, ds = team.services.plan, team.principals["pm"], team.principals["ds"]
     spec = parse_project_file(PROJECT_FILE)
     broken = ProjectSpec.model_validate(
         {**spec.model_dump(), "raci": {"release-approval": {"pm": "R"}}}
@@ -405,17 +405,17 @@ def test_gc_forgets_a_purged_projects_governance(team: Team) -> None:
     from tandem.gc.models import GcRequest
 
     services, owner = team.services, team.services.owner
-    services.governance.apply(owner, "churn", parse_project_file(PROJECT_FILE))
+    services.plan.apply(owner, "churn", parse_project_file(PROJECT_FILE))
     services.projects.delete(owner, "churn")
     services.gc.collect(owner, GcRequest(grace_seconds=0))
     services.projects.create(owner, ProjectCreate(name="churn"))
-    assert services.governance.list_criteria(owner, "churn") == []
-    assert services.governance.get_brief(owner, "churn").version == 0
+    assert services.plan.list_criteria(owner, "churn") == []
+    assert services.plan.get_brief(owner, "churn").version == 0
 
 
 def test_sdk_brief_and_criteria_embedded_and_remote(client: Client) -> None:
     client.projects.create("churn")
-    gov = client.governance
+    gov = client.governance.plan
     gov.set_brief(goal="g1", project="churn")
     gov.set_brief(goal="g2", project="churn", base_version=1)
     assert (

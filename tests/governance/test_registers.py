@@ -17,9 +17,9 @@ from starlette.testclient import TestClient
 
 from tandem.core.config import Settings
 from tandem.errors import InvalidInput, NotFound, PermissionDenied
-from tandem.governance.gates import GateOpen
-from tandem.governance.notify import WebhookSet
-from tandem.governance.registers import (
+from tandem.governance.gates.models import GateOpen
+from tandem.governance.notifications.models import WebhookSet
+from tandem.governance.registers.models import (
     ActionItemCreate,
     ActionStatus,
     CommentCreate,

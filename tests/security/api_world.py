@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tandem.core.auth import Role
-from tandem.governance.gates import DecisionCreate
+from tandem.governance.decisions.models import DecisionCreate
 from tandem.identity.models import TokenCreate, UserCreate
 from tandem.projects.models import ProjectCreate
 from tandem.server.container import Services
@@ -30,7 +30,7 @@ def build_contract_world(services: Services) -> ContractWorld:
     owner = services.owner
     services.projects.create(owner, ProjectCreate(name=PROJECT))
     run = services.tracking.create_run(owner, PROJECT, RunCreate(name="baseline"))
-    services.gates.create_decision(
+    services.decisions.create_decision(
         owner, PROJECT, DecisionCreate(title="ship gbm", context="c", decision="d")
     )
     services.identity.create_user(owner, UserCreate(name=ADMIN, role=Role.ADMIN))

@@ -449,7 +449,7 @@ def test_every_tables_module_is_loaded_for_the_references() -> None:
     root = Path(__file__).parents[2] / "src"
     found = {
         ".".join(p.relative_to(root).with_suffix("").parts)
-        for p in (root / "tandem").glob("*/tables.py")
+        for p in (root / "tandem").rglob("tables.py")
     }
     assert found == set(TABLE_MODULES)
     names = {f"{c.table.name}.{c.name}" for c in blob_oid_columns()}

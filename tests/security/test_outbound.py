@@ -22,8 +22,8 @@ from tandem.core.auth import Role
 from tandem.core.config import Settings
 from tandem.core.outbound import Allowlist, OutboundPolicy, refusal
 from tandem.errors import DestinationRefused, InvalidInput
-from tandem.governance.notify import WebhookSet
-from tandem.governance.registers import ActionItemCreate
+from tandem.governance.notifications.models import WebhookSet
+from tandem.governance.registers.models import ActionItemCreate
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.identity.oidc import OidcClient, OidcSettings
 from tandem.projects.models import ProjectCreate

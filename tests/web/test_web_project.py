@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 from test_web_data import text_of
 from web_world import XSS, World, csrf_of, shot, sign_in, sign_in_browser
 
-from tandem.governance.models import BriefUpdate, RaciSet
-from tandem.governance.registers import ActionItemCreate, HypothesisSet, RiskSet
-from tandem.governance.spec import CriterionSpec
+from tandem.governance.plan.models import BriefUpdate, RaciSet
+from tandem.governance.plan.spec import CriterionSpec
+from tandem.governance.registers.models import ActionItemCreate, HypothesisSet, RiskSet
 from tandem.registry.models import Stage
 from tandem.server.app import create_app
 
@@ -33,7 +33,7 @@ def governed(world: World, tmp_path: Path) -> dict[str, Any]:
     registry.set_stage(owner, "vision", "churn-lr", "1", Stage.READY_FOR_PRODUCTION)
     registry.set_stage(owner, "vision", "churn-lr", "1", Stage.PRODUCTION)
     registry.set_stage(owner, "vision", "churn-lr", "2", Stage.READY_FOR_REVIEW)
-    gov = services.governance
+    gov = services.plan
     gov.set_brief(owner, "vision", BriefUpdate(goal=f"Keep customers {XSS}", status="agreed"))
     report = services.evaluations.list_for_model(owner, "vision", "churn-lr@2", full=True)[0]
     auc = report.overall["roc_auc"]
@@ -122,7 +122,7 @@ def test_project_page_for_a_viewer(world: World, api: TestClient, governed: dict
     token = csrf_of(api.get("/account").text)
     refused = api.post("/projects/vision/brief", data={"goal": "mine", "csrf_token": token})
     assert refused.status_code == 403
-    assert world.services.governance.get_brief(world.services.owner, "vision").version == 1
+    assert world.services.plan.get_brief(world.services.owner, "vision").version == 1
 
 
 def test_editing_the_brief_and_a_stale_form(world: World, api: TestClient, governed: dict) -> None:
@@ -137,7 +137,7 @@ def test_editing_the_brief_and_a_stale_form(world: World, api: TestClient, gover
         follow_redirects=False,
     )
     assert saved.status_code == 303 and saved.headers["location"].endswith("?notice=saved#brief")
-    brief = world.services.governance.get_brief(world.services.owner, "vision")
+    brief = world.services.plan.get_brief(world.services.owner, "vision")
     assert (brief.version, brief.created_by, brief.goal) == (2, "carl", "Keep 2% more customers")
     # a form loaded before that save (version 1) is refused, and shows what was typed
     stale = api.post(
@@ -151,7 +151,7 @@ def test_editing_the_brief_and_a_stale_form(world: World, api: TestClient, gover
         data={**form, "status": "done", "base_version": "2", "csrf_token": token},
     )
     assert bad.status_code == 422 and "not saved" in bad.text
-    assert world.services.governance.get_brief(world.services.owner, "vision").version == 2
+    assert world.services.plan.get_brief(world.services.owner, "vision").version == 2
     history = text_of(api.get("/projects/vision/brief").text)
     assert "Version 2" in history and "by carl" in history
     assert "+Keep 2% more customers" in history and "+in-review" in history
@@ -187,7 +187,7 @@ def test_project_page_in_a_browser(browser: Any, world: World, governed: dict, s
 @pytest.fixture
 def gate_id(world: World, governed: dict) -> str:
     """A gate moving churn-lr@2 to ready-for-production (ada signs it; carl owns parity)."""
-    from tandem.governance.gates import GateOpen
+    from tandem.governance.gates.models import GateOpen
 
     services = world.services
     opened = services.gates.open(
@@ -290,7 +290,7 @@ def test_criteria_raci_and_comments_from_the_web(
     }
     saved = api.post("/projects/vision/criteria", data=form, follow_redirects=False)
     assert saved.status_code == 303
-    assert "recall" in [c.key for c in services.governance.list_criteria(owner, "vision")]
+    assert "recall" in [c.key for c in services.plan.list_criteria(owner, "vision")]
     bad = api.post("/projects/vision/criteria", data={**form, "check": "recall is good"})
     assert bad.status_code == 422 and "METRIC OP NUMBER" in bad.text
     deleted = api.post(
@@ -299,7 +299,7 @@ def test_criteria_raci_and_comments_from_the_web(
         follow_redirects=False,
     )
     assert deleted.status_code == 303
-    assert "recall" not in [c.key for c in services.governance.list_criteria(owner, "vision")]
+    assert "recall" not in [c.key for c in services.plan.list_criteria(owner, "vision")]
     refused = api.post(
         "/projects/vision/raci",
         data={"activity": "training", "assignments": "carl=A", "csrf_token": token},
@@ -332,7 +332,7 @@ def test_criteria_raci_and_comments_from_the_web(
         follow_redirects=False,
     )
     assert row.status_code == 303
-    assert services.governance.get_raci(owner, "vision").activities["training"] == {
+    assert services.plan.get_raci(owner, "vision").activities["training"] == {
         "ada": "A",
         "carl": "C",
     }

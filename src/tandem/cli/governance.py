@@ -74,10 +74,10 @@ def brief_show(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Show the brief."""
-    from tandem.governance.documents import brief_markdown
-    from tandem.governance.models import BRIEF_FIELDS
+    from tandem.governance.plan.documents import brief_markdown
+    from tandem.governance.plan.models import BRIEF_FIELDS
 
-    brief = get_client().governance.brief(version=version, project=project)
+    brief = get_client().governance.plan.brief(version=version, project=project)
     if as_json:
         print_json(brief)
         return
@@ -109,7 +109,7 @@ def brief_apply(
       tandem brief apply docs/brief.md
       tandem brief show --markdown > docs/brief.md   # start from the current one
     """
-    from tandem.governance.documents import load_yaml, parse_markdown_brief, parse_yaml_brief
+    from tandem.governance.plan.documents import load_yaml, parse_markdown_brief, parse_yaml_brief
 
     text = _read(path)
     if path.suffix.lower() in (".md", ".markdown"):
@@ -118,9 +118,9 @@ def brief_apply(
         brief = parse_yaml_brief(load_yaml(text, str(path)))
     else:
         raise InvalidInput(f"{path}: a brief is a .md or .yaml file")
-    governance = get_client().governance
-    before = governance.brief(project=project).version
-    saved = governance.set_brief(project=project, **brief.model_dump())
+    plan = get_client().governance.plan
+    before = plan.brief(project=project).version
+    saved = plan.set_brief(project=project, **brief.model_dump())
     if as_json:
         print_json(saved)
         return
@@ -128,7 +128,7 @@ def brief_apply(
         _say(f"brief unchanged (version {saved.version})")
         return
     _say(f"saved brief version {saved.version} of {escape(saved.project)}")
-    for change in governance.brief_diff(before, saved.version, project=project).changes:
+    for change in plan.brief_diff(before, saved.version, project=project).changes:
         _print_diff(change.diff)
 
 
@@ -136,7 +136,7 @@ def brief_apply(
 @handle_errors
 def brief_history(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List the brief's versions, newest first."""
-    versions = get_client().governance.brief_history(project=project)
+    versions = get_client().governance.plan.brief_history(project=project)
     if as_json:
         print_json(versions)
         return
@@ -158,7 +158,7 @@ def brief_diff(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Show what changed between two versions of the brief, and who changed it."""
-    diff = get_client().governance.brief_diff(a, b, project=project)
+    diff = get_client().governance.plan.brief_diff(a, b, project=project)
     if as_json:
         print_json(diff)
         return
@@ -176,9 +176,9 @@ def brief_diff(
 @handle_errors
 def criteria_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List the project's success criteria."""
-    from tandem.governance.models import criterion_summary
+    from tandem.governance.plan.models import criterion_summary
 
-    criteria = get_client().governance.criteria(project=project)
+    criteria = get_client().governance.plan.criteria(project=project)
     if as_json:
         print_json(criteria)
         return
@@ -212,9 +212,9 @@ def criteria_set(
       tandem criteria set latency system "p99_ms <= 50" --owner ml-engineer
       tandem criteria set uplift product "retention_uplift >= 2%" --owner product-manager
     """
-    from tandem.governance.models import criterion_summary
+    from tandem.governance.plan.models import criterion_summary
 
-    criterion = get_client().governance.set_criterion(
+    criterion = get_client().governance.plan.set_criterion(
         key, kind, check, owner=owner, dataset=dataset, slice=slice_, description=description,
         project=project,
     )  # fmt: skip
@@ -228,7 +228,7 @@ def criteria_set(
 @handle_errors
 def criteria_delete(key: str, project: ProjectOpt = None) -> None:
     """Delete a success criterion."""
-    get_client().governance.delete_criterion(key, project=project)
+    get_client().governance.plan.delete_criterion(key, project=project)
     _say(f"deleted criterion {key}")
 
 
@@ -239,7 +239,7 @@ def criteria_delete(key: str, project: ProjectOpt = None) -> None:
 @handle_errors
 def raci_show(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Show the RACI matrix: activities by members."""
-    raci = get_client().governance.raci(project=project)
+    raci = get_client().governance.plan.raci(project=project)
     if as_json:
         print_json(raci)
         return
@@ -266,16 +266,16 @@ def raci_set(
 
     Example: tandem raci set release-approval maria=A ana=R chen=C ops=I
     """
-    from tandem.governance.models import parse_assignments
+    from tandem.governance.plan.models import parse_assignments
 
     row = parse_assignments(assignments or [])
     if not remove and not row:
         raise InvalidInput("name the members, e.g. maria=A ana=R, or pass --remove")
-    governance = get_client().governance
+    plan = get_client().governance.plan
     if remove:
-        raci = governance.remove_raci_activity(activity, project=project)
+        raci = plan.remove_raci_activity(activity, project=project)
     else:
-        raci = governance.set_raci_activity(activity, row, project=project)
+        raci = plan.set_raci_activity(activity, row, project=project)
     if as_json:
         print_json(raci)
     else:
@@ -298,9 +298,9 @@ def scorecard(
 
     Example: tandem scorecard churn-gbm@3
     """
-    from tandem.governance.models import criterion_summary
+    from tandem.governance.plan.models import criterion_summary
 
-    card = get_client().governance.scorecard(model, project=project)
+    card = get_client().governance.plan.scorecard(model, project=project)
     if as_json:
         print_json(card)
     else:
@@ -368,12 +368,12 @@ def project_apply(
       tandem project apply project.yaml --yes
       tandem project export > project.yaml
     """
-    from tandem.governance.documents import parse_project_file
+    from tandem.governance.plan.documents import parse_project_file
 
     spec = parse_project_file(_read(path), str(path))
     name = project or spec.project
-    governance = get_client().governance
-    plan = governance.plan(spec, project=name)
+    resource = get_client().governance.plan
+    plan = resource.plan(spec, project=name)
     if as_json and (dry_run or not plan.changes):
         print_json(plan)
         return
@@ -387,7 +387,7 @@ def project_apply(
         if not typer.confirm(f"apply {len(plan.changes)} changes to {plan.project}?"):
             err_console.print("not applied")
             raise typer.Exit(1)
-    applied = governance.apply(spec, project=name)
+    applied = resource.apply(spec, project=name)
     if as_json:
         print_json(applied)
     else:
@@ -402,9 +402,9 @@ def project_export(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Print the brief, criteria and RACI as the YAML `tandem project apply` reads."""
-    from tandem.governance.documents import project_yaml
+    from tandem.governance.plan.documents import project_yaml
 
-    spec = get_client().governance.export(project=project)
+    spec = get_client().governance.plan.export(project=project)
     if as_json:
         print_json(spec)
         return
@@ -465,7 +465,7 @@ def gate_open(
 
     Example: tandem gate open churn-gbm@3 --to ready-for-production
     """
-    gate = get_client().governance.open_gate(model, _stage(to), project=project)
+    gate = get_client().governance.gates.open(model, _stage(to), project=project)
     print_json(gate) if as_json else _print_gate(gate)
 
 
@@ -473,7 +473,7 @@ def gate_open(
 @handle_errors
 def gate_show(gate_id: Annotated[str, typer.Argument(metavar="GATE")], project: ProjectOpt = None, as_json: JsonOpt = False) -> None:  # fmt: skip
     """Show a gate: its checklist as it stands, sign-offs and what it waits for."""
-    gate = get_client().governance.gate(gate_id, project=project)
+    gate = get_client().governance.gates.get(gate_id, project=project)
     print_json(gate) if as_json else _print_gate(gate)
 
 
@@ -485,7 +485,7 @@ def gate_list(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """List the open gates (every gate with --all), newest first."""
-    gates = get_client().governance.gates(all=all_, project=project)
+    gates = get_client().governance.gates.list(all=all_, project=project)
     if as_json:
         print_json(gates)
         return
@@ -519,7 +519,7 @@ def gate_sign(
     """
     if approve == reject:
         raise InvalidInput("say --approve or --reject")
-    gate = get_client().governance.sign(
+    gate = get_client().governance.gates.sign(
         gate_id, "approve" if approve else "reject", comment, project=project
     )
     print_json(gate) if as_json else _print_gate(gate)
@@ -537,7 +537,7 @@ def gate_check(
 
     Example: tandem gate check churn-gbm@3 --to ready-for-production
     """
-    gate = get_client().governance.check_gate(model, _stage(to), project=project)
+    gate = get_client().governance.gates.check(model, _stage(to), project=project)
     print_json(gate) if as_json else _print_gate(gate)
     if not gate.passes:
         raise typer.Exit(1)
@@ -553,7 +553,7 @@ def gate_waive(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Waive a success criterion for the gate's version, as the criterion's owner role."""
-    gate = get_client().governance.waive(gate_id, criterion, reason, project=project)
+    gate = get_client().governance.gates.waive(gate_id, criterion, reason, project=project)
     print_json(gate) if as_json else _print_gate(gate)
 
 
@@ -568,7 +568,7 @@ def gate_attest(
 ) -> None:  # fmt: skip
     """Attest one of the project's own checklist items (`gates:` in project.yaml), as a member
     of the role it names."""
-    gate = get_client().governance.attest(gate_id, item, comment, project=project)
+    gate = get_client().governance.gates.attest(gate_id, item, comment, project=project)
     print_json(gate) if as_json else _print_gate(gate)
 
 
@@ -581,7 +581,7 @@ def gate_cancel(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Withdraw an open gate (its opener, or a role that may release models)."""
-    gate = get_client().governance.cancel_gate(gate_id, reason, project=project)
+    gate = get_client().governance.gates.cancel(gate_id, reason, project=project)
     print_json(gate) if as_json else _print_gate(gate)
 
 
@@ -626,7 +626,7 @@ def decision_add(
 
     Example: tandem decision add "Retire churn-gbm@2" -d "Replaced by @3" --link models/churn-gbm@2 --accept
     """
-    record = get_client().governance.add_decision(
+    record = get_client().governance.decisions.create(
         title, decision, context=context, options=options, consequences=consequences,
         links=link or [], accept=accept, supersedes=supersedes, project=project,
     )  # fmt: skip
@@ -642,7 +642,7 @@ def decision_list(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """List decision records, newest first."""
-    records = get_client().governance.decisions(q=q, link=link, project=project)
+    records = get_client().governance.decisions.list(q=q, link=link, project=project)
     if as_json:
         print_json(records)
         return
@@ -659,7 +659,7 @@ def decision_list(
 @handle_errors
 def decision_show(number: int, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Show a decision record."""
-    record = get_client().governance.decision(number, project=project)
+    record = get_client().governance.decisions.get(number, project=project)
     print_json(record) if as_json else _print_decision(record)
 
 
@@ -667,7 +667,7 @@ def decision_show(number: int, project: ProjectOpt = None, as_json: JsonOpt = Fa
 @handle_errors
 def decision_accept(number: int, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Accept a proposed decision, as its approver; it cannot change after."""
-    record = get_client().governance.accept_decision(number, project=project)
+    record = get_client().governance.decisions.accept(number, project=project)
     print_json(record) if as_json else _print_decision(record)
 
 
@@ -680,8 +680,8 @@ def project_webhook(
 ) -> None:  # fmt: skip
     """Show or set where the project's notifications go, as Slack-compatible JSON (project
     admins)."""
-    governance = get_client().governance
-    hook = governance.set_webhook(url, project=project) if url is not None else governance.webhook(project=project)  # fmt: skip
+    notifications = get_client().governance.notifications
+    hook = notifications.set_webhook(url, project=project) if url is not None else notifications.webhook(project=project)  # fmt: skip
     if as_json:
         print_json(hook)
     else:

@@ -88,7 +88,7 @@ class TandemGroup(TyperGroup):
 app = typer.Typer(
     name="tandem",
     cls=TandemGroup,
-    help="tandem: briefs, data, runs, models, gates and deployments in one place.",
+    help="tandem: briefs, data, runs, models, evaluation, gates and pipelines in one place.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -78,7 +78,11 @@ def handle_errors(func: F) -> F:
         except errors.TandemError as exc:
             if DEBUG["on"]:
                 raise
-            error_line(exc.message)
+            if isinstance(exc, errors.UserCodeError):  # not tandem's failure: say whose it is
+                hint = " (--debug shows its traceback)" if exc.__cause__ is not None else ""
+                error_line(f"your code failed: {exc.message}{hint}")
+            else:
+                error_line(exc.message)
             position = exc.details.get("position")
             text = exc.details.get("filter")
             if isinstance(exc, errors.InvalidFilter) and position is not None and text:

@@ -137,6 +137,8 @@ def run(
             runner.events.close()
     for warning in dict.fromkeys(runner.warnings):
         output.err_console.print(f"warning: {warning}", markup=False, highlight=False)
+    for error in runner.user_errors.values():  # your code failed, not tandem: its log has why
+        output.error_line(f"your code failed: {error.message} (log: {error.details['log']})")
     _summary(results, as_json)
 
 

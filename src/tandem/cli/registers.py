@@ -69,7 +69,7 @@ def hypothesis_add(
 
     Example: tandem hypothesis add "Contract type predicts churn" --metric roc_auc --expected "+0.03" --owner ana
     """
-    h = get_client().governance.add_hypothesis(
+    h = get_client().governance.registers.add_hypothesis(
         statement,
         owner=owner,
         metric=metric,
@@ -93,7 +93,7 @@ def hypothesis_set(
 
     Example: tandem hypothesis set 3 --status supported --link evaluations/5f0c...
     """
-    h = get_client().governance.patch_hypothesis(
+    h = get_client().governance.registers.patch_hypothesis(
         number, status=status, add_links=link or [], project=project
     )
     print_json(h) if as_json else console.print(f"H{h.number}: {h.status.value}")
@@ -103,7 +103,7 @@ def hypothesis_set(
 @handle_errors
 def hypothesis_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List the hypotheses, newest first."""
-    found = get_client().governance.hypotheses(project=project)
+    found = get_client().governance.registers.hypotheses(project=project)
     if as_json:
         print_json(found)
         return
@@ -146,7 +146,7 @@ def risk_add(
 
     Example: tandem risk add "Holdout under-represents new customers" --impact high --owner ana --review 2026-12-15
     """
-    r = get_client().governance.add_risk(
+    r = get_client().governance.registers.add_risk(
         description,
         owner=owner,
         likelihood=likelihood,
@@ -176,7 +176,7 @@ def risk_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Update a risk's status, mitigation or review date."""
-    r = get_client().governance.patch_risk(
+    r = get_client().governance.registers.patch_risk(
         number, status=status, mitigation=mitigation, review_date=review, project=project
     )
     print_json(r) if as_json else console.print(f"R{r.number}: {r.status.value}")
@@ -190,7 +190,7 @@ def risk_list(
     as_json: JsonOpt = False,
 ) -> None:
     """The risk register, overdue reviews first."""
-    found = get_client().governance.risks(open_only=open_only, project=project)
+    found = get_client().governance.registers.risks(open_only=open_only, project=project)
     if as_json:
         print_json(found)
         return
@@ -234,11 +234,11 @@ def retro_add(
     action_items:
       - {title: Add a new-customer slice to the holdout, owner: ana, due: 2026-12-15}
     """
-    from tandem.governance.documents import load_yaml
-    from tandem.governance.registers import RetroCreate
+    from tandem.governance.plan.documents import load_yaml
+    from tandem.governance.registers.models import RetroCreate
 
     data = RetroCreate.model_validate(load_yaml(path.read_text(encoding="utf-8"), str(path)))
-    r = get_client().governance.add_retrospective(data, project=project)
+    r = get_client().governance.registers.add_retrospective(data, project=project)
     if as_json:
         print_json(r)
     else:
@@ -250,7 +250,7 @@ def retro_add(
 @handle_errors
 def retro_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List retrospectives, newest first."""
-    found = get_client().governance.retrospectives(project=project)
+    found = get_client().governance.registers.retrospectives(project=project)
     if as_json:
         print_json(found)
         return
@@ -277,7 +277,7 @@ def action_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add an action item (its owner is notified)."""
-    a = get_client().governance.add_action(title, owner=owner, due=due, project=project)
+    a = get_client().governance.registers.add_action(title, owner=owner, due=due, project=project)
     print_json(a) if as_json else console.print(
         f"A{a.number}: {a.title} (owner {a.owner}{', due ' + str(a.due) if a.due else ''})"
     )
@@ -293,11 +293,11 @@ def action_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List open action items (yours everywhere with --mine)."""
-    governance = get_client().governance
+    registers = get_client().governance.registers
     found = (
-        governance.my_actions()
+        registers.my_actions()
         if mine
-        else governance.actions(owner=owner, all=all_, project=project)
+        else registers.actions(owner=owner, all=all_, project=project)
     )
     if as_json:
         print_json(found)
@@ -324,7 +324,7 @@ def action_list(
 @handle_errors
 def action_done(number: int, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Mark an action item done (its owner, or anyone who may edit the plan)."""
-    a = get_client().governance.close_action(number, project=project)
+    a = get_client().governance.registers.close_action(number, project=project)
     print_json(a) if as_json else console.print(f"A{a.number} done")
 
 
@@ -343,7 +343,7 @@ def comment_add(
 
     Example: tandem comment add models/churn-gbm@3 "@maria the parity gap is measured in the A/B test"
     """
-    c = get_client().governance.comment(target, body, project=project)
+    c = get_client().governance.registers.comment(target, body, project=project)
     mentions = f" (notified {', '.join(c.mentions)})" if c.mentions else ""
     print_json(c) if as_json else console.print(f"comment {c.id} on {c.target}{mentions}")
 
@@ -352,7 +352,7 @@ def comment_add(
 @handle_errors
 def comment_list(target: str, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """The comments on an entity, oldest first."""
-    found = get_client().governance.comments(target, project=project)
+    found = get_client().governance.registers.comments(target, project=project)
     if as_json:
         print_json(found)
         return
@@ -371,7 +371,7 @@ def activity(
     as_json: JsonOpt = False,
 ) -> None:
     """The project's activity feed: who changed what, newest first."""
-    page = get_client().governance.activity(cursor=cursor, limit=limit, project=project)
+    page = get_client().governance.registers.activity(cursor=cursor, limit=limit, project=project)
     if as_json:
         print_json(page)
         return
@@ -387,8 +387,8 @@ def notifications(
     as_json: JsonOpt = False,
 ) -> None:
     """What is waiting for you: sign-offs, mentions, action items."""
-    governance = get_client().governance
-    found = governance.notifications(unread=unread)
+    notifications = get_client().governance.notifications
+    found = notifications.list(unread=unread)
     if as_json:
         print_json(found)
     else:
@@ -398,7 +398,7 @@ def notifications(
         ]
         _table(["when (UTC)", "project", "message", "link", ""], rows, "no notifications")
     if mark_read:
-        governance.read_notifications()
+        notifications.mark_read()
 
 
 activity_command = handle_errors(activity)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tandem.errors import InvalidInput
+from tandem.errors import InvalidInput, UserCodeError
 
 
 def feature_frame(frame: Any, target: str, signature: dict[str, Any] | None,
@@ -34,16 +34,16 @@ def predict_scores(
     model: Any, flavor: str, features: Any, *, task: str, positive: Any
 ) -> np.ndarray:
     """One score per row: the positive class's probability (binary) or the prediction. A
-    model that cannot predict on these rows (wrong dtypes, unexpected columns) is a clear
-    error, not a crash."""
+    model that raises on these rows (wrong dtypes, unexpected columns, a bug in it) is a
+    UserCodeError with the model's exception as its cause, not a crash of tandem."""
     try:
         scores = _scores(model, flavor, features, task=task, positive=positive)
     except InvalidInput:
         raise
     except Exception as exc:
-        raise InvalidInput(
+        raise UserCodeError(
             f"the model could not predict on this data ({type(exc).__name__}: {str(exc)[:300]})"
-        ) from None
+        ) from exc
     if scores.shape != (len(features),) or not np.isfinite(scores).all():
         raise InvalidInput(
             f"the model gave scores of shape {scores.shape} for {len(features):,} rows: "

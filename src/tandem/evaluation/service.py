@@ -165,7 +165,7 @@ class EvaluationService:
         versions = self.registry.versions_by_pk(conn, sorted(version_pks))
         datasets = self.data.versions_by_pk(conn, sorted({r.dataset_version_pk for r in rows}))
         project_pks = {r.project_pk for r in rows} | {d.project_pk for d in datasets.values()}
-        names = self.projects.names_of(conn, sorted(project_pks))
+        names = self.projects.names(conn, project_pks)
         found = []
         for row in rows:
             model = versions.get(row.model_version_pk)

@@ -23,7 +23,11 @@ from tandem.data.store import DatasetStore
 from tandem.errors import ServerError
 from tandem.evaluation.store import purge_evaluations
 from tandem.gc.models import GcReport, GcRequest
-from tandem.governance.store import GovernanceStore
+from tandem.governance.decisions.store import DecisionStore
+from tandem.governance.gates.store import GateStore
+from tandem.governance.notifications.store import NotificationStore
+from tandem.governance.plan.store import PlanStore
+from tandem.governance.registers.store import RegisterStore
 from tandem.identity.store import IdentityStore
 from tandem.lineage.store import LineageStore
 from tandem.projects.store import ProjectStore
@@ -139,7 +143,11 @@ class GcService:
         for pk, _ in doomed_projects:
             self.datasets.purge_project(conn, pk)
             purge_evaluations(conn, pk)
-            GovernanceStore().purge_project(conn, pk)
+            PlanStore().purge_project(conn, pk)
+            RegisterStore().purge_project(conn, pk)
+            GateStore().purge_project(conn, pk)
+            DecisionStore().purge_project(conn, pk)
+            NotificationStore().purge_project(conn, pk)
             self.registry.purge_project(conn, pk)
             self.identity.purge_project(conn, pk)
             self.projects.purge(conn, pk)

@@ -1,2 +1,3 @@
-"""Project governance: the brief, success criteria, RACI and the scorecard that checks a model
-version against the criteria."""
+"""Project governance, one subpackage per aggregate: `plan` (brief, success criteria, RACI,
+scorecards, project as code), `registers` (hypotheses, risks, retrospectives, action items,
+comments, activity), and gates, decision records and notifications."""

@@ -460,6 +460,13 @@ class IdentityService:
         if admins == {name}:
             raise Conflict(f"{name} is the project's last admin; make another member admin first")
 
+    # -- for other domains, in the caller's transaction ----------------------------------------
+
+    def member_names_in(self, conn: Connection, project_pk: int) -> set[str]:
+        """The names of project `project_pk`'s members, with NO permission check: for callers
+        that checked the principal's access to the project already."""
+        return {m.user for m in self.store.members(conn, project_pk)}
+
 
 def constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())

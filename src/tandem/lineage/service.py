@@ -274,7 +274,7 @@ class LineageService:
                 keep = sorted(depths, key=lambda pk: abs(depths[pk]))[:MAX_NODES]
                 depths = {pk: depths[pk] for pk in keep}
             rows = {row.pk: row for row in self.store.nodes(conn, depths)}
-            names = self.projects.names(conn)
+            names = self.projects.live_names_in(conn)
             visible = {
                 pk
                 for pk, row in rows.items()
@@ -306,7 +306,7 @@ class LineageService:
 
     def _single(self, conn: Connection, entity: Entity) -> LineageGraph:
         row = NodeRow(0, entity.kind.value, entity.entity_pk, entity.path, entity.project_pk)
-        names = self.projects.names(conn)
+        names = self.projects.live_names_in(conn)
         label = self._labels(conn, [row], names)[0]
         node = LineageNode(
             id=0, kind=entity.kind, project=names.get(entity.project_pk, "?"), depth=0, **label
@@ -327,7 +327,7 @@ class LineageService:
             found[kind] = self._sources[NodeKind(kind)].lineage_labels(conn, keys)
         wanted = {info[0] for infos in found.values() for info in infos.values()}
         if not wanted <= names.keys():
-            names = {**names, **self.projects.names_of(conn, sorted(wanted - names.keys()))}
+            names = {**names, **self.projects.names(conn, wanted - names.keys())}
         out: dict[int, dict[str, Any]] = {}
         for row in rows:
             info = found[row.kind].get(row.entity_pk)

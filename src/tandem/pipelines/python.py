@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tandem.errors import InvalidInput
+from tandem.errors import InvalidInput, UserCodeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 _registry: list[dict[str, Any]] | None = None
@@ -69,10 +69,10 @@ def read_python_pipeline(file: Path) -> tuple[dict[str, Any], list[dict[str, Any
         declared = _registry
     except SyntaxError as exc:
         raise InvalidInput(f"{file.name}, line {exc.lineno}: {exc.msg}") from None
-    except Exception as exc:
-        raise InvalidInput(
+    except Exception as exc:  # the file's own code raised: the traceback stays in __cause__
+        raise UserCodeError(
             f"{file.name} failed while tandem read its stages: {type(exc).__name__}: {exc}"
-        ) from None
+        ) from exc
     finally:
         _registry = None
         sys.path.remove(str(file.parent))

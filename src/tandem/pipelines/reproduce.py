@@ -271,11 +271,20 @@ def _outputs(stage: Stage, record: dict[str, Any], root: Path, tree: WorkTree,
 
 def _params(pipeline: Pipeline, stage: Stage, source: Path, recorded: dict[str, Any],
             result: Reproduction) -> None:  # fmt: skip
-    for param in stage.params:  # a params file git does not hold comes from the work tree
+    """Give the worktree the params the run recorded: a params file git does not hold comes
+    from the work tree, and a value the commit's file holds differently (the run was recorded
+    from uncommitted changes) is written over with the recorded one."""
+    for param in stage.params:
         target = pipeline.root / param.file
         if not target.exists() and (source / param.file).is_file():
             shutil.copy2(source / param.file, target)
     try:
+        now = read_params(pipeline, stage.params)
+    except InvalidInput:
+        now = {}
+    stale = [p for p in stage.params if p.name in recorded and now.get(p.name) != recorded[p.name]]
+    try:
+        _write_params(pipeline.root, stale, recorded)
         now = read_params(pipeline, stage.params)
     except InvalidInput as exc:
         result.differences.append(f"params: {exc}")
@@ -283,3 +292,31 @@ def _params(pipeline: Pipeline, stage: Stage, source: Path, recorded: dict[str, 
     for key, value in recorded.items():
         if now.get(key) != value:
             result.differences.append(f"params: {key} recorded {value!r}, now {now.get(key)!r}")
+
+
+def _write_params(root: Path, params: list[Any], recorded: dict[str, Any]) -> None:
+    """Set each param's dotted key in its file (made if missing) to its recorded value."""
+    import yaml
+
+    from tandem.pipelines.spec import YAML_LOADER
+
+    for file in dict.fromkeys(param.file for param in params):
+        path = root / file
+        try:
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER) or {}
+        except FileNotFoundError:
+            data = {}
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{file} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            data = {}
+        for param in (p for p in params if p.file == file):
+            node = data
+            *parents, last = param.key.split(".")
+            for part in parents:
+                if not isinstance(node.get(part), dict):
+                    node[part] = {}
+                node = node[part]
+            node[last] = recorded[param.name]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

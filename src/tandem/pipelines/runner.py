@@ -10,6 +10,7 @@ read a dataset version the lock does not know yet.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tandem.errors import Conflict, InvalidInput, TandemError
+from tandem.errors import Conflict, InvalidInput, TandemError, UserCodeError
 from tandem.pipelines.execute import (
     CommandJob,
     CommandResult,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from tandem.data.executor import Executor
     from tandem.pipelines.openlineage import Emitter
     from tandem.sdk.run import ActiveRun
+
+log = logging.getLogger(__name__)
 
 UP_TO_DATE, RAN, RESTORED, FAILED, SKIPPED, WOULD_RUN = (
     "up-to-date", "ran", "restored", "failed", "skipped", "would-run",
@@ -103,6 +106,9 @@ class PipelineRunner:
         self.events = events
         self.echo = echo  # stream each stage's output, prefixed with its name
         self.warnings: list[str] = []  # OpenLineage targets that did not take an event
+        # stage -> why its own code failed (it exited non-zero or outlived its timeout), told
+        # apart from tandem failing to run or record it
+        self.user_errors: dict[str, UserCodeError] = {}
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -326,11 +332,15 @@ class PipelineRunner:
         """Kill the stages still running and end their runs as killed; nothing is cached."""
         stop_local_commands()  # a Ray stage's worker goes when this process leaves Ray
         for pending in running.values():
-            try:
+            try:  # the log is a nicety; ending the run is what keeps it from `running` for ever
                 pending.run.log_artifact(pending.log, f"logs/{pending.log.name}")
+            except Exception:
+                log.warning("stage %s: could not keep its log", pending.stage.name, exc_info=True)
+            try:
                 pending.run.end("killed")
             except Exception:
-                continue
+                log.exception("stage %s: could not end run %s as killed",
+                              pending.stage.name, pending.run.id)  # fmt: skip
 
     def _execute(self, pending: _Pending) -> CommandResult:
         stage = pending.stage
@@ -353,9 +363,12 @@ class PipelineRunner:
         try:
             outcome = future.result()
             problem = self._check(stage, pending, outcome)
+            if problem is not None and (outcome.returncode != 0 or outcome.timed_out):
+                self.user_errors[stage.name] = stage_error(stage.name, problem, pending.log)
         except TandemError as exc:
             problem = str(exc)
         except Exception as exc:  # the executor failed (Ray lost a worker, say)
+            log.warning("stage %s could not be run", stage.name, exc_info=True)
             problem = f"the stage could not be run: {exc}"
         if problem is None:
             try:
@@ -376,8 +389,14 @@ class PipelineRunner:
                 return StageResult(stage.name, RAN, seconds, run=ref, log=str(pending.log))
             except TandemError as exc:
                 problem = str(exc)
-        with contextlib.suppress(TandemError):  # the stage's own failure is the news
+            except Exception as exc:  # e.g. an output unreadable: fail the run, never leave it
+                log.exception("stage %s: could not record its run", stage.name)
+                problem = f"tandem could not record the stage's run: {type(exc).__name__}: {exc}"
+        try:
             self.recorder.fail(pending.run, pending.log)
+        except Exception:  # the stage's own failure is the news; this one goes to the log
+            log.warning("stage %s: could not mark run %s failed", stage.name, pending.run.id,
+                        exc_info=True)  # fmt: skip
         self._event("FAIL", stage, pending.run.id, pending.record, problem)
         return StageResult(
             stage.name, FAILED, seconds, run=ref, message=problem, log=str(pending.log)
@@ -440,6 +459,20 @@ class PipelineRunner:
         }  # fmt: skip
         write_lock(self.pipeline, self.lock)
         self.tree.save()
+
+
+def stage_error(stage: str, problem: str, log_file: Path) -> UserCodeError:
+    """The error a stage's own code made: the exception line of the last Python traceback in
+    its log (`ZeroDivisionError: division by zero`), else `problem` (its exit status)."""
+    what = problem
+    with contextlib.suppress(OSError):
+        lines = log_file.read_text(errors="replace").splitlines()[-200:]
+        starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+        if starts:
+            tail = [line for line in lines[starts[-1] + 1 :] if line and not line[0].isspace()]
+            if tail:
+                what = tail[-1].strip()[:300]
+    return UserCodeError(f"stage {stage}: {what}", stage=stage, log=str(log_file))
 
 
 def scan(root: Path) -> dict[str, tuple[int, int]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import Connection
 
 from tandem.audit.service import AuditLog
@@ -125,16 +123,27 @@ class ProjectService:
             self.audit.record(conn, principal, "project.restore", name, project=name)
         return self.store.get(name)
 
-    # -- read models for other domains (the caller's transaction; the caller checks access) --
+    # -- for other domains, in the caller's transaction ----------------------------------------
 
-    def names(self, conn: Connection) -> dict[int, str]:
-        """pk -> name of every live (not deleted) project."""
+    def pk_in(self, conn: Connection, name: str) -> int:
+        """The pk of live project `name`, with NO permission check: for callers that checked
+        the principal's access already (NotFound if it is missing or deleted)."""
+        return self.store.get_pk(conn, name)
+
+    def live_names_in(self, conn: Connection) -> dict[int, str]:
+        """pk -> name of every project that is not deleted, with NO permission check: the
+        caller filters what the principal may read."""
         return dict(self.store.all_names(conn))
 
-    def names_of(self, conn: Connection, pks: Sequence[int]) -> dict[int, str]:
-        """pk -> name of the projects `pks`, deleted ones too (purged ones are missing)."""
-        return self.store.names_of(conn, list(pks)) if pks else {}
+    # -- for other domains (inside the caller's transaction) -------------------------------
+
+    def names(self, conn: Connection, pks: set[int]) -> dict[int, str]:
+        """{pk: name} of the projects among `pks` (deleted ones too), for a domain that keeps
+        rows across projects (a member's notifications). No permission check: the caller
+        filters what its principal may read."""
+        return self.store.names(conn, pks)
 
     def find_pk(self, conn: Connection, name: str) -> int | None:
-        """The pk of live project `name`, or None (no permission is checked)."""
+        """The pk of live project `name`, or None, with NO permission check (the caller
+        checked it, and names a missing project in its own words)."""
         return self.store.find_pk(conn, name)

@@ -121,9 +121,11 @@ class ProjectStore:
     def purge(self, conn: Connection, pk: int) -> None:
         conn.execute(projects.delete().where(projects.c.pk == pk))
 
-    def names_of(self, conn: Connection, pks: builtins.list[int]) -> dict[int, str]:
-        """pk -> name of the projects `pks`, deleted ones too (purged ones are missing)."""
+    def names(self, conn: Connection, pks: builtins.set[int]) -> dict[int, str]:
+        """{pk: name} of the projects among `pks`, deleted ones too."""
         if not pks:
             return {}
-        rows = conn.execute(select(projects.c.pk, projects.c.name).where(projects.c.pk.in_(pks)))
+        rows = conn.execute(
+            select(projects.c.pk, projects.c.name).where(projects.c.pk.in_(sorted(pks)))
+        ).all()
         return {row.pk: row.name for row in rows}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import pickle
 import shutil
 import sys
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from tandem.errors import InvalidInput
+
+log = logging.getLogger(__name__)
 
 FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "python")
 FORMATS = ("skops", "xgboost-json", "lightgbm-text", "onnx", "pickle")
@@ -194,7 +197,8 @@ def _predict(model: Any, flavor: str, example: Any) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return None if predict is None else predict(example)
-    except Exception:
+    except Exception:  # the user's model failed on its example: the save goes on, said in the log
+        log.info("the model's predict failed on its example: no output signature", exc_info=True)
         return None
 
 

@@ -520,11 +520,6 @@ class RegistryService:
         model = self.store.find(conn, project_pk, ref.name)
         return self.store.resolve(conn, model.pk, ref) if model is not None else None
 
-    def version_pk_in(self, conn: Connection, project_pk: int, name: str, version: int) -> int:
-        """The pk of version `version` of model `name` (which must exist)."""
-        model = self.store.find(conn, project_pk, name)
-        return int(self.store.version(conn, model.pk, version).pk)
-
     def version_pks(self, conn: Connection, model_pk: int) -> list[int]:
         """The pks of every version of model `model_pk`."""
         return self.store.version_pks(conn, model_pk)
@@ -548,3 +543,19 @@ class RegistryService:
     def forget_runs(self, conn: Connection, run_pks: Sequence[int]) -> None:
         """gc: versions of purged runs keep their files and lose the link to the run."""
         self.store.forget_runs(conn, run_pks)
+
+    def version_pk(self, conn: Connection, project_pk: int, name: str, version: int) -> int:
+        """The pk of version `version` of model `name`, for a domain that keeps rows about a
+        version (governance's gates). No permission check: the caller has read the version
+        (`get_version`) already; a missing one is NotFound."""
+        model = self.store.find(conn, project_pk, name)
+        row = self.store.version(conn, model.pk, version) if model is not None else None
+        if row is None:
+            raise NotFound(f"model {name!r} has no version {version}")
+        return int(row.pk)
+
+    def version_names(self, conn: Connection, version_pks: set[int]) -> dict[int, tuple[str, int]]:
+        """{version pk: (model name, version number)} of the versions among `version_pks`, for
+        a domain that keeps version pks (a project's gates). No permission check: the caller
+        checked its read access to the project."""
+        return self.store.version_names(conn, version_pks)

@@ -299,6 +299,19 @@ class RegistryStore:
                 )
             )
 
+    def version_names(
+        self, conn: Connection, version_pks: builtins.set[int]
+    ) -> dict[int, tuple[str, int]]:
+        """{version pk: (model name, version number)} of the versions among `version_pks`."""
+        if not version_pks:
+            return {}
+        rows = conn.execute(
+            select(model_versions.c.pk, registered_models.c.name, model_versions.c.version)
+            .join(registered_models, registered_models.c.pk == model_versions.c.model_pk)
+            .where(model_versions.c.pk.in_(sorted(version_pks)))
+        ).all()
+        return {r.pk: (r.name, r.version) for r in rows}
+
     # -- purging (gc) ---------------------------------------------------------------------
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:

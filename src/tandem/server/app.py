@@ -58,8 +58,11 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.data.api import router as data_router
     from tandem.evaluation.api import router as evaluation_router
     from tandem.gc.api import router as gc_router
-    from tandem.governance.api import router as governance_router
-    from tandem.governance.register_api import router as register_router
+    from tandem.governance.decisions.api import router as decisions_router
+    from tandem.governance.gates.api import router as gates_router
+    from tandem.governance.notifications.api import router as notifications_router
+    from tandem.governance.plan.api import router as plan_router
+    from tandem.governance.registers.api import router as registers_router
     from tandem.identity.api import router as identity_router
     from tandem.lineage.api import router as lineage_router
     from tandem.projects.api import router as projects_router
@@ -101,8 +104,11 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         registry_router,
         evaluation_router,
         lineage_router,
-        governance_router,
-        register_router,
+        plan_router,
+        gates_router,
+        decisions_router,
+        registers_router,
+        notifications_router,
         gc_router,
         identity_router,
         audit_router,

@@ -16,11 +16,16 @@ from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
 from tandem.evaluation.store import EvaluationStore
 from tandem.gc.service import GcService
-from tandem.governance.gate_service import GateService
-from tandem.governance.notify import Notifier
-from tandem.governance.register_service import RegisterService
-from tandem.governance.service import GovernanceService
-from tandem.governance.store import GovernanceStore
+from tandem.governance.decisions.service import DecisionService
+from tandem.governance.decisions.store import DecisionStore
+from tandem.governance.gates.service import GateService
+from tandem.governance.gates.store import GateStore
+from tandem.governance.notifications.service import Notifier
+from tandem.governance.notifications.store import NotificationStore
+from tandem.governance.plan.service import PlanService
+from tandem.governance.plan.store import PlanStore
+from tandem.governance.registers.service import RegisterService
+from tandem.governance.registers.store import RegisterStore
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
@@ -53,8 +58,9 @@ class Services:
     evaluations: EvaluationService
     cards: CardService
     lineage: LineageService
-    governance: GovernanceService
+    plan: PlanService
     gates: GateService
+    decisions: DecisionService
     registers: RegisterService
     notifier: Notifier
     gc: GcService
@@ -104,17 +110,17 @@ class Services:
             db, lineage_store, projects, auth, audit,
             runs=tracking, datasets=data, models=registry, evaluations=evaluations,
         )  # fmt: skip
-        governance = GovernanceService(
-            db, GovernanceStore(), project_store, identity_store, registry, evaluations,
-            tracking, auth, audit,
-        )  # fmt: skip
+        plan = PlanService(
+            db, PlanStore(), projects, identity, registry, evaluations, tracking, auth, audit
+        )
         outbound = OutboundPolicy(settings.outbound_allow_hosts)
-        notifier = Notifier(db, project_store, auth, audit, outbound)
+        notifier = Notifier(db, NotificationStore(), projects, auth, audit, outbound)
+        decisions = DecisionService(db, DecisionStore(), projects, auth, audit)
         gates = GateService(
-            db, governance.store, project_store, governance, registry, data, tracking, auth,
+            db, GateStore(), projects, plan, decisions, registry, data, tracking, auth,
             audit, notifier,
         )  # fmt: skip
-        registers = RegisterService(db, project_store, identity_store, notifier, auth, audit)
+        registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
         gc = GcService(
             db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
             audit, staging=settings.home.resolve() / "staging", registry=registry_store,
@@ -133,8 +139,9 @@ class Services:
             evaluations=evaluations,
             cards=cards,
             lineage=lineage,
-            governance=governance,
+            plan=plan,
             gates=gates,
+            decisions=decisions,
             registers=registers,
             notifier=notifier,
             gc=gc,

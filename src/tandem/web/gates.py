@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from tandem.core.auth import Action, Principal
 from tandem.errors import TandemError
-from tandem.governance.gates import Attestation, SignDecision, SignOffCreate, WaiverCreate
+from tandem.governance.gates.models import Attestation, SignDecision, SignOffCreate, WaiverCreate
 from tandem.server.container import Services
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import CRITERION_OWNER, GATE_SIGNER, ITEM_ATTESTER, policy
@@ -169,7 +169,9 @@ def _missing_reason() -> TandemError:
 async def decisions_page(
     request: Request, project: str, services: ServicesDep, principal: PrincipalDep, q: str = ""
 ) -> Response:
-    records = await offload(services.gates.list_decisions, principal, project, q=q.strip() or None)
+    records = await offload(
+        services.decisions.list_decisions, principal, project, q=q.strip() or None
+    )
     context = {
         "project": project,
         "decisions": records,

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from tandem.core.auth import Action, Principal, Role
 from tandem.core.validation import parse_whole_number
 from tandem.errors import TandemError
-from tandem.governance.models import (
+from tandem.governance.plan.models import (
     BRIEF_FIELDS,
     BriefStatus,
     BriefUpdate,
@@ -23,8 +23,8 @@ from tandem.governance.models import (
     criterion_summary,
     parse_assignments,
 )
-from tandem.governance.registers import ActionStatus, CommentCreate
-from tandem.governance.spec import CriterionSpec, brief_changes
+from tandem.governance.plan.spec import CriterionSpec, brief_changes
+from tandem.governance.registers.models import ActionStatus, CommentCreate
 from tandem.server.container import Services
 from tandem.server.deps import PrincipalDep, ServicesDep, offload
 from tandem.server.policy import ACTION_OWNER, policy
@@ -50,7 +50,7 @@ def _q(value: str) -> str:
 
 
 def _overview(services: Services, principal: Principal, project: str) -> dict[str, Any]:
-    governance = services.governance
+    governance = services.plan
     return {
         "brief": governance.get_brief(principal, project),
         "criteria": governance.list_criteria(principal, project),
@@ -65,7 +65,7 @@ def _overview(services: Services, principal: Principal, project: str) -> dict[st
             if principal.may(Action.MODEL_READ, project)
             else []
         ),
-        "decisions": services.gates.list_decisions(principal, project)[:5],
+        "decisions": services.decisions.list_decisions(principal, project)[:5],
         "risks": services.registers.list_risks(principal, project, open_only=True),
         "actions": services.registers.list_actions(principal, project),
         "hypotheses": services.registers.list_hypotheses(principal, project)[:10],
@@ -135,8 +135,8 @@ async def save_brief(
                 "base_version": parse_whole_number(base),
             }
         )
-        before = await offload(services.governance.get_brief, principal, project)
-        saved = await offload(services.governance.set_brief, principal, project, update)
+        before = await offload(services.plan.get_brief, principal, project)
+        saved = await offload(services.plan.set_brief, principal, project, update)
     except TandemError as exc:
         if not is_user_mistake(exc):
             raise
@@ -208,9 +208,7 @@ async def set_criterion(
                 if k != "key" and (v or k in ("kind", "check", "owner"))
             }
         )
-        await offload(
-            services.governance.put_criterion, principal, project, fields["key"], spec.to_set()
-        )
+        await offload(services.plan.put_criterion, principal, project, fields["key"], spec.to_set())
     except (TandemError, ValueError) as exc:
         if isinstance(exc, TandemError) and not is_user_mistake(exc):
             raise
@@ -226,7 +224,7 @@ async def delete_criterion(
     request: Request, project: str, key: str, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     await checked_form(request, project)
-    await offload(services.governance.delete_criterion, principal, project, key)
+    await offload(services.plan.delete_criterion, principal, project, key)
     return redirect(f"/projects/{_q(project)}?notice=criterion-deleted#criteria-h")
 
 
@@ -239,7 +237,7 @@ async def set_raci_row(
     activity = text(form, "activity", 100).strip()
     try:
         row = parse_assignments(text(form, "assignments", 2000).split())
-        await offload(services.governance.set_raci_activity, principal, project, activity, row)
+        await offload(services.plan.set_raci_activity, principal, project, activity, row)
     except TandemError as exc:
         if not is_user_mistake(exc):
             raise
@@ -268,7 +266,7 @@ async def brief_history(
     request: Request, project: str, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     """Every version of the brief, newest first, each as a diff against the one before."""
-    versions = await offload(services.governance.brief_history, principal, project)
+    versions = await offload(services.plan.brief_history, principal, project)
     entries = []
     for i, newer in enumerate(versions):
         base = versions[i + 1] if i + 1 < len(versions) else BriefUpdate()

@@ -8,7 +8,11 @@ import tandem.audit.tables
 import tandem.data.tables
 import tandem.evaluation.tables
 import tandem.gc.models
-import tandem.governance.tables
+import tandem.governance.decisions.tables
+import tandem.governance.gates.tables
+import tandem.governance.notifications.tables
+import tandem.governance.plan.tables
+import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.lineage.tables
 import tandem.projects.tables

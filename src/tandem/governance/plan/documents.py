@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from tandem.errors import InvalidInput
-from tandem.governance.models import BRIEF_FIELDS, BriefStatus, BriefText
-from tandem.governance.spec import ProjectSpec
+from tandem.governance.plan.models import BRIEF_FIELDS, BriefStatus, BriefText
+from tandem.governance.plan.spec import ProjectSpec
 
 _HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
 _STATUS = re.compile(r"^status:\s*(\S+)\s*$", re.IGNORECASE)
@@ -104,7 +104,7 @@ def load_yaml(text: str, what: str) -> Any:
 
 
 def parse_project_file(text: str, what: str = "the project file") -> ProjectSpec:
-    """A project-as-code document (see `tandem.governance.spec`), checked key by key."""
+    """A project-as-code document (see `tandem.governance.plan.spec`), checked key by key."""
     data = load_yaml(text, what)
     if not isinstance(data, dict):
         raise InvalidInput(f"{what} must be a mapping with brief, criteria and raci sections")

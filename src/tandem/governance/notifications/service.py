@@ -1,5 +1,5 @@
-"""Notifications: what a member is told (a sign-off they owe, a mention, an action item given
-to them), kept for the web UI until read and sent to the project's webhook as Slack-compatible
+"""Notifier: what a member is told (a sign-off they owe, a mention, an action item given to
+them), kept for the web UI until read and sent to the project's webhook as Slack-compatible
 JSON (`{"text": ...}`), after the change that caused it is committed.
 
 A webhook that fails or is slow never fails the change: delivery is best effort, with a short
@@ -16,45 +16,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection
 
 from tandem.audit.service import FAILED, AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.outbound import OutboundPolicy
 from tandem.errors import DestinationRefused, InvalidInput
-from tandem.governance.tables import notifications, project_webhooks
-from tandem.projects.store import ProjectStore
-from tandem.projects.tables import projects
+from tandem.governance.notifications.models import Notification, Webhook, WebhookSet
+from tandem.governance.notifications.store import NotificationStore
+from tandem.projects.service import ProjectService
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT_S = 3.0
 MAX_WEBHOOK_URL = 2000
-
-
-class Notification(BaseModel):
-    id: int
-    project: str
-    kind: str = Field(description="sign-off, mention, action-item")
-    message: str
-    link: str = Field(description="the page it is about, e.g. /projects/churn/gates/ID")
-    created_at: int
-    read_at: int | None = None
-
-
-class WebhookSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field("", description="an http(s) URL, e.g. a Slack incoming webhook; '' removes it")
-
-
-class Webhook(BaseModel):
-    project: str
-    url: str
-    updated_at: int | None = None
-    updated_by: str | None = None
 
 
 class Outbox:
@@ -74,13 +50,15 @@ class Notifier:
     def __init__(
         self,
         db: Any,
-        project_store: ProjectStore,
+        store: NotificationStore,
+        projects: ProjectService,
         auth: Authorizer,
         audit: AuditLog,
         outbound: OutboundPolicy | None = None,
     ) -> None:
         self.db = db
-        self.project_store = project_store
+        self.store = store
+        self.projects = projects
         self.auth = auth
         self.audit = audit
         self.outbound = outbound or OutboundPolicy()
@@ -98,28 +76,13 @@ class Notifier:
         message: str,
         link: str,
     ) -> None:
-        """Tell `members` about something; the webhook gets one message for all of them."""
+        """Tell `members` about something; the webhook gets one message for all of them. Runs
+        inside the caller's transaction, which checked its own permission."""
         names = sorted(set(members))
         if not names:
             return
-        now = now_ms()
-        conn.execute(
-            insert(notifications),
-            [
-                {
-                    "member": m,
-                    "project_pk": project_pk,
-                    "kind": kind,
-                    "message": message,
-                    "link": link,
-                    "created_at": now,
-                }
-                for m in names
-            ],
-        )
-        url = conn.execute(
-            select(project_webhooks.c.url).where(project_webhooks.c.project_pk == project_pk)
-        ).scalar()
+        self.store.add(conn, project_pk, names, kind, message, link, now_ms())
+        url = self.store.webhook_url(conn, project_pk)
         outbox.add(project, url, f"{', '.join('@' + m for m in names)}: {message} ({link})")
 
     def deliver(self, outbox: Outbox) -> None:
@@ -162,20 +125,14 @@ class Notifier:
     ) -> list[Notification]:
         """The caller's notifications, newest first."""
         self.auth.require(principal, Action.ACCOUNT)
-        query = (
-            select(notifications, projects.c.name.label("project"))
-            .join(projects, projects.c.pk == notifications.c.project_pk)
-            .where(notifications.c.member == principal.name)
-        )
-        if unread:
-            query = query.where(notifications.c.read_at.is_(None))
         with self.db.read() as conn:
-            rows = conn.execute(query.order_by(notifications.c.pk.desc()).limit(limit)).all()
+            rows = self.store.of_member(conn, principal.name, unread=unread, limit=limit)
+            names = self.projects.names(conn, {r.project_pk for r in rows})
         readable = self.auth.readable_projects(principal)
         return [
             Notification(
                 id=r.pk,
-                project=r.project,
+                project=names[r.project_pk],
                 kind=r.kind,
                 message=r.message,
                 link=r.link,
@@ -183,29 +140,21 @@ class Notifier:
                 read_at=r.read_at,
             )
             for r in rows
-            if readable is None or r.project in readable
+            if r.project_pk in names and (readable is None or names[r.project_pk] in readable)
         ]
 
     def mark_read(self, principal: Principal, ids: list[int] | None = None) -> int:
         """Mark the caller's notifications read (all of them without `ids`)."""
         self.auth.require(principal, Action.ACCOUNT)
-        query = update(notifications).where(
-            notifications.c.member == principal.name, notifications.c.read_at.is_(None)
-        )
-        if ids is not None:
-            query = query.where(notifications.c.pk.in_(ids))
         with self.db.write() as conn:
-            return int(conn.execute(query.values(read_at=now_ms())).rowcount)
+            return self.store.mark_read(conn, principal.name, ids, now_ms())
 
     # -- the project's webhook -----------------------------------------------------------------
 
     def webhook(self, principal: Principal, project: str) -> Webhook:
-        self.auth.require(principal, Action.PROJECT_WRITE, project)
         with self.db.read() as conn:
-            project_pk = self.project_store.get_pk(conn, project)
-            row = conn.execute(
-                select(project_webhooks).where(project_webhooks.c.project_pk == project_pk)
-            ).first()
+            project_pk = self.projects.access(conn, principal, project, Action.PROJECT_WRITE)
+            row = self.store.webhook(conn, project_pk)
         if row is None:
             return Webhook(project=project, url="")
         return Webhook(
@@ -214,7 +163,7 @@ class Notifier:
 
     def set_webhook(self, principal: Principal, project: str, data: WebhookSet) -> Webhook:
         """Where the project's notifications go as Slack-compatible JSON ('' stops them)."""
-        self.auth.require(principal, Action.PROJECT_WRITE, project)
+        self.auth.require(principal, Action.PROJECT_WRITE, project)  # before checking the URL
         url = data.url.strip()
         if len(url) > MAX_WEBHOOK_URL:
             raise InvalidInput(f"webhook URL is longer than {MAX_WEBHOOK_URL} characters")
@@ -222,19 +171,8 @@ class Notifier:
             # A name that does not resolve now is kept: delivery checks it again anyway.
             self.outbound.check(url, what="webhook URL", resolve=False)
         with self.db.write() as conn:
-            project_pk = self.project_store.get_pk(conn, project)
-            conn.execute(
-                delete(project_webhooks).where(project_webhooks.c.project_pk == project_pk)
-            )
-            if url:
-                conn.execute(
-                    insert(project_webhooks).values(
-                        project_pk=project_pk,
-                        url=url,
-                        updated_at=now_ms(),
-                        updated_by=principal.name,
-                    )
-                )
+            project_pk = self.projects.access(conn, principal, project, Action.PROJECT_WRITE)
+            self.store.set_webhook(conn, project_pk, url, principal.name, now_ms())
             # the URL is a secret (it lets anyone post to the channel): only its host is logged
             self.audit.record(
                 conn,

@@ -1,5 +1,5 @@
-"""REST endpoints for hypotheses, risks, retrospectives, action items, comments, the activity
-feed, your notifications and the project's webhook."""
+"""REST endpoints for hypotheses, risks, retrospectives, action items, comments and the
+activity feed."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from tandem.audit.models import Activity
 from tandem.core.auth import Action
 from tandem.core.paging import Page
 from tandem.core.validation import Int64, Number
-from tandem.governance.notify import Notification, Webhook, WebhookSet
-from tandem.governance.registers import (
+from tandem.governance.registers.models import (
     ActionItem,
     ActionItemCreate,
     ActionStatus,
@@ -180,36 +179,12 @@ async def activity(
 ) -> Page[Activity]:
     """Who changed what in the project, newest first (members read it; the full audit log
     with details needs `audit:read`)."""
-    return await offload(services.audit.activity, principal, project, cursor=cursor, limit=limit)
-
-
-@router.get("/me/notifications", openapi_extra=policy(SIGNED_IN))
-async def my_notifications(
-    services: ServicesDep, principal: PrincipalDep, unread: bool = False
-) -> list[Notification]:
-    return await offload(services.notifier.mine, principal, unread=unread)
-
-
-@router.post("/me/notifications/read", openapi_extra=policy(SIGNED_IN))
-async def read_notifications(services: ServicesDep, principal: PrincipalDep) -> dict[str, int]:
-    """Mark all your notifications read."""
-    return {"marked": await offload(services.notifier.mark_read, principal)}
+    return await offload(
+        services.registers.activity, principal, project, cursor=cursor, limit=limit
+    )
 
 
 @router.get("/me/actions", openapi_extra=policy(SIGNED_IN))
 async def my_actions(services: ServicesDep, principal: PrincipalDep) -> list[ActionItem]:
     """Your open action items in every project, soonest due first."""
     return await offload(services.registers.my_actions, principal)
-
-
-@router.get(PROJECT + "/webhook", openapi_extra=policy(Action.PROJECT_WRITE))
-async def get_webhook(project: str, services: ServicesDep, principal: PrincipalDep) -> Webhook:
-    return await offload(services.notifier.webhook, principal, project)
-
-
-@router.put(PROJECT + "/webhook", openapi_extra=policy(Action.PROJECT_WRITE))
-async def set_webhook(
-    project: str, body: WebhookSet, services: ServicesDep, principal: PrincipalDep
-) -> Webhook:
-    """Where notifications go as Slack-compatible JSON (`{"text": ...}`); "" removes it."""
-    return await offload(services.notifier.set_webhook, principal, project, body)

@@ -25,13 +25,13 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tandem.governance.gates import GatePolicy
-from tandem.governance.models import (
+from tandem.governance.plan.models import (
     BRIEF_FIELDS,
     BriefText,
     Criterion,
     CriterionKind,
     CriterionSet,
+    GatePolicy,
     RaciLetter,
     criterion_summary,
     parse_check,

@@ -1,5 +1,5 @@
-"""Gates, sign-offs, waivers and decision records: the models shared by the server and the SDK,
-and which checklist and which RACI activity each stage's gate has.
+"""Gates, sign-offs and waivers: the models shared by the server and the SDK, and which
+checklist and which RACI activity each stage's gate has.
 
 Moving a model version forward (to ready-for-review, ready-for-production, production or
 retired) goes through a gate: a checklist evaluated from evidence, and sign-offs from the
@@ -9,12 +9,9 @@ holds and every required member approved; one rejection closes it."""
 from __future__ import annotations
 
 import enum
-import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tandem.core.validation import Number
-from tandem.errors import InvalidInput
 from tandem.registry.models import Stage
 
 
@@ -31,7 +28,8 @@ class SignDecision(enum.StrEnum):
 
 
 class Item(enum.StrEnum):
-    """The default checklist items (DESIGN.md section 2)."""
+    """The default checklist items (DESIGN.md section 2); each is a check in
+    `tandem.governance.gates.checklist.CHECKLIST`."""
 
     REPRODUCIBLE = "reproducible"
     TRAINING_DATA_CONTRACT = "training-data-contract"
@@ -47,32 +45,18 @@ class Item(enum.StrEnum):
 
 CUSTOM_PREFIX = "project:"  # a project-specific item's checklist key: project:security-review
 
-ITEM_TITLES = {
-    Item.REPRODUCIBLE: "The training run is reproducible: code version, data versions, params, "
-    "seed and environment recorded",
-    Item.TRAINING_DATA_CONTRACT: "The training data passed its contract",
-    Item.HOLDOUT_EVALUATION: "An evaluation exists on a held-out dataset version",
-    Item.MODEL_CRITERIA: "Model criteria met or waived",
-    Item.RELEASE_CRITERIA: "Product, fairness and system criteria met or waived",
-    Item.NO_PII: "No unresolved personal-data finding in the training data",
-    Item.MONITORING_PLAN: "A monitoring plan exists: the RACI names who is accountable for "
-    "monitoring",
-    Item.ROLLBACK_TARGET: "A rollback target exists",
-    Item.DECISION_RECORD: "An accepted decision record links to this version",
-    Item.SIGN_OFFS: "Sign-offs from the members the RACI marks accountable",
-}
-
 _REVIEW = (Item.REPRODUCIBLE, Item.TRAINING_DATA_CONTRACT, Item.HOLDOUT_EVALUATION,
            Item.MODEL_CRITERIA)  # fmt: skip
 _RELEASE = (*_REVIEW, Item.RELEASE_CRITERIA, Item.NO_PII, Item.MONITORING_PLAN,
             Item.ROLLBACK_TARGET, Item.SIGN_OFFS)  # fmt: skip
-CHECKLISTS: dict[Stage, tuple[Item, ...]] = {
+CHECKLISTS: dict[Stage, tuple[str, ...]] = {
     Stage.READY_FOR_REVIEW: (*_REVIEW, Item.SIGN_OFFS),
     Stage.READY_FOR_PRODUCTION: _RELEASE,
     Stage.PRODUCTION: _RELEASE,
     Stage.RETIRED: (Item.DECISION_RECORD, Item.SIGN_OFFS),
 }
-"""Each gated stage's checklist. Moving back to draft is not gated."""
+"""Each gated stage's checklist, by item key (the project's own items go before the last, the
+sign-offs). Moving back to draft is not gated; the gated stages are `GATED_STAGES`."""
 
 ACTIVITY = {
     Stage.READY_FOR_REVIEW: "evaluation",
@@ -85,27 +69,6 @@ review gate needs one only when the RACI has an `evaluation` activity; a release
 
 MONITORING_ACTIVITY = "monitoring"
 ROLLBACK_ALIAS = "rollback"
-
-
-class PolicyItem(BaseModel):
-    """A project's own checklist item, attested on each gate by a member of `attested_by`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$")
-    title: str = Field(min_length=1, max_length=300)
-    attested_by: str = Field(description="the project role whose member attests it")
-
-
-class GatePolicy(BaseModel):
-    """What a project adds to a stage's gate (`gates:` in project.yaml)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    signers: list[str] = Field(
-        ["A"], description="whose sign-off it needs: A (accountable), and R (responsible) if asked"
-    )
-    items: list[PolicyItem] = []
 
 
 class Attestation(BaseModel):
@@ -187,60 +150,3 @@ class WaiverCreate(BaseModel):
 
     criterion: str
     reason: str = Field(min_length=1, max_length=20_000)
-
-
-# -- decision records ----------------------------------------------------------------------
-
-
-class DecisionStatus(enum.StrEnum):
-    PROPOSED = "proposed"
-    ACCEPTED = "accepted"
-    SUPERSEDED = "superseded"
-
-
-_LINK = re.compile(r"^[\w\-./@:]{1,500}$")
-LINK_KINDS = ("models", "datasets", "runs", "evaluations", "criteria", "gates", "decisions")
-
-
-def check_links(links: list[str]) -> list[str]:
-    """References as `KIND/...` or `PROJECT/KIND/...` with KIND one of `LINK_KINDS`."""
-    for link in links:
-        parts = link.split("/")
-        well_formed = bool(_LINK.match(link)) and not any(p in ("", ".", "..") for p in parts)
-        kind_at = 1 if len(parts) > 2 and parts[1] in LINK_KINDS else 0
-        if not well_formed or parts[kind_at] not in LINK_KINDS or len(parts) < kind_at + 2:
-            raise InvalidInput(
-                f"link {link!r} is not a reference such as models/churn-gbm@3, "
-                "datasets/customers@v2, runs/ID or evaluations/ID"
-            )
-    return sorted(set(links))
-
-
-class DecisionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(min_length=1, max_length=300)
-    context: str = ""
-    options: str = ""
-    decision: str = Field(min_length=1)
-    consequences: str = ""
-    links: list[str] = Field([], description="what it is about, e.g. models/churn-gbm@3")
-    accept: bool = Field(False, description="record it as accepted (you are its approver)")
-    supersedes: Number | None = Field(None, description="the number of the decision it replaces")
-
-
-class DecisionRecord(BaseModel):
-    project: str
-    number: int
-    title: str
-    context: str
-    options: str
-    decision: str
-    consequences: str
-    status: DecisionStatus
-    links: list[str]
-    approvers: list[str]
-    superseded_by: int | None = None
-    created_at: int
-    created_by: str
-    accepted_at: int | None = None

@@ -1,5 +1,5 @@
-"""GovernanceStore: typed queries over the brief, criteria and RACI tables. No rules, no
-permissions: GovernanceService checks those first."""
+"""PlanStore: typed queries over the brief, criteria, RACI and gate-policy tables. No rules, no
+permissions: PlanService checks those first."""
 
 from __future__ import annotations
 
@@ -8,30 +8,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
-from tandem.governance.gates import GatePolicy
-from tandem.governance.models import Brief, BriefText, Criterion, RaciLetter
-from tandem.governance.tables import (
-    action_items,
-    brief_versions,
-    comments,
-    criteria,
-    criterion_waivers,
-    decisions,
-    gate_attestations,
-    gate_policies,
-    gate_signoffs,
-    gates,
-    hypotheses,
-    notifications,
-    project_webhooks,
-    raci,
-    retrospectives,
-    risks,
-)
+from tandem.governance.plan.models import Brief, BriefText, Criterion, GatePolicy, RaciLetter
+from tandem.governance.plan.tables import brief_versions, criteria, gate_policies, raci
 from tandem.registry.models import Stage
 
 
-class GovernanceStore:
+class PlanStore:
     # -- brief ----------------------------------------------------------------------------
 
     def brief(self, conn: Connection, project_pk: int, project: str, version: int | None) -> Brief:
@@ -169,19 +151,6 @@ class GovernanceStore:
     # -- gc -------------------------------------------------------------------------------
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:
-        """Everything governance holds about a purged project goes with it."""
-        project_gates = select(gates.c.pk).where(gates.c.project_pk == project_pk)
-        conn.execute(delete(gate_signoffs).where(gate_signoffs.c.gate_pk.in_(project_gates)))
-        project_decisions = select(decisions.c.pk).where(decisions.c.project_pk == project_pk)
-        conn.execute(
-            delete(criterion_waivers).where(criterion_waivers.c.decision_pk.in_(project_decisions))
-        )
-        conn.execute(
-            delete(gate_attestations).where(gate_attestations.c.gate_pk.in_(project_gates))
-        )
-        for table in (
-            gate_policies,
-            brief_versions, criteria, raci, gates, decisions, hypotheses, risks, retrospectives,
-            action_items, comments, notifications, project_webhooks,
-        ):  # fmt: skip
+        """Everything the plan holds about a purged project goes with it."""
+        for table in (gate_policies, brief_versions, criteria, raci):
             conn.execute(delete(table).where(table.c.project_pk == project_pk))

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tandem.evaluation.models import Evaluation
-from tandem.governance.models import (
+from tandem.governance.plan.models import (
     COMPARATORS,
     Criterion,
     CriterionKind,

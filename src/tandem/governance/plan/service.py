@@ -1,5 +1,6 @@
-"""GovernanceService: every rule about a project's brief, success criteria and RACI, and the
-scorecard of a model version against the criteria.
+"""PlanService: every rule about a project's brief, success criteria and RACI, the scorecard
+of a model version against the criteria, and the project as code (which also sets the gate
+policies: `gates:` in project.yaml).
 
 The REST API, and through it the SDK, CLI and web UI, call these methods; each takes the acting
 principal and checks it first. Anyone who may read the project reads these records; the brief
@@ -25,10 +26,10 @@ from tandem.core.validation import check_key, check_text
 from tandem.errors import Conflict, InvalidInput, NotFound
 from tandem.evaluation.models import Evaluation
 from tandem.evaluation.service import EvaluationService
-from tandem.governance.gates import GatePolicy
-from tandem.governance.models import (
+from tandem.governance.plan.models import (
     BRIEF_FIELDS,
     COMPARATORS,
+    GATED_STAGES,
     Brief,
     BriefDiff,
     BriefText,
@@ -37,15 +38,17 @@ from tandem.governance.models import (
     CriterionKind,
     CriterionSet,
     FieldDiff,
+    GatePolicy,
     Raci,
     RaciLetter,
     RaciSet,
     Scorecard,
+    ScorecardRow,
     check_activity,
     check_criterion_key,
 )
-from tandem.governance.scorecard import judge
-from tandem.governance.spec import (
+from tandem.governance.plan.scorecard import judge
+from tandem.governance.plan.spec import (
     CriterionSpec,
     Plan,
     ProjectSpec,
@@ -53,9 +56,9 @@ from tandem.governance.spec import (
     brief_changes,
     plan_changes,
 )
-from tandem.governance.store import GovernanceStore
-from tandem.identity.store import IdentityStore
-from tandem.projects.store import ProjectStore
+from tandem.governance.plan.store import PlanStore
+from tandem.identity.service import IdentityService
+from tandem.projects.service import ProjectService
 from tandem.registry.models import ModelVersion, Stage
 from tandem.registry.service import RegistryService
 from tandem.tracking.models import Run, RunSearch
@@ -75,13 +78,13 @@ class Evidence:
     runs: list[Run]
 
 
-class GovernanceService:
+class PlanService:
     def __init__(
         self,
         db: Any,
-        store: GovernanceStore,
-        project_store: ProjectStore,
-        identity_store: IdentityStore,
+        store: PlanStore,
+        projects: ProjectService,
+        identity: IdentityService,
         registry: RegistryService,
         evaluations: EvaluationService,
         tracking: TrackingService,
@@ -90,19 +93,13 @@ class GovernanceService:
     ) -> None:
         self.db = db
         self.store = store
-        self.project_store = project_store
-        self.identity_store = identity_store
+        self.projects = projects
+        self.identity = identity
         self.registry = registry
         self.evaluations = evaluations
         self.tracking = tracking
         self.auth = auth
         self.audit = audit
-
-    def _project_pk(
-        self, conn: Connection, principal: Principal, project: str, action: Action
-    ) -> int:
-        self.auth.require(principal, action, project)
-        return self.project_store.get_pk(conn, project)
 
     # -- brief ----------------------------------------------------------------------------
 
@@ -110,7 +107,7 @@ class GovernanceService:
         """The project's brief (version 0, empty, until someone writes it), or an older
         `version` of it."""
         with self.db.read() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.PROJECT_READ)
+            project_pk = self.projects.access(conn, principal, project, Action.PROJECT_READ)
             brief = self.store.brief(conn, project_pk, project, version)
         if version is not None and version != 0 and brief.version != version:
             raise NotFound(f"the brief of {project!r} has no version {version}")
@@ -119,7 +116,7 @@ class GovernanceService:
     def brief_history(self, principal: Principal, project: str) -> list[Brief]:
         """Every saved version of the brief, newest first."""
         with self.db.read() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.PROJECT_READ)
+            project_pk = self.projects.access(conn, principal, project, Action.PROJECT_READ)
             return self.store.brief_history(conn, project_pk, project)
 
     def brief_diff(
@@ -143,7 +140,7 @@ class GovernanceService:
         text = self._check_brief(data)
         try:
             with self.db.write() as conn:
-                project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
+                project_pk = self.projects.access(conn, principal, project, Action.PLAN_WRITE)
                 self._write_brief(conn, principal, project, project_pk, text, data.base_version)
                 return self.store.brief(conn, project_pk, project, None)
         except IntegrityError:  # another writer took the same version number
@@ -185,7 +182,7 @@ class GovernanceService:
 
     def list_criteria(self, principal: Principal, project: str) -> list[Criterion]:
         with self.db.read() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.PROJECT_READ)
+            project_pk = self.projects.access(conn, principal, project, Action.PROJECT_READ)
             return self.store.criteria(conn, project_pk, project)
 
     def put_criterion(
@@ -197,13 +194,13 @@ class GovernanceService:
         check_criterion_key(key)
         data = self._check_criterion(data)
         with self.db.write() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
+            project_pk = self.projects.access(conn, principal, project, Action.PLAN_WRITE)
             self._write_criterion(conn, principal, project, project_pk, key, data)
             return next(c for c in self.store.criteria(conn, project_pk, project) if c.key == key)
 
     def delete_criterion(self, principal: Principal, project: str, key: str) -> None:
         with self.db.write() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
+            project_pk = self.projects.access(conn, principal, project, Action.PLAN_WRITE)
             self._delete_criterion(conn, principal, project, project_pk, key)
 
     @staticmethod
@@ -274,20 +271,20 @@ class GovernanceService:
 
     def get_raci(self, principal: Principal, project: str) -> Raci:
         with self.db.read() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.PROJECT_READ)
+            project_pk = self.projects.access(conn, principal, project, Action.PROJECT_READ)
             return Raci(project=project, activities=self.store.raci(conn, project_pk))
 
     def member_names(self, project: str) -> set[str]:
         """Who belongs to the project now (for callers that have checked access already)."""
         with self.db.read() as conn:
-            project_pk = self.project_store.get_pk(conn, project)
-            return {m.user for m in self.identity_store.members(conn, project_pk)}
+            project_pk = self.projects.pk_in(conn, project)
+            return self.identity.member_names_in(conn, project_pk)
 
     def set_raci(self, principal: Principal, project: str, data: RaciSet) -> Raci:
         """Replace the whole matrix. Every activity has exactly one Accountable member, and
         everyone named is a member of the project."""
         with self.db.write() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.RACI_WRITE)
+            project_pk = self.projects.access(conn, principal, project, Action.RACI_WRITE)
             self._write_raci(conn, principal, project, project_pk, data.activities)
             return Raci(project=project, activities=self.store.raci(conn, project_pk))
 
@@ -312,7 +309,7 @@ class GovernanceService:
         must_exist: bool,
     ) -> Raci:
         with self.db.write() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.RACI_WRITE)
+            project_pk = self.projects.access(conn, principal, project, Action.RACI_WRITE)
             current = self.store.raci(conn, project_pk)
             if must_exist and activity not in current:
                 raise InvalidInput(f"the RACI has no activity {activity!r}")
@@ -348,7 +345,7 @@ class GovernanceService:
         project_pk: int,
         matrix: dict[str, dict[str, RaciLetter]],
     ) -> None:
-        members = {m.user for m in self.identity_store.members(conn, project_pk)}
+        members = self.identity.member_names_in(conn, project_pk)
         for activity, row in matrix.items():
             check_activity(activity)
             strangers = sorted(set(row) - members)
@@ -404,7 +401,7 @@ class GovernanceService:
         evaluations (with reports) and its runs, newest first."""
         version = self.registry.get_version(principal, project, model, selector)
         with self.db.read() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.MODEL_READ)
+            project_pk = self.projects.access(conn, principal, project, Action.MODEL_READ)
             criteria = self.store.criteria(conn, project_pk, project)
         ref = f"{model}@{version.version}"
         evaluations = self.evaluations.list_for_model(principal, project, ref, full=True)
@@ -434,7 +431,7 @@ class GovernanceService:
     def export(self, principal: Principal, project: str) -> ProjectSpec:
         """The brief, criteria and RACI as one document `apply` takes back unchanged."""
         with self.db.read() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.PROJECT_READ)
+            project_pk = self.projects.access(conn, principal, project, Action.PROJECT_READ)
             brief = self.store.brief(conn, project_pk, project, None)
             criteria = self.store.criteria(conn, project_pk, project)
             raci = self.store.raci(conn, project_pk)
@@ -482,7 +479,7 @@ class GovernanceService:
             }
         )  # fmt: skip
         with self.db.read() if dry_run else self.db.write() as conn:
-            project_pk = self._project_pk(conn, principal, project, action)
+            project_pk = self.projects.access(conn, principal, project, action)
             current_criteria = self.store.criteria(conn, project_pk, project)
             current_raci = self.store.raci(conn, project_pk)
             changes = plan_changes(
@@ -516,12 +513,35 @@ class GovernanceService:
                 )  # fmt: skip
             return Plan(project=project, applied=True, changes=changes)
 
+    # -- for other domains (inside the caller's transaction) -------------------------------
+
+    def gate_policies(self, conn: Connection, project_pk: int) -> dict[Stage, GatePolicy]:
+        """The project's gate policies (`gates:` in project.yaml), for the gates domain. No
+        permission check: the caller checked its access to the project."""
+        return self.store.policies(conn, project_pk)
+
+    def raci_rows(self, conn: Connection, project_pk: int) -> dict[str, dict[str, RaciLetter]]:
+        """The RACI matrix (activity -> member -> letter), for a domain that reads it inside its
+        own transaction (a gate notifies its signers). No permission check: the caller checked
+        its access to the project."""
+        return self.store.raci(conn, project_pk)
+
+    def purge_project_in(self, conn: Connection, project_pk: int) -> None:
+        """Delete everything the plan holds about a purged project, for gc inside its
+        transaction. No permission check: gc checked."""
+        self.store.purge_project(conn, project_pk)
+
+    @staticmethod
+    def judge(criterion: Criterion, evaluations: list[Evaluation], runs: list[Run]) -> ScorecardRow:
+        """One criterion judged on the evidence given (evaluations with reports and runs, newest
+        first), for the gates domain, which counts only fresh evaluations. Pure: no permission
+        check, no database."""
+        return judge(criterion, evaluations, runs)
+
 
 def _check_policy(stage: Stage, policy: GatePolicy) -> None:
     """A stage's gate policy: a gated stage, signers A (and R), items attested by real roles."""
-    from tandem.governance.gates import CHECKLISTS
-
-    if stage not in CHECKLISTS:
+    if stage not in GATED_STAGES:
         raise InvalidInput(f"gates.{stage.value}: moving to {stage.value} is not gated")
     if "A" not in policy.signers or not set(policy.signers) <= {"A", "R"}:
         raise InvalidInput(

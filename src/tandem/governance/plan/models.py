@@ -1,5 +1,6 @@
-"""Governance records shared by the server and the SDK: the brief, success criteria, the RACI
-matrix and the scorecard that checks a model version against the criteria."""
+"""The plan's records, shared by the server and the SDK: the brief, success criteria, the RACI
+matrix, the scorecard that checks a model version against the criteria, and what a project adds
+to its stages' gates (`gates:` in project.yaml)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from tandem.core.validation import MAX_NUMBER
 from tandem.errors import InvalidInput
+from tandem.registry.models import Stage
 
 # -- brief -----------------------------------------------------------------------------------
 
@@ -283,3 +285,32 @@ def criterion_summary(c: CriterionSet | dict[str, Any]) -> str:
         across = "across " if data["kind"] == CriterionKind.FAIRNESS else ""
         text += f" [{across}{data['slice']}]"
     return text
+
+
+# -- gate policies ---------------------------------------------------------------------------
+
+GATED_STAGES = (Stage.READY_FOR_REVIEW, Stage.READY_FOR_PRODUCTION, Stage.PRODUCTION,
+                Stage.RETIRED)  # fmt: skip
+"""The stages a version moves to only through a gate (each has a checklist in
+tandem.governance.gates); moving back to draft is not gated."""
+
+
+class PolicyItem(BaseModel):
+    """A project's own checklist item, attested on each gate by a member of `attested_by`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$")
+    title: str = Field(min_length=1, max_length=300)
+    attested_by: str = Field(description="the project role whose member attests it")
+
+
+class GatePolicy(BaseModel):
+    """What a project adds to a stage's gate (`gates:` in project.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signers: list[str] = Field(
+        ["A"], description="whose sign-off it needs: A (accountable), and R (responsible) if asked"
+    )
+    items: list[PolicyItem] = []
