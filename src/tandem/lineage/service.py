@@ -103,6 +103,19 @@ class LineageLinks:
         """Add the edge src -> dst (and their nodes); adding it again changes nothing."""
         self.store.link(conn, src, dst, relation, now)
 
+    def link_run_dataset(
+        self, conn: Connection, run: tuple[int, int], version: tuple[int, int], *,
+        output: bool, now: int,
+    ) -> None:  # fmt: skip
+        """Record that a run used a dataset version (version -> run, consumed by) or, with
+        `output`, produced it (run -> version). `run` and `version` are (pk, project pk)."""
+        run_node = Entity(NodeKind.RUN, run[0], run[1])
+        version_node = Entity(NodeKind.DATASET_VERSION, version[0], version[1])
+        if output:
+            self.store.link(conn, run_node, version_node, Relation.PRODUCED, now)
+        else:
+            self.store.link(conn, version_node, run_node, Relation.CONSUMED_BY, now)
+
     def forget(self, conn: Connection, entity: Entity) -> None:
         """Remove `entity`'s node and its edges (the entity was deleted)."""
         self.store.forget(conn, entity)
