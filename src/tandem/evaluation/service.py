@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.refs import ModelRef, parse_dataset_ref, parse_model_ref
-from tandem.data.store import DatasetStore
-from tandem.data.tables import dataset_versions, datasets
+from tandem.data.service import DataService
 from tandem.errors import InvalidInput, NotFound
 from tandem.evaluation.models import Evaluation, EvaluationCreate
 from tandem.evaluation.schema import EvaluationReport, readable_report, report_errors
-from tandem.evaluation.tables import evaluations
-from tandem.lineage.models import NodeKind, Relation
-from tandem.lineage.store import Entity, LineageStore
-from tandem.projects.store import ProjectStore
-from tandem.projects.tables import projects
-from tandem.registry.store import RegistryStore
-from tandem.registry.tables import model_versions, registered_models
+from tandem.evaluation.store import EvaluationStore
+from tandem.lineage.models import Entity, NodeKind, NodeLabel, Relation
+from tandem.lineage.service import LineageLinks
+from tandem.projects.service import ProjectService
+from tandem.registry.service import RegistryService
 from tandem.store.db import Database
 
 MAX_REPORT_BYTES = 16 << 20
@@ -54,49 +52,47 @@ class EvaluationService:
     def __init__(
         self,
         db: Database,
-        project_store: ProjectStore,
-        registry: RegistryStore,
-        datasets: DatasetStore,
+        store: EvaluationStore,
+        projects: ProjectService,
+        registry: RegistryService,
+        data: DataService,
+        lineage: LineageLinks,
         auth: Authorizer,
         audit: AuditLog,
     ) -> None:
         self.db = db
-        self.project_store = project_store
+        self.store = store
+        self.projects = projects
         self.registry = registry
-        self.datasets = datasets
+        self.data = data
+        self.lineage = lineage
         self.auth = auth
         self.audit = audit
-        self.lineage = LineageStore()
-
-    def _project_pk(
-        self, conn: Connection, principal: Principal, project: str, action: Action
-    ) -> int:
-        self.auth.require(principal, action, project)
-        return self.project_store.get_pk(conn, project)
 
     def _model_version(self, conn: Connection, project_pk: int, project: str, ref: ModelRef) -> Any:
-        model = self.registry.find(conn, project_pk, ref.name)
+        model = self.registry.model_in(conn, project_pk, ref.name)
         if model is None:
             raise NotFound(f"model {ref.name!r} does not exist in project {project!r}")
-        row = self.registry.resolve(conn, model.pk, ref)
+        row = self.registry.version_of(conn, model.pk, ref)
         if row is None:
             raise NotFound(f"model {project}/{ref} does not exist")
         return row
 
     def _dataset_version(
         self, conn: Connection, principal: Principal, text: str, project: str
-    ) -> Any:
+    ) -> tuple[Any, int]:
+        """The dataset version `text` names, and its project's pk."""
         ref = parse_dataset_ref(text, project)
         dataset_project = ref.project or project
         self.auth.require(principal, Action.DATA_READ, dataset_project)
-        project_pk = self.project_store.find_pk(conn, dataset_project)
-        dataset = self.datasets.find(conn, project_pk, ref.name) if project_pk else None
-        if dataset is None:
+        project_pk = self.projects.find_pk_in(conn, dataset_project)
+        dataset = self.data.dataset_in(conn, project_pk, ref.name) if project_pk else None
+        if dataset is None or project_pk is None:
             raise NotFound(f"dataset {ref.name!r} does not exist in project {dataset_project!r}")
-        row = self.datasets.resolve(conn, dataset.pk, ref.version)
+        row = self.data.dataset_version_of(conn, dataset.pk, ref.version)
         if row is None:
             raise NotFound(f"dataset {dataset_project}/{ref} has no such version")
-        return row
+        return row, project_pk
 
     def record(self, principal: Principal, project: str, data: EvaluationCreate) -> Evaluation:
         """Store an evaluation report against its model version and dataset version.
@@ -126,32 +122,32 @@ class EvaluationService:
             raise InvalidInput(f"the model must be in project {project!r}")
         now = now_ms()
         with self.db.write() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.MODEL_WRITE)
+            project_pk = self.projects.access(conn, principal, project, Action.MODEL_WRITE)
             version = self._model_version(conn, project_pk, project, model_ref)
-            dataset = self._dataset_version(conn, principal, data.dataset, project)
+            dataset, dataset_project_pk = self._dataset_version(
+                conn, principal, data.dataset, project
+            )
             baseline = None
             if data.baseline is not None:
                 base_ref = parse_model_ref(data.baseline, project)
                 baseline = self._model_version(conn, project_pk, project, base_ref)
             eval_id = uuid.uuid4().hex
-            eval_pk = conn.execute(
-                insert(evaluations).values(
-                    id=eval_id, project_pk=project_pk, model_version_pk=version.pk,
-                    dataset_version_pk=dataset.pk,
-                    baseline_version_pk=baseline.pk if baseline is not None else None,
-                    task=task, target=data.target, threshold=_finite(threshold),
-                    rows=checked.rows, headline=orjson.dumps(headline).decode(), report=text,
-                    created_at=now, created_by=principal.name,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]  # fmt: skip
+            eval_pk = self.store.insert(
+                conn, id=eval_id, project_pk=project_pk, model_version_pk=version.pk,
+                dataset_version_pk=dataset.pk,
+                baseline_version_pk=baseline.pk if baseline is not None else None,
+                task=task, target=data.target, threshold=_finite(threshold),
+                rows=checked.rows, headline=orjson.dumps(headline).decode(), report=text,
+                created_at=now, created_by=principal.name,
+            )  # fmt: skip
             evaluation = Entity(NodeKind.EVALUATION, eval_pk, project_pk)
             self.lineage.link(
                 conn, Entity(NodeKind.MODEL_VERSION, version.pk, project_pk), evaluation,
                 Relation.EVALUATED, now,
             )  # fmt: skip
             self.lineage.link(
-                conn, self.lineage.dataset_version(conn, dataset.pk), evaluation,
-                Relation.EVALUATED_ON, now,
+                conn, Entity(NodeKind.DATASET_VERSION, dataset.pk, dataset_project_pk),
+                evaluation, Relation.EVALUATED_ON, now,
             )  # fmt: skip
             self.audit.record(
                 conn, principal, "evaluation.record", eval_id, project=project,
@@ -159,52 +155,51 @@ class EvaluationService:
             )  # fmt: skip
             return self._get(conn, eval_id, full=False)
 
-    def _query(self) -> Any:
-        mv, bv = model_versions.alias("mv"), model_versions.alias("bv")
-        dp = projects.alias("dp")
-        return (
-            select(
-                evaluations,
-                projects.c.name.label("project"),
-                registered_models.c.name.label("model"),
-                mv.c.version.label("model_version"),
-                bv.c.version.label("baseline_version"),
-                datasets.c.name.label("dataset"),
-                dataset_versions.c.version.label("dataset_version"),
-                dp.c.name.label("dataset_project"),
-            )
-            .join(projects, projects.c.pk == evaluations.c.project_pk)
-            .join(mv, mv.c.pk == evaluations.c.model_version_pk)
-            .join(registered_models, registered_models.c.pk == mv.c.model_pk)
-            .join(dataset_versions, dataset_versions.c.pk == evaluations.c.dataset_version_pk)
-            .join(datasets, datasets.c.pk == dataset_versions.c.dataset_pk)
-            .join(dp, dp.c.pk == datasets.c.project_pk)
-            .outerjoin(bv, bv.c.pk == evaluations.c.baseline_version_pk)
-        ), mv
-
-    @staticmethod
-    def _model(row: Any, full: bool) -> Evaluation:
-        report, unreadable = _stored_report(row.report) if full else (None, [])
-        return Evaluation(
-            id=row.id, project=row.project, model=row.model, model_version=row.model_version,
-            dataset_project=row.dataset_project, dataset=row.dataset,
-            dataset_version=row.dataset_version, baseline_version=row.baseline_version,
-            task=row.task, target=row.target, threshold=row.threshold, rows=row.rows,
-            overall=orjson.loads(row.headline), created_at=row.created_at,
-            created_by=row.created_by, report=report, unreadable=unreadable,
-        )  # fmt: skip
+    def _evaluations(self, conn: Connection, rows: Sequence[Any], full: bool) -> list[Evaluation]:
+        """The stored rows as the API shows them, naming their model and dataset versions
+        through the registry and data services (one query each for all the rows); a row whose
+        version or project is gone is left out."""
+        version_pks = {r.model_version_pk for r in rows} | {
+            r.baseline_version_pk for r in rows if r.baseline_version_pk is not None
+        }
+        versions = self.registry.versions_by_pk(conn, sorted(version_pks))
+        datasets = self.data.versions_by_pk(conn, sorted({r.dataset_version_pk for r in rows}))
+        project_pks = {r.project_pk for r in rows} | {d.project_pk for d in datasets.values()}
+        names = self.projects.names(conn, project_pks)
+        found = []
+        for row in rows:
+            model = versions.get(row.model_version_pk)
+            dataset = datasets.get(row.dataset_version_pk)
+            project = names.get(row.project_pk)
+            if model is None or dataset is None or project is None:
+                continue
+            dataset_project = names.get(dataset.project_pk)
+            if dataset_project is None:
+                continue
+            baseline = versions.get(row.baseline_version_pk)
+            report, unreadable = _stored_report(row.report) if full else (None, [])
+            found.append(Evaluation(
+                id=row.id, project=project, model=model.name, model_version=model.version,
+                dataset_project=dataset_project, dataset=dataset.name,
+                dataset_version=dataset.version,
+                baseline_version=baseline.version if baseline is not None else None,
+                task=row.task, target=row.target, threshold=row.threshold, rows=row.rows,
+                overall=orjson.loads(row.headline), created_at=row.created_at,
+                created_by=row.created_by, report=report, unreadable=unreadable,
+            ))  # fmt: skip
+        return found
 
     def _get(self, conn: Connection, eval_id: str, *, full: bool) -> Evaluation:
-        query, _ = self._query()
-        row = conn.execute(query.where(evaluations.c.id == eval_id)).first()
-        if row is None:
+        row = self.store.get(conn, eval_id)
+        found = self._evaluations(conn, [row], full) if row is not None else []
+        if not found:
             raise NotFound(f"evaluation {eval_id} does not exist")
-        return self._model(row, full)
+        return found[0]
 
     def get(self, principal: Principal, project: str, eval_id: str) -> Evaluation:
         """An evaluation with its whole report."""
         with self.db.read() as conn:
-            self._project_pk(conn, principal, project, Action.MODEL_READ)
+            self.projects.access(conn, principal, project, Action.MODEL_READ)
             found = self._get(conn, eval_id.lower(), full=True)
             if found.project != project:
                 raise NotFound(f"evaluation {eval_id} does not exist")
@@ -217,17 +212,16 @@ class EvaluationService:
         self.auth.require(principal, Action.MODEL_READ, project)
         ref = parse_model_ref(model, project)
         with self.db.read() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.MODEL_READ)
-            found = self.registry.find(conn, project_pk, ref.name)
+            project_pk = self.projects.access(conn, principal, project, Action.MODEL_READ)
+            found = self.registry.model_in(conn, project_pk, ref.name)
             if found is None:
                 raise NotFound(f"model {ref.name!r} does not exist in project {project!r}")
-            query, mv = self._query()
-            query = query.where(mv.c.model_pk == found.pk)
             if ref.version is not None or ref.alias is not None:
-                version = self._model_version(conn, project_pk, project, ref)
-                query = query.where(evaluations.c.model_version_pk == version.pk)
-            rows = conn.execute(query.order_by(evaluations.c.pk.desc()).limit(500)).all()
-            return [self._model(r, full) for r in rows]
+                version_pks = [self._model_version(conn, project_pk, project, ref).pk]
+            else:
+                version_pks = self.registry.version_pks(conn, found.pk)
+            rows = self.store.of_versions(conn, version_pks, limit=500)
+            return self._evaluations(conn, rows, full)
 
     def delete(self, principal: Principal, project: str, eval_id: str) -> Evaluation:
         """Delete an evaluation (a project or workspace admin's call, e.g. for a report that
@@ -242,17 +236,13 @@ class EvaluationService:
         """
         self.auth.require(principal, Action.PROJECT_WRITE, project)
         with self.db.write() as conn:
-            project_pk = self.project_store.get_pk(conn, project)
-            query, _ = self._query()
-            row = conn.execute(
-                query.where(
-                    evaluations.c.id == eval_id.lower(), evaluations.c.project_pk == project_pk
-                )
-            ).first()
-            if row is None:
+            project_pk = self.projects.access(conn, principal, project, Action.PROJECT_WRITE)
+            row = self.store.find(conn, project_pk, eval_id.lower())
+            shown = self._evaluations(conn, [row], full=False) if row is not None else []
+            if not shown:
                 raise NotFound(f"evaluation {eval_id} does not exist")
-            found = self._model(row, full=False)
-            conn.execute(delete(evaluations).where(evaluations.c.pk == row.pk))
+            found = shown[0]
+            self.store.delete(conn, row.pk)
             # SQLite may hand a deleted row's pk to the next evaluation: its node must not stay
             self.lineage.forget(conn, Entity(NodeKind.EVALUATION, row.pk, project_pk))
             self.audit.record(
@@ -262,3 +252,21 @@ class EvaluationService:
                 recorded_by=found.created_by, recorded_at=found.created_at,
             )  # fmt: skip
             return found
+
+    # -- read models for other domains (inside the caller's transaction) -------------------
+    # No permission is checked here: the calling service has checked it.
+
+    def evaluation_pk_in(self, conn: Connection, project_pk: int, eval_id: str) -> int | None:
+        """The pk of evaluation `eval_id` in the project, or None."""
+        return self.store.pk_in(conn, project_pk, eval_id)
+
+    def lineage_labels(self, conn: Connection, pks: Sequence[int]) -> dict[int, NodeLabel]:
+        """The lineage graph's read model of evaluations."""
+        return {
+            pk: NodeLabel(project_pk, f"evaluations/{eid}", f"evaluation {eid[:8]} ({task})")
+            for pk, eid, task, project_pk in self.store.labels(conn, pks)
+        }
+
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """gc: a purged project's evaluations go with it."""
+        self.store.purge_project(conn, project_pk)

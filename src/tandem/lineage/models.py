@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +29,24 @@ class Relation(enum.StrEnum):
     PRODUCED = "produced"  # run -> what it wrote
     EVALUATED_ON = "evaluated-on"  # dataset version -> evaluation
     EVALUATED = "evaluated"  # model version -> evaluation
+
+
+class Entity(NamedTuple):
+    """An entity as the graph names it: what a domain passes when it links its entities."""
+
+    kind: NodeKind
+    entity_pk: int
+    project_pk: int
+    path: str = ""  # artifacts: the path inside the run
+
+
+class NodeLabel(NamedTuple):
+    """How a domain describes one of its entities on the graph (its lineage read model)."""
+
+    project_pk: int
+    ref: str  # inside its project, e.g. "runs/8f3a...", "datasets/customers@v3"
+    label: str
+    status: str | None = None
 
 
 class Direction(enum.StrEnum):

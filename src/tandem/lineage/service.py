@@ -1,49 +1,129 @@
 """LineageService: the graph around any dataset version, run, artifact, model version or
 evaluation, upstream and downstream, showing only what the caller may read.
 
-Domain services add edges inside their own transactions (`LineageStore.link`): the data service
-when a run uses or produces a dataset version, the registry when a run's model is registered,
-evaluations when a model version is measured on a dataset version, pipelines when one stage
-reads another's output.
+Lineage is below the domains whose entities it links and imports none of them. They record
+edges inside their own transactions through `LineageLinks` (the data service when a run uses
+or produces a dataset version, the registry when a run's model is registered, evaluations when
+a model version is measured on a dataset version); pipelines record theirs through the API
+(`link`). To resolve a reference and to label a node, lineage asks the domain that owns it
+through the small read model each publishes on its service (`RunSource`, `DatasetSource`,
+`ModelSource`, `EvaluationSource` below), handed over by the container.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.paths import check_artifact_path
-from tandem.core.refs import parse_dataset_ref, parse_model_ref, parse_run_ref
-from tandem.data.store import DatasetStore
-from tandem.data.tables import dataset_versions, datasets
+from tandem.core.refs import ModelRef, parse_dataset_ref, parse_model_ref, parse_run_ref
 from tandem.errors import InvalidInput, NotFound
-from tandem.evaluation.tables import evaluations
 from tandem.lineage.models import (
     DEFAULT_DEPTH,
     MAX_DEPTH,
     MAX_NODES,
     Direction,
+    Entity,
     LineageEdge,
     LineageGraph,
     LineageNode,
     LinkCreate,
     NodeKind,
+    NodeLabel,
     Relation,
     split_ref,
 )
-from tandem.lineage.store import Entity, LineageStore, NodeRow
-from tandem.projects.store import ProjectStore
-from tandem.projects.tables import projects
-from tandem.registry.store import RegistryStore
-from tandem.registry.tables import model_versions, registered_models
+from tandem.lineage.store import LineageStore, NodeRow
+from tandem.projects.service import ProjectService
 from tandem.store.db import Database
-from tandem.tracking.store import RunStore
-from tandem.tracking.tables import artifacts, runs
+
+# How a domain describes its entities on the graph, by pk: (project pk, ref inside the
+# project, label, status); a plain tuple, so the domains need not import lineage to publish it.
+Labels = Mapping[int, tuple[int, str, str, str | None]]
+
+
+class _Labelled(Protocol):
+    def lineage_labels(self, conn: Connection, pks: Sequence[int]) -> Labels:
+        """The entities `pks` that still exist, as the graph shows them (see `NodeLabel`)."""
+        ...
+
+
+class RunSource(_Labelled, Protocol):
+    """What lineage reads about runs and their artifacts (`TrackingService`)."""
+
+    def run_in(self, conn: Connection, run_id: str) -> Any:
+        """The run's row (pk, id, project, project_pk), or None."""
+        ...
+
+    def artifact_in(self, conn: Connection, run_pk: int, path: str) -> Any:
+        """The run's artifact at `path`, or None."""
+        ...
+
+
+class DatasetSource(_Labelled, Protocol):
+    """What lineage reads about dataset versions (`DataService`)."""
+
+    def dataset_version_in(
+        self, conn: Connection, project_pk: int, name: str, version: int | None
+    ) -> Any:
+        """The version's row (pk, ...), or None."""
+        ...
+
+
+class ModelSource(_Labelled, Protocol):
+    """What lineage reads about model versions (`RegistryService`)."""
+
+    def model_version_in(self, conn: Connection, project_pk: int, ref: ModelRef) -> Any:
+        """The version's row (pk, ...), or None."""
+        ...
+
+
+class EvaluationSource(_Labelled, Protocol):
+    """What lineage reads about evaluations (`EvaluationService`)."""
+
+    def evaluation_pk_in(self, conn: Connection, project_pk: int, eval_id: str) -> int | None: ...
+
+
+class LineageLinks:
+    """How another domain writes the graph: edges between its entities, recorded in the
+    caller's transaction (the caller has checked its permissions)."""
+
+    def __init__(self, store: LineageStore) -> None:
+        self.store = store
+
+    def link(
+        self, conn: Connection, src: Entity, dst: Entity, relation: Relation, now: int
+    ) -> None:
+        """Add the edge src -> dst (and their nodes); adding it again changes nothing."""
+        self.store.link(conn, src, dst, relation, now)
+
+    def link_run_dataset(
+        self, conn: Connection, run: tuple[int, int], version: tuple[int, int], *,
+        output: bool, now: int,
+    ) -> None:  # fmt: skip
+        """Record that a run used a dataset version (version -> run, consumed by) or, with
+        `output`, produced it (run -> version). `run` and `version` are (pk, project pk)."""
+        run_node = Entity(NodeKind.RUN, run[0], run[1])
+        version_node = Entity(NodeKind.DATASET_VERSION, version[0], version[1])
+        if output:
+            self.store.link(conn, run_node, version_node, Relation.PRODUCED, now)
+        else:
+            self.store.link(conn, version_node, run_node, Relation.CONSUMED_BY, now)
+
+    def forget(self, conn: Connection, entity: Entity) -> None:
+        """Remove `entity`'s node and its edges (the entity was deleted)."""
+        self.store.forget(conn, entity)
+
+    def purge_orphans(self, conn: Connection) -> None:
+        """Forget the nodes of entities gc has purged (at the end of a purge)."""
+        self.store.purge_orphans(conn)
+
 
 READ_ACTION = {
     NodeKind.RUN: Action.RUN_READ,
@@ -59,21 +139,31 @@ class LineageService:
         self,
         db: Database,
         store: LineageStore,
-        project_store: ProjectStore,
-        run_store: RunStore,
-        dataset_store: DatasetStore,
-        registry_store: RegistryStore,
+        projects: ProjectService,
         auth: Authorizer,
         audit: AuditLog,
+        *,
+        runs: RunSource,
+        datasets: DatasetSource,
+        models: ModelSource,
+        evaluations: EvaluationSource,
     ) -> None:
         self.db = db
         self.store = store
-        self.project_store = project_store
-        self.runs = run_store
-        self.datasets = dataset_store
-        self.registry = registry_store
+        self.projects = projects
+        self.runs = runs
+        self.datasets = datasets
+        self.models = models
+        self.evaluations = evaluations
         self.auth = auth
         self.audit = audit
+        self._sources: dict[NodeKind, _Labelled] = {
+            NodeKind.RUN: runs,
+            NodeKind.ARTIFACT: runs,
+            NodeKind.DATASET_VERSION: datasets,
+            NodeKind.MODEL_VERSION: models,
+            NodeKind.EVALUATION: evaluations,
+        }
 
     # -- references -------------------------------------------------------------------------
 
@@ -89,48 +179,34 @@ class LineageService:
         kind, ref_project, rest = split_ref(ref, project)
         if kind in (NodeKind.RUN, NodeKind.ARTIFACT):
             run_id, _, path = rest.partition("/")
-            row = self.runs.find_row(conn, parse_run_ref(run_id).run_id)
+            row = self.runs.run_in(conn, parse_run_ref(run_id).run_id)
             if row is None or (ref_project is not None and row.project != ref_project):
                 raise NotFound(f"run {run_id} does not exist")
             self.auth.require(principal, Action.RUN_READ, row.project, hidden=f"run {run_id}")
             if kind is NodeKind.RUN:
                 return Entity(kind, row.pk, row.project_pk), row.project
             path = check_artifact_path(path)
-            found = conn.execute(
-                select(artifacts.c.path).where(
-                    artifacts.c.run_pk == row.pk, artifacts.c.path == path
-                )
-            ).first()
-            if found is None:
+            if self.runs.artifact_in(conn, row.pk, path) is None:
                 raise NotFound(f"run {row.id} has no artifact {path!r}")
             return Entity(kind, row.pk, row.project_pk, path), row.project
         if ref_project is None:
             raise InvalidInput(f"{ref!r} names no project: write PROJECT/{ref} or pass a project")
-        self.auth.require(principal, READ_ACTION[kind], ref_project)
-        project_pk = self.project_store.get_pk(conn, ref_project)
+        project_pk = self.projects.access(conn, principal, ref_project, READ_ACTION[kind])
         if kind is NodeKind.DATASET_VERSION:
             parsed = parse_dataset_ref(rest, ref_project)
-            dataset = self.datasets.find(conn, project_pk, parsed.name)
-            version = (
-                self.datasets.resolve(conn, dataset.pk, parsed.version)
-                if dataset is not None
-                else None
+            version = self.datasets.dataset_version_in(
+                conn, project_pk, parsed.name, parsed.version
             )
             if version is None:
                 raise NotFound(f"dataset version {ref_project}/{rest} does not exist")
             return Entity(kind, version.pk, project_pk), ref_project
         if kind is NodeKind.MODEL_VERSION:
             model_ref = parse_model_ref(rest, ref_project)
-            model = self.registry.find(conn, project_pk, model_ref.name)
-            row = self.registry.resolve(conn, model.pk, model_ref) if model is not None else None
+            row = self.models.model_version_in(conn, project_pk, model_ref)
             if row is None:
                 raise NotFound(f"model {ref_project}/{rest} does not exist")
             return Entity(kind, row.pk, project_pk), ref_project
-        pk = conn.execute(
-            select(evaluations.c.pk).where(
-                evaluations.c.id == rest.lower(), evaluations.c.project_pk == project_pk
-            )
-        ).scalar()
+        pk = self.evaluations.evaluation_pk_in(conn, project_pk, rest.lower())
         if pk is None:
             raise NotFound(f"evaluation {rest} does not exist in project {ref_project!r}")
         return Entity(kind, int(pk), project_pk), ref_project
@@ -211,7 +287,7 @@ class LineageService:
                 keep = sorted(depths, key=lambda pk: abs(depths[pk]))[:MAX_NODES]
                 depths = {pk: depths[pk] for pk in keep}
             rows = {row.pk: row for row in self.store.nodes(conn, depths)}
-            names = dict(self.project_store.all_names(conn))
+            names = self.projects.live_names_in(conn)
             visible = {
                 pk
                 for pk, row in rows.items()
@@ -219,7 +295,7 @@ class LineageService:
             }
             edges = [e for e in self.store.edges(conn, visible) if e[0] != e[1]]
             shown = _reachable(root, edges, direction)
-            labels = self._labels(conn, [rows[pk] for pk in shown])
+            labels = self._labels(conn, [rows[pk] for pk in shown], names)
         nodes = [
             LineageNode(
                 id=pk,
@@ -241,58 +317,61 @@ class LineageService:
             truncated=truncated,
         )
 
+    def purge_orphans(self, conn: Connection) -> None:
+        """gc, at the end of a purge: forget the nodes of entities it purged (as
+        `LineageLinks.purge_orphans`)."""
+        self.store.purge_orphans(conn)
+
     def _single(self, conn: Connection, entity: Entity) -> LineageGraph:
         row = NodeRow(0, entity.kind.value, entity.entity_pk, entity.path, entity.project_pk)
-        names = dict(self.project_store.all_names(conn))
-        label = self._labels(conn, [row])[0]
+        names = self.projects.live_names_in(conn)
+        label = self._labels(conn, [row], names)[0]
         node = LineageNode(
             id=0, kind=entity.kind, project=names.get(entity.project_pk, "?"), depth=0, **label
         )
         return LineageGraph(root=0, nodes=[node], edges=[])
 
-    def _labels(self, conn: Connection, rows: list[NodeRow]) -> dict[int, dict[str, Any]]:
-        """ref, label and status of each node, read from its domain's tables in one query a kind."""
+    def _labels(
+        self, conn: Connection, rows: list[NodeRow], names: dict[int, str]
+    ) -> dict[int, dict[str, Any]]:
+        """ref, label and status of each node, from its domain's read model (one query a
+        kind); `names`: the live projects' names (others, deleted ones, are read if needed)."""
         by_kind: dict[str, list[NodeRow]] = {}
         for row in rows:
             by_kind.setdefault(row.kind, []).append(row)
-        out: dict[int, dict[str, Any]] = {}
+        found: dict[str, Labels] = {}
         for kind, group in by_kind.items():
             keys = sorted({row.entity_pk for row in group})
-            found = _LABEL_QUERIES[NodeKind(kind)](conn, keys)
-            for row in group:
-                info = found.get(row.entity_pk)
-                if info is None:  # the entity was purged after the link was made
-                    out[row.pk] = {
-                        "ref": f"{kind}:{row.entity_pk}",
-                        "label": "(purged)",
-                        "status": "purged",
-                    }
-                elif row.kind == NodeKind.ARTIFACT:
-                    out[row.pk] = {
-                        "ref": f"{info['ref']}/artifacts/{row.path}",
-                        "label": row.path,
-                        "status": None,
-                    }
-                else:
-                    out[row.pk] = info
+            found[kind] = self._sources[NodeKind(kind)].lineage_labels(conn, keys)
+        wanted = {info[0] for infos in found.values() for info in infos.values()}
+        if not wanted <= names.keys():
+            names = {**names, **self.projects.names(conn, wanted - names.keys())}
+        out: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            info = found[row.kind].get(row.entity_pk)
+            project = names.get(info[0]) if info is not None else None
+            if info is None or project is None:  # the entity was purged after the link was made
+                out[row.pk] = {
+                    "ref": f"{row.kind}:{row.entity_pk}",
+                    "label": "(purged)",
+                    "status": "purged",
+                }
+            elif row.kind == NodeKind.ARTIFACT:
+                out[row.pk] = {
+                    "ref": f"{project}/{info[1]}/artifacts/{row.path}",
+                    "label": row.path,
+                    "status": None,
+                }
+            else:
+                label = NodeLabel(*info)
+                out[row.pk] = {
+                    "ref": f"{project}/{label.ref}",
+                    "label": label.label,
+                    "status": label.status,
+                }
         return out
 
     # -- for other domains, inside their transaction (the data domain's run links) ---------
-
-    def link_run_dataset(
-        self, conn: Connection, run: tuple[int, int], version: tuple[int, int], *,
-        output: bool, now: int,
-    ) -> None:  # fmt: skip
-        """Record that a run used a dataset version (version -> run, consumed by) or, with
-        `output`, produced it (run -> version). `run` and `version` are (pk, project pk).
-        No permission check: the caller checked that it may write the run and read the
-        version. Adding the edge again changes nothing."""
-        run_node = Entity(NodeKind.RUN, run[0], run[1])
-        version_node = Entity(NodeKind.DATASET_VERSION, version[0], version[1])
-        if output:
-            self.store.link(conn, run_node, version_node, Relation.PRODUCED, now)
-        else:
-            self.store.link(conn, version_node, run_node, Relation.CONSUMED_BY, now)
 
 
 def _reachable(root: int, edges: list[tuple[int, int, str]], direction: Direction) -> set[int]:
@@ -315,80 +394,3 @@ def _reachable(root: int, edges: list[tuple[int, int, str]], direction: Directio
                     queue.append(nxt)
         seen |= visited
     return seen
-
-
-def _run_labels(conn: Connection, keys: list[int]) -> dict[int, dict[str, Any]]:
-    query = (
-        select(runs.c.pk, runs.c.id, runs.c.name, runs.c.status, projects.c.name)
-        .join(projects, projects.c.pk == runs.c.project_pk)
-        .where(runs.c.pk.in_(bindparam("keys", expanding=True)))
-    )
-    return {
-        pk: {"ref": f"{project}/runs/{run_id}", "label": name or run_id[:8], "status": status}
-        for pk, run_id, name, status, project in conn.execute(query, {"keys": keys})
-    }
-
-
-def _dataset_labels(conn: Connection, keys: list[int]) -> dict[int, dict[str, Any]]:
-    query = (
-        select(dataset_versions.c.pk, datasets.c.name, dataset_versions.c.version, projects.c.name)
-        .join(datasets, datasets.c.pk == dataset_versions.c.dataset_pk)
-        .join(projects, projects.c.pk == datasets.c.project_pk)
-        .where(dataset_versions.c.pk.in_(bindparam("keys", expanding=True)))
-    )
-    return {
-        pk: {
-            "ref": f"{project}/datasets/{name}@v{version}",
-            "label": f"{name}@v{version}",
-            "status": None,
-        }
-        for pk, name, version, project in conn.execute(query, {"keys": keys})
-    }
-
-
-def _model_labels(conn: Connection, keys: list[int]) -> dict[int, dict[str, Any]]:
-    query = (
-        select(
-            model_versions.c.pk,
-            registered_models.c.name,
-            model_versions.c.version,
-            model_versions.c.stage,
-            projects.c.name,
-        )
-        .join(registered_models, registered_models.c.pk == model_versions.c.model_pk)
-        .join(projects, projects.c.pk == registered_models.c.project_pk)
-        .where(model_versions.c.pk.in_(bindparam("keys", expanding=True)))
-    )
-    return {
-        pk: {
-            "ref": f"{project}/models/{name}@{version}",
-            "label": f"{name}@{version}",
-            "status": stage,
-        }
-        for pk, name, version, stage, project in conn.execute(query, {"keys": keys})
-    }
-
-
-def _evaluation_labels(conn: Connection, keys: list[int]) -> dict[int, dict[str, Any]]:
-    query = (
-        select(evaluations.c.pk, evaluations.c.id, evaluations.c.task, projects.c.name)
-        .join(projects, projects.c.pk == evaluations.c.project_pk)
-        .where(evaluations.c.pk.in_(bindparam("keys", expanding=True)))
-    )
-    return {
-        pk: {
-            "ref": f"{project}/evaluations/{eid}",
-            "label": f"evaluation {eid[:8]} ({task})",
-            "status": None,
-        }
-        for pk, eid, task, project in conn.execute(query, {"keys": keys})
-    }
-
-
-_LABEL_QUERIES = {
-    NodeKind.RUN: _run_labels,
-    NodeKind.ARTIFACT: _run_labels,
-    NodeKind.DATASET_VERSION: _dataset_labels,
-    NodeKind.MODEL_VERSION: _model_labels,
-    NodeKind.EVALUATION: _evaluation_labels,
-}

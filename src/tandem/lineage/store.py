@@ -6,23 +6,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, select, text
+from sqlalchemy import Connection, bindparam, column, delete, select, table, text
 
-from tandem.data.tables import dataset_versions, datasets
-from tandem.evaluation.tables import evaluations
-from tandem.lineage.models import NodeKind
-from tandem.lineage.tables import lineage_edges, lineage_nodes
-from tandem.registry.tables import model_versions
-from tandem.tracking.tables import runs
+from tandem.lineage.models import Entity, NodeKind
+from tandem.lineage.tables import ENTITY_KEYS, lineage_edges, lineage_nodes
 
-
-class Entity(NamedTuple):
-    """An entity as the graph names it."""
-
-    kind: NodeKind
-    entity_pk: int
-    project_pk: int
-    path: str = ""  # artifacts: the path inside the run
+__all__ = ["Entity", "LineageStore", "NodeRow"]
 
 
 class NodeRow(NamedTuple):
@@ -87,15 +76,6 @@ class LineageStore:
         ).scalar()
         return int(pk) if pk is not None else None
 
-    def dataset_version(self, conn: Connection, version_pk: int) -> Entity:
-        """A dataset version as the graph names it (its project is its dataset's)."""
-        project_pk = conn.execute(
-            select(datasets.c.project_pk)
-            .join(dataset_versions, dataset_versions.c.dataset_pk == datasets.c.pk)
-            .where(dataset_versions.c.pk == version_pk)
-        ).scalar_one()
-        return Entity(NodeKind.DATASET_VERSION, version_pk, int(project_pk))
-
     def link(self, conn: Connection, src: Entity, dst: Entity, relation: str, now: int) -> None:
         """Add the edge src -> dst (and their nodes); adding it again changes nothing."""
         self.link_nodes(conn, self.node(conn, src), self.node(conn, dst), relation, now)
@@ -143,18 +123,12 @@ class LineageStore:
     def purge_orphans(self, conn: Connection) -> None:
         """Forget the nodes (and edges) of entities gc has purged: run at the end of a purge,
         so no domain has to know which of its rows the graph points at."""
-        owners = {
-            NodeKind.RUN: runs.c.pk,
-            NodeKind.ARTIFACT: runs.c.pk,
-            NodeKind.DATASET_VERSION: dataset_versions.c.pk,
-            NodeKind.MODEL_VERSION: model_versions.c.pk,
-            NodeKind.EVALUATION: evaluations.c.pk,
-        }
-        for kind, pk_column in owners.items():
+        for kind, key in ENTITY_KEYS.items():
+            owner, pk = key.split(".")
             conn.execute(
                 delete(lineage_nodes).where(
-                    lineage_nodes.c.kind == kind.value,
-                    lineage_nodes.c.entity_pk.not_in(select(pk_column)),
+                    lineage_nodes.c.kind == kind,
+                    lineage_nodes.c.entity_pk.not_in(select(table(owner, column(pk)).c[pk])),
                 )
             )
         alive = select(lineage_nodes.c.pk)

@@ -2,7 +2,11 @@
 
 Nodes point at their entity by (kind, entity_pk[, path]) instead of each domain's table, so one
 recursive query walks every kind of link; edges run from input to output (a dataset version to
-the run that read it, a run to the artifact it produced)."""
+the run that read it, a run to the artifact it produced).
+
+`ENTITY_KEYS` names, by string as every cross-domain foreign key is written, the column each
+kind's `entity_pk` points at: gc forgets the nodes whose entity is gone (`purge_orphans`), the
+ON DELETE CASCADE a polymorphic reference cannot declare."""
 
 from __future__ import annotations
 
@@ -32,3 +36,12 @@ lineage_edges = Table(
     Index("ix_lineage_edges_dst", "dst", "src"),
     sqlite_with_rowid=False,
 )
+
+# kind (models.NodeKind value) -> "table.column" its entity_pk refers to
+ENTITY_KEYS = {
+    "run": "runs.pk",
+    "artifact": "runs.pk",
+    "dataset-version": "dataset_versions.pk",
+    "model-version": "model_versions.pk",
+    "evaluation": "evaluations.pk",
+}

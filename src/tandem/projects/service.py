@@ -141,8 +141,6 @@ class ProjectService:
         domain creates it, or refuses, once it has checked the principal)."""
         return self.store.find_pk(conn, name)
 
-    # -- for other domains (inside the caller's transaction) -------------------------------
-
     def names(self, conn: Connection, pks: set[int]) -> dict[int, str]:
         """{pk: name} of the projects among `pks` (deleted ones too), for a domain that keeps
         rows across projects (a member's notifications). No permission check: the caller

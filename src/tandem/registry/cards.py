@@ -14,7 +14,8 @@ team's text is escaped).
 from __future__ import annotations
 
 import html
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from tandem.core.auth import Authorizer, Principal
 from tandem.core.clock import format_ms, now_ms
@@ -22,7 +23,6 @@ from tandem.core.units import format_figure
 from tandem.core.validation import check_text
 from tandem.data.service import DataService
 from tandem.errors import NotFound
-from tandem.evaluation.service import EvaluationService
 from tandem.registry.models import CARD_SECTIONS, CardTexts, ModelCard
 from tandem.registry.service import RegistryService
 from tandem.tracking.service import TrackingService
@@ -38,13 +38,26 @@ HEADLINE = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_l
             "lift", "mae", "rmse", "mape", "r2")  # fmt: skip
 
 
+class _Dumpable(Protocol):
+    def model_dump(self) -> dict[str, Any]: ...
+
+
+class EvaluationReader(Protocol):
+    """What a card reads of a version's evaluations: `EvaluationService`, handed over by the
+    container (evaluation depends on the registry, so the registry names no evaluation module)."""
+
+    def list_for_model(
+        self, principal: Principal, project: str, model: str, *, full: bool = False
+    ) -> Sequence[_Dumpable]: ...
+
+
 class CardService:
     def __init__(
         self,
         registry: RegistryService,
         tracking: TrackingService,
         data: DataService,
-        evaluations: EvaluationService,
+        evaluations: EvaluationReader,
         auth: Authorizer,
     ) -> None:
         self.registry = registry

@@ -12,7 +12,7 @@ model: it stores files and reads only the small JSON description.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -28,9 +28,9 @@ from tandem.core.paths import check_artifact_path
 from tandem.core.refs import ModelRef, check_alias, parse_run_ref
 from tandem.core.validation import check_model_name, check_text
 from tandem.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from tandem.lineage.models import NodeKind, Relation
-from tandem.lineage.store import Entity, LineageStore
-from tandem.projects.store import ProjectStore
+from tandem.lineage.models import Entity, NodeKind, NodeLabel, Relation
+from tandem.lineage.service import LineageLinks
+from tandem.projects.service import ProjectService
 from tandem.registry.models import (
     CARD_SECTIONS,
     FORMATS,
@@ -46,8 +46,7 @@ from tandem.registry.models import (
 from tandem.registry.store import RegistryStore
 from tandem.store.blobs import BlobStore
 from tandem.store.db import Database
-from tandem.tracking.rules import check_run_writable
-from tandem.tracking.store import RunStore
+from tandem.tracking.service import TrackingService
 
 MAX_META_BYTES = 1 << 20
 # Moving a version to these stages releases it: a narrower permission than editing it.
@@ -59,33 +58,28 @@ class RegistryService:
         self,
         db: Database,
         store: RegistryStore,
-        project_store: ProjectStore,
-        runs: RunStore,
+        projects: ProjectService,
+        tracking: TrackingService,
+        lineage: LineageLinks,
         blobs: BlobStore,
         auth: Authorizer,
         audit: AuditLog,
     ) -> None:
         self.db = db
         self.store = store
-        self.project_store = project_store
-        self.runs = runs
+        self.projects = projects
+        self.tracking = tracking
+        self.lineage = lineage
         self.blobs = blobs
         self.auth = auth
         self.audit = audit
-        self.lineage = LineageStore()
 
     # -- lookups --------------------------------------------------------------------------
-
-    def _project_pk(
-        self, conn: Connection, principal: Principal, project: str, action: Action
-    ) -> int:
-        self.auth.require(principal, action, project)
-        return self.project_store.get_pk(conn, project)
 
     def _model_row(
         self, conn: Connection, principal: Principal, project: str, name: str, action: Action
     ) -> Any:
-        project_pk = self._project_pk(conn, principal, project, action)
+        project_pk = self.projects.access(conn, principal, project, action)
         row = self.store.find(conn, project_pk, name)
         if row is None:
             other = self.store.find_casefold(conn, project_pk, name)
@@ -102,6 +96,15 @@ class RegistryService:
                 what = f"alias {ref.alias!r}" if ref.alias else "versions"
             raise NotFound(f"model {project}/{model.name} has no {what}")
         return row
+
+    def _version_model(
+        self, conn: Connection, row: Any, project: str, name: str, *, files: bool = False
+    ) -> ModelVersion:
+        """The version `row` as the API shows it, naming the run it came from (if it exists)."""
+        run_ids = self.tracking.run_ids(conn, [row.run_pk]) if row.run_pk is not None else {}
+        return self.store.version_model(
+            conn, row, project, name, run_id=run_ids.get(row.run_pk), files=files
+        )
 
     @staticmethod
     def _ref(project: str, name: str, selector: str) -> ModelRef:
@@ -124,7 +127,7 @@ class RegistryService:
         self.auth.require(principal, Action.MODEL_READ, project)
         check_limit(limit)
         with self.db.read() as conn:
-            project_pk = self._project_pk(conn, principal, project, Action.MODEL_READ)
+            project_pk = self.projects.access(conn, principal, project, Action.MODEL_READ)
             rows, next_cursor = self.store.page(conn, project_pk, q=q, cursor=cursor, limit=limit)
             return Page(
                 items=[self.store.model(conn, r, project) for r in rows], next_cursor=next_cursor
@@ -172,9 +175,9 @@ class RegistryService:
         folder = check_artifact_path(data.artifact_path).rstrip("/")
         description = check_text(data.description, "description", 10_000)
         with self.db.read() as conn:
-            self._project_pk(conn, principal, project, Action.MODEL_WRITE)
+            self.projects.access(conn, principal, project, Action.MODEL_WRITE)
             run = self._run(conn, principal, project, data.run_id)
-            artifacts = self.runs.list_artifacts(conn, run.pk, folder + "/")
+            artifacts = self.tracking.artifacts_in(conn, run.pk, folder + "/")
         by_path = {a.path[len(folder) + 1 :]: a for a in artifacts}
         meta = self._read_meta(by_path, folder)
         files = [ModelFile(path=p, oid=a.oid, size=a.size) for p, a in sorted(by_path.items())]
@@ -182,7 +185,7 @@ class RegistryService:
         for attempt in range(3):  # two writers may number the same version: try the next one
             try:
                 with self.db.write() as conn:
-                    project_pk = self._project_pk(conn, principal, project, Action.MODEL_WRITE)
+                    project_pk = self.projects.access(conn, principal, project, Action.MODEL_WRITE)
                     run = self._run(conn, principal, project, data.run_id)
                     model = self.store.find(conn, project_pk, name)
                     if model is None:
@@ -231,7 +234,9 @@ class RegistryService:
                         Relation.PRODUCED,
                         now,
                     )
-                    return self.store.version_model(conn, row, project, name, files=True)
+                    return self.store.version_model(
+                        conn, row, project, name, run_id=run.id, files=True
+                    )
             except IntegrityError:
                 if attempt == 2:
                     raise Conflict(
@@ -253,11 +258,13 @@ class RegistryService:
 
     def _run(self, conn: Connection, principal: Principal, project: str, run_id: str) -> Any:
         ref = parse_run_ref(run_id, project)
-        row = self.runs.get_row(conn, ref.run_id)
+        row = self.tracking.run_in(conn, ref.run_id)
+        if row is None:
+            raise NotFound(f"run {ref.run_id} does not exist", run_id=ref.run_id)
         self.auth.require(principal, Action.RUN_READ, row.project, hidden=f"run {ref.run_id}")
         if row.project != project or (ref.project is not None and ref.project != row.project):
             raise InvalidInput(f"run {row.id} is in project {row.project!r}, not {project!r}")
-        check_run_writable(row, "registering its model")
+        self.tracking.check_run_writable(row, "registering its model")
         return row
 
     def _read_meta(self, by_path: dict[str, Any], folder: str) -> ModelMeta:
@@ -309,7 +316,11 @@ class RegistryService:
             rows, next_cursor = self.store.versions(
                 conn, model.pk, stage=stage, cursor=cursor, limit=limit
             )
-            items = [self.store.version_model(conn, r, project, name) for r in rows]
+            run_ids = self.tracking.run_ids(conn, [r.run_pk for r in rows if r.run_pk is not None])
+            items = [
+                self.store.version_model(conn, r, project, name, run_id=run_ids.get(r.run_pk))
+                for r in rows
+            ]
             return Page(items=items, next_cursor=next_cursor)
 
     def get_version(
@@ -321,7 +332,7 @@ class RegistryService:
         with self.db.read() as conn:
             model = self._model_row(conn, principal, project, name, Action.MODEL_READ)
             row = self._version_row(conn, model, project, ref)
-            return self.store.version_model(conn, row, project, name, files=True)
+            return self._version_model(conn, row, project, name, files=True)
 
     def update_version(
         self, principal: Principal, project: str, name: str, selector: str, description: str
@@ -340,7 +351,7 @@ class RegistryService:
                 f"{project}/{name}@{row.version}",
                 project=project,
             )
-            return self.store.version_model(
+            return self._version_model(
                 conn, self.store.version(conn, model.pk, row.version), project, name
             )
 
@@ -384,7 +395,7 @@ class RegistryService:
                     stage=stage.value,
                 )
             row = self.store.version(conn, model.pk, row.version)
-            return self.store.version_model(conn, row, project, name)
+            return self._version_model(conn, row, project, name)
 
     def move_by_gate(
         self,
@@ -493,7 +504,45 @@ class RegistryService:
             )
         return found, self.blobs.read(found.oid)  # type: ignore[arg-type]
 
-    # -- for other domains (inside the caller's transaction) -------------------------------
+    # -- read models for other domains (inside the caller's transaction) -------------------
+    # No permission is checked here: the calling service has checked it.
+
+    def model_in(self, conn: Connection, project_pk: int, name: str) -> Any:
+        """Model `name`'s row (pk, name, ...), or None."""
+        return self.store.find(conn, project_pk, name)
+
+    def version_of(self, conn: Connection, model_pk: int, ref: ModelRef) -> Any:
+        """The version of model `model_pk` that `ref` names (number, alias or latest), or None."""
+        return self.store.resolve(conn, model_pk, ref)
+
+    def model_version_in(self, conn: Connection, project_pk: int, ref: ModelRef) -> Any:
+        """The version's row (pk, version, ...) that `ref` names in the project, or None."""
+        model = self.store.find(conn, project_pk, ref.name)
+        return self.store.resolve(conn, model.pk, ref) if model is not None else None
+
+    def version_pks(self, conn: Connection, model_pk: int) -> list[int]:
+        """The pks of every version of model `model_pk`."""
+        return self.store.version_pks(conn, model_pk)
+
+    def versions_by_pk(self, conn: Connection, version_pks: Sequence[int]) -> dict[int, Any]:
+        """pk -> row (project_pk, model_pk, name, version, stage) of the versions that exist."""
+        return self.store.versions_by_pk(conn, version_pks)
+
+    def lineage_labels(self, conn: Connection, version_pks: Sequence[int]) -> dict[int, NodeLabel]:
+        """The lineage graph's read model of model versions."""
+        return {
+            pk: NodeLabel(row.project_pk, f"models/{row.name}@{row.version}",
+                          f"{row.name}@{row.version}", row.stage)
+            for pk, row in self.store.versions_by_pk(conn, version_pks).items()
+        }  # fmt: skip
+
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """gc: a purged project's models and versions go with it."""
+        self.store.purge_project(conn, project_pk)
+
+    def forget_runs(self, conn: Connection, run_pks: Sequence[int]) -> None:
+        """gc: versions of purged runs keep their files and lose the link to the run."""
+        self.store.forget_runs(conn, run_pks)
 
     def version_pk(self, conn: Connection, project_pk: int, name: str, version: int) -> int:
         """The pk of version `version` of model `name`, for a domain that keeps rows about a

@@ -21,7 +21,6 @@ from tandem.registry.tables import (
     model_versions,
     registered_models,
 )
-from tandem.tracking.tables import runs
 
 
 class RegistryStore:
@@ -152,9 +151,7 @@ class RegistryStore:
 
     @staticmethod
     def _version_query() -> Any:
-        return select(model_versions, runs.c.id.label("run_id")).outerjoin(
-            runs, runs.c.pk == model_versions.c.run_pk
-        )
+        return select(model_versions)
 
     def versions(
         self,
@@ -201,8 +198,16 @@ class RegistryStore:
         )
 
     def version_model(
-        self, conn: Connection, row: Any, project: str, model: str, *, files: bool = False
+        self,
+        conn: Connection,
+        row: Any,
+        project: str,
+        model: str,
+        *,
+        run_id: str | None,
+        files: bool = False,
     ) -> ModelVersion:
+        """`run_id`: the id of the run `row.run_pk` (None once it is purged)."""
         return ModelVersion(
             project=project,
             model=model,
@@ -210,7 +215,7 @@ class RegistryStore:
             flavor=row.flavor,
             format=row.format,
             trusted=bool(row.trusted),
-            run_id=row.run_id,
+            run_id=run_id,
             artifact_path=row.artifact_path,
             signature=orjson.loads(row.signature) if row.signature else None,
             requirements=orjson.loads(row.requirements),
@@ -224,6 +229,22 @@ class RegistryStore:
             stage_changed_by=row.stage_changed_by,
             files=self.files(conn, row.pk) if files else [],
         )
+
+    def version_pks(self, conn: Connection, model_pk: int) -> builtins.list[int]:
+        query = select(model_versions.c.pk).where(model_versions.c.model_pk == model_pk)
+        return [int(pk) for pk in conn.execute(query).scalars()]
+
+    def versions_by_pk(self, conn: Connection, version_pks: Sequence[int]) -> dict[int, Any]:
+        """pk -> (pk, project_pk, model_pk, name, version, stage) of the versions that exist."""
+        if not version_pks:
+            return {}
+        rows = conn.execute(
+            select(model_versions.c.pk, registered_models.c.project_pk, model_versions.c.model_pk,
+                   registered_models.c.name, model_versions.c.version, model_versions.c.stage)
+            .join(registered_models, registered_models.c.pk == model_versions.c.model_pk)
+            .where(model_versions.c.pk.in_(builtins.list(version_pks)))
+        )  # fmt: skip
+        return {row.pk: row for row in rows}
 
     # -- aliases --------------------------------------------------------------------------
 

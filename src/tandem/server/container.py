@@ -14,6 +14,7 @@ from tandem.data.limits import DataLimits
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
+from tandem.evaluation.store import EvaluationStore
 from tandem.gc.service import GcService
 from tandem.governance.decisions.service import DecisionService
 from tandem.governance.decisions.store import DecisionStore
@@ -29,7 +30,7 @@ from tandem.http.deps import ServiceRegistry
 from tandem.identity.oidc import OidcClient, oidc_settings
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
-from tandem.lineage.service import LineageService
+from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
@@ -89,12 +90,10 @@ class Services:
             db, run_store, projects, project_store, blobs, blob_index, auth, audit
         )
         dataset_store = DatasetStore()
-        registry_store = RegistryStore()
-        lineage = LineageService(
-            db, LineageStore(), project_store, run_store, dataset_store, registry_store, auth, audit
-        )
+        lineage_store = LineageStore()
+        links = LineageLinks(lineage_store)
         data = DataService.build(
-            db, dataset_store, projects, tracking, lineage, blobs, blob_index, auth, audit,
+            db, dataset_store, projects, tracking, links, blobs, blob_index, auth, audit,
             data_roots=default_data_roots(settings) if embedded else settings.data_roots,
             workspace=settings.home.resolve(),
             hash_cache=HashCache.of_workspace(settings.home),
@@ -103,11 +102,18 @@ class Services:
             artifacts=settings.artifacts,
             limits=DataLimits(settings.max_columns, settings.profile_budget_seconds),
         )  # fmt: skip
-        registry = RegistryService(db, registry_store, project_store, run_store, blobs, auth, audit)
+        registry_store = RegistryStore()
+        registry = RegistryService(
+            db, registry_store, projects, tracking, links, blobs, auth, audit
+        )
         evaluations = EvaluationService(
-            db, project_store, registry_store, dataset_store, auth, audit
+            db, EvaluationStore(), projects, registry, data, links, auth, audit
         )
         cards = CardService(registry, tracking, data, evaluations, auth)
+        lineage = LineageService(
+            db, lineage_store, projects, auth, audit,
+            runs=tracking, datasets=data, models=registry, evaluations=evaluations,
+        )  # fmt: skip
         plan = PlanService(
             db, PlanStore(), projects, identity, registry, evaluations, tracking, auth, audit
         )

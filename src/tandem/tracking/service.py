@@ -748,6 +748,38 @@ class TrackingService:
         check: the caller decides what the principal may do with content of those projects."""
         return self.runs.projects_holding_any(conn, oids)
 
+    # -- read models for other domains (inside the caller's transaction) -------------------
+    # No permission is checked here: the calling service checks it (on the row's project).
+
+    def run_in(self, conn: Connection, run_id: str) -> AnyRunRow | None:
+        """Run `run_id` (or the one run an id prefix names), or None."""
+        return self.runs.find_row(conn, run_id)
+
+    @staticmethod
+    def check_run_writable(row: AnyRunRow, doing: str) -> None:
+        """Raise Conflict unless the run `row` (from `run_in`) takes writes."""
+        check_run_writable(row, doing)
+
+    def artifact_in(self, conn: Connection, run_pk: int, path: str) -> Artifact | None:
+        return self.runs.get_artifact(conn, run_pk, path)
+
+    def artifacts_in(self, conn: Connection, run_pk: int, prefix: str = "") -> list[Artifact]:
+        return self.runs.list_artifacts(conn, run_pk, prefix)
+
+    def run_ids(self, conn: Connection, run_pks: Sequence[int]) -> dict[int, str]:
+        """pk -> id of the runs `run_pks` that exist."""
+        return {pk: row.id for pk, row in self.runs.summaries(conn, run_pks).items()}
+
+    def lineage_labels(
+        self, conn: Connection, run_pks: Sequence[int]
+    ) -> dict[int, tuple[int, str, str, str | None]]:
+        """The lineage graph's read model of runs: pk -> (project pk, ref in the project,
+        label, status) of those that exist."""
+        return {
+            pk: (row.project_pk, f"runs/{row.id}", row.name or row.id[:8], row.status)
+            for pk, row in self.runs.summaries(conn, run_pks).items()
+        }
+
 
 class _FieldSelection:
     """Which params, metrics and tags a search returns. None means all of that kind."""

@@ -627,3 +627,11 @@ class RunStore:
             for oid, project in rows:
                 holders.setdefault(oid, set()).add(project)
         return holders
+
+    def summaries(self, conn: Connection, run_pks: Sequence[int]) -> dict[int, Any]:
+        """pk -> (pk, id, name, status, project_pk) of the runs `run_pks` that exist."""
+        if not run_pks:
+            return {}
+        query = select(runs.c.pk, runs.c.id, runs.c.name, runs.c.status, runs.c.project_pk)
+        rows = conn.execute(query.where(runs.c.pk.in_(list(run_pks))))
+        return {row.pk: row for row in rows}

@@ -12,7 +12,7 @@ operation with the service that owns it, one module each, all sharing one `Datas
     contracts.py  contracts, validation, drafting a contract                  ContractService
     privacy.py    personal columns: masked values, undeclared PII             PrivacyService
     diff.py       comparing two versions (schema, rows, drift)                DiffService
-    runs.py       run links, through TrackingService and LineageService       RunLinkService
+    runs.py       run links, through TrackingService and LineageLinks       RunLinkService
     readmodel.py  what other domains read in their transaction (no checks)  DatasetReadModel
     access.py     the project (ProjectService.access), dataset and version a call acts on
     files.py      the settings they share (DataConfig), staging, local copies of a version
@@ -38,7 +38,7 @@ from tandem.data.service.runs import RunLinkService
 from tandem.data.service.uploads import UploadService
 from tandem.data.service.versions import VersionService
 from tandem.data.store import DatasetStore
-from tandem.lineage.service import LineageService
+from tandem.lineage.service import LineageLinks
 from tandem.projects.service import ProjectService
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore
@@ -106,7 +106,7 @@ class DataService:
         store: DatasetStore,
         projects: ProjectService,
         tracking: TrackingService,
-        lineage: LineageService,
+        lineage: LineageLinks,
         blobs: BlobStore,
         blob_index: BlobIndex,
         auth: Authorizer,

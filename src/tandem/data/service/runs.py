@@ -1,6 +1,6 @@
 """Run links: which dataset versions a run used (role train, test, input, ...) or produced
 (role `output`). The runs are the tracking domain's, read and checked through
-`TrackingService`; each link is also an edge of the lineage graph (`LineageService`)."""
+`TrackingService`; each link is also an edge of the lineage graph (`LineageLinks`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tandem.data.models import RunLink
 from tandem.data.service.access import DatasetAccess
 from tandem.data.store import DatasetStore
 from tandem.errors import HiddenNotFound, InvalidInput, NotFound
-from tandem.lineage.service import LineageService
+from tandem.lineage.service import LineageLinks
 from tandem.store.db import Database
 from tandem.tracking.service import TrackingService
 
@@ -39,7 +39,7 @@ class RunLinkService:
         store: DatasetStore,
         access: DatasetAccess,
         tracking: TrackingService,
-        lineage: LineageService,
+        lineage: LineageLinks,
         audit: AuditLog,
     ) -> None:
         self.db = db
