@@ -932,6 +932,21 @@ class DataService:
             links = self.store.datasets_of_run(conn, run.pk, run.project)
         return [link for link in links if principal.may(Action.DATA_READ, link.project)]
 
+    # -- gc: purging, inside gc's transaction (no permission check: gc has checked) ----------
+
+    def forget_runs(self, conn: Connection, run_pks: Sequence[int]) -> None:
+        """Forget which datasets these runs used, before the runs are purged."""
+        self.store.purge_run_links(conn, run_pks)
+
+    def purge_expired(self, conn: Connection, cutoff: int) -> None:
+        """Purge datasets deleted, and uploads made, at or before `cutoff` (ms)."""
+        self.store.purge_datasets(conn, self.store.deleted_before(conn, cutoff))
+        self.store.forget_uploads_before(conn, cutoff)
+
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """Purge a purged project's datasets and uploads."""
+        self.store.purge_project(conn, project_pk)
+
 
 def _staged_source(path: str, local: Path) -> SourceFile:
     st = local.stat()

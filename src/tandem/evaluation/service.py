@@ -262,3 +262,11 @@ class EvaluationService:
                 recorded_by=found.created_by, recorded_at=found.created_at,
             )  # fmt: skip
             return found
+
+    # -- gc: purging, inside gc's transaction (no permission check: gc has checked) ----------
+
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """Purge a purged project's evaluations."""
+        from tandem.evaluation.store import purge_evaluations
+
+        purge_evaluations(conn, project_pk)

@@ -44,7 +44,7 @@ from tandem.governance.tables import (
     retrospectives,
     risks,
 )
-from tandem.identity.store import IdentityStore
+from tandem.identity.service import IdentityService
 from tandem.projects.store import ProjectStore
 from tandem.projects.tables import projects
 
@@ -57,7 +57,7 @@ class RegisterService:
         self,
         db: Any,
         project_store: ProjectStore,
-        identity_store: IdentityStore,
+        identity_store: IdentityService,
         notifier: Notifier,
         auth: Authorizer,
         audit: AuditLog,
@@ -78,7 +78,7 @@ class RegisterService:
     def _check_owner(
         self, conn: Connection, principal: Principal, project: str, project_pk: int, owner: str
     ) -> str:
-        members = {m.user for m in self.identity_store.members(conn, project_pk)}
+        members = {m.user for m in self.identity_store.members_in(conn, project_pk)}
         if owner != principal.name and owner not in members:
             raise InvalidInput(f"owner {owner!r} is not a member of {project!r}")
         return owner
@@ -503,7 +503,7 @@ class RegisterService:
         outbox = Outbox(principal)
         with self.db.write() as conn:
             project_pk = self._project_pk(conn, principal, project, Action.PLAN_WRITE)
-            members = {m.user for m in self.identity_store.members(conn, project_pk)}
+            members = {m.user for m in self.identity_store.members_in(conn, project_pk)}
             mentioned = sorted(
                 {m for m in _MENTION.findall(data.body) if m in members} - {principal.name}
             )

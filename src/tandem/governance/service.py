@@ -54,7 +54,7 @@ from tandem.governance.spec import (
     plan_changes,
 )
 from tandem.governance.store import GovernanceStore
-from tandem.identity.store import IdentityStore
+from tandem.identity.service import IdentityService
 from tandem.projects.store import ProjectStore
 from tandem.registry.models import ModelVersion, Stage
 from tandem.registry.service import RegistryService
@@ -81,7 +81,7 @@ class GovernanceService:
         db: Any,
         store: GovernanceStore,
         project_store: ProjectStore,
-        identity_store: IdentityStore,
+        identity_store: IdentityService,
         registry: RegistryService,
         evaluations: EvaluationService,
         tracking: TrackingService,
@@ -281,7 +281,7 @@ class GovernanceService:
         """Who belongs to the project now (for callers that have checked access already)."""
         with self.db.read() as conn:
             project_pk = self.project_store.get_pk(conn, project)
-            return {m.user for m in self.identity_store.members(conn, project_pk)}
+            return {m.user for m in self.identity_store.members_in(conn, project_pk)}
 
     def set_raci(self, principal: Principal, project: str, data: RaciSet) -> Raci:
         """Replace the whole matrix. Every activity has exactly one Accountable member, and
@@ -348,7 +348,7 @@ class GovernanceService:
         project_pk: int,
         matrix: dict[str, dict[str, RaciLetter]],
     ) -> None:
-        members = {m.user for m in self.identity_store.members(conn, project_pk)}
+        members = {m.user for m in self.identity_store.members_in(conn, project_pk)}
         for activity, row in matrix.items():
             check_activity(activity)
             strangers = sorted(set(row) - members)
@@ -515,6 +515,12 @@ class GovernanceService:
                     stages=sorted(s.value for s in spec.gates),
                 )  # fmt: skip
             return Plan(project=project, applied=True, changes=changes)
+
+    # -- gc: purging, inside gc's transaction (no permission check: gc has checked) ----------
+
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """Purge a purged project's governance rows."""
+        self.store.purge_project(conn, project_pk)
 
 
 def _check_policy(stage: Stage, policy: GatePolicy) -> None:

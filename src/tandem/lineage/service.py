@@ -277,6 +277,12 @@ class LineageService:
                     out[row.pk] = info
         return out
 
+    # -- gc: purging, inside gc's transaction (no permission check: gc has checked) ----------
+
+    def purge_orphans(self, conn: Connection) -> None:
+        """Forget lineage nodes whose entity is gone (after gc's purges)."""
+        self.store.purge_orphans(conn)
+
 
 def _reachable(root: int, edges: list[tuple[int, int, str]], direction: Direction) -> set[int]:
     """The nodes still connected to `root` once hidden ones are gone, walking only the ways

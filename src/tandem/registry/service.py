@@ -492,3 +492,13 @@ class RegistryService:
                 project=project,
             )
         return found, self.blobs.read(found.oid)  # type: ignore[arg-type]
+
+    # -- gc: purging, inside gc's transaction (no permission check: gc has checked) ----------
+
+    def forget_runs(self, conn: Connection, run_pks: list[int]) -> None:
+        """Forget these runs as the source of model versions, before the runs are purged."""
+        self.store.forget_runs(conn, run_pks)
+
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """Purge a purged project's models."""
+        self.store.purge_project(conn, project_pk)

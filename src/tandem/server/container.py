@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tandem.audit.service import AuditLog
+from tandem.audit.store import AuditStore
 from tandem.core.auth import Authorizer, Principal
 from tandem.core.config import Settings, default_data_roots, oidc_settings
 from tandem.core.outbound import OutboundPolicy
@@ -14,7 +15,7 @@ from tandem.data.limits import DataLimits
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
-from tandem.gc.service import GcService
+from tandem.gc.service import GcService, Purgers
 from tandem.governance.gate_service import GateService
 from tandem.governance.notify import Notifier
 from tandem.governance.register_service import RegisterService
@@ -68,16 +69,15 @@ class Services:
         db = open_database(settings.database_url)
         blobs = open_blob_store(settings.artifacts)
         auth = Authorizer()
-        audit = AuditLog(db, auth)
+        audit = AuditLog(db, AuditStore(db), auth)
         project_store = ProjectStore(db)
         identity_store = IdentityStore()
         run_store = RunStore(db)
         blob_index = BlobIndex(db, user_quota_bytes=settings.user_quota_bytes)
-        identity = IdentityService(db, identity_store, project_store, auth, audit)
-        projects = ProjectService(db, project_store, identity_store, auth, audit)
-        tracking = TrackingService(
-            db, run_store, projects, project_store, blobs, blob_index, auth, audit
-        )
+        # projects sit below tracking: a project's run count is tracking's, wired in here
+        projects = ProjectService(db, project_store, auth, audit, run_store.live_run_count)
+        identity = IdentityService(db, identity_store, projects, auth, audit)
+        tracking = TrackingService(db, run_store, projects, blobs, blob_index, auth, audit)
         dataset_store = DatasetStore()
         data = DataService(
             db, dataset_store, projects, project_store, run_store, blobs, blob_index, auth, audit,
@@ -99,7 +99,7 @@ class Services:
             db, LineageStore(), project_store, run_store, dataset_store, registry_store, auth, audit
         )
         governance = GovernanceService(
-            db, GovernanceStore(), project_store, identity_store, registry, evaluations,
+            db, GovernanceStore(), project_store, identity, registry, evaluations,
             tracking, auth, audit,
         )  # fmt: skip
         outbound = OutboundPolicy(settings.outbound_allow_hosts)
@@ -108,10 +108,20 @@ class Services:
             db, governance.store, project_store, governance, registry, data, tracking, auth,
             audit, notifier,
         )  # fmt: skip
-        registers = RegisterService(db, project_store, identity_store, notifier, auth, audit)
+        registers = RegisterService(db, project_store, identity, notifier, auth, audit)
+        # gc purges through the domains' services, in the order their foreign keys need
+        purgers = Purgers(
+            run_links=(data.forget_runs, registry.forget_runs),
+            expired=(data.purge_expired,),
+            project_rows=(
+                data.purge_project, evaluations.purge_project, governance.purge_project,
+                registry.purge_project,
+            ),
+            orphans=(lineage.purge_orphans,),
+        )  # fmt: skip
         gc = GcService(
-            db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
-            audit, staging=settings.home.resolve() / "staging", registry=registry_store,
+            db, blobs, blob_index, auth, audit, projects=projects, runs=tracking,
+            purgers=purgers, staging=settings.home.resolve() / "staging",
         )  # fmt: skip
         return cls(
             settings=settings,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from tandem.core.auth import Action
+from tandem.core.auth import Action, Principal
 from tandem.core.paging import Page
 from tandem.core.refs import RunRef
 from tandem.server.container import Services
@@ -38,6 +38,7 @@ from tandem.tracking.models import (
     RunSearch,
     RunUpdate,
 )
+from tandem.tracking.serialise import page_json
 
 router = APIRouter(tags=["runs"])
 
@@ -125,8 +126,13 @@ async def search_runs(request: Request) -> Response:
     services: Services = request.app.state.services
     principal = await get_principal(request)
     body = await json_body(request, RunSearch)
-    content = await offload(services.tracking.search_runs_json, principal, body)
+    content = await offload(_search_json, services, principal, body)
     return Response(content, media_type="application/json")
+
+
+def _search_json(services: Services, principal: Principal, search: RunSearch) -> bytes:
+    """The page's JSON, written from the rows in the worker thread that read them."""
+    return page_json(*services.tracking.search_run_rows(principal, search))
 
 
 @router.get("/runs/compare", openapi_extra=policy(Action.RUN_READ))
