@@ -589,6 +589,8 @@ class TrackingService:
     ) -> tuple[Sequence[Row[Any]], str | None]:
         """One page of rows, and the cursor of the next. `json_of`: the rows also carry these
         params, metrics and tags as JSON (`RunStore.json_columns`)."""
+        # permission, then the limit, then the project (`access` asks the permission again,
+        # from memory), so each bad request gets the answer it always got
         self.auth.require(principal, Action.RUN_READ, search.project)
         limit = check_limit(search.limit)
         project_pk = self.projects.access(conn, principal, search.project, Action.RUN_READ)
