@@ -383,23 +383,20 @@ GC_ALONE = textwrap.dedent(
 
     import tandem.gc.service as gc
     from tandem.audit.service import AuditLog
+    from tandem.audit.store import AuditStore
     from tandem.core.auth import Authorizer, Principal
-    from tandem.data.store import DatasetStore
     from tandem.gc.models import GcRequest
-    from tandem.identity.store import IdentityStore
-    from tandem.projects.store import ProjectStore
     from tandem.server.schema import blob_references
     from tandem.store.blob_index import BlobIndex
     from tandem.store.blobs import LocalBlobStore
     from tandem.store.db import Database
-    from tandem.tracking.store import RunStore
 
     services = sorted(m for m in sys.modules if m.startswith("tandem.") and m.endswith(".service"))
     db = Database(sys.argv[1])
     auth = Authorizer()
     collector = gc.GcService(
-        db, ProjectStore(db), RunStore(db), DatasetStore(), LocalBlobStore(Path(sys.argv[2])),
-        BlobIndex(db, blob_references()), IdentityStore(), auth, AuditLog(db, auth),
+        db, LocalBlobStore(Path(sys.argv[2])), BlobIndex(db, blob_references()), auth,
+        AuditLog(db, AuditStore(db), auth),
     )
     report = collector.collect(Principal.local_owner(), GcRequest(grace_seconds=0))
     print(json.dumps({"services": services, "deleted": report.blobs_deleted}))

@@ -15,6 +15,7 @@ import pytest
 from tandem.core.paging import Page
 from tandem.server.container import Services
 from tandem.tracking.models import MetricColumns, Run, RunBatch, RunCreate, RunSearch, RunStatus
+from tandem.tracking.serialise import page_json
 
 N_RUNS = 60
 
@@ -152,7 +153,7 @@ def _all_pages(services: Services, text: str | None, order: list[str]) -> list[s
         search = RunSearch(project="churn", filter=text, order_by=order, limit=7, cursor=cursor)
         page = services.tracking.search_runs(services.owner, search)
         # the REST path writes the same page's JSON straight from rows: it must be identical
-        raw = services.tracking.search_runs_json(services.owner, search)
+        raw = page_json(*services.tracking.search_run_rows(services.owner, search))
         assert Page[Run].model_validate_json(raw) == page
         assert orjson.loads(raw) == orjson.loads(page.model_dump_json())
         got.extend(run.id for run in page.items)
@@ -190,7 +191,7 @@ def test_json_page_matches_the_models_with_fields(
 ) -> None:
     search = RunSearch(project="churn", order_by=["metrics.auc DESC"], limit=50, fields=fields)
     page = services.tracking.search_runs(services.owner, search)
-    raw = services.tracking.search_runs_json(services.owner, search)
+    raw = page_json(*services.tracking.search_run_rows(services.owner, search))
     assert orjson.loads(raw) == orjson.loads(page.model_dump_json())
 
 

@@ -1,4 +1,4 @@
-"""AuditLog: the only writer and reader of the audit table.
+"""AuditLog: the only writer and reader of the audit table (through `AuditStore`).
 
 Writes are recorded inside the transaction of the change they describe, so an event exists if
 and only if the change does. Denials and failed sign-ins are recorded on their own, by the
@@ -11,33 +11,27 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from tandem.audit.models import Activity, AuditEvent
-from tandem.audit.tables import audit_events
+from tandem.audit.store import FAILED, AuditStore
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.paging import Page, check_limit, decode_cursor, encode_cursor
 from tandem.errors import InvalidInput
-from tandem.store.db import Database, driver_cursor
+from tandem.store.db import Database
 
 OK = "ok"
 DENIED = "denied"
-FAILED = "failed"
+__all__ = ["DENIED", "FAILED", "OK", "AuditLog"]
 _MAX_TARGET = 1024
 
 
 class AuditLog:
-    def __init__(self, db: Database, auth: Authorizer) -> None:
+    def __init__(self, db: Database, store: AuditStore, auth: Authorizer) -> None:
         self.db = db
+        self.store = store
         self.auth = auth
-        ph = db.placeholder
-        # Plain SQL: every logged batch appends an event, and building the statement with
-        # SQLAlchemy each time cost a fifth of a small logging request.
-        self._insert_sql = (
-            "INSERT INTO audit_events (at, actor, via, source, action, outcome, project, "
-            f"target, details) VALUES ({', '.join([ph] * 9)})"
-        )
 
     def record(
         self,
@@ -51,9 +45,8 @@ class AuditLog:
         **details: Any,
     ) -> None:
         """Append one event within the caller's transaction."""
-        driver_cursor(conn).execute(
-            self._insert_sql,
-            _event_row(now_ms(), principal, action, outcome, project, target, details),
+        self.store.append(
+            conn, _event_row(now_ms(), principal, action, outcome, project, target, details)
         )
 
     def record_many(
@@ -64,8 +57,8 @@ class AuditLog:
         """Append several successful events (principal, action, target, project, details)
         within the caller's transaction, in one statement."""
         at = now_ms()
-        driver_cursor(conn).executemany(
-            self._insert_sql,
+        self.store.append_many(
+            conn,
             [
                 _event_row(at, principal, action, OK, project, target, details)
                 for principal, action, target, project, details in events
@@ -90,16 +83,9 @@ class AuditLog:
 
     def failed_sign_ins(self, name: str, source: str, since: int) -> int:
         """How many sign-ins as `name` from address `source` failed since `since` (ms): the
-        rate limit's count, an index range scan (the partial index `ix_audit_events_logins`,
-        whose condition the query repeats literally so both databases use it)."""
-        ph = self.db.placeholder
+        rate limit's count."""
         with self.db.read() as conn:
-            count = conn.exec_driver_sql(
-                "SELECT count(*) FROM audit_events WHERE action = 'auth.login' "
-                f"AND target = {ph} AND at >= {ph} AND outcome = '{FAILED}' AND source = {ph}",
-                (name, since, source[:64]),
-            ).scalar_one()
-        return int(count)
+            return self.store.failed_sign_ins(conn, name, source, since)
 
     def list(
         self,
@@ -121,28 +107,22 @@ class AuditLog:
         else:
             self.auth.require(principal, Action.AUDIT_READ, project)
         limit = check_limit(limit)
-        query = select(audit_events).order_by(audit_events.c.pk.desc()).limit(limit + 1)
-        if project is not None:
-            query = query.where(audit_events.c.project == project)
-        if since is not None:
-            query = query.where(audit_events.c.at >= since)
-        if until is not None:
-            query = query.where(audit_events.c.at < until)
-        if actor:
-            query = query.where(audit_events.c.actor == actor)
-        if action:
-            # "run." matches every run action; "run.create" just that one
-            if action.endswith("."):
-                query = query.where(audit_events.c.action.startswith(action, autoescape=True))
-            else:
-                query = query.where(audit_events.c.action == action)
-        if outcome:
-            if outcome not in (OK, DENIED, FAILED):
-                raise InvalidInput(f"outcome must be one of {OK}, {DENIED}, {FAILED}")
-            query = query.where(audit_events.c.outcome == outcome)
-        query = _after(query, cursor)
+        if outcome and outcome not in (OK, DENIED, FAILED):
+            raise InvalidInput(f"outcome must be one of {OK}, {DENIED}, {FAILED}")
+        before = _before(cursor)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            # `action`: "run." matches every run action; "run.create" just that one
+            rows = self.store.events(
+                conn,
+                project=project,
+                since=since,
+                until=until,
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                before=before,
+                limit=limit + 1,
+            )
         items = [
             AuditEvent(
                 id=row.pk,
@@ -170,19 +150,11 @@ class AuditLog:
         for `audit:read`)."""
         self.auth.require(principal, Action.PROJECT_READ, project)
         limit = check_limit(limit)
-        query = (
-            select(audit_events.c.pk, audit_events.c.at, audit_events.c.actor,
-                   audit_events.c.action, audit_events.c.target)
-            .where(audit_events.c.project == project, audit_events.c.outcome == OK,
-                   ~audit_events.c.action.like("%download%"),
-                   ~audit_events.c.action.like("access.%"),
-                   audit_events.c.action.notin_(NOISY))
-            .order_by(audit_events.c.pk.desc())
-            .limit(limit + 1)
-        )  # fmt: skip
-        query = _after(query, cursor)
+        before = _before(cursor)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            rows = self.store.activity(
+                conn, project, ok=OK, noisy=NOISY, before=before, limit=limit + 1
+            )
         items = [
             Activity(id=r.pk, at=r.at, actor=r.actor, action=r.action, target=r.target)
             for r in rows[:limit]
@@ -195,14 +167,14 @@ class AuditLog:
 NOISY = ("run.log", "artifact.upload")
 
 
-def _after(query: Any, cursor: str | None) -> Any:
-    """`query` continued after the page `cursor` ended (events newest first)."""
+def _before(cursor: str | None) -> int | None:
+    """The event id the page `cursor` ended at: the next page is older (events newest first)."""
     if not cursor:
-        return query
+        return None
     position = decode_cursor(cursor)
     if len(position) != 1 or not isinstance(position[0], int):
         raise InvalidInput("invalid cursor: pass back the next_cursor of a previous page")
-    return query.where(audit_events.c.pk < position[0])
+    return position[0]
 
 
 def _event_row(
@@ -214,7 +186,7 @@ def _event_row(
     target: str,
     details: dict[str, Any],
 ) -> tuple[Any, ...]:
-    """The values of one event, in the order of `AuditLog._insert_sql`."""
+    """The values of one event, in the order `AuditStore.append` takes them."""
     return (
         at, principal.name, principal.via, principal.source[:64], action, outcome, project,
         target[:_MAX_TARGET], orjson.dumps(details, default=str).decode(),

@@ -5,13 +5,20 @@ transaction with the reference check (see `tandem.store.blob_index`), and the bl
 deleted only after its row is gone. The references are the columns the domains' tables declare
 (`tandem.store.base.BLOB_OID`), all loaded whatever was imported; with none known, gc refuses
 to run rather than take every blob for garbage.
+
+gc imports no other domain: what it purges, it purges through the domains' services, which the
+container hands it as `projects`, `runs` and `purgers` (each domain's small methods that take
+gc's transaction). Blobs are gc's own concern through `tandem.store.blob_index`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Connection
 
@@ -19,50 +26,70 @@ from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import Oid
-from tandem.data.store import DatasetStore
 from tandem.errors import ServerError
-from tandem.evaluation.store import purge_evaluations
 from tandem.gc.models import GcReport, GcRequest
-from tandem.governance.decisions.store import DecisionStore
-from tandem.governance.gates.store import GateStore
-from tandem.governance.notifications.store import NotificationStore
-from tandem.governance.plan.store import PlanStore
-from tandem.governance.registers.store import RegisterStore
-from tandem.identity.store import IdentityStore
-from tandem.lineage.store import LineageStore
-from tandem.projects.store import ProjectStore
-from tandem.registry.store import RegistryStore
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, StoredBlob
 from tandem.store.db import Database
-from tandem.tracking.store import RunStore
 
 log = logging.getLogger(__name__)
+
+
+class ProjectPurge(Protocol):
+    """What gc asks of projects (`ProjectService`)."""
+
+    def deleted_before(self, conn: Connection, cutoff: int) -> list[tuple[int, str]]: ...
+
+    def purge(self, conn: Connection, project_pk: int) -> None: ...
+
+
+class RunPurge(Protocol):
+    """What gc asks of tracking (`TrackingService`)."""
+
+    def deleted_run_pks(
+        self, conn: Connection, cutoff: int, project_pks: Sequence[int] = ()
+    ) -> list[int]: ...
+
+    def purge_runs(self, conn: Connection, run_pks: Sequence[int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Purgers:
+    """The other domains' parts in a purge, each a method of their service that works in gc's
+    transaction; gc calls them in this order (the container fills them, in the order the
+    domains' foreign keys need)."""
+
+    run_links: Sequence[Callable[[Connection, list[int]], None]] = ()
+    """Forget rows that point at these runs, before the runs go."""
+    expired: Sequence[Callable[[Connection, int], None]] = ()
+    """Purge the domain's own rows soft-deleted at or before the cutoff (ms)."""
+    project_rows: Sequence[Callable[[Connection, int], None]] = ()
+    """Purge a purged project's rows, before the project goes."""
+    orphans: Sequence[Callable[[Connection], None]] = ()
+    """Last: purge rows that nothing points at any more."""
 
 
 class GcService:
     def __init__(
         self,
         db: Database,
-        projects: ProjectStore,
-        runs: RunStore,
-        datasets: DatasetStore,
         blobs: BlobStore,
         blob_index: BlobIndex,
-        identity: IdentityStore,
         auth: Authorizer,
         audit: AuditLog,
+        *,
+        projects: ProjectPurge | None = None,
+        runs: RunPurge | None = None,
+        purgers: Purgers | None = None,
         staging: Path | None = None,
-        registry: RegistryStore | None = None,
     ) -> None:
-        self.registry = registry if registry is not None else RegistryStore()
+        """Without `projects`, `runs` and `purgers`, gc purges no rows and only sweeps blobs."""
         self.staging = staging  # uploads waiting for a dataset version (tandem.data.service)
-        self.identity = identity
         self.audit = audit
         self.db = db
         self.projects = projects
         self.runs = runs
-        self.datasets = datasets
+        self.purgers = purgers if purgers is not None else Purgers()
         self.blobs = blobs
         self.blob_index = blob_index
         self.auth = auth
@@ -132,26 +159,24 @@ class GcService:
         )
 
     def _purge(self, conn: Connection, cutoff: int) -> tuple[list[tuple[int, str]], list[int]]:
-        doomed_projects = self.projects.list_deleted_before(conn, cutoff)
-        run_pks = self.runs.deleted_run_pks(conn, cutoff, [pk for pk, _ in doomed_projects])
-        self.datasets.purge_run_links(conn, run_pks)
-        self.registry.forget_runs(conn, run_pks)
-        self.runs.purge(conn, run_pks)
-        self.datasets.purge_datasets(conn, self.datasets.deleted_before(conn, cutoff))
-        self.datasets.forget_uploads_before(conn, cutoff)
+        purgers = self.purgers
+        doomed_projects = self.projects.deleted_before(conn, cutoff) if self.projects else []
+        doomed_pks = [pk for pk, _ in doomed_projects]
+        run_pks = self.runs.deleted_run_pks(conn, cutoff, doomed_pks) if self.runs else []
+        for forget_runs in purgers.run_links:
+            forget_runs(conn, run_pks)
+        if self.runs is not None:
+            self.runs.purge_runs(conn, run_pks)
+        for purge_expired in purgers.expired:
+            purge_expired(conn, cutoff)
         self.blob_index.forget_unstored_uploads(conn, cutoff)
-        for pk, _ in doomed_projects:
-            self.datasets.purge_project(conn, pk)
-            purge_evaluations(conn, pk)
-            PlanStore().purge_project(conn, pk)
-            RegisterStore().purge_project(conn, pk)
-            GateStore().purge_project(conn, pk)
-            DecisionStore().purge_project(conn, pk)
-            NotificationStore().purge_project(conn, pk)
-            self.registry.purge_project(conn, pk)
-            self.identity.purge_project(conn, pk)
-            self.projects.purge(conn, pk)
-        LineageStore().purge_orphans(conn)
+        for pk in doomed_pks:
+            for purge_project in purgers.project_rows:
+                purge_project(conn, pk)
+            if self.projects is not None:
+                self.projects.purge(conn, pk)
+        for purge_orphans in purgers.orphans:
+            purge_orphans(conn)
         return doomed_projects, run_pks
 
     def _clear_staging(self, cutoff_ms: int) -> tuple[int, int]:

@@ -38,7 +38,7 @@ from tandem.identity.models import (
 )
 from tandem.identity.passwords import check_password
 from tandem.identity.store import IdentityStore, token_model, user_model
-from tandem.projects.store import ProjectStore
+from tandem.projects.service import ProjectService
 from tandem.store.db import Database
 
 TOKEN_PREFIX = "tdm_"
@@ -75,13 +75,13 @@ class IdentityService:
         self,
         db: Database,
         store: IdentityStore,
-        project_store: ProjectStore,
+        projects: ProjectService,
         auth: Authorizer,
         audit: AuditLog,
     ) -> None:
         self.db = db
         self.store = store
-        self.project_store = project_store
+        self.projects = projects
         self.auth = auth
         self.audit = audit
         self._has_users = False  # sticky: users are disabled, never deleted
@@ -117,7 +117,7 @@ class IdentityService:
             kind=PrincipalKind.USER,
             user_pk=user_pk,
             is_admin=role == Role.ADMIN.value,
-            roles=self.store.roles_of(conn, user_pk),
+            roles=self.projects.roles_of(conn, user_pk),
             source=source,
             via=via,
         )
@@ -421,31 +421,29 @@ class IdentityService:
     # -- project membership -------------------------------------------------------------------
 
     def list_members(self, principal: Principal, project: str) -> list[Member]:
-        self.auth.require(principal, Action.MEMBERS_READ, project)
         with self.db.read() as conn:
-            return self.store.members(conn, self.project_store.get_pk(conn, project))
+            project_pk = self.projects.access(conn, principal, project, Action.MEMBERS_READ)
+            return self.members_in(conn, project_pk)
 
     def set_member(self, principal: Principal, project: str, data: MemberSet) -> Member:
         """Add a user to a project, or change their role in it."""
-        self.auth.require(principal, Action.MEMBERS_WRITE, project)
         with self.db.write() as conn:
-            project_pk = self.project_store.get_pk(conn, project)
+            project_pk = self.projects.access(conn, principal, project, Action.MEMBERS_WRITE)
             user = self.store.user_row(conn, data.user)
             role = data.role or Role(user.role)
             self._keep_an_admin(conn, project_pk, user.pk, role)
-            self.store.set_member(conn, project_pk, user.pk, role, now_ms())
+            self.projects.set_member(conn, project_pk, user.pk, role, now_ms())
             self.audit.record(
                 conn, principal, "member.set", data.user, project=project, role=role.value
             )
-            return next(m for m in self.store.members(conn, project_pk) if m.user == data.user)
+            return next(m for m in self.members_in(conn, project_pk) if m.user == data.user)
 
     def remove_member(self, principal: Principal, project: str, user: str) -> None:
-        self.auth.require(principal, Action.MEMBERS_WRITE, project)
         with self.db.write() as conn:
-            project_pk = self.project_store.get_pk(conn, project)
+            project_pk = self.projects.access(conn, principal, project, Action.MEMBERS_WRITE)
             row = self.store.user_row(conn, user)
             self._keep_an_admin(conn, project_pk, row.pk, None)
-            if not self.store.remove_member(conn, project_pk, row.pk):
+            if not self.projects.remove_member(conn, project_pk, row.pk):
                 raise NotFound(f"{user} is not a member of {project}")
             self.audit.record(conn, principal, "member.remove", user, project=project)
 
@@ -455,7 +453,7 @@ class IdentityService:
         """A project keeps at least one admin member, so someone can always manage it."""
         if new_role is Role.ADMIN:
             return
-        admins = {m.user for m in self.store.members(conn, project_pk) if m.role is Role.ADMIN}
+        admins = {m.user for m in self.members_in(conn, project_pk) if m.role is Role.ADMIN}
         name = self.store.user_by_pk(conn, user_pk).name
         if admins == {name}:
             raise Conflict(f"{name} is the project's last admin; make another member admin first")
@@ -465,7 +463,20 @@ class IdentityService:
     def member_names_in(self, conn: Connection, project_pk: int) -> set[str]:
         """The names of project `project_pk`'s members, with NO permission check: for callers
         that checked the principal's access to the project already."""
-        return {m.user for m in self.store.members(conn, project_pk)}
+        return {m.user for m in self.members_in(conn, project_pk)}
+
+    def members_in(self, conn: Connection, project_pk: int) -> list[Member]:
+        """The members of a project by user name, inside the caller's transaction. No
+        permission check: the caller has checked (e.g. through `ProjectService.access`)."""
+        rows = {
+            user_pk: (role, since)
+            for user_pk, role, since in self.projects.members(conn, project_pk)
+        }
+        names = self.store.names_by_pk(conn, rows)  # in the order of names
+        return [
+            Member(user=name, role=rows[user_pk][0], created_at=rows[user_pk][1])
+            for user_pk, name in names.items()
+        ]
 
 
 def constant_time_equal(a: str, b: str) -> bool:

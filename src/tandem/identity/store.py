@@ -1,8 +1,8 @@
-"""IdentityStore: typed queries over users, tokens, sessions and memberships. No rules."""
+"""IdentityStore: typed queries over users, tokens and sessions. No rules."""
 
 from __future__ import annotations
 
-import builtins
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
@@ -10,9 +10,8 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from tandem.core.auth import Role
 from tandem.errors import AlreadyExists, NotFound
-from tandem.identity.models import Member, Token, User
-from tandem.identity.tables import memberships, sessions, tokens, users
-from tandem.projects.tables import projects
+from tandem.identity.models import Token, User
+from tandem.identity.tables import sessions, tokens, users
 
 
 def user_model(row: Row[Any]) -> User:
@@ -150,51 +149,14 @@ class IdentityStore:
     def delete_sessions_of(self, conn: Connection, user_pk: int) -> None:
         conn.execute(delete(sessions).where(sessions.c.user_pk == user_pk))
 
-    # -- memberships ------------------------------------------------------------------------
+    # -- names of members -------------------------------------------------------------------
 
-    def roles_of(self, conn: Connection, user_pk: int) -> dict[str, Role]:
-        """The user's role in each project (deleted ones too, so their admins can restore them)."""
+    def names_by_pk(self, conn: Connection, user_pks: Iterable[int]) -> dict[int, str]:
+        """The names of these users, by pk, in the database's order of names."""
+        wanted = sorted(set(user_pks))
+        if not wanted:
+            return {}
         query = (
-            select(projects.c.name, memberships.c.role)
-            .join(projects, projects.c.pk == memberships.c.project_pk)
-            .where(memberships.c.user_pk == user_pk)
+            select(users.c.pk, users.c.name).where(users.c.pk.in_(wanted)).order_by(users.c.name)
         )
-        return {row.name: Role(row.role) for row in conn.execute(query)}
-
-    def set_member(
-        self, conn: Connection, project_pk: int, user_pk: int, role: Role, now: int
-    ) -> None:
-        changed = conn.execute(
-            update(memberships)
-            .where(memberships.c.project_pk == project_pk, memberships.c.user_pk == user_pk)
-            .values(role=role.value)
-        ).rowcount
-        if not changed:
-            conn.execute(
-                insert(memberships).values(
-                    project_pk=project_pk, user_pk=user_pk, role=role.value, created_at=now
-                )
-            )
-
-    def remove_member(self, conn: Connection, project_pk: int, user_pk: int) -> bool:
-        result = conn.execute(
-            delete(memberships).where(
-                memberships.c.project_pk == project_pk, memberships.c.user_pk == user_pk
-            )
-        )
-        return bool(result.rowcount)
-
-    def members(self, conn: Connection, project_pk: int) -> builtins.list[Member]:
-        query = (
-            select(users.c.name, memberships.c.role, memberships.c.created_at)
-            .join(users, users.c.pk == memberships.c.user_pk)
-            .where(memberships.c.project_pk == project_pk)
-            .order_by(users.c.name)
-        )
-        return [
-            Member(user=row.name, role=Role(row.role), created_at=row.created_at)
-            for row in conn.execute(query)
-        ]
-
-    def purge_project(self, conn: Connection, project_pk: int) -> None:
-        conn.execute(delete(memberships).where(memberships.c.project_pk == project_pk))
+        return {row.pk: row.name for row in conn.execute(query)}

@@ -1,5 +1,6 @@
-"""Identity tables. Secrets are never stored: tokens and session ids as SHA-256 (they are 256
-random bits, so a fast hash is enough), passwords as argon2id."""
+"""Identity tables: users, their API tokens and web sessions (which projects a user is a member of
+is the projects domain's, `tandem.projects.tables`). Secrets are never stored: tokens and session
+ids as SHA-256 (they are 256 random bits, so a fast hash is enough), passwords as argon2id."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Integer,
-    PrimaryKeyConstraint,
     String,
     Table,
 )
@@ -50,14 +50,4 @@ sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
-)
-
-memberships = Table(
-    "memberships",
-    metadata,
-    Column("project_pk", Integer, ForeignKey("projects.pk"), nullable=False),
-    Column("user_pk", Integer, ForeignKey("users.pk"), nullable=False, index=True),
-    Column("role", String(32), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("project_pk", "user_pk"),
 )

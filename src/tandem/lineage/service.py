@@ -371,8 +371,6 @@ class LineageService:
                 }
         return out
 
-    # -- for other domains, inside their transaction (the data domain's run links) ---------
-
 
 def _reachable(root: int, edges: list[tuple[int, int, str]], direction: Direction) -> set[int]:
     """The nodes still connected to `root` once hidden ones are gone, walking only the ways

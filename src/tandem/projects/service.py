@@ -1,6 +1,17 @@
-"""ProjectService: every rule about projects. The only way in."""
+"""ProjectService: every rule about projects and who may act in them. The only way in.
+
+Projects own their memberships (who holds which role in a project): a project is the unit of
+permission, creating one makes its creator its admin and purging one takes its memberships with
+it, all in this domain. Identity (users, tokens, sessions) sits above: it asks `roles_of` when it
+turns a token into a `Principal`, and manages members through the methods that take a `conn`.
+Projects import neither identity nor tracking (a project's run count is tracking's answer, wired
+in by the container as `run_count`).
+"""
 
 from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
 
 from sqlalchemy import Connection
 
@@ -10,10 +21,12 @@ from tandem.core.clock import now_ms
 from tandem.core.paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor
 from tandem.core.validation import check_project_name, check_text
 from tandem.errors import AlreadyExists, Conflict, NotFound
-from tandem.identity.store import IdentityStore
 from tandem.projects.models import Project, ProjectCreate
 from tandem.projects.store import ProjectStore
 from tandem.store.db import Database
+
+RunCount = Callable[[Connection, int], int]
+"""How many runs (not deleted) a project has, by its pk, in the caller's transaction."""
 
 
 class ProjectService:
@@ -21,21 +34,21 @@ class ProjectService:
         self,
         db: Database,
         store: ProjectStore,
-        identity: IdentityStore,
         auth: Authorizer,
         audit: AuditLog,
+        run_count: RunCount,
     ) -> None:
         self.db = db
         self.store = store
-        self.identity = identity
         self.auth = auth
         self.audit = audit
+        self.run_count = run_count
 
     def _create(self, conn: Connection, principal: Principal, name: str, description: str) -> int:
         """Insert the project, make its creator its admin, and record it."""
         pk = self.store.create(conn, name, description, now_ms())
         if principal.user_pk is not None:
-            self.identity.set_member(conn, pk, principal.user_pk, Role.ADMIN, now_ms())
+            self.store.set_member(conn, pk, principal.user_pk, Role.ADMIN, now_ms())
         self.audit.record(conn, principal, "project.create", name, project=name)
         return pk
 
@@ -51,7 +64,7 @@ class ProjectService:
         check_text(data.description, "description", 10_000)
         with self.db.write() as conn:
             self._create(conn, principal, name, data.description)
-        return self.store.get(name)
+        return self._get(name)
 
     def access(self, conn: Connection, principal: Principal, name: str, action: Action) -> int:
         """The authorisation seam every domain uses: check that `principal` may perform
@@ -81,7 +94,13 @@ class ProjectService:
 
     def get(self, principal: Principal, name: str) -> Project:
         self.auth.require(principal, Action.PROJECT_READ, name)
-        return self.store.get(name)
+        return self._get(name)
+
+    def _get(self, name: str, *, include_deleted: bool = False) -> Project:
+        """The project with its run count, in a transaction of its own."""
+        with self.db.read() as conn:
+            pk, project = self.store.get(conn, name, include_deleted=include_deleted)
+            return project.model_copy(update={"run_count": self.run_count(conn, pk)})
 
     def list(
         self,
@@ -109,7 +128,7 @@ class ProjectService:
             pk = self.store.get_pk(conn, name)
             self.store.set_deleted(conn, pk, now_ms())
             self.audit.record(conn, principal, "project.delete", name, project=name)
-        return self.store.get(name, include_deleted=True)
+        return self._get(name, include_deleted=True)
 
     def restore(self, principal: Principal, name: str) -> Project:
         self.auth.require(principal, Action.PROJECT_DELETE, name)
@@ -121,9 +140,10 @@ class ProjectService:
                 raise Conflict(f"project {name!r} is not deleted")
             self.store.set_deleted(conn, pk, None)
             self.audit.record(conn, principal, "project.restore", name, project=name)
-        return self.store.get(name)
+        return self._get(name)
 
-    # -- for other domains, in the caller's transaction ----------------------------------------
+    # -- for other domains, inside their transaction ----------------------------------------
+    # No permission check in these: the caller has checked (most through `access`).
 
     def pk_in(self, conn: Connection, name: str) -> int:
         """The pk of live project `name`, with NO permission check: for callers that checked
@@ -146,3 +166,31 @@ class ProjectService:
         rows across projects (a member's notifications). No permission check: the caller
         filters what its principal may read."""
         return self.store.names(conn, pks)
+
+    def roles_of(self, conn: Connection, user_pk: int) -> dict[str, Role]:
+        """The user's role in each project they are a member of (deleted projects too, so their
+        admins can restore them): what a `Principal` carries."""
+        return self.store.roles_of(conn, user_pk)
+
+    def members(self, conn: Connection, project_pk: int) -> builtins.list[tuple[int, Role, int]]:
+        """(user pk, role, member since) of each member of the project, in no order."""
+        return self.store.members(conn, project_pk)
+
+    def set_member(
+        self, conn: Connection, project_pk: int, user_pk: int, role: Role, now: int
+    ) -> None:
+        """Make the user a member of the project with `role` (or change their role)."""
+        self.store.set_member(conn, project_pk, user_pk, role, now)
+
+    def remove_member(self, conn: Connection, project_pk: int, user_pk: int) -> bool:
+        """Remove the user from the project; False if they were not a member."""
+        return self.store.remove_member(conn, project_pk, user_pk)
+
+    def deleted_before(self, conn: Connection, cutoff: int) -> builtins.list[tuple[int, str]]:
+        """(pk, name) of the projects deleted at or before `cutoff` (ms): gc's to purge."""
+        return self.store.list_deleted_before(conn, cutoff)
+
+    def purge(self, conn: Connection, project_pk: int) -> None:
+        """Delete the project and its memberships for good (gc, once every domain has purged
+        the project's rows)."""
+        self.store.purge(conn, project_pk)

@@ -1,18 +1,18 @@
-"""ProjectStore: typed queries over the projects table. No rules, no permissions."""
+"""ProjectStore: typed queries over the projects and memberships tables. No rules or permissions."""
 
 from __future__ import annotations
 
 import builtins
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
+from tandem.core.auth import Role
 from tandem.core.paging import Page, encode_cursor
 from tandem.errors import AlreadyExists, NotFound
 from tandem.projects.models import Project
-from tandem.projects.tables import projects
+from tandem.projects.tables import memberships, projects
 from tandem.store.db import Database, driver_cursor
-from tandem.tracking.tables import runs
 
 
 def _to_model(row: object, run_count: int | None = None) -> Project:
@@ -53,20 +53,17 @@ class ProjectStore:
             raise NotFound(f"project {name!r} does not exist", project=name)
         return pk
 
-    def get(self, name: str, *, include_deleted: bool = False) -> Project:
-        with self.db.read() as conn:
-            query = select(projects).where(projects.c.name == name)
-            if not include_deleted:
-                query = query.where(projects.c.deleted_at.is_(None))
-            row = conn.execute(query).first()
-            if row is None:
-                raise NotFound(f"project {name!r} does not exist", project=name)
-            count = conn.execute(
-                select(func.count())
-                .select_from(runs)
-                .where(runs.c.project_pk == row.pk, runs.c.deleted_at.is_(None))
-            ).scalar_one()
-            return _to_model(row, count)
+    def get(
+        self, conn: Connection, name: str, *, include_deleted: bool = False
+    ) -> tuple[int, Project]:
+        """The project's pk and model (without its run count: the service adds it)."""
+        query = select(projects).where(projects.c.name == name)
+        if not include_deleted:
+            query = query.where(projects.c.deleted_at.is_(None))
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"project {name!r} does not exist", project=name)
+        return row.pk, _to_model(row)
 
     def create(self, conn: Connection, name: str, description: str, now: int) -> int:
         try:
@@ -119,6 +116,8 @@ class ProjectStore:
         return [(row.pk, row.name) for row in rows]
 
     def purge(self, conn: Connection, pk: int) -> None:
+        """Delete the project and its memberships, for good."""
+        conn.execute(delete(memberships).where(memberships.c.project_pk == pk))
         conn.execute(projects.delete().where(projects.c.pk == pk))
 
     def names(self, conn: Connection, pks: builtins.set[int]) -> dict[int, str]:
@@ -129,3 +128,44 @@ class ProjectStore:
             select(projects.c.pk, projects.c.name).where(projects.c.pk.in_(sorted(pks)))
         ).all()
         return {row.pk: row.name for row in rows}
+
+    # -- memberships ------------------------------------------------------------------------
+
+    def roles_of(self, conn: Connection, user_pk: int) -> dict[str, Role]:
+        """The user's role in each project (deleted ones too, so their admins can restore them)."""
+        query = (
+            select(projects.c.name, memberships.c.role)
+            .join(projects, projects.c.pk == memberships.c.project_pk)
+            .where(memberships.c.user_pk == user_pk)
+        )
+        return {row.name: Role(row.role) for row in conn.execute(query)}
+
+    def set_member(
+        self, conn: Connection, project_pk: int, user_pk: int, role: Role, now: int
+    ) -> None:
+        changed = conn.execute(
+            update(memberships)
+            .where(memberships.c.project_pk == project_pk, memberships.c.user_pk == user_pk)
+            .values(role=role.value)
+        ).rowcount
+        if not changed:
+            conn.execute(
+                insert(memberships).values(
+                    project_pk=project_pk, user_pk=user_pk, role=role.value, created_at=now
+                )
+            )
+
+    def remove_member(self, conn: Connection, project_pk: int, user_pk: int) -> bool:
+        result = conn.execute(
+            delete(memberships).where(
+                memberships.c.project_pk == project_pk, memberships.c.user_pk == user_pk
+            )
+        )
+        return bool(result.rowcount)
+
+    def members(self, conn: Connection, project_pk: int) -> builtins.list[tuple[int, Role, int]]:
+        """(user pk, role, member since) of each member of the project."""
+        query = select(memberships.c.user_pk, memberships.c.role, memberships.c.created_at).where(
+            memberships.c.project_pk == project_pk
+        )
+        return [(row.user_pk, Role(row.role), row.created_at) for row in conn.execute(query)]

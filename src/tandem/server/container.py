@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from tandem.audit.service import AuditLog
+from tandem.audit.store import AuditStore
 from tandem.core.auth import Authorizer, Principal
 from tandem.core.config import Settings, default_data_roots
 from tandem.core.outbound import OutboundPolicy
@@ -15,7 +16,7 @@ from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
 from tandem.evaluation.service import EvaluationService
 from tandem.evaluation.store import EvaluationStore
-from tandem.gc.service import GcService
+from tandem.gc.service import GcService, Purgers
 from tandem.governance.decisions.service import DecisionService
 from tandem.governance.decisions.store import DecisionStore
 from tandem.governance.gates.service import GateService
@@ -79,16 +80,15 @@ class Services:
         db = open_database(settings.database_url)
         blobs = open_blob_store(settings.artifacts)
         auth = Authorizer()
-        audit = AuditLog(db, auth)
+        audit = AuditLog(db, AuditStore(db), auth)
         project_store = ProjectStore(db)
         identity_store = IdentityStore()
         run_store = RunStore(db)
         blob_index = BlobIndex(db, blob_references(), user_quota_bytes=settings.user_quota_bytes)
-        identity = IdentityService(db, identity_store, project_store, auth, audit)
-        projects = ProjectService(db, project_store, identity_store, auth, audit)
-        tracking = TrackingService(
-            db, run_store, projects, project_store, blobs, blob_index, auth, audit
-        )
+        # projects sit below tracking: a project's run count is tracking's, wired in here
+        projects = ProjectService(db, project_store, auth, audit, run_store.live_run_count)
+        identity = IdentityService(db, identity_store, projects, auth, audit)
+        tracking = TrackingService(db, run_store, projects, blobs, blob_index, auth, audit)
         dataset_store = DatasetStore()
         lineage_store = LineageStore()
         links = LineageLinks(lineage_store)
@@ -125,9 +125,20 @@ class Services:
             audit, notifier,
         )  # fmt: skip
         registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
+        # gc purges through the domains' services, in the order their foreign keys need
+        purgers = Purgers(
+            run_links=(data.forget_runs, registry.forget_runs),
+            expired=(data.purge_expired,),
+            project_rows=(
+                data.purge_project, evaluations.purge_project, gates.purge_project,
+                decisions.purge_project, notifier.purge_project, plan.purge_project,
+                registers.purge_project, registry.purge_project,
+            ),
+            orphans=(lineage.purge_orphans,),
+        )  # fmt: skip
         gc = GcService(
-            db, project_store, run_store, dataset_store, blobs, blob_index, identity_store, auth,
-            audit, staging=settings.home.resolve() / "staging", registry=registry_store,
+            db, blobs, blob_index, auth, audit, projects=projects, runs=tracking,
+            purgers=purgers, staging=settings.home.resolve() / "staging",
         )  # fmt: skip
         return cls(
             settings=settings,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from tandem.core.auth import Action
+from tandem.core.auth import Action, Principal
 from tandem.core.paging import Page
 from tandem.core.refs import RunRef
 from tandem.http.deps import (
@@ -37,6 +37,7 @@ from tandem.tracking.models import (
     RunSearch,
     RunUpdate,
 )
+from tandem.tracking.serialise import page_json
 from tandem.tracking.service import TrackingService
 
 router = APIRouter(tags=["runs"])
@@ -130,8 +131,13 @@ async def search_runs(request: Request) -> Response:
     tracking = lookup(request, TrackingService)
     principal = await get_principal(request)
     body = await json_body(request, RunSearch)
-    content = await offload(tracking.search_runs_json, principal, body)
+    content = await offload(_search_json, tracking, principal, body)
     return Response(content, media_type="application/json")
+
+
+def _search_json(tracking: TrackingService, principal: Principal, search: RunSearch) -> bytes:
+    """The page's JSON, written from the rows in the worker thread that read them."""
+    return page_json(*tracking.search_run_rows(principal, search))
 
 
 @router.get("/runs/compare", openapi_extra=policy(Action.RUN_READ))

@@ -37,10 +37,15 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from tandem.errors import InvalidFilter, InvalidInput
-from tandem.projects.tables import projects
 from tandem.tracking.filters import And, Comparison, Expr, Field, Not, Or, OrderBy
-from tandem.tracking.store import RUN_COLUMNS
-from tandem.tracking.tables import latest_metrics, params, runs, tags
+from tandem.tracking.tables import (
+    RUN_COLUMNS,
+    RUNS_WITH_PROJECT,
+    latest_metrics,
+    params,
+    runs,
+    tags,
+)
 
 ATTRIBUTE_COLUMNS: dict[str, KeyedColumnElement[Any]] = {
     "status": runs.c.status,
@@ -177,7 +182,7 @@ class SearchCompiler:
         if not include_deleted:
             conditions.append(runs.c.deleted_at.is_(None))
         required = _required_metrics(expr)
-        query_from: Any = runs.join(projects, projects.c.pk == runs.c.project_pk)
+        query_from: Any = RUNS_WITH_PROJECT
         keys: list[OrderKey] = []
         driving = None
         driving_key = None

@@ -3,6 +3,10 @@
 Hot paths (applying a batch of metric points) go to the DB-API cursor directly: `executemany`
 on SQLite and `COPY` on PostgreSQL. Building SQLAlchemy statements per point costs more than the
 database does (profiled: ~3x slower for 1,000-point batches).
+
+It returns models and rows; the REST API's JSON is written by `tandem.tracking.serialise`. The
+one read of another domain's table is the read model `tables.project_names` (a run's row carries
+its project's name and whether the project is deleted: one join on every write and search).
 """
 
 from __future__ import annotations
@@ -11,41 +15,32 @@ import threading
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
-import orjson
 from sqlalchemy import Connection, Row, Text, and_, bindparam, delete, func, select, update
 from sqlalchemy import cast as cast_
 
+from tandem.core.paging import decode_cursor, encode_cursor
 from tandem.errors import AlreadyExists, InvalidInput, NotFound
-from tandem.projects.tables import projects
 from tandem.store.db import Database, driver_cursor
-from tandem.tracking.models import Artifact, Environment, MetricHistory, Run, RunStatus
+from tandem.tracking.filters import parse_filter, parse_order_by_list
+from tandem.tracking.models import Artifact, Environment, MetricHistory, Run, RunSearch, RunStatus
+from tandem.tracking.search import PreparedSearch, SearchCache, SearchCompiler
 from tandem.tracking.tables import (
+    RUN_COLUMNS,
+    RUNS_WITH_PROJECT,
     artifacts,
     batches,
     latest_metrics,
     metric_keys,
     metrics,
     params,
+    project_names,
     runs,
     tags,
 )
 
-RUN_COLUMNS = (
-    runs.c.pk,
-    runs.c.id,
-    runs.c.name,
-    runs.c.status,
-    runs.c.user,
-    runs.c.start_time,
-    runs.c.end_time,
-    runs.c.seed,
-    runs.c.deleted_at,
-    runs.c.project_pk,
-    projects.c.name.label("project"),
-)
 # What a write to a run reads: its row and whether its project is deleted (a run of a deleted
 # project takes no writes, see `tandem.tracking.rules.check_run_writable`).
-_RUN_ROW_COLUMNS = (*RUN_COLUMNS, projects.c.deleted_at.label("project_deleted_at"))
+_RUN_ROW_COLUMNS = (*RUN_COLUMNS, project_names.c.deleted_at.label("project_deleted_at"))
 
 
 class RunRow(NamedTuple):
@@ -91,10 +86,11 @@ class RunStore:
         self._key_ids: dict[str, int] = {}  # metric keys are never deleted, so ids can be cached
         self._key_lock = threading.Lock()
         self._ph = db.placeholder
+        self._searches = SearchCache()
         self._run_by_id_sql = (
             str(
                 select(*_RUN_ROW_COLUMNS)
-                .join(projects, projects.c.pk == runs.c.project_pk)
+                .select_from(RUNS_WITH_PROJECT)
                 .where(runs.c.id == bindparam("id"))
                 .compile(db.engine)
             )
@@ -152,7 +148,7 @@ class RunStore:
             finally:
                 cursor.close()
             return RunRow(*found) if found is not None else None
-        query = select(*_RUN_ROW_COLUMNS).join(projects, projects.c.pk == runs.c.project_pk)
+        query = select(*_RUN_ROW_COLUMNS).select_from(RUNS_WITH_PROJECT)
         rows = conn.execute(query.where(runs.c.id.startswith(run_id)).limit(2)).all()
         if len(rows) > 1:
             raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more digits")
@@ -260,7 +256,8 @@ class RunStore:
         want_tags: bool = True,
     ) -> list[Any]:
         """Columns to add to a search query so each row carries its run's params, metrics and
-        tags as JSON text, built by the database in the same query (`page_json` embeds them).
+        tags as JSON text, built by the database in the same query (`serialise.page_json`
+        embeds them).
 
         Floats: PostgreSQL writes the shortest text that reads back exactly; SQLite's JSON
         functions round to 15 digits, so metric values go through printf('%!.17g') there,
@@ -298,49 +295,51 @@ class RunStore:
             columns.append(query.scalar_subquery().label("_metrics"))
         return columns
 
-    @staticmethod
-    def page_json(rows: Sequence[Row[Any]], next_cursor: str | None) -> bytes:
-        """The JSON of `Page[Run]` for search rows that carry `json_columns`, without building
-        a model: each run's params, metrics and tags are embedded as the database wrote them.
-        `tests/tracking/test_search.py` checks it equals the models' JSON."""
-        empty = orjson.Fragment(b"{}")
-        items = []
-        if rows:
-            # positions, not attribute lookups: a Row's attribute access costs ~1 us a field
-            at = {name: i for i, name in enumerate(rows[0]._fields)}
-            i_id, i_name, i_status = at["id"], at["name"], at["status"]
-            i_user, i_start, i_end, i_seed = (
-                at["user"],
-                at["start_time"],
-                at["end_time"],
-                at["seed"],
+    def search(
+        self,
+        conn: Connection,
+        project_pk: int,
+        search: RunSearch,
+        limit: int,
+        json_of: dict[str, Any] | None = None,
+    ) -> tuple[Sequence[Row[Any]], str | None]:
+        """One page of a project's runs matching `search` (rows of `RUN_COLUMNS`), and the
+        cursor of the next page. `json_of`: the rows also carry these params, metrics and tags
+        as JSON (`json_columns`, same keyword arguments). Compiled searches are cached."""
+        cache_key = (
+            project_pk,
+            search.filter,
+            tuple(search.order_by),
+            search.include_deleted,
+            search.cursor,
+            limit,
+            tuple(search.fields) if search.fields is not None else None,
+            json_of is not None,
+        )
+        prepared = self._searches.get(cache_key)
+        if prepared is None:
+            expr = parse_filter(search.filter)
+            order = parse_order_by_list(search.order_by)
+            after = decode_cursor(search.cursor) if search.cursor else None
+            compiler = SearchCompiler(
+                project_pk, lambda names: self.metric_key_ids(names, create=False)
             )
-            i_deleted, i_project = at["deleted_at"], at["project"]
-            i_params, i_metrics, i_tags = at.get("_params"), at.get("_metrics"), at.get("_tags")
-
-            def fragment(row: Row[Any], index: int | None) -> orjson.Fragment:
-                text = row[index] if index is not None else None
-                return orjson.Fragment(text) if text else empty
-
-            for row in rows:
-                items.append(
-                    {
-                        "id": row[i_id],
-                        "project": row[i_project],
-                        "name": row[i_name],
-                        "status": row[i_status],
-                        "user": row[i_user],
-                        "start_time": row[i_start],
-                        "end_time": row[i_end],
-                        "seed": row[i_seed],
-                        "environment": None,
-                        "deleted_at": row[i_deleted],
-                        "params": fragment(row, i_params),
-                        "metrics": fragment(row, i_metrics),
-                        "tags": fragment(row, i_tags),
-                    }
-                )
-        return orjson.dumps({"items": items, "next_cursor": next_cursor})
+            extra_columns = (
+                self.json_columns(**json_of) if json_of is not None else []
+            )  # built only here: a cached search does not need them (~0.1 ms)
+            query, keys = compiler.build(
+                expr, order, search.include_deleted, after, limit, extra_columns
+            )
+            prepared = PreparedSearch.compile(query, conn.dialect, len(keys))
+            if compiler.cacheable:
+                self._searches.put(cache_key, prepared)
+        rows = conn.exec_driver_sql(prepared.sql, prepared.params).all()
+        page = rows[:limit]
+        cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            cursor = encode_cursor([getattr(last, f"_k{i}") for i in range(prepared.key_count)])
+        return page, cursor
 
     def _fetch(
         self,
@@ -558,7 +557,8 @@ class RunStore:
         ]
 
     def projects_holding(self, conn: Connection, oid: str) -> set[str]:
-        """The names of the projects with an artifact whose content is `oid`."""
+        """The names of the projects with an artifact whose content is `oid` (through the read
+        model of the projects' names, `tables.project_names`)."""
         ph = self._ph
         rows = conn.exec_driver_sql(
             "SELECT DISTINCT p.name FROM artifacts a JOIN runs r ON r.pk = a.run_pk "
@@ -579,6 +579,15 @@ class RunStore:
 
     def set_deleted(self, conn: Connection, run_pk: int, deleted_at: int | None) -> None:
         conn.execute(update(runs).where(runs.c.pk == run_pk).values(deleted_at=deleted_at))
+
+    def live_run_count(self, conn: Connection, project_pk: int) -> int:
+        """How many runs of the project are not deleted."""
+        count = conn.execute(
+            select(func.count())
+            .select_from(runs)
+            .where(runs.c.project_pk == project_pk, runs.c.deleted_at.is_(None))
+        ).scalar_one()
+        return int(count)
 
     def deleted_run_pks(
         self, conn: Connection, cutoff: int, project_pks: Sequence[int] = ()
@@ -607,8 +616,8 @@ class RunStore:
         found: dict[int, tuple[str, str, str]] = {}
         for start in range(0, len(wanted), 500):
             rows = conn.execute(
-                select(runs.c.pk, runs.c.id, runs.c.name, projects.c.name.label("project"))
-                .join(projects, projects.c.pk == runs.c.project_pk)
+                select(runs.c.pk, runs.c.id, runs.c.name, project_names.c.name.label("project"))
+                .join(project_names, project_names.c.pk == runs.c.project_pk)
                 .where(runs.c.pk.in_(wanted[start : start + 500]), runs.c.deleted_at.is_(None))
             ).all()
             found.update((row.pk, (row.id, row.name, row.project)) for row in rows)
@@ -619,9 +628,9 @@ class RunStore:
         holders: dict[str, set[str]] = {}
         for start in range(0, len(oids), 500):
             rows = conn.execute(
-                select(artifacts.c.oid, projects.c.name)
+                select(artifacts.c.oid, project_names.c.name)
                 .join(runs, runs.c.pk == artifacts.c.run_pk)
-                .join(projects, projects.c.pk == runs.c.project_pk)
+                .join(project_names, project_names.c.pk == runs.c.project_pk)
                 .where(artifacts.c.oid.in_(list(oids[start : start + 500])))
             ).all()
             for oid, project in rows:

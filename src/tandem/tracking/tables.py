@@ -1,4 +1,4 @@
-"""Tracking tables. Private to this domain (and to gc, which purges them).
+"""Tracking tables. Private to this domain.
 
 Runs have an integer surrogate key (`pk`) for compact joins and indexes; `id` is the public
 32-hex id. Metric keys are interned in `metric_keys` so a point row is five numbers.
@@ -21,6 +21,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    column,
+    table,
 )
 
 from tandem.store.base import BLOB_OID, metadata
@@ -121,3 +123,32 @@ artifacts = Table(
     Index("ix_artifacts_oid", "oid"),
     sqlite_with_rowid=False,
 )
+
+# -- read model: the projects a run's row reads ------------------------------------------------
+# Every write looks its run up with its project's name and whether the project is deleted, and
+# every search row carries the project's name: one join, on the hot paths, so tracking reads
+# these three columns of the projects domain's table by name (never by importing its tables).
+# They are the whole of what tracking reads there; the rest goes through `ProjectService`.
+project_names = table(
+    "projects",
+    column("pk", Integer),
+    column("name", String),
+    column("deleted_at", BigInteger),
+)
+
+RUN_COLUMNS = (
+    runs.c.pk,
+    runs.c.id,
+    runs.c.name,
+    runs.c.status,
+    runs.c.user,
+    runs.c.start_time,
+    runs.c.end_time,
+    runs.c.seed,
+    runs.c.deleted_at,
+    runs.c.project_pk,
+    project_names.c.name.label("project"),
+)
+"""What a run's row holds (`RunRow`): its columns and its project's name."""
+
+RUNS_WITH_PROJECT = runs.join(project_names, project_names.c.pk == runs.c.project_pk)

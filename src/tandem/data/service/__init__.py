@@ -33,6 +33,7 @@ from tandem.data.service.contracts import ContractService
 from tandem.data.service.diff import DiffService
 from tandem.data.service.files import DataConfig
 from tandem.data.service.privacy import PrivacyService
+from tandem.data.service.purge import DatasetPurge
 from tandem.data.service.readmodel import DatasetReadModel
 from tandem.data.service.runs import RunLinkService
 from tandem.data.service.uploads import UploadService
@@ -58,6 +59,7 @@ class DataService:
         diffs: DiffService,
         links: RunLinkService,
         reads: DatasetReadModel,
+        purge: DatasetPurge,
         config: DataConfig,
     ) -> None:
         self.versions = versions
@@ -98,6 +100,10 @@ class DataService:
         self.dataset_version_in = reads.dataset_version_in
         self.versions_by_pk = reads.versions_by_pk
         self.lineage_labels = reads.lineage_labels
+        # What gc purges, inside its transaction (gc checked the caller).
+        self.forget_runs = purge.forget_runs
+        self.purge_expired = purge.purge_expired
+        self.purge_project = purge.purge_project
 
     @classmethod
     def build(
@@ -142,6 +148,7 @@ class DataService:
             diffs=DiffService(db, store, access, privacy),
             links=links,
             reads=DatasetReadModel(store),
+            purge=DatasetPurge(store),
             config=config,
         )
 

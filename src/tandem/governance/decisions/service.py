@@ -146,3 +146,7 @@ class DecisionService:
         """{pk: number} of the decision records among `pks` (a gate's waivers keep the pk of
         the decision that waived each criterion). No permission check: the caller checked."""
         return self.store.numbers(conn, pks)
+
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """gc: a purged project's rows go with it, inside gc's transaction (gc checked)."""
+        self.store.purge_project(conn, project_pk)

@@ -678,6 +678,10 @@ class GateService:
         if gate.status is not GateStatus.OPEN:
             raise Conflict(f"gate {gate.id} is {gate.status.value}: it can no longer change")
 
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """gc: a purged project's rows go with it, inside gc's transaction (gc checked)."""
+        self.store.purge_project(conn, project_pk)
+
 
 def _may_waive(principal: Principal, role: Role | None, criterion: Criterion) -> bool:
     return principal.is_superuser or (role is not None and role.value == criterion.owner)

@@ -184,6 +184,10 @@ class Notifier:
             )
         return self.webhook(principal, project)
 
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
+        """gc: a purged project's rows go with it, inside gc's transaction (gc checked)."""
+        self.store.purge_project(conn, project_pk)
+
 
 def _host(url: str) -> str:
     return (urlsplit(url).hostname or "") if url else ""

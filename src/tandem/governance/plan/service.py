@@ -526,7 +526,7 @@ class PlanService:
         its access to the project."""
         return self.store.raci(conn, project_pk)
 
-    def purge_project_in(self, conn: Connection, project_pk: int) -> None:
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
         """Delete everything the plan holds about a purged project, for gc inside its
         transaction. No permission check: gc checked."""
         self.store.purge_project(conn, project_pk)

@@ -417,7 +417,7 @@ class RegisterService:
 
     # -- for gc (no permission check: gc checked) -----------------------------------------------
 
-    def purge_project_in(self, conn: Connection, project_pk: int) -> None:
+    def purge_project(self, conn: Connection, project_pk: int) -> None:
         """Delete every register entry of a purged project, in gc's transaction."""
         self.store.purge_project(conn, project_pk)
 
