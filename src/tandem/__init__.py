@@ -8,9 +8,8 @@ with tandem.start_run(project="churn", name="baseline", seed=7) as run:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from tandem import errors
+from tandem.core.version import __version__
 
 TYPE_CHECKING = False  # not `typing`: the `tandem` command imports this package at start-up
 

@@ -13,10 +13,10 @@ import pytest
 from blake3 import blake3
 from moto.server import ThreadedMotoServer
 
-from tandem.core.ids import Oid
 from tandem.errors import IntegrityError, InvalidInput, NotFound, ServerError
 from tandem.store import s3
 from tandem.store.blobs import BlobStore, LocalBlobStore, open_blob_store
+from tandem.store.oid import Oid
 from tandem.store.s3 import S3BlobStore
 
 BUCKET = "tandem-test"

@@ -30,7 +30,6 @@ from tandem.cli.governance import (
     scorecard_command,
 )
 from tandem.cli.lineage import lineage as lineage_command
-from tandem.cli.models import app as models_app
 from tandem.cli.pipelines import register as register_pipelines
 from tandem.cli.projects import app as projects_app
 from tandem.cli.registers import (
@@ -42,7 +41,8 @@ from tandem.cli.registers import (
     retro_app,
     risk_app,
 )
-from tandem.cli.runs import app as runs_app
+from tandem.cli.registry import app as models_app
+from tandem.cli.tracking import app as runs_app
 from tandem.cli.workspace import register as register_workspace
 
 try:  # recent typer carries its own copy of click
@@ -113,7 +113,7 @@ def root(
 @app.command()
 def version(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Print tandem's version."""
-    from tandem import __version__
+    from tandem.core.version import __version__
 
     if as_json:
         output.print_json({"version": __version__})

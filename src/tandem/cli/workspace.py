@@ -58,17 +58,14 @@ def server(
     import uvicorn
 
     from tandem.core.config import Settings
-    from tandem.identity.store import IdentityStore
-    from tandem.store.db import open_database
+    from tandem.server.container import Services
 
     settings = Settings.load()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    db = open_database(settings.database_url)  # migrate once, before workers start
+    services = Services.build(settings)  # migrates once, before workers start
     try:
-        with db.read() as conn:
-            has_admin = IdentityStore().any_active_admin(conn)
+        has_admin = services.identity.has_active_admin()
     finally:
-        db.dispose()
+        services.close()
     if not is_loopback(host) and not has_admin:
         raise InvalidInput(
             f"refusing to listen on {host}: nobody could sign in. Create an admin first "

@@ -1,4 +1,5 @@
-"""Identifiers. Run ids are 32 hex characters (uuid4), the shape MLflow clients expect."""
+"""Identifiers. Run ids are 32 hex characters (uuid4), the shape MLflow clients expect. Blob
+ids are the store's (`tandem.store.oid`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from typing import NewType
 
 RunId = NewType("RunId", str)
 BatchId = NewType("BatchId", str)
-Oid = NewType("Oid", str)  # a blob's BLAKE3 digest, 64 hex characters
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _RUN_ID_PREFIX = re.compile(r"^[0-9a-f]{6,32}$")
-_OID = re.compile(r"^[0-9a-f]{64}$")
 
 
 def new_run_id() -> RunId:
@@ -25,7 +24,3 @@ def is_run_id(value: str) -> bool:
 
 def is_run_id_prefix(value: str) -> bool:
     return bool(_RUN_ID_PREFIX.match(value))
-
-
-def is_oid(value: str) -> bool:
-    return bool(_OID.match(value))

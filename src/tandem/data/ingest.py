@@ -22,10 +22,10 @@ from pathlib import Path
 
 from blake3 import blake3
 
-from tandem.core.ids import Oid
 from tandem.core.paths import check_artifact_path
 from tandem.errors import InvalidInput, NotFound, UnsafePath
 from tandem.store.blobs import BlobInfo, BlobStore, LocalBlobStore
+from tandem.store.oid import Oid
 
 READ_CHUNK = 8 << 20  # 8 MiB: BLAKE3 spreads a chunk this size over every core
 MAX_FILES = 100_000

@@ -25,12 +25,12 @@ from sqlalchemy import Connection
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
-from tandem.core.ids import Oid
 from tandem.errors import ServerError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, StoredBlob
 from tandem.store.db import Database
+from tandem.store.oid import Oid
 
 log = logging.getLogger(__name__)
 

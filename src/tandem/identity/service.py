@@ -101,6 +101,12 @@ class IdentityService:
         self._users_checked_at = time.monotonic()
         return self._has_users
 
+    def has_active_admin(self) -> bool:
+        """Whether an active admin user exists: someone could sign in and manage the
+        workspace (the CLI asks before it listens beyond loopback)."""
+        with self.db.read() as conn:
+            return self.store.any_active_admin(conn)
+
     def has_users_cached(self) -> bool | None:
         """`has_users()` if it needs no query (the hot path of every request), else None."""
         if self._has_users:

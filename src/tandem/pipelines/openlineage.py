@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tandem import __version__
+from tandem.core.version import __version__
 from tandem.errors import InvalidInput, TandemError, TransportError
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.governance import Governance
 from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.lineage import Lineage
-from tandem.sdk.models import Models
+from tandem.sdk.registry import Models
 from tandem.sdk.spool import Courier, SpoolFiles
 from tandem.sdk.transport import Http, check_download, download_verified, safe_target
 from tandem.tracking.models import (

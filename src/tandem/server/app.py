@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from tandem import __version__
 from tandem.core.config import Settings
+from tandem.core.version import __version__
 from tandem.http.deps import (
     HotAPIRoute,
     HotRoute,

@@ -31,8 +31,8 @@ from typing import BinaryIO, Protocol
 
 from blake3 import blake3
 
-from tandem.core.ids import Oid, is_oid
 from tandem.errors import IntegrityError, InvalidInput, NotFound
+from tandem.store.oid import Oid, is_oid
 
 log = logging.getLogger(__name__)
 

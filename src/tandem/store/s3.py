@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from tandem.core.ids import Oid, is_oid
 from tandem.errors import IntegrityError, InvalidInput, NotFound, ServerError
 from tandem.store.blobs import (
     CHUNK,
@@ -34,6 +33,7 @@ from tandem.store.blobs import (
     verified_whole,
     write_hashed,
 )
+from tandem.store.oid import Oid, is_oid
 
 MULTIPART_THRESHOLD = 64 * 2**20  # larger files go up in parts of this size, in parallel
 _MISSING = {"404", "NoSuchKey", "NotFound"}

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
-from tandem.core.ids import Oid, is_run_id, new_run_id
+from tandem.core.ids import is_run_id, new_run_id
 from tandem.core.paging import Page, check_limit
 from tandem.core.paths import check_artifact_path
 from tandem.core.refs import RunRef, parse_run_ref
@@ -34,6 +34,7 @@ from tandem.projects.service import ProjectService
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore, check_oid, hash_file
 from tandem.store.db import Database
+from tandem.store.oid import Oid
 from tandem.tracking.group_commit import GroupCommitter
 from tandem.tracking.models import (
     Artifact,

@@ -13,8 +13,8 @@ from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from tandem import __version__
 from tandem.core.auth import Action, Principal, PrincipalKind
+from tandem.core.version import __version__
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"

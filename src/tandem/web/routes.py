@@ -12,7 +12,7 @@ from tandem.errors import RateLimited, Unauthenticated
 from tandem.http.deps import SESSION_COOKIE, PrincipalDep, client_address, get_principal, offload
 from tandem.http.policy import PUBLIC, SIGNED_IN, policy
 from tandem.identity.service import SESSION_HOURS
-from tandem.web import access, data, gates, models, project, runs
+from tandem.web import access, data, gates, project, registry, tracking
 from tandem.web.deps import ServicesDep
 from tandem.web.forms import checked_form, safe_next, text
 from tandem.web.paging import Pager
@@ -23,10 +23,10 @@ PUBLIC_MOUNTS = {"/static"}  # served to anyone: CSS, JS, the vendored chart lib
 router = APIRouter(include_in_schema=False)
 router.include_router(project.router)
 router.include_router(gates.router)
-router.include_router(runs.router)
+router.include_router(tracking.router)
 router.include_router(access.router)
 router.include_router(data.router)
-router.include_router(models.router)
+router.include_router(registry.router)
 
 PROJECTS_PER_PAGE = 100
 

@@ -11,7 +11,6 @@ import orjson
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
-from tandem.core.ids import Oid
 from tandem.core.paging import Page, check_limit
 from tandem.core.paths import check_artifact_path
 from tandem.core.refs import DatasetRef
@@ -25,6 +24,7 @@ from tandem.data.store import DatasetStore, version_model
 from tandem.errors import Conflict, NotFound
 from tandem.store.blobs import BlobStore
 from tandem.store.db import Database
+from tandem.store.oid import Oid
 
 
 class CatalogService:

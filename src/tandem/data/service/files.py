@@ -10,12 +10,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tandem.core.ids import Oid
 from tandem.core.s3uri import S3Location, is_s3
 from tandem.data.ingest import SourceFile
 from tandem.data.limits import DataLimits
 from tandem.data.models import ManifestFile
 from tandem.store.blobs import BlobStore, LocalBlobStore
+from tandem.store.oid import Oid
 
 
 @dataclass

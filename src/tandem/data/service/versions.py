@@ -21,7 +21,6 @@ from blake3 import blake3
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Principal
 from tandem.core.clock import now_ms
-from tandem.core.ids import Oid
 from tandem.core.validation import check_dataset_name, check_text
 from tandem.data.frames import table_format
 from tandem.data.ingest import HashCache, SourceFile, discover, hash_source, store_file
@@ -37,6 +36,7 @@ from tandem.errors import ContractViolated, InvalidInput, NotFound
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore
 from tandem.store.db import Database
+from tandem.store.oid import Oid
 
 if TYPE_CHECKING:
     from tandem.data.analysis import Analysis

@@ -1,7 +1,7 @@
 // Charts for the dataset and model pages: a histogram or the most frequent values of each column
 // of a version, two versions' distributions overlaid, and a model's ROC, precision-recall and
 // calibration curves and per-group bars. The page carries the numbers in a JSON block (id
-// "data-charts", built by tandem.web.datacharts and tandem.web.models); each
+// "data-charts", built by tandem.web.datacharts and tandem.web.registry); each
 // <div class="chart" data-chart="i"> draws spec i when it scrolls into view (uPlot).
 //   {type: "hist", x: [edges], series: [{label, values, edges?}], y: "rows" | "share"}
 //   {type: "cats", x: [labels], series: [{label, values}], y: "rows" | "share" | "value"}
