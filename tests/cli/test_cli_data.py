@@ -131,6 +131,7 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time on the machine
 def test_add_and_validate_on_ray_equal_the_local_result(
     tandem: Any, sdk: Client, tmp_path: Path
 ) -> None:

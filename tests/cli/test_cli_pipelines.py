@@ -243,6 +243,7 @@ def test_a_dataset_version_dependency(tandem: Any, sdk: Client, tmp_path: Path) 
     assert _run(tandem, root) == {"count": "up-to-date"}
 
 
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time on the machine
 def test_stages_run_as_ray_tasks(tandem: Any, work: Path) -> None:
     import ray
 
