@@ -35,6 +35,11 @@ from tandem.server.container import Services
 from tandem.store.base import metadata
 from tandem.store.db import Database
 
+# pytest-xdist's workers start with COLUMNS=80 and LINES set, which a plain run does not have
+# (and Rich reads once, when tandem.cli.output is imported): the same output either way.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 # Commands the tests start as processes run in those processes: the resident process (ADR 16)
 # has its own tests, which turn it back on in a private directory.
 os.environ["TANDEM_RESIDENT"] = "0"
