@@ -170,11 +170,11 @@ def test_add_and_validate_on_ray_equal_the_local_result(
 
 def test_executor_is_checked(tandem: Any, telco: Path) -> None:
     bad = tandem("data", "add", "telco", str(telco), "-p", "churn", "--executor", "spark")
-    assert bad.code != 0 and "spark" in bad.stderr
+    assert bad.code == 2 and "spark" in bad.stderr
     remote = tandem(
         "--url", "http://127.0.0.1:9", "data", "add", "t", str(telco), "--executor", "ray"
     )  # fmt: skip
-    assert remote.code != 0
+    assert remote.code == 2
     assert remote.stderr.strip() == (
         "error: --executor applies to the embedded workspace; a server profiles and validates "
         "where its own TANDEM_EXECUTOR says"
