@@ -48,7 +48,7 @@ PG_URL = os.environ.get("TANDEM_TEST_DATABASE_URL")
 # Variables the `settings` fixture leaves in place (it clears every other TANDEM_*).
 SUITE_VARIABLES = ("TANDEM_TEST_DATABASE_URL", "TANDEM_UPDATE_SNAPSHOTS", "TANDEM_TEST_FULL")
 STALE_SECONDS = 24 * 3600
-_pg_ready = False
+_pg_empty: str | None = None  # the statement that empties this process's PostgreSQL database
 _created_database: str | None = None  # this process's PostgreSQL database, dropped at the end
 _sqlite_template: Path | None = None  # a migrated SQLite file each test copies
 
@@ -176,9 +176,37 @@ def _migrated_sqlite() -> Path:
     return _sqlite_template
 
 
+def _emptying_statement(db: Database) -> str:
+    """One round trip that empties every table and restarts every sequence, as `TRUNCATE ...
+    RESTART IDENTITY` would, in a tenth of its time: TRUNCATE makes new files for all 48 tables
+    (more than a second a test here), DELETE on a test's few rows does not. Tables whose
+    triggers refuse DELETE (the append-only audit log) are truncated."""
+    with db.read() as conn:
+        guarded = set(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c"
+                    " ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
+                )
+            ).scalars()
+        )
+    steps = [f'TRUNCATE "{name}" CASCADE;' for name in sorted(guarded)]
+    steps += [
+        f'DELETE FROM "{table.name}";'  # children before their parents
+        for table in reversed(metadata.sorted_tables)
+        if table.name not in guarded
+    ]
+    restart = (
+        "FOR s IN SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+        " LOOP EXECUTE 'ALTER SEQUENCE ' || s || ' RESTART'; END LOOP;"
+    )
+    return "DO $$ DECLARE s regclass; BEGIN " + " ".join([*steps, restart]) + " END $$"
+
+
 def database_url(tmp_path: Path) -> str:
     """A fresh, migrated, empty database for one test."""
-    global _pg_ready
+    global _pg_empty
     if not PG_URL:
         target = tmp_path / "tandem.db"
         if not target.exists():  # a second call for the same folder: the same database
@@ -186,12 +214,11 @@ def database_url(tmp_path: Path) -> str:
         return f"sqlite:///{target}"
     db = Database(PG_URL)
     try:
-        if not _pg_ready:
+        if _pg_empty is None:
             db.upgrade()
-            _pg_ready = True
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            _pg_empty = _emptying_statement(db)
         with db.write() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            conn.execute(text(_pg_empty))
     finally:
         db.dispose()
     return PG_URL
