@@ -5,7 +5,7 @@ run: it never skips.
 The suite runs in parallel (pytest-xdist, `-n auto` in scripts/test). Each process gets a
 database of its own for the run, so that neither two workers nor two runs on one machine share
 one: on PostgreSQL, TANDEM_TEST_DATABASE_URL names the server and the base of the names
-(`.../test` gives `test_<run>_<worker>`, created when the process starts and dropped when it
+(`.../test` gives `test_<run>_<worker>`, created when the worker starts and dropped when the run
 ends; leftovers of crashed runs older than a day are dropped too); each test empties it. On
 SQLite every test gets a file of its own under its tmp_path, copied from one migrated per
 process."""
@@ -49,7 +49,10 @@ PG_URL = os.environ.get("TANDEM_TEST_DATABASE_URL")
 SUITE_VARIABLES = ("TANDEM_TEST_DATABASE_URL", "TANDEM_UPDATE_SNAPSHOTS", "TANDEM_TEST_FULL")
 STALE_SECONDS = 24 * 3600
 _pg_empty: str | None = None  # the statement that empties this process's PostgreSQL database
-_created_database: str | None = None  # this process's PostgreSQL database, dropped at the end
+# What this process drops at the end: the run's databases (a regular expression for their names;
+# the xdist controller drops its workers', which are stopped before they could finish a slow
+# DROP) and the server to drop them on.
+_to_drop: tuple[str, str] | None = None
 _sqlite_template: Path | None = None  # a migrated SQLite file each test copies
 
 
@@ -110,7 +113,7 @@ def _is_controller(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global PG_URL, _created_database
+    global PG_URL, _to_drop
     if not PG_URL:
         return
     workerinput = getattr(config, "workerinput", None)
@@ -121,10 +124,11 @@ def pytest_configure(config: pytest.Config) -> None:
             _drop_stale(engine, base)
         finally:
             engine.dispose()
-        config.tandem_run_id = _run_id()  # type: ignore[attr-defined]
-        if _is_controller(config):
-            return  # the workers make their own databases
-        run, worker = config.tandem_run_id, "main"  # type: ignore[attr-defined]
+        run = config.tandem_run_id = _run_id()  # type: ignore[attr-defined]
+        if _is_controller(config):  # the workers make their own databases
+            _to_drop = (PG_URL, rf".*_{run}_gw\d+")
+            return
+        worker = "main"
     else:
         run, worker = workerinput["tandem_run_id"], workerinput["workerid"]
     name = _database_name(base, run, worker)
@@ -134,7 +138,8 @@ def pytest_configure(config: pytest.Config) -> None:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         engine.dispose()
-    _created_database = name
+    if workerinput is None:
+        _to_drop = (PG_URL, re.escape(name))
     PG_URL = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     # test modules, and the processes tests start, read the variable: they see this database
     os.environ["TANDEM_TEST_DATABASE_URL"] = PG_URL
@@ -147,11 +152,15 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _created_database and PG_URL:
-        engine = _admin(PG_URL)
+    if _to_drop is not None:
+        server, pattern = _to_drop
+        engine = _admin(server)
         try:
             with engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{_created_database}" WITH (FORCE)'))
+                names = conn.execute(text("SELECT datname FROM pg_database")).scalars().all()
+                for name in names:
+                    if re.fullmatch(pattern, name):
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
             engine.dispose()
     if _sqlite_template is not None:
