@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from starlette.testclient import TestClient
 from world import CONTRACT, World, build_world
 
 from tandem.core.config import Settings
+from tandem.server.app import bind_services, build_app
+from tandem.server.container import Services
 from tandem.http.policy import (
     ACTION_OWNER,
     CRITERION_OWNER,
@@ -126,25 +130,47 @@ def test_every_route_declares_a_policy(app: Any) -> None:
 
 
 class Worlds:
-    """Hands out a workspace, rebuilt only after a request that may have changed it."""
+    """Hands out a workspace, rebuilt only after a request that may have changed it.
+
+    Hundreds of rebuilds, so they are made cheap without changing what they hold: the app's
+    routes are built once and each new workspace is bound to them (as the resident process
+    does), and on SQLite a new workspace is a copy of the folder of one built at the start."""
 
     def __init__(self, tmp_path: Path, database_url: Callable[[Path], str]) -> None:
         self.tmp_path = tmp_path
         self.database_url = database_url
         self.count = 0
         self.current: tuple[Services, TestClient, World] | None = None
+        self.app = build_app()
+        self.pristine: tuple[Path, World, tuple[Path, ...]] | None = None  # SQLite only
+
+    def _workspace(self, folder: Path) -> tuple[Services, World]:
+        if self.pristine is None:
+            folder.mkdir()
+            url = self.database_url(folder)  # on PostgreSQL: the database, emptied
+            settings = Settings(home=folder, database_url=url, artifacts=str(folder / "blobs"))
+            services = Services.build(settings)
+            world = build_world(services, folder)
+            if not url.startswith("sqlite:"):
+                return services, world
+            # kept as the template of the next ones, never served itself
+            self.pristine = (folder, world, services.data.data_roots)
+            services.close()
+            folder = folder.with_name(folder.name + "-copy")
+        template, world, data_roots = self.pristine
+        shutil.copytree(template, folder)  # the database file, its blobs, the model's files
+        url = f"sqlite:///{folder / 'tandem.db'}"
+        settings = Settings(home=folder, database_url=url, artifacts=str(folder / "blobs"))
+        services = Services.build(settings)
+        services.data.data_roots = data_roots
+        return services, dataclasses.replace(world, services=services)
 
     def get(self) -> tuple[TestClient, World]:
         if self.current is None:
             self.count += 1
-            folder = self.tmp_path / f"w{self.count}"
-            folder.mkdir()
-            settings = Settings(
-                home=folder, database_url=self.database_url(folder), artifacts=str(folder / "blobs")
-            )
-            services = Services.build(settings)
-            world = build_world(services, folder)
-            client = TestClient(create_app(services=services), base_url="http://127.0.0.1")
+            services, world = self._workspace(self.tmp_path / f"w{self.count}")
+            bind_services(self.app, services)
+            client = TestClient(self.app, base_url="http://127.0.0.1")
             self.current = (services, client, world)
         return self.current[1], self.current[2]
 

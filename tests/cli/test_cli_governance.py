@@ -75,27 +75,30 @@ def test_bad_input_is_one_line_and_changes_nothing(
     bad_section.write_text("## Budget\n10k\n")
     text_file = tmp_path / "brief.txt"
     text_file.write_text("goal")
+    # exit codes: 2 invalid input, 3 not found; 1 an unreadable file (an OSError)
     cases = [
-        (("brief", "apply", str(bad_section)), "unknown brief section 'Budget'"),
-        (("brief", "apply", str(text_file)), "a brief is a .md or .yaml file"),
-        (("brief", "apply", str(tmp_path / "missing.md")), "No such file"),
+        (("brief", "apply", str(bad_section)), 2, "unknown brief section 'Budget'"),
+        (("brief", "apply", str(text_file)), 2, "a brief is a .md or .yaml file"),
+        (("brief", "apply", str(tmp_path / "missing.md")), 1, "No such file"),
         (
             ("criteria", "set", "auc", "model", "roc_auc > high", "--owner", "data-scientist"),
+            2,
             "METRIC OP NUMBER",
         ),
         (
             ("criteria", "set", "auc", "model", "roc_auc > 1", "--owner", "boss"),
+            2,
             "unknown role 'boss'",
         ),
-        (("criteria", "set", "auc", "vibes", "roc_auc > 1", "--owner", "admin"), "kind"),
-        (("criteria", "delete", "auc"), "no criterion 'auc'"),
-        (("raci", "set", "training", "ana=Q"), "write MEMBER=R"),
-        (("raci", "set", "training", "ana=R"), "names ana, who is not a member of 'churn'"),
-        (("scorecard", "nope@1"), "model 'nope' does not exist"),
+        (("criteria", "set", "auc", "vibes", "roc_auc > 1", "--owner", "admin"), 2, "kind"),
+        (("criteria", "delete", "auc"), 3, "no criterion 'auc'"),
+        (("raci", "set", "training", "ana=Q"), 2, "write MEMBER=R"),
+        (("raci", "set", "training", "ana=R"), 2, "names ana, who is not a member of 'churn'"),
+        (("scorecard", "nope@1"), 3, "model 'nope' does not exist"),
     ]
-    for args, message in cases:
+    for args, code, message in cases:
         outcome = tandem(*args, "-p", "churn")
-        assert outcome.code != 0, args
+        assert outcome.code == code, (args, outcome.stderr)
         assert len(outcome.stderr_lines) == 1 and message in outcome.stderr, (args, outcome.stderr)
         assert "Traceback" not in outcome.stderr
     assert sdk.governance.plan.brief(project="churn").version == 0
@@ -188,7 +191,7 @@ def test_project_apply_shows_the_plan_and_export_round_trips(
     assert "+ raci release-approval: ana R, maria A" in planned.stdout
     assert sdk.governance.plan.criteria(project="churn") == []
     refused = tandem("project", "apply", str(path))  # no terminal to confirm on
-    assert refused.code != 0 and "pass --yes" in refused.stderr
+    assert refused.code == 2 and "pass --yes" in refused.stderr
     assert sdk.governance.plan.criteria(project="churn") == []
     applied = tandem("project", "apply", str(path), "--yes")
     assert applied.code == 0 and "applied 4 changes to churn" in applied.stdout
@@ -204,7 +207,7 @@ def test_project_apply_shows_the_plan_and_export_round_trips(
     ]
     path.write_text(PROJECT.replace("project: churn", "project: other"))
     wrong = tandem("project", "apply", str(path), "-p", "churn", "--yes")
-    assert wrong.code != 0 and "for project 'other', not 'churn'" in wrong.stderr
+    assert wrong.code == 2 and "for project 'other', not 'churn'" in wrong.stderr
 
 
 def test_governance_commands_against_a_live_server(
@@ -254,25 +257,25 @@ def test_gate_open_check_sign_and_decisions(tandem: Any, sdk: Client, tmp_path: 
     gate = opened.json()
     assert gate["status"] == "open" and not gate["passes"]
     again = tandem("gate", "open", "churn-lr@1", "--to", "ready-for-review", "-p", "churn")
-    assert again.code != 0 and "already has an open gate" in again.stderr
+    assert again.code == 4 and "already has an open gate" in again.stderr
     listed = tandem("gate", "list", "-p", "churn")
     assert gate["id"] in listed.stdout and "ready-for-review" in listed.stdout
     shown = tandem("gate", "show", gate["id"], "-p", "churn")
     assert f"gate {gate['id']}" in shown.stdout and "does not pass yet" in shown.stdout
     staged = tandem("models", "stage", "churn-lr@1", "ready-for-review", "-p", "churn")
     assert (
-        staged.code != 0
+        staged.code == 4
         and f"gate {gate['id']} for churn-lr@1 -> ready-for-review does not pass yet"
         in staged.stderr
     )
     neither = tandem("gate", "sign", gate["id"], "-p", "churn")
-    assert neither.code != 0 and "say --approve or --reject" in neither.stderr
+    assert neither.code == 2 and "say --approve or --reject" in neither.stderr
     # root is not a signer: that refusal comes before the rule about rejections' comments
     bare = tandem("gate", "sign", gate["id"], "--reject", "-p", "churn")
-    assert bare.code != 0 and "not among the members who sign" in bare.stderr
+    assert bare.code == 5 and "not among the members who sign" in bare.stderr
     # nobody is accountable for evaluation here, so there is nobody to sign: refused
     nobody = tandem("gate", "sign", gate["id"], "--approve", "-p", "churn")
-    assert nobody.code != 0 and "not among the members who sign" in nobody.stderr
+    assert nobody.code == 5 and "not among the members who sign" in nobody.stderr
     cancelled = tandem("gate", "cancel", gate["id"], "-m", "wrong version", "-p", "churn")
     assert cancelled.code == 0 and "cancelled" in cancelled.stdout
     assert (
@@ -295,12 +298,12 @@ def test_gate_open_check_sign_and_decisions(tandem: Any, sdk: Client, tmp_path: 
     accepted = tandem("decision", "accept", "1", "-p", "churn")
     assert accepted.code == 0 and "(accepted)" in accepted.stdout
     twice = tandem("decision", "accept", "1", "-p", "churn")
-    assert twice.code != 0 and "cannot change" in twice.stderr
+    assert twice.code == 4 and "cannot change" in twice.stderr
     found = tandem("decision", "list", "-q", "TENURE", "-p", "churn", "--json").json()
     assert [d["number"] for d in found] == [1]
     bad_link = tandem("decision", "add", "x", "-d", "y", "--link", "../etc", "-p", "churn")
-    assert bad_link.code != 0 and "is not a reference" in bad_link.stderr
-    assert tandem("decision", "show", "2", "-p", "churn").code != 0
+    assert bad_link.code == 2 and "is not a reference" in bad_link.stderr
+    assert tandem("decision", "show", "2", "-p", "churn").code == 3
 
 
 RETRO = """title: v1 release
@@ -349,7 +352,7 @@ def test_registers_from_the_command_line(tandem: Any, sdk: Client, tmp_path: Pat
         "evaluations/5f0c"
     ]
     bad = tandem("hypothesis", "set", "1", "--status", "maybe", "-p", "churn")
-    assert bad.code != 0 and len(bad.stderr_lines) == 1 and "status" in bad.stderr
+    assert bad.code == 2 and len(bad.stderr_lines) == 1 and "status" in bad.stderr
 
     tandem(
         "risk",
@@ -369,7 +372,7 @@ def test_registers_from_the_command_line(tandem: Any, sdk: Client, tmp_path: Pat
     assert tandem("risk", "set", "1", "--status", "mitigated", "-p", "churn").code == 0
     assert tandem("risk", "list", "--open", "-p", "churn", "--json").json() == []
     stranger = tandem("risk", "add", "x", "--owner", "bob", "-p", "churn")
-    assert stranger.code != 0 and "owner 'bob' is not a member of 'churn'" in stranger.stderr
+    assert stranger.code == 2 and "owner 'bob' is not a member of 'churn'" in stranger.stderr
 
     retro = tmp_path / "retro.yaml"
     retro.write_text(RETRO)
@@ -381,7 +384,7 @@ def test_registers_from_the_command_line(tandem: Any, sdk: Client, tmp_path: Pat
     assert tandem("action", "list", "-p", "churn").stdout.strip() == "no open action items"
     retro.write_text("title: x\nformat: 4ls\nentries: {start: [y]}\n")
     wrong = tandem("retro", "add", str(retro), "-p", "churn")
-    assert wrong.code != 0 and "has sections liked, learned, lacked, longed-for" in wrong.stderr
+    assert wrong.code == 2 and "has sections liked, learned, lacked, longed-for" in wrong.stderr
 
     commented = tandem("comment", "add", "models/churn-lr@1", "@ana please look", "-p", "churn")
     assert commented.code == 0 and "(notified ana)" in commented.stdout
@@ -397,7 +400,7 @@ def test_registers_from_the_command_line(tandem: Any, sdk: Client, tmp_path: Pat
     assert "no notifications" in tandem("notifications").stdout  # the owner was told nothing
 
     refused = tandem("project", "webhook", "ftp://example.com/x", "-p", "churn")
-    assert refused.code != 0 and "must be an http(s) URL" in refused.stderr
+    assert refused.code == 2 and "must be an http(s) URL" in refused.stderr
     assert (
         "hooks.example.com"
         in tandem("project", "webhook", "https://hooks.example.com/T0/B0", "-p", "churn").stdout
@@ -431,7 +434,7 @@ def test_project_gate_items_are_attested_from_the_command_line(
     ).json()
     assert [i["key"] for i in gate["checklist"]][-2:] == ["project:security-review", "sign-offs"]
     unknown = tandem("gate", "attest", gate["id"], "pen-test", "-p", "churn")
-    assert unknown.code != 0 and "has no item 'pen-test'" in unknown.stderr
+    assert unknown.code == 3 and "has no item 'pen-test'" in unknown.stderr
     attested = tandem(
         "gate", "attest", gate["id"], "security-review", "-m", "no findings", "-p", "churn"
     )

@@ -55,7 +55,7 @@ def test_models_commands(tandem: Any, logged: str, tmp_path: Path) -> None:
     alias = tandem("models", "alias", "churn-lr", "champion", "2", "-p", "churn")
     assert alias.code == 0 and "champion -> churn-lr@2" in alias.stdout
     staged = tandem("models", "stage", "churn-lr@champion", "ready-for-review", "-p", "churn")
-    assert staged.code != 0 and "goes through a gate" in staged.stderr  # tests/governance
+    assert staged.code == 4 and "goes through a gate" in staged.stderr  # tests/governance
     assert "tandem gate open churn-lr@2 --to ready-for-review" in staged.stderr
     drafted = tandem("models", "stage", "churn-lr@champion", "draft", "-p", "churn")
     assert drafted.code == 0 and "churn/churn-lr@2 is now draft" in drafted.stdout

@@ -23,6 +23,9 @@ from tandem.data.profile import merge_profiles, profile_files, profile_frame
 from tandem.data.validate import ValidationResult, validate_parts, validate_table
 from tandem.errors import InvalidInput, UnreadableData
 
+# Under xdist these run on one worker, after each other: one local Ray cluster at a time.
+pytestmark = pytest.mark.xdist_group("ray")
+
 
 def square(x: int) -> int:
     return x * x

@@ -25,6 +25,9 @@ from tandem.server.container import Services
 PROVIDER = Path(__file__).parent / "provider"
 CLIENT_ID, CLIENT_SECRET = "tandem-test", "test-client-secret"
 
+# Under xdist these run on one worker: one provider (a Node.js process) for all of them.
+pytestmark = pytest.mark.xdist_group("oidc")
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -45,12 +48,12 @@ def tandem_port() -> int:
 
 @pytest.fixture(scope="module")
 def provider(tandem_port: int) -> Iterator[Provider]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "the OIDC tests need Node.js and npm (apt-get install nodejs npm)"
-    if not (PROVIDER / "node_modules" / "oidc-provider").is_dir():
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=PROVIDER, check=True
-        )
+    node = shutil.which("node")
+    assert node, "the OIDC tests need Node.js (apt-get install nodejs npm)"
+    assert (PROVIDER / "node_modules" / "oidc-provider").is_dir(), (
+        "the OIDC provider's packages are not installed: scripts/test and .ci/run install them"
+        f" (cd {PROVIDER} && npm ci)"
+    )
     port = free_port()
     redirect = f"http://127.0.0.1:{tandem_port}/login/oidc/callback"
     process = subprocess.Popen(

@@ -198,7 +198,7 @@ def tandem(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
 def test_weak_passwords_are_refused_by_the_cli(tandem: Any) -> None:
     for password, message in (("margaret1234", "user name"), ("password1234", "common")):
         result = tandem("users", "create", "margaret", "--password-stdin", input=password + "\n")
-        assert result.exit_code != 0
+        assert result.exit_code == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], result.stderr
     listed = tandem("users", "list", "--json")
@@ -217,11 +217,11 @@ def test_the_cli_refuses_a_weak_new_password(
         monkeypatch.setenv("TANDEM_TOKEN", token.secret)
         output.reset_client()
         weak = tandem("users", "password", "--stdin", input=f"{GOOD}\namy-amy-amy-amy\n")
-        assert weak.exit_code != 0
+        assert weak.exit_code == 2
         assert len(weak.stderr.strip().splitlines()) == 1, weak.stderr
         assert "user name" in weak.stderr
         common = tandem("users", "password", "--stdin", input=f"{GOOD}\npassword1234\n")
-        assert common.exit_code != 0 and "common" in common.stderr
+        assert common.exit_code == 2 and "common" in common.stderr
         good = tandem("users", "password", "--stdin", input=f"{GOOD}\n{GOOD} too\n")
         assert good.exit_code == 0, good.stderr
     services.identity.login("amy", GOOD + " too", "127.0.0.1")
@@ -270,7 +270,7 @@ def test_token_lifetimes_in_hours_and_minutes(tandem: Any, services: Services) -
     before = len(services.identity.list_tokens(services.owner, "ci"))
     for nonsense in ("1y", "an hour", "0x10h", "30s"):
         refused = tandem("tokens", "create", "t", "--user", "ci", "--expires-in", nonsense)
-        assert refused.exit_code != 0
+        assert refused.exit_code == 2
         lines = refused.stderr.strip().splitlines()
         assert len(lines) == 1, refused.stderr
     assert len(services.identity.list_tokens(services.owner, "ci")) == before

@@ -246,7 +246,7 @@ def test_the_cli_deletes_an_evaluation(
         monkeypatch.setenv("TANDEM_TOKEN", world.tokens["ds"])
         output.reset_client()
         refused = run_cli("models", "delete-evaluation", world.evaluation_id)
-        assert refused.code != 0 and len(refused.stderr_lines) == 1
+        assert refused.code == 5 and len(refused.stderr_lines) == 1
         assert "may not project:write" in refused.stderr
         monkeypatch.setenv("TANDEM_TOKEN", world.tokens["padmin"])
         output.reset_client()

@@ -6,12 +6,13 @@ its contract fails here.
 
 Bounded so that it stays a unit test: a few derandomized examples per operation and mode, no
 shrinking, a timeout on every request. (Measured: about 2-3 minutes on SQLite and on
-PostgreSQL on a busy 2-core machine.) Everything it writes goes to the test's workspace in
-tmp_path; Hypothesis keeps no example database."""
+PostgreSQL on a busy 2-core machine.) TANDEM_TEST_FULL=1 generates more cases. Everything it
+writes goes to the test's workspace in tmp_path; Hypothesis keeps no example database."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-EXAMPLES = {GenerationMode.POSITIVE: 3, GenerationMode.NEGATIVE: 1}
+# CI's short form; TANDEM_TEST_FULL=1 generates more cases for every operation
+FULL = os.environ.get("TANDEM_TEST_FULL", "") == "1"
+EXAMPLES = {
+    GenerationMode.POSITIVE: 25 if FULL else 3,
+    GenerationMode.NEGATIVE: 10 if FULL else 1,
+}
 REQUEST_TIMEOUT = 20  # seconds; a request that takes longer is a failure, not a hang
 
 CHECKS = [
