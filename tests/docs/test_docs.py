@@ -42,7 +42,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SRC = Path(tandem.__file__).resolve().parents[1]  # the tandem under test
 TANDEM = Path(sys.executable).with_name("tandem")
 RUN = {"python", "py", "bash", "sh", "shell"}
-MAX_SKIPS = 35  # lower it as docs become runnable; never raise it to hide a broken block
+MAX_SKIPS = 19  # lower it as docs become runnable; never raise it to hide a broken block
 BLOCK_TIMEOUT = 600.0  # seconds: generous, the suite may share a busy machine
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
