@@ -18,8 +18,6 @@ from starlette.testclient import TestClient
 from world import CONTRACT, World, build_world
 
 from tandem.core.config import Settings
-from tandem.server.app import bind_services, build_app
-from tandem.server.container import Services
 from tandem.http.policy import (
     ACTION_OWNER,
     CRITERION_OWNER,
@@ -31,7 +29,7 @@ from tandem.http.policy import (
     ServedRoute,
     served_routes,
 )
-from tandem.server.app import create_app
+from tandem.server.app import bind_services, build_app
 from tandem.server.container import Services
 
 ROLES = ["viewer", "pm", "compliance", "ds", "mle", "padmin"]
