@@ -125,6 +125,11 @@ class Workspace:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")])),
             "COLUMNS": "200",
             "PYTHONUNBUFFERED": "1",
+            # the docs commit to git: a machine without a git identity (a CI runner) needs one
+            "GIT_AUTHOR_NAME": env.get("GIT_AUTHOR_NAME", "tandem docs"),
+            "GIT_AUTHOR_EMAIL": env.get("GIT_AUTHOR_EMAIL", "docs@tandem.invalid"),
+            "GIT_COMMITTER_NAME": env.get("GIT_COMMITTER_NAME", "tandem docs"),
+            "GIT_COMMITTER_EMAIL": env.get("GIT_COMMITTER_EMAIL", "docs@tandem.invalid"),
         }
         self._python: subprocess.Popen[str] | None = None
         self._replies: queue.Queue[str | None] = queue.Queue()
