@@ -247,3 +247,9 @@ def test_symlinks_are_not_followed_on_upload(client: Client, tmp_path: Path) -> 
         run.log_artifacts(folder)
     run.end()
     assert client.runs.list_artifacts(run.id) == []
+
+
+@pytest.mark.parametrize("token", ["tók3n", "tok\nen"])
+def test_a_token_no_header_can_carry_is_a_clear_error(token: str, tmp_path: Path) -> None:
+    with pytest.raises(errors.InvalidInput, match="copy it again"):
+        Client("http://127.0.0.1:9", token=token, home=tmp_path)

@@ -113,7 +113,11 @@ class Client:
             self._http = Http(http, description=self.target)
             self._owns_http = False
         elif settings.url:
-            headers = {"authorization": f"Bearer {settings.token}"} if settings.token else {}
+            token_text = settings.token or ""
+            if not token_text.isascii() or not token_text.isprintable():
+                # an HTTP header carries ASCII only: say so, not httpx's UnicodeEncodeError
+                raise InvalidInput("the API token has characters a token never has: copy it again")
+            headers = {"authorization": f"Bearer {token_text}"} if token_text else {}
             self.target = settings.url.rstrip("/")
             self._http = Http(
                 httpx.Client(
