@@ -187,7 +187,10 @@ class Database:
         """Bring the schema to the newest revision. Safe when several servers start at once:
         one migrates under a lock (advisory lock on PostgreSQL, a file lock beside SQLite), the
         others wait and then find nothing to do."""
-        if self.current_revision() == HEAD_REVISION:
+        # SQLite: take the file lock before the first connection. A connection's setup
+        # (journal mode) can fail with "database is locked" while another process migrates a
+        # new file, so nobody may even look until the migrating process is done.
+        if not self.is_sqlite and self.current_revision() == HEAD_REVISION:
             return
         with self._migration_lock():
             if self.current_revision() == HEAD_REVISION:
