@@ -63,9 +63,3 @@ class EvaluationStore:
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """A purged project's evaluations go with it."""
         conn.execute(delete(evaluations).where(evaluations.c.project_pk == project_pk))
-
-
-def purge_evaluations(conn: Connection, project_pk: int) -> None:
-    """A purged project's evaluations go with it (gc; `EvaluationService.purge_project` is the
-    same through the service)."""
-    EvaluationStore().purge_project(conn, project_pk)

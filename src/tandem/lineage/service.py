@@ -317,11 +317,6 @@ class LineageService:
             truncated=truncated,
         )
 
-    def purge_orphans(self, conn: Connection) -> None:
-        """gc, at the end of a purge: forget the nodes of entities it purged (as
-        `LineageLinks.purge_orphans`)."""
-        self.store.purge_orphans(conn)
-
     def _single(self, conn: Connection, entity: Entity) -> LineageGraph:
         row = NodeRow(0, entity.kind.value, entity.entity_pk, entity.path, entity.project_pk)
         names = self.projects.live_names_in(conn)

@@ -134,7 +134,7 @@ class Services:
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, registry.purge_project,
             ),
-            orphans=(lineage.purge_orphans,),
+            orphans=(links.purge_orphans,),
         )  # fmt: skip
         gc = GcService(
             db, blobs, blob_index, auth, audit, projects=projects, runs=tracking,
