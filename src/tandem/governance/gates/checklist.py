@@ -73,6 +73,9 @@ class ItemContext:
     fresh: list[Evaluation] = field(repr=False)
     stale: dict[str, str]
     waived: dict[str, int]  # criterion key -> the number of the decision that waived it
+    # version -> the production endpoints serving it, of this model (RollbackTargets), or None
+    # when no deployments domain is wired (the registry's stages stand in for it)
+    serving: dict[int, list[str]] | None
     raci: Raci
     required: list[str]
     waiting: list[str]
@@ -309,6 +312,39 @@ def monitoring_plan(ctx: ItemContext) -> Result:
 
 @item(Item.ROLLBACK_TARGET, "A rollback target exists")
 def rollback_target(ctx: ItemContext) -> Result:
+    """Another version of the model serves a production endpoint (a rollout replacing it keeps
+    it as the endpoint's rollback target), or a first release is accepted by a decision."""
+    if ctx.serving is None:
+        return _rollback_target_by_stage(ctx)
+    version = ctx.version
+    others = sorted((v, e) for v, e in ctx.serving.items() if v != version.version)
+    if others:
+        number, endpoints = others[-1]
+        where = ", ".join(sorted(endpoints))
+        return (
+            True,
+            f"version {number} serves production ({where}): it is the rollback target",
+            [f"models/{version.model}@{number}", *(f"endpoints/{e}" for e in sorted(endpoints))],
+        )
+    linked = ctx.accepted_decisions
+    if linked:
+        return (
+            True,
+            f"a first release, accepted in decision {linked[0]}",
+            [f"decisions/{linked[0]}"],
+        )
+    return (
+        False,
+        (
+            f"no other version of {version.model} serves a production endpoint; for a first "
+            "release, link an accepted decision record to this version"
+        ),
+        [],
+    )
+
+
+def _rollback_target_by_stage(ctx: ItemContext) -> Result:
+    """Without a deployments domain: another version in production, the alias `rollback`."""
     version, principal, project = ctx.version, ctx.principal, ctx.project
     production = ctx.registry.list_versions(
         principal, project, version.model, stage=Stage.PRODUCTION, limit=5
