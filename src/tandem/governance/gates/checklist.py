@@ -73,9 +73,9 @@ class ItemContext:
     fresh: list[Evaluation] = field(repr=False)
     stale: dict[str, str]
     waived: dict[str, int]  # criterion key -> the number of the decision that waived it
-    # version -> the production endpoints serving it, of this model (RollbackTargets), or None
-    # when no deployments domain is wired (the registry's stages stand in for it)
-    serving: dict[int, list[str]] | None
+    # the versions of this model taking production traffic (RollbackTargets), or None when no
+    # deployments domain is wired (the registry's stages stand in for it)
+    serving: list[int] | None
     raci: Raci
     required: list[str]
     waiting: list[str]
@@ -317,14 +317,12 @@ def rollback_target(ctx: ItemContext) -> Result:
     if ctx.serving is None:
         return _rollback_target_by_stage(ctx)
     version = ctx.version
-    others = sorted((v, e) for v, e in ctx.serving.items() if v != version.version)
+    others = [v for v in ctx.serving if v != version.version]
     if others:
-        number, endpoints = others[-1]
-        where = ", ".join(sorted(endpoints))
         return (
             True,
-            f"version {number} serves production ({where}): it is the rollback target",
-            [f"models/{version.model}@{number}", *(f"endpoints/{e}" for e in sorted(endpoints))],
+            f"version {others[-1]} serves production: it is the rollback target",
+            [f"models/{version.model}@{others[-1]}"],
         )
     linked = ctx.accepted_decisions
     if linked:

@@ -34,12 +34,12 @@ class RollbackTargets(Protocol):
     (`DeploymentService`) and the container wires it with `GateService.use_rollback_targets`
     once both exist, so the gates never import the deployments domain."""
 
-    def serving_in_production(
-        self, conn: Connection, project_pk: int, model: str
-    ) -> dict[int, list[str]]:
-        """{version number: [endpoint name, ...]}: the versions of model `model` that take
-        traffic (weight > 0) on the project's production endpoints, read inside the caller's
-        transaction. No permission check: the caller checked its access to the project."""
+    def serving_versions(
+        self, conn: Connection, project_pk: int, *, production: bool = True
+    ) -> set[int]:
+        """The pks of the model versions that take traffic (weight > 0) on the project's
+        production endpoints, read inside the caller's transaction (so a release sees its own
+        new weights). No permission check: the caller checked its access to the project."""
         ...
 
 
@@ -166,16 +166,14 @@ class ReleaseRecords:
 
     def _withdraw(self, change: _Change, version: _Version) -> None:
         """A version that left the endpoint's traffic goes back to ready-for-production, unless
-        another production endpoint still serves it (the stage follows the traffic)."""
+        another production endpoint still serves it (the stage follows the traffic). The
+        deployment wrote the endpoint's new weights before calling, in this transaction."""
         if version.stage is not Stage.PRODUCTION:
             return
-        serving = (
-            {}
-            if change.targets is None
-            else change.targets.serving_in_production(change.conn, change.project_pk, version.model)
-        )
-        elsewhere = sorted(e for e in serving.get(version.version, []) if e != change.endpoint)
-        if elsewhere:
-            change.lines.append(f"{version.ref} stays production (serves {', '.join(elsewhere)})")
+        targets = change.targets
+        if targets is not None and version.pk in targets.serving_versions(
+            change.conn, change.project_pk
+        ):
+            change.lines.append(f"{version.ref} stays production (another endpoint serves it)")
         else:
             self._move(change, version, Stage.READY_FOR_PRODUCTION)

@@ -416,11 +416,11 @@ class GateService:
         evidence: dict[str, Any],
     ) -> list[str]:
         """Record a release that completed on production endpoint `endpoint`, inside the
-        deployment's transaction (after or before it wrote the new weights: the endpoint itself
-        is left out of "still serves"): the released version becomes `production`; the one it
-        replaced goes back to `ready-for-production` unless another production endpoint still
-        serves it, and the model's alias `rollback` points at it. Audited (`model.release`,
-        with `evidence`). No permission check: the deployment checked `deployment:release`.
+        deployment's transaction, after it wrote the endpoint's new weights: the released
+        version becomes `production`; the one it replaced goes back to `ready-for-production`
+        unless a production endpoint still serves it (read in this transaction), and the
+        model's alias `rollback` points at it. Audited (`model.release`, with `evidence`). No
+        permission check: the deployment checked `deployment:release`.
 
         Returns:
             What changed, one line each (for the deployment event's evidence).
@@ -448,9 +448,10 @@ class GateService:
         """Record a rollback on production endpoint `endpoint`, inside the deployment's
         transaction: the restored version becomes `production` again (a rollback is never
         refused: one that left the release stages stays where it is, and the audit says so);
-        the withdrawn one goes back to `ready-for-production` unless another production
-        endpoint still serves it; the alias `rollback` leaves the restored version. Audited
-        (`model.rollback`). No permission check: the deployment checked its own.
+        the withdrawn one goes back to `ready-for-production` unless a production endpoint
+        still serves it (call it after writing the endpoint's new weights); the alias
+        `rollback` leaves the restored version. Audited (`model.rollback`). No permission
+        check: the deployment checked its own.
 
         Returns:
             What changed, one line each.
@@ -697,12 +698,7 @@ class GateService:
             project_pk = self.projects.access(conn, principal, project, Action.MODEL_READ)
             version_pk = self.registry.version_pk(conn, project_pk, version.model, version.version)
             waived = self.waivers(conn, version_pk)
-            targets = self.rollback_targets
-            serving = (
-                None
-                if targets is None
-                else targets.serving_in_production(conn, project_pk, version.model)
-            )
+            serving = self._serving(conn, project_pk, version.model)
         context = ItemContext(
             principal=principal,
             project=project,
@@ -724,6 +720,14 @@ class GateService:
             decisions=self.decisions,
         )
         return evaluate(CHECKLISTS[to], context)
+
+    def _serving(self, conn: Connection, project_pk: int, model: str) -> list[int] | None:
+        """The versions of `model` taking production traffic, or None with no deployments."""
+        if self.rollback_targets is None:
+            return None
+        pks = self.rollback_targets.serving_versions(conn, project_pk)
+        rows = self.registry.versions_by_pk(conn, sorted(pks)).values()
+        return sorted(int(row.version) for row in rows if row.name == model)
 
     # -- rows -------------------------------------------------------------------------------
 
