@@ -90,7 +90,7 @@ class ReleaseRecords:
         replaced_version_pk: int | None,
         endpoint: str,
         evidence: dict[str, Any],
-    ) -> list[str]:
+    ) -> None:
         """See `GateService.record_release`."""
         project_pk = self.projects.pk_in(conn, project)
         change = _Change(conn, principal, project, project_pk, targets, endpoint, "release")
@@ -114,7 +114,6 @@ class ReleaseRecords:
             endpoint=endpoint, replaced=replaced.ref if replaced else None, changes=change.lines,
             evidence=evidence,
         )  # fmt: skip
-        return change.lines
 
     def record_rollback(
         self,
@@ -126,7 +125,7 @@ class ReleaseRecords:
         restored_version_pk: int,
         withdrawn_version_pk: int,
         endpoint: str,
-    ) -> list[str]:
+    ) -> None:
         """See `GateService.record_rollback`."""
         project_pk = self.projects.pk_in(conn, project)
         change = _Change(conn, principal, project, project_pk, targets, endpoint, "rollback")
@@ -146,7 +145,6 @@ class ReleaseRecords:
             conn, principal, "model.rollback", f"{project}/{withdrawn.ref}", project=project,
             endpoint=endpoint, restored=restored.ref, changes=change.lines,
         )  # fmt: skip
-        return change.lines
 
     # -- helpers ------------------------------------------------------------------------------
 
