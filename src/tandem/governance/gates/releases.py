@@ -90,7 +90,7 @@ class ReleaseRecords:
         replaced_version_pk: int | None,
         endpoint: str,
         evidence: dict[str, Any],
-    ) -> None:
+    ) -> list[str]:
         """See `GateService.record_release`."""
         project_pk = self.projects.pk_in(conn, project)
         change = _Change(conn, principal, project, project_pk, targets, endpoint, "release")
@@ -114,6 +114,7 @@ class ReleaseRecords:
             endpoint=endpoint, replaced=replaced.ref if replaced else None, changes=change.lines,
             evidence=evidence,
         )  # fmt: skip
+        return change.lines
 
     def record_rollback(
         self,
@@ -125,7 +126,7 @@ class ReleaseRecords:
         restored_version_pk: int,
         withdrawn_version_pk: int,
         endpoint: str,
-    ) -> None:
+    ) -> list[str]:
         """See `GateService.record_rollback`."""
         project_pk = self.projects.pk_in(conn, project)
         change = _Change(conn, principal, project, project_pk, targets, endpoint, "rollback")
@@ -145,6 +146,7 @@ class ReleaseRecords:
             conn, principal, "model.rollback", f"{project}/{withdrawn.ref}", project=project,
             endpoint=endpoint, restored=restored.ref, changes=change.lines,
         )  # fmt: skip
+        return change.lines
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -414,7 +414,7 @@ class GateService:
         replaced_version_pk: int | None,
         endpoint: str,
         evidence: dict[str, Any],
-    ) -> None:
+    ) -> list[str]:
         """Record a release that completed on production endpoint `endpoint`, inside the
         deployment's transaction, after it wrote the endpoint's new weights: the released
         version becomes `production`; the one it replaced goes back to `ready-for-production`
@@ -422,14 +422,14 @@ class GateService:
         model's alias `rollback` points at it. Audited (`model.release`, with `evidence`). No
         permission check: the deployment checked `deployment:release`.
 
-        The audit event's `changes` lists what moved, one line each ("churn-lr@2:
-        ready-for-production -> production", "alias rollback -> churn-lr@1").
+        Returns:
+            What changed, one line each (for the deployment event's evidence).
 
         Raises:
             Conflict: the released version is not ready-for-production or production.
             NotFound: a version key that is not in the project.
         """
-        self.releases.record_release(
+        return self.releases.record_release(
             conn, principal, project, self.rollback_targets,
             released_version_pk=released_version_pk, replaced_version_pk=replaced_version_pk,
             endpoint=endpoint, evidence=evidence,
@@ -444,7 +444,7 @@ class GateService:
         restored_version_pk: int,
         withdrawn_version_pk: int,
         endpoint: str,
-    ) -> None:
+    ) -> list[str]:
         """Record a rollback on production endpoint `endpoint`, inside the deployment's
         transaction: the restored version becomes `production` again (a rollback is never
         refused: one that left the release stages stays where it is, and the audit says so);
@@ -452,8 +452,11 @@ class GateService:
         still serves it (call it after writing the endpoint's new weights); the alias
         `rollback` leaves the restored version. Audited (`model.rollback`). No permission
         check: the deployment checked its own.
+
+        Returns:
+            What changed, one line each.
         """
-        self.releases.record_rollback(
+        return self.releases.record_rollback(
             conn, principal, project, self.rollback_targets,
             restored_version_pk=restored_version_pk, withdrawn_version_pk=withdrawn_version_pk,
             endpoint=endpoint,
