@@ -21,10 +21,12 @@ Rules, all checked here so every face enforces them:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -63,8 +65,9 @@ from tandem.deployments.models import (
 )
 from tandem.deployments.store import DeploymentStore
 from tandem.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from tandem.governance.notifications.service import Notifier, Outbox
 from tandem.projects.service import ProjectService
-from tandem.registry.models import ModelVersion, Stage
+from tandem.registry.models import ModelVersion
 from tandem.registry.service import RegistryService
 from tandem.store.db import Database
 
@@ -75,6 +78,8 @@ ACTIVE = (RolloutStatus.RUNNING, RolloutStatus.PAUSED, RolloutStatus.AWAITING_PR
 QUIET_MS = 5 * 60 * 1000  # an endpoint that served no request for this long may be deleted
 MAX_POINTS = 10_000  # windows(): buckets per deployment, at most
 ANALYSIS = "analysis"  # the actor of the controller's changes
+RACI_ACTIVITY = "deployment"  # whom the RACI names for it hear of every traffic change
+QUIET_EVENTS = frozenset({EventKind.CREATED, EventKind.SETTINGS})  # not traffic changes
 
 
 class Releases(Protocol):
@@ -89,50 +94,23 @@ class Releases(Protocol):
         self, conn: Connection, principal: Principal, project: str, *,
         released_version_pk: int, replaced_version_pk: int | None, endpoint: str,
         evidence: dict[str, Any],
-    ) -> None: ...  # fmt: skip
+    ) -> list[str]: ...  # fmt: skip
 
     def record_rollback(
         self, conn: Connection, principal: Principal, project: str, *,
         restored_version_pk: int, withdrawn_version_pk: int, endpoint: str,
-    ) -> None: ...  # fmt: skip
-
-
-class StageReleases:
-    """`Releases` read from the registry's stages alone (used until the gates implement it):
-    a version must be ready-for-production or in production; recording changes nothing."""
-
-    def __init__(self, registry: RegistryService) -> None:
-        self.registry = registry
-
-    def release_check(
-        self, principal: Principal, project: str, model: str, selector: str
-    ) -> ModelVersion:
-        version = self.registry.get_version(principal, project, model, selector)
-        if version.stage not in (Stage.READY_FOR_PRODUCTION, Stage.PRODUCTION):
-            raise Conflict(
-                f"{project}/{model}@{version.version} is {version.stage.value}: a production "
-                "endpoint takes a version that passed its gate to ready-for-production; open it "
-                f"with: tandem gate open {model}@{version.version} --to ready-for-production "
-                f"-p {project}"
-            )
-        return version
-
-    def record_release(self, conn: Connection, principal: Principal, project: str,
-                       **_: Any) -> None:  # fmt: skip
-        return None
-
-    def record_rollback(self, conn: Connection, principal: Principal, project: str,
-                        **_: Any) -> None:  # fmt: skip
-        return None
+    ) -> list[str]: ...  # fmt: skip
 
 
 @dataclass
 class _Held:
-    """An endpoint's row, held for the transaction (`_hold`)."""
+    """An endpoint's row, held for the transaction (`_hold`), and the notifications its
+    changes queue (sent once the transaction has committed)."""
 
     project: str
     project_pk: int
     row: Any
+    outbox: Outbox | None = None
 
     @property
     def pk(self) -> int:
@@ -223,6 +201,7 @@ class DeploymentService:
         projects: ProjectService,
         registry: RegistryService,
         releases: Releases,
+        notifier: Notifier,
         auth: Authorizer,
         audit: AuditLog,
     ) -> None:
@@ -231,6 +210,7 @@ class DeploymentService:
         self.projects = projects
         self.registry = registry
         self.releases = releases
+        self.notifier = notifier
         self.auth = auth
         self.audit = audit
 
@@ -258,6 +238,19 @@ class DeploymentService:
         if release and row.production:
             self.auth.require(principal, Action.DEPLOYMENT_RELEASE, project)
         return _Held(project, project_pk, row)
+
+    @contextlib.contextmanager
+    def _changing(
+        self, principal: Principal, project: str, name: str, *, release: bool = True
+    ) -> Iterator[tuple[Connection, _Held]]:
+        """A write transaction holding the endpoint (`_hold`); the RACI's `deployment`
+        members hear of its traffic changes once it has committed."""
+        outbox = Outbox(principal)
+        with self.db.write() as conn:
+            held = self._hold(conn, principal, project, name, release=release)
+            held.outbox = outbox
+            yield conn, held
+        self.notifier.deliver(outbox)
 
     def _is_production(self, principal: Principal, project: str, name: str) -> bool:
         with self.db.read() as conn:
@@ -326,8 +319,7 @@ class DeploymentService:
             values["sampling"] = data.sampling
         if data.log_personal is not None:
             values["log_personal"] = data.log_personal
-        with self.db.write() as conn:
-            held = self._hold(conn, principal, project, name)
+        with self._changing(principal, project, name) as (conn, held):
             changed = {k: v for k, v in values.items() if getattr(held.row, k) != v}
             if changed:
                 before = self._weights(conn, held.pk)
@@ -341,8 +333,7 @@ class DeploymentService:
     def delete_endpoint(self, principal: Principal, project: str, name: str) -> None:
         """Delete an endpoint and its history; refused while gateways report traffic for it."""
         self.auth.require(principal, Action.DEPLOYMENT_WRITE, project)
-        with self.db.write() as conn:
-            held = self._hold(conn, principal, project, name)
+        with self._changing(principal, project, name) as (conn, held):
             served = self.store.requests_since(conn, held.pk, now_ms() - QUIET_MS)
             if served:
                 raise Conflict(
@@ -388,8 +379,7 @@ class DeploymentService:
                 "deploy it with --trusted (trusted=True) if you trust its author"
             )
         now = now_ms()
-        with self.db.write() as conn:
-            held = self._hold(conn, principal, project, name)
+        with self._changing(principal, project, name) as (conn, held):
             self._check_no_rollout(conn, held)
             current = self.store.deployments(conn, held.pk)
             baseline = next((d for d in current if d.role == Role.PRIMARY.value), None)
@@ -442,7 +432,9 @@ class DeploymentService:
                 self.store.insert_rollout(conn, rollout, held.pk)
                 self._make_primary(conn, held, rollout, version_pk)
                 if production:
-                    self._record_release(conn, principal, held, rollout, version_pk, evidence)
+                    evidence["stages"] = self._record_release(
+                        conn, principal, held, rollout, version_pk, evidence
+                    )
             else:
                 self.store.insert_rollout(conn, rollout, held.pk)
                 if data.strategy is Strategy.CANARY:
@@ -489,9 +481,10 @@ class DeploymentService:
     def _record_release(
         self, conn: Connection, principal: Principal, held: _Held, rollout: Rollout,
         version_pk: int, evidence: dict[str, Any],
-    ) -> None:  # fmt: skip
+    ) -> list[str]:  # fmt: skip
+        """The gates record the release (stages follow the traffic); what changed."""
         baseline = self.store.deployment(conn, rollout.baseline) if rollout.baseline else None
-        self.releases.record_release(
+        return self.releases.record_release(
             conn, principal, held.project, released_version_pk=version_pk,
             replaced_version_pk=baseline.version_pk if baseline is not None else None,
             endpoint=held.row.name, evidence=evidence,
@@ -528,6 +521,15 @@ class DeploymentService:
             details["actor"] = actor.name
         self.audit.record(conn, actor.principal, f"deployment.{kind.value}", held.ref,
                           project=held.project, **details)  # fmt: skip
+        if held.outbox is not None and kind not in QUIET_EVENTS:
+            weights = ", ".join(f"{k} {v:g}%" for k, v in event.after.items()) or "no traffic"
+            why = f": {message}" if message else ""
+            self.notifier.notify_activity(
+                conn, held.outbox, held.project, held.project_pk, RACI_ACTIVITY, "deployment",
+                f"{held.ref} {kind.value} by {actor.name} (now {weights}){why}",
+                f"/projects/{held.project}/endpoints/{held.row.name}",
+                skip=[actor.name] if actor.kind == "person" else [],
+            )  # fmt: skip
         held.row = self.store.find(conn, held.project_pk, held.row.name)
         return policy_version
 
@@ -582,8 +584,7 @@ class DeploymentService:
                     f"window of deployment {window.deployment!r} ends ({window.end}) before it "
                     f"starts ({window.start})"
                 )
-        with self.db.write() as conn:
-            held = self._hold(conn, principal, project, name, release=False)
+        with self._changing(principal, project, name, release=False) as (conn, held):
             known = self.store.deployment_ids(conn, held.pk)
             unknown = sorted({w.deployment for w in report.windows} - set(known)
                              | set(report.load_failures) - set(known))  # fmt: skip
@@ -604,8 +605,7 @@ class DeploymentService:
         """Run the controller now (cron, CI): the current rollout's analysis, applied; None
         when no rollout is under way."""
         self.auth.require(principal, Action.DEPLOYMENT_WRITE, project)
-        with self.db.write() as conn:
-            held = self._hold(conn, principal, project, name, release=False)
+        with self._changing(principal, project, name, release=False) as (conn, held):
             return self._control(conn, held, _Actor.analysis(principal))
 
     def _control(self, conn: Connection, held: _Held, actor: _Actor) -> Analysis | None:
@@ -693,8 +693,9 @@ class DeploymentService:
                                   finished_at=now_ms(), step=last_step)  # fmt: skip
         evidence = {**evidence, "rollout": rollout.id}
         if held.row.production:
-            self._record_release(conn, actor.principal, held, rollout, candidate.version_pk,
-                                 evidence)  # fmt: skip
+            evidence["stages"] = self._record_release(
+                conn, actor.principal, held, rollout, candidate.version_pk, evidence
+            )
         self._record(conn, held, actor, kind, before, evidence=evidence, message=message,
                      warm_until=warm_until)  # fmt: skip
 
@@ -725,7 +726,7 @@ class DeploymentService:
             return  # reported already
         rollout = self.store.rollout_model(last)
         reason = f"deployment {deployment_id} did not load on gateway {gateway}: {cause}"
-        evidence = {"gateway": gateway, "cause": cause[:2000]}
+        evidence: dict[str, Any] = {"gateway": gateway, "cause": cause[:2000]}
         if status in ACTIVE:
             self._roll_back_rollout(conn, held, actor, rollout, reason, evidence,
                                     status=RolloutStatus.FAILED, kind=EventKind.FAILED)  # fmt: skip
@@ -738,16 +739,18 @@ class DeploymentService:
             self.store.set_traffic(conn, rollout.baseline, role=Role.PRIMARY, weight=100.0)
             values["rollback_target"] = None
             if held.row.production:
-                self._record_rollback(conn, actor.principal, held, rollout.baseline,
-                                      deployment_id)  # fmt: skip
+                evidence["stages"] = self._record_rollback(
+                    conn, actor.principal, held, rollout.baseline, deployment_id
+                )
         self.store.update_rollout(conn, rollout.id, status=RolloutStatus.FAILED, reason=reason)
         self._record(conn, held, actor, EventKind.FAILED, before,
                      evidence={**evidence, "rollout": rollout.id}, message=reason,
                      **values)  # fmt: skip
 
     def _record_rollback(self, conn: Connection, principal: Principal, held: _Held,
-                         restored: str, withdrawn: str) -> None:  # fmt: skip
-        self.releases.record_rollback(
+                         restored: str, withdrawn: str) -> list[str]:  # fmt: skip
+        """The gates record the rollback (stages follow the traffic); what changed."""
+        return self.releases.record_rollback(
             conn, principal, held.project,
             restored_version_pk=self.store.deployment(conn, restored).version_pk,
             withdrawn_version_pk=self.store.deployment(conn, withdrawn).version_pk,
@@ -782,8 +785,7 @@ class DeploymentService:
                  what: str) -> Endpoint:  # fmt: skip
         self.auth.require(principal, Action.DEPLOYMENT_WRITE, project)
         message = check_text(data.message, "message", 2000)
-        with self.db.write() as conn:
-            held = self._hold(conn, principal, project, name)
+        with self._changing(principal, project, name) as (conn, held):
             self._check_expected(conn, held, data.expected_policy_version)
             actor = _Actor.person(principal)
             last = self.store.last_rollout(conn, held.pk)
@@ -839,10 +841,13 @@ class DeploymentService:
         if rollout is not None and rollout.candidate in {d.deployment_id for d in withdrawn}:
             self.store.update_rollout(conn, rollout.id, status=RolloutStatus.ROLLED_BACK,
                                       reason=message or "rolled back by hand")  # fmt: skip
+        evidence: dict[str, Any] = {
+            "restored": target_id, "withdrawn": [d.deployment_id for d in withdrawn]
+        }  # fmt: skip
         if held.row.production and withdrawn:
-            self._record_rollback(conn, actor.principal, held, target_id,
-                                  withdrawn[0].deployment_id)  # fmt: skip
-        evidence = {"restored": target_id, "withdrawn": [d.deployment_id for d in withdrawn]}
+            evidence["stages"] = self._record_rollback(
+                conn, actor.principal, held, target_id, withdrawn[0].deployment_id
+            )
         if rollout is not None:
             evidence["rollout"] = rollout.id
         self._record(conn, held, actor, EventKind.ROLLED_BACK, before, evidence=evidence,
