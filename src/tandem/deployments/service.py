@@ -40,6 +40,7 @@ from tandem.core.clock import format_ms, now_ms
 from tandem.core.paging import Page, check_limit
 from tandem.core.refs import parse_model_ref
 from tandem.core.validation import check_model_name, check_text
+from tandem.data.service import DataService
 from tandem.deployments import analysis
 from tandem.deployments.models import (
     Analysis,
@@ -64,7 +65,7 @@ from tandem.deployments.models import (
     WindowPoint,
 )
 from tandem.deployments.store import DeploymentStore
-from tandem.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from tandem.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from tandem.governance.notifications.service import Notifier, Outbox
 from tandem.projects.service import ProjectService
 from tandem.registry.models import ModelVersion
@@ -200,6 +201,7 @@ class DeploymentService:
         store: DeploymentStore,
         projects: ProjectService,
         registry: RegistryService,
+        data: DataService,
         releases: Releases,
         notifier: Notifier,
         auth: Authorizer,
@@ -209,6 +211,7 @@ class DeploymentService:
         self.store = store
         self.projects = projects
         self.registry = registry
+        self.data = data
         self.releases = releases
         self.notifier = notifier
         self.auth = auth
@@ -551,12 +554,33 @@ class DeploymentService:
                 return None
             row = self._row(conn, project_pk, project, name)
             routes = [self._route(d) for d in self.store.deployments(conn, row.pk)]
+        masked = [] if row.log_personal else self._personal_columns(principal, project, routes)
         return Policy(
             project=project, endpoint=row.name, policy_version=row.policy_version,
             production=bool(row.production), sticky_key=row.sticky_key, sampling=row.sampling,
-            masked_columns=[],  # TODO(dep): the training data's personal columns
-            routes=routes,
+            masked_columns=masked, routes=routes,
         )  # fmt: skip
+
+    def _personal_columns(
+        self, principal: Principal, project: str, routes: list[PolicyRoute]
+    ) -> list[str]:
+        """The columns the data the routes' versions were trained on marks personal (PII scan
+        or contract): the gateway masks their values in the prediction log. Read only when the
+        policy changed (a gateway's poll of an unchanged one is a 304)."""
+        columns: set[str] = set()
+        for model, version in sorted({(r.model, r.version) for r in routes}):
+            try:
+                run_id = self.registry.get_version(principal, project, model, str(version)).run_id
+                links = self.data.run_datasets(principal, run_id) if run_id else []
+            except (NotFound, PermissionDenied):
+                continue  # the run was purged: nothing left to read the columns from
+            for link in links:
+                if link.role == "output":
+                    continue
+                ref = f"{link.project}/{link.dataset}@v{link.version}"
+                with contextlib.suppress(NotFound, PermissionDenied):
+                    columns.update(self.data.personal_columns(principal, ref))
+        return sorted(columns)
 
     @staticmethod
     def _route(d: Any) -> PolicyRoute:

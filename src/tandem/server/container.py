@@ -132,7 +132,7 @@ class Services:
         )  # fmt: skip
         registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
         deployments = DeploymentService(
-            db, DeploymentStore(), projects, registry, gates, notifier, auth, audit
+            db, DeploymentStore(), projects, registry, data, gates, notifier, auth, audit
         )
         gates.use_rollback_targets(deployments)  # gates read production traffic through it
         # gc purges through the domains' services, in the order their foreign keys need
