@@ -14,6 +14,8 @@ from tandem.data.ingest import HashCache
 from tandem.data.limits import DataLimits
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
+from tandem.deployments.service import DeploymentService
+from tandem.deployments.store import DeploymentStore
 from tandem.evaluation.service import EvaluationService
 from tandem.evaluation.store import EvaluationStore
 from tandem.gc.service import GcService, Purgers
@@ -68,6 +70,7 @@ class Services:
     decisions: DecisionService
     registers: RegisterService
     notifier: Notifier
+    deployments: DeploymentService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -118,13 +121,20 @@ class Services:
             db, PlanStore(), projects, identity, registry, evaluations, tracking, auth, audit
         )
         outbound = OutboundPolicy(settings.outbound_allow_hosts)
-        notifier = Notifier(db, NotificationStore(), projects, auth, audit, outbound)
+        notifier = Notifier(
+            db, NotificationStore(), projects, auth, audit, outbound,
+            activity_members=plan.activity_members,
+        )  # fmt: skip
         decisions = DecisionService(db, DecisionStore(), projects, auth, audit)
         gates = GateService(
             db, GateStore(), projects, plan, decisions, registry, data, tracking, auth,
             audit, notifier,
         )  # fmt: skip
         registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
+        deployments = DeploymentService(
+            db, DeploymentStore(), projects, registry, data, gates, notifier, auth, audit
+        )
+        gates.use_rollback_targets(deployments)  # gates read production traffic through it
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
@@ -132,7 +142,7 @@ class Services:
             project_rows=(
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
-                registers.purge_project, registry.purge_project,
+                registers.purge_project, deployments.purge_project, registry.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -159,6 +169,7 @@ class Services:
             decisions=decisions,
             registers=registers,
             notifier=notifier,
+            deployments=deployments,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
