@@ -156,3 +156,14 @@ def test_the_policy_masks_the_training_data_personal_columns(churn: Client, tmp_
     churn.deployments.update("staging", "churn", log_personal=True)
     allowed = churn.deployments.policy("staging", "churn")
     assert allowed is not None and allowed.masked_columns == []
+
+
+def test_gc_purges_a_deleted_project_with_its_endpoints(churn: Client) -> None:
+    churn.deployments.create("staging", project="churn")
+    endpoint = churn.deployments.deploy("staging", f"{MODEL}@1", "churn")
+    figures = window(endpoint.deployments[0].id, now_ms() - 3_600_000, requests=10)
+    churn.deployments.report("staging", report(endpoint.policy_version, figures), "churn")
+    churn.projects.delete("churn")
+    assert churn.gc(grace_seconds=0).projects_purged == ["churn"]
+    churn.projects.create("churn")  # the name is free again, and holds nothing
+    assert churn.deployments.list("churn") == []
