@@ -271,18 +271,6 @@ class DeploymentStore:
             ),
         )
 
-    def rollouts_in(
-        self, conn: Connection, statuses: Sequence[RolloutStatus]
-    ) -> builtins.list[Any]:
-        """Rollouts in these statuses across every project (for a scheduled analysis)."""
-        return builtins.list(
-            conn.execute(
-                select(endpoint_rollouts).where(
-                    endpoint_rollouts.c.status.in_([s.value for s in statuses])
-                )
-            )
-        )
-
     # -- events -----------------------------------------------------------------------------
 
     def append_event(self, conn: Connection, endpoint_pk: int, event: DeploymentEvent) -> int:
@@ -395,10 +383,13 @@ class DeploymentStore:
 
     def windows(
         self, conn: Connection, endpoint_pk: int, *, deployments: Sequence[str] | None = None,
-        since: int | None = None, until: int | None = None,
+        since: int | None = None, until: int | None = None, starting: int | None = None,
     ) -> builtins.list[Any]:  # fmt: skip
-        """Windows that end after `since` and start before `until`, oldest first."""
+        """Windows that end after `since`, start before `until` and start at or after
+        `starting` (a deployment's, along its index), oldest first."""
         stmt = select(deployment_windows).where(deployment_windows.c.endpoint_pk == endpoint_pk)
+        if starting is not None:
+            stmt = stmt.where(deployment_windows.c.start >= starting)
         if deployments is not None:
             stmt = stmt.where(deployment_windows.c.deployment_id.in_(builtins.list(deployments)))
         if since is not None:
@@ -435,6 +426,9 @@ class DeploymentStore:
         )
 
     # -- purging (gc) -----------------------------------------------------------------------
+
+    def purge_windows(self, conn: Connection, ended_before: int) -> None:
+        conn.execute(delete(deployment_windows).where(deployment_windows.c.end < ended_before))
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         pks = builtins.list(
