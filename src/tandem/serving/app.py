@@ -18,6 +18,7 @@ After the answer is sent, the request is counted (`Recorder.observe`), logged
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import itertools
 import logging
@@ -127,6 +128,9 @@ class Gateway:
         """Serve `table` from the next request on; requests under way finish on the old one
         (one reference assignment: atomic, no request fails). Returns the old table."""
         old, self._table = self._table, table
+        # The loaded models are long-lived: out of the collector's scans, so a collection on
+        # the request path stays short (gc.freeze is a constant-time list splice).
+        gc.freeze()
         if table.endpoint != self.metrics.endpoint:
             self.metrics.endpoint = table.endpoint
         return old
