@@ -39,11 +39,11 @@ class Route:
     mirror: float
     predictor: Predictor
     max_rows: int
+    label: str = ""  # `model@version`, as headers, metrics and the history name it
 
-    @property
-    def label(self) -> str:
-        """`model@version`, as headers, metrics and the history name it."""
-        return f"{self.model}@{self.version}"
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", f"{self.model}@{self.version}")
 
 
 class _Spread:
