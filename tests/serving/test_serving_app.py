@@ -94,3 +94,29 @@ def test_no_policy_yet_is_503_and_a_swap_serves_the_next_request() -> None:
     assert headers["x-tandem-version"] == "lr@4"
     health = orjson.loads(_call(gateway, "GET", "/health")[2])
     assert health["policy_version"] == 7 and health["weights"] == {"lr@4": 100.0}
+
+
+def test_a_sticky_field_reaches_the_same_version_and_is_not_a_model_input() -> None:
+    model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
+    signature = {"inputs": [{"name": "x", "type": "float64"}]}
+    routes = [
+        PolicyRoute(deployment=f"d-{v}", model="lr", version=v, role=role, weight=50,
+                    flavor="sklearn", format="skops", trusted=False, signature=signature)
+        for v, role in ((1, Role.PRIMARY), (2, Role.CANARY))
+    ]  # fmt: skip
+    policy = Policy(project="p", endpoint="prod", policy_version=1, production=False,
+                    sticky_key="field:customer", routes=routes)  # fmt: skip
+    predictor = build_predictor(model, "sklearn", signature)
+    gateway = Gateway(RoutingTable.build(policy, {r.deployment: predictor for r in routes}),
+                      WindowRecorder())  # fmt: skip
+    reached = {}
+    for customer in ("c-1", "c-2", "c-3", "c-4", "c-5", "c-6"):
+        body = orjson.dumps({"dataframe_records": [{"customer": customer, "x": 3.0}]})
+        versions = set()
+        for _ in range(10):
+            status, headers, answer = _call(gateway, "POST", "/invocations", body)
+            assert status == 200 and orjson.loads(answer) == {"predictions": [1]}
+            versions.add(headers["x-tandem-version"])
+        assert len(versions) == 1
+        reached[customer] = versions.pop()
+    assert set(reached.values()) == {"lr@1", "lr@2"}  # six keys, both halves reached

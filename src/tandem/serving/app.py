@@ -201,14 +201,8 @@ class Gateway:
         content_type = b""
         length = -1
         client_id = b""
-        sticky_header = b""
-        sticky = table.sticky_key
-        sticky_field = None
-        if sticky is not None:
-            if sticky.startswith("header:"):
-                sticky_header = sticky[7:].strip().lower().encode()
-            elif sticky.startswith("field:"):
-                sticky_field = sticky[6:].strip()
+        sticky_header = table.sticky_header
+        sticky_field = table.sticky_field
         header_key: str | None = None
         for name, value in scope["headers"]:
             if name == b"content-type":
