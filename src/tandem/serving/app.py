@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -102,6 +103,10 @@ class Gateway:
     ) -> None:
         self._table = table
         self.recorder = recorder
+        # Background threads (shadow comparison, prediction-log shipping, policy polling) hold
+        # the GIL in turns with the event loop: a 1 ms switch interval instead of 5 ms bounds
+        # how long a request waits behind them.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self.limits = limits or Limits()
         self.metrics = RequestMetrics(table.endpoint)
         self.shadow = ShadowMirror(recorder)

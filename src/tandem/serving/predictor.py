@@ -115,6 +115,34 @@ def _linear_shortcut(model: Any) -> Callable[[Any], Outputs] | None:
     return None
 
 
+def _linear_score(model: Any) -> Callable[[Any], Outputs] | None:
+    """LogisticRegression's probability (the positive class's, or the top class's) from its
+    coefficients, or a linear regressor's value; None for other estimators."""
+    cls = type(model)
+    if cls.__name__ in _LINEAR_REGRESSORS:
+        return _linear_shortcut(model)
+    if cls.__name__ not in ("LogisticRegression", "LogisticRegressionCV"):
+        return None
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1:
+        weights, bias = coef[0].copy(), float(intercept[0])
+
+        def positive(x: Any) -> Outputs:
+            return (1.0 / (1.0 + np.exp(-(x @ weights + bias)))).tolist()  # type: ignore[no-any-return]
+
+        return positive
+    transposed = np.ascontiguousarray(coef.T)
+
+    def top(x: Any) -> Outputs:
+        logits = x @ transposed + intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        odds = np.exp(logits)
+        return (odds.max(axis=1) / odds.sum(axis=1)).tolist()  # type: ignore[no-any-return]
+
+    return top
+
+
 def _probe(width: int) -> Any:
     """Rows to check a shortcut on: spread widely, with the same seed on every gateway."""
     generator = np.random.default_rng(20261207)
@@ -140,11 +168,32 @@ def _sklearn(model: Any, schema: InputSchema) -> Predictor:
         except Exception:  # a shape the shortcut does not handle: the estimator answers
             same = False
         if same:
-            if by_name and score is not None:  # the shadow's scores: the estimator, by name
-                score = _named(score, schema.names)
+            score = _checked_score(model, score, probe, schema.names if by_name else None)
             return Predictor(schema.named(False), shortcut, score, flavor="sklearn",
                              shortcut="linear")  # fmt: skip
     return Predictor(schema.named(by_name or not schema.numeric), native, score, flavor="sklearn")
+
+
+def _checked_score(
+    model: Any,
+    native: Callable[[Any], Outputs] | None,
+    probe: Any,
+    names: list[str] | None,
+) -> Callable[[Any], Outputs] | None:
+    """The shadow comparison's scores for a linear shortcut: from the coefficients when they
+    match the estimator's own on the probe rows (the shadow thread then holds the GIL for
+    microseconds, not a pandas frame and a predict_proba), else the estimator's."""
+    if native is None:
+        return None
+    named = native if names is None else _named(native, names)
+    fast = _linear_score(model)
+    if fast is None:
+        return named
+    try:
+        same = np.allclose(fast(probe), named(probe), rtol=1e-9, atol=1e-12)
+    except Exception:  # the estimator's scores are not numbers: keep them as they are
+        same = False
+    return fast if same else named
 
 
 def _native_predict(model: Any) -> Callable[[Any], Outputs]:
