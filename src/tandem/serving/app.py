@@ -58,7 +58,8 @@ Hook = Callable[[], Any]
 PROBLEM_TYPE = "https://tandem.dev/problems/"
 _JSON = (b"content-type", b"application/json")
 _PROBLEM = (b"content-type", b"application/problem+json")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# what UUIDs, ULIDs and prefixed ids use; nothing that needs escaping in a URL path or a log
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@+=~{}\-]{1,200}$")
 _TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
            413: "Payload too large", 415: "Unsupported media type", 422: "Invalid input",
            500: "Prediction failed", 503: "Not ready"}  # fmt: skip
@@ -447,7 +448,7 @@ def _request_id(client: bytes) -> str:
     if _REQUEST_ID.match(text) is None:
         raise RequestError(
             400, "invalid-request-id",
-            "X-Request-Id must be 1 to 128 characters of letters, digits and . _ : -",
+            "X-Request-Id must be 1 to 200 characters of letters, digits and . _ : @ + = ~ { } -",
         )  # fmt: skip
     return text
 
