@@ -58,7 +58,7 @@ Hook = Callable[[], Any]
 PROBLEM_TYPE = "https://tandem.dev/problems/"
 _JSON = (b"content-type", b"application/json")
 _PROBLEM = (b"content-type", b"application/problem+json")
-# what UUIDs, ULIDs and prefixed ids use; nothing that needs escaping in a URL path or a log
+# what UUIDs, ULIDs and prefixed ids use; no slash, space, quote or percent sign
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@+=~{}\-]{1,200}$")
 _TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
            413: "Payload too large", 415: "Unsupported media type", 422: "Invalid input",
