@@ -51,10 +51,12 @@ def test_the_linear_shortcut_answers_what_the_estimator_answers(model, target) -
     assert predictor.shortcut == "linear"
     expected = model.predict(FRAME).tolist()
     got = _answers(predictor, FRAME)
+    one_by_one = [_answers(predictor, FRAME.iloc[[i]])[0] for i in range(len(FRAME))]
     if isinstance(expected[0], float):
         assert got == pytest.approx(expected, rel=1e-12)
+        assert one_by_one == pytest.approx(expected, rel=1e-12)
     else:
-        assert got == expected
+        assert got == expected and one_by_one == expected  # small requests: plain Python
     scores = predictor.score(predictor.schema.prepare(Frame(None, FRAME.to_numpy().tolist())).input)
     if hasattr(model, "predict_proba"):
         proba = model.predict_proba(FRAME)
