@@ -18,7 +18,9 @@ from tandem.serving.recorder import WindowRecorder
 from tandem.serving.router import RoutingTable
 
 
-def _call(gateway: Gateway, method: str, path: str, body: bytes = b"") -> tuple[int, dict, bytes]:
+def _call(
+    gateway: Gateway, method: str, path: str, body: bytes = b"", root_path: str = ""
+) -> tuple[int, dict, bytes]:
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -27,7 +29,7 @@ def _call(gateway: Gateway, method: str, path: str, body: bytes = b"") -> tuple[
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "path": path, "headers": []}
+    scope = {"type": "http", "method": method, "path": path, "headers": [], "root_path": root_path}
     asyncio.run(gateway(scope, receive, send))
     headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
     return sent[0]["status"], headers, sent[1]["body"]
@@ -92,6 +94,8 @@ def test_no_policy_yet_is_503_and_a_swap_serves_the_next_request() -> None:
     status, headers, answer = _call(gateway, "POST", "/invocations", body)
     assert status == 200 and orjson.loads(answer) == {"predictions": [1]}
     assert headers["x-tandem-version"] == "lr@4"
+    mounted = _call(gateway, "POST", "/models/prod/invocations", body, root_path="/models/prod")
+    assert mounted[0] == 200 and orjson.loads(mounted[2]) == {"predictions": [1]}
     health = orjson.loads(_call(gateway, "GET", "/health")[2])
     assert health["policy_version"] == 7 and health["weights"] == {"lr@4": 100.0}
 

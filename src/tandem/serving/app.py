@@ -174,6 +174,10 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
+        root = scope.get("root_path")
+        if root and path.startswith(root):  # mounted under a prefix (a proxy, Ray Serve)
+            path = path[len(root) :]
+            scope = {**scope, "path": path}
         handler = self._routes.get((method, path))
         if handler is not None:
             await handler(scope, receive, send)
