@@ -124,3 +124,29 @@ def test_a_sticky_field_reaches_the_same_version_and_is_not_a_model_input() -> N
         assert len(versions) == 1
         reached[customer] = versions.pop()
     assert set(reached.values()) == {"lr@1", "lr@2"}  # six keys, both halves reached
+
+
+class Failing:
+    def predict(self, frame: Any) -> list[int]:
+        raise ValueError("the feature store is down")
+
+
+def test_a_model_that_raises_is_a_500_counted_as_an_error_in_the_window() -> None:
+    signature = {"inputs": [{"name": "x", "type": "float64"}]}
+    route = PolicyRoute(
+        deployment="d-9", model="bad", version=1, role=Role.PRIMARY, weight=100,
+        flavor="python", format="pickle", trusted=True, signature=signature,
+    )  # fmt: skip
+    policy = Policy(project="p", endpoint="prod", policy_version=1, production=False,
+                    routes=[route])  # fmt: skip
+    recorder = WindowRecorder()
+    predictor = build_predictor(Failing(), "python", signature)
+    gateway = Gateway(RoutingTable.build(policy, {"d-9": predictor}), recorder)
+    for _ in range(3):
+        status, headers, answer = _call(gateway, "POST", "/invocations", b'{"inputs": [[1.0]]}')
+        assert status == 500 and headers["x-tandem-version"] == "bad@1"
+        problem = orjson.loads(answer)
+        assert problem["code"] == "prediction-failed"
+        assert problem["detail"] == "bad@1 failed: ValueError: the feature store is down"
+    (window,) = recorder.drain()
+    assert (window.deployment, window.requests, window.errors) == ("d-9", 3, 3)
