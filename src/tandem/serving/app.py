@@ -267,7 +267,7 @@ class Gateway:
             rows, columns = prepared.rows, prepared.columns
             predict = route.predictor.predict
             try:
-                if len(rows) <= self.limits.inline_rows:
+                if route.predictor.inline and len(rows) <= self.limits.inline_rows:
                     outputs = predict(prepared.input)
                 else:
                     outputs = await asyncio.to_thread(predict, prepared.input)

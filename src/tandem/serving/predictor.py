@@ -43,7 +43,7 @@ class Predictor:
     per row for the shadow comparison (the positive class's probability, the top class's for
     several classes, a regressor's value), or None when the model gives none."""
 
-    __slots__ = ("_score", "flavor", "predict", "schema", "shortcut")
+    __slots__ = ("_score", "flavor", "inline", "predict", "schema", "shortcut")
 
     def __init__(
         self,
@@ -53,8 +53,13 @@ class Predictor:
         *,
         flavor: str = "",
         shortcut: str = "",
+        inline: bool = True,
     ) -> None:
         self.schema = schema
+        # small requests predict on the event loop (a thread hop costs more than a linear
+        # model's answer); a trusted Python model is user code of unknown cost, so it never
+        # does: one slow model must not stall the other deployments of the endpoint
+        self.inline = inline
         self.predict = predict
         self._score = score
         self.flavor = flavor
@@ -309,7 +314,7 @@ def _python(model: Any, schema: InputSchema) -> Predictor:
     def call(x: Any) -> Outputs:
         return as_list(target(x))
 
-    return Predictor(named, call, call, flavor="python")
+    return Predictor(named, call, call, flavor="python", inline=False)
 
 
 _BUILDERS: dict[str, Callable[[Any, InputSchema], Predictor]] = {
