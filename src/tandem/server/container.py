@@ -33,6 +33,8 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
+from tandem.predictions.service import PredictionService
+from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
 from tandem.registry.cards import CardService
@@ -68,6 +70,7 @@ class Services:
     decisions: DecisionService
     registers: RegisterService
     notifier: Notifier
+    predictions: PredictionService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -125,6 +128,9 @@ class Services:
             audit, notifier,
         )  # fmt: skip
         registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
+        predictions = PredictionService(
+            db, PredictionStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit
+        )
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
@@ -132,7 +138,7 @@ class Services:
             project_rows=(
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
-                registers.purge_project, registry.purge_project,
+                registers.purge_project, registry.purge_project, predictions.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -159,6 +165,7 @@ class Services:
             decisions=decisions,
             registers=registers,
             notifier=notifier,
+            predictions=predictions,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
