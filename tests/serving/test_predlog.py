@@ -1,22 +1,19 @@
 """The gateway's prediction log and stats windows, on their own: a bounded queue that drops and
 counts rather than block, sampling, Arrow batches with the columns the hub takes, masking of
 personal columns in every input shape, the shipper's batching, retries under one batch id and
-drain on stop; latency buckets that merge by adding counts."""
+drain on stop."""
 
 from __future__ import annotations
 
 import threading
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
 
-from tandem.deployments.models import LatencyBuckets, WindowStats
 from tandem.errors import InvalidInput, TransportError
 from tandem.predictions.models import BATCH_COLUMNS
 from tandem.serving.predlog import MASK, PredictionLog, Shipper, batch_schema, mask_inputs, to_arrow
-from tandem.serving.stats import StatsRecorder
 
 
 def entry(i: int, deployment: str = "d-1", inputs: object = None) -> tuple:
@@ -164,33 +161,3 @@ def test_an_unreachable_hub_at_stop_drops_after_the_drain_deadline():
     shipper.stop(drain_s=0.3)
     assert predlog.take_dropped() == {"d-1": 7}
     assert predlog.pending() == 0
-
-
-def test_windows_count_requests_errors_and_latency_buckets():
-    recorder = StatsRecorder(PredictionLog(capacity=1))
-    rng = np.random.default_rng(7)
-    latencies = rng.lognormal(0.5, 1.2, 5000)
-    for i, latency in enumerate(latencies):
-        recorder.observe("d-1", 500 if i % 10 == 0 else (422 if i % 10 == 1 else 200), latency)
-    recorder.observe_shadow("d-2", True, 0.1, 2.0, False)
-    recorder.observe_shadow("d-2", False, 0.3, 4.0, True)
-    recorder.log(entry(1, "d-3"))
-    recorder.log(entry(2, "d-3"))  # the queue holds one: dropped
-    windows = {w.deployment: w for w in recorder.drain()}
-    one = windows["d-1"]
-    assert (one.requests, one.errors) == (5000, 500)  # a 4xx is the caller's, not an error
-    bounds = [*LatencyBuckets.BOUNDS_MS, np.inf]
-    expected = [
-        int(((latencies > low) & (latencies <= high)).sum())
-        for low, high in zip([-np.inf, *bounds[:-1]], bounds, strict=True)
-    ]
-    assert one.latency_counts == expected
-    shadow = windows["d-2"].shadow
-    assert shadow is not None
-    assert (shadow.compared, shadow.agreed, shadow.errors) == (2, 1, 1)
-    assert shadow.abs_diff_sum == pytest.approx(0.4)
-    assert windows["d-3"].dropped_logs == 1 and windows["d-3"].requests == 0
-    for window in windows.values():  # what the hub validates
-        WindowStats.model_validate(window.model_dump())
-        assert window.end > window.start
-    assert recorder.drain() == []  # counts start again

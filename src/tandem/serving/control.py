@@ -17,6 +17,9 @@ Four daemon threads, none of them on the request path:
 When the hub is unreachable (or refuses a call), the gateway keeps serving the last policy it
 installed; the poller and the reporter retry with exponential backoff up to `max_backoff_s`,
 and the reporter keeps the windows it could not send (up to a report's worth) to send later.
+The installed policy is also kept in a state file beside the model cache, so a gateway that
+restarts while the hub is unreachable serves the last policy it had (its model files are in
+the loader's cache) until the hub answers again.
 """
 
 from __future__ import annotations
@@ -27,12 +30,19 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tandem.deployments.models import Policy, PolicyRoute, StatsReport, WindowStats
+from tandem.core.clock import now_ms
+from tandem.deployments.models import (
+    LatencyBuckets,
+    Policy,
+    PolicyRoute,
+    StatsReport,
+    WindowStats,
+)
 from tandem.errors import TandemError
 from tandem.serving.predlog import TRANSIENT, PredictionLog, Shipper
-from tandem.serving.stats import StatsRecorder
 
 if TYPE_CHECKING:
     from tandem.sdk.client import Client
@@ -44,6 +54,8 @@ LoadRoute = Callable[[PolicyRoute], Any]
 InstallTable = Callable[[Policy, Mapping[str, Any]], None]
 """Builds the routing table of a policy from its routes' predictors (by deployment id) and swaps
 it into the gateway atomically."""
+DrainWindows = Callable[[], list[WindowStats]]
+"""Closes the recorder's open windows and returns them (`WindowRecorder.drain`)."""
 
 MAX_PENDING_WINDOWS = 10_000  # what one StatsReport carries at most
 
@@ -70,11 +82,14 @@ class Controller:
         project: the endpoint's project.
         load: loads a route's model (see `LoadRoute`).
         install: swaps a new routing table in (see `InstallTable`).
-        recorder: the gateway's figures, drained into the stats reports.
+        windows: drains the gateway's figures, sent in the stats reports.
+        predlog: the prediction log (its drop counts go into the windows).
         poll_s: seconds between policy fetches.
         report_s: seconds between stats reports.
         max_backoff_s: the longest wait between retries while the hub is unreachable.
         ship_predictions: run the prediction log's shipper.
+        state: the file the installed policy is kept in, for a restart while the hub is
+            unreachable (None: not kept).
     """
 
     def __init__(
@@ -85,23 +100,27 @@ class Controller:
         *,
         load: LoadRoute,
         install: InstallTable,
-        recorder: StatsRecorder,
+        windows: DrainWindows,
+        predlog: PredictionLog,
         gateway: str | None = None,
         poll_s: float = 1.0,
         report_s: float = 1.0,
         max_backoff_s: float = 30.0,
         ship_predictions: bool = True,
+        state: Path | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
         self.project = project
         self._load = load
         self._install = install
-        self.recorder = recorder
+        self._drain = windows
+        self.predlog = predlog
         self.gateway = gateway or gateway_id()
         self.poll_s = poll_s
         self.report_s = report_s
         self.max_backoff_s = max_backoff_s
+        self.state = state
         self.fetched: Policy | None = None  # the newest policy the hub gave
         self.installed: Policy | None = None  # the policy being served
         self.ready = threading.Event()  # set once a policy is installed
@@ -122,11 +141,7 @@ class Controller:
         ]
         self.shipper: Shipper | None = None
         if ship_predictions:
-            self.shipper = Shipper(recorder.predlog, self._ship)
-
-    @property
-    def predlog(self) -> PredictionLog:
-        return self.recorder.predlog
+            self.shipper = Shipper(predlog, self._ship)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -159,6 +174,8 @@ class Controller:
                 self.poll_once()
             except TandemError as exc:
                 self._unreachable("policy fetch", exc)
+                if isinstance(exc, TRANSIENT) and self.fetched is None:
+                    self._resume_from_state()
                 delay = min(max(delay, self.poll_s) * 2, self.max_backoff_s)
                 self._stop.wait(delay)
                 continue
@@ -188,6 +205,37 @@ class Controller:
             self._wanted = policy
             self._wanted_ready.notify_all()
         return policy
+
+    def _resume_from_state(self) -> None:
+        """The hub did not answer the first fetch: serve the policy this gateway last had."""
+        if self.state is None or not self.state.is_file():
+            return
+        try:
+            policy = Policy.model_validate_json(self.state.read_bytes())
+        except (OSError, ValueError) as exc:
+            log.warning("gateway %s: no policy from %s: %s", self.gateway, self.state, exc)
+            return
+        if (policy.project, policy.endpoint) != (self.project, self.endpoint):
+            return
+        log.warning(
+            "gateway %s: the hub is unreachable: serving policy %d kept in %s",
+            self.gateway, policy.policy_version, self.state,
+        )  # fmt: skip
+        self.fetched = policy
+        with self._wanted_ready:
+            self._wanted = policy
+            self._wanted_ready.notify_all()
+
+    def _keep(self, policy: Policy) -> None:
+        if self.state is None:
+            return
+        try:
+            self.state.parent.mkdir(parents=True, exist_ok=True)
+            staging = self.state.with_name(f".{self.state.name}.{os.getpid()}")
+            staging.write_bytes(policy.model_dump_json().encode())
+            os.replace(staging, self.state)  # atomic: a kill never leaves half a file
+        except OSError as exc:
+            log.warning("gateway %s: policy not kept in %s: %s", self.gateway, self.state, exc)
 
     def _unreachable(self, what: str, exc: TandemError) -> None:
         if self.hub_reachable:
@@ -250,6 +298,8 @@ class Controller:
         self._install(policy, predictors)
         self._predictors = predictors  # the replaced versions' models are freed
         self.installed = policy
+        if not failures:
+            self._keep(policy)
         self.predlog.configure(sampling=policy.sampling, masked_columns=policy.masked_columns)
         self.ready.set()
         log.info(
@@ -285,7 +335,7 @@ class Controller:
     def _report_once(self) -> None:
         """Send the windows since the last report (and any not sent before) with the load
         failures the hub has not acknowledged."""
-        windows = self.recorder.drain()
+        windows = with_dropped_logs(self._drain(), self.predlog.take_dropped())
         with self._lock:
             self._pending.extend(windows)
             del self._pending[:-MAX_PENDING_WINDOWS]  # the oldest go first
@@ -315,3 +365,24 @@ class Controller:
         return self.client.predictions.ship(
             self.endpoint, table, gateway=self.gateway, batch=batch, project=self.project
         )
+
+
+def with_dropped_logs(windows: list[WindowStats], dropped: Mapping[str, int]) -> list[WindowStats]:
+    """`windows` with the prediction-log entries dropped per deployment added in (a deployment
+    that dropped entries but has no window gets an empty one)."""
+    if not dropped:
+        return windows
+    out = []
+    for window in windows:
+        extra = dropped.get(window.deployment, 0)
+        out.append(window.model_copy(update={"dropped_logs": window.dropped_logs + extra}))
+    end = max((w.end for w in windows), default=now_ms())
+    for deployment in sorted(dropped.keys() - {w.deployment for w in windows}):
+        out.append(
+            WindowStats(
+                deployment=deployment, start=end - 1, end=end, requests=0, errors=0,
+                latency_counts=[0] * (len(LatencyBuckets.BOUNDS_MS) + 1),
+                dropped_logs=dropped[deployment],
+            )
+        )  # fmt: skip
+    return out

@@ -18,22 +18,15 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from tandem.errors import InvalidInput
 from tandem.serving.control import Controller
 from tandem.serving.predlog import DEFAULT_CAPACITY, PredictionLog
-from tandem.serving.stats import StatsRecorder
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPTIONS_VARIABLE = "TANDEM_SERVE_OPTIONS"  # how uvicorn's worker processes learn the options
 BACKENDS = ("local", "ray")
@@ -96,48 +89,20 @@ def open_client(options: ServeOptions) -> Any:
     return Client(url=options.url, project=options.project, timeout=HUB_TIMEOUT_S)
 
 
-class ControlledApp:
-    """The gateway's ASGI app with its control plane started and stopped by the lifespan."""
-
-    def __init__(self, app: ASGIApp, controller: Controller) -> None:
-        self.app = app
-        self.controller = controller
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    self.controller.start()
-                except Exception as exc:
-                    log.exception("gateway: the control plane did not start")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                # Off the event loop: stopping ships the prediction log (blocking I/O).
-                import asyncio
-
-                await asyncio.get_running_loop().run_in_executor(None, self.controller.stop)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-
-def build_app(options: ServeOptions, client: Any = None) -> ControlledApp:
-    """The gateway for `options`: data plane and control plane, not started (the ASGI lifespan
-    starts the control plane)."""
-    from tandem.serving.app import Gateway, create_app
-    from tandem.serving.loader import Loader
+def build_app(options: ServeOptions, client: Any = None) -> Any:
+    """The gateway for `options`: its data plane (an ASGI app) with the control plane hooked
+    to the ASGI lifespan (started when the server starts, stopped when it stops)."""
+    from tandem.serving.app import Gateway
+    from tandem.serving.loader import ModelLoader
+    from tandem.serving.recorder import WindowRecorder
     from tandem.serving.router import RoutingTable
 
     client = client or open_client(options)
-    recorder = StatsRecorder(PredictionLog(options.queue))
-    gateway = Gateway(RoutingTable.empty(), recorder)
+    predlog = PredictionLog(options.queue)
+    recorder = WindowRecorder(predlog.log)
+    gateway = Gateway(RoutingTable.empty(options.endpoint), recorder)
     cache = Path(options.cache) if options.cache else client.settings.home / "cache" / "serving"
-    loader = Loader(client, options.project, cache)
+    loader = ModelLoader(client, options.project, cache)
 
     def install(policy: Any, predictors: Any) -> None:
         gateway.swap(RoutingTable.build(policy, predictors))
@@ -148,13 +113,17 @@ def build_app(options: ServeOptions, client: Any = None) -> ControlledApp:
         options.project,
         load=loader.load,
         install=install,
-        recorder=recorder,
+        windows=recorder.drain,
+        predlog=predlog,
         poll_s=options.poll_s,
+        state=cache / ".policies" / options.project / f"{options.endpoint}.json",
     )
-    return ControlledApp(create_app(gateway, endpoint=options.endpoint), controller)
+    gateway.on_startup.append(controller.start)
+    gateway.on_shutdown.append(controller.stop)
+    return gateway
 
 
-def create_app_from_environment() -> ControlledApp:
+def create_app_from_environment() -> Any:
     """uvicorn's factory in each worker process: the options come in OPTIONS_VARIABLE."""
     configure_logging()
     return build_app(ServeOptions.from_json(os.environ[OPTIONS_VARIABLE]))

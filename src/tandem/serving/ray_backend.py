@@ -43,6 +43,7 @@ def gateway_deployment(options: ServeOptions) -> Any:
         # The gateway is I/O-bound per request; a CPU reservation would only keep replicas
         # from being scheduled on a small machine.
         ray_actor_options={"num_cpus": 0},
+        logging_config={"enable_access_log": False},
         max_ongoing_requests=1000,
         health_check_period_s=2,
     )
