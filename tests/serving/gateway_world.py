@@ -132,6 +132,7 @@ class Load:
     (or connection failure, status 0) recorded."""
 
     url: str
+    prefix: str = "load"  # of the request ids it sends: unique per Load in a test
     body: dict[str, Any] = field(default_factory=lambda: BODY)
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -148,8 +149,9 @@ class Load:
             while not self._stop.is_set():
                 n += 1
                 try:
+                    request_id = f"{self.prefix}-{n}"
                     response = http.post(
-                        "/invocations", json=self.body, headers={"x-request-id": f"load-{n}"}
+                        "/invocations", json=self.body, headers={"x-request-id": request_id}
                     )
                 except httpx.HTTPError:
                     self.answers.append(Answer(0, None, None))
