@@ -114,7 +114,14 @@ class GatewayProcess:
         return self.proc.wait(60)
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        """Stop it if it still runs: SIGTERM first (a Ray backend takes its cluster down),
+        SIGKILL if that does not do."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
 

@@ -56,7 +56,7 @@ def test_two_workers_share_one_port(hub: Client, env, tmp_path: Path):
 @pytest.mark.xdist_group("ray")  # one local Ray cluster at a time on the machine
 def test_the_ray_backend_serves_the_same_gateway(hub: Client, env, tmp_path: Path):
     served = GatewayProcess(
-        tmp_path, {**env, "RAY_ADDRESS": ""}, free_port(), "prod", "-p", "churn",
+        tmp_path, {k: v for k, v in env.items() if k != "RAY_ADDRESS"}, free_port(), "prod", "-p", "churn",
         "--poll", "0.2", "--backend", "ray",
     )  # fmt: skip
     served.start(ready=False)
