@@ -55,10 +55,10 @@ def test_two_workers_share_one_port(hub: Client, env, tmp_path: Path):
 
 @pytest.mark.xdist_group("ray")  # one local Ray cluster at a time on the machine
 def test_the_ray_backend_serves_the_same_gateway(hub: Client, env, tmp_path: Path):
+    local = {k: v for k, v in env.items() if k != "RAY_ADDRESS"}  # a local Ray, not a cluster
     served = GatewayProcess(
-        tmp_path, {k: v for k, v in env.items() if k != "RAY_ADDRESS"}, free_port(), "prod", "-p", "churn",
-        "--poll", "0.2", "--backend", "ray",
-    )  # fmt: skip
+        tmp_path, local, free_port(), "prod", "-p", "churn", "--poll", "0.2", "--backend", "ray"
+    )
     served.start(ready=False)
     try:
         served.wait_ready(timeout=180)  # Ray starts in tens of seconds on a small machine
