@@ -159,10 +159,10 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(hub: Client, en
             wait_until(lambda: len(load.answers) > seen + 100, "answers after the failure")
         assert load.failed() == []
         assert load.versions() == {V1}
-        assert "Unimportable" in rollout.reason or "test_gateway_process" in rollout.reason
+        assert "No module named 'test_gateway_process'" in rollout.reason  # the gateway's cause
         events = hub.deployments.history("prod", "churn").items
         failed = [event for event in events if event.kind == EventKind.FAILED]
-        assert len(failed) == 1 and failed[0].actor_kind == "gateway"
+        assert len(failed) == 1
         assert failed[0].after == {V1: 100.0}
         assert predict(served.url).headers["x-tandem-version"] == V1
     finally:
