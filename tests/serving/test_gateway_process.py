@@ -1,8 +1,9 @@
 """`tandem serve` as a real process against a real hub (the embedded workspace, or `tandem
 server` on loopback), under real HTTP load: a policy change fails no request; a gateway killed
 with SIGKILL mid-rollout comes back to the recorded policy with what it shipped kept; a killed
-hub does not stop the gateway serving; a version that fails to load leaves the old one serving
-and fails its rollout with the cause."""
+hub does not stop the gateway serving, nor a restart while it is down (the gateway kept its
+policy and model files); a version that fails to load leaves the old one serving and fails its
+rollout with the cause."""
 
 from __future__ import annotations
 
@@ -128,6 +129,35 @@ def test_the_gateway_keeps_serving_while_the_hub_is_down(
         logged = wait_until(lambda: hub.predictions.get("prod", during, "churn"), "shipped late")
         assert logged.version == 1
         assert "retrying" in served.output()
+        assert served.stop() == 0
+    finally:
+        served.close()
+        hub.close()
+
+
+def test_a_gateway_restarted_while_the_hub_is_down_serves_the_policy_it_kept(
+    settings: Settings, processes: Processes, env, tmp_path: Path
+):
+    server = processes.server()
+    hub = Client(server.url, settings=settings)
+    register_models(hub)
+    hub.deployments.create("prod", "churn")
+    hub.deployments.deploy("prod", V1, "churn")
+    served = gateway(tmp_path, {**env, "TANDEM_URL": server.url}).start()
+    try:
+        assert predict(served.url).status_code == 200
+        server.kill()
+        served.kill()
+        served.start()  # no hub: the policy and model files it kept
+        assert "the hub is unreachable: serving policy" in served.output()
+        with Load(served.url, prefix="kept") as load:
+            wait_until(lambda: len(load.answers) > 200, "answers with no hub")
+            offline = load.answers[100].request_id
+            server.start()
+            wait_until(lambda: hub.predictions.get("prod", offline, "churn"), "shipped late")
+            hub.deployments.deploy("prod", V2, "churn", message="the hub is back")
+            wait_until(lambda: load.answers[-1].version == V2, "the new policy")
+        assert load.failed() == []
         assert served.stop() == 0
     finally:
         served.close()
