@@ -57,6 +57,7 @@ EXPECTED: dict[str, set[str]] = {
     "model:release": {"mle", "padmin"},
     "deployment:read": READERS,
     "deployment:write": BUILDERS,
+    "deployment:release": {"mle", "padmin"},
     "admin": set(),
 }
 RULES = (
@@ -209,7 +210,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "gate_id": world.gate_id,
         "number": "1",
         "activity": "evaluation",
-        "endpoint": "prod",
+        "endpoint": "churn",
         "request_id": "r1",
         "segment": "s1",
     }
@@ -289,6 +290,21 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "src": f"runs/{world.runs[0]}/artifacts/a.txt",
             "dst": f"runs/{world.runs[1]}",
         },
+        ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "fresh"},
+        ("PATCH", "/api/v1/projects/{project}/endpoints/{endpoint}"): {"description": "d"},
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
+            "model": "churn",
+            "version": "1",
+        },
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/stats"): {
+            "gateway": "g",
+            "policy_version": 1,
+            "windows": [],
+        },
+        **{
+            ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): {}
+            for change in ("promote", "pause", "resume", "rollback")
+        },
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -303,6 +319,8 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         params = {"project": "churn"}
     if route.path.endswith("/datasets-diff"):
         params = {"a": "churn@v1", "b": "churn@v1"}
+    if route.path.endswith("/served-at"):
+        params = {"at": "2026-11-03T14:00"}
     request: dict[str, Any] = {"method": method, "url": path, "params": params}
     if (method, route.path) == ("POST", PREDICTIONS):
         request["params"] = {"gateway": "gw", "batch": "b1"}
@@ -350,6 +368,12 @@ RULED: dict[tuple[str, str], str] = {
     # the world's endpoint has logged nothing
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
+    # churn@1 serves endpoint churn already, and no rollout is under way to change
+    ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): "409",
+    **{
+        ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): "409"
+        for change in ("promote", "pause", "resume", "rollback")
+    },
 }
 
 
@@ -371,6 +395,7 @@ GHOSTS = {"name": "ghost", "version": "99", "alias": "ghost", "evaluation_id": "
           "number": "99", "key": "ghost", "activity": "ghost", "path": "ghost.txt",
           "user": "ghost", "gate_id": "ghost", "endpoint": "ghost", "request_id": "ghost",
           "segment": "ghost"}  # fmt: skip
+          "user": "ghost", "gate_id": "ghost", "endpoint": "ghost"}  # fmt: skip
 # the record decides who may: without it, not found is the honest answer to anyone
 RECORD_DECIDES = {"/api/v1/projects/{project}/gates/{gate_id}/cancel"}
 
@@ -444,6 +469,12 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/projects/{project}/lineage/links"): {"src": "nowhere", "dst": "x"},
         ("PUT", "/api/v1/projects/{project}/webhook"): {"url": "not a url"},
         ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
+        ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "Bad Name"},
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
+            "model": "churn",
+            "version": "1",
+            "guards": ["nonsense < 1"],
+        },
     }
 
 
@@ -530,6 +561,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "number": "1",
         "key": "loss",
         "evaluation_id": world.evaluation_id,
+        "endpoint": "churn",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}
