@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from tandem import errors
 from tandem.core.auth import Role
+from tandem.deployments.models import EndpointCreate
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
 from tandem.predictions.models import (
     ARROW_STREAM,
@@ -59,7 +60,10 @@ def arrow_bytes(table: pa.Table) -> bytes:
 
 @pytest.fixture
 def churn(services: Services) -> Services:
+    """Project churn with endpoints prod and staging."""
     services.projects.create(services.owner, ProjectCreate(name="churn"))
+    for name in ("prod", "staging"):
+        services.deployments.create_endpoint(services.owner, "churn", EndpointCreate(name=name))
     return services
 
 
@@ -228,6 +232,12 @@ def test_a_batch_over_the_byte_limit_is_refused(api: TestClient, churn: Services
     assert answer.status_code == 413 and answer.json()["code"] == "payload-too-large"
 
 
+def test_only_an_endpoint_that_exists_logs_predictions(api: TestClient, churn: Services) -> None:
+    answer = ship(api, arrow_bytes(batch(1)), endpoint="canary")
+    assert answer.status_code == 404 and answer.json()["code"] == "not-found"
+    assert "endpoint 'canary' does not exist in project 'churn'" in answer.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("endpoint", "gateway", "batch_id", "words"),
     [
@@ -297,6 +307,7 @@ def test_viewers_read_the_log_builders_ship_and_strangers_see_nothing(
 
 def test_gc_purges_a_deleted_projects_log(client: Client, churn: Services) -> None:
     client.projects.create("scratch")
+    client.deployments.create("prod", "scratch")
     ack = client.predictions.ship("prod", batch(20), gateway="gw", batch="b", project="scratch")
     kept = client.predictions.ship("prod", batch(5), gateway="gw", batch="b", project="churn")
     (segment,) = client.predictions.segments("prod", project="scratch")

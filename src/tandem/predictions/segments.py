@@ -140,17 +140,13 @@ def _check_request_ids(ids: Any) -> None:
 def _summarise(table: pa.Table) -> Batch:
     import pyarrow.compute as pc
 
+    import pyarrow as pa
+
     first_at, last_at = (v.as_py() for v in pc.min_max(table.column("at")).values())
-    counts = table.group_by(["model", "version"]).aggregate([("request_id", "count")])
-    versions = {
-        f"{model}@{version}": rows
-        for model, version, rows in zip(
-            counts.column("model").to_pylist(),
-            counts.column("version").to_pylist(),
-            counts.column("request_id_count").to_pylist(),
-            strict=True,
-        )
-    }
+    refs = pc.binary_join_element_wise(
+        table.column("model"), pc.cast(table.column("version"), pa.string()), "@"
+    )
+    versions = {item["values"]: item["counts"] for item in pc.value_counts(refs).to_pylist()}
     return Batch(table, int(first_at), int(last_at), dict(sorted(versions.items())))
 
 

@@ -25,6 +25,7 @@ from tandem.audit.service import AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
 from tandem.core.clock import now_ms
 from tandem.core.paging import MAX_LIMIT
+from tandem.deployments.service import check_endpoint_name
 from tandem.errors import Conflict, InvalidInput, NotFound
 from tandem.predictions import segments
 from tandem.predictions.models import BatchAck, Prediction, Segment
@@ -35,7 +36,6 @@ from tandem.store.blobs import BlobStore
 from tandem.store.db import Database
 from tandem.store.oid import Oid
 
-_ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
 
@@ -47,15 +47,6 @@ class KnownEndpoints(Protocol):
         """Raise NotFound unless project `project_pk` has endpoint `name` (no permission check:
         the caller made its own)."""
         ...
-
-
-def check_endpoint_name(name: str) -> str:
-    if not _ENDPOINT.match(name):
-        raise InvalidInput(
-            f"invalid endpoint name {name!r}: use lowercase letters, digits and '-' "
-            "(up to 64, starting with a letter or digit)"
-        )
-    return name
 
 
 def _check_name(value: str, kind: str) -> str:

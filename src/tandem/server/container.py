@@ -139,7 +139,14 @@ class Services:
             db, DeploymentStore(), projects, registry, StageReleases(registry), auth, audit
         )
         predictions = PredictionService(
-            db, PredictionStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit
+            db,
+            PredictionStore(is_sqlite=db.is_sqlite),
+            projects,
+            blobs,
+            blob_index,
+            auth,
+            audit,
+            endpoints=deployments,
         )
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
