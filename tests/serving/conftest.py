@@ -169,6 +169,16 @@ class GatewayProcess:
             [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
         )
 
+    def lines_until(self, name: str, done: Any) -> list[Any]:
+        """The lines of out/`name`.jsonl once `done(lines)` holds (the writer and the shadow
+        thread work after the answers): fails after DEADLINE."""
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            lines = self.lines(name)
+            if done(lines):
+                return lines
+            assert time.monotonic() < deadline, f"{name}: {lines[-5:]}\n{self.errors()}"
+
     def close(self) -> None:
         self.http.close()
         self.proc.kill()

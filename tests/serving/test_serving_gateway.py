@@ -55,13 +55,13 @@ def test_mlflow_formats_and_v2_answer_what_the_model_answers(models: Models, sta
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert 'tandem_requests_total{endpoint="prod",version="lr@1",status="200"} 4' in metrics.text
     assert 'tandem_request_duration_seconds_count{endpoint="prod",version="lr@1"} 4' in metrics.text
-    logged = {line[0]: line for line in gateway.lines("log")}
+    logged = {line[0]: line for line in gateway.lines_until("log", lambda lines: len(lines) >= 4)}
     assert set(logged) >= {"req-1", generated, "v2-1"} - {"v2-1"}
     _, _, deployment, model, version, status, latency, inputs, output = logged["req-1"]
     assert (deployment, model, version, status) == ("d-1", "lr", 1, 200) and latency > 0
     assert inputs.startswith('{"columns":["tenure","charges"],"data":[[')
     assert output == str(expected).replace(" ", "")
-    windows = gateway.lines("windows")
+    windows = gateway.lines_until("windows", lambda w: sum(x["requests"] for x in w) >= 4)
     assert sum(w["requests"] for w in windows if w["deployment"] == "d-1") == 4
 
 
@@ -196,11 +196,18 @@ def test_a_shadow_is_compared_after_the_answer(models: Models, start_gateway) ->
     for _ in range(50):
         answer = gateway.http.post("/invocations", json=SPLIT)
         assert answer.headers["x-tandem-version"] == "lr@1"
-    windows = gateway.lines("windows")
-    figures = collections.defaultdict(collections.Counter)
-    for window in windows:
-        if window["shadow"]:
-            figures[window["deployment"]].update(window["shadow"])
+
+    def shadow_figures(windows: list) -> dict[str, collections.Counter]:
+        figures: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for window in windows:
+            if window["shadow"]:
+                figures[window["deployment"]].update(window["shadow"])
+        return figures
+
+    windows = gateway.lines_until(
+        "windows", lambda w: all(shadow_figures(w)[d]["compared"] == 50 for d in ("d-2", "d-3"))
+    )
+    figures = shadow_figures(windows)
     opposite, same = figures["d-2"], figures["d-3"]
     assert opposite["compared"] == same["compared"] == 50
     assert opposite["agreed"] == 0 and same["agreed"] == 50  # lr@2 answers the opposite

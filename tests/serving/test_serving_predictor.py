@@ -108,3 +108,43 @@ def test_loading_keeps_the_safe_format_rules(tmp_path: Path) -> None:
         load_predictor(tmp_path / "py", pickled.model_copy(update={"trusted": False}))
     predictor = load_predictor(tmp_path / "py", pickled)
     assert _answers(predictor, FRAME.head(2)) == (FRAME.tenure.head(2) * 2).tolist()
+
+
+def test_an_xgboost_booster_answers_its_own_predict() -> None:
+    import xgboost as xgb
+
+    booster = xgb.train(
+        {"objective": "binary:logistic", "nthread": 1},
+        xgb.DMatrix(FRAME, label=BINARY),
+        num_boost_round=5,
+    )
+    predictor = build_predictor(booster, "xgboost", SIGNATURE)
+    expected = booster.predict(xgb.DMatrix(FRAME)).tolist()
+    assert _answers(predictor, FRAME) == pytest.approx(expected, rel=1e-6)
+
+
+def test_an_onnx_model_without_onnxruntime_is_refused_with_the_fix() -> None:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+    )
+    model = helper.make_model(graph)
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        with pytest.raises(InvalidInput, match="needs onnxruntime: pip install onnxruntime"):
+            build_predictor(model, "onnx", SIGNATURE)
+    else:
+        predictor = build_predictor(model, "onnx", SIGNATURE)
+        assert _answers(predictor, FRAME.head(2)) == pytest.approx(
+            FRAME.head(2).to_numpy().tolist(), rel=1e-6
+        )
+
+
+def test_an_unknown_flavor_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="cannot serve flavor 'torch'"):
+        build_predictor(object(), "torch")
