@@ -395,7 +395,6 @@ GHOSTS = {"name": "ghost", "version": "99", "alias": "ghost", "evaluation_id": "
           "number": "99", "key": "ghost", "activity": "ghost", "path": "ghost.txt",
           "user": "ghost", "gate_id": "ghost", "endpoint": "ghost", "request_id": "ghost",
           "segment": "ghost"}  # fmt: skip
-          "user": "ghost", "gate_id": "ghost", "endpoint": "ghost"}  # fmt: skip
 # the record decides who may: without it, not found is the honest answer to anyone
 RECORD_DECIDES = {"/api/v1/projects/{project}/gates/{gate_id}/cancel"}
 
