@@ -8,6 +8,7 @@ rollout with the cause."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,33 @@ def test_a_gateway_restarted_while_the_hub_is_down_serves_the_policy_it_kept(
             hub.deployments.deploy("prod", V2, "churn", message="the hub is back")
             wait_until(lambda: load.answers[-1].version == V2, "the new policy")
         assert load.failed() == []
+        assert served.stop() == 0
+    finally:
+        served.close()
+        hub.close()
+
+
+def test_a_download_the_hub_did_not_answer_is_retried_not_reported_as_a_failure(
+    settings: Settings, processes: Processes, env, tmp_path: Path
+):
+    server = processes.server()
+    hub = Client(server.url, settings=settings)
+    register_models(hub)
+    hub.deployments.create("prod", "churn")
+    hub.deployments.deploy("prod", V1, "churn")
+    cache = tmp_path / "cache"
+    served = gateway(tmp_path, {**env, "TANDEM_URL": server.url}, "--cache", str(cache)).start()
+    try:
+        server.kill()
+        served.kill()
+        shutil.rmtree(cache / "churn")  # the kept policy stays; its model files are gone
+        served.start(ready=False)
+        wait_until(lambda: "not downloaded, retrying" in served.output(), "a failed download")
+        server.start()
+        served.wait_ready()
+        assert predict(served.url).headers["x-tandem-version"] == V1
+        events = hub.deployments.history("prod", "churn").items
+        assert [e for e in events if e.kind == EventKind.FAILED] == []  # not the version's fault
         assert served.stop() == 0
     finally:
         served.close()

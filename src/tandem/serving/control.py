@@ -278,14 +278,21 @@ class Controller:
             if policy is None:
                 return
             try:
-                self.apply(policy)
+                applied = self.apply(policy)
             except Exception:
                 log.exception("gateway %s: policy %d not applied", self.gateway,
                               policy.policy_version)  # fmt: skip
+                continue
+            if applied is None:  # a download did not reach the hub: try again, unless newer
+                self._stop.wait(self.poll_s * random.uniform(1.0, 2.0))
+                with self._wanted_ready:
+                    if self._wanted is None:
+                        self._wanted = policy
 
-    def apply(self, policy: Policy) -> bool:
-        """Load what `policy` needs and install it; False when a route failed to load and the
-        old table keeps serving."""
+    def apply(self, policy: Policy) -> bool | None:
+        """Load what `policy` needs and install it: True when it serves whole; False when a
+        route failed to load (reported to the hub; the old table keeps serving); None when a
+        model could not be downloaded because the hub did not answer (to try again)."""
         predictors: dict[str, Any] = {}
         failures: dict[str, str] = {}
         for route in policy.routes:
@@ -297,6 +304,13 @@ class Controller:
                 try:
                     predictors[route.deployment] = self._load(route)
                 except Exception as exc:  # the version's files or library: report it
+                    if _caused_by(exc, TRANSIENT):  # not the version's fault
+                        log.warning(
+                            "gateway %s: %s@%d not downloaded, retrying: %s", self.gateway,
+                            route.model, route.version, describe(exc),
+                        )  # fmt: skip
+                        self._predictors.update(predictors)
+                        return None
                     cause = describe(exc)
                     log.error(
                         "gateway %s: %s@%d (deployment %s) did not load: %s",
@@ -385,6 +399,18 @@ class Controller:
         return self.client.predictions.ship(
             self.endpoint, table, gateway=self.gateway, batch=batch, project=self.project
         )
+
+
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether `exc` or an error it was raised from (or while handling) is one of `kinds`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kinds):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def with_dropped_logs(windows: list[WindowStats], dropped: Mapping[str, int]) -> list[WindowStats]:
