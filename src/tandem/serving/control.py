@@ -129,6 +129,7 @@ class Controller:
         # unreachable and no policy was kept, or nothing in it loaded).
         self.settled = threading.Event()
         self.hub_reachable = True
+        self._downloads_failing = False
         self._predictors: dict[str, Any] = {}  # deployment id -> loaded predictor
         self._failed: dict[str, str] = {}  # deployment id -> why it did not load
         self._unreported: dict[str, str] = {}  # failures the hub has not acknowledged
@@ -270,6 +271,7 @@ class Controller:
     # -- the loader -----------------------------------------------------------------------
 
     def _load_loop(self) -> None:
+        retry = self.poll_s
         while not self._stop.is_set():
             with self._wanted_ready:
                 while self._wanted is None and not self._stop.is_set():
@@ -284,10 +286,13 @@ class Controller:
                               policy.policy_version)  # fmt: skip
                 continue
             if applied is None:  # a download did not reach the hub: try again, unless newer
-                self._stop.wait(self.poll_s * random.uniform(1.0, 2.0))
+                retry = self._backoff(retry, self.poll_s)
                 with self._wanted_ready:
                     if self._wanted is None:
                         self._wanted = policy
+            else:
+                retry = self.poll_s
+                self._downloads_failing = False
 
     def apply(self, policy: Policy) -> bool | None:
         """Load what `policy` needs and install it: True when it serves whole; False when a
@@ -305,10 +310,12 @@ class Controller:
                     predictors[route.deployment] = self._load(route)
                 except Exception as exc:  # the version's files or library: report it
                     if _caused_by(exc, TRANSIENT):  # not the version's fault
-                        log.warning(
-                            "gateway %s: %s@%d not downloaded, retrying: %s", self.gateway,
-                            route.model, route.version, describe(exc),
-                        )  # fmt: skip
+                        if not self._downloads_failing:  # once, not at every retry
+                            log.warning(
+                                "gateway %s: %s@%d not downloaded, retrying: %s", self.gateway,
+                                route.model, route.version, describe(exc),
+                            )  # fmt: skip
+                        self._downloads_failing = True
                         self._predictors.update(predictors)
                         return None
                     cause = describe(exc)
