@@ -286,3 +286,20 @@ def test_blue_green_preview_promote_and_rollback_fail_no_request(hub: Client, en
         assert set(versions[back:]) == {V1}
     finally:
         served.close()
+
+
+def test_the_stats_acknowledgement_brings_a_new_policy_between_polls(hub: Client, env, tmp_path):
+    hub.deployments.create("prod", "churn")
+    hub.deployments.deploy("prod", V1, "churn")
+    served = GatewayProcess(
+        tmp_path, env, free_port(), "prod", "-p", "churn", "--poll", "3600"
+    ).start()  # it would not poll again for an hour
+    try:
+        with Load(served.url) as load:
+            wait_until(lambda: len(load.answers) > 50, "answers from the first version")
+            hub.deployments.deploy("prod", V2, "churn")
+            # the next stats report (every second) answers with the new policy version
+            wait_until(lambda: load.answers[-1].version == V2, "the new version", timeout=60)
+        assert load.failed() == []
+    finally:
+        served.close()
