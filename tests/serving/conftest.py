@@ -1,6 +1,9 @@
 """The serving tests' world: a real hub on loopback with real registered models (scikit-learn
 through skops, LightGBM, a trusted Python model), and gateways as real uvicorn processes on
-loopback (`gateway_child.py`) that download those models through the SDK."""
+loopback (`gateway_child.py`) that download those models through the SDK; and for the control
+plane's tests, the test's workspace as the environment of the processes a test starts (`tandem
+serve`, `tandem server`), every process killed when the test ends, and `tandem` run in process
+for the command's own checks."""
 
 from __future__ import annotations
 
@@ -23,10 +26,19 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from tandem.cli import output
+from tandem.core.config import Settings
 from tandem.deployments.models import Policy, PolicyRoute, Role
 from tandem.registry.models import ModelVersion
 from tandem.sdk.client import Client
+from tandem.server import embedded
 from tandem.server.app import create_app
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "sdk"))
+
+from cli_helpers import run_cli
+from processes import Processes, workspace_env
 
 CHILD = Path(__file__).with_name("gateway_child.py")
 DEADLINE = 90.0
@@ -198,3 +210,31 @@ def policy(*routes: PolicyRoute, version: int = 1, sticky: str | None = None) ->
         project="churn", endpoint="prod", policy_version=version, production=False,
         sticky_key=sticky, routes=list(routes),
     )  # fmt: skip
+
+
+@pytest.fixture
+def tandem(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`tandem(*args)` runs the CLI in process on the test's workspace."""
+    monkeypatch.setenv("TANDEM_HOME", str(settings.home))
+    monkeypatch.setenv("TANDEM_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("TANDEM_ARTIFACTS", settings.artifacts)
+    output.reset_client()
+    output.OPTIONS.update(url=None, project=None)
+    yield run_cli
+    output.reset_client()
+    output.OPTIONS.update(url=None, project=None)
+    embedded.close_all()
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    """The environment of a process on this test's workspace (embedded, no server)."""
+    return workspace_env(settings)
+
+
+@pytest.fixture
+def processes(tmp_path: Path, env: dict[str, str]) -> Iterator[Processes]:
+    """`tandem server` processes (and others) that are killed when the test ends."""
+    started = Processes(tmp_path, env)
+    yield started
+    started.close()
