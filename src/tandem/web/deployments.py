@@ -65,7 +65,7 @@ def may_change(principal: Principal, project: str, production: bool) -> bool:
 async def endpoints_page(
     request: Request, project: str, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
-    endpoints = await offload(services.deployments.list, principal, project)
+    endpoints = await offload(services.deployments.list_endpoints, principal, project)
     context = {
         "project": project,
         "endpoints": [{"e": e, "split": servingviews.split(e.deployments)} for e in endpoints],
@@ -78,7 +78,7 @@ def _endpoint_context(
     services: Services, principal: Principal, project: str, name: str, window: str, at: str
 ) -> dict[str, Any]:
     deployments = services.deployments
-    endpoint = deployments.get(principal, project, name)
+    endpoint = deployments.get_endpoint(principal, project, name)
     span_s, bucket_s = servingviews.WINDOWS[window]
     until = now_ms()
     points = deployments.windows(
