@@ -34,6 +34,7 @@ from tandem.registry.models import Stage
 from tandem.server.app import create_app
 
 MINUTE = 60_000
+READY = Stage.READY_FOR_PRODUCTION
 
 
 def _window(deployment: str, start: int, requests: int, errors: int, bucket: int,
@@ -52,14 +53,22 @@ def released(world: World, tmp_path: Path) -> dict[str, Any]:
     services, owner = world.services, world.services.owner
     add_models(services, data_folder(services, tmp_path), tmp_path)
     for version in ("1", "2"):
-        services.registry.set_stage(owner, "vision", "churn-lr", version, Stage.READY_FOR_PRODUCTION)
-    services.identity.create_user(owner, UserCreate(name="dana", role=Role.VIEWER, password=PASSWORD))
+        services.registry.set_stage(
+            owner, "vision", "churn-lr", version, Stage.READY_FOR_PRODUCTION
+        )
+    services.identity.create_user(
+        owner, UserCreate(name="dana", role=Role.VIEWER, password=PASSWORD)
+    )
     services.identity.set_member(owner, "vision", MemberSet(user="dana", role=Role.DATA_SCIENTIST))
     deployments = services.deployments
     deployments.create_endpoint(owner, "vision", EndpointCreate(name="prod", production=True))
     deployments.create_endpoint(owner, "vision", EndpointCreate(name="staging"))
-    deployments.deploy(owner, "vision", "prod", DeployRequest(model="churn-lr", version="1",
-                                                              message="first release"))
+    deployments.deploy(
+        owner,
+        "vision",
+        "prod",
+        DeployRequest(model="churn-lr", version="1", message="first release"),
+    )
     canary = deployments.deploy(owner, "vision", "prod", DeployRequest(
         model="churn-lr", version="2", strategy="canary", steps=[10, 50, 100],
         interval_s=3600, guards=["error_rate < 0.05", "p99_ms < 100"], min_samples=50,
@@ -148,13 +157,16 @@ def test_endpoint_pages_for_a_viewer(api: TestClient, released: dict[str, Any]) 
 def test_buttons_only_for_the_roles_that_may(api: TestClient, released: dict[str, Any]) -> None:
     sign_in(api, "ada")  # admin of vision: may release to production
     assert _forms(api.get("/projects/vision/endpoints/prod").text) == [
-        "promote", "pause", "rollback"
+        "promote",
+        "pause",
+        "rollback",
     ]
     with TestClient(api.app, base_url="http://127.0.0.1") as dana:
         sign_in(dana, "dana")  # a data scientist: staging yes, production no
         assert _forms(dana.get("/projects/vision/endpoints/prod").text) == []
         assert _forms(dana.get("/projects/vision/endpoints/staging").text) == [
-            "promote", "rollback"
+            "promote",
+            "rollback",
         ]
         page = dana.get("/projects/vision/endpoints/prod")
         refused = dana.post("/projects/vision/endpoints/prod/rollback",
@@ -192,7 +204,7 @@ def test_rollback_from_the_page(api: TestClient, released: dict[str, Any], world
     )  # the page of before the rollback
     assert stale.status_code == 409 and 'role="alert"' in stale.text
     history = world.services.deployments.history(world.services.owner, "vision", "prod")
-    assert [e.kind.value for e in history.items][0] == "rolled-back"
+    assert history.items[0].kind.value == "rolled-back"
 
 
 @pytest.fixture

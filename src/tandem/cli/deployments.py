@@ -100,7 +100,9 @@ def _rollout_line(rollout: Rollout) -> str:
         step = min(rollout.step, len(rollout.steps) - 1)
         where = f", step {step + 1} of {len(rollout.steps)} ({rollout.steps[step]:g}%)"
     started = f"started {format_ms(rollout.started_at)} by {rollout.started_by}"
-    return f"rollout {rollout.id}: {rollout.strategy.value}, {rollout.status.value}{where}, {started}"
+    return (
+        f"rollout {rollout.id}: {rollout.strategy.value}, {rollout.status.value}{where}, {started}"
+    )
 
 
 def _print_endpoint(endpoint: Endpoint) -> None:

@@ -144,9 +144,7 @@ async def _endpoint_page(
     return render(request, "endpoint.html", context, principal=principal, status=status)
 
 
-@router.get(
-    "/projects/{project}/endpoints/{name}", openapi_extra=policy(Action.DEPLOYMENT_READ)
-)
+@router.get("/projects/{project}/endpoints/{name}", openapi_extra=policy(Action.DEPLOYMENT_READ))
 async def endpoint_page(
     request: Request,
     project: str,

@@ -67,7 +67,9 @@ def rollout_steps(rollout: Rollout | None) -> list[dict[str, Any]]:
     finished = rollout.status.value == "completed"
     steps = []
     for i, weight in enumerate(rollout.steps):
-        state = "done" if finished or i < rollout.step else "current" if i == rollout.step else "next"
+        state = (
+            "done" if finished or i < rollout.step else "current" if i == rollout.step else "next"
+        )
         steps.append({"number": i + 1, "weight": weight, "state": state})
     return steps
 
