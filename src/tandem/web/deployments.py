@@ -93,9 +93,12 @@ def _endpoint_context(
         except InvalidInput as exc:
             at_error = exc.message
     charts = servingviews.charts(points, bucket_s)
+    segments = servingviews.split(endpoint.deployments)
     return {
         "endpoint": endpoint,
-        "split": servingviews.split(endpoint.deployments),
+        "split": segments,
+        "swatches": servingviews.swatches(segments),
+        "guards": servingviews.guard_rows(endpoint.rollout),
         "steps": servingviews.rollout_steps(endpoint.rollout),
         "shadow": servingviews.shadow_view(endpoint),
         "charts": charts,

@@ -74,6 +74,30 @@ def rollout_steps(rollout: Rollout | None) -> list[dict[str, Any]]:
     return steps
 
 
+def guard_rows(rollout: Rollout | None) -> list[dict[str, Any]]:
+    """Each guard of the rollout with the value and verdict of the last analysis (None: not
+    analysed yet, or no figure), then any figure the analysis read beyond them."""
+    if rollout is None:
+        return []
+    results = {g.guard: g for g in rollout.last_analysis.guards} if rollout.last_analysis else {}
+    rows = []
+    for guard in [*rollout.guards, *(g for g in results if g not in rollout.guards)]:
+        found = results.get(guard)
+        rows.append(
+            {
+                "guard": guard,
+                "value": found.value if found is not None else None,
+                "holds": found.holds if found is not None else None,
+            }
+        )
+    return rows
+
+
+def swatches(segments: list[dict[str, Any]]) -> dict[str, str]:
+    """`model@version` -> the colour class of its bar segment."""
+    return {s["label"]: s["cls"] for s in segments}
+
+
 def shadow_view(endpoint: Endpoint) -> dict[str, Any] | None:
     """The shadow comparison: the shadow deployments and the last analysis's figures for the
     shadow metrics (agreement, score difference, the candidate's error rate)."""
