@@ -170,10 +170,9 @@ def test_bad_input_is_one_line_and_changes_nothing(tandem: Any, models: Client) 
         (["endpoints", "show", "nowhere"], 3, "nowhere"),
         (["endpoints", "history", "staging", "--at", "yesterday-ish"], 2, "invalid time"),
         (["endpoints", "create", "staging"], 4, "staging"),
-        (["endpoints", "create", "staging", "--sampling", "2"], 2, "invalid percentage"),
+        (["endpoints", "create", "other", "--sampling", "150"], 2, "invalid percentage"),
         (["endpoints", "promote", "staging"], 4, ""),  # nothing to promote
         (["endpoints", "rollback", "staging", "--expect-version", "0"], 4, ""),  # stale page
-        (["endpoints", "delete", "staging"], 4, "traffic"),  # still serving
     ]
     for args, code, message in cases:
         outcome = tandem(*args, "-p", "churn")
@@ -188,6 +187,18 @@ def test_bad_input_is_one_line_and_changes_nothing(tandem: Any, models: Client) 
     assert refused.code == 4 and len(refused.stderr_lines) == 1
     assert "ready-for-production" in refused.stderr and "tandem gate open" in refused.stderr
     assert served(tandem, "prod") == {}
+
+    # a gateway reported traffic a moment ago: deleting would cut it off
+    deployment = tandem("endpoints", "show", "staging", "-p", "churn", "--json").json()
+    counts = [0] * (len(LatencyBuckets.BOUNDS_MS) + 1)
+    counts[2] = 5
+    window = WindowStats(deployment=deployment["deployments"][0]["id"], start=now_ms() - 1000,
+                         end=now_ms(), requests=5, errors=0, latency_counts=counts)  # fmt: skip
+    models.deployments.report("staging", StatsReport(gateway="g1", policy_version=0,
+                                                     windows=[window]), project="churn")  # fmt: skip
+    busy = tandem("endpoints", "delete", "staging", "-p", "churn")
+    assert busy.code == 4 and len(busy.stderr_lines) == 1 and "served 5 requests" in busy.stderr
+    assert served(tandem) == {"churn-lr@1": 100}
 
     nothing = tandem("endpoints", "create", "empty", "-p", "churn")
     assert nothing.code == 0
@@ -208,7 +219,7 @@ def test_guard_values_after_a_gateway_report(tandem: Any, models: Client) -> Non
     candidate = canary["rollout"]["candidate"]
     counts = [0] * (len(LatencyBuckets.BOUNDS_MS) + 1)
     counts[3] = 200
-    start = now_ms() - 1000
+    start = canary["rollout"]["step_started_at"]  # a window of the step being judged
     window = WindowStats(deployment=candidate, start=start, end=start + 1000, requests=200,
                          errors=10, latency_counts=counts)  # fmt: skip
     report = StatsReport(gateway="g1", policy_version=canary["policy_version"], windows=[window])
