@@ -91,11 +91,12 @@ def released(world: World, tmp_path: Path) -> dict[str, Any]:
     ))  # fmt: skip
     assert shadowed.rollout is not None
     primary = next(d.id for d in shadowed.deployments if d.role.value == "primary")
+    judged = shadowed.rollout.step_started_at  # a window of the step being judged
     compared = ShadowFigures(compared=40, agreed=38, abs_diff_sum=1.2, latency_ms_sum=20.0)
     deployments.report(owner, "vision", "staging", StatsReport(
         gateway="gw-1", policy_version=shadowed.policy_version,
-        windows=[_window(primary, now_ms() - 2000, 40, 0, 3),
-                 _window(shadowed.rollout.candidate, now_ms() - 2000, 0, 0, 3, compared)],
+        windows=[_window(primary, judged, 40, 0, 3),
+                 _window(shadowed.rollout.candidate, judged, 0, 0, 3, compared)],
     ))  # fmt: skip
     return {"canary": canary}
 
