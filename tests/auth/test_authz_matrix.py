@@ -55,6 +55,9 @@ EXPECTED: dict[str, set[str]] = {
     "plan:write": {"pm", "compliance", "ds", "mle", "padmin"},
     "raci:write": {"pm", "padmin"},
     "model:release": {"mle", "padmin"},
+    "deployment:read": READERS,
+    "deployment:write": BUILDERS,
+    "deployment:release": {"mle", "padmin"},
     "admin": set(),
 }
 RULES = (
@@ -207,6 +210,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "gate_id": world.gate_id,
         "number": "1",
         "activity": "evaluation",
+        "endpoint": "churn",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -284,6 +288,21 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "src": f"runs/{world.runs[0]}/artifacts/a.txt",
             "dst": f"runs/{world.runs[1]}",
         },
+        ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "fresh"},
+        ("PATCH", "/api/v1/projects/{project}/endpoints/{endpoint}"): {"description": "d"},
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
+            "model": "churn",
+            "version": "1",
+        },
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/stats"): {
+            "gateway": "g",
+            "policy_version": 1,
+            "windows": [],
+        },
+        **{
+            ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): {}
+            for change in ("promote", "pause", "resume", "rollback")
+        },
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -298,6 +317,8 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         params = {"project": "churn"}
     if route.path.endswith("/datasets-diff"):
         params = {"a": "churn@v1", "b": "churn@v1"}
+    if route.path.endswith("/served-at"):
+        params = {"at": "2026-11-03T14:00"}
     request: dict[str, Any] = {"method": method, "url": path, "params": params}
     if (method, route.path) in bodies:
         request["json"] = bodies[(method, route.path)]
@@ -319,6 +340,12 @@ RULED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/me/password"): "422",  # the world's users have no password
     ("POST", "/account/password"): "422",
     ("GET", "/projects/{project}/runs/{run_id}/preview/{path:path}"): "415",  # a.txt: no preview
+    # churn@1 serves endpoint churn already, and no rollout is under way to change
+    ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): "409",
+    **{
+        ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): "409"
+        for change in ("promote", "pause", "resume", "rollback")
+    },
 }
 
 
@@ -338,7 +365,7 @@ def expected_answer(route: ServedRoute, method: str, who: str) -> str:
 # refusal must still be what they get (the permission is asked before anything else).
 GHOSTS = {"name": "ghost", "version": "99", "alias": "ghost", "evaluation_id": "ghost",
           "number": "99", "key": "ghost", "activity": "ghost", "path": "ghost.txt",
-          "user": "ghost", "gate_id": "ghost"}  # fmt: skip
+          "user": "ghost", "gate_id": "ghost", "endpoint": "ghost"}  # fmt: skip
 # the record decides who may: without it, not found is the honest answer to anyone
 RECORD_DECIDES = {"/api/v1/projects/{project}/gates/{gate_id}/cancel"}
 
@@ -412,6 +439,12 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/projects/{project}/lineage/links"): {"src": "nowhere", "dst": "x"},
         ("PUT", "/api/v1/projects/{project}/webhook"): {"url": "not a url"},
         ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
+        ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "Bad Name"},
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
+            "model": "churn",
+            "version": "1",
+            "guards": ["nonsense < 1"],
+        },
     }
 
 
@@ -497,6 +530,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "number": "1",
         "key": "loss",
         "evaluation_id": world.evaluation_id,
+        "endpoint": "churn",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}

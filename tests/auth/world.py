@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tandem.core.auth import Role
 from tandem.core.clock import now_ms
+from tandem.deployments.models import DeployRequest, EndpointCreate
 from tandem.evaluation.models import EvaluationCreate
 from tandem.governance.decisions.models import DecisionCreate
 from tandem.governance.gates.models import GateOpen
@@ -139,4 +140,7 @@ def build_world(services: Services, tmp: Path) -> World:
     registers.add_hypothesis(owner, "churn", HypothesisSet(statement="s", owner="pm"))
     registers.add_risk(owner, "churn", RiskSet(description="d", owner="pm"))
     registers.add_action(owner, "churn", ActionItemCreate(title="t", owner="viewer"))
+    # endpoint `churn` (not production), served by churn@1
+    services.deployments.create_endpoint(owner, "churn", EndpointCreate(name="churn"))
+    services.deployments.deploy(owner, "churn", "churn", DeployRequest(model="churn", version="1"))
     return world

@@ -121,7 +121,10 @@ class Services:
             db, PlanStore(), projects, identity, registry, evaluations, tracking, auth, audit
         )
         outbound = OutboundPolicy(settings.outbound_allow_hosts)
-        notifier = Notifier(db, NotificationStore(), projects, auth, audit, outbound)
+        notifier = Notifier(
+            db, NotificationStore(), projects, auth, audit, outbound,
+            activity_members=plan.activity_members,
+        )  # fmt: skip
         decisions = DecisionService(db, DecisionStore(), projects, auth, audit)
         gates = GateService(
             db, GateStore(), projects, plan, decisions, registry, data, tracking, auth,
