@@ -53,12 +53,8 @@ def released(world: World, tmp_path: Path) -> dict[str, Any]:
     services, owner = world.services, world.services.owner
     add_models(services, data_folder(services, tmp_path), tmp_path)
     for version in ("1", "2"):
-        services.registry.set_stage(
-            owner, "vision", "churn-lr", version, Stage.READY_FOR_PRODUCTION
-        )
-    services.identity.create_user(
-        owner, UserCreate(name="dana", role=Role.VIEWER, password=PASSWORD)
-    )
+        services.registry.set_stage(owner, "vision", "churn-lr", version, READY)
+    services.identity.create_user(owner, UserCreate(name="dana", password=PASSWORD))
     services.identity.set_member(owner, "vision", MemberSet(user="dana", role=Role.DATA_SCIENTIST))
     deployments = services.deployments
     deployments.create_endpoint(owner, "vision", EndpointCreate(name="prod", production=True))

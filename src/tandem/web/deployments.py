@@ -21,6 +21,7 @@ from tandem.core.clock import now_ms, parse_instant
 from tandem.core.validation import parse_whole_number
 from tandem.deployments.models import TrafficChange
 from tandem.errors import InvalidInput, TandemError
+from tandem.governance.gates.models import GateStatus
 from tandem.http.deps import PrincipalDep, offload
 from tandem.http.policy import policy
 from tandem.web import servingviews
@@ -92,6 +93,11 @@ def _endpoint_context(
             served = deployments.served_at(principal, project, name, parse_instant(at))
         except InvalidInput as exc:
             at_error = exc.message
+    passed = (
+        services.gates.list_gates(principal, project, status=GateStatus.PASSED)
+        if principal.may(Action.MODEL_READ, project)
+        else []
+    )
     charts = servingviews.charts(points, bucket_s)
     segments = servingviews.split(endpoint.deployments)
     return {
@@ -105,10 +111,10 @@ def _endpoint_context(
         "totals": servingviews.totals(points),
         "buckets": servingviews.bucket_rows(points),
         "bucket_s": bucket_s,
-        "timeline": servingviews.timeline(project, history.items),
+        "timeline": servingviews.timeline(project, history.items, passed),
         "more_history": history.next_cursor is not None,
         "served": served,
-        "served_after": servingviews.timeline(project, [served.event])[0]
+        "served_after": servingviews.timeline(project, [served.event], passed)[0]
         if served is not None and served.event is not None
         else None,
         "at": at,

@@ -19,6 +19,7 @@ from tandem.deployments.models import (
     Rollout,
     WindowPoint,
 )
+from tandem.governance.gates.models import Gate
 
 SEGMENT_CLASSES = 6  # seg-0 .. seg-5 in tandem.css; more versions reuse them in turn
 SHADOW_METRICS = ("agreement", "score_diff", "shadow_error_rate")
@@ -205,10 +206,28 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def timeline(project: str, events: list[DeploymentEvent]) -> list[dict[str, Any]]:
-    """The history, newest first, each event with its versions and evidence linked."""
+def _gate_of(event: DeploymentEvent, passed: list[Gate]) -> Gate | None:
+    """The gate the released version went through last before the event: the one that moved
+    it to the stage it had (newest first)."""
+    label = event.evidence.get("version")
+    if not isinstance(label, str) or "@" not in label:
+        return None
+    model, _, version = label.rpartition("@")
+    for gate in passed:  # newest first
+        closed = gate.closed_at or 0
+        if gate.model == model and str(gate.version) == version and closed <= event.at:
+            return gate
+    return None
+
+
+def timeline(
+    project: str, events: list[DeploymentEvent], passed_gates: list[Gate] | None = None
+) -> list[dict[str, Any]]:
+    """The history, newest first, each event with its versions, evidence and the gate its
+    version passed linked."""
     items = []
     for event in events:
+        gate = _gate_of(event, passed_gates or [])
         items.append(
             {
                 "event": event,
@@ -221,9 +240,22 @@ def timeline(project: str, events: list[DeploymentEvent]) -> list[dict[str, Any]
                     for k, w in event.after.items()
                 ],
                 "evidence": _evidence_links(project, event.evidence),
+                "gate": None
+                if gate is None
+                else {
+                    "href": f"/projects/{_q(project)}/gates/{_q(gate.id)}",
+                    "text": f"gate {gate.from_stage.value} → {gate.to_stage.value}, passed "
+                    f"{gate.closed_at and _day(gate.closed_at)}",
+                },
             }
         )
     return items
+
+
+def _day(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def actions(endpoint: Endpoint) -> list[str]:
