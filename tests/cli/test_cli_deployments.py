@@ -194,8 +194,8 @@ def test_bad_input_is_one_line_and_changes_nothing(tandem: Any, models: Client) 
     counts[2] = 5
     window = WindowStats(deployment=deployment["deployments"][0]["id"], start=now_ms() - 1000,
                          end=now_ms(), requests=5, errors=0, latency_counts=counts)  # fmt: skip
-    models.deployments.report("staging", StatsReport(gateway="g1", policy_version=0,
-                                                     windows=[window]), project="churn")  # fmt: skip
+    report = StatsReport(gateway="g1", policy_version=0, windows=[window])
+    models.deployments.report("staging", report, project="churn")
     busy = tandem("endpoints", "delete", "staging", "-p", "churn")
     assert busy.code == 4 and len(busy.stderr_lines) == 1 and "served 5 requests" in busy.stderr
     assert served(tandem) == {"churn-lr@1": 100}
