@@ -212,7 +212,11 @@ def site(world: World, released: dict[str, Any], serve: Any) -> Iterator[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [1366, 390])
-def test_endpoint_page_in_a_browser(browser: Any, site: str, width: int) -> None:
+def test_endpoint_page_in_a_browser(
+    browser: Any, site: str, width: int, world: World, released: dict[str, Any]
+) -> None:
+    from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": width, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -223,12 +227,22 @@ def test_endpoint_page_in_a_browser(browser: Any, site: str, width: int) -> None
     page.wait_for_url("**/projects/vision/endpoints")
     page.get_by_role("link", name="prod", exact=True).click()
     page.wait_for_url("**/endpoints/prod")
+    page.goto(page.url + "?every=1")  # the live refresh, every second rather than ten
     assert page.get_by_role("img", name=re.compile("Traffic split of prod")).is_visible()
     charts = page.locator(".chart[data-chart]")
     assert charts.count() == 4
     for i in range(4):
         charts.nth(i).scroll_into_view_if_needed()
     page.wait_for_function("document.querySelectorAll('.chart[data-state=loaded]').length === 4")
+    # a gateway reports 50 more requests of the canary: the table and charts follow, live
+    canary = released["canary"]
+    more = _window(canary.rollout.candidate, now_ms() - 5000, 50, 0, 6)
+    report = StatsReport(gateway="gw-2", policy_version=canary.policy_version, windows=[more])
+    world.services.deployments.report(world.services.owner, "vision", "prod", report)
+    cell = page.locator("table.totals tbody tr").nth(1).locator("td").first
+    expect(cell).to_have_text("150", timeout=20_000)  # polled here: the page's CSP forbids eval
+    expect(page.locator("#live-at")).to_contain_text("updated ")
+    expect(page.locator(".chart[data-state=loaded]")).to_have_count(4)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow} px at {width} px"
     shot(page, f"endpoint-{width}")

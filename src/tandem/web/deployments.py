@@ -33,6 +33,7 @@ from tandem.web.render import redirect, render
 router = APIRouter(include_in_schema=False)
 
 HISTORY_ON_PAGE = 50
+LIVE_EVERY_S = 10  # how often the page refreshes its charts (static/endpoint.js); ?every=N
 MESSAGE_LIMIT = 2000
 CHANGES = {"promote": "promoted", "pause": "paused", "resume": "resumed", "rollback": "rolled-back"}
 NOTICES = {
@@ -134,17 +135,26 @@ async def _endpoint_page(
     *,
     window: str = "1h",
     at: str = "",
+    every: int = LIVE_EVERY_S,
     error: str | None = None,
     status: int = 200,
 ) -> Response:
     if window not in servingviews.WINDOWS:
         window = "1h"
+    span_s, bucket_s = servingviews.WINDOWS[window]
+    api = f"/api/v1/projects/{_q(project)}/endpoints/{_q(name)}/windows"
     found = await offload(_endpoint_context, services, principal, project, name, window, at[:64])
     context = {
         "project": project,
         **found,
         "window": window,
         "windows": list(servingviews.WINDOWS),
+        "live": {
+            "url": api,
+            "span_s": span_s,
+            "bucket_s": bucket_s,
+            "every_s": min(max(every, 1), 600),
+        },
         "version_url": servingviews.version_url,
         "error": error,
         "notice": NOTICES.get(request.query_params.get("notice", "")),
@@ -162,8 +172,12 @@ async def endpoint_page(
     principal: PrincipalDep,
     window: str = "1h",
     at: str = "",
+    every: str = "",
 ) -> Response:
-    return await _endpoint_page(request, services, principal, project, name, window=window, at=at)
+    seconds = parse_whole_number(every[:6]) or LIVE_EVERY_S
+    return await _endpoint_page(
+        request, services, principal, project, name, window=window, at=at, every=seconds
+    )
 
 
 @router.post(

@@ -192,6 +192,19 @@
     charts.forEach(safely);
   }
 
+  // For pages that refresh their charts (static/endpoint.js): replace spec i and draw it again.
+  window.tandemCharts = {
+    specs: specs,
+    redraw: function (i, spec) {
+      specs[i] = spec;
+      var el = document.querySelector('.chart[data-chart="' + i + '"]');
+      if (!el) return;
+      if (el._plot) { el._plot.destroy(); el._plot = null; }
+      delete el.dataset.state;
+      safely(el);
+    }
+  };
+
   var timer = null;
   window.addEventListener("resize", function () {
     clearTimeout(timer);
