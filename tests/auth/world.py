@@ -134,8 +134,6 @@ def build_world(services: Services, tmp: Path) -> World:
         owner, "churn", GateOpen(model="churn@1", to=Stage.READY_FOR_REVIEW)
     )
     world.gate_id = opened.id
-    # endpoint `prod` (not a production one), whose gateways ship predictions
-    services.deployments.create_endpoint(owner, "churn", EndpointCreate(name="prod"))
     services.decisions.create_decision(owner, "churn", DecisionCreate(title="t", decision="d"))
     # hypothesis 1, risk 1, and action item 1, which the viewer owns
     registers = services.registers
