@@ -186,6 +186,6 @@ class Load:
         return [answer for answer in self.answers if answer.status != 200]
 
 
-def predict(url: str, request_id: str | None = None) -> httpx.Response:
+def predict(url: str, request_id: str | None = None, path: str = "/invocations") -> httpx.Response:
     headers = {"x-request-id": request_id} if request_id else {}
-    return httpx.post(f"{url}/invocations", json=BODY, headers=headers, timeout=10)
+    return httpx.post(f"{url}{path}", json=BODY, headers=headers, timeout=10)

@@ -1,5 +1,6 @@
 """`tandem serve` as a real process against a real hub (the embedded workspace, or `tandem
-server` on loopback), under real HTTP load: a policy change fails no request; a gateway killed
+server` on loopback), under real HTTP load: a policy change (replace; blue-green preview, promote
+and rollback) fails no request; sampling logs its share; a gateway killed
 with SIGKILL mid-rollout comes back to the recorded policy with what it shipped kept; a killed
 hub does not stop the gateway serving, nor a restart while it is down (the gateway kept its
 policy and model files); a version that fails to load leaves the old one serving and fails its
@@ -205,3 +206,55 @@ class Unimportable:
 
     def predict(self, frame):  # pragma: no cover - never loaded
         return [0] * len(frame)
+
+
+def test_sampling_logs_a_share_and_counts_every_request(hub: Client, env, tmp_path: Path):
+    hub.deployments.create("prod", "churn", sampling=0.0)
+    hub.deployments.deploy("prod", V1, "churn")
+    served = gateway(tmp_path, env).start()
+    try:
+        for i in range(50):
+            assert predict(served.url, f"unlogged-{i}").status_code == 200
+        hub.deployments.update("prod", "churn", sampling=1.0)  # a new policy version
+        wait_until(lambda: served.output().count("serving policy") == 2, "the new policy")
+        for i in range(30):
+            assert predict(served.url, f"logged-{i}").status_code == 200
+        assert served.stop() == 0
+    finally:
+        served.close()
+    assert total_requests(hub) == 80  # every request counted, logged or not
+    logged = hub.predictions.read("prod", "churn")
+    assert sorted(logged["request_id"].to_pylist()) == sorted(f"logged-{i}" for i in range(30))
+
+
+def test_blue_green_preview_promote_and_rollback_fail_no_request(hub: Client, env, tmp_path):
+    hub.deployments.create("prod", "churn")
+    hub.deployments.deploy("prod", V1, "churn")
+    hub.deployments.deploy("prod", V2, "churn", strategy="blue-green", warm_s=600)
+    served = gateway(tmp_path, env).start()
+    try:
+        preview = wait_until(
+            lambda: (
+                (r := predict(served.url, path="/preview/invocations")).status_code == 200 and r
+            ),
+            "the candidate on the preview URL",
+        )
+        assert preview.headers["x-tandem-version"] == V2
+        with Load(served.url) as load:
+            wait_until(lambda: len(load.answers) > 100, "answers from the blue version")
+            hub.deployments.promote("prod", "churn", message="green looks fine")
+            wait_until(lambda: load.answers[-1].version == V2, "green serving")
+            seen = len(load.answers)
+            wait_until(lambda: len(load.answers) > seen + 100, "answers from green")
+            hub.deployments.rollback("prod", "churn", message="back to blue")
+            wait_until(lambda: load.answers[-1].version == V1, "blue serving again")
+            seen = len(load.answers)
+            wait_until(lambda: len(load.answers) > seen + 100, "answers from blue")
+        assert load.failed() == []
+        versions = [answer.version for answer in load.answers]
+        first_green, back = versions.index(V2), len(versions) - versions[::-1].index(V2)
+        assert set(versions[:first_green]) == {V1}
+        assert set(versions[first_green:back]) == {V2}
+        assert set(versions[back:]) == {V1}
+    finally:
+        served.close()
