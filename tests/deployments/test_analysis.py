@@ -195,7 +195,7 @@ def test_merging_windows_is_not_averaging_their_percentiles():
 
 def test_merge_adds_counts_and_shadow_figures():
     one = window(
-        100, 2, shadow=ShadowFigures(compared=90, agreed=81, abs_diff_sum=4.5, errors=10),
+        100, 2, shadow=ShadowFigures(compared=100, agreed=81, abs_diff_sum=4.5, errors=10),
         dropped_logs=3,
     )  # fmt: skip
     two = window(300, 1, shadow=ShadowFigures(compared=110, agreed=99, abs_diff_sum=5.5, errors=0))
@@ -203,9 +203,9 @@ def test_merge_adds_counts_and_shadow_figures():
     merged = merge([one, two, three])
     assert (merged.requests, merged.errors, merged.dropped_logs, merged.windows) == (400, 3, 3, 3)
     assert merged.shadow == ShadowFigures(
-        compared=200, agreed=180, abs_diff_sum=10.0, errors=10, latency_ms_sum=0.0
+        compared=210, agreed=180, abs_diff_sum=10.0, errors=10, latency_ms_sum=0.0
     )
-    assert merged.mirrored == 210
+    assert (merged.mirrored, merged.answered) == (210, 200)
     assert merged.value("error_rate") == pytest.approx(3 / 400)
     assert merged.value("agreement") == pytest.approx(0.9)
     assert merged.value("score_diff") == pytest.approx(0.05)
@@ -240,6 +240,22 @@ def test_a_window_with_the_wrong_histogram_is_refused_naming_the_deployment():
 def test_a_window_with_more_errors_than_requests_is_refused():
     with pytest.raises(InvalidInput, match=r"more errors \(5\) than requests \(2\)"):
         merge([window(2, 5)])
+
+
+def test_a_window_with_more_shadow_outcomes_than_mirrored_requests_is_refused():
+    bad = ShadowFigures(compared=10, agreed=8, errors=3)  # 8 agreed + 3 failed of 10 mirrored
+    with pytest.raises(InvalidInput, match=r"more shadow errors \(3\) and agreements \(8\)"):
+        merge([window(0, shadow=bad)])
+
+
+def test_failed_mirrored_requests_count_in_the_error_rate_not_in_the_agreement():
+    """As the gateway's recorder counts: `compared` is every mirrored request."""
+    figures = shadow_figures(100, 72, diff=0.5, errors=20)
+    assert figures.value("shadow_error_rate") == pytest.approx(0.2)
+    assert figures.value("agreement") == pytest.approx(72 / 80)
+    assert figures.value("score_diff") == pytest.approx(0.5)
+    assert (figures.samples("shadow_error_rate"), figures.samples("agreement")) == (100, 80)
+    assert shadow_figures(5, 0, errors=5).value("agreement") is None  # nothing answered
 
 
 def test_step_windows_are_the_candidates_since_the_step_started():
@@ -390,7 +406,10 @@ def shadow_figures(compared: int, agreed: int, diff: float = 0.0, errors: int = 
             window(
                 0,
                 shadow=ShadowFigures(
-                    compared=compared, agreed=agreed, abs_diff_sum=diff * compared, errors=errors
+                    compared=compared,
+                    agreed=agreed,
+                    abs_diff_sum=diff * (compared - errors),
+                    errors=errors,
                 ),
             )
         ]
@@ -417,7 +436,7 @@ def test_a_shadow_release_holds_while_its_comparison_holds():
     [
         ("agreement >= 0.95", shadow_figures(1000, 900)),
         ("score_diff < 0.1", shadow_figures(1000, 1000, diff=0.3)),
-        ("shadow_error_rate < 0.01", shadow_figures(950, 950, errors=50)),
+        ("shadow_error_rate < 0.01", shadow_figures(1000, 950, errors=50)),
     ],
 )
 def test_a_failing_shadow_guard_rolls_back_and_stops_mirroring(guard, observed):

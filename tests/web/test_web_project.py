@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from test_web_data import text_of
 from web_world import XSS, World, csrf_of, shot, sign_in, sign_in_browser
 
+from tandem.deployments.models import DeployRequest, EndpointCreate
 from tandem.governance.plan.models import BriefUpdate, RaciSet
 from tandem.governance.plan.spec import CriterionSpec
 from tandem.governance.registers.models import ActionItemCreate, HypothesisSet, RiskSet
@@ -25,13 +26,20 @@ from tandem.server.app import create_app
 @pytest.fixture
 def governed(world: World, tmp_path: Path) -> dict[str, Any]:
     """vision: a brief (with a payload in its goal), three criteria, churn-lr@1 in production
-    and @2 ready for review (evaluated on telco@v1), and a RACI."""
+    (serving endpoint prod) and @2 ready for review (evaluated on telco@v1), and a RACI."""
     services, owner = world.services, world.services.owner
     tables: Tables = data_folder(services, tmp_path)
     add_models(services, tables, tmp_path)
     registry = services.registry
     registry.set_stage(owner, "vision", "churn-lr", "1", Stage.READY_FOR_PRODUCTION)
     registry.set_stage(owner, "vision", "churn-lr", "1", Stage.PRODUCTION)
+    # @1 serves a production endpoint: the rollback target of @2's release gate
+    services.deployments.create_endpoint(
+        owner, "vision", EndpointCreate(name="prod", production=True)
+    )
+    services.deployments.deploy(
+        owner, "vision", "prod", DeployRequest(model="churn-lr", version="1")
+    )
     registry.set_stage(owner, "vision", "churn-lr", "2", Stage.READY_FOR_REVIEW)
     gov = services.plan
     gov.set_brief(owner, "vision", BriefUpdate(goal=f"Keep customers {XSS}", status="agreed"))

@@ -95,9 +95,9 @@ def percentile(counts: Iterable[int], q: float) -> float | None:
 class Figures:
     """One deployment's figures merged over some windows (see `merge`).
 
-    Shadow figures: `compared` counts the mirrored requests both versions answered (agreement
-    and score difference read those), `errors` the ones the candidate failed; a mirrored request
-    is in exactly one of them.
+    Shadow figures (as the gateway's recorder counts them): `compared` is every mirrored
+    request, `errors` those the candidate failed; agreement and score difference read the
+    others, the ones both versions answered.
     """
 
     requests: int = 0
@@ -110,7 +110,12 @@ class Figures:
     @property
     def mirrored(self) -> int:
         """Requests copied to a shadow candidate (answered or failed)."""
-        return 0 if self.shadow is None else self.shadow.compared + self.shadow.errors
+        return 0 if self.shadow is None else self.shadow.compared
+
+    @property
+    def answered(self) -> int:
+        """Mirrored requests the shadow candidate answered (compared with the primary)."""
+        return 0 if self.shadow is None else self.shadow.compared - self.shadow.errors
 
     def samples(self, metric: str) -> int:
         """How many observations a metric's figure is read from (what `min_samples` counts)."""
@@ -118,7 +123,7 @@ class Figures:
         if metric == "shadow_error_rate":
             return self.mirrored
         if metric in _SHADOW_METRICS:
-            return 0 if self.shadow is None else self.shadow.compared
+            return self.answered
         if metric in _PERCENTILES:
             return sum(self.latency_counts)
         return self.requests
@@ -140,11 +145,11 @@ class Figures:
             return None
         if metric == "shadow_error_rate":
             return shadow.errors / self.mirrored if self.mirrored else None
-        if not shadow.compared:
+        if not self.answered:
             return None
         if metric == "agreement":
-            return shadow.agreed / shadow.compared
-        return shadow.abs_diff_sum / shadow.compared  # score_diff
+            return shadow.agreed / self.answered
+        return shadow.abs_diff_sum / self.answered  # score_diff
 
 
 def _check_metric(metric: str) -> None:
@@ -175,6 +180,15 @@ def merge(windows: Iterable[WindowStats]) -> Figures:
             raise InvalidInput(
                 f"window of deployment {window.deployment!r} has more errors ({window.errors}) "
                 f"than requests ({window.requests})"
+            )
+        shadow_figures = window.shadow
+        if shadow_figures is not None and (
+            shadow_figures.errors + shadow_figures.agreed > shadow_figures.compared
+        ):
+            raise InvalidInput(
+                f"window of deployment {window.deployment!r} has more shadow errors "
+                f"({shadow_figures.errors}) and agreements ({shadow_figures.agreed}) than "
+                f"mirrored requests ({shadow_figures.compared})"
             )
         count += 1
         requests += window.requests

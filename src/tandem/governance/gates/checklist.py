@@ -33,7 +33,6 @@ from tandem.governance.decisions.service import DecisionService
 from tandem.governance.gates.models import (
     ACTIVITY,
     MONITORING_ACTIVITY,
-    ROLLBACK_ALIAS,
     ChecklistItem,
     Item,
 )
@@ -73,9 +72,7 @@ class ItemContext:
     fresh: list[Evaluation] = field(repr=False)
     stale: dict[str, str]
     waived: dict[str, int]  # criterion key -> the number of the decision that waived it
-    # the versions of this model taking production traffic (RollbackTargets), or None when no
-    # deployments domain is wired (the registry's stages stand in for it)
-    serving: list[int] | None
+    serving: list[int]  # the versions of this model taking production traffic (RollbackTargets)
     raci: Raci
     required: list[str]
     waiting: list[str]
@@ -314,8 +311,6 @@ def monitoring_plan(ctx: ItemContext) -> Result:
 def rollback_target(ctx: ItemContext) -> Result:
     """Another version of the model serves a production endpoint (a rollout replacing it keeps
     it as the endpoint's rollback target), or a first release is accepted by a decision."""
-    if ctx.serving is None:
-        return _rollback_target_by_stage(ctx)
     version = ctx.version
     others = [v for v in ctx.serving if v != version.version]
     if others:
@@ -335,44 +330,6 @@ def rollback_target(ctx: ItemContext) -> Result:
         False,
         (
             f"no other version of {version.model} serves a production endpoint; for a first "
-            "release, link an accepted decision record to this version"
-        ),
-        [],
-    )
-
-
-def _rollback_target_by_stage(ctx: ItemContext) -> Result:
-    """Without a deployments domain: another version in production, the alias `rollback`."""
-    version, principal, project = ctx.version, ctx.principal, ctx.project
-    production = ctx.registry.list_versions(
-        principal, project, version.model, stage=Stage.PRODUCTION, limit=5
-    ).items
-    others = [v for v in production if v.version != version.version]
-    if others:
-        return (
-            True,
-            f"version {others[0].version} is in production",
-            [f"models/{version.model}@{others[0].version}"],
-        )
-    with contextlib.suppress(NotFound):
-        target = ctx.registry.get_version(principal, project, version.model, ROLLBACK_ALIAS)
-        if target.version != version.version and target.stage is not Stage.RETIRED:
-            return (
-                True,
-                f"alias {ROLLBACK_ALIAS} -> version {target.version}",
-                [f"models/{version.model}@{target.version}"],
-            )
-    linked = ctx.accepted_decisions
-    if linked:
-        return (
-            True,
-            f"a first release, accepted in decision {linked[0]}",
-            [f"decisions/{linked[0]}"],
-        )
-    return (
-        False,
-        (
-            f"no other version in production and no alias {ROLLBACK_ALIAS!r}; for a first "
             "release, link an accepted decision record to this version"
         ),
         [],

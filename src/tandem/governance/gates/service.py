@@ -721,10 +721,11 @@ class GateService:
         )
         return evaluate(CHECKLISTS[to], context)
 
-    def _serving(self, conn: Connection, project_pk: int, model: str) -> list[int] | None:
-        """The versions of `model` taking production traffic, or None with no deployments."""
+    def _serving(self, conn: Connection, project_pk: int, model: str) -> list[int]:
+        """The versions of `model` taking production traffic (none before the container wired
+        the deployments domain in)."""
         if self.rollback_targets is None:
-            return None
+            return []
         pks = self.rollback_targets.serving_versions(conn, project_pk)
         rows = self.registry.versions_by_pk(conn, sorted(pks)).values()
         return sorted(int(row.version) for row in rows if row.name == model)
