@@ -53,6 +53,12 @@ def test_endpoints_and_releases(tandem: Any, models: Client) -> None:
     listed = tandem("endpoints", "list", "-p", "churn", "--json").json()
     assert sorted(e["name"] for e in listed) == ["prod", "staging"]
     assert [e["sampling"] for e in listed if e["name"] == "staging"] == [0.5]
+    settings = ["--sampling", "0.1", "--log-personal", "--sticky-key", "field:customer_id"]
+    updated = tandem("endpoints", "update", "staging", *settings, "-p", "churn", "--json").json()
+    assert (updated["sampling"], updated["log_personal"]) == (0.1, True)
+    assert updated["sticky_key"] == "field:customer_id"
+    nothing = tandem("endpoints", "update", "staging", "-p", "churn")
+    assert nothing.code == 2 and nothing.stderr.startswith("error: nothing to change")
     before = tandem("endpoints", "history", "staging", "-p", "churn", "--at", "2001-01-01")
     assert before.code == 0 and "served: nothing" in before.stdout
 
@@ -71,7 +77,7 @@ def test_endpoints_and_releases(tandem: Any, models: Client) -> None:
     assert served(tandem) == {"churn-lr@1": 95, "churn-lr@2": 5}
     shown = tandem("endpoints", "show", "staging", "-p", "churn")
     assert shown.code == 0
-    expected = ("churn/endpoints/staging", "non-production", "header:X-Customer",
+    expected = ("churn/endpoints/staging", "non-production", "field:customer_id",
                 "[5%] -> 25% -> 50% -> 100%", "error_rate < 0.01; p99_ms < 50")  # fmt: skip
     for part in expected:
         assert part in shown.stdout, part

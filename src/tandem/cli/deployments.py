@@ -205,6 +205,36 @@ def create(
     console.print(f"created {kind} {endpoint.project}/endpoints/{endpoint.name}")
 
 
+@endpoints_app.command()
+@handle_errors
+def update(
+    name: EndpointArg,
+    description: Annotated[str | None, typer.Option("--description", "-d")] = None,
+    sticky_key: Annotated[str | None, typer.Option("--sticky-key", metavar="header:NAME|field:NAME", help='"" removes it')] = None,
+    sampling: Annotated[str | None, typer.Option("--sampling", help="share of predictions logged: 100%, 10%, 0.1")] = None,
+    log_personal: Annotated[bool | None, typer.Option("--log-personal/--mask-personal", help="log personal-data columns unmasked, or mask them")] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Change an endpoint's settings; the ones not given stay (each change is in the history)."""
+    if description is None and sticky_key is None and sampling is None and log_personal is None:
+        raise InvalidInput(
+            "nothing to change: give --description, --sticky-key, --sampling or --log-personal"
+        )
+    endpoint = get_client().deployments.update(
+        name, project, description=description, sticky_key=sticky_key,
+        sampling=parse_percent(sampling, fraction=True) if sampling is not None else None,
+        log_personal=log_personal,
+    )  # fmt: skip
+    if as_json:
+        print_json(endpoint)
+        return
+    console.print(
+        f"updated {endpoint.project}/endpoints/{endpoint.name} "
+        f"(policy version {endpoint.policy_version})"
+    )
+
+
 @endpoints_app.command("list")
 @handle_errors
 def list_endpoints(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
