@@ -383,10 +383,13 @@ class DeploymentStore:
 
     def windows(
         self, conn: Connection, endpoint_pk: int, *, deployments: Sequence[str] | None = None,
-        since: int | None = None, until: int | None = None,
+        since: int | None = None, until: int | None = None, starting: int | None = None,
     ) -> builtins.list[Any]:  # fmt: skip
-        """Windows that end after `since` and start before `until`, oldest first."""
+        """Windows that end after `since`, start before `until` and start at or after
+        `starting` (a deployment's, along its index), oldest first."""
         stmt = select(deployment_windows).where(deployment_windows.c.endpoint_pk == endpoint_pk)
+        if starting is not None:
+            stmt = stmt.where(deployment_windows.c.start >= starting)
         if deployments is not None:
             stmt = stmt.where(deployment_windows.c.deployment_id.in_(builtins.list(deployments)))
         if since is not None:

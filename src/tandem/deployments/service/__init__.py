@@ -16,7 +16,8 @@ Rules, all checked here so every face enforces them:
   (`expected_policy_version`): of two people acting at once one wins, the other is told who.
 - The controller (`analyse`, and every stats report: the gateway is the clock) reads the
   candidate's windows since its step started through the pure `analysis` module and applies
-  the decision: advance, complete, roll back, pause (too few samples), or hold.
+  the decision: advance, complete, roll back, pause (too few samples), or hold. A rollout
+  waiting for a person (blue-green, shadow) or paused is judged on its last interval.
 """
 
 from __future__ import annotations

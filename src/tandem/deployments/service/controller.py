@@ -17,6 +17,7 @@ from tandem.deployments.models import (
     Role,
     RolloutStatus,
     StatsReport,
+    Strategy,
 )
 from tandem.deployments.service.base import (
     ACTIVE,
@@ -76,8 +77,13 @@ class ControllerOps(TrafficOps):
         if last is None or RolloutStatus(last.status) not in ACTIVE:
             return None
         rollout = self.store.rollout_model(last)
+        starting = rollout.step_started_at
+        if rollout.strategy is not Strategy.CANARY or rollout.status is not RolloutStatus.RUNNING:
+            # waiting for a person (blue-green, shadow) or paused, maybe for days: the guards
+            # read the last interval, so each report reads a bounded number of windows
+            starting = max(starting, now - int(rollout.interval_s * 1000))
         windows = self.store.windows(conn, held.pk, deployments=[rollout.candidate],
-                                     since=rollout.step_started_at)  # fmt: skip
+                                     starting=starting)  # fmt: skip
         figures = analysis.merge(
             analysis.step_windows(rollout, (self.store.window_model(w) for w in windows))
         )
