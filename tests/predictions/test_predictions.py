@@ -22,6 +22,7 @@ from tandem.predictions.models import (
     MAX_BATCH_BYTES,
     MAX_BATCH_ROWS,
     PARQUET,
+    BatchAck,
 )
 from tandem.predictions.segments import ROW_GROUP_ROWS
 from tandem.projects.models import ProjectCreate
@@ -343,3 +344,23 @@ def test_a_hash_collision_costs_a_read_never_a_wrong_answer(
         )  # fmt: skip
     assert client.predictions.get("prod", "req-7", project="churn").at == AT + 7
     assert client.predictions.get("prod", "req-3", project="churn").at == AT + 3
+
+
+def test_the_same_batch_shipped_at_once_is_stored_once(churn: Services) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = arrow_bytes(batch(2000))
+
+    def ship_it(_: int) -> BatchAck:
+        return churn.predictions.ship(
+            churn.owner, "churn", "prod", gateway="gw", batch="same", body=body
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        acks = list(pool.map(ship_it, range(4)))
+    assert len({ack.segment for ack in acks}) == 1
+    assert sorted(ack.duplicate for ack in acks) == [False, True, True, True]
+    with churn.db.read() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT count(*) FROM prediction_index")).scalar_one() == 2000
