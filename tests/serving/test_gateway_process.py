@@ -8,6 +8,7 @@ rollout with the cause."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,33 @@ def test_a_gateway_restarted_while_the_hub_is_down_serves_the_policy_it_kept(
         hub.close()
 
 
+def test_a_download_the_hub_did_not_answer_is_retried_not_reported_as_a_failure(
+    settings: Settings, processes: Processes, env, tmp_path: Path
+):
+    server = processes.server()
+    hub = Client(server.url, settings=settings)
+    register_models(hub)
+    hub.deployments.create("prod", "churn")
+    hub.deployments.deploy("prod", V1, "churn")
+    cache = tmp_path / "cache"
+    served = gateway(tmp_path, {**env, "TANDEM_URL": server.url}, "--cache", str(cache)).start()
+    try:
+        server.kill()
+        served.kill()
+        shutil.rmtree(cache / "churn")  # the kept policy stays; its model files are gone
+        served.start(ready=False)
+        wait_until(lambda: "not downloaded, retrying" in served.output(), "a failed download")
+        server.start()
+        served.wait_ready()
+        assert predict(served.url).headers["x-tandem-version"] == V1
+        events = hub.deployments.history("prod", "churn").items
+        assert [e for e in events if e.kind == EventKind.FAILED] == []  # not the version's fault
+        assert served.stop() == 0
+    finally:
+        served.close()
+        hub.close()
+
+
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(hub: Client, env, tmp_path):
     hub.deployments.create("prod", "churn")
     hub.deployments.deploy("prod", V1, "churn")
@@ -256,5 +284,22 @@ def test_blue_green_preview_promote_and_rollback_fail_no_request(hub: Client, en
         assert set(versions[:first_green]) == {V1}
         assert set(versions[first_green:back]) == {V2}
         assert set(versions[back:]) == {V1}
+    finally:
+        served.close()
+
+
+def test_the_stats_acknowledgement_brings_a_new_policy_between_polls(hub: Client, env, tmp_path):
+    hub.deployments.create("prod", "churn")
+    hub.deployments.deploy("prod", V1, "churn")
+    served = GatewayProcess(
+        tmp_path, env, free_port(), "prod", "-p", "churn", "--poll", "3600"
+    ).start()  # it would not poll again for an hour
+    try:
+        with Load(served.url) as load:
+            wait_until(lambda: len(load.answers) > 50, "answers from the first version")
+            hub.deployments.deploy("prod", V2, "churn")
+            # the next stats report (every second) answers with the new policy version
+            wait_until(lambda: load.answers[-1].version == V2, "the new version", timeout=60)
+        assert load.failed() == []
     finally:
         served.close()

@@ -129,6 +129,7 @@ class Controller:
         # unreachable and no policy was kept, or nothing in it loaded).
         self.settled = threading.Event()
         self.hub_reachable = True
+        self._downloads_failing = False
         self._predictors: dict[str, Any] = {}  # deployment id -> loaded predictor
         self._failed: dict[str, str] = {}  # deployment id -> why it did not load
         self._unreported: dict[str, str] = {}  # failures the hub has not acknowledged
@@ -270,6 +271,7 @@ class Controller:
     # -- the loader -----------------------------------------------------------------------
 
     def _load_loop(self) -> None:
+        retry = self.poll_s
         while not self._stop.is_set():
             with self._wanted_ready:
                 while self._wanted is None and not self._stop.is_set():
@@ -278,14 +280,24 @@ class Controller:
             if policy is None:
                 return
             try:
-                self.apply(policy)
+                applied = self.apply(policy)
             except Exception:
                 log.exception("gateway %s: policy %d not applied", self.gateway,
                               policy.policy_version)  # fmt: skip
+                continue
+            if applied is None:  # a download did not reach the hub: try again, unless newer
+                retry = self._backoff(retry, self.poll_s)
+                with self._wanted_ready:
+                    if self._wanted is None:
+                        self._wanted = policy
+            else:
+                retry = self.poll_s
+                self._downloads_failing = False
 
-    def apply(self, policy: Policy) -> bool:
-        """Load what `policy` needs and install it; False when a route failed to load and the
-        old table keeps serving."""
+    def apply(self, policy: Policy) -> bool | None:
+        """Load what `policy` needs and install it: True when it serves whole; False when a
+        route failed to load (reported to the hub; the old table keeps serving); None when a
+        model could not be downloaded because the hub did not answer (to try again)."""
         predictors: dict[str, Any] = {}
         failures: dict[str, str] = {}
         for route in policy.routes:
@@ -297,6 +309,15 @@ class Controller:
                 try:
                     predictors[route.deployment] = self._load(route)
                 except Exception as exc:  # the version's files or library: report it
+                    if _caused_by(exc, TRANSIENT):  # not the version's fault
+                        if not self._downloads_failing:  # once, not at every retry
+                            log.warning(
+                                "gateway %s: %s@%d not downloaded, retrying: %s", self.gateway,
+                                route.model, route.version, describe(exc),
+                            )  # fmt: skip
+                        self._downloads_failing = True
+                        self._predictors.update(predictors)
+                        return None
                     cause = describe(exc)
                     log.error(
                         "gateway %s: %s@%d (deployment %s) did not load: %s",
@@ -385,6 +406,18 @@ class Controller:
         return self.client.predictions.ship(
             self.endpoint, table, gateway=self.gateway, batch=batch, project=self.project
         )
+
+
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether `exc` or an error it was raised from (or while handling) is one of `kinds`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kinds):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def with_dropped_logs(windows: list[WindowStats], dropped: Mapping[str, int]) -> list[WindowStats]:
