@@ -167,3 +167,17 @@ def test_gc_purges_a_deleted_project_with_its_endpoints(churn: Client) -> None:
     assert churn.gc(grace_seconds=0).projects_purged == ["churn"]
     churn.projects.create("churn")  # the name is free again, and holds nothing
     assert churn.deployments.list("churn") == []
+
+
+def test_gc_drops_figures_past_their_retention_and_keeps_the_history(churn: Client) -> None:
+    churn.deployments.create("staging", project="churn")
+    endpoint = churn.deployments.deploy("staging", f"{MODEL}@1", "churn")
+    deployment = endpoint.deployments[0].id
+    old = now_ms() - 40 * 86_400_000  # older than the 30 days kept
+    recent = now_ms() - 60_000
+    figures = [window(deployment, old, requests=7), window(deployment, recent, requests=3)]
+    churn.deployments.report("staging", report(endpoint.policy_version, *figures), "churn")
+    churn.gc(grace_seconds=0)
+    points = churn.deployments.windows("staging", "churn", since=old - 1, bucket_s=86_400)
+    assert [p.requests for p in points] == [3]
+    assert len(churn.deployments.history("staging", "churn").items) == 2

@@ -427,6 +427,9 @@ class DeploymentStore:
 
     # -- purging (gc) -----------------------------------------------------------------------
 
+    def purge_windows(self, conn: Connection, ended_before: int) -> None:
+        conn.execute(delete(deployment_windows).where(deployment_windows.c.end < ended_before))
+
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         pks = builtins.list(
             conn.execute(

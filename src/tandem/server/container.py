@@ -151,7 +151,7 @@ class Services:
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
-            expired=(data.purge_expired,),
+            expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,

@@ -38,6 +38,7 @@ _STICKY_KEY = re.compile(r"^(header|field):[A-Za-z0-9_.\-]{1,100}$")
 # A rollout in one of these still owns the endpoint's traffic: no second one starts.
 ACTIVE = (RolloutStatus.RUNNING, RolloutStatus.PAUSED, RolloutStatus.AWAITING_PROMOTION)
 QUIET_MS = 5 * 60 * 1000  # an endpoint that served no request for this long may be deleted
+WINDOW_RETENTION_DAYS = 30  # gc keeps the figures gateways report this long (charts, analysis)
 MAX_POINTS = 10_000  # windows(): buckets per deployment, at most
 ANALYSIS = "analysis"  # the actor of the controller's changes
 RACI_ACTIVITY = "deployment"  # whom the RACI names for it hear of every traffic change

@@ -32,6 +32,7 @@ from tandem.deployments.models import (
 from tandem.deployments.service.base import (
     MAX_POINTS,
     QUIET_MS,
+    WINDOW_RETENTION_DAYS,
     Actor,
     DeploymentCore,
     Held,
@@ -274,6 +275,12 @@ class EndpointOps(DeploymentCore):
         """Raise NotFound unless the project has endpoint `name` (the prediction log stores
         batches only for one that exists). No permission check: the caller made its own."""
         self._row(conn, project_pk, project, name)
+
+    def purge_expired(self, conn: Connection, cutoff: int) -> None:
+        """gc: figures gateways reported more than `WINDOW_RETENTION_DAYS` ago, and before
+        gc's `cutoff` (ms). The history of traffic changes is kept."""
+        horizon = now_ms() - WINDOW_RETENTION_DAYS * 86_400_000
+        self.store.purge_windows(conn, min(cutoff, horizon))
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """gc: a purged project's endpoints, history and figures go with it."""
