@@ -365,15 +365,17 @@ RULED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/me/password"): "422",  # the world's users have no password
     ("POST", "/account/password"): "422",
     ("GET", "/projects/{project}/runs/{run_id}/preview/{path:path}"): "415",  # a.txt: no preview
-    # the world's endpoint has logged nothing
-    ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
-    ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
     # churn@1 serves endpoint churn already, and no rollout is under way to change
     ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): "409",
     **{
         ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): "409"
         for change in ("promote", "pause", "resume", "rollback")
     },
+    # endpoint churn has nothing to roll back to: the page says so (its first release)
+    ("POST", "/projects/{project}/endpoints/{name}/{change}"): "409",
+    # the world's endpoint has logged nothing
+    ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
+    ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
 }
 
 
@@ -561,6 +563,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "key": "loss",
         "evaluation_id": world.evaluation_id,
         "endpoint": "churn",
+        "change": "rollback",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}

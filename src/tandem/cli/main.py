@@ -17,6 +17,8 @@ from typer.models import TyperInfo
 from tandem.cli import output
 from tandem.cli.access import audit, members_app, tokens_app, users_app
 from tandem.cli.data import app as data_app
+from tandem.cli.deployments import deploy as deploy_command
+from tandem.cli.deployments import endpoints_app, predictions_app
 from tandem.cli.evaluate import delete_evaluation as delete_evaluation_command
 from tandem.cli.evaluate import evaluate as evaluate_command
 from tandem.cli.evaluate import evaluations as evaluations_command
@@ -89,7 +91,7 @@ class TandemGroup(TyperGroup):
 app = typer.Typer(
     name="tandem",
     cls=TandemGroup,
-    help="tandem: briefs, data, runs, models, evaluation, gates and pipelines in one place.",
+    help="tandem: briefs, data, runs, models, evaluation, gates, pipelines and deployments in one place.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -136,6 +138,9 @@ app.add_typer(raci_app, name="raci")
 app.command("scorecard")(scorecard_command)
 app.add_typer(project_app, name="project")
 app.add_typer(gate_app, name="gate")
+app.add_typer(endpoints_app, name="endpoints")
+app.command("deploy")(deploy_command)
+app.add_typer(predictions_app, name="predictions")
 app.add_typer(decision_app, name="decision")
 app.add_typer(hypothesis_app, name="hypothesis")
 app.add_typer(risk_app, name="risk")

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer
 from tandem.data.service import DataService
+from tandem.deployments.service import DeploymentService
 from tandem.evaluation.service import EvaluationService
 from tandem.governance.decisions.service import DecisionService
 from tandem.governance.gates.service import GateService
@@ -61,6 +62,8 @@ class Services(Protocol):
     def registers(self) -> RegisterService: ...
     @property
     def notifier(self) -> Notifier: ...
+    @property
+    def deployments(self) -> DeploymentService: ...
 
 
 async def get_services(request: Request) -> Services:

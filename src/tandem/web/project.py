@@ -70,6 +70,7 @@ def _overview(services: Services, principal: Principal, project: str) -> dict[st
         "actions": services.registers.list_actions(principal, project),
         "hypotheses": services.registers.list_hypotheses(principal, project)[:10],
         "activity": services.audit.activity(principal, project, limit=12).items,
+        "serving": services.deployments.serving(principal, project),
     }
 
 

@@ -234,6 +234,9 @@ async def version_page(
         charts += _charts(report, f"e{i}")
         views.append({"e": e, "report": report, "charts": range(first, len(charts))})
     v: ModelVersion = card.version
+    serving = await offload(
+        services.deployments.serving, principal, project, model=name, version=v.version
+    )
     markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
     model_url = f"/projects/{_q(project)}/models/{_q(name)}"
     api = f"/api/v1/projects/{_q(project)}/models/{_q(name)}/versions/{v.version}"
@@ -244,6 +247,9 @@ async def version_page(
         "evaluations": views,
         "charts": charts,
         "card_html": markdown.render(render_markdown(card)),
+        "serving": serving,
+        "serving_empty": "Not deployed: tandem deploy "
+        f"{v.model}@{v.version} --to ENDPOINT -p {project}",
         "model_url": model_url,
         "download": api + "/files/",
         "card_download": api + "/card?format=html",

@@ -5,13 +5,13 @@
 // <div class="chart" data-chart="i"> draws spec i when it scrolls into view (uPlot).
 //   {type: "hist", x: [edges], series: [{label, values, edges?}], y: "rows" | "share"}
 //   {type: "cats", x: [labels], series: [{label, values}], y: "rows" | "share" | "value"}
-//   {type: "lines", series: [{label, x, y}], xlabel, ylabel, unit: bool, points: bool}
+//   {type: "lines", series: [{label, x, y}], xlabel, ylabel, unit: bool, points: bool, time: bool}
 (function () {
   "use strict";
   var source = document.getElementById("data-charts");
   if (!source || typeof uPlot === "undefined") return;
   var specs = JSON.parse(source.textContent);
-  var STROKES = ["#1f6feb", "#d1242f"];
+  var STROKES = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989"];
   var FILLS = ["rgba(31, 111, 235, 0.45)", "rgba(209, 36, 47, 0.35)"];
   var HEIGHT = 180;
 
@@ -120,21 +120,29 @@
     };
   }
 
-  // Curves, each with its own x values, on [0, 1] x [0, 1] when `unit`.
+  // Seconds since the epoch as a UTC time of day, as the pages print times.
+  function clock(v) { return v == null ? "" : new Date(v * 1000).toISOString().slice(11, 19); }
+
+  // Curves, each with its own x values, on [0, 1] x [0, 1] when `unit`; x is a UTC time (in
+  // seconds) when `time`, with every series drawn alike (versions, not a model and a reference).
   function lines(spec) {
     var data = uPlot.join(spec.series.map(function (s) { return [s.x, s.y]; }));
-    var series = [{ label: spec.xlabel || "x", value: function (u, v) { return number(v); } }];
+    var xValue = spec.time ? clock : number;
+    var series = [{ label: spec.xlabel || "x", value: function (u, v) { return xValue(v); } }];
     spec.series.forEach(function (s, i) {
-      series.push({ label: s.label, stroke: STROKES[i % 2], width: i === 0 ? 2 : 1, spanGaps: true,
-        dash: i === 0 ? undefined : [4, 4], value: function (u, v) { return number(v); },
-        points: { show: !!spec.points && i === 0, size: 6 } });
+      var lead = spec.time || i === 0;
+      series.push({ label: s.label, stroke: STROKES[i % STROKES.length], width: lead ? 2 : 1, spanGaps: !spec.time,
+        dash: lead ? undefined : [4, 4], value: function (u, v) { return number(v); },
+        points: { show: !!spec.points && lead, size: 6 } });
     });
     var unit = spec.unit ? { range: [0, 1] } : {};
+    var xAxis = spec.time
+      ? { label: spec.xlabel, values: function (u, splits) { return splits.map(function (v) { return clock(v).slice(0, 5); }); } }
+      : { label: spec.xlabel, values: function (u, splits) { return splits.map(number); } };
     return {
       opts: {
-        scales: { x: Object.assign({ time: false }, unit), y: unit },
-        axes: [{ label: spec.xlabel, values: function (u, splits) { return splits.map(number); } },
-               { label: spec.ylabel, size: 52, values: function (u, splits) { return splits.map(number); } }],
+        scales: { x: Object.assign({ time: false }, unit), y: spec.time ? { range: function (u, min, max) { return [0, max || 1]; } } : unit },
+        axes: [xAxis, { label: spec.ylabel, size: 52, values: function (u, splits) { return splits.map(number); } }],
         series: series
       },
       data: data
@@ -183,6 +191,19 @@
   } else {
     charts.forEach(safely);
   }
+
+  // For pages that refresh their charts (static/endpoint.js): replace spec i and draw it again.
+  window.tandemCharts = {
+    specs: specs,
+    redraw: function (i, spec) {
+      specs[i] = spec;
+      var el = document.querySelector('.chart[data-chart="' + i + '"]');
+      if (!el) return;
+      if (el._plot) { el._plot.destroy(); el._plot = null; }
+      delete el.dataset.state;
+      safely(el);
+    }
+  };
 
   var timer = null;
   window.addEventListener("resize", function () {
