@@ -2,7 +2,7 @@
 in the test command) cannot say on their own, checked over the real import graph.
 
 - A domain reads another only through its service or its models (docs/contributing.md).
-- Faces (CLI, SDK, web pages, pipelines) never reach a domain's store or tables.
+- Faces (CLI, SDK, web pages, pipelines, the gateway) never reach a domain's store or tables.
 The graph includes imports inside functions, so a lazy import is no way around a rule.
 """
 
@@ -13,7 +13,7 @@ from functools import cache
 import grimp
 import pytest
 
-FACES = ("tandem.cli", "tandem.sdk", "tandem.web", "tandem.pipelines")
+FACES = ("tandem.cli", "tandem.sdk", "tandem.web", "tandem.pipelines", "tandem.serving")
 # What a domain publishes to the rest of the house; everything else in it is its own.
 PUBLISHED = ("service", "models")
 PRIVATE = ("store", "tables")

@@ -42,6 +42,7 @@ from tandem.cli.registers import (
     risk_app,
 )
 from tandem.cli.registry import app as models_app
+from tandem.cli.serving import serve as serve_command
 from tandem.cli.tracking import app as runs_app
 from tandem.cli.workspace import register as register_workspace
 
@@ -147,6 +148,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")
 app.command()(audit)
+app.command("serve")(serve_command)
 register_workspace(app)
 register_pipelines(app)
 
