@@ -160,9 +160,10 @@ def measure_peers(
 
 
 def ratios() -> dict[str, Any]:
-    """The goals' ratios from the closed-loop records."""
+    """The goals' ratios from the closed-loop records, for tandem end to end and for its data
+    plane alone."""
 
-    def rps(tool: str, variant: str | None = None) -> dict[str, Any] | None:
+    def find(tool: str, variant: str | None = None) -> dict[str, Any] | None:
         for rec in RECORDS:
             same = rec["bench"].startswith("one-row predict") and rec["tool"] == tool
             if same and (variant is None or rec["variant"] == variant):
@@ -170,16 +171,29 @@ def ratios() -> dict[str, Any]:
         return None
 
     out: dict[str, Any] = {}
-    single = rps("tandem", "single deployment")
-    for peer, goal in (("mlflow models serve", 5), ("Ray Serve", 8), ("FastAPI constant", None)):
-        other = rps(peer)
-        if single and other and other["value"]:
-            out[f"tandem / {peer}"] = {"ratio": single["value"] / other["value"], "goal": goal}
-    canary, shadow = rps("tandem", "90/10 canary, logging"), rps("tandem", "100% shadow")
-    if single and canary:
-        out["canary p50 delta ms"] = {"value": canary["p50_ms"] - single["p50_ms"], "goal": 0.3}
-    if single and shadow:
-        out["shadow p99 delta ms"] = {"value": shadow["p99_ms"] - single["p99_ms"], "goal": 1.0}
+    for tool in ("tandem", "tandem (data plane, no hub)"):
+        single = find(tool, "single deployment")
+        if single is None:
+            continue
+        for peer, goal in (
+            ("mlflow models serve", 5),
+            ("Ray Serve", 8),
+            ("FastAPI constant", None),
+        ):
+            other = find(peer)
+            if other and other["value"]:
+                out[f"{tool} / {peer}, req/s"] = {
+                    "ratio": single["value"] / other["value"],
+                    "goal": goal,
+                }
+        out[f"{tool}: single p99 ms"] = {"value": single["p99_ms"], "goal": 5.0}
+        canary, shadow = find(tool, "90/10 canary, logging"), find(tool, "100% shadow")
+        if canary:
+            delta = canary["p50_ms"] - single["p50_ms"]
+            out[f"{tool}: canary p50 delta ms"] = {"value": delta, "goal": 0.3}
+        if shadow:
+            delta = shadow["p99_ms"] - single["p99_ms"]
+            out[f"{tool}: shadow p99 delta ms"] = {"value": delta, "goal": 1.0}
     return out
 
 
@@ -189,6 +203,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10, help="per closed-loop point")
     ap.add_argument("--peers", default="mlflow,rayserve,fastapi")
     ap.add_argument("--no-tandem", action="store_true")
+    ap.add_argument("--tandem-parts", default="dataplane,e2e", help="dataplane, e2e or both")
     ap.add_argument("--json", type=Path, required=True)
     a = ap.parse_args()
     body = (a.folder / "body.json").read_text()
@@ -207,7 +222,10 @@ def main() -> None:
     else:
         import tandem_scenarios
 
-        notes += tandem_scenarios.run_all(a.folder, workdir, body, expected, a.seconds, record)
+        parts = tuple(p for p in a.tandem_parts.split(",") if p)
+        notes += tandem_scenarios.run_all(
+            a.folder, workdir, body, expected, a.seconds, record, parts=parts
+        )
     result = {
         "started": started,
         "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
