@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,7 @@ import orjson
 from tandem.serving.formats import (
     Frame,
     RequestError,
+    dump_outputs,
     mlflow_answer,
     parse_csv,
     parse_json,
@@ -264,10 +267,11 @@ class Gateway:
                     500, "prediction-failed",
                     f"{route.label} failed: {type(exc).__name__}: {str(exc)[:300]}",
                 ) from None  # fmt: skip
+            outputs_json = dump_outputs(outputs)
             if protocol == "v2":
                 answer = v2_answer(table.endpoint, route.label, v2_id or request_id, outputs)
             else:
-                answer = mlflow_answer(outputs)
+                answer = mlflow_answer(outputs_json)
             status = 200
             headers = [
                 (b"content-type", b"application/json"),
@@ -276,7 +280,7 @@ class Gateway:
             ]
         except RequestError as error:
             status, outputs = error.status, None
-            answer = problem_body(error.status, error.code, error.detail, path)
+            answer = outputs_json = problem_body(error.status, error.code, error.detail, path)
             headers = [_PROBLEM]
             if request_id:
                 headers.append((b"x-request-id", request_id.encode()))
@@ -289,12 +293,10 @@ class Gateway:
             return
         recorder = self.recorder
         recorder.observe(route.deployment, status, latency_ms)
-        inputs = orjson.dumps({"columns": columns, "data": rows}) if rows is not None else b"null"
+        inputs = b"null" if rows is None else orjson.dumps({"columns": columns, "data": rows})
         recorder.log(
             (request_id, int(time.time() * 1000), route.deployment, route.model, route.version,
-             status, latency_ms, inputs.decode(),
-             orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-             if outputs is not None else answer.decode())
+             status, latency_ms, inputs.decode(), outputs_json.decode())
         )  # fmt: skip
         if outputs is not None and not preview and frame is not None:
             shadows = table.mirrors()
@@ -422,9 +424,22 @@ class Gateway:
 _V2_OF_KIND = {"float": "FP64", "int": "INT64", "bool": "BOOL", "string": "BYTES"}
 
 
+_ID_PREFIX = secrets.token_hex(6)  # this process's; the counter makes each id unique in it
+_ID_COUNTER = itertools.count()
+
+
+def _new_prefix() -> None:
+    global _ID_PREFIX  # a forked worker must not repeat its parent's ids
+    _ID_PREFIX = secrets.token_hex(6)
+
+
+os.register_at_fork(after_in_child=_new_prefix)
+
+
 def _request_id(client: bytes) -> str:
+    """The client's id when valid, else one unique across processes and restarts."""
     if not client:
-        return uuid.uuid4().hex
+        return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
     text = client.decode("latin-1")
     if _REQUEST_ID.match(text) is None:
         raise RequestError(

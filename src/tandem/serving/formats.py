@@ -103,7 +103,7 @@ def parse_json(body: bytes) -> Frame:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, "invalid-json", f"the body is not JSON: {exc}") from None
-    if not isinstance(document, dict) or len(document.keys() & set(MLFLOW_KEYS)) != 1:
+    if type(document) is not dict or sum(key in document for key in MLFLOW_KEYS) != 1:
         raise invalid(
             "the body must be a JSON object with exactly one of "
             + ", ".join(MLFLOW_KEYS)
@@ -253,6 +253,11 @@ def v2_answer(model_name: str, version: str, request_id: str, outputs: list[Any]
     )  # fmt: skip
 
 
-def mlflow_answer(outputs: list[Any]) -> bytes:
-    """MLflow's answer: `{"predictions": [...]}`."""
-    return orjson.dumps({"predictions": outputs}, option=orjson.OPT_SERIALIZE_NUMPY)
+def dump_outputs(outputs: list[Any]) -> bytes:
+    """The predictions as JSON (also what the prediction log keeps)."""
+    return orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def mlflow_answer(outputs_json: bytes) -> bytes:
+    """MLflow's answer, `{"predictions": [...]}`, around `dump_outputs`' JSON."""
+    return b'{"predictions":' + outputs_json + b"}"
