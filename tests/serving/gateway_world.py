@@ -114,7 +114,14 @@ class GatewayProcess:
         return self.proc.wait(60)
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        """Stop it if it still runs: SIGTERM first (a Ray backend takes its cluster down),
+        SIGKILL if that does not do."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
 
@@ -132,6 +139,7 @@ class Load:
     (or connection failure, status 0) recorded."""
 
     url: str
+    prefix: str = "load"  # of the request ids it sends: unique per Load in a test
     body: dict[str, Any] = field(default_factory=lambda: BODY)
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -148,8 +156,9 @@ class Load:
             while not self._stop.is_set():
                 n += 1
                 try:
+                    request_id = f"{self.prefix}-{n}"
                     response = http.post(
-                        "/invocations", json=self.body, headers={"x-request-id": f"load-{n}"}
+                        "/invocations", json=self.body, headers={"x-request-id": request_id}
                     )
                 except httpx.HTTPError:
                     self.answers.append(Answer(0, None, None))

@@ -1,7 +1,7 @@
 """The gateway's prediction log and stats windows, on their own: a bounded queue that drops and
 counts rather than block, sampling, Arrow batches with the columns the hub takes, masking of
 personal columns in every input shape, the shipper's batching, retries under one batch id and
-drain on stop."""
+drain on stop; its drops counted in the stats windows."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from tandem.deployments.models import WindowStats
 from tandem.errors import InvalidInput, TransportError
 from tandem.predictions.models import BATCH_COLUMNS
+from tandem.serving.control import with_dropped_logs
 from tandem.serving.predlog import MASK, PredictionLog, Shipper, batch_schema, mask_inputs, to_arrow
+from tandem.serving.recorder import WindowRecorder
 
 
 def entry(i: int, deployment: str = "d-1", inputs: object = None) -> tuple:
@@ -161,3 +164,16 @@ def test_an_unreachable_hub_at_stop_drops_after_the_drain_deadline():
     shipper.stop(drain_s=0.3)
     assert predlog.take_dropped() == {"d-1": 7}
     assert predlog.pending() == 0
+
+
+def test_dropped_entries_reach_the_stats_windows():
+    recorder = WindowRecorder()
+    recorder.observe("d-1", 200, 0.4)
+    windows = with_dropped_logs(recorder.drain(), {"d-1": 3, "d-2": 5})
+    by_deployment = {w.deployment: w for w in windows}
+    assert (by_deployment["d-1"].requests, by_deployment["d-1"].dropped_logs) == (1, 3)
+    assert (by_deployment["d-2"].requests, by_deployment["d-2"].dropped_logs) == (0, 5)
+    for window in windows:  # what the hub validates
+        assert WindowStats.model_validate(window.model_dump()) == window
+        assert window.end > window.start
+    assert with_dropped_logs([], {}) == []

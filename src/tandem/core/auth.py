@@ -36,6 +36,10 @@ class Action(enum.StrEnum):
     MODEL_READ = "model:read"  # models, versions, their files and aliases
     MODEL_WRITE = "model:write"  # register versions, edit, move aliases, draft <-> review
     MODEL_RELEASE = "model:release"  # stages from ready-for-production on
+    DEPLOYMENT_READ = "deployment:read"  # endpoints, their traffic, history and figures
+    # non-production endpoints: create, deploy, promote, roll back; gateways report with it
+    DEPLOYMENT_WRITE = "deployment:write"
+    DEPLOYMENT_RELEASE = "deployment:release"  # production endpoints: create, change traffic
     PLAN_WRITE = "plan:write"  # the brief and success criteria
     RACI_WRITE = "raci:write"  # who is responsible, accountable, consulted, informed
     AUDIT_READ = "audit:read"
@@ -70,6 +74,7 @@ _READ = frozenset(
         Action.ARTIFACT_READ,
         Action.DATA_READ,
         Action.MODEL_READ,
+        Action.DEPLOYMENT_READ,
     }
 )
 _BUILD = _READ | {
@@ -78,6 +83,7 @@ _BUILD = _READ | {
     Action.DATA_WRITE,
     Action.DATA_DELETE,
     Action.MODEL_WRITE,
+    Action.DEPLOYMENT_WRITE,
 }
 
 ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
@@ -86,12 +92,14 @@ ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
         Role.PRODUCT_MANAGER: _READ | {Action.PLAN_WRITE, Action.RACI_WRITE},
         Role.COMPLIANCE: _READ | {Action.AUDIT_READ, Action.PLAN_WRITE},
         Role.DATA_SCIENTIST: _BUILD | {Action.PLAN_WRITE},
-        Role.ML_ENGINEER: _BUILD | {Action.MODEL_RELEASE, Action.PLAN_WRITE},
+        Role.ML_ENGINEER: _BUILD
+        | {Action.MODEL_RELEASE, Action.DEPLOYMENT_RELEASE, Action.PLAN_WRITE},
         Role.ADMIN: _BUILD
         | {
             Action.PLAN_WRITE,
             Action.RACI_WRITE,
             Action.MODEL_RELEASE,
+            Action.DEPLOYMENT_RELEASE,
             Action.PROJECT_WRITE,
             Action.PROJECT_DELETE,
             Action.MEMBERS_WRITE,

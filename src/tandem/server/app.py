@@ -70,6 +70,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     of an embedded command's start, so the resident process (ADR 16) builds them once."""
     from tandem.audit.api import router as audit_router
     from tandem.data.api import router as data_router
+    from tandem.deployments.api import router as deployments_router
     from tandem.evaluation.api import router as evaluation_router
     from tandem.gc.api import router as gc_router
     from tandem.governance.decisions.api import router as decisions_router
@@ -116,6 +117,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         projects_router,
         data_router,
         registry_router,
+        deployments_router,
         evaluation_router,
         lineage_router,
         plan_router,

@@ -14,6 +14,8 @@ from tandem.data.ingest import HashCache
 from tandem.data.limits import DataLimits
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
+from tandem.deployments.service import DeploymentService, StageReleases
+from tandem.deployments.store import DeploymentStore
 from tandem.evaluation.service import EvaluationService
 from tandem.evaluation.store import EvaluationStore
 from tandem.gc.service import GcService, Purgers
@@ -68,6 +70,7 @@ class Services:
     decisions: DecisionService
     registers: RegisterService
     notifier: Notifier
+    deployments: DeploymentService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -125,6 +128,10 @@ class Services:
             audit, notifier,
         )  # fmt: skip
         registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
+        # TODO(dep): the gates' release_check/record_release/record_rollback once they land
+        deployments = DeploymentService(
+            db, DeploymentStore(), projects, registry, StageReleases(registry), auth, audit
+        )
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
@@ -132,7 +139,7 @@ class Services:
             project_rows=(
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
-                registers.purge_project, registry.purge_project,
+                registers.purge_project, deployments.purge_project, registry.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -159,6 +166,7 @@ class Services:
             decisions=decisions,
             registers=registers,
             notifier=notifier,
+            deployments=deployments,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,

@@ -17,6 +17,7 @@ from sqlalchemy import Column, MetaData
 
 import tandem.audit.tables
 import tandem.data.tables
+import tandem.deployments.tables
 import tandem.evaluation.tables
 import tandem.governance.decisions.tables
 import tandem.governance.gates.tables
@@ -34,6 +35,7 @@ from tandem.store.base import blob_oid_columns, metadata
 TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.audit.tables,
     tandem.data.tables,
+    tandem.deployments.tables,
     tandem.evaluation.tables,
     tandem.governance.decisions.tables,
     tandem.governance.gates.tables,

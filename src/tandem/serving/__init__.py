@@ -10,6 +10,7 @@ answer is counted by a `recorder.Recorder` (stats windows for the hub's controll
 prediction log), and mirrored to shadow deployments by `shadow.ShadowMirror` after the client
 has its answer.
 
-Control plane (`control`, `predlog`, `main`, `ray_backend`): polls the policy, loads models, swaps tables,
-reports windows and ships the prediction log. The gateway talks to the hub only through the SDK.
+Control plane (`control`, `predlog`): polls the policy, loads models, swaps tables, reports
+windows and ships the prediction log. `main` runs it all on uvicorn (`tandem serve`), and
+`ray_backend` on Ray Serve. The gateway talks to the hub only through the SDK.
 """

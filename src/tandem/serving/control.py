@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -176,17 +177,22 @@ class Controller:
                 self._unreachable("policy fetch", exc)
                 if isinstance(exc, TRANSIENT) and self.fetched is None:
                     self._resume_from_state()
-                delay = min(max(delay, self.poll_s) * 2, self.max_backoff_s)
-                self._stop.wait(delay)
+                delay = self._backoff(delay, self.poll_s)
                 continue
             except Exception:  # the thread must live on: the gateway keeps serving
                 log.exception("gateway %s: policy fetch failed", self.gateway)
-                delay = min(max(delay, self.poll_s) * 2, self.max_backoff_s)
-                self._stop.wait(delay)
+                delay = self._backoff(delay, self.poll_s)
                 continue
             delay = self.poll_s
             self._refetch.wait(self.poll_s)
             self._refetch.clear()
+
+    def _backoff(self, delay: float, base: float) -> float:
+        """Wait before the next attempt; the next delay. Doubling up to max_backoff_s, with
+        jitter, so gateways that lost the hub together do not all call it at the same moment."""
+        delay = min(max(delay, base) * 2, self.max_backoff_s)
+        self._stop.wait(delay * random.uniform(0.8, 1.0))
+        return delay
 
     def poll_once(self) -> Policy | None:
         """Fetch the policy if it changed (ETag) and hand it to the loader; the new policy, or
@@ -313,22 +319,22 @@ class Controller:
 
     def _report_loop(self) -> None:
         delay = self.report_s
-        while not self._stop.wait(delay):
+        while not self._stop.wait(self.report_s):
             try:
                 self._report_once()
             except TRANSIENT as exc:
                 self._unreachable("stats report", exc)
-                delay = min(max(delay, self.report_s) * 2, self.max_backoff_s)
+                delay = self._backoff(delay, self.report_s)
                 continue
             except TandemError as exc:  # refused: sending these windows again would not help
                 log.error("gateway %s: stats report refused: %s", self.gateway, exc.message)
                 with self._lock:
                     self._pending.clear()
-                delay = min(max(delay, self.report_s) * 2, self.max_backoff_s)
+                delay = self._backoff(delay, self.report_s)
                 continue
             except Exception:
                 log.exception("gateway %s: stats report failed", self.gateway)
-                delay = min(max(delay, self.report_s) * 2, self.max_backoff_s)
+                delay = self._backoff(delay, self.report_s)
                 continue
             delay = self.report_s
 

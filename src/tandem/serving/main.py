@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,10 @@ def check_endpoint(options: ServeOptions) -> None:
         client.close()
 
 
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(options: ServeOptions) -> None:
     """Run the gateway until it is stopped (SIGINT, SIGTERM)."""
     options.check()
@@ -176,6 +181,11 @@ def serve(options: ServeOptions) -> None:
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,
     }
+    # uvicorn stops gracefully on SIGTERM/SIGINT (requests under way finish, the lifespan ships
+    # the prediction log), then raises the signal again for the handler it found: a stop that
+    # was asked for and done cleanly is exit code 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopped)
     if options.workers == 1:
         uvicorn.run(build_app(options), **settings)
         return

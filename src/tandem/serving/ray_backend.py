@@ -36,7 +36,7 @@ def gateway_deployment(options: ServeOptions) -> Any:
         return build_app(ServeOptions.from_json(options_json))
 
     ingress = serve.ingress(build)()
-    deployment = serve.deployment(
+    deployment: Any = serve.deployment(
         ingress,
         name=f"gateway-{options.endpoint}",
         num_replicas=options.workers,
@@ -53,13 +53,15 @@ def gateway_deployment(options: ServeOptions) -> Any:
 def serve_on_ray(options: ServeOptions, *, block: bool = True) -> None:
     """Run the gateway on Ray Serve until SIGINT/SIGTERM (or return at once, `block=False`)."""
     try:
-        import ray
-        from ray import serve
+        import ray as ray_module
+        from ray import serve as serve_module
     except ImportError as exc:
         raise InvalidInput(
             f"--backend ray needs Ray Serve ({exc.name} is not installed): "
             "pip install 'tandem[ray]'"
         ) from None
+    ray: Any = ray_module  # partly typed: some of its calls are untyped
+    serve: Any = serve_module
     if not ray.is_initialized():
         # The replicas inherit the gateway's settings (hub URL, token, workspace, project).
         env = {k: v for k, v in os.environ.items() if k.startswith("TANDEM_") or k == "PYTHONPATH"}
