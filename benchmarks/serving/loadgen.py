@@ -29,6 +29,7 @@ LOAD_CORE = "1"  # wrk and the Python load generators
 SERVER_CORE = "0"  # the server under test
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+KEEPALIVE_S = 2.0  # the open-loop client's keep-alive expiry, below the servers' timeouts
 
 
 def _lua_string(text: str) -> str:
@@ -148,7 +149,9 @@ class OpenLoopResult:
     late: int = 0  # requests that left more than 10 ms after their slot (the generator lagged)
     latencies_ms: list[float] = field(default_factory=list)
     versions: collections.Counter[str] = field(default_factory=collections.Counter)
-    timeline: list[tuple[float, str]] = field(default_factory=list)  # (second sent, version)
+    # (second sent, version that answered, latency ms from its slot, HTTP status)
+    timeline: list[tuple[float, str, float, int]] = field(default_factory=list)
+    expired: int = 0  # keep-alive connections closed here after KEEPALIVE_S idle
     connections: int = 0
 
     def percentile(self, q: float) -> float | None:
@@ -171,6 +174,7 @@ class OpenLoopResult:
             "max_ms": max(self.latencies_ms) if self.latencies_ms else None,
             "versions": dict(self.versions),
             "connections": self.connections,
+            "expired": self.expired,
         }
 
 
@@ -211,7 +215,11 @@ async def _open_loop(
     events: list[tuple[float, Callable[[], Any]]],
 ) -> OpenLoopResult:
     result = OpenLoopResult(rate=rate, seconds=seconds)
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    # (reader, writer, when it became idle): like any HTTP client's pool, a connection idle
+    # longer than KEEPALIVE_S is closed here rather than reused, since the server closes idle
+    # connections after its own keep-alive timeout (uvicorn: 5 s) and a request sent on one it
+    # is closing fails for a reason that has nothing to do with what is measured.
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     request = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -223,7 +231,14 @@ async def _open_loop(
         at = loop.time() - start
         if at - slot > 0.010:
             result.late += 1
-        conn = idle.pop() if idle else None
+        conn = None
+        while idle and conn is None:
+            reader, writer, since = idle.pop()
+            if loop.time() - since > KEEPALIVE_S:
+                writer.close()
+                result.expired += 1
+            else:
+                conn = (reader, writer)
         try:
             if conn is None:
                 conn = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
@@ -241,7 +256,7 @@ async def _open_loop(
         result.latencies_ms.append(latency)
         version = headers.get(version_header, "-")
         result.versions[version] += 1
-        result.timeline.append((round(at, 3), version))
+        result.timeline.append((round(at, 3), version, latency, status))
         if status >= 300:
             result.failed += 1
             result.failures.append((round(at, 3), f"HTTP {status}"))
@@ -250,7 +265,7 @@ async def _open_loop(
         if headers.get("connection", "").lower() == "close":
             conn[1].close()
         else:
-            idle.append(conn)
+            idle.append((conn[0], conn[1], loop.time()))
 
     tasks = []
     pending_events = sorted(events, key=lambda e: e[0])
@@ -267,7 +282,7 @@ async def _open_loop(
         tasks.append(asyncio.ensure_future(one(slot)))
         result.sent += 1
     await asyncio.gather(*tasks, return_exceptions=True)
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     return result
 

@@ -362,7 +362,7 @@ def zero_failures(
     )
     summary = result.summary()
     first_seen = {}
-    for at, label in result.timeline:
+    for at, label, _, _ in result.timeline:
         first_seen.setdefault(label, at)
     record(
         "failed requests during a traffic change at 200 req/s",
@@ -381,6 +381,7 @@ def zero_failures(
         versions=summary["versions"],
         first_seen=first_seen,
         failures=summary["failures"],
+        client_connections=result.connections,
         action_at_s=seconds / 2,
         goal=0,
     )
@@ -393,10 +394,18 @@ def auto_rollback(
     it at 0% and until the gateway stops answering with it."""
     deployed_at: list[float] = []
     at_zero: list[float] = []
+    errors: list[str] = []
     label = ref
     stop = threading.Event()
 
     def release() -> None:
+        try:
+            deploy()
+        except Exception as exc:  # said in the record: the scenario did not run
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    def deploy() -> None:
+        deployed_at.append(time.perf_counter())  # from the release call: the goal's clock
         world.client.deployments.deploy(
             world.ENDPOINT,
             ref,
@@ -406,9 +415,9 @@ def auto_rollback(
             interval_s=interval_s,
             guards=[guard],
             min_samples=20,
+            trusted=True,
             message=f"benchmark: {what}",
         )
-        deployed_at.append(time.perf_counter())
         while not stop.is_set():
             if world.weights().get(label, 0.0) == 0.0:
                 at_zero.append(time.perf_counter())
@@ -427,7 +436,14 @@ def auto_rollback(
         events=[(2.0, release)],
     )
     stop.set()
-    served = [at for at, version in result.timeline if version == label]
+    served = [at for at, version, _, _ in result.timeline if version == label]
+    # the primary's latency while the candidate served, against before the release
+    release_at = (deployed_at[0] - started) if deployed_at else 2.0
+    until = max(served) if served else release_at
+    during = sorted(
+        ms for at, v, ms, _ in result.timeline if v != label and release_at <= at <= until
+    )
+    before = sorted(ms for at, v, ms, _ in result.timeline if v != label and at < release_at)
     hub_s = at_zero[0] - deployed_at[0] if at_zero and deployed_at else None
     gateway_s = (max(served) - (deployed_at[0] - started)) if served and deployed_at else None
     endpoint = world.client.deployments.get(world.ENDPOINT, world.PROJECT)
@@ -450,13 +466,28 @@ def auto_rollback(
         goal_intervals=2,
         sent=result.sent,
         failed=result.failed,
+        failures=result.failures[:20],
+        primary_p99_ms_before=before[int(len(before) * 0.99)] if before else None,
+        primary_p99_ms_during=during[int(len(during) * 0.99)] if during else None,
+        client_connections=result.connections,
+        errors=errors,
+        history=[
+            (e.kind.value, e.actor, e.after, e.message[:120])
+            for e in world.client.deployments.history(world.ENDPOINT, world.PROJECT, limit=4).items
+        ],
     )
-    world.client.deployments.deploy(world.ENDPOINT, "lr@1", world.PROJECT, message="reset")
-    world.wait_applied()
+    if world.weights() != {"lr@1": 100.0}:
+        world.act("rollback", "benchmark: reset")
 
 
 def run_end_to_end(
-    folder: Path, model: Path, workdir: Path, body: str, seconds: int, record: Record
+    folder: Path,
+    model: Path,
+    workdir: Path,
+    body: str,
+    seconds: int,
+    record: Record,
+    only: tuple[str, ...] = (),
 ) -> list[str]:
     notes: list[str] = []
     world = World(folder, model, workdir, body)
@@ -548,6 +579,8 @@ def run_end_to_end(
             ("auto-rollback", rollbacks),
         ]
         for name, step in steps:
+            if only and name not in only:
+                continue
             try:
                 step()
             except Exception as exc:  # one scenario failing must not lose the others' figures
@@ -573,8 +606,13 @@ def run_all(
     *,
     parts: tuple[str, ...] = ("dataplane", "e2e"),
 ) -> list[str]:
+    """`parts`: "dataplane", "e2e" (every end-to-end step) or "e2e:STEP" for some steps
+    (single, canary, shadow, sticky, switches, auto-rollback)."""
     import importlib.util
 
+    only = tuple(p.split(":", 1)[1] for p in parts if p.startswith("e2e:"))
+    if only:
+        parts = (*parts, "e2e")
     notes: list[str] = []
     model = workdir / "tandem-model"
     tandem_model.prepare(folder, model)
@@ -587,5 +625,5 @@ def run_all(
                 "(tandem.deployments.service) yet"
             )
         else:
-            notes += run_end_to_end(folder, model, workdir, body, seconds, record)
+            notes += run_end_to_end(folder, model, workdir, body, seconds, record, only)
     return notes
