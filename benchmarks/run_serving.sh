@@ -17,7 +17,7 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-PY="$ROOT/.venv/bin/python"
+PY="${TANDEM_PY:-$ROOT/.venv/bin/python}"  # a worktree: TANDEM_PY=<main>/.venv/bin/python
 E="${BENCH_ENV_PREFIX:-/tmp/benchenv}"
 DATA="${SERVING_DATA:-/tmp/bench-serving}"
 RESULTS="$ROOT/benchmarks/results"
