@@ -329,6 +329,20 @@ class World:
         self.wait_applied()
         return endpoint
 
+    def logged_rows(self, wait_s: float = 0.0) -> int:
+        """Rows of this endpoint's prediction log stored in the hub (-1: the hub has no
+        prediction log in this tree); waits `wait_s` for the last batches first."""
+        if not hasattr(self.client, "predictions"):
+            return -1
+        time.sleep(wait_s)
+        segments = self.client.predictions.segments(self.ENDPOINT, self.PROJECT)
+        return sum(segment.rows for segment in segments)
+
+    def logged_rows_note(self) -> str:
+        if not hasattr(self.client, "predictions"):
+            return "queued and batched, NOT stored: this tree has no client.predictions"
+        return "shipped to the hub"
+
     def weights(self) -> dict[str, float]:
         endpoint = self.client.deployments.get(self.ENDPOINT, self.PROJECT)
         return {f"{d.model}@{d.version}": d.weight for d in endpoint.deployments}
@@ -506,15 +520,25 @@ def run_end_to_end(
                 interval_s=3600,
                 message="benchmark: 90/10",
             )
-            closed_loop(
+            stats = closed_loop(
                 record,
                 END_TO_END,
                 "90/10 canary, logging",
                 world.url,
                 body,
                 seconds,
-                logging="shipped to the hub",
+                logging=world.logged_rows_note(),
                 weights=world.weights(),
+            )
+            record(
+                "predictions logged in the hub after a closed-loop point",
+                END_TO_END,
+                _version(),
+                world.logged_rows(wait_s=3.0),
+                "rows",
+                "higher",
+                "90/10 canary",
+                answered=stats["requests"],
             )
             split_and_sticky(
                 record, END_TO_END, world.port, body, canary_label="lr@2", weight=10, sticky=False
