@@ -55,6 +55,9 @@ EXPECTED: dict[str, set[str]] = {
     "plan:write": {"pm", "compliance", "ds", "mle", "padmin"},
     "raci:write": {"pm", "padmin"},
     "model:release": {"mle", "padmin"},
+    "deployment:read": READERS,
+    "deployment:write": BUILDERS,
+    "deployment:release": {"mle", "padmin"},
     "admin": set(),
 }
 RULES = (
@@ -207,6 +210,9 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "gate_id": world.gate_id,
         "number": "1",
         "activity": "evaluation",
+        "endpoint": "churn",
+        "request_id": "r1",
+        "segment": "s1",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -284,6 +290,21 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "src": f"runs/{world.runs[0]}/artifacts/a.txt",
             "dst": f"runs/{world.runs[1]}",
         },
+        ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "fresh"},
+        ("PATCH", "/api/v1/projects/{project}/endpoints/{endpoint}"): {"description": "d"},
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
+            "model": "churn",
+            "version": "1",
+        },
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/stats"): {
+            "gateway": "g",
+            "policy_version": 1,
+            "windows": [],
+        },
+        **{
+            ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): {}
+            for change in ("promote", "pause", "resume", "rollback")
+        },
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -298,12 +319,37 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         params = {"project": "churn"}
     if route.path.endswith("/datasets-diff"):
         params = {"a": "churn@v1", "b": "churn@v1"}
+    if route.path.endswith("/served-at"):
+        params = {"at": "2026-11-03T14:00"}
     request: dict[str, Any] = {"method": method, "url": path, "params": params}
-    if (method, route.path) in bodies:
+    if (method, route.path) == ("POST", PREDICTIONS):
+        request["params"] = {"gateway": "gw", "batch": "b1"}
+        request["content"] = prediction_batch()
+        request["headers"] = {"content-type": "application/vnd.apache.arrow.stream"}
+    elif (method, route.path) in bodies:
         request["json"] = bodies[(method, route.path)]
     elif method == "PUT":
         request["content"] = b"data"
     return request
+
+
+PREDICTIONS = "/api/v1/projects/{project}/endpoints/{endpoint}/predictions"
+
+
+def prediction_batch() -> bytes:
+    """One logged prediction, as a gateway ships it (an Arrow IPC stream)."""
+    import pyarrow as pa
+
+    table = pa.table({
+        "request_id": ["r1"], "at": pa.array([1], pa.int64()), "deployment": ["churn@1"],
+        "model": ["churn"], "version": pa.array([1], pa.int64()),
+        "status": pa.array([200], pa.int32()), "latency_ms": [0.3], "inputs": ["[]"],
+        "output": ["[0]"],
+    })  # fmt: skip
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 # Allowed cells answer with success, except where the world's own state makes the sensible
@@ -319,6 +365,15 @@ RULED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/me/password"): "422",  # the world's users have no password
     ("POST", "/account/password"): "422",
     ("GET", "/projects/{project}/runs/{run_id}/preview/{path:path}"): "415",  # a.txt: no preview
+    # the world's endpoint has logged nothing
+    ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
+    ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
+    # churn@1 serves endpoint churn already, and no rollout is under way to change
+    ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): "409",
+    **{
+        ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): "409"
+        for change in ("promote", "pause", "resume", "rollback")
+    },
 }
 
 
@@ -338,7 +393,8 @@ def expected_answer(route: ServedRoute, method: str, who: str) -> str:
 # refusal must still be what they get (the permission is asked before anything else).
 GHOSTS = {"name": "ghost", "version": "99", "alias": "ghost", "evaluation_id": "ghost",
           "number": "99", "key": "ghost", "activity": "ghost", "path": "ghost.txt",
-          "user": "ghost", "gate_id": "ghost"}  # fmt: skip
+          "user": "ghost", "gate_id": "ghost", "endpoint": "ghost", "request_id": "ghost",
+          "segment": "ghost"}  # fmt: skip
 # the record decides who may: without it, not found is the honest answer to anyone
 RECORD_DECIDES = {"/api/v1/projects/{project}/gates/{gate_id}/cancel"}
 
@@ -412,6 +468,12 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/projects/{project}/lineage/links"): {"src": "nowhere", "dst": "x"},
         ("PUT", "/api/v1/projects/{project}/webhook"): {"url": "not a url"},
         ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
+        ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "Bad Name"},
+        ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
+            "model": "churn",
+            "version": "1",
+            "guards": ["nonsense < 1"],
+        },
     }
 
 
@@ -449,10 +511,10 @@ def test_every_route_against_every_role(worlds: Worlds) -> None:
             order = sorted(PRINCIPALS, key=lambda who: allowed(policy, who))
             for who in order:
                 client, world = worlds.get()
-                headers = {}
+                request = request_for(route, method, world)
+                headers = request.pop("headers", {})
                 if who != "anonymous":
                     headers["authorization"] = f"Bearer {world.tokens[who]}"
-                request = request_for(route, method, world)
                 response = client.request(headers=headers, **request)
                 got = status_class(response.status_code)
                 want = expected_answer(route, method, who)
@@ -466,6 +528,7 @@ def test_every_route_against_every_role(worlds: Worlds) -> None:
                     worlds.dirty()
                 hostile = hostile_request_for(route, method, world)
                 if want in ("401", "403", "404") and hostile is not None:
+                    hostile.pop("headers", None)
                     response = client.request(headers=headers, **hostile)
                     checked += 1
                     if status_class(response.status_code) != want:
@@ -497,6 +560,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "number": "1",
         "key": "loss",
         "evaluation_id": world.evaluation_id,
+        "endpoint": "churn",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tandem.core.auth import Role
 from tandem.core.clock import now_ms
+from tandem.deployments.models import DeployRequest, EndpointCreate
 from tandem.evaluation.models import EvaluationCreate
 from tandem.governance.decisions.models import DecisionCreate
 from tandem.governance.gates.models import GateOpen
@@ -133,10 +134,15 @@ def build_world(services: Services, tmp: Path) -> World:
         owner, "churn", GateOpen(model="churn@1", to=Stage.READY_FOR_REVIEW)
     )
     world.gate_id = opened.id
+    # endpoint `prod` (not a production one), whose gateways ship predictions
+    services.deployments.create_endpoint(owner, "churn", EndpointCreate(name="prod"))
     services.decisions.create_decision(owner, "churn", DecisionCreate(title="t", decision="d"))
     # hypothesis 1, risk 1, and action item 1, which the viewer owns
     registers = services.registers
     registers.add_hypothesis(owner, "churn", HypothesisSet(statement="s", owner="pm"))
     registers.add_risk(owner, "churn", RiskSet(description="d", owner="pm"))
     registers.add_action(owner, "churn", ActionItemCreate(title="t", owner="viewer"))
+    # endpoint `churn` (not production), served by churn@1
+    services.deployments.create_endpoint(owner, "churn", EndpointCreate(name="churn"))
+    services.deployments.deploy(owner, "churn", "churn", DeployRequest(model="churn", version="1"))
     return world

@@ -5,14 +5,11 @@ the activity feed: through the service layer and the REST API."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from governance_world import Team
+from governance_world import Hook, Team
 from starlette.testclient import TestClient
 
 from tandem.core.config import Settings
@@ -38,33 +35,6 @@ def settings(settings: Settings) -> Settings:
     """The webhook receivers here run on loopback, which the outbound policy refuses unless
     the workspace allows it (tests/security/test_outbound.py checks the refusals)."""
     return replace(settings, outbound_allow_hosts=("127.0.0.1",))
-
-
-class Hook:
-    """A webhook receiver on loopback that keeps what it was sent."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["content-length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

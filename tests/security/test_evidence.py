@@ -451,7 +451,12 @@ def test_every_tables_module_is_loaded_for_the_references() -> None:
     }
     assert found == {module.__name__ for module in TABLE_MODULES}
     names = {f"{c.table.name}.{c.name}" for c in blob_references()}
-    assert names == {"artifacts.oid", "dataset_files.oid", "model_version_files.oid"}
+    assert names == {
+        "artifacts.oid",
+        "dataset_files.oid",
+        "model_version_files.oid",
+        "prediction_segments.oid",
+    }
 
 
 # -- blobs in S3 ---------------------------------------------------------------------------------

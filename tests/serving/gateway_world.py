@@ -140,6 +140,7 @@ class Load:
 
     url: str
     prefix: str = "load"  # of the request ids it sends: unique per Load in a test
+    reconnect: bool = False  # a new connection per request (to reach every worker)
     body: dict[str, Any] = field(default_factory=lambda: BODY)
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -151,7 +152,9 @@ class Load:
         return self
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=10) as http:
+        keepalive = 0 if self.reconnect else 20
+        limits = httpx.Limits(max_keepalive_connections=keepalive)
+        with httpx.Client(base_url=self.url, timeout=10, limits=limits) as http:
             n = 0
             while not self._stop.is_set():
                 n += 1

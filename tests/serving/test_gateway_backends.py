@@ -29,8 +29,8 @@ def hub(settings: Settings):
     embedded.close_all()
 
 
-def follow_a_policy_change(hub: Client, url: str) -> Load:
-    with Load(url) as load:
+def follow_a_policy_change(hub: Client, url: str, *, reconnect: bool = False) -> Load:
+    with Load(url, reconnect=reconnect) as load:
         wait_until(lambda: len(load.answers) > 50, "answers from the first version")
         hub.deployments.deploy("prod", V2, "churn", message="replace")
         # every worker or replica has switched once 100 answers in a row come from V2
@@ -46,11 +46,13 @@ def test_two_workers_share_one_port(hub: Client, env, tmp_path: Path):
         tmp_path, env, free_port(), "prod", "-p", "churn", "--poll", "0.2", "--workers", "2"
     ).start()
     try:
-        load = follow_a_policy_change(hub, served.url)
+        # a connection per request: both workers answer, and neither listened before it served
+        load = follow_a_policy_change(hub, served.url, reconnect=True)
         assert load.failed() == []
         assert served.stop() == 0
     finally:
         served.close()
+    assert served.output().count("serving policy 3") == 2  # each worker followed the change
 
 
 @pytest.mark.xdist_group("ray")  # one local Ray cluster at a time on the machine

@@ -1,8 +1,9 @@
 """`tandem serve` as a real process against a real hub (the embedded workspace, or `tandem
 server` on loopback), under real HTTP load: a policy change fails no request; a gateway killed
 with SIGKILL mid-rollout comes back to the recorded policy with what it shipped kept; a killed
-hub does not stop the gateway serving; a version that fails to load leaves the old one serving
-and fails its rollout with the cause."""
+hub does not stop the gateway serving, nor a restart while it is down (the gateway kept its
+policy and model files); a version that fails to load leaves the old one serving and fails its
+rollout with the cause."""
 
 from __future__ import annotations
 
@@ -134,6 +135,35 @@ def test_the_gateway_keeps_serving_while_the_hub_is_down(
         hub.close()
 
 
+def test_a_gateway_restarted_while_the_hub_is_down_serves_the_policy_it_kept(
+    settings: Settings, processes: Processes, env, tmp_path: Path
+):
+    server = processes.server()
+    hub = Client(server.url, settings=settings)
+    register_models(hub)
+    hub.deployments.create("prod", "churn")
+    hub.deployments.deploy("prod", V1, "churn")
+    served = gateway(tmp_path, {**env, "TANDEM_URL": server.url}).start()
+    try:
+        assert predict(served.url).status_code == 200
+        server.kill()
+        served.kill()
+        served.start()  # no hub: the policy and model files it kept
+        assert "the hub is unreachable: serving policy" in served.output()
+        with Load(served.url, prefix="kept") as load:
+            wait_until(lambda: len(load.answers) > 200, "answers with no hub")
+            offline = load.answers[100].request_id
+            server.start()
+            wait_until(lambda: hub.predictions.get("prod", offline, "churn"), "shipped late")
+            hub.deployments.deploy("prod", V2, "churn", message="the hub is back")
+            wait_until(lambda: load.answers[-1].version == V2, "the new policy")
+        assert load.failed() == []
+        assert served.stop() == 0
+    finally:
+        served.close()
+        hub.close()
+
+
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(hub: Client, env, tmp_path):
     hub.deployments.create("prod", "churn")
     hub.deployments.deploy("prod", V1, "churn")
@@ -159,10 +189,10 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(hub: Client, en
             wait_until(lambda: len(load.answers) > seen + 100, "answers after the failure")
         assert load.failed() == []
         assert load.versions() == {V1}
-        assert "Unimportable" in rollout.reason or "test_gateway_process" in rollout.reason
+        assert "No module named 'test_gateway_process'" in rollout.reason  # the gateway's cause
         events = hub.deployments.history("prod", "churn").items
         failed = [event for event in events if event.kind == EventKind.FAILED]
-        assert len(failed) == 1 and failed[0].actor_kind == "gateway"
+        assert len(failed) == 1
         assert failed[0].after == {V1: 100.0}
         assert predict(served.url).headers["x-tandem-version"] == V1
     finally:

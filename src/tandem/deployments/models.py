@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tandem.core.validation import NonNegativeInt
+from tandem.core.validation import MAX_NUMBER, Int64, NonNegativeInt
 from tandem.errors import InvalidInput
 
 
@@ -163,7 +163,9 @@ class DeployRequest(BaseModel):
     )
     interval_s: float = Field(60.0, gt=0, le=86_400, description="canary: seconds per step")
     guards: list[str] = Field([], description='e.g. "error_rate < 0.01", "p99_ms < 50"')
-    min_samples: int = Field(100, ge=1, description="requests a step needs before it may advance")
+    min_samples: int = Field(
+        100, ge=1, le=MAX_NUMBER, description="requests a step needs before it may advance"
+    )
     mirror: float = Field(100.0, gt=0, le=100, description="shadow: percent of traffic copied")
     warm_s: float = Field(
         600.0,
@@ -298,8 +300,8 @@ class WindowStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     deployment: str
-    start: int
-    end: int
+    start: Int64
+    end: Int64
     requests: NonNegativeInt
     errors: NonNegativeInt
     latency_counts: list[NonNegativeInt] = Field(

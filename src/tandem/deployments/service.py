@@ -957,6 +957,11 @@ class DeploymentService:
         endpoints."""
         return self.store.serving_version_pks(conn, project_pk, production)
 
+    def check_endpoint(self, conn: Connection, project_pk: int, project: str, name: str) -> None:
+        """Raise NotFound unless the project has endpoint `name` (the prediction log stores
+        batches only for one that exists). No permission check: the caller made its own."""
+        self._row(conn, project_pk, project, name)
+
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """gc: a purged project's endpoints, history and figures go with it."""
         self.store.purge_project(conn, project_pk)

@@ -441,9 +441,15 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+# Binary bodies a route may take: files (`UPLOAD_BODY`) and batches of Arrow record batches
+# (the prediction log's, up to its own limit, which is past the JSON one).
+UPLOAD_MEDIA_TYPES = ("application/octet-stream", "application/vnd.apache.arrow.stream")
+
+
 def is_upload_route(route: object) -> bool:
     extra = getattr(route, "openapi_extra", None) or {}
-    return "application/octet-stream" in extra.get("requestBody", {}).get("content", {})
+    content = extra.get("requestBody", {}).get("content", {})
+    return any(media in content for media in UPLOAD_MEDIA_TYPES)
 
 
 @contextlib.asynccontextmanager

@@ -27,6 +27,10 @@ BATCH_COLUMNS: dict[str, str] = {
 
 MAX_BATCH_ROWS = 100_000
 MAX_BATCH_BYTES = 64 * 1024 * 1024
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+"""The media type of a shipped batch."""
+PARQUET = "application/vnd.apache.parquet"
+"""The media type of a segment's file."""
 
 
 class BatchAck(BaseModel):

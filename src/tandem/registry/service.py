@@ -421,6 +421,76 @@ class RegistryService:
             project=project, previous=row.stage, stage=stage.value, gate=gate_id,
         )  # fmt: skip
 
+    def move_by_traffic(
+        self,
+        conn: Connection,
+        principal: Principal,
+        project: str,
+        version_pk: int,
+        stage: Stage,
+        *,
+        endpoint: str,
+        cause: str,
+    ) -> Stage | None:
+        """Move a version to `stage` because production traffic moved (`cause`: a release
+        completed on `endpoint`, or a rollback), inside the deployment's transaction, so the
+        stage and the traffic never disagree. The deployment's own permission check is the
+        authority. Returns the stage it left, or None when it was at `stage` already."""
+        row = self.store.version_by_pk(conn, version_pk)
+        if row is None:
+            raise NotFound(f"project {project!r} has no model version with key {version_pk}")
+        previous = Stage(row.stage)
+        if previous is stage:
+            return None
+        names = self.store.version_names(conn, {version_pk})
+        name = names[version_pk][0]
+        self.store.update_version(
+            conn, version_pk, stage=stage.value, stage_changed_at=now_ms(),
+            stage_changed_by=f"{cause} on endpoint {endpoint}",
+        )  # fmt: skip
+        self.audit.record(
+            conn, principal, "model.version.stage", f"{project}/{name}@{row.version}",
+            project=project, previous=previous.value, stage=stage.value, endpoint=endpoint,
+            cause=cause,
+        )  # fmt: skip
+        return previous
+
+    def point_alias(
+        self, conn: Connection, principal: Principal, project: str, alias: str, version_pk: int
+    ) -> None:
+        """Point `alias` of the version's model at it (a release keeps `rollback` on the version
+        it replaced), inside the caller's transaction; audited. No permission check: the
+        calling service checked its own."""
+        row = self.store.version_by_pk(conn, version_pk)
+        if row is None:
+            raise NotFound(f"project {project!r} has no model version with key {version_pk}")
+        current = self.store.by_alias(conn, row.model_pk, alias)
+        if current is not None and current.pk == version_pk:
+            return
+        name = self.store.version_names(conn, {version_pk})[version_pk][0]
+        self.store.set_alias(conn, row.model_pk, alias, version_pk, principal.name, now_ms())
+        self.audit.record(
+            conn, principal, "model.alias.set", f"{project}/{name}@{alias}",
+            project=project, version=row.version,
+        )  # fmt: skip
+
+    def drop_alias_from(
+        self, conn: Connection, principal: Principal, project: str, alias: str, version_pk: int
+    ) -> bool:
+        """Remove `alias` of the version's model if it points at this version (a rollback makes
+        the version it restored no longer a rollback target), inside the caller's transaction;
+        audited. Returns whether it did."""
+        row = self.store.version_by_pk(conn, version_pk)
+        current = self.store.by_alias(conn, row.model_pk, alias) if row is not None else None
+        if current is None or current.pk != version_pk:
+            return False
+        name = self.store.version_names(conn, {version_pk})[version_pk][0]
+        self.store.delete_alias(conn, row.model_pk, alias)
+        self.audit.record(
+            conn, principal, "model.alias.delete", f"{project}/{name}@{alias}", project=project
+        )
+        return True
+
     # -- aliases --------------------------------------------------------------------------
 
     def set_alias(

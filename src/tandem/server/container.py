@@ -35,6 +35,8 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
+from tandem.predictions.service import PredictionService
+from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
 from tandem.projects.store import ProjectStore
 from tandem.registry.cards import CardService
@@ -71,6 +73,7 @@ class Services:
     registers: RegisterService
     notifier: Notifier
     deployments: DeploymentService
+    predictions: PredictionService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -121,7 +124,10 @@ class Services:
             db, PlanStore(), projects, identity, registry, evaluations, tracking, auth, audit
         )
         outbound = OutboundPolicy(settings.outbound_allow_hosts)
-        notifier = Notifier(db, NotificationStore(), projects, auth, audit, outbound)
+        notifier = Notifier(
+            db, NotificationStore(), projects, auth, audit, outbound,
+            activity_members=plan.activity_members,
+        )  # fmt: skip
         decisions = DecisionService(db, DecisionStore(), projects, auth, audit)
         gates = GateService(
             db, GateStore(), projects, plan, decisions, registry, data, tracking, auth,
@@ -132,6 +138,16 @@ class Services:
         deployments = DeploymentService(
             db, DeploymentStore(), projects, registry, StageReleases(registry), auth, audit
         )
+        predictions = PredictionService(
+            db,
+            PredictionStore(is_sqlite=db.is_sqlite),
+            projects,
+            blobs,
+            blob_index,
+            auth,
+            audit,
+            endpoints=deployments,
+        )
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
@@ -140,6 +156,7 @@ class Services:
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
+                predictions.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -167,6 +184,7 @@ class Services:
             registers=registers,
             notifier=notifier,
             deployments=deployments,
+            predictions=predictions,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,

@@ -125,6 +125,9 @@ class Controller:
         self.fetched: Policy | None = None  # the newest policy the hub gave
         self.installed: Policy | None = None  # the policy being served
         self.ready = threading.Event()  # set once a policy is installed
+        # Set once the first policy is installed, or it is clear none will be soon (the hub is
+        # unreachable and no policy was kept, or nothing in it loaded).
+        self.settled = threading.Event()
         self.hub_reachable = True
         self._predictors: dict[str, Any] = {}  # deployment id -> loaded predictor
         self._failed: dict[str, str] = {}  # deployment id -> why it did not load
@@ -152,6 +155,12 @@ class Controller:
         if self.shipper is not None:
             self.shipper.start()
 
+    def wait_settled(self, timeout: float) -> bool:
+        """Wait until the first policy serves (True), or it is clear it will not soon (the hub
+        unreachable with no policy kept, or nothing in it loaded), or `timeout` passes."""
+        self.settled.wait(timeout)
+        return self.ready.is_set()
+
     def stop(self, drain_s: float = 5.0) -> None:
         """Stop the threads: one last stats report, and the prediction log shipped first (for
         up to `drain_s` seconds)."""
@@ -177,6 +186,8 @@ class Controller:
                 self._unreachable("policy fetch", exc)
                 if isinstance(exc, TRANSIENT) and self.fetched is None:
                     self._resume_from_state()
+                if self.fetched is None:
+                    self.settled.set()
                 delay = self._backoff(delay, self.poll_s)
                 continue
             except Exception:  # the thread must live on: the gateway keeps serving
@@ -297,6 +308,8 @@ class Controller:
         if failures and self.installed is not None:
             self._predictors.update(predictors)  # loaded ones are ready for the next policy
             return False
+        if failures and not predictors:
+            self.settled.set()
         if failures:  # nothing serves yet: serve what loaded
             policy = policy.model_copy(
                 update={"routes": [r for r in policy.routes if r.deployment in predictors]}
@@ -308,6 +321,7 @@ class Controller:
             self._keep(policy)
         self.predlog.configure(sampling=policy.sampling, masked_columns=policy.masked_columns)
         self.ready.set()
+        self.settled.set()
         log.info(
             "gateway %s: serving policy %d: %s", self.gateway, policy.policy_version,
             ", ".join(f"{r.model}@{r.version} {r.role.value} {r.weight:g}%" for r in policy.routes)

@@ -13,6 +13,7 @@ and the hub merges their windows.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 OPTIONS_VARIABLE = "TANDEM_SERVE_OPTIONS"  # how uvicorn's worker processes learn the options
 BACKENDS = ("local", "ray")
 HUB_TIMEOUT_S = 10.0  # a hung hub must not stall the poller longer than this
+STARTUP_WAIT_S = 300.0  # at most this long loading the first policy before listening
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +121,16 @@ def build_app(options: ServeOptions, client: Any = None) -> Any:
         poll_s=options.poll_s,
         state=cache / ".policies" / options.project / f"{options.endpoint}.json",
     )
-    gateway.on_startup.append(controller.start)
+
+    async def start() -> None:
+        # Accept connections only once the first policy serves: uvicorn (each worker) and Ray
+        # Serve (each replica) listen after the lifespan's startup, so no request reaches a
+        # gateway that would answer 503 while its models load.
+        controller.start()
+        if not await asyncio.to_thread(controller.wait_settled, STARTUP_WAIT_S):
+            log.warning("gateway %s: listening with no policy serving yet", controller.gateway)
+
+    gateway.on_startup.append(start)
     gateway.on_shutdown.append(controller.stop)
     return gateway
 

@@ -140,6 +140,8 @@ def _sklearn(model: Any, schema: InputSchema) -> Predictor:
         except Exception:  # a shape the shortcut does not handle: the estimator answers
             same = False
         if same:
+            if by_name and score is not None:  # the shadow's scores: the estimator, by name
+                score = _named(score, schema.names)
             return Predictor(schema.named(False), shortcut, score, flavor="sklearn",
                              shortcut="linear")  # fmt: skip
     return Predictor(schema.named(by_name or not schema.numeric), native, score, flavor="sklearn")
@@ -165,6 +167,13 @@ def _sklearn_score(model: Any) -> Callable[[Any], Outputs] | None:
         return column.tolist()  # type: ignore[no-any-return]
 
     return score
+
+
+def _named(call: Callable[[Any], Outputs], names: list[str]) -> Callable[[Any], Outputs]:
+    def on_frame(x: Any) -> Outputs:
+        return call(_pandas(x, names))
+
+    return on_frame
 
 
 def _pandas(matrix: Any, columns: list[str]) -> Any:

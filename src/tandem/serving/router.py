@@ -39,11 +39,11 @@ class Route:
     mirror: float
     predictor: Predictor
     max_rows: int
+    label: str = ""  # `model@version`, as headers, metrics and the history name it
 
-    @property
-    def label(self) -> str:
-        """`model@version`, as headers, metrics and the history name it."""
-        return f"{self.model}@{self.version}"
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", f"{self.model}@{self.version}")
 
 
 class _Spread:
@@ -71,7 +71,8 @@ class RoutingTable:
 
     __slots__ = (
         "_bounds", "_mirror_spread", "_serving", "_spread", "_total", "endpoint",
-        "policy_version", "preview", "routes", "shadows", "sticky_key",
+        "policy_version", "preview", "routes", "shadows", "sticky_field", "sticky_header",
+        "sticky_key",
     )  # fmt: skip
 
     def __init__(
@@ -85,6 +86,12 @@ class RoutingTable:
         self.policy_version = policy_version
         self.routes: tuple[Route, ...] = tuple(routes)
         self.sticky_key = sticky_key
+        # `header:X-User` or `field:customer_id`, split once for the request path
+        kind, _, name = (sticky_key or "").partition(":")
+        self.sticky_header: bytes | None = (
+            name.strip().lower().encode("latin-1") if kind == "header" and name.strip() else None
+        )
+        self.sticky_field: str | None = name.strip() if kind == "field" and name.strip() else None
         serving = [r for role in _SERVING for r in routes if r.role == role and r.weight > 0]
         self._serving: tuple[Route, ...] = tuple(serving)
         bounds, total = [], 0.0

@@ -73,6 +73,9 @@ class ItemContext:
     fresh: list[Evaluation] = field(repr=False)
     stale: dict[str, str]
     waived: dict[str, int]  # criterion key -> the number of the decision that waived it
+    # the versions of this model taking production traffic (RollbackTargets), or None when no
+    # deployments domain is wired (the registry's stages stand in for it)
+    serving: list[int] | None
     raci: Raci
     required: list[str]
     waiting: list[str]
@@ -309,6 +312,37 @@ def monitoring_plan(ctx: ItemContext) -> Result:
 
 @item(Item.ROLLBACK_TARGET, "A rollback target exists")
 def rollback_target(ctx: ItemContext) -> Result:
+    """Another version of the model serves a production endpoint (a rollout replacing it keeps
+    it as the endpoint's rollback target), or a first release is accepted by a decision."""
+    if ctx.serving is None:
+        return _rollback_target_by_stage(ctx)
+    version = ctx.version
+    others = [v for v in ctx.serving if v != version.version]
+    if others:
+        return (
+            True,
+            f"version {others[-1]} serves production: it is the rollback target",
+            [f"models/{version.model}@{others[-1]}"],
+        )
+    linked = ctx.accepted_decisions
+    if linked:
+        return (
+            True,
+            f"a first release, accepted in decision {linked[0]}",
+            [f"decisions/{linked[0]}"],
+        )
+    return (
+        False,
+        (
+            f"no other version of {version.model} serves a production endpoint; for a first "
+            "release, link an accepted decision record to this version"
+        ),
+        [],
+    )
+
+
+def _rollback_target_by_stage(ctx: ItemContext) -> Result:
+    """Without a deployments domain: another version in production, the alias `rollback`."""
     version, principal, project = ctx.version, ctx.principal, ctx.project
     production = ctx.registry.list_versions(
         principal, project, version.model, stage=Stage.PRODUCTION, limit=5

@@ -12,6 +12,11 @@ Rules, all checked here so every face enforces them:
   the version in the same transaction. Sign-offs on one gate are serialised on the gate's row,
   so two last approvals cannot both miss the pass.
 - A criterion is waived only by its owner role, and the waiver is an accepted decision record.
+- Production traffic and stages never disagree: a production endpoint takes only a version
+  that passed its gate to ready-for-production (`release_check`), and the deployments domain
+  records each completed release and each rollback here (`record_release`, `record_rollback`,
+  in its own transaction; gates/releases.py). What serves production comes back through the
+  `RollbackTargets` protocol, which the deployments domain implements.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ from tandem.governance.gates.models import (
     SignOffCreate,
     WaiverCreate,
 )
+from tandem.governance.gates.releases import RELEASABLE, ReleaseRecords
+from tandem.governance.gates.releases import RollbackTargets as RollbackTargets
 from tandem.governance.gates.store import GateRow, GateStore
 from tandem.governance.notifications.service import Notifier, Outbox
 from tandem.governance.plan.models import Criterion, GatePolicy, PolicyItem, Raci
@@ -95,6 +102,13 @@ class GateService:
         self.auth = auth
         self.audit = audit
         self.notifier = notifier
+        self.rollback_targets: RollbackTargets | None = None
+        self.releases = ReleaseRecords(projects, registry, audit)
+
+    def use_rollback_targets(self, targets: RollbackTargets) -> None:
+        """Read what serves production from `targets` (the DeploymentService), from now on:
+        the container calls it once both services exist."""
+        self.rollback_targets = targets
 
     # -- opening and reading ------------------------------------------------------------
 
@@ -343,6 +357,111 @@ class GateService:
             )
         return self.get(principal, project, gate_id)
 
+    # -- releases: the stage side of production traffic ------------------------------------
+
+    def release_check(
+        self, principal: Principal, project: str, model: str, selector: str
+    ) -> ModelVersion:
+        """The version `model@selector` if it may take production traffic: it passed its gate
+        to ready-for-production, or is in production. The deployments domain asks before a
+        production endpoint deploys it.
+
+        Raises:
+            Conflict: any other stage; the message names the stage and the version's open gate
+                with what it waits for, or the `tandem gate open` command that starts it.
+        """
+        version = self.registry.get_version(principal, project, model, selector)
+        if version.stage in RELEASABLE:
+            return version
+        target = f"{version.model}@{version.version}"
+        refused = (
+            f"{target} is {version.stage.value}: a production endpoint takes only a version that "
+            "passed its gate to ready-for-production"
+        )
+        if version.stage is Stage.RETIRED:
+            raise Conflict(f"{refused}; a retired version stays retired: register a new one")
+        with self.db.read() as conn:
+            project_pk = self.projects.access(conn, principal, project, Action.MODEL_READ)
+            row = self._open_row(conn, project_pk, version)
+        if row is not None:
+            gate = self.get(principal, project, row.id)
+            missing = [f"{i.key}: {i.detail}" for i in gate.checklist if not i.holds]
+            waits = (
+                f"waits for {'; '.join(missing)}"
+                if missing
+                else f"passes: `tandem models stage {target} {gate.to_stage.value} -p {project}`"
+            )
+            raise Conflict(
+                f"{refused}; its gate {gate.id} to {gate.to_stage.value} is open and {waits}",
+                stage=version.stage.value,
+                gate=gate.id,
+            )
+        after = next(iter(NEXT[version.stage]))
+        command = f"tandem gate open {target} --to {after.value} -p {project}"
+        raise Conflict(
+            f"{refused}; open its gate with `{command}`",
+            stage=version.stage.value,
+            command=command,
+        )
+
+    def record_release(
+        self,
+        conn: Connection,
+        principal: Principal,
+        project: str,
+        *,
+        released_version_pk: int,
+        replaced_version_pk: int | None,
+        endpoint: str,
+        evidence: dict[str, Any],
+    ) -> list[str]:
+        """Record a release that completed on production endpoint `endpoint`, inside the
+        deployment's transaction, after it wrote the endpoint's new weights: the released
+        version becomes `production`; the one it replaced goes back to `ready-for-production`
+        unless a production endpoint still serves it (read in this transaction), and the
+        model's alias `rollback` points at it. Audited (`model.release`, with `evidence`). No
+        permission check: the deployment checked `deployment:release`.
+
+        Returns:
+            What changed, one line each (for the deployment event's evidence).
+
+        Raises:
+            Conflict: the released version is not ready-for-production or production.
+            NotFound: a version key that is not in the project.
+        """
+        return self.releases.record_release(
+            conn, principal, project, self.rollback_targets,
+            released_version_pk=released_version_pk, replaced_version_pk=replaced_version_pk,
+            endpoint=endpoint, evidence=evidence,
+        )  # fmt: skip
+
+    def record_rollback(
+        self,
+        conn: Connection,
+        principal: Principal,
+        project: str,
+        *,
+        restored_version_pk: int,
+        withdrawn_version_pk: int,
+        endpoint: str,
+    ) -> list[str]:
+        """Record a rollback on production endpoint `endpoint`, inside the deployment's
+        transaction: the restored version becomes `production` again (a rollback is never
+        refused: one that left the release stages stays where it is, and the audit says so);
+        the withdrawn one goes back to `ready-for-production` unless a production endpoint
+        still serves it (call it after writing the endpoint's new weights); the alias
+        `rollback` leaves the restored version. Audited (`model.rollback`). No permission
+        check: the deployment checked its own.
+
+        Returns:
+            What changed, one line each.
+        """
+        return self.releases.record_rollback(
+            conn, principal, project, self.rollback_targets,
+            restored_version_pk=restored_version_pk, withdrawn_version_pk=withdrawn_version_pk,
+            endpoint=endpoint,
+        )  # fmt: skip
+
     # -- waivers ----------------------------------------------------------------------------
 
     def waive(self, principal: Principal, project: str, gate_id: str, data: WaiverCreate) -> Gate:
@@ -579,6 +698,7 @@ class GateService:
             project_pk = self.projects.access(conn, principal, project, Action.MODEL_READ)
             version_pk = self.registry.version_pk(conn, project_pk, version.model, version.version)
             waived = self.waivers(conn, version_pk)
+            serving = self._serving(conn, project_pk, version.model)
         context = ItemContext(
             principal=principal,
             project=project,
@@ -589,6 +709,7 @@ class GateService:
             fresh=fresh,
             stale=stale,
             waived=waived,
+            serving=serving,
             raci=raci,
             required=required,
             waiting=waiting,
@@ -599,6 +720,14 @@ class GateService:
             decisions=self.decisions,
         )
         return evaluate(CHECKLISTS[to], context)
+
+    def _serving(self, conn: Connection, project_pk: int, model: str) -> list[int] | None:
+        """The versions of `model` taking production traffic, or None with no deployments."""
+        if self.rollback_targets is None:
+            return None
+        pks = self.rollback_targets.serving_versions(conn, project_pk)
+        rows = self.registry.versions_by_pk(conn, sorted(pks)).values()
+        return sorted(int(row.version) for row in rows if row.name == model)
 
     # -- rows -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ admin allows the host); delivery checks it again, as DNS may have changed since.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT_S = 3.0
 MAX_WEBHOOK_URL = 2000
+
+ActivityMembers = Callable[[Connection, int, str], list[str]]
+"""(conn, project_pk, activity) -> the project's members the RACI names for the activity
+(`PlanService.activity_members`, wired by the container: notifications do not import the plan)."""
 
 
 class Outbox:
@@ -55,6 +59,8 @@ class Notifier:
         auth: Authorizer,
         audit: AuditLog,
         outbound: OutboundPolicy | None = None,
+        *,
+        activity_members: ActivityMembers | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -62,6 +68,7 @@ class Notifier:
         self.auth = auth
         self.audit = audit
         self.outbound = outbound or OutboundPolicy()
+        self.activity_members = activity_members
 
     # -- writing (inside the caller's transaction) -----------------------------------------
 
@@ -84,6 +91,35 @@ class Notifier:
         self.store.add(conn, project_pk, names, kind, message, link, now_ms())
         url = self.store.webhook_url(conn, project_pk)
         outbox.add(project, url, f"{', '.join('@' + m for m in names)}: {message} ({link})")
+
+    def notify_activity(
+        self,
+        conn: Connection,
+        outbox: Outbox,
+        project: str,
+        project_pk: int,
+        activity: str,
+        kind: str,
+        message: str,
+        link: str,
+        *,
+        skip: Iterable[str] = (),
+    ) -> list[str]:
+        """Tell every member the RACI names for `activity` (R, A, C or I alike) who still
+        belongs to the project, except those in `skip` (e.g. whoever made the change), e.g.
+        `notify_activity(conn, outbox, "churn", pk, "deployment", "deployment", "churn-lr@3 is
+        at 25% on prod", "/projects/churn/endpoints/prod")`. Runs inside the caller's
+        transaction, which checked its own permission; `deliver(outbox)` after it commits.
+
+        Returns:
+            The members notified, sorted (none when the RACI has no such activity).
+        """
+        if self.activity_members is None:
+            raise RuntimeError("the Notifier was built without the RACI (activity_members)")
+        skipped = set(skip)
+        members = [m for m in self.activity_members(conn, project_pk, activity) if m not in skipped]
+        self.notify(conn, outbox, project, project_pk, members, kind, message, link)
+        return members
 
     def deliver(self, outbox: Outbox) -> None:
         """Send what the committed transaction queued; failures are logged and audited, never

@@ -172,12 +172,15 @@ class RaciLetter(enum.StrEnum):
     INFORMED = "I"
 
 
+DEPLOYMENT_ACTIVITY = "deployment"
+"""Deploying to, promoting on and rolling back an endpoint: its members are notified of each."""
+
 DEFAULT_ACTIVITIES = (
     "data-preparation",
     "training",
     "evaluation",
     "release-approval",
-    "deployment",
+    DEPLOYMENT_ACTIVITY,
     "monitoring",
     "incident-response",
 )

@@ -526,6 +526,16 @@ class PlanService:
         its access to the project."""
         return self.store.raci(conn, project_pk)
 
+    def activity_members(self, conn: Connection, project_pk: int, activity: str) -> list[str]:
+        """The members the RACI names for `activity` (with any letter) who still belong to the
+        project, for the Notifier inside the caller's transaction. No permission check: the
+        caller checked its access to the project."""
+        named = self.store.raci(conn, project_pk).get(activity, {})
+        if not named:
+            return []
+        members = self.identity.member_names_in(conn, project_pk)
+        return sorted(m for m in named if m in members)
+
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """Delete everything the plan holds about a purged project, for gc inside its
         transaction. No permission check: gc checked."""
