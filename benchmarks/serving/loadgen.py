@@ -59,8 +59,12 @@ def wrk(
         script.write("\n".join(lines) + "\n")
     try:
         base = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", "-c1", "-s", script.name]
+        warmed = 0
         if warmup:
-            subprocess.run([*base, f"-d{warmup}s", url], check=True, capture_output=True)
+            done = subprocess.run(
+                [*base, f"-d{warmup}s", url], check=True, capture_output=True, text=True
+            )
+            warmed = parse_wrk(done.stdout)["requests"]
         result = subprocess.run(
             [*base, f"-d{seconds}s", "--latency", url], check=True, capture_output=True, text=True
         )
@@ -68,6 +72,7 @@ def wrk(
         Path(script.name).unlink(missing_ok=True)
     stats = parse_wrk(result.stdout)
     stats["seconds"] = seconds
+    stats["warmup_requests"] = warmed
     stats["output"] = result.stdout
     return stats
 

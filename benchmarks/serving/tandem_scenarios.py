@@ -510,7 +510,29 @@ def run_end_to_end(
         steps: list[tuple[str, Callable[[], Any]]] = []
 
         def single() -> None:
-            closed_loop(record, END_TO_END, "single deployment", world.url, body, seconds)
+            # the strict baseline: no prediction log (the peers keep none); then with it
+            world.client.deployments.update(world.ENDPOINT, world.PROJECT, sampling=0.0)
+            world.wait_applied()
+            closed_loop(
+                record,
+                END_TO_END,
+                "single deployment",
+                world.url,
+                body,
+                seconds,
+                logging="off (sampling 0)",
+            )
+            world.client.deployments.update(world.ENDPOINT, world.PROJECT, sampling=1.0)
+            world.wait_applied()
+            closed_loop(
+                record,
+                END_TO_END,
+                "single deployment, logging",
+                world.url,
+                body,
+                seconds,
+                logging=world.logged_rows_note(),
+            )
 
         def canary() -> None:
             world.deploy(
@@ -520,6 +542,7 @@ def run_end_to_end(
                 interval_s=3600,
                 message="benchmark: 90/10",
             )
+            rows_before = world.logged_rows(wait_s=2.0)  # the previous point shipped
             stats = closed_loop(
                 record,
                 END_TO_END,
@@ -534,11 +557,11 @@ def run_end_to_end(
                 "predictions logged in the hub after a closed-loop point",
                 END_TO_END,
                 _version(),
-                world.logged_rows(wait_s=3.0),
+                world.logged_rows(wait_s=3.0) - rows_before,
                 "rows",
                 "higher",
                 "90/10 canary",
-                answered=stats["requests"],
+                answered=stats["requests"] + stats["warmup_requests"],
             )
             split_and_sticky(
                 record, END_TO_END, world.port, body, canary_label="lr@2", weight=10, sticky=False
