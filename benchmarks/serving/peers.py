@@ -67,11 +67,13 @@ def started(
     workdir: Path,
     body: str,
     env: dict[str, str] | None = None,
+    *,
+    pin: bool = True,
 ) -> Iterator[tuple[Server, bytes]]:
     log = workdir / f"{name}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            pinned(cmd),
+            pinned(cmd) if pin else cmd,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -107,7 +109,9 @@ def mlflow_serve(folder: Path, workdir: Path, body: str) -> contextlib.AbstractC
     return started("mlflow", cmd, "/invocations", port, workdir, body, env)
 
 
-def ray_serve(folder: Path, workdir: Path, body: str) -> contextlib.AbstractContextManager:  # type: ignore[type-arg]
+def ray_serve(
+    folder: Path, workdir: Path, body: str, *, pin: bool = True
+) -> contextlib.AbstractContextManager:  # type: ignore[type-arg]
     port = free_port()
     cmd = [
         f"{ENV}-rayserve/bin/python",
@@ -119,7 +123,7 @@ def ray_serve(folder: Path, workdir: Path, body: str) -> contextlib.AbstractCont
     ]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)  # a local Ray, never a cluster
-    return started("rayserve", cmd, "/invocations", port, workdir, body, env)
+    return started("rayserve", cmd, "/invocations", port, workdir, body, env, pin=pin)
 
 
 def fastapi_constant(workdir: Path, body: str) -> contextlib.AbstractContextManager:  # type: ignore[type-arg]

@@ -142,6 +142,12 @@ def measure_peers(
             env_version("rayserve", "ray"),
             "local, 1 replica",
         ),
+        "rayserve-unpinned": (
+            lambda: peers.ray_serve(folder, workdir, body, pin=False),
+            "Ray Serve",
+            env_version("rayserve", "ray"),
+            "local, 1 replica, unpinned (both cores)",
+        ),
         "fastapi": (
             lambda: peers.fastapi_constant(workdir, body),
             "FastAPI constant",
@@ -166,7 +172,8 @@ def ratios() -> dict[str, Any]:
     def find(tool: str, variant: str | None = None) -> dict[str, Any] | None:
         for rec in RECORDS:
             same = rec["bench"].startswith("one-row predict") and rec["tool"] == tool
-            if same and (variant is None or rec["variant"] == variant):
+            pinned = "unpinned" not in rec["variant"]  # the goals compare like with like
+            if same and pinned and (variant is None or rec["variant"] == variant):
                 return rec
         return None
 
@@ -201,7 +208,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folder", type=Path, required=True, help="make_model.py's --out")
     ap.add_argument("--seconds", type=int, default=10, help="per closed-loop point")
-    ap.add_argument("--peers", default="mlflow,rayserve,fastapi")
+    ap.add_argument("--peers", default="mlflow,rayserve,rayserve-unpinned,fastapi")
     ap.add_argument("--no-tandem", action="store_true")
     ap.add_argument("--tandem-parts", default="dataplane,e2e", help="dataplane, e2e or both")
     ap.add_argument("--json", type=Path, required=True)
