@@ -2,14 +2,14 @@
 # Serving (issue 22): tandem's gateway next to `mlflow models serve` (1 worker), Ray Serve (local)
 # and a bare FastAPI app, with the model's own predict as the floor, in one invocation:
 #
-#   benchmarks/run_serving.sh                      # about 6 min: 10 s per closed-loop point
-#   SECONDS_PER_POINT=5 benchmarks/run_serving.sh  # shorter
+#   benchmarks/run_serving.sh                      # about 12 min: 10 s per point, 3 rounds
+#   SECONDS_PER_POINT=5 benchmarks/run_serving.sh --rounds 1   # shorter
 #   benchmarks/run_serving.sh --peers mlflow,fastapi --tandem-parts dataplane   # a part
 #
 # One model file: a one-feature scikit-learn LogisticRegression that MLflow 3.x saves as skops
 # (make_model.py, in MLflow's venv); tandem registers the very same bytes. One body: one row in
 # MLflow's `dataframe_split` JSON. Closed loop: wrk, 1 thread, 1 connection, on core 1; servers
-# on core 0 (taskset). Open loop (traffic changes at 200 req/s): benchmarks/serving/loadgen.py.
+# on core 0 (taskset), in rounds of rotating order (medians). Open loop (traffic changes at 200 req/s): benchmarks/serving/loadgen.py.
 # Peers live in their own virtual environments (/tmp/benchenv-<tool>, made here if missing,
 # with tandem's scikit-learn version so both load the file with the same library). Needs wrk.
 # Writes benchmarks/results/serving-<date>.json (records, ratios, notes) and appends the BENCH

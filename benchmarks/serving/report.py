@@ -35,14 +35,20 @@ def render(path: Path) -> str:
         (r for r in closed if r["tool"] == "tandem" and r["variant"] == "single deployment"), None
     )
     out += [
-        "| server | variant | req/s | p50 ms | p99 ms | failed | tandem e2e single / this "
-        "| load before |",
-        "|---|---|---|---|---|---|---|---|",
+        "| server | variant | round | req/s | p50 ms | p99 ms | failed "
+        "| tandem e2e single (same round) / this | load before |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    singles = {
+        r.get("round"): r for r in closed
+        if r["tool"] == "tandem" and r["variant"] == "single deployment"
+    }  # fmt: skip
     for r in closed:
-        ratio = single["value"] / r["value"] if single and r["value"] else None
+        base = singles.get(r.get("round"), single)
+        ratio = base["value"] / r["value"] if base and r["value"] else None
         out.append(
-            f"| {r['tool']} | {r['variant']} | {fmt(r['value'])} | {fmt(r.get('p50_ms'))} | "
+            f"| {r['tool']} | {r['variant']} | {r.get('round', '-')} | {fmt(r['value'])} "
+            f"| {fmt(r.get('p50_ms'))} | "
             f"{fmt(r.get('p99_ms'))} | {r.get('failed', '-')} | {fmt(ratio)}x "
             f"| {r.get('load_before', '-')} |"
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import peers
+import tandem_scenarios
 from emit import emit
 from loadgen import LOAD_CORE, SERVER_CORE, wrk
 
@@ -125,57 +125,60 @@ def own_predict(folder: Path) -> None:
             )
 
 
-def measure_peers(
-    folder: Path, workdir: Path, body: str, expected: dict[str, Any], seconds: int, which: list[str]
-) -> None:
-    want = [expected["prediction"]]
+PEERS = {  # name -> (tool, venv, package, variant)
+    "mlflow": ("mlflow models serve", "mlflow", "mlflow", "1 worker, env-manager local"),
+    "rayserve": ("Ray Serve", "rayserve", "ray", "local, 1 replica"),
+    "rayserve-unpinned": (
+        "Ray Serve", "rayserve", "ray", "local, 1 replica, unpinned (both cores)",
+    ),
+    "fastapi": ("FastAPI constant", "fastapi", "fastapi", "parses the body, no model"),
+}  # fmt: skip
+
+
+def measure_peer(
+    name: str, folder: Path, workdir: Path, body: str, expected: dict[str, Any], seconds: int,
+    **extra: Any,
+) -> None:  # fmt: skip
+    """Start one peer, check its answer, one closed-loop point, stop it."""
     starts = {
-        "mlflow": (
-            lambda: peers.mlflow_serve(folder, workdir, body),
-            "mlflow models serve",
-            env_version("mlflow", "mlflow"),
-            "1 worker, env-manager local",
-        ),
-        "rayserve": (
-            lambda: peers.ray_serve(folder, workdir, body),
-            "Ray Serve",
-            env_version("rayserve", "ray"),
-            "local, 1 replica",
-        ),
-        "rayserve-unpinned": (
-            lambda: peers.ray_serve(folder, workdir, body, pin=False),
-            "Ray Serve",
-            env_version("rayserve", "ray"),
-            "local, 1 replica, unpinned (both cores)",
-        ),
-        "fastapi": (
-            lambda: peers.fastapi_constant(workdir, body),
-            "FastAPI constant",
-            env_version("fastapi", "fastapi"),
-            "parses the body, no model",
-        ),
+        "mlflow": lambda: peers.mlflow_serve(folder, workdir, body),
+        "rayserve": lambda: peers.ray_serve(folder, workdir, body),
+        "rayserve-unpinned": lambda: peers.ray_serve(folder, workdir, body, pin=False),
+        "fastapi": lambda: peers.fastapi_constant(workdir, body),
     }
-    for name in which:
-        start, tool, version, variant = starts[name]
-        with start() as (server, answer):
-            got = peers.predictions(answer)
-            correct = name == "fastapi" or got == want
-            if not correct:
-                print(f"{tool}: answered {got}, expected {want}", file=sys.stderr)
-            closed_loop(tool, version, variant, server.url, body, seconds, correct=correct)
+    tool, venv, package, variant = PEERS[name]
+    with starts[name]() as (server, answer):
+        got, want = peers.predictions(answer), [expected["prediction"]]
+        correct = name == "fastapi" or got == want
+        if not correct:
+            print(f"{tool}: answered {got}, expected {want}", file=sys.stderr)
+        closed_loop(tool, env_version(venv, package), variant, server.url, body, seconds,
+                    correct=correct, **extra)  # fmt: skip
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def ratios() -> dict[str, Any]:
-    """The goals' ratios from the closed-loop records, for tandem end to end and for its data
-    plane alone."""
+    """The goals' ratios from the closed-loop records (medians over the rounds), for tandem end
+    to end and for its data plane alone."""
 
     def find(tool: str, variant: str | None = None) -> dict[str, Any] | None:
-        for rec in RECORDS:
-            same = rec["bench"].startswith("one-row predict") and rec["tool"] == tool
-            pinned = "unpinned" not in rec["variant"]  # the goals compare like with like
-            if same and pinned and (variant is None or rec["variant"] == variant):
-                return rec
-        return None
+        found = [
+            rec for rec in RECORDS
+            if rec["bench"].startswith("one-row predict") and rec["tool"] == tool
+            and "unpinned" not in rec["variant"]  # the goals compare like with like
+            and (variant is None or rec["variant"] == variant)
+        ]  # fmt: skip
+        if not found:
+            return None
+        return {
+            key: median([rec[key] for rec in found if rec.get(key) is not None])
+            for key in ("value", "p50_ms", "p99_ms")
+        } | {"n": len(found)}
 
     out: dict[str, Any] = {}
     for tool in ("tandem", "tandem (data plane, no hub)"):
@@ -190,17 +193,22 @@ def ratios() -> dict[str, Any]:
             other = find(peer)
             if other and other["value"]:
                 out[f"{tool} / {peer}, req/s"] = {
-                    "ratio": single["value"] / other["value"],
-                    "goal": goal,
-                }
+                    "ratio": single["value"] / other["value"], "goal": goal,
+                    "rounds": min(single["n"], other["n"]),
+                }  # fmt: skip
         out[f"{tool}: single p99 ms"] = {"value": single["p99_ms"], "goal": 5.0}
+        # back to back: the single deployment with the same logging, then the canary, the shadow
+        base = find(tool, "single deployment, logging") or single
         canary, shadow = find(tool, "90/10 canary, logging"), find(tool, "100% shadow")
         if canary:
-            delta = canary["p50_ms"] - single["p50_ms"]
-            out[f"{tool}: canary p50 delta ms"] = {"value": delta, "goal": 0.3}
+            out[f"{tool}: canary p50 delta ms"] = {
+                "value": canary["p50_ms"] - base["p50_ms"], "goal": 0.3,
+                "against": "single deployment, logging" if base is not single else "single",
+            }  # fmt: skip
         if shadow:
-            delta = shadow["p99_ms"] - single["p99_ms"]
-            out[f"{tool}: shadow p99 delta ms"] = {"value": delta, "goal": 1.0}
+            out[f"{tool}: shadow p99 delta ms"] = {
+                "value": shadow["p99_ms"] - base["p99_ms"], "goal": 1.0,
+            }  # fmt: skip
     return out
 
 
@@ -208,6 +216,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folder", type=Path, required=True, help="make_model.py's --out")
     ap.add_argument("--seconds", type=int, default=10, help="per closed-loop point")
+    ap.add_argument("--rounds", type=int, default=3, help="closed-loop rounds over the servers")
     ap.add_argument("--peers", default="mlflow,rayserve,rayserve-unpinned,fastapi")
     ap.add_argument("--no-tandem", action="store_true")
     ap.add_argument("--tandem-parts", default="dataplane,e2e", help="dataplane, e2e or both")
@@ -219,20 +228,46 @@ def main() -> None:
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     notes: list[str] = []
     own_predict(a.folder)
-    measure_peers(
-        a.folder, workdir, body, expected, a.seconds, [p for p in a.peers.split(",") if p]
-    )
-    if a.no_tandem:
-        notes.append("tandem not measured (--no-tandem)")
-    elif importlib.util.find_spec("tandem.serving") is None:
-        notes.append("tandem not measured: this tree has no tandem.serving (the gateway) yet")
-    else:
-        import tandem_scenarios
-
-        parts = tuple(p for p in a.tandem_parts.split(",") if p)
-        notes += tandem_scenarios.run_all(
-            a.folder, workdir, body, expected, a.seconds, record, parts=parts
-        )
+    parts = tuple(p for p in a.tandem_parts.split(",") if p) if not a.no_tandem else ()
+    only = tuple(p.split(":", 1)[1] for p in parts if p.startswith("e2e:"))
+    want_e2e = any(p == "e2e" or p.startswith("e2e:") for p in parts)
+    world = None
+    if want_e2e and not tandem_scenarios.e2e_available():
+        notes.append("tandem end to end not measured: this tree has no tandem serve / hub side")
+    elif want_e2e:
+        model = tandem_scenarios.prepare_model(a.folder, workdir)
+        world = tandem_scenarios.World(a.folder, model, workdir, body)
+        try:
+            world.start()
+        except Exception as exc:
+            notes.append(f"tandem end to end not measured: {type(exc).__name__}: {exc}")
+            world.stop()
+            world = None
+    try:
+        # Rounds in rotating order, so a busy minute of the shared machine does not fall on one
+        # server only; the tandem gateway and its hub stay up (idle) while the peers run.
+        names = [p for p in a.peers.split(",") if p] + (["tandem"] if world else [])
+        for round_ in range(a.rounds if names else 0):
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                try:
+                    if name == "tandem":
+                        tandem_scenarios.single_point(world, record, a.seconds, round=round_)
+                    else:
+                        measure_peer(
+                            name, a.folder, workdir, body, expected, a.seconds, round=round_
+                        )
+                except Exception as exc:  # say it, measure the rest
+                    notes.append(f"{name}, round {round_}: {type(exc).__name__}: {exc}")
+                    print(notes[-1], file=sys.stderr, flush=True)
+        if world is not None:
+            notes += tandem_scenarios.run_end_to_end(world, body, a.seconds, record, only)
+    finally:
+        if world is not None:
+            world.stop()
+    if "dataplane" in parts and tandem_scenarios.data_plane_available():
+        model = tandem_scenarios.prepare_model(a.folder, workdir)
+        tandem_scenarios.run_data_plane(model, workdir, body, expected, a.seconds, record)
     result = {
         "started": started,
         "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

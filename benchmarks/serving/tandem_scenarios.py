@@ -234,6 +234,7 @@ class World:
         self.hub.env = {**self.hub.env, "PYTHONPATH": str(ROOT / "src")}
         self.hub.cmd = ["taskset", "-c", LOAD_CORE, *self.hub.cmd]
         self.gateway: subprocess.Popen[bytes] | None = None
+        self.logging = True  # the endpoint's sampling is 1.0 until single_point turns it off
         self.port = 0
         self.client: Any = None
 
@@ -494,183 +495,172 @@ def auto_rollback(
         world.act("rollback", "benchmark: reset")
 
 
+def single_point(world: World, record: Record, seconds: int, **extra: Any) -> None:
+    """The strict baseline for the peers: one deployment, prediction log off (they keep none)."""
+    if world.logging:
+        world.client.deployments.update(world.ENDPOINT, world.PROJECT, sampling=0.0)
+        world.wait_applied()
+        world.logging = False
+    closed_loop(
+        record,
+        END_TO_END,
+        "single deployment",
+        world.url,
+        world.body,
+        seconds,
+        logging="off (sampling 0)",
+        **extra,
+    )
+
+
 def run_end_to_end(
-    folder: Path,
-    model: Path,
-    workdir: Path,
+    world: World,
     body: str,
     seconds: int,
     record: Record,
     only: tuple[str, ...] = (),
 ) -> list[str]:
+    """The scenarios after the rounds, on the running world; one failing does not stop the
+    others (its note says why)."""
     notes: list[str] = []
-    world = World(folder, model, workdir, body)
-    try:
-        world.start()
-        steps: list[tuple[str, Callable[[], Any]]] = []
+    steps: list[tuple[str, Callable[[], Any]]] = []
 
-        def single() -> None:
-            # the strict baseline: no prediction log (the peers keep none); then with it
-            world.client.deployments.update(world.ENDPOINT, world.PROJECT, sampling=0.0)
-            world.wait_applied()
-            closed_loop(
-                record,
-                END_TO_END,
-                "single deployment",
-                world.url,
-                body,
-                seconds,
-                logging="off (sampling 0)",
-            )
-            world.client.deployments.update(world.ENDPOINT, world.PROJECT, sampling=1.0)
-            world.wait_applied()
-            closed_loop(
-                record,
-                END_TO_END,
-                "single deployment, logging",
-                world.url,
-                body,
-                seconds,
-                logging=world.logged_rows_note(),
-            )
+    def single() -> None:
+        # back to back with the canary and the shadow: the same settings but the split
+        world.client.deployments.update(world.ENDPOINT, world.PROJECT, sampling=1.0)
+        world.wait_applied()
+        world.logging = True
+        closed_loop(
+            record,
+            END_TO_END,
+            "single deployment, logging",
+            world.url,
+            body,
+            seconds,
+            logging=world.logged_rows_note(),
+        )
 
-        def canary() -> None:
-            world.deploy(
-                "lr@2",
-                strategy="canary",
-                steps=[10, 100],
-                interval_s=3600,
-                message="benchmark: 90/10",
-            )
-            rows_before = world.logged_rows(wait_s=2.0)  # the previous point shipped
-            stats = closed_loop(
-                record,
-                END_TO_END,
-                "90/10 canary, logging",
-                world.url,
-                body,
-                seconds,
-                logging=world.logged_rows_note(),
-                weights=world.weights(),
-            )
-            record(
-                "predictions logged in the hub after a closed-loop point",
-                END_TO_END,
-                _version(),
-                world.logged_rows(wait_s=3.0) - rows_before,
-                "rows",
-                "higher",
-                "90/10 canary",
-                answered=stats["requests"] + stats["warmup_requests"],
-            )
-            split_and_sticky(
-                record, END_TO_END, world.port, body, canary_label="lr@2", weight=10, sticky=False
-            )
-            world.act("rollback")
+    def canary() -> None:
+        world.deploy(
+            "lr@2",
+            strategy="canary",
+            steps=[10, 100],
+            interval_s=3600,
+            message="benchmark: 90/10",
+        )
+        rows_before = world.logged_rows(wait_s=2.0)  # the previous point shipped
+        stats = closed_loop(
+            record,
+            END_TO_END,
+            "90/10 canary, logging",
+            world.url,
+            body,
+            seconds,
+            logging=world.logged_rows_note(),
+            weights=world.weights(),
+        )
+        record(
+            "predictions logged in the hub after a closed-loop point",
+            END_TO_END,
+            _version(),
+            world.logged_rows(wait_s=3.0) - rows_before,
+            "rows",
+            "higher",
+            "90/10 canary",
+            answered=stats["requests"] + stats["warmup_requests"],
+        )
+        split_and_sticky(
+            record, END_TO_END, world.port, body, canary_label="lr@2", weight=10, sticky=False
+        )
+        world.act("rollback")
 
-        def shadow() -> None:
-            world.deploy("lr@2", strategy="shadow", mirror=100, message="benchmark: shadow")
-            closed_loop(
-                record, END_TO_END, "100% shadow", world.url, body, seconds, weights=world.weights()
-            )
-            world.act("rollback")
+    def shadow() -> None:
+        world.deploy("lr@2", strategy="shadow", mirror=100, message="benchmark: shadow")
+        closed_loop(
+            record, END_TO_END, "100% shadow", world.url, body, seconds, weights=world.weights()
+        )
+        world.act("rollback")
 
-        def sticky() -> None:
-            world.client.deployments.update(
-                world.ENDPOINT, world.PROJECT, sticky_key="header:X-User"
-            )
-            world.deploy("lr@2", strategy="canary", steps=[10, 100], interval_s=3600)
-            split_and_sticky(
-                record, END_TO_END, world.port, body, canary_label="lr@2", weight=10, sticky=True
-            )
-            world.act("rollback")
-            world.client.deployments.update(world.ENDPOINT, world.PROJECT, sticky_key="")
-            world.wait_applied()
+    def sticky() -> None:
+        world.client.deployments.update(world.ENDPOINT, world.PROJECT, sticky_key="header:X-User")
+        world.deploy("lr@2", strategy="canary", steps=[10, 100], interval_s=3600)
+        split_and_sticky(
+            record, END_TO_END, world.port, body, canary_label="lr@2", weight=10, sticky=True
+        )
+        world.act("rollback")
+        world.client.deployments.update(world.ENDPOINT, world.PROJECT, sticky_key="")
+        world.wait_applied()
 
-        def switches() -> None:
-            d = world.client.deployments
-            e, p = world.ENDPOINT, world.PROJECT
-            zero_failures(
-                world,
-                record,
-                "promote (canary 10% -> 100%)",
-                lambda: world.deploy("lr@2", strategy="canary", steps=[10, 100], interval_s=3600),
-                lambda: d.promote(e, p, message="benchmark"),
-            )
-            zero_failures(
-                world,
-                record,
-                "rollback (lr@2 -> lr@1)",
-                world.wait_applied,
-                lambda: d.rollback(e, p, message="benchmark"),
-            )
-            zero_failures(
-                world,
-                record,
-                "blue-green switch (promote)",
-                lambda: world.deploy("lr@2", strategy="blue-green", warm_s=600),
-                lambda: d.promote(e, p, message="benchmark"),
-            )
-            world.act("rollback")
+    def switches() -> None:
+        d = world.client.deployments
+        e, p = world.ENDPOINT, world.PROJECT
+        zero_failures(
+            world,
+            record,
+            "promote (canary 10% -> 100%)",
+            lambda: world.deploy("lr@2", strategy="canary", steps=[10, 100], interval_s=3600),
+            lambda: d.promote(e, p, message="benchmark"),
+        )
+        zero_failures(
+            world,
+            record,
+            "rollback (lr@2 -> lr@1)",
+            world.wait_applied,
+            lambda: d.rollback(e, p, message="benchmark"),
+        )
+        zero_failures(
+            world,
+            record,
+            "blue-green switch (promote)",
+            lambda: world.deploy("lr@2", strategy="blue-green", warm_s=600),
+            lambda: d.promote(e, p, message="benchmark"),
+        )
+        world.act("rollback")
 
-        def rollbacks() -> None:
-            auto_rollback(world, record, "20% errors", "flaky@1", "error_rate < 0.05")
-            auto_rollback(world, record, "+200 ms", "slow@1", "p99_ms < 100")
+    def rollbacks() -> None:
+        auto_rollback(world, record, "20% errors", "flaky@1", "error_rate < 0.05")
+        auto_rollback(world, record, "+200 ms", "slow@1", "p99_ms < 100")
 
-        steps = [
-            ("single", single),
-            ("canary", canary),
-            ("shadow", shadow),
-            ("sticky", sticky),
-            ("switches", switches),
-            ("auto-rollback", rollbacks),
-        ]
-        for name, step in steps:
-            if only and name not in only:
-                continue
-            try:
-                step()
-            except Exception as exc:  # one scenario failing must not lose the others' figures
-                notes.append(f"end to end, {name}: not measured: {type(exc).__name__}: {exc}")
-                print(notes[-1], file=sys.stderr, flush=True)
-                with contextlib.suppress(Exception):
-                    world.client.deployments.deploy(world.ENDPOINT, "lr@1", world.PROJECT)
-                    world.wait_applied()
-    except Exception as exc:
-        notes.append(f"end to end: not measured: {type(exc).__name__}: {exc}")
-    finally:
-        world.stop()
+    steps = [
+        ("single", single),
+        ("canary", canary),
+        ("shadow", shadow),
+        ("sticky", sticky),
+        ("switches", switches),
+        ("auto-rollback", rollbacks),
+    ]
+    for name, step in steps:
+        if only and name not in only:
+            continue
+        try:
+            step()
+        except Exception as exc:  # one scenario failing must not lose the others' figures
+            notes.append(f"end to end, {name}: not measured: {type(exc).__name__}: {exc}")
+            print(notes[-1], file=sys.stderr, flush=True)
+            with contextlib.suppress(Exception):
+                if world.weights() != {"lr@1": 100.0}:
+                    world.act("rollback", "benchmark: reset after a failed scenario")
     return notes
 
 
-def run_all(
-    folder: Path,
-    workdir: Path,
-    body: str,
-    expected: dict[str, Any],
-    seconds: int,
-    record: Record,
-    *,
-    parts: tuple[str, ...] = ("dataplane", "e2e"),
-) -> list[str]:
-    """`parts`: "dataplane", "e2e" (every end-to-end step) or "e2e:STEP" for some steps
-    (single, canary, shadow, sticky, switches, auto-rollback)."""
+def e2e_available() -> bool:
+    """This tree has the hub side of deployments (lane dep) and the gateway (lanes gw, gwops)."""
     import importlib.util
 
-    only = tuple(p.split(":", 1)[1] for p in parts if p.startswith("e2e:"))
-    if only:
-        parts = (*parts, "e2e")
-    notes: list[str] = []
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("tandem.deployments.service", "tandem.serving.main")
+    )
+
+
+def data_plane_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tandem.serving.app") is not None
+
+
+def prepare_model(folder: Path, workdir: Path) -> Path:
+    """tandem's copy of the MLflow model file (the same bytes) with its load record."""
     model = workdir / "tandem-model"
     tandem_model.prepare(folder, model)
-    if "dataplane" in parts:
-        run_data_plane(model, workdir, body, expected, seconds, record)
-    if "e2e" in parts:
-        if importlib.util.find_spec("tandem.deployments.service") is None:
-            notes.append(
-                "end to end not measured: this tree has no hub side for deployments "
-                "(tandem.deployments.service) yet"
-            )
-        else:
-            notes += run_end_to_end(folder, model, workdir, body, seconds, record, only)
-    return notes
+    return model
