@@ -4,8 +4,12 @@ input that changes nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 from deploy_world import MODEL, register_models, report, window
+from sklearn.linear_model import LogisticRegression
 
 from tandem.core.clock import now_ms
 from tandem.deployments.models import EventKind, Role, RolloutStatus
@@ -130,3 +134,36 @@ def test_bad_reports_change_nothing(churn: Client) -> None:
     with pytest.raises(InvalidInput, match="before it starts"):
         churn.deployments.report("staging", report(1, backwards), "churn")
     assert churn.deployments.windows("staging", "churn", since=start - 1000) == []
+
+
+def test_the_policy_masks_the_training_data_personal_columns(churn: Client, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    ages = rng.integers(18, 90, size=200)
+    rows = ["age,email,churned"] + [
+        f"{age},customer{i}@example.com,{int(age > 50)}" for i, age in enumerate(ages)
+    ]
+    source = tmp_path / "customers.csv"
+    source.write_text("\n".join(rows) + "\n")
+    churn.data.add("customers", source, project="churn")
+    model = LogisticRegression().fit(ages.reshape(-1, 1), (ages > 50).astype(int))
+    with churn.start_run(project="churn") as run:
+        run.use_dataset("customers@v1", role="train")
+        run.log_model(model, "by-age", example=ages[:3].reshape(-1, 1))
+    churn.deployments.create("staging", project="churn")
+    churn.deployments.deploy("staging", "by-age@1", "churn")
+    policy = churn.deployments.policy("staging", "churn")
+    assert policy is not None and policy.masked_columns == ["email"]
+    churn.deployments.update("staging", "churn", log_personal=True)
+    allowed = churn.deployments.policy("staging", "churn")
+    assert allowed is not None and allowed.masked_columns == []
+
+
+def test_gc_purges_a_deleted_project_with_its_endpoints(churn: Client) -> None:
+    churn.deployments.create("staging", project="churn")
+    endpoint = churn.deployments.deploy("staging", f"{MODEL}@1", "churn")
+    figures = window(endpoint.deployments[0].id, now_ms() - 3_600_000, requests=10)
+    churn.deployments.report("staging", report(endpoint.policy_version, figures), "churn")
+    churn.projects.delete("churn")
+    assert churn.gc(grace_seconds=0).projects_purged == ["churn"]
+    churn.projects.create("churn")  # the name is free again, and holds nothing
+    assert churn.deployments.list("churn") == []

@@ -58,12 +58,17 @@ def test_two_workers_share_one_port(hub: Client, env, tmp_path: Path):
 @pytest.mark.xdist_group("ray")  # one local Ray cluster at a time on the machine
 def test_the_ray_backend_serves_the_same_gateway(hub: Client, env, tmp_path: Path):
     local = {k: v for k, v in env.items() if k != "RAY_ADDRESS"}  # a local Ray, not a cluster
+    # The machine the suite shares may be busy for minutes: Ray Serve's proxy must not be
+    # declared unhealthy (and restarted) for answering its checks late.
+    local.update(
+        RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S="60", RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S="60"
+    )
     served = GatewayProcess(
         tmp_path, local, free_port(), "prod", "-p", "churn", "--poll", "0.2", "--backend", "ray"
     )
     served.start(ready=False)
     try:
-        served.wait_ready(timeout=180)  # Ray starts in tens of seconds on a small machine
+        served.wait_ready(timeout=300)  # Ray takes tens of seconds to start on a busy machine
         load = follow_a_policy_change(hub, served.url)
         assert load.failed() == []
         assert load.versions() == {V1, V2}

@@ -205,3 +205,22 @@ class Unimportable:
 
     def predict(self, frame):  # pragma: no cover - never loaded
         return [0] * len(frame)
+
+
+def test_sampling_logs_a_share_and_counts_every_request(hub: Client, env, tmp_path: Path):
+    hub.deployments.create("prod", "churn", sampling=0.0)
+    hub.deployments.deploy("prod", V1, "churn")
+    served = gateway(tmp_path, env).start()
+    try:
+        for i in range(50):
+            assert predict(served.url, f"unlogged-{i}").status_code == 200
+        hub.deployments.update("prod", "churn", sampling=1.0)  # a new policy version
+        wait_until(lambda: served.output().count("serving policy") == 2, "the new policy")
+        for i in range(30):
+            assert predict(served.url, f"logged-{i}").status_code == 200
+        assert served.stop() == 0
+    finally:
+        served.close()
+    assert total_requests(hub) == 80  # every request counted, logged or not
+    logged = hub.predictions.read("prod", "churn")
+    assert sorted(logged["request_id"].to_pylist()) == sorted(f"logged-{i}" for i in range(30))

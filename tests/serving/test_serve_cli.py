@@ -35,3 +35,13 @@ def test_no_project_is_one_line_and_exit_2(tandem: Any):
 def test_options_travel_to_the_workers_unchanged():
     options = ServeOptions("prod", "churn", port=9000, workers=3, backend="ray", poll_s=0.5)
     assert ServeOptions.from_json(options.to_json()) == options
+
+
+def test_an_endpoint_that_does_not_exist_is_exit_3(tandem: Any, settings):
+    from tandem.sdk.client import Client
+
+    Client(settings=settings).projects.create("churn")
+    outcome = tandem("serve", "nope", "-p", "churn", "--port", "18999")
+    assert outcome.code == 3
+    assert len(outcome.stderr_lines) == 1
+    assert outcome.stderr_lines[0].startswith("error: ") and "nope" in outcome.stderr_lines[0]

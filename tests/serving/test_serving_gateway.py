@@ -69,6 +69,11 @@ def test_a_lightgbm_and_a_trusted_python_model_serve(models: Models, start_gatew
     gateway = start_gateway(policy(models.route("gbm", "d-g")))
     got = gateway.http.post("/invocations", json=SPLIT).json()["predictions"]
     assert got == pytest.approx(models.local["gbm"].predict(ROWS).tolist())
+    many = {
+        "dataframe_split": {"columns": ["tenure", "charges"], "data": FRAME.to_numpy().tolist()}
+    }
+    got = gateway.http.post("/invocations", json=many).json()["predictions"]  # off the loop
+    assert got == pytest.approx(models.local["gbm"].predict(FRAME).tolist())
     gateway.set_policy(policy(models.route("slow", "d-s", trusted=True), version=2))
     answer = gateway.http.post("/invocations", json=SPLIT)
     assert answer.json() == {"predictions": [7] * 5}

@@ -51,11 +51,19 @@ def test_the_linear_shortcut_answers_what_the_estimator_answers(model, target) -
     assert predictor.shortcut == "linear"
     expected = model.predict(FRAME).tolist()
     got = _answers(predictor, FRAME)
+    one_by_one = [_answers(predictor, FRAME.iloc[[i]])[0] for i in range(len(FRAME))]
     if isinstance(expected[0], float):
         assert got == pytest.approx(expected, rel=1e-12)
+        assert one_by_one == pytest.approx(expected, rel=1e-12)
     else:
-        assert got == expected
-    assert len(predictor.score(predictor.schema.prepare(Frame(None, [[20.0, 70.0]])).input)) == 1
+        assert got == expected and one_by_one == expected  # small requests: plain Python
+    scores = predictor.score(predictor.schema.prepare(Frame(None, FRAME.to_numpy().tolist())).input)
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(FRAME)
+        expected_scores = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
+    else:
+        expected_scores = model.predict(FRAME)
+    assert scores == pytest.approx(expected_scores.tolist(), rel=1e-9)
 
 
 def test_other_estimators_and_pipelines_on_frames_answer_through_predict() -> None:

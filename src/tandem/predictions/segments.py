@@ -138,9 +138,8 @@ def _check_request_ids(ids: Any) -> None:
 
 
 def _summarise(table: pa.Table) -> Batch:
-    import pyarrow.compute as pc
-
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     first_at, last_at = (v.as_py() for v in pc.min_max(table.column("at")).values())
     refs = pc.binary_join_element_wise(

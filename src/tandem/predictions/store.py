@@ -105,19 +105,30 @@ class PredictionStore:
     def hits(self, conn: Connection, project_pk: int, endpoint: str, key: int) -> list[IndexHit]:
         """The rows the index holds for `key` in the endpoint's segments, newest segment first
         (more than one: the id was logged twice, or a hash collision the caller sorts out)."""
-        rows = conn.execute(
-            select(_segment.id, _segment.oid, _index.position, _segment.created_at)
-            .select_from(
-                prediction_index.join(prediction_segments, _segment.pk == _index.segment_pk)
-            )
-            .where(
-                _index.request_key == key,
-                _segment.project_pk == project_pk,
-                _segment.endpoint == endpoint,
-            )
-            .order_by(_segment.pk.desc())
+        # Two statements, not a join: a join leaves the order to the planner, and PostgreSQL
+        # (its statistics behind a bulk load) would walk every segment of the endpoint and
+        # probe the index for each. The key first makes every lookup a few B-tree descents.
+        positions = conn.execute(
+            select(_index.segment_pk, _index.position).where(_index.request_key == key)
         ).all()
-        return [IndexHit(r.id, r.oid, r.position, r.created_at) for r in rows]
+        if not positions:
+            return []
+        segments = {
+            row.pk: row
+            for row in conn.execute(
+                select(_segment.pk, _segment.id, _segment.oid, _segment.created_at).where(
+                    _segment.pk.in_({p.segment_pk for p in positions}),
+                    _segment.project_pk == project_pk,
+                    _segment.endpoint == endpoint,
+                )
+            )
+        }
+        hits = [
+            IndexHit(s.id, s.oid, p.position, s.created_at)
+            for p in sorted(positions, key=lambda p: -p.segment_pk)
+            if (s := segments.get(p.segment_pk)) is not None
+        ]
+        return hits
 
     def segments(
         self,

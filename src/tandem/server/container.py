@@ -14,7 +14,7 @@ from tandem.data.ingest import HashCache
 from tandem.data.limits import DataLimits
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
-from tandem.deployments.service import DeploymentService, StageReleases
+from tandem.deployments.service import DeploymentService
 from tandem.deployments.store import DeploymentStore
 from tandem.evaluation.service import EvaluationService
 from tandem.evaluation.store import EvaluationStore
@@ -134,10 +134,10 @@ class Services:
             audit, notifier,
         )  # fmt: skip
         registers = RegisterService(db, RegisterStore(), projects, identity, notifier, auth, audit)
-        # TODO(dep): the gates' release_check/record_release/record_rollback once they land
         deployments = DeploymentService(
-            db, DeploymentStore(), projects, registry, StageReleases(registry), auth, audit
+            db, DeploymentStore(), projects, registry, data, gates, notifier, auth, audit
         )
+        gates.use_rollback_targets(deployments)  # gates read production traffic through it
         predictions = PredictionService(
             db,
             PredictionStore(is_sqlite=db.is_sqlite),

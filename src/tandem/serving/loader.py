@@ -51,6 +51,8 @@ class ModelLoader:
         if (folder / MODEL_META).is_file():
             return folder
         folder.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists():  # left by a copy of an older tandem, or by hand: fetch it again
+            shutil.rmtree(folder, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{route.version}-", dir=folder.parent))
         try:
             self.client.models.download(f"{route.model}@{route.version}", staging, self.project)

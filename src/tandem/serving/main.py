@@ -188,6 +188,7 @@ def serve(options: ServeOptions) -> None:
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,
+        "server_header": False,  # one header less on every answer
         "log_level": "warning",
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,

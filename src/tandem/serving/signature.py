@@ -114,7 +114,13 @@ class InputSchema:
     """The checked shape of a model's input. `None` signature: columns as the request sends
     them, numeric values as a matrix."""
 
-    def __init__(self, signature: Mapping[str, Any] | None, *, frame_names: bool = False) -> None:
+    def __init__(
+        self,
+        signature: Mapping[str, Any] | None,
+        *,
+        frame_names: bool = False,
+        small_as_rows: int = 0,
+    ) -> None:
         inputs = (signature or {}).get("inputs") or []
         self.names: list[str] = [str(c["name"]) for c in inputs]
         self.kinds: list[str] = [_kind(str(c["type"])) for c in inputs]
@@ -122,11 +128,15 @@ class InputSchema:
         self.numeric = all(kind != "string" for kind in self.kinds)
         # a pandas frame for models that select columns by name (pipelines, fitted on frames)
         self.frame_names = frame_names or not self.numeric
+        # requests of at most this many rows go to the model as the checked rows (lists of
+        # numbers), not a matrix: a predictor that computes small requests in plain Python
+        # (the linear shortcut) skips NumPy's per-call overhead
+        self.small_as_rows = 0 if self.frame_names else small_as_rows
         self._signature = signature
 
-    def named(self, frame_names: bool) -> InputSchema:
+    def named(self, frame_names: bool, *, small_as_rows: int = 0) -> InputSchema:
         """The same columns, handed to the model as a pandas frame when `frame_names`."""
-        return InputSchema(self._signature, frame_names=frame_names)
+        return InputSchema(self._signature, frame_names=frame_names, small_as_rows=small_as_rows)
 
     def _positions(self, frame: Frame) -> list[int] | None:
         """Where each schema column is in the frame's rows; None when already in order."""
@@ -184,6 +194,8 @@ class InputSchema:
         rows = self._check(rows, frame.text)
         if self.frame_names:
             return Prepared(self.names, rows, _pandas_frame(rows, self.names))
+        if len(rows) <= self.small_as_rows:
+            return Prepared(self.names, rows, rows)
         return Prepared(self.names, rows, np.array(rows, dtype=np.float64))
 
     def _prepare_unknown(self, frame: Frame) -> Prepared:

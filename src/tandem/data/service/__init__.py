@@ -91,6 +91,7 @@ class DataService:
         self.validate = contracts.validate
         self.draft_contract = contracts.draft_contract
         self.unresolved_pii = privacy.unresolved_pii
+        self.personal_columns = privacy.personal_columns
         self.diff = diffs.diff
         self.link_run = links.link_run
         self.run_datasets = links.run_datasets

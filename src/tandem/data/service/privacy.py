@@ -36,6 +36,18 @@ class PrivacyService:
             declared = self.sensitive_columns(conn, target, row.contract_revision, None)
         return sorted({str(finding["column"]) for finding in pii or ()} - declared)
 
+    def personal_columns(
+        self, principal: Principal, ref: str | DatasetRef, project: str | None = None
+    ) -> list[str]:
+        """Columns of a version whose values readers must not see (`sensitive_columns`): what
+        a log of a model's inputs masks, e.g. the serving gateway's prediction log."""
+        project, parsed = self.access.ref(ref, project)
+        with self.db.read() as conn:
+            target = self.access.dataset(conn, principal, project, parsed.name, Action.DATA_READ)
+            row = self.access.version_row(conn, target, parsed.version)
+            _, pii = self.store.version_details(conn, row.pk)
+            return sorted(self.sensitive_columns(conn, target, row.contract_revision, pii))
+
     def sensitive_columns(
         self, conn: Connection, target: Target, revision: int | None, pii: Any
     ) -> set[str]:
