@@ -18,7 +18,9 @@ from tandem.serving.recorder import WindowRecorder
 from tandem.serving.router import RoutingTable
 
 
-def _call(gateway: Gateway, method: str, path: str, body: bytes = b"") -> tuple[int, dict, bytes]:
+def _call(
+    gateway: Gateway, method: str, path: str, body: bytes = b"", root_path: str = ""
+) -> tuple[int, dict, bytes]:
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -27,7 +29,7 @@ def _call(gateway: Gateway, method: str, path: str, body: bytes = b"") -> tuple[
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "path": path, "headers": []}
+    scope = {"type": "http", "method": method, "path": path, "headers": [], "root_path": root_path}
     asyncio.run(gateway(scope, receive, send))
     headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
     return sent[0]["status"], headers, sent[1]["body"]
@@ -92,6 +94,8 @@ def test_no_policy_yet_is_503_and_a_swap_serves_the_next_request() -> None:
     status, headers, answer = _call(gateway, "POST", "/invocations", body)
     assert status == 200 and orjson.loads(answer) == {"predictions": [1]}
     assert headers["x-tandem-version"] == "lr@4"
+    mounted = _call(gateway, "POST", "/models/prod/invocations", body, root_path="/models/prod")
+    assert mounted[0] == 200 and orjson.loads(mounted[2]) == {"predictions": [1]}
     health = orjson.loads(_call(gateway, "GET", "/health")[2])
     assert health["policy_version"] == 7 and health["weights"] == {"lr@4": 100.0}
 
@@ -120,3 +124,29 @@ def test_a_sticky_field_reaches_the_same_version_and_is_not_a_model_input() -> N
         assert len(versions) == 1
         reached[customer] = versions.pop()
     assert set(reached.values()) == {"lr@1", "lr@2"}  # six keys, both halves reached
+
+
+class Failing:
+    def predict(self, frame: Any) -> list[int]:
+        raise ValueError("the feature store is down")
+
+
+def test_a_model_that_raises_is_a_500_counted_as_an_error_in_the_window() -> None:
+    signature = {"inputs": [{"name": "x", "type": "float64"}]}
+    route = PolicyRoute(
+        deployment="d-9", model="bad", version=1, role=Role.PRIMARY, weight=100,
+        flavor="python", format="pickle", trusted=True, signature=signature,
+    )  # fmt: skip
+    policy = Policy(project="p", endpoint="prod", policy_version=1, production=False,
+                    routes=[route])  # fmt: skip
+    recorder = WindowRecorder()
+    predictor = build_predictor(Failing(), "python", signature)
+    gateway = Gateway(RoutingTable.build(policy, {"d-9": predictor}), recorder)
+    for _ in range(3):
+        status, headers, answer = _call(gateway, "POST", "/invocations", b'{"inputs": [[1.0]]}')
+        assert status == 500 and headers["x-tandem-version"] == "bad@1"
+        problem = orjson.loads(answer)
+        assert problem["code"] == "prediction-failed"
+        assert problem["detail"] == "bad@1 failed: ValueError: the feature store is down"
+    (window,) = recorder.drain()
+    assert (window.deployment, window.requests, window.errors) == ("d-9", 3, 3)

@@ -22,6 +22,7 @@ import gc
 import inspect
 import itertools
 import logging
+import math
 import os
 import re
 import secrets
@@ -113,6 +114,7 @@ class Gateway:
         self.shadow = ShadowMirror(recorder)
         self.on_startup = list(on_startup)
         self.on_shutdown = list(on_shutdown)
+        self._failures: dict[str, tuple[float, int]] = {}  # deployment -> (last logged, since)
         self._routes: dict[tuple[str, str], Callable[..., Awaitable[None]]] = {
             ("POST", "/invocations"): self._invocations,
             ("POST", "/preview/invocations"): self._preview,
@@ -174,6 +176,10 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
+        root = scope.get("root_path")
+        if root and path.startswith(root):  # mounted under a prefix (a proxy, Ray Serve)
+            path = path[len(root) :]
+            scope = {**scope, "path": path}
         handler = self._routes.get((method, path))
         if handler is not None:
             await handler(scope, receive, send)
@@ -266,7 +272,7 @@ class Gateway:
                 else:
                     outputs = await asyncio.to_thread(predict, prepared.input)
             except Exception as exc:
-                log.warning("%s failed on request %s", route.label, request_id, exc_info=True)
+                self._log_failure(route, request_id)
                 raise RequestError(
                     500, "prediction-failed",
                     f"{route.label} failed: {type(exc).__name__}: {str(exc)[:300]}",
@@ -306,6 +312,20 @@ class Gateway:
             shadows = table.mirrors()
             if shadows:
                 self.shadow.offer(frame, route, outputs, shadows)
+
+    def _log_failure(self, route: Route, request_id: str) -> None:
+        """A model's failure with its traceback, at most once per deployment every 10 s (a
+        canary failing one request in five must not flood the log); the rest are counted."""
+        now = time.monotonic()
+        last, skipped = self._failures.get(route.deployment, (-math.inf, 0))
+        if now - last < 10.0:
+            self._failures[route.deployment] = (last, skipped + 1)
+            return
+        self._failures[route.deployment] = (now, 0)
+        log.warning(
+            "%s failed on request %s (%d more failures since the last report)",
+            route.label, request_id, skipped, exc_info=True,
+        )  # fmt: skip
 
     async def _body(self, receive: Receive, length: int) -> bytes | None:
         limit = self.limits.max_body_bytes
