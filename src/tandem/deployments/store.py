@@ -271,18 +271,6 @@ class DeploymentStore:
             ),
         )
 
-    def rollouts_in(
-        self, conn: Connection, statuses: Sequence[RolloutStatus]
-    ) -> builtins.list[Any]:
-        """Rollouts in these statuses across every project (for a scheduled analysis)."""
-        return builtins.list(
-            conn.execute(
-                select(endpoint_rollouts).where(
-                    endpoint_rollouts.c.status.in_([s.value for s in statuses])
-                )
-            )
-        )
-
     # -- events -----------------------------------------------------------------------------
 
     def append_event(self, conn: Connection, endpoint_pk: int, event: DeploymentEvent) -> int:
