@@ -321,3 +321,25 @@ def test_gc_purges_a_deleted_projects_log(client: Client, churn: Services) -> No
         from sqlalchemy import text
 
         assert conn.execute(text("SELECT count(*) FROM prediction_index")).scalar_one() == 5
+
+
+def test_a_hash_collision_costs_a_read_never_a_wrong_answer(
+    client: Client, churn: Services
+) -> None:
+    from sqlalchemy import text
+
+    from tandem.predictions.segments import request_key
+
+    client.predictions.ship("prod", batch(10), gateway="gw", batch="b", project="churn")
+    with churn.db.read() as conn:
+        project_pk = conn.execute(text("SELECT pk FROM projects WHERE name = 'churn'")).scalar()
+        segment_pk = conn.execute(text("SELECT pk FROM prediction_segments")).scalar()
+    # req-7's key also names row 3 (req-3) of the segment, as a colliding id would
+    with churn.db.write() as conn:
+        conn.execute(
+            text("INSERT INTO prediction_index (request_key, segment_pk, position) "
+                 "VALUES (:key, :segment, 3)"),
+            {"key": request_key(project_pk, "prod", "req-7"), "segment": segment_pk},
+        )  # fmt: skip
+    assert client.predictions.get("prod", "req-7", project="churn").at == AT + 7
+    assert client.predictions.get("prod", "req-3", project="churn").at == AT + 3
