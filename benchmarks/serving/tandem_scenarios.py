@@ -147,6 +147,12 @@ def split_and_sticky(
     )
 
 
+def gateway_health(port: int) -> dict[str, Any]:
+    """The gateway's /health: policy version, weights, shadow copies dropped."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
 # -- the data plane alone -------------------------------------------------------------------------
 
 
@@ -211,7 +217,21 @@ def run_data_plane(
             record, DATA_PLANE, server.port, body, canary_label="lr@2", weight=10, sticky=False
         )
     with data_plane(model, workdir, body, expected, "shadow", shadow) as server:
-        closed_loop(record, DATA_PLANE, "100% shadow", server.url, body, seconds)
+        before = gateway_health(server.port)["shadow_dropped"]
+        stats = closed_loop(record, DATA_PLANE, "100% shadow", server.url, body, seconds)
+        dropped = gateway_health(server.port)["shadow_dropped"] - before
+        sent = stats["requests"] + stats["warmup_requests"]
+        record(
+            "shadow copies dropped during the closed-loop point",
+            DATA_PLANE,
+            _version(),
+            dropped,
+            "copies",
+            "lower",
+            "100% shadow",
+            answered=sent,
+            mirrored_share=None if not sent else 1 - dropped / sent,
+        )
     with data_plane(
         model, workdir, body, expected, "sticky", {**canary, "sticky_key": "header:X-User"}
     ) as s:
@@ -576,8 +596,24 @@ def run_end_to_end(
 
     def shadow() -> None:
         world.deploy("lr@2", strategy="shadow", mirror=100, message="benchmark: shadow")
-        closed_loop(
+        dropped_before = world.health()["shadow_dropped"]
+        stats = closed_loop(
             record, END_TO_END, "100% shadow", world.url, body, seconds, weights=world.weights()
+        )
+        # how many copies the shadow really answered: a shadow that cannot keep up has its
+        # copies dropped (bounded queue), which keeps the primary fast but compares fewer
+        dropped = world.health()["shadow_dropped"] - dropped_before
+        sent = stats["requests"] + stats["warmup_requests"]
+        record(
+            "shadow copies dropped during the closed-loop point",
+            END_TO_END,
+            _version(),
+            dropped,
+            "copies",
+            "lower",
+            "100% shadow",
+            answered=sent,
+            mirrored_share=None if not sent else 1 - dropped / sent,
         )
         world.act("rollback")
 
