@@ -83,6 +83,19 @@ def main() -> None:
     print("\n".join(card.splitlines()[:12]))
     print("... the whole card: tandem models card churn-lr@champion -p churn [--html card.html]")
 
+    # release the champion to a staging endpoint (a production one takes only versions that
+    # passed their gate); `tandem serve staging -p churn --port 8080` serves it
+    if "staging" not in {e.name for e in client.deployments.list("churn")}:
+        client.deployments.create("staging", "churn", description="the team's test traffic")
+    endpoint = client.deployments.get("staging", "churn")
+    champion_version = client.models.version("churn/churn-lr@champion").version
+    if not any(d.version == champion_version for d in endpoint.deployments):  # run again: kept
+        endpoint = client.deployments.deploy(
+            "staging", "churn-lr@champion", "churn", message="the demo's champion"
+        )
+    serving = ", ".join(f"{d.model}@{d.version} {d.weight:g}%" for d in endpoint.deployments)
+    print(f"endpoint churn/endpoints/staging (policy v{endpoint.policy_version}): {serving}")
+
 
 if __name__ == "__main__":
     main()

@@ -232,6 +232,7 @@ def test_a_candidate_that_does_not_load_fails_its_rollout(serving: Client) -> No
     last = serving.deployments.history("staging", "churn", limit=1).items[0]
     assert last.kind is EventKind.FAILED and last.evidence["cause"].startswith("skops")
     assert last.evidence["gateway"] == "gw-1"
+    assert (last.actor, last.actor_kind) == ("gateway gw-1", "gateway")
 
     # a replace whose model does not load: back to the version it replaced
     replaced = serving.deployments.deploy("staging", V2, "churn")

@@ -86,7 +86,7 @@ class Held:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who a change is recorded as: a person (the principal) or the analysis."""
+    """Who a change is recorded as: a person (the principal), the analysis, or a gateway."""
 
     principal: Principal
     name: str
@@ -99,6 +99,11 @@ class Actor:
     @classmethod
     def analysis(cls, principal: Principal) -> Actor:
         return cls(principal, ANALYSIS, "analysis")
+
+    @classmethod
+    def gateway(cls, principal: Principal, gateway: str) -> Actor:
+        """A gateway's own report (a model that did not load), not a judgement of figures."""
+        return cls(principal, f"gateway {gateway}", "gateway")
 
 
 def new_id(prefix: str, hex_digits: int) -> str:

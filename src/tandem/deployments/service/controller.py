@@ -55,7 +55,8 @@ class ControllerOps(TrafficOps):
             self.store.insert_windows(conn, held.pk, report.gateway, report.windows)
             actor = Actor.analysis(principal)
             for deployment_id, cause in sorted(report.load_failures.items()):
-                self._load_failed(conn, held, actor, deployment_id, cause, report.gateway)
+                self._load_failed(conn, held, Actor.gateway(principal, report.gateway),
+                                  deployment_id, cause, report.gateway)  # fmt: skip
             found = self._control(conn, held, actor)
             return ReportAck(policy_version=held.row.policy_version, analysis=found)
 
