@@ -12,7 +12,7 @@ from deploy_world import MODEL, register_models, report, window
 from sklearn.linear_model import LogisticRegression
 
 from tandem.core.clock import now_ms
-from tandem.deployments.models import EventKind, Role, RolloutStatus
+from tandem.deployments.models import EventKind, Role, RolloutStatus, ShadowFigures
 from tandem.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from tandem.sdk.client import Client
 
@@ -112,6 +112,23 @@ def test_reported_windows_are_stored_once(churn: Client) -> None:
     assert sum(p.errors for p in points) == 0 + 1 + 2 + 0
     assert {p.label for p in points} == {f"{MODEL}@1"}
     assert all(p.p50_ms is not None and 2 < p.p50_ms <= 3 for p in points)
+
+
+def test_windows_carry_a_shadow_deployments_comparison(churn: Client) -> None:
+    churn.deployments.create("staging", project="churn")
+    churn.deployments.deploy("staging", f"{MODEL}@1", "churn")
+    endpoint = churn.deployments.deploy("staging", f"{MODEL}@2", "churn", strategy="shadow")
+    shadow = next(d.id for d in endpoint.deployments if d.role is Role.SHADOW)
+    start = now_ms() - 30_000
+    figures = ShadowFigures(compared=50, agreed=45, abs_diff_sum=2.5, errors=2,
+                            latency_ms_sum=100.0)  # fmt: skip
+    churn.deployments.report("staging", report(endpoint.policy_version, *[
+        window(shadow, start + i * 1000, requests=0, shadow=figures) for i in range(2)
+    ]), "churn")  # fmt: skip
+    [point] = churn.deployments.windows("staging", "churn", since=start, bucket_s=60)
+    assert point.label == f"{MODEL}@2" and point.shadow is not None
+    assert (point.shadow.compared, point.shadow.agreed, point.shadow.errors) == (100, 90, 4)
+    assert point.shadow.abs_diff_sum == 5.0 and point.shadow.latency_ms_sum == 200.0
 
 
 def test_bad_reports_change_nothing(churn: Client) -> None:

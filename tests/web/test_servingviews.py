@@ -14,6 +14,7 @@ from tandem.deployments.models import (
     Role,
     Rollout,
     RolloutStatus,
+    ShadowFigures,
     Strategy,
     WindowPoint,
 )
@@ -122,3 +123,28 @@ def test_the_timeline_links_versions_gates_and_decisions() -> None:
                      "decision": "/projects/churn/decisions#decision-4", "stage": None}  # fmt: skip
     assert views.timeline("churn", [event])[0]["gate"] is None
     assert views.version_url("churn", "not a version") is None
+
+
+def test_the_shadow_comparison_reads_the_reported_windows_without_guards() -> None:
+    primary, shadow = _deployment(1, Role.PRIMARY, 100), _deployment(2, Role.SHADOW, 0)
+    rollout = _rollout(RolloutStatus.AWAITING_PROMOTION).model_copy(
+        update={"strategy": Strategy.SHADOW, "guards": [], "last_analysis": None, "mirror": 100.0}
+    )
+    figures = [ShadowFigures(compared=100, agreed=90, abs_diff_sum=4.0, errors=5,
+                             latency_ms_sum=200.0),
+               ShadowFigures(compared=100, agreed=95, abs_diff_sum=6.0, errors=5,
+                             latency_ms_sum=300.0)]  # fmt: skip
+    points = [WindowPoint(deployment="d-2", label="churn-lr@2", start=T + i * 10_000,
+                          requests=0, errors=0, p50_ms=None, p99_ms=None, shadow=f)
+              for i, f in enumerate(figures)]  # fmt: skip
+    points.append(WindowPoint(deployment="d-1", label="churn-lr@1", start=T, requests=200,
+                              errors=0, p50_ms=1.0, p99_ms=2.0))  # fmt: skip
+    view = views.shadow_view(_endpoint(rollout, primary, shadow), points)
+    assert view is not None and view["figures"] == []
+    [row] = view["measured"]
+    assert row["label"] == "churn-lr@2" and row["mirrored"] == 200
+    assert row["agreement"] == 185 / 190  # of the requests both versions answered
+    assert row["score_diff"] == 10.0 / 190
+    assert row["error_rate"] == 10 / 200 and row["mean_ms"] == 2.5
+    # nothing mirrored and no shadow rollout: no section
+    assert views.shadow_view(_endpoint(None, primary), points[-1:]) is None

@@ -378,6 +378,9 @@ class WindowPoint(BaseModel):
     errors: int
     p50_ms: float | None
     p99_ms: float | None
+    shadow: ShadowFigures | None = Field(
+        None, description="a shadow deployment's comparison with the primary in this bucket"
+    )
 
 
 class Serving(BaseModel):

@@ -107,7 +107,7 @@ def _endpoint_context(
         "swatches": servingviews.swatches(segments),
         "guards": servingviews.guard_rows(endpoint.rollout),
         "steps": servingviews.rollout_steps(endpoint.rollout),
-        "shadow": servingviews.shadow_view(endpoint),
+        "shadow": servingviews.shadow_view(endpoint, points),
         "charts": charts,
         "totals": servingviews.totals(points),
         "buckets": servingviews.bucket_rows(points),

@@ -8,6 +8,7 @@ timeline whose entries link to the versions, gates and decisions they name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -99,12 +100,44 @@ def swatches(segments: list[dict[str, Any]]) -> dict[str, str]:
     return {s["label"]: s["cls"] for s in segments}
 
 
-def shadow_view(endpoint: Endpoint) -> dict[str, Any] | None:
-    """The shadow comparison: the shadow deployments and the last analysis's figures for the
-    shadow metrics (agreement, score difference, the candidate's error rate)."""
+def shadow_measured(points: Sequence[WindowPoint]) -> list[dict[str, Any]]:
+    """Each shadow deployment's comparison with the primary over the charted windows, whether
+    or not the rollout has guards: requests mirrored, agreement of the predicted class, mean
+    absolute score difference, the candidate's error rate and mean latency."""
+    merged: dict[str, dict[str, Any]] = {}
+    for p in points:
+        if p.shadow is None:
+            continue
+        row = merged.setdefault(p.deployment, {
+            "label": p.label, "compared": 0, "agreed": 0, "errors": 0, "diff": 0.0,
+            "latency": 0.0,
+        })  # fmt: skip
+        row["compared"] += p.shadow.compared
+        row["agreed"] += p.shadow.agreed
+        row["errors"] += p.shadow.errors
+        row["diff"] += p.shadow.abs_diff_sum
+        row["latency"] += p.shadow.latency_ms_sum
+    rows = []
+    for deployment, row in merged.items():
+        answered = row["compared"] - row["errors"]
+        rows.append({
+            "deployment": deployment, "label": row["label"], "mirrored": row["compared"],
+            "agreement": row["agreed"] / answered if answered else None,
+            "score_diff": row["diff"] / answered if answered else None,
+            "error_rate": row["errors"] / row["compared"] if row["compared"] else None,
+            "mean_ms": row["latency"] / row["compared"] if row["compared"] else None,
+        })  # fmt: skip
+    return rows
+
+
+def shadow_view(endpoint: Endpoint, points: Sequence[WindowPoint] = ()) -> dict[str, Any] | None:
+    """The shadow comparison: the shadow deployments, what the gateways measured of them over
+    the charted windows, and the last analysis's figures for the shadow guards (agreement,
+    score difference, the candidate's error rate)."""
     shadows = [d for d in endpoint.deployments if d.role is Role.SHADOW]
     rollout = endpoint.rollout
-    if not shadows and (rollout is None or rollout.strategy.value != "shadow"):
+    measured = shadow_measured(points)
+    if not shadows and not measured and (rollout is None or rollout.strategy.value != "shadow"):
         return None
     figures = []
     analysis = rollout.last_analysis if rollout is not None else None
@@ -113,6 +146,7 @@ def shadow_view(endpoint: Endpoint) -> dict[str, Any] | None:
             figures.append(g)
     return {
         "deployments": shadows,
+        "measured": measured,
         "mirror": rollout.mirror if rollout is not None else None,
         "figures": figures,
         "samples": analysis.samples if analysis is not None else None,
