@@ -11,6 +11,7 @@ import pytest
 from governance_world import CONTRACT, Team
 from starlette.testclient import TestClient
 
+from tandem.deployments.models import DeployRequest, EndpointCreate, EventKind
 from tandem.errors import Conflict, InvalidInput, PermissionDenied
 from tandem.governance.decisions.models import DecisionCreate
 from tandem.governance.gates.models import (
@@ -118,6 +119,14 @@ def test_release_gate_needs_release_criteria_a_rollback_target_and_the_pm(releas
     passed = gates.sign(p["pm"], "churn", gate.id, APPROVE)  # a PM's approval completes it
     assert passed.status is GateStatus.PASSED
     assert _stage(release) is Stage.READY_FOR_PRODUCTION
+
+    # released to a production endpoint: the history names the gate as its evidence
+    deployments = release.services.deployments
+    deployments.create_endpoint(p["mle"], "churn", EndpointCreate(name="prod", production=True))
+    deployments.deploy(p["mle"], "churn", "prod", DeployRequest(model="churn-lr", version="1"))
+    events = deployments.history(p["viewer"], "churn", "prod").items
+    deployed = next(e for e in events if e.kind is EventKind.DEPLOYED)
+    assert deployed.evidence["gate"] == gate.id
 
 
 def test_a_rejection_needs_a_reason_and_closes_the_gate(release: Team) -> None:

@@ -53,6 +53,8 @@ class Releases(Protocol):
         self, principal: Principal, project: str, model: str, selector: str
     ) -> ModelVersion: ...
 
+    def release_gate(self, conn: Connection, version_pk: int) -> str | None: ...
+
     def record_release(
         self, conn: Connection, principal: Principal, project: str, *,
         released_version_pk: int, replaced_version_pk: int | None, endpoint: str,

@@ -111,6 +111,8 @@ class ReleaseOps(TrafficOps):
                 "rollout": rollout.id, "strategy": data.strategy.value, "deployment": candidate,
                 "version": label, "stage": version.stage.value,
             }  # fmt: skip
+            if production and (gate := self.releases.release_gate(conn, version_pk)):
+                evidence["gate"] = gate  # the gate that let it take production traffic
             if data.runtime.trusted:
                 evidence["trusted"] = True
             others = [d.deployment_id for d in current if d.deployment_id != rollout.baseline]

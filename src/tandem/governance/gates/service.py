@@ -359,6 +359,15 @@ class GateService:
 
     # -- releases: the stage side of production traffic ------------------------------------
 
+    def release_gate(self, conn: Connection, version_pk: int) -> str | None:
+        """The id of the gate that released a version (its newest passed gate to
+        ready-for-production or production), for the deployment history's evidence; None for
+        a version whose stage was set without one."""
+        row = self.store.newest_passed(
+            conn, version_pk, (Stage.READY_FOR_PRODUCTION.value, Stage.PRODUCTION.value)
+        )
+        return None if row is None else row.id
+
     def release_check(
         self, principal: Principal, project: str, model: str, selector: str
     ) -> ModelVersion:

@@ -103,6 +103,22 @@ class GateStore:
         ).first()
         return None if row is None else _row(row)
 
+    def newest_passed(
+        self, conn: Connection, version_pk: int, to_stages: tuple[str, ...]
+    ) -> GateRow | None:
+        """The version's newest gate that passed to one of `to_stages`, if any."""
+        row = conn.execute(
+            select(gates)
+            .where(
+                gates.c.model_version_pk == version_pk,
+                gates.c.status == GateStatus.PASSED.value,
+                gates.c.to_stage.in_(to_stages),
+            )
+            .order_by(gates.c.pk.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else _row(row)
+
     def of_project(
         self, conn: Connection, project_pk: int, status: GateStatus | None, *, limit: int = 200
     ) -> list[GateRow]:
