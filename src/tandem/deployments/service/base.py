@@ -5,7 +5,6 @@ and times, and `DeploymentCore` (finding, holding and recording)."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import itertools
 import re
 import secrets
@@ -130,25 +129,6 @@ def check_sticky_key(value: str | None) -> str | None:
             "field:NAME (a field of the request, e.g. field:customer_id)"
         )
     return value
-
-
-def parse_moment(value: str | int) -> int:
-    """`at` as ms since the epoch: a number of ms, or an ISO-8601 time (UTC unless it says)."""
-    if isinstance(value, int):
-        return value
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"invalid time {value!r}: use ISO-8601 (2026-11-03T14:00, UTC unless it says) or "
-            "milliseconds since the epoch"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def check_steps(steps: list[float]) -> list[float]:

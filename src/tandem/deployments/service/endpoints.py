@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from tandem.core.auth import Action, Principal
-from tandem.core.clock import now_ms
+from tandem.core.clock import now_ms, parse_instant
 from tandem.core.paging import Page, check_limit
 from tandem.core.validation import check_text
 from tandem.deployments import analysis
@@ -38,7 +38,6 @@ from tandem.deployments.service.base import (
     Held,
     check_endpoint_name,
     check_sticky_key,
-    parse_moment,
 )  # fmt: skip
 from tandem.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 
@@ -204,7 +203,7 @@ class EndpointOps(DeploymentCore):
                   at: str | int) -> ServedAt:  # fmt: skip
         """What served the endpoint at a moment, and the change that put it there."""
         self.auth.require(principal, Action.DEPLOYMENT_READ, project)
-        moment = parse_moment(at)
+        moment = at if isinstance(at, int) else parse_instant(at)
         with self.db.read() as conn:
             held = self._read(conn, principal, project, name)
             row = self.store.event_at(conn, held.pk, moment)
