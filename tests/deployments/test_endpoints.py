@@ -119,7 +119,7 @@ def test_windows_carry_a_shadow_deployments_comparison(churn: Client) -> None:
     churn.deployments.deploy("staging", f"{MODEL}@1", "churn")
     endpoint = churn.deployments.deploy("staging", f"{MODEL}@2", "churn", strategy="shadow")
     shadow = next(d.id for d in endpoint.deployments if d.role is Role.SHADOW)
-    start = now_ms() - 30_000
+    start = now_ms() // 60_000 * 60_000 - 60_000  # both windows in one 60 s bucket
     figures = ShadowFigures(compared=50, agreed=45, abs_diff_sum=2.5, errors=2,
                             latency_ms_sum=100.0)  # fmt: skip
     churn.deployments.report("staging", report(endpoint.policy_version, *[
