@@ -40,6 +40,12 @@ class Action(enum.StrEnum):
     # non-production endpoints: create, deploy, promote, roll back; gateways report with it
     DEPLOYMENT_WRITE = "deployment:write"
     DEPLOYMENT_RELEASE = "deployment:release"  # production endpoints: create, change traffic
+    # monitors and their results, labels, KPIs, alerts, silences, incidents, postmortems
+    MONITOR_READ = "monitor:read"
+    # create and edit monitors and alert routing, silence alerts, add labels, push KPIs
+    MONITOR_WRITE = "monitor:write"
+    # respond: open and update incidents, acknowledge alerts, tick playbooks, write postmortems
+    INCIDENT_WRITE = "incident:write"
     PLAN_WRITE = "plan:write"  # the brief and success criteria
     RACI_WRITE = "raci:write"  # who is responsible, accountable, consulted, informed
     AUDIT_READ = "audit:read"
@@ -75,6 +81,7 @@ _READ = frozenset(
         Action.DATA_READ,
         Action.MODEL_READ,
         Action.DEPLOYMENT_READ,
+        Action.MONITOR_READ,
     }
 )
 _BUILD = _READ | {
@@ -84,13 +91,17 @@ _BUILD = _READ | {
     Action.DATA_DELETE,
     Action.MODEL_WRITE,
     Action.DEPLOYMENT_WRITE,
+    Action.MONITOR_WRITE,
+    Action.INCIDENT_WRITE,
 }
 
 ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
     {
         Role.VIEWER: _READ,
-        Role.PRODUCT_MANAGER: _READ | {Action.PLAN_WRITE, Action.RACI_WRITE},
-        Role.COMPLIANCE: _READ | {Action.AUDIT_READ, Action.PLAN_WRITE},
+        # product managers own the business KPIs and answer incidents with the team
+        Role.PRODUCT_MANAGER: _READ
+        | {Action.PLAN_WRITE, Action.RACI_WRITE, Action.MONITOR_WRITE, Action.INCIDENT_WRITE},
+        Role.COMPLIANCE: _READ | {Action.AUDIT_READ, Action.PLAN_WRITE, Action.INCIDENT_WRITE},
         Role.DATA_SCIENTIST: _BUILD | {Action.PLAN_WRITE},
         Role.ML_ENGINEER: _BUILD
         | {Action.MODEL_RELEASE, Action.DEPLOYMENT_RELEASE, Action.PLAN_WRITE},
@@ -109,11 +120,16 @@ ROLE_ACTIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
 )
 """What each project role may do in its project. Anything not listed is denied."""
 
+SYSTEM_ACTIONS = _READ | {Action.MONITOR_WRITE, Action.INCIDENT_WRITE}
+"""What a system principal (the monitoring worker) may do in every project: read, evaluate
+monitors, raise alerts and open incidents; never change traffic, models or members."""
+
 
 class PrincipalKind(enum.StrEnum):
     OWNER = "owner"  # the person who owns an embedded or open loopback workspace
     USER = "user"
     ANONYMOUS = "anonymous"
+    SYSTEM = "system"  # a process of the hub's own (the monitoring worker): SYSTEM_ACTIONS only
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +157,12 @@ class Principal:
         return cls(name=_os_user(), kind=PrincipalKind.OWNER, source=source, via=via)
 
     @classmethod
+    def system(cls, name: str = "worker") -> Principal:
+        """The hub's own process `name` (e.g. the monitoring worker), acting in every project
+        with `SYSTEM_ACTIONS`; audited under `system:<name>`."""
+        return cls(name=f"system:{name}", kind=PrincipalKind.SYSTEM, source="local", via="system")
+
+    @classmethod
     def anonymous(cls, source: str) -> Principal:
         return cls(name="anonymous", kind=PrincipalKind.ANONYMOUS, source=source, via="none")
 
@@ -153,6 +175,8 @@ class Principal:
             return True
         if self.kind is PrincipalKind.ANONYMOUS:
             return False
+        if self.kind is PrincipalKind.SYSTEM:
+            return action in SYSTEM_ACTIONS
         if action in (Action.ACCOUNT, Action.PROJECT_CREATE):
             return True
         if project is None:
@@ -207,6 +231,6 @@ class Authorizer:
 
     def readable_projects(self, principal: Principal) -> frozenset[str] | None:
         """The projects `principal` may list, or None for all of them."""
-        if principal.is_superuser:
+        if principal.is_superuser or principal.kind is PrincipalKind.SYSTEM:
             return None
         return frozenset(principal.roles)
