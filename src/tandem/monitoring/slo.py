@@ -343,7 +343,8 @@ def bad_requests(spec: SloSpec, point: SloPoint) -> float:
     """
     if point.errors > point.requests or point.requests < 0 or point.errors < 0:
         raise InvalidInput(
-            f"window point at {point.start} has {point.errors} errors of {point.requests} requests"
+            f"window point at {point.start} has more errors ({point.errors}) than requests "
+            f"({point.requests})"
         )
     if spec.objective is Objective.ERROR_RATE:
         return float(point.errors)
@@ -402,13 +403,19 @@ def judge(spec: SloSpec, window: BurnWindow, long: WindowBurn, short: WindowBurn
         return PairResult(
             window, long, short, None, f"no requests in the last {_span(window.short_s)}"
         )
-    firing = long.burn_rate >= window.factor and short.burn_rate >= window.factor
+    firing = reaches(long.burn_rate, window.factor) and reaches(short.burn_rate, window.factor)
     verb = "fires" if firing else "holds"
     return PairResult(
         window, long, short, firing,
         f"{verb}: burn {long.burn_rate:.3g}x over {_span(window.long_s)} and "
         f"{short.burn_rate:.3g}x over {_span(window.short_s)}, threshold {window.factor:g}x",
     )  # fmt: skip
+
+
+def reaches(burn_rate: float, factor: float) -> bool:
+    """`burn_rate >= factor`, forgiving the last bits of floating point: 144 bad of 10,000
+    against 99.9% is a burn of exactly 14.4, though 0.0144 / (1 - 0.999) computes 14.39999..."""
+    return burn_rate >= factor * (1.0 - 1e-9)
 
 
 _URGENCY = {BurnSeverity.PAGE: 0, BurnSeverity.TICKET: 1}
@@ -473,7 +480,7 @@ def detection_time_s(window: BurnWindow, budget: float, bad_ratio: float) -> flo
     a pair, `budget / bad_ratio * long window * factor` (None when it never does: the share
     burns slower than the factor). A 100% outage against a 99.9% SLO fires the 14.4x/1 h pair
     after 0.001 / 1 * 3600 * 14.4 = 51.84 s."""
-    if bad_ratio <= 0 or bad_ratio / budget < window.factor:
+    if bad_ratio <= 0 or not reaches(bad_ratio / budget, window.factor):
         return None
     return budget / bad_ratio * window.long_s * window.factor
 
