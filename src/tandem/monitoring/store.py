@@ -3,6 +3,7 @@ windows. No rules, no permissions: MonitoringService checks those first."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,13 +63,15 @@ class MonitorStore:
     def set_state(self, conn: Connection, pk: int, state: dict[str, Any]) -> None:
         conn.execute(update(monitors).where(_m.pk == pk).values(state=orjson.dumps(state).decode()))
 
-    def list(self, conn: Connection, project_pk: int, endpoint: str | None = None) -> list[Any]:
+    def list(
+        self, conn: Connection, project_pk: int, endpoint: str | None = None
+    ) -> builtins.list[Any]:
         query = select(monitors).where(_m.project_pk == project_pk)
         if endpoint is not None:
             query = query.where(_m.endpoint == endpoint)
         return list(conn.execute(query.order_by(_m.name)).all())
 
-    def all(self, conn: Connection) -> list[Any]:
+    def all(self, conn: Connection) -> builtins.list[Any]:
         """Every monitor of every project (the worker's pass)."""
         return list(conn.execute(select(monitors).order_by(_m.project_pk, _m.pk)).all())
 
@@ -124,7 +127,7 @@ class MonitorStore:
                 condition=result.condition, breached=result.breached,
                 estimated=result.estimated, band_low=result.band_low,
                 band_high=result.band_high, samples=result.samples,
-                details=orjson.dumps(result.details).decode(),
+                details=orjson.dumps(result.details, default=str).decode(),
                 evaluated_at=result.evaluated_at, evaluated_by=result.evaluated_by,
             )
             .returning(_r.seq)
@@ -139,7 +142,7 @@ class MonitorStore:
         since: int | None = None,
         until: int | None = None,
         limit: int = 100,
-    ) -> list[Any]:
+    ) -> builtins.list[Any]:
         """The monitor's results, newest window first."""
         query = select(monitor_results).where(_r.monitor_pk == monitor_pk)
         if since is not None:
@@ -166,7 +169,7 @@ class MonitorStore:
         ).all()
         return {int(row.monitor_pk): row for row in rows}
 
-    def since(self, conn: Connection, cursor: int, limit: int) -> list[Any]:
+    def since(self, conn: Connection, cursor: int, limit: int) -> builtins.list[Any]:
         """Results with `seq` > `cursor`, in order, with their monitor's row fields."""
         rows = conn.execute(
             select(
