@@ -145,14 +145,22 @@ ROOT_DEFAULTS = Route(
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """The rules by name and the routing tree (inhibit rules and silences come per step)."""
+    """The rules by name and the routing tree (inhibit rules and silences come per step).
+
+    With `rules_complete`, `rules` lists every rule there is, and the alerts of any other rule
+    (one removed since) resolve; without it (the default) `rules` need only hold the rules
+    observed in the step, and alerts of the others keep their state.
+    """
 
     rules: Mapping[str, AlertRule]
     route: Route
+    rules_complete: bool = False
 
     @classmethod
-    def of(cls, rules: Iterable[AlertRule], route: Route) -> EngineConfig:
-        return cls({r.name: r for r in rules}, route)
+    def of(
+        cls, rules: Iterable[AlertRule], route: Route, *, rules_complete: bool = False
+    ) -> EngineConfig:
+        return cls({r.name: r for r in rules}, route, rules_complete)
 
 
 @dataclass(frozen=True)
@@ -215,12 +223,18 @@ def step(
     The input state is not modified. Returns the new state and the notifications, ordered by
     group key.
 
+    With `config.rules_complete`, alerts of rules no longer in `config.rules` resolve (pending
+    ones are dropped).
+
     Raises:
-        InvalidInput: an observation names a rule not in `config.rules`.
+        InvalidInput: an observation names a rule not in `config.rules`, or the root route has
+            no receiver.
     """
     new = EngineState.from_json(state.to_json())
     for obs in sorted(observations, key=lambda o: now if o.at is None else o.at):
         _evaluate(new, obs, config, now if obs.at is None else obs.at)
+    if config.rules_complete:
+        _retire(new, config, now)
     _dispatch(new, config, now)
     notifications = _flush(new, silences, inhibit_rules, config, now)
     _forget(new)
@@ -286,6 +300,18 @@ def _evaluate(state: EngineState, obs: Observation, config: EngineConfig, at: in
     alert.last_evaluated_at = at
     if alert.state is AlertState.PENDING and at - alert.active_at >= rule.for_ms:
         alert.state, alert.fired_at = AlertState.FIRING, at
+
+
+def _retire(state: EngineState, config: EngineConfig, now: int) -> None:
+    # A rule that was removed stops being evaluated; its firing alerts resolve now (as
+    # Alertmanager resolves alerts nobody refreshes) and its pending ones go.
+    for fp, alert in list(state.alerts.items()):
+        if alert.rule in config.rules:
+            continue
+        if alert.state is AlertState.PENDING:
+            del state.alerts[fp]
+        elif alert.state is AlertState.FIRING:
+            alert.state, alert.resolved_at = AlertState.RESOLVED, now
 
 
 # -- dispatch ------------------------------------------------------------------------------
@@ -387,8 +413,13 @@ def _flush(
         if group.next_flush_at > now:
             continue
         route = _route_of(config, key)
+        group.receiver = str(route.receiver)  # the caller may have changed who receives it
         group.next_flush_at = now + int(route.group_interval_ms or 0)
-        alerts = [state.alerts[fp] for fp in group.alerts if fp in state.alerts]
+        alerts = [
+            state.alerts[fp]
+            for fp in group.alerts
+            if fp in state.alerts and state.alerts[fp].state is not AlertState.PENDING
+        ]
         # Alertmanager's MuteStage drops silenced and inhibited alerts (resolved ones too)
         # before the DedupStage; when nothing is left the notification log is not touched.
         shown = [
