@@ -47,6 +47,7 @@ from tandem.monitoring.models import (
     Monitor,
     MonitorResult,
     MonitorSpec,
+    MonitorStatus,
     MonitorUpdate,
     SignalKind,
 )
@@ -310,17 +311,22 @@ class MonitoringService:
             monitor = self.store.model(row, project)
         return [self._result(r, monitor) for r in rows]
 
-    def latest_results(self, principal: Principal, project: str) -> dict[str, MonitorResult]:
-        """Each monitor's newest window result, by monitor name."""
+    def statuses(
+        self, principal: Principal, project: str, *, endpoint: str | None = None
+    ) -> list[MonitorStatus]:
+        """The project's monitors (of one endpoint) with their newest window's result."""
         self.auth.require(principal, Action.MONITOR_READ, project)
         with self.db.read() as conn:
             project_pk = self.projects.access(conn, principal, project, Action.MONITOR_READ)
-            rows = self.store.list(conn, project_pk)
+            rows = self.store.list(conn, project_pk, endpoint)
             latest = self.store.latest(conn, [r.pk for r in rows])
-        out = {}
+        out = []
         for row in rows:
-            if row.pk in latest:
-                out[row.name] = self._result(latest[row.pk], self.store.model(row, project))
+            monitor = self.store.model(row, project)
+            found = latest.get(row.pk)
+            out.append(MonitorStatus(
+                monitor=monitor, latest=self._result(found, monitor) if found else None
+            ))  # fmt: skip
         return out
 
     def _row(self, conn: Connection, project_pk: int, project: str, name: str) -> Any:
