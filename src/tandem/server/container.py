@@ -160,9 +160,10 @@ class Services:
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                monitoring.purge_project, data.purge_project, evaluations.purge_project, gates.purge_project,
-                decisions.purge_project, notifier.purge_project, plan.purge_project,
-                registers.purge_project, deployments.purge_project, registry.purge_project,
+                monitoring.purge_project, data.purge_project, evaluations.purge_project,
+                gates.purge_project, decisions.purge_project, notifier.purge_project,
+                plan.purge_project, registers.purge_project, deployments.purge_project,
+                registry.purge_project,
                 predictions.purge_project,
             ),
             orphans=(links.purge_orphans,),
