@@ -130,9 +130,9 @@ class PageHandler(Protocol):
 
     def on_page(
         self, conn: Connection, project_pk: int, endpoint: str | None, alert: Alert
-    ) -> str | None:
+    ) -> int | str | None:
         """Open an incident for a page alert, or join the open one of `endpoint`, inside the
-        tick's transaction; returns the incident's reference (shown on the alert)."""
+        tick's transaction; returns the incident's number (or reference), shown on the alert."""
         ...
 
 
@@ -850,8 +850,10 @@ class AlertService:
                 log.exception("opening an incident for alert %s of %s failed", row.id, project)
                 continue
             summary.pages += 1
+            if isinstance(incident, int) and not isinstance(incident, bool):
+                incident = f"{project}/incidents/{incident}"
             if incident:
-                self.store.update_alert(conn, row.pk, {"incident": str(incident)[:32]})
+                self.store.update_alert(conn, row.pk, {"incident": str(incident)[:100]})
 
     # -- helpers -------------------------------------------------------------------------------
 
