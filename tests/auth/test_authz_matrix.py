@@ -317,6 +317,12 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "comment": "c",
         },
         ("PATCH", "/api/v1/projects/{project}/alert-settings"): {"group_wait": "1m"},
+        ("POST", "/api/v1/projects/{project}/monitors"): {
+            "name": "drift",
+            "endpoint": "churn",
+            "kind": "contract",
+        },
+        ("PATCH", "/api/v1/projects/{project}/monitors/{name}"): {"severity": "page"},
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -392,6 +398,11 @@ RULED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project}/alerts/{alert_id}"): "404",
     ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): "404",
     ("POST", "/api/v1/projects/{project}/silences/{silence_id}/expire"): "404",
+    # the world has no monitor (named churn)
+    **{
+        (method, f"/api/v1/projects/{{project}}/monitors/{{name}}{tail}"): "404"
+        for method, tail in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/results"))
+    },
 }
 
 
@@ -487,6 +498,12 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("PUT", "/api/v1/projects/{project}/webhook"): {"url": "not a url"},
         ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
         ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "Bad Name"},
+        ("POST", "/api/v1/projects/{project}/monitors"): {
+            "name": "drift",
+            "endpoint": "churn",
+            "kind": "contract",
+            "condition": "violations >>> 1",
+        },
         ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
             "model": "churn",
             "version": "1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from tandem.alerting.service import AlertService
+from tandem.alerting.service import AlertService, monitor_feed
 from tandem.alerting.store import AlertStore, DeliveryStore, SilenceStore
 from tandem.audit.service import AuditLog
 from tandem.audit.store import AuditStore
@@ -37,6 +37,8 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
+from tandem.monitoring.service import MonitoringService
+from tandem.monitoring.store import MonitorStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -76,6 +78,7 @@ class Services:
     notifier: Notifier
     deployments: DeploymentService
     predictions: PredictionService
+    monitoring: MonitoringService
     alerts: AlertService
     gc: GcService
     owner: Principal
@@ -151,20 +154,24 @@ class Services:
             audit,
             endpoints=deployments,
         )
+        monitoring = MonitoringService(
+            db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
+            registry, data, auth, audit,
+        )  # fmt: skip
         alerts = AlertService(
             db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
             notifier, auth, audit, outbound, raci=plan.activity_letters,
-            public_url=settings.public_url,
+            feed=monitor_feed(monitoring, projects), public_url=settings.public_url,
         )  # fmt: skip
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                data.purge_project, evaluations.purge_project, gates.purge_project,
-                decisions.purge_project, notifier.purge_project, plan.purge_project,
-                registers.purge_project, deployments.purge_project, registry.purge_project,
-                predictions.purge_project, alerts.purge_project,
+                alerts.purge_project, monitoring.purge_project, data.purge_project,
+                evaluations.purge_project, gates.purge_project, decisions.purge_project,
+                notifier.purge_project, plan.purge_project, registers.purge_project,
+                deployments.purge_project, registry.purge_project, predictions.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -193,6 +200,7 @@ class Services:
             notifier=notifier,
             deployments=deployments,
             predictions=predictions,
+            monitoring=monitoring,
             alerts=alerts,
             gc=gc,
             owner=Principal.local_owner(),
