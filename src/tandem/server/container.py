@@ -35,6 +35,8 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
+from tandem.outcomes.service import OutcomeService
+from tandem.outcomes.store import OutcomeStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -74,6 +76,7 @@ class Services:
     notifier: Notifier
     deployments: DeploymentService
     predictions: PredictionService
+    outcomes: OutcomeService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -148,6 +151,10 @@ class Services:
             audit,
             endpoints=deployments,
         )
+        outcomes = OutcomeService(
+            db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
+            log=predictions, endpoints=deployments, versions=registry, criteria=plan,
+        )  # fmt: skip
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
@@ -156,7 +163,7 @@ class Services:
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
-                predictions.purge_project,
+                predictions.purge_project, outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -185,6 +192,7 @@ class Services:
             notifier=notifier,
             deployments=deployments,
             predictions=predictions,
+            outcomes=outcomes,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
