@@ -26,6 +26,16 @@ ALLOWED = ("request_id", "label", "at", "row")
 REQUIRED = ("request_id", "label")
 SLICE_PREFIX = "slice."
 UNKNOWN_SAMPLE = 20
+_TIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M%z",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
 _TRUE = {"true", "yes", "1", "1.0"}
 _FALSE = {"false", "no", "0", "0.0"}
 
@@ -70,7 +80,9 @@ def read_file(path: Path) -> pa.Table:
         raise InvalidInput(f"{path}: no such file")
     try:
         if suffix == ".csv":
-            frame = pl.read_csv(path, schema_overrides={"request_id": pl.String})
+            # every column as text: `normalise` reads labels (1, true, 0.0) and times (ISO or
+            # ms) as a label file means them, not as a CSV reader guesses
+            frame = pl.read_csv(path, infer_schema=False)
             return frame.to_arrow()
         return pq.read_table(path)
     except (pl.exceptions.PolarsError, pa.ArrowException, OSError, ValueError) as exc:
@@ -204,7 +216,17 @@ def _instants(column: pl.Series, now: int) -> pl.Series:
     elif isinstance(dtype, pl.Datetime):
         values = column.dt.epoch("ms")
     elif dtype == pl.String:
-        parsed = column.str.to_datetime(time_zone="UTC", strict=False, time_unit="ms")
+        text = column.str.strip_chars()
+        numbers = text.cast(pl.Int64, strict=False)  # ms since the epoch
+        parsed = numbers
+        for form in _TIME_FORMATS:  # the first that reads each value (usually one pass)
+            if not (parsed.is_null() & text.is_not_null()).any():
+                break
+            zoned = "%z" in form or form.endswith("Z")
+            times = text.str.to_datetime(form, strict=False, time_unit="ms")
+            if not zoned:
+                times = times.dt.replace_time_zone("UTC")
+            parsed = parsed.fill_null(times.dt.epoch("ms"))
         bad = column.filter(parsed.is_null() & column.is_not_null())
         if len(bad):
             raise InvalidInput(
@@ -212,7 +234,7 @@ def _instants(column: pl.Series, now: int) -> pl.Series:
                 "ISO 8601 (2026-12-01T10:00:00Z) or ms since the epoch",
                 column="at",
             )
-        values = parsed.dt.epoch("ms")
+        values = parsed
     else:
         raise InvalidInput(
             f"column 'at' is {dtype}: use a timestamp, ISO 8601 text or ms since the epoch",
