@@ -142,7 +142,7 @@ def test_late_labels_recompute_only_the_windows_they_fall_in(churn: Services) ->
 
 def test_unknown_request_ids_are_counted_and_the_rest_joined(churn: Services) -> None:
     logged = predictions(600)
-    ids = logged.request_id[:50] + ["nope-1", "nope-2", "nope-3"]
+    ids = [*logged.request_id[:50], "nope-1", "nope-2", "nope-3"]
     receipt = add(churn, labels_table(ids, [1, 0] * 25 + [1, 1, 0]))
     assert (receipt.rows, receipt.matched, receipt.unknown) == (53, 50, 3)
     assert sorted(receipt.unknown_sample) == ["nope-1", "nope-2", "nope-3"]
@@ -165,8 +165,8 @@ def test_a_request_labelled_again_keeps_the_last_label_and_the_change_is_audited
     hour = logged.where(first)
     add(churn, labels_table(hour.request_id, y[first]))
     # ten of them corrected, and one twice in the same file (the later row wins)
-    ids = hour.request_id[:10] + [hour.request_id[0]]
-    corrected = list(1 - y[first][:10]) + [int(y[first][0])]
+    ids = [*hour.request_id[:10], hour.request_id[0]]
+    corrected = [*list(1 - y[first][:10]), int(y[first][0])]
     receipt = add(churn, labels_table(ids, corrected), now=LATER + 5)
     assert (receipt.rows, receipt.matched, receipt.duplicates) == (10, 10, 10)
 
@@ -192,9 +192,7 @@ def test_fairness_across_a_slice_per_window(churn: Services) -> None:
     mask = (logged.version == 1) & (logged.at < START + HOUR)
     (sliced,) = window.fairness
     assert sliced.slice == "sex" and set(sliced.groups) == {"f", "m"}
-    rates = {
-        s: float((logged.p[mask & (logged.sex == s)] >= 0.5).mean()) for s in ("f", "m")
-    }
+    rates = {s: float((logged.p[mask & (logged.sex == s)] >= 0.5).mean()) for s in ("f", "m")}
     assert sliced.groups["f"]["selection_rate"] == pytest.approx(rates["f"])
     assert sliced.demographic_parity_difference == pytest.approx(abs(rates["f"] - rates["m"]))
 
@@ -303,7 +301,9 @@ def test_kpis_for_the_endpoint_and_a_version_that_exists(
             owner, "churn", "prod", KpiCreate(name="x", value=0.5, at=at, version="other@1")
         )
     with pytest.raises(errors.InvalidInput, match="finite"):
-        churn.outcomes.push_kpi(owner, "churn", "prod", KpiCreate(name="x", value=float("nan"), at=at))
+        churn.outcomes.push_kpi(
+            owner, "churn", "prod", KpiCreate(name="x", value=float("nan"), at=at)
+        )
     with pytest.raises(errors.InvalidInput, match="invalid KPI name"):
         churn.outcomes.push_kpi(owner, "churn", "prod", KpiCreate(name="9 lives", value=1, at=at))
     found = churn.outcomes.kpis(owner, "churn", "prod", name="retention_rate")
@@ -363,7 +363,9 @@ def test_rest_takes_an_arrow_stream_or_parquet(api: TestClient, churn: Services)
                       headers={"content-type": ARROW_STREAM})  # fmt: skip
     assert answer.status_code == 201, answer.text
     assert (answer.json()["matched"], answer.json()["unknown"]) == (20, 0)
-    again = api.post(URL + "/labels", content=parquet_bytes(table), headers={"content-type": PARQUET})
+    again = api.post(
+        URL + "/labels", content=parquet_bytes(table), headers={"content-type": PARQUET}
+    )
     assert again.status_code == 201 and again.json()["duplicates"] == 20
     listed = api.get(URL + "/labels")
     assert listed.status_code == 200 and len(listed.json()) == 2
@@ -408,8 +410,11 @@ def bad_files() -> list[tuple[str, bytes, str, int, str, str]]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("body", "content_type", "status", "code", "words"),
-                         [case[1:] for case in bad_files()], ids=[c[0] for c in bad_files()])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code", "words"),
+    [case[1:] for case in bad_files()],
+    ids=[case[0] for case in bad_files()],
+)
 def test_a_bad_label_file_is_refused_and_changes_nothing(
     api: TestClient, churn: Services, body: bytes, content_type: str, status: int, code: str,
     words: str,
@@ -445,14 +450,16 @@ def test_the_cli_adds_labels_pushes_kpis_and_shows_figures(
 ) -> None:
     logged = predictions(600)
     path = tmp_path / "labels.parquet"
-    labels = labels_table(logged.request_id[:300] + ["ghost"], [*logged.outcomes()[:300], 1])
+    labels = labels_table([*logged.request_id[:300], "ghost"], [*logged.outcomes()[:300], 1])
     path.write_bytes(parquet_bytes(labels))
     added = tandem("labels", "add", str(path), "--endpoint", "prod", "-p", "churn", "--json")
     assert added.exit_code == 0, added.stderr
     assert '"unknown": 1' in added.stdout and '"matched": 300' in added.stdout
     said = tandem("labels", "add", str(path), "--endpoint", "prod", "-p", "churn")
     assert said.exit_code == 0
-    assert "301 labels, 300 joined to logged predictions, 1 unknown request ids, 300 " in said.stdout
+    assert (
+        "301 labels, 300 joined to logged predictions, 1 unknown request ids, 300 " in said.stdout
+    )
     shown = tandem("performance", "show", "--endpoint", "prod", "-p", "churn")
     assert shown.exit_code == 0 and f"{MODEL}@1" in shown.stdout
 
