@@ -32,6 +32,7 @@ from tandem.cli.governance import (
     scorecard_command,
 )
 from tandem.cli.lineage import lineage as lineage_command
+from tandem.cli.monitoring import monitors_app
 from tandem.cli.outcomes import labels_app, metrics_app, performance_app
 from tandem.cli.pipelines import register as register_pipelines
 from tandem.cli.projects import app as projects_app
@@ -47,6 +48,7 @@ from tandem.cli.registers import (
 from tandem.cli.registry import app as models_app
 from tandem.cli.serving import serve as serve_command
 from tandem.cli.tracking import app as runs_app
+from tandem.cli.worker import worker as worker_command
 from tandem.cli.workspace import register as register_workspace
 
 try:  # recent typer carries its own copy of click
@@ -142,6 +144,7 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(endpoints_app, name="endpoints")
 app.command("deploy")(deploy_command)
 app.add_typer(predictions_app, name="predictions")
+app.add_typer(monitors_app, name="monitors")
 app.add_typer(labels_app, name="labels")
 app.add_typer(performance_app, name="performance")
 app.add_typer(metrics_app, name="metrics")
@@ -158,6 +161,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")
 app.command()(audit)
 app.command("serve")(serve_command)
+app.command("worker")(worker_command)
 register_workspace(app)
 register_pipelines(app)
 

@@ -35,6 +35,8 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
+from tandem.monitoring.service import MonitoringService
+from tandem.monitoring.store import MonitorStore
 from tandem.outcomes.service import OutcomeService
 from tandem.outcomes.store import OutcomeStore
 from tandem.predictions.service import PredictionService
@@ -76,6 +78,7 @@ class Services:
     notifier: Notifier
     deployments: DeploymentService
     predictions: PredictionService
+    monitoring: MonitoringService
     outcomes: OutcomeService
     gc: GcService
     owner: Principal
@@ -151,6 +154,10 @@ class Services:
             audit,
             endpoints=deployments,
         )
+        monitoring = MonitoringService(
+            db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
+            registry, data, auth, audit,
+        )  # fmt: skip
         outcomes = OutcomeService(
             db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
             log=predictions, endpoints=deployments, versions=registry, criteria=plan,
@@ -160,9 +167,10 @@ class Services:
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                data.purge_project, evaluations.purge_project, gates.purge_project,
-                decisions.purge_project, notifier.purge_project, plan.purge_project,
-                registers.purge_project, deployments.purge_project, registry.purge_project,
+                monitoring.purge_project, data.purge_project, evaluations.purge_project,
+                gates.purge_project, decisions.purge_project, notifier.purge_project,
+                plan.purge_project, registers.purge_project, deployments.purge_project,
+                registry.purge_project,
                 predictions.purge_project, outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
@@ -192,6 +200,7 @@ class Services:
             notifier=notifier,
             deployments=deployments,
             predictions=predictions,
+            monitoring=monitoring,
             outcomes=outcomes,
             gc=gc,
             owner=Principal.local_owner(),

@@ -26,6 +26,7 @@ import tandem.governance.plan.tables
 import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.lineage.tables
+import tandem.monitoring.tables
 import tandem.outcomes.tables
 import tandem.predictions.tables
 import tandem.projects.tables
@@ -46,6 +47,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.governance.registers.tables,
     tandem.identity.tables,
     tandem.lineage.tables,
+    tandem.monitoring.tables,
     tandem.outcomes.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
