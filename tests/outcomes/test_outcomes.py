@@ -479,3 +479,48 @@ def test_the_cli_adds_labels_pushes_kpis_and_shows_figures(
     wrong.write_text("request_id,label\n")
     bad = tandem("labels", "add", str(wrong), "--endpoint", "prod", "-p", "churn")
     assert bad.exit_code != 0 and "a label file is .csv or .parquet" in bad.stderr
+
+
+# -- what monitors read -----------------------------------------------------------------------
+
+
+def test_window_figures_for_monitors(churn: Services, settings: Settings) -> None:
+    logged = predictions(600)
+    y = logged.outcomes()
+    owner = churn.owner
+    two_hours = {"start": START, "end": START + 2 * HOUR}
+
+    def figures(kind: str, metric: str, version: str | None = None, **span: int):
+        return churn.outcomes.window_figures(
+            owner, "churn", "prod", kind=kind, metric=metric, version=version,
+            **(span or two_hours),
+        )  # fmt: skip
+
+    nothing = figures("performance", "roc_auc")
+    assert (nothing.judged, nothing.samples) == (False, 0)
+    estimated = figures("estimated-performance", "roc_auc", f"{MODEL}@1")
+    ones = logged.version == 1
+    assert estimated.estimated and estimated.judged and estimated.samples == int(ones.sum())
+    assert estimated.figures["roc_auc"] == pytest.approx(
+        cbpe.estimate(logged.p[ones])["roc_auc"].value
+    )
+    assert estimated.band[0] < estimated.figures["roc_auc"] < estimated.band[1]
+
+    add(churn, labels_table(logged.request_id, y))
+    # a two-hour window of version 1 (monitors' windows need not be an hour)
+    realised = figures("estimated-performance", "roc_auc", f"{MODEL}@1")
+    assert not realised.estimated and realised.samples == int(ones.sum())
+    assert realised.figures["roc_auc"] == pytest.approx(roc_auc_score(y[ones], logged.p[ones]))
+    both = figures("performance", "recall")
+    assert both.samples == 600 and both.band[0] <= both.figures["recall"] <= both.band[1]
+
+    register(settings, count=1)
+    churn.outcomes.push_kpi(owner, "churn", "prod",
+                            KpiCreate(name="retention_rate", value=0.8, at=START + 10))  # fmt: skip
+    churn.outcomes.push_kpi(owner, "churn", "prod",
+                            KpiCreate(name="retention_rate", value=0.7, at=START + 20))  # fmt: skip
+    kpi = figures("kpi", "retention_rate")
+    assert (kpi.figures["value"], kpi.samples, kpi.judged) == (0.7, 2, True)
+    assert not figures("kpi", "retention_rate", f"{MODEL}@1").judged  # none for that version
+    with pytest.raises(errors.InvalidInput, match="no figures of kind"):
+        figures("feature-drift", "x")

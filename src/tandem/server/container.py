@@ -162,6 +162,9 @@ class Services:
             db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
             log=predictions, endpoints=deployments, versions=registry, criteria=plan,
         )  # fmt: skip
+        # performance, estimated-performance and kpi monitors read them (its Protocol names
+        # monitoring's own Figures; outcomes answers the same fields as WindowFigures)
+        monitoring.use_outcomes(outcomes)  # type: ignore[arg-type]
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
