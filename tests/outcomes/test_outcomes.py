@@ -524,3 +524,27 @@ def test_window_figures_for_monitors(churn: Services, settings: Settings) -> Non
     assert not figures("kpi", "retention_rate", f"{MODEL}@1").judged  # none for that version
     with pytest.raises(errors.InvalidInput, match="no figures of kind"):
         figures("feature-drift", "x")
+
+
+def test_a_request_of_several_rows_takes_a_label_per_row(churn: Services) -> None:
+    import io
+    import json
+
+    table = pa.table({
+        "request_id": ["multi-1"], "at": pa.array([START + 5], pa.int64()),
+        "deployment": [f"{MODEL}@1"], "model": [MODEL], "version": pa.array([1], pa.int64()),
+        "status": pa.array([200], pa.int32()), "latency_ms": [1.0],
+        "inputs": [json.dumps({"columns": ["tenure", "sex"], "data": [[1, "f"], [2, "m"]]},
+                              separators=(",", ":"))],
+        "output": [json.dumps([[0.2, 0.8], [0.9, 0.1]])],
+    })  # fmt: skip
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    churn.predictions.ship(churn.owner, "churn", "prod", gateway="gw-2", batch="m-1",
+                           body=sink.getvalue())  # fmt: skip
+    receipt = add(churn, labels_table(["multi-1", "multi-1", "multi-1"], [1, 0, 1],
+                                      row=pa.array([0, 1, 2], pa.int64())))  # fmt: skip
+    assert (receipt.rows, receipt.matched, receipt.unknown) == (3, 2, 1)  # no third row
+    window = windows_by_key(churn)[(1, START)]
+    assert (window.samples, window.positives, window.metrics["accuracy"]) == (2, 1, 1.0)
