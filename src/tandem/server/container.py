@@ -153,8 +153,11 @@ class Services:
         )
         monitoring = MonitoringService(
             db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
-            registry, data, auth, audit,
+            registry, data, auth, audit, plan=plan,
         )  # fmt: skip
+        deployments.use_deploy_hook(monitoring)  # a release gets the default monitors
+        gates.use_monitoring_plans(monitoring)  # the "monitoring plan" item reads monitors
+        plan.use_section("monitors", monitoring)  # project.yaml's `monitors:`
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
