@@ -37,6 +37,8 @@ from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
 from tandem.monitoring.service import MonitoringService
 from tandem.monitoring.store import MonitorStore
+from tandem.outcomes.service import OutcomeService
+from tandem.outcomes.store import OutcomeStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -77,6 +79,7 @@ class Services:
     deployments: DeploymentService
     predictions: PredictionService
     monitoring: MonitoringService
+    outcomes: OutcomeService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -158,6 +161,13 @@ class Services:
         deployments.use_deploy_hook(monitoring)  # a release gets the default monitors
         gates.use_monitoring_plans(monitoring)  # the "monitoring plan" item reads monitors
         plan.use_section("monitors", monitoring)  # project.yaml's `monitors:`
+        outcomes = OutcomeService(
+            db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
+            log=predictions, endpoints=deployments, versions=registry, criteria=plan,
+        )  # fmt: skip
+        # performance, estimated-performance and kpi monitors read them (its Protocol names
+        # monitoring's own Figures; outcomes answers the same fields as WindowFigures)
+        monitoring.use_outcomes(outcomes)  # type: ignore[arg-type]
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
@@ -167,7 +177,7 @@ class Services:
                 gates.purge_project, decisions.purge_project, notifier.purge_project,
                 plan.purge_project, registers.purge_project, deployments.purge_project,
                 registry.purge_project,
-                predictions.purge_project,
+                predictions.purge_project, outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -197,6 +207,7 @@ class Services:
             deployments=deployments,
             predictions=predictions,
             monitoring=monitoring,
+            outcomes=outcomes,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
