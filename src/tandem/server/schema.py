@@ -27,6 +27,7 @@ import tandem.governance.plan.tables
 import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.lineage.tables
+import tandem.monitoring.tables
 import tandem.predictions.tables
 import tandem.projects.tables
 import tandem.registry.tables
@@ -47,6 +48,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.governance.registers.tables,
     tandem.identity.tables,
     tandem.lineage.tables,
+    tandem.monitoring.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
     tandem.registry.tables,
