@@ -42,6 +42,7 @@ from tandem.alerting.engine import (
     step,
 )
 from tandem.alerting.engine import AlertState as EngineAlertState
+from tandem.alerting.engine import parse_duration as parse_span
 from tandem.alerting.matchers import InhibitRule, Matcher, MatchType, Silence, parse_matchers
 from tandem.alerting.messages import (
     AlertFacts,
@@ -72,10 +73,12 @@ from tandem.alerting.models import Silence as SilenceModel
 from tandem.alerting.store import AlertStore, DeliveryStore, SilenceStore
 from tandem.audit.service import FAILED, AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
-from tandem.core.clock import now_ms, parse_duration, parse_instant
+from tandem.core.clock import now_ms, parse_instant
 from tandem.core.outbound import OutboundPolicy
 from tandem.errors import Conflict, DestinationRefused, InvalidInput, NotFound
 from tandem.governance.notifications.service import Notifier, Outbox
+from tandem.monitoring.models import Monitor, MonitorResult, duration_ms
+from tandem.monitoring.service import MonitoringService
 from tandem.projects.service import ProjectService
 from tandem.store.db import Database
 
@@ -235,7 +238,7 @@ class AlertService:
         receiver's failure. Needs `monitor:write` in every project (the worker)."""
         self.auth.require(principal, Action.MONITOR_WRITE)
         now = now_ms() if now is None else now
-        claimed: list[tuple[Any, str | None, str | None]] = []  # (row, url, routing key)
+        claimed: list[tuple[_Claim, str | None, str | None]] = []  # (claim, url, routing key)
         with self.db.write() as conn:
             for row in self.delivery_store.due(conn, now, limit):
                 attempts = int(row.attempts) + 1
@@ -244,7 +247,8 @@ class AlertService:
                 ):
                     continue  # another worker took it
                 url, key = self._destination(conn, row)
-                claimed.append((row._replace(attempts=attempts), url, key))
+                claim = _Claim(row.pk, row.id, row.project_pk, row.channel, row.body, attempts)
+                claimed.append((claim, url, key))
         summary = DeliverySummary()
         for row, url, key in claimed:
             error, final = self._send(row, url, key)
@@ -366,7 +370,7 @@ class AlertService:
         if data.ends:
             ends: int | None = parse_instant(data.ends)
         elif data.duration:
-            ends = starts + parse_duration(data.duration) * 1000
+            ends = starts + parse_span(data.duration)
         else:
             ends = None
         silence_id = _new_id("si")
@@ -462,7 +466,7 @@ class AlertService:
             text = getattr(data, name)
             if text is None:
                 continue
-            seconds = parse_duration(text)
+            seconds = parse_span(text) // 1000
             low, high = LIMITS[f"{name}_s"]
             if not low <= seconds <= high:
                 raise InvalidInput(
@@ -677,6 +681,13 @@ class AlertService:
                     severity=fresh.severity, value=alert.value,
                 )  # fmt: skip
             out[alert.fingerprint] = _Row(fresh, began)
+        for note in notes:  # recoveries notified now of alerts resolved at an earlier tick
+            for gone in note.resolved:
+                if gone.fingerprint in out or gone.fingerprint in open_rows:
+                    continue
+                done = self.store.find_firing(conn, pk, gone.fingerprint, gone.active_at)
+                if done is not None:
+                    out[gone.fingerprint] = _Row(done, False)
         for fingerprint, row in open_rows.items():  # gone from the engine's state
             if row.state == AlertState.PENDING.value:
                 self.store.delete_alert(conn, row.pk)  # never fired: a pending alert is dropped
@@ -947,7 +958,7 @@ class AlertService:
         settings = self._settings(conn, row.project_pk)
         return settings.pagerduty_url, settings.pagerduty_routing_key
 
-    def _send(self, row: Any, url: str | None, key: str | None) -> tuple[str | None, bool]:
+    def _send(self, row: _Claim, url: str | None, key: str | None) -> tuple[str | None, bool]:
         """(error or None, whether the failure is final)."""
         body = json.loads(row.body)
         if row.channel == Channel.PAGERDUTY.value:
@@ -974,7 +985,9 @@ class AlertService:
         final = 400 <= status < 500 and status != 429
         return f"answered HTTP {status}", final
 
-    def _record_failed(self, conn: Connection, principal: Principal, row: Any, error: str) -> None:
+    def _record_failed(
+        self, conn: Connection, principal: Principal, row: _Claim, error: str
+    ) -> None:
         project = self.projects.names(conn, {row.project_pk}).get(row.project_pk, "")
         self.audit.record(
             conn, principal, "alert.deliver", f"{project}/alert-deliveries/{row.id}",
@@ -1055,18 +1068,64 @@ class AlertService:
 
 
 @dataclass(frozen=True)
+class _Claim:
+    """A delivery taken for one attempt."""
+
+    pk: int
+    id: str
+    project_pk: int
+    channel: str
+    body: str
+    attempts: int
+
+
+@dataclass(frozen=True)
 class _Row:
     row: Any
     began: bool  # began firing in this step
 
 
-def monitor_feed(results_since: Callable[[Connection, str | None], Any]) -> ResultFeed:
-    """Adapt the monitoring domain's `results_since(conn, cursor)` to a `ResultFeed`."""
+def monitor_feed(monitoring: MonitoringService, projects: ProjectService) -> ResultFeed:
+    """The monitoring domain's results as a `ResultFeed`: `results_since` in order of `seq`
+    (the cursor), each with its monitor's rule (for, keep_firing_for, labels, annotations,
+    runbook) as `monitors_in` has it now."""
 
     def feed(conn: Connection, cursor: str | None) -> tuple[list[ResultInput], str | None]:
-        return results_since(conn, cursor)  # type: ignore[no-any-return]
+        results = monitoring.results_since(conn, int(cursor or 0))
+        if not results:
+            return [], cursor
+        specs: dict[str, dict[str, Monitor]] = {}
+        for project in {r.project for r in results}:
+            pk = projects.find_pk_in(conn, project)
+            found = monitoring.monitors_in(conn, pk, project) if pk is not None else []
+            specs[project] = {m.name: m for m in found}
+        out = [_result_input(r, specs[r.project].get(r.monitor)) for r in results]
+        return out, str(results[-1].seq)
 
     return feed
+
+
+def _result_input(result: MonitorResult, monitor: Monitor | None) -> ResultInput:
+    annotations = {"condition": result.condition, "kind": str(result.kind)}
+    if monitor is not None:
+        annotations.update(monitor.annotations)
+    return ResultInput(
+        project=result.project,
+        monitor=result.monitor,
+        endpoint=result.endpoint,
+        version=result.version,
+        severity=AlertSeverity(result.severity.value),
+        breached=result.breached,
+        value=result.value,
+        window_end=result.window_end,
+        for_s=duration_ms(monitor.for_) // 1000 if monitor is not None and monitor.for_ else 0,
+        keep_firing_for_s=duration_ms(monitor.keep_firing_for) // 1000
+        if monitor is not None and monitor.keep_firing_for
+        else 0,
+        labels=dict(monitor.labels) if monitor is not None else {},
+        annotations=annotations,
+        runbook=monitor.runbook if monitor is not None else None,
+    )
 
 
 def _route(settings: _Settings) -> Route:
