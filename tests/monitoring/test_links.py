@@ -116,3 +116,48 @@ def test_the_gate_item_monitoring_plan_reads_the_monitors(world) -> None:
     assert holds and "live watched for drift, performance and SLO" in detail
     services.monitoring.delete(owner, PROJECT, "live-error-rate")
     assert item() == (False, "monitors missing on production endpoints: live: no slo monitor")
+
+
+def test_performance_from_late_labels_is_evaluated_again_once(world) -> None:
+    """A performance monitor reads the outcomes domain's realised figures; labels that arrive
+    after a window was judged make it due again, and two evaluators evaluate it once."""
+    import threading
+
+    import pyarrow as pa
+    from monitor_world import H0, HOUR, ship_window
+
+    from tandem.core.auth import Principal
+    from tandem.monitoring.models import MonitorSpec
+
+    worker = Principal.system("worker")
+    monitoring, owner = world.services.monitoring, world.services.owner
+    ship_window(world.sdk, world.model, H0, 200, seed=40)
+    monitoring.create(owner, PROJECT, MonitorSpec.model_validate(
+        {"name": "auc", "endpoint": "prod", "kind": "performance", "condition": "accuracy < 0.9",
+         "params": {"metric": "accuracy"}}))  # fmt: skip
+    monitoring.lookback_windows = 2
+    now = H0 + HOUR + 60_000
+    first = monitoring.evaluate_due(worker, now=now, worker="w-1")
+    assert {r.window_start: r.breached for r in first.results} == {H0 - HOUR: None, H0: None}
+
+    meta = world.services.predictions.read_log(owner, PROJECT, "prod", H0, H0 + HOUR).meta
+    wrong = [1 - int(p) if i % 4 == 0 else int(p) for i, p in enumerate(meta["prediction"])]
+    labels = pa.table({"request_id": meta["request_id"].to_list(), "label": wrong})
+    world.sdk.outcomes.add_labels("prod", labels, project=PROJECT)
+
+    summaries = []
+
+    def evaluate(name: str) -> None:
+        summaries.append(monitoring.evaluate_due(worker, now=now + 60_000, worker=name))
+
+    threads = [threading.Thread(target=evaluate, args=(f"w-{i}",)) for i in (2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    again = [r for s in summaries for r in s.results]
+    assert [(r.window_start, r.breached) for r in again] == [(H0, True)]
+    assert again[0].value == pytest.approx(0.75) and again[0].samples == 200
+    stored = monitoring.results(owner, PROJECT, "auc", since=H0)
+    assert len(stored) == 1 and stored[0].seq > max(r.seq for r in first.results)
+    assert monitoring.evaluate_due(worker, now=now + 120_000, worker="w-4").evaluated == 0

@@ -79,7 +79,7 @@ class Outcomes(Protocol):
     def window_figures(
         self, principal: Principal, project: str, endpoint: str, *, kind: str,
         metric: str, start: int, end: int, version: str | None,
-    ) -> signals.Figures: ...  # fmt: skip
+    ) -> signals.FiguresLike: ...  # fmt: skip
 
     def changed_windows(
         self, conn: Connection, project_pk: int, endpoint: str, since_updated: int
@@ -109,10 +109,10 @@ class _Job:
     columns: list[str] = field(default_factory=list)
     version: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    figures: signals.Figures | None = None  # computed already (no data, SLOs, outcomes)
+    figures: signals.FiguresLike | None = None  # computed already (no data, SLOs, outcomes)
 
 
-def compute(job: _Job) -> signals.Figures | str:
+def compute(job: _Job) -> signals.FiguresLike | str:
     """A window's figures, or the error that stopped them (never raises: one window's failure
     must not lose the others' results in an executor's map)."""
     try:
@@ -161,7 +161,6 @@ class MonitoringService:
         self.lookback_windows = LOOKBACK_WINDOWS
         self.lease_ms = LEASE_MS
         self.grace_ms = GRACE_MS
-        self.changes_seen: dict[int, int] = {}  # monitor pk -> outcomes read up to (ms)
 
     def use_outcomes(self, outcomes: Outcomes) -> None:
         """Read performance, estimates and KPIs from `outcomes` (the container wires it)."""
@@ -453,27 +452,39 @@ class MonitoringService:
             summary.results.append(written)
 
     def _due_windows(self, row: Any, now: int) -> list[int]:
-        """Starts of the monitor's closed windows in the lookback with no result, oldest first,
-        and of windows whose labels changed since the last pass looked."""
+        """Starts of the monitor's closed windows in the lookback with no result, oldest
+        first (a window whose labels changed has had its result taken away: see
+        `_forget_changed`)."""
         window = int(row.window_ms)
         last_end = (now - self.grace_ms) // window * window
         first = last_end - self.lookback_windows * window
+        self._forget_changed(row, window, first)
         with self.db.read() as conn:
             done = self.store.evaluated_windows(conn, row.pk, first)
-            changed = self._changed_windows(conn, row, window, first)
-        starts = [s for s in range(first, last_end, window) if s not in done]
-        return sorted(set(starts) | changed)
+        return [s for s in range(first, last_end, window) if s not in done]
 
-    def _changed_windows(self, conn: Connection, row: Any, window: int, first: int) -> set[int]:
+    def _forget_changed(self, row: Any, window: int, first: int) -> None:
+        """Windows whose labels changed since the monitor last looked lose their result, so
+        the next claim evaluates them again, once, whichever worker gets there: the cursor
+        (`outcomes_seen` in the monitor's state) and the results go in one transaction, on the
+        monitor's row held."""
         if self.outcomes is None or row.kind not in (
             SignalKind.PERFORMANCE.value, SignalKind.ESTIMATED_PERFORMANCE.value
         ):  # fmt: skip
-            return set()
-        seen = self.changes_seen.get(row.pk, 0)
-        changed = self.outcomes.changed_windows(conn, row.project_pk, row.endpoint, seen)
-        if changed:
-            self.changes_seen[row.pk] = max(int(c.updated_at) for c in changed)
-        return {int(c.start) // window * window for c in changed if int(c.start) >= first}
+            return
+        with self.db.write() as conn:
+            held = self.store.find(conn, row.project_pk, row.name, lock=True)
+            if held is None:
+                return
+            state = orjson.loads(held.state or "{}")
+            seen = int(state.get("outcomes_seen", 0))
+            changed = self.outcomes.changed_windows(conn, row.project_pk, row.endpoint, seen)
+            if not changed:
+                return
+            state["outcomes_seen"] = max(int(c.updated_at) for c in changed)
+            self.store.set_state(conn, held.pk, state)
+            starts = {int(c.start) // window * window for c in changed}
+            self.store.delete_results(conn, held.pk, sorted(s for s in starts if s >= first))
 
     def _claim(self, row: Any, project: str, start: int, worker: str, now: int) -> _Due | None:
         token = secrets.token_hex(16)
@@ -612,7 +623,7 @@ class MonitoringService:
             verdict=result.breached, judged=result.breached is not None,
         )  # fmt: skip
 
-    def _outcome(self, principal: Principal, item: _Due) -> signals.Figures:
+    def _outcome(self, principal: Principal, item: _Due) -> signals.FiguresLike:
         if self.outcomes is None:
             return signals.no_data(0, "the outcomes domain is not wired in this server")
         monitor = item.monitor
@@ -622,7 +633,7 @@ class MonitoringService:
             start=item.start, end=item.end, version=monitor.version,
         )  # fmt: skip
 
-    def _judge(self, item: _Due, job: _Job, figures: signals.Figures, now: int,
+    def _judge(self, item: _Due, job: _Job, figures: signals.FiguresLike, now: int,
                worker: str) -> MonitorResult:  # fmt: skip
         monitor = item.monitor
         condition = monitor.parsed_condition()

@@ -168,9 +168,8 @@ class Services:
             db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
             log=predictions, endpoints=deployments, versions=registry, criteria=plan,
         )  # fmt: skip
-        # performance, estimated-performance and kpi monitors read them (its Protocol names
-        # monitoring's own Figures; outcomes answers the same fields as WindowFigures)
-        monitoring.use_outcomes(outcomes)  # type: ignore[arg-type]
+        # performance, estimated-performance and kpi monitors read them
+        monitoring.use_outcomes(outcomes)
         alerts = AlertService(
             db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
             notifier, auth, audit, outbound, raci=plan.activity_letters,
