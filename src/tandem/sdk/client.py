@@ -32,6 +32,7 @@ from tandem.errors import InvalidInput, NotFound, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk import environment
+from tandem.sdk.alerts import Alerts
 from tandem.sdk.data import Datasets
 from tandem.sdk.deployments import Deployments
 from tandem.sdk.evaluations import Evaluations
@@ -156,6 +157,7 @@ class Client:
         self.lineage = Lineage(self._http, self)
         self.governance = Governance(self._http, self)
         self.deployments = Deployments(self._http, self)
+        self.alerts = Alerts(self._http, self)
         self.predictions = Predictions(self._http, self)
         self.monitors = Monitors(self._http, self)
         self.outcomes = Outcomes(self._http, self)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from tandem.alerting.service import AlertService, monitor_feed
+from tandem.alerting.store import AlertStore, DeliveryStore, SilenceStore
 from tandem.audit.service import AuditLog
 from tandem.audit.store import AuditStore
 from tandem.core.auth import Authorizer, Principal
@@ -80,6 +82,7 @@ class Services:
     predictions: PredictionService
     monitoring: MonitoringService
     outcomes: OutcomeService
+    alerts: AlertService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -156,25 +159,32 @@ class Services:
         )
         monitoring = MonitoringService(
             db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
-            registry, data, auth, audit,
+            registry, data, auth, audit, plan=plan,
         )  # fmt: skip
+        deployments.use_deploy_hook(monitoring)  # a release gets the default monitors
+        gates.use_monitoring_plans(monitoring)  # the "monitoring plan" item reads monitors
+        plan.use_section("monitors", monitoring)  # project.yaml's `monitors:`
         outcomes = OutcomeService(
             db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
             log=predictions, endpoints=deployments, versions=registry, criteria=plan,
         )  # fmt: skip
-        # performance, estimated-performance and kpi monitors read them (its Protocol names
-        # monitoring's own Figures; outcomes answers the same fields as WindowFigures)
-        monitoring.use_outcomes(outcomes)  # type: ignore[arg-type]
+        # performance, estimated-performance and kpi monitors read them
+        monitoring.use_outcomes(outcomes)
+        alerts = AlertService(
+            db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
+            notifier, auth, audit, outbound, raci=plan.activity_letters,
+            feed=monitor_feed(monitoring, projects), public_url=settings.public_url,
+        )  # fmt: skip
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                monitoring.purge_project, data.purge_project, evaluations.purge_project,
-                gates.purge_project, decisions.purge_project, notifier.purge_project,
-                plan.purge_project, registers.purge_project, deployments.purge_project,
-                registry.purge_project,
-                predictions.purge_project, outcomes.purge_project,
+                alerts.purge_project, monitoring.purge_project, data.purge_project,
+                evaluations.purge_project, gates.purge_project, decisions.purge_project,
+                notifier.purge_project, plan.purge_project, registers.purge_project,
+                deployments.purge_project, registry.purge_project, predictions.purge_project,
+                outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -205,6 +215,7 @@ class Services:
             predictions=predictions,
             monitoring=monitoring,
             outcomes=outcomes,
+            alerts=alerts,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
