@@ -39,6 +39,8 @@ from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
 from tandem.monitoring.service import MonitoringService
 from tandem.monitoring.store import MonitorStore
+from tandem.outcomes.service import OutcomeService
+from tandem.outcomes.store import OutcomeStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -79,6 +81,7 @@ class Services:
     deployments: DeploymentService
     predictions: PredictionService
     monitoring: MonitoringService
+    outcomes: OutcomeService
     alerts: AlertService
     gc: GcService
     owner: Principal
@@ -156,8 +159,17 @@ class Services:
         )
         monitoring = MonitoringService(
             db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
-            registry, data, auth, audit,
+            registry, data, auth, audit, plan=plan,
         )  # fmt: skip
+        deployments.use_deploy_hook(monitoring)  # a release gets the default monitors
+        gates.use_monitoring_plans(monitoring)  # the "monitoring plan" item reads monitors
+        plan.use_section("monitors", monitoring)  # project.yaml's `monitors:`
+        outcomes = OutcomeService(
+            db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
+            log=predictions, endpoints=deployments, versions=registry, criteria=plan,
+        )  # fmt: skip
+        # performance, estimated-performance and kpi monitors read them
+        monitoring.use_outcomes(outcomes)
         alerts = AlertService(
             db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
             notifier, auth, audit, outbound, raci=plan.activity_letters,
@@ -172,6 +184,7 @@ class Services:
                 evaluations.purge_project, gates.purge_project, decisions.purge_project,
                 notifier.purge_project, plan.purge_project, registers.purge_project,
                 deployments.purge_project, registry.purge_project, predictions.purge_project,
+                outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -201,6 +214,7 @@ class Services:
             deployments=deployments,
             predictions=predictions,
             monitoring=monitoring,
+            outcomes=outcomes,
             alerts=alerts,
             gc=gc,
             owner=Principal.local_owner(),
