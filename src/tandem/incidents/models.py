@@ -17,6 +17,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# the registers' kinds of action item: a postmortem's vocabulary too
+from tandem.governance.registers.models import ActionKind as ActionKind
+
 
 class IncidentStatus(enum.StrEnum):
     OPEN = "open"
@@ -71,6 +74,9 @@ class IncidentPatch(BaseModel):
     commander: str | None = None
     add_responders: list[str] = []
     remove_responders: list[str] = []
+    playbook: str | None = Field(
+        None, description="the kind of a playbook to follow (replaces unticked steps)"
+    )
 
 
 class NoteCreate(BaseModel):
@@ -144,6 +150,9 @@ class Incident(BaseModel):
     fingerprints: list[str] = Field([], description="the alerts that paged it")
     playbook: str | None = Field(None, description="the kind of the playbook copied on open")
     steps: list[TickedStep] = []
+    links: list[str] = Field(
+        [], description="what it involves: endpoints/NAME, models/NAME@N, datasets/NAME@vN"
+    )
     opened_at: int
     opened_by: str
     acknowledged_at: int | None = None
@@ -214,14 +223,6 @@ class PostmortemStatus(enum.StrEnum):
     DRAFT = "draft"
     IN_REVIEW = "in-review"
     PUBLISHED = "published"
-
-
-class ActionKind(enum.StrEnum):
-    """The kinds of a postmortem's action items (the registers keep the kind)."""
-
-    MITIGATE = "mitigate"
-    PREVENT = "prevent"
-    PROCESS = "process"
 
 
 BLAMELESS_NOTE = (
