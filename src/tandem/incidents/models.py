@@ -317,3 +317,11 @@ class Postmortem(PostmortemSections):
     submitted_by: str | None = None
     published_at: int | None = None
     published_by: str | None = None
+
+
+class PlaybookMarkdown(BaseModel):
+    """A playbook as Markdown: `# Title`, then a checkbox line per step (`- [ ] Roll back`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    markdown: str = Field(min_length=1, max_length=200_000)

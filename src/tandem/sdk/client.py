@@ -37,6 +37,7 @@ from tandem.sdk.deployments import Deployments
 from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.governance import Governance
 from tandem.sdk.identity import Audit, Members, Tokens, Users
+from tandem.sdk.incidents import Incidents
 from tandem.sdk.lineage import Lineage
 from tandem.sdk.predictions import Predictions
 from tandem.sdk.registry import Models
@@ -155,6 +156,7 @@ class Client:
         self.governance = Governance(self._http, self)
         self.deployments = Deployments(self._http, self)
         self.predictions = Predictions(self._http, self)
+        self.incidents = Incidents(self._http, self)
         self._packages_oid: str | None = None
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False

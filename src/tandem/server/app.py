@@ -79,6 +79,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.governance.plan.api import router as plan_router
     from tandem.governance.registers.api import router as registers_router
     from tandem.identity.api import router as identity_router
+    from tandem.incidents.api import router as incidents_router
     from tandem.lineage.api import router as lineage_router
     from tandem.predictions.api import router as predictions_router
     from tandem.projects.api import router as projects_router
@@ -122,6 +123,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         evaluation_router,
         lineage_router,
         predictions_router,
+        incidents_router,
         plan_router,
         gates_router,
         decisions_router,
