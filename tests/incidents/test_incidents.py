@@ -210,7 +210,7 @@ def test_playbooks_from_markdown_and_project_yaml_are_ticked_with_who_and_when(
     assert exported["playbooks"]["latency"]["steps"] == ["Check p99 per version", "Scale out"]
     with pytest.raises(InvalidInput, match="unknown section 'playbook'"):
         services.plan.apply(team["pm"], "churn", ProjectSpec.model_validate({"playbook": {}}))
-    with pytest.raises(InvalidInput, match="playbooks.bad"):
+    with pytest.raises(InvalidInput, match=r"playbooks\.bad"):
         services.plan.apply(
             team["pm"], "churn", ProjectSpec.model_validate({"playbooks": {"bad": {"steps": []}}})
         )
