@@ -31,6 +31,7 @@ from tandem.cli.governance import (
     raci_app,
     scorecard_command,
 )
+from tandem.cli.incidents import incidents_app, postmortems_app
 from tandem.cli.lineage import lineage as lineage_command
 from tandem.cli.pipelines import register as register_pipelines
 from tandem.cli.projects import app as projects_app
@@ -141,6 +142,8 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(endpoints_app, name="endpoints")
 app.command("deploy")(deploy_command)
 app.add_typer(predictions_app, name="predictions")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(postmortems_app, name="postmortems")
 app.add_typer(decision_app, name="decision")
 app.add_typer(hypothesis_app, name="hypothesis")
 app.add_typer(risk_app, name="risk")

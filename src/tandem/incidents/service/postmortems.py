@@ -268,7 +268,8 @@ class PostmortemOps(IncidentOps):
     def publish_postmortem(self, principal: Principal, project: str, number: int, *,
                            now: int | None = None) -> Postmortem:  # fmt: skip
         """In review → published, final. Only a member the RACI names Accountable for
-        `incident-response` may publish, once every review checklist item is confirmed and no
+        `incident-response` may publish (in a single-user workspace whose RACI names nobody,
+        its owner), once every review checklist item is confirmed and no
         member is named (or anyone @mentioned) in the root causes.
 
         Raises:
@@ -280,7 +281,9 @@ class PostmortemOps(IncidentOps):
         with self.db.write() as conn:
             project_pk = self.projects.access(conn, principal, project, WRITE)
             accountable = self._raci(conn, project_pk, RaciLetter.ACCOUNTABLE)
-            if principal.name not in accountable:
+            # a single-user workspace's owner, when nobody is named, has nobody else to ask
+            alone = principal.is_workspace_owner and not accountable
+            if principal.name not in accountable and not alone:
                 who = ", ".join(accountable) or "nobody yet (set it: tandem raci set)"
                 raise PermissionDenied(
                     f"publishing a postmortem needs the RACI's Accountable for "
