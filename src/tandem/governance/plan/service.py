@@ -48,6 +48,7 @@ from tandem.governance.plan.models import (
     check_criterion_key,
 )
 from tandem.governance.plan.scorecard import judge
+from tandem.governance.plan.spec import ChangeAction as ChangeAction  # for SpecSections
 from tandem.governance.plan.spec import (
     CriterionSpec,
     Plan,
@@ -57,6 +58,7 @@ from tandem.governance.plan.spec import (
     brief_changes,
     plan_changes,
 )
+from tandem.governance.plan.spec import PlanChange as PlanChange
 from tandem.governance.plan.store import PlanStore
 from tandem.identity.service import IdentityService
 from tandem.projects.service import ProjectService

@@ -13,7 +13,7 @@ from tandem.core.auth import Action, Principal
 from tandem.core.clock import now_ms
 from tandem.core.validation import check_text
 from tandem.errors import InvalidInput, NotFound
-from tandem.governance.plan.spec import ChangeAction, PlanChange
+from tandem.governance.plan.service import ChangeAction, PlanChange
 from tandem.incidents.models import Playbook, PlaybookSet, PlaybookStep
 from tandem.incidents.service.base import READ, WRITE, IncidentCore, json_text
 

@@ -209,7 +209,10 @@ class PostmortemOps(IncidentOps):
                     "number out to create a new one"
                 )
             check_text(item.title, "action item", 1_000)
-        self._members(conn, project, project_pk, [a.owner for a in wanted])
+        # as in the registers: an owner is a member, or yourself
+        self._members(
+            conn, project, project_pk, [a.owner for a in wanted if a.owner != principal.name]
+        )
         new = [a for a in wanted if a.number is None]
         numbers = self.registers.add_actions_in(
             conn, outbox, principal, project, project_pk,
