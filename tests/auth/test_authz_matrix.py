@@ -58,6 +58,8 @@ EXPECTED: dict[str, set[str]] = {
     "deployment:read": READERS,
     "deployment:write": BUILDERS,
     "deployment:release": {"mle", "padmin"},
+    "monitor:read": READERS,
+    "incident:write": {"pm", "compliance", "ds", "mle", "padmin"},
     "admin": set(),
 }
 RULES = (
@@ -213,6 +215,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "endpoint": "churn",
         "request_id": "r1",
         "segment": "s1",
+        "kind": "drift",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -305,6 +308,18 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): {}
             for change in ("promote", "pause", "resume", "rollback")
         },
+        ("POST", "/api/v1/projects/{project}/incidents"): {"title": "t"},
+        ("PATCH", "/api/v1/projects/{project}/incidents/{number}"): {"title": "t2"},
+        ("POST", "/api/v1/projects/{project}/incidents/{number}/status"): {"status": "resolved"},
+        ("POST", "/api/v1/projects/{project}/incidents/{number}/notes"): {"body": "b"},
+        ("POST", "/api/v1/projects/{project}/incidents/{number}/tick"): {"step": 1},
+        ("POST", "/api/v1/projects/{project}/incidents/{number}/rollback"): {},
+        ("PUT", "/api/v1/projects/{project}/playbooks/{kind}"): {"markdown": "- [ ] a"},
+        ("PUT", "/api/v1/projects/{project}/playbooks/{kind}/steps"): {
+            "kind": "drift",
+            "steps": [{"text": "a"}],
+        },
+        ("PATCH", "/api/v1/projects/{project}/incidents/{number}/postmortem"): {"summary": "s"},
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -376,6 +391,14 @@ RULED: dict[tuple[str, str], str] = {
     # the world's endpoint has logged nothing
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
+    # incident 1 is open: it has no postmortem yet, and gets none; endpoint churn has nothing
+    # to roll back to; nobody in the world's RACI is Accountable for incident-response
+    ("POST", "/api/v1/projects/{project}/incidents/{number}/rollback"): "409",
+    ("GET", "/api/v1/projects/{project}/incidents/{number}/postmortem"): "404",
+    ("POST", "/api/v1/projects/{project}/incidents/{number}/postmortem"): "409",
+    ("PATCH", "/api/v1/projects/{project}/incidents/{number}/postmortem"): "404",
+    ("POST", "/api/v1/projects/{project}/incidents/{number}/postmortem/submit"): "404",
+    ("POST", "/api/v1/projects/{project}/incidents/{number}/postmortem/publish"): "403",
 }
 
 
@@ -396,7 +419,7 @@ def expected_answer(route: ServedRoute, method: str, who: str) -> str:
 GHOSTS = {"name": "ghost", "version": "99", "alias": "ghost", "evaluation_id": "ghost",
           "number": "99", "key": "ghost", "activity": "ghost", "path": "ghost.txt",
           "user": "ghost", "gate_id": "ghost", "endpoint": "ghost", "request_id": "ghost",
-          "segment": "ghost"}  # fmt: skip
+          "segment": "ghost", "kind": "ghost"}  # fmt: skip
 # the record decides who may: without it, not found is the honest answer to anyone
 RECORD_DECIDES = {"/api/v1/projects/{project}/gates/{gate_id}/cancel"}
 
@@ -476,6 +499,8 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
             "version": "1",
             "guards": ["nonsense < 1"],
         },
+        ("POST", "/api/v1/projects/{project}/incidents"): {"title": "t", "endpoint": "ghost"},
+        ("PUT", "/api/v1/projects/{project}/playbooks/{kind}"): {"markdown": "no steps"},
     }
 
 

@@ -114,7 +114,7 @@ async def tick_incident_step(
     return await offload(incidents.tick, principal, project, number, body)
 
 
-@router.post(INCIDENT + "/rollback", openapi_extra=WRITE)
+@router.post(INCIDENT + "/rollback", openapi_extra=policy(Action.DEPLOYMENT_WRITE))
 async def rollback_from_incident(
     project: str, number: int, body: RollbackRequest, incidents: IncidentsDep,
     principal: PrincipalDep,

@@ -413,6 +413,8 @@ class IncidentOps(IncidentCore):
             PermissionDenied: the caller may not roll the endpoint back.
         """
         self.auth.require(principal, WRITE, project)
+        # the deployments domain decides (release for production); asked before any read
+        self.auth.require(principal, Action.DEPLOYMENT_WRITE, project)
         message = check_text(data.message, "message", 2_000)
         incident = self.get(principal, project, number)
         if incident.endpoint is None:
