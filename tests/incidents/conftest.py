@@ -4,6 +4,7 @@ served by churn-lr@2 after churn-lr@1 (so it has something to roll back to)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from incident_world import MODEL, ROLES, Team, register_models
@@ -36,12 +37,13 @@ def team(services: Services) -> Team:
 
 
 @pytest.fixture
-def serving(team: Team, settings: object) -> Iterator[Team]:
-    """`team` with endpoint `staging` serving churn-lr@2, which replaced churn-lr@1."""
+def serving(team: Team, settings: object, tmp_path: Path) -> Iterator[Team]:
+    """`team` with endpoint `staging` serving churn-lr@2, which replaced churn-lr@1; both
+    trained on dataset sample@v1."""
     from tandem.server import embedded
 
     client = Client(settings=settings)  # type: ignore[arg-type]
-    register_models(client)
+    register_models(client, data=tmp_path / "data")
     client.deployments.create("staging", project="churn")
     client.deployments.deploy("staging", f"{MODEL}@1", "churn")
     client.deployments.deploy("staging", f"{MODEL}@2", "churn")

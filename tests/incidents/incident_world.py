@@ -4,8 +4,10 @@ an endpoint (a module of its own: test folders with a conftest cannot import the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from tandem.core.auth import Principal, Role
@@ -34,12 +36,21 @@ class Team:
         return self.principals[name]
 
 
-def register_models(client: Client, project: str = "churn", count: int = 2) -> None:
-    """`count` versions of churn-lr: one-feature logistic regressions on the same sample."""
+def register_models(
+    client: Client, project: str = "churn", count: int = 2, data: Path | None = None
+) -> None:
+    """`count` versions of churn-lr: one-feature logistic regressions on the same sample;
+    with `data` (a folder), the sample is dataset `sample@v1`, which each training run reads."""
     rng = np.random.default_rng(7)
     x = rng.normal(size=(200, 1))
     y = (x[:, 0] + rng.normal(scale=0.5, size=200) > 0).astype(int)
+    if data is not None:
+        data.mkdir(exist_ok=True)
+        pd.DataFrame({"x": x[:, 0], "y": y}).to_csv(data / "sample.csv", index=False)
+        client.data.add("sample", data / "sample.csv", project=project)
     for c in (1.0, 0.1, 0.01)[:count]:
         model = LogisticRegression(C=c).fit(x, y)
         with client.start_run(project=project) as run:
+            if data is not None:
+                run.use_dataset("sample@v1", role="train")
             run.log_model(model, MODEL, example=x[:3])

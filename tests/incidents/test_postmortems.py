@@ -15,6 +15,7 @@ from incident_world import MODEL, Team
 from tandem.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tandem.governance.registers.models import ActionKind
 from tandem.incidents.models import BLAMELESS_NOTE, REVIEW_CHECKLIST, PostmortemStatus
+from tandem.lineage.models import Direction
 from tandem.sdk.client import Client
 from tandem.sdk.incidents import action
 from tandem.server.app import create_app
@@ -59,7 +60,22 @@ def test_postmortem_lifecycle(serving: Team, members: dict[str, Client]) -> None
     )
     kinds = [(e.source.value, e.kind) for e in draft.timeline]
     assert ("deployment", "rolled-back") in kinds and ("incident", "resolved") in kinds
-    assert draft.links == ["endpoints/staging", f"models/{MODEL}@1", f"models/{MODEL}@2"]
+    assert draft.links == [
+        "endpoints/staging", f"models/{MODEL}@1", f"models/{MODEL}@2", "datasets/sample@v1",
+    ]  # fmt: skip
+    # and in lineage: the versions and their data -> the incident -> its postmortem
+    graph = serving.services.lineage.graph(serving["viewer"], "churn", "incidents/1")
+    nodes = {n.id: (n.kind.value, n.ref) for n in graph.nodes}
+    edges = {(nodes[e.src][1], e.relation, nodes[e.dst][1]) for e in graph.edges}
+    assert {
+        (f"churn/models/{MODEL}@2", "involved-in", "churn/incidents/1"),
+        ("churn/datasets/sample@v1", "involved-in", "churn/incidents/1"),
+        ("churn/incidents/1", "reviewed-in", "churn/postmortems/1"),
+    } <= edges
+    downstream = serving.services.lineage.graph(
+        serving["viewer"], "churn", "datasets/sample@v1", Direction.DOWNSTREAM
+    )
+    assert "churn/postmortems/1" in {n.ref for n in downstream.nodes}
     with pytest.raises(Conflict, match="has a postmortem already"):
         ds.incidents.start_postmortem(incident.number)
     with pytest.raises(PermissionDenied):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -195,6 +196,40 @@ class IncidentStore:
                 "published_at": row.published_at, "published_by": row.published_by,
             }
         )  # fmt: skip
+
+    # -- lineage's read model -------------------------------------------------------------
+
+    def incident_pk(self, conn: Connection, project_pk: int, number: int) -> int | None:
+        return conn.execute(
+            select(incidents.c.pk).where(
+                incidents.c.project_pk == project_pk, incidents.c.number == number
+            )
+        ).scalar_one_or_none()
+
+    def postmortem_pk(self, conn: Connection, project_pk: int, number: int) -> int | None:
+        return conn.execute(
+            select(postmortems.c.pk)
+            .join(incidents, incidents.c.pk == postmortems.c.incident_pk)
+            .where(incidents.c.project_pk == project_pk, incidents.c.number == number)
+        ).scalar_one_or_none()
+
+    def incidents_by_pk(self, conn: Connection, pks: Sequence[int]) -> list[Any]:
+        return list(conn.execute(select(incidents).where(incidents.c.pk.in_(pks))).all())
+
+    def postmortems_by_pk(self, conn: Connection, pks: Sequence[int]) -> list[Any]:
+        return list(
+            conn.execute(
+                select(
+                    postmortems.c.pk,
+                    postmortems.c.project_pk,
+                    postmortems.c.status,
+                    incidents.c.number,
+                    incidents.c.title,
+                )
+                .join(incidents, incidents.c.pk == postmortems.c.incident_pk)
+                .where(postmortems.c.pk.in_(pks))
+            ).all()
+        )
 
     # -- gc -------------------------------------------------------------------------------
 

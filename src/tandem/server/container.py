@@ -33,7 +33,7 @@ from tandem.http.deps import ServiceRegistry
 from tandem.identity.oidc import OidcClient, oidc_settings
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
-from tandem.incidents.service import IncidentService, PlaybookSection
+from tandem.incidents.service import IncidentService, PlaybookSection, PostmortemNodes
 from tandem.incidents.store import IncidentStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
@@ -153,9 +153,10 @@ class Services:
         )
         incidents = IncidentService(
             db, IncidentStore(), projects, identity, plan, registers, deployments, gates,
-            registry, data, notifier, auth, audit,
+            registry, data, notifier, links, auth, audit,
         )  # fmt: skip
         plan.use_section(PlaybookSection(incidents))  # `playbooks:` in project.yaml
+        lineage.use_incidents(incidents, PostmortemNodes(incidents))  # nodes of the graph
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),

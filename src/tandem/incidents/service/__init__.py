@@ -17,13 +17,17 @@ Rules, all checked here so every face enforces them:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection
 
 from tandem.incidents.service.incidents import IncidentOps
 from tandem.incidents.service.playbooks import PlaybookOps, PlaybookSection, parse_markdown
 from tandem.incidents.service.postmortems import PostmortemOps, blame_flags
 
-__all__ = ["IncidentService", "PlaybookSection", "blame_flags", "parse_markdown"]
+__all__ = [
+    "IncidentService", "PlaybookSection", "PostmortemNodes", "blame_flags", "parse_markdown",
+]  # fmt: skip
 
 
 class IncidentService(PostmortemOps, PlaybookOps, IncidentOps):
@@ -35,6 +39,40 @@ class IncidentService(PostmortemOps, PlaybookOps, IncidentOps):
         postmortems.py  the blameless review and its action items
     """
 
+    # -- lineage's read model (no permission check: lineage checked) -----------------------
+
+    def incident_pk_in(
+        self, conn: Connection, project_pk: int, kind: str, number: int
+    ) -> int | None:
+        """The pk of incident `number` (`kind` incident) or of its postmortem (postmortem)."""
+        if kind == "postmortem":
+            return self.store.postmortem_pk(conn, project_pk, number)
+        return self.store.incident_pk(conn, project_pk, number)
+
+    def lineage_labels(
+        self, conn: Connection, pks: Sequence[int]
+    ) -> dict[int, tuple[int, str, str, str | None]]:
+        """Incidents on the lineage graph: pk -> (project pk, ref, label, status)."""
+        return {
+            r.pk: (r.project_pk, f"incidents/{r.number}", f"#{r.number} {r.title}", r.status)
+            for r in self.store.incidents_by_pk(conn, pks)
+        }
+
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """gc: a purged project's incidents, playbooks and postmortems go with it."""
         self.store.purge_project(conn, project_pk)
+
+
+class PostmortemNodes:
+    """Postmortems on the lineage graph (lineage labels each kind through its own source)."""
+
+    def __init__(self, service: IncidentService) -> None:
+        self.service = service
+
+    def lineage_labels(
+        self, conn: Connection, pks: Sequence[int]
+    ) -> dict[int, tuple[int, str, str, str | None]]:
+        return {
+            r.pk: (r.project_pk, f"postmortems/{r.number}", f"postmortem of #{r.number}", r.status)
+            for r in self.service.store.postmortems_by_pk(conn, pks)
+        }

@@ -21,6 +21,7 @@ from tandem.governance.registers.service import RegisterService
 from tandem.identity.service import IdentityService
 from tandem.incidents.models import TimelineEntry, TimelineSource
 from tandem.incidents.store import IncidentStore, json_text
+from tandem.lineage.service import LineageLinks
 from tandem.projects.service import ProjectService
 from tandem.registry.service import RegistryService
 from tandem.store.db import Database
@@ -47,6 +48,7 @@ class IncidentCore:
         registry: RegistryService,
         data: DataService,
         notifier: Notifier,
+        links: LineageLinks,
         auth: Authorizer,
         audit: AuditLog,
     ) -> None:
@@ -61,6 +63,7 @@ class IncidentCore:
         self.registry = registry
         self.data = data
         self.notifier = notifier
+        self.links = links
         self.auth = auth
         self.audit = audit
 

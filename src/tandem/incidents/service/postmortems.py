@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from tandem.core.auth import Action, Principal
 from tandem.core.clock import now_ms
+from tandem.core.refs import parse_dataset_ref, parse_model_ref
 from tandem.core.validation import check_text
 from tandem.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TandemError
 from tandem.governance.notifications.service import Outbox
@@ -38,6 +39,7 @@ from tandem.incidents.service.base import (
     loads,
 )
 from tandem.incidents.service.incidents import IncidentOps
+from tandem.lineage.models import Entity, NodeKind, Relation
 
 BLAMELESS_ITEM = REVIEW_CHECKLIST[0]
 ROOT_CAUSES = ("five_whys", "trigger")  # the fields no person may be named in
@@ -110,6 +112,7 @@ class PostmortemOps(IncidentOps):
                 },
             )  # fmt: skip
             self.store.change(conn, row.pk, {"links": json_text(links)})
+            self._link(conn, project_pk, row.pk, links, at)
             self.audit.record(
                 conn, principal, "postmortem.create", f"{project}/postmortems/{number}",
                 project=project,
@@ -364,6 +367,29 @@ class PostmortemOps(IncidentOps):
                 "checklist": body["checklist"], "links": body.get("links", []),
                 "flags": blame_flags(sections, members),
             },
+        )  # fmt: skip
+
+    def _link(self, conn: Connection, project_pk: int, incident_pk: int, refs: list[str],
+              at: int) -> None:  # fmt: skip
+        """The lineage edges: each model and dataset version involved -> the incident ->
+        its postmortem."""
+        incident = Entity(NodeKind.INCIDENT, incident_pk, project_pk)
+        for ref in refs:
+            kind, _, rest = ref.partition("/")
+            found = None
+            if kind == "models":
+                row = self.registry.model_version_in(conn, project_pk, parse_model_ref(rest))
+                found = Entity(NodeKind.MODEL_VERSION, row.pk, project_pk) if row else None
+            elif kind == "datasets":
+                parsed = parse_dataset_ref(rest)
+                row = self.data.dataset_version_in(conn, project_pk, parsed.name, parsed.version)
+                found = Entity(NodeKind.DATASET_VERSION, row.pk, project_pk) if row else None
+            if found is not None:
+                self.links.link(conn, found, incident, Relation.INVOLVED_IN, at)
+        postmortem = self.store.postmortem_row(conn, incident_pk)
+        self.links.link(
+            conn, incident, Entity(NodeKind.POSTMORTEM, postmortem.pk, project_pk),
+            Relation.REVIEWED_IN, at,
         )  # fmt: skip
 
     def _impact(self, principal: Principal, project: str, endpoint: str | None, since: int,
