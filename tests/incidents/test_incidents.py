@@ -9,6 +9,7 @@ from incident_world import MINUTE, MODEL, T0, Team
 
 from tandem.deployments.models import EventKind
 from tandem.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tandem.governance.gates.models import GateOpen
 from tandem.governance.plan.spec import ProjectSpec
 from tandem.governance.registers.models import CommentCreate
 from tandem.incidents.models import (
@@ -23,6 +24,7 @@ from tandem.incidents.models import (
     TickRequest,
     TimelineSource,
 )
+from tandem.registry.models import Stage
 
 RESOLVED = StatusChange(status=IncidentStatus.RESOLVED, message="fixed")
 PLAYBOOK = """# Input drift
@@ -145,6 +147,10 @@ def test_the_timeline_shows_a_rollback_from_the_incident(serving: Team) -> None:
     services.registers.add_comment(
         serving["pm"], "churn", CommentCreate(target="incidents/1", body="customers complain")
     )
+    gate = services.gates.open(
+        services.owner, "churn", GateOpen(model=f"{MODEL}@2", to=Stage.READY_FOR_REVIEW)
+    )
+    services.gates.cancel(services.owner, "churn", gate.id, "not while it is on fire")
     with pytest.raises(PermissionDenied):  # viewers may not roll back: nothing recorded
         incidents.rollback(serving["viewer"], "churn", 1, RollbackRequest())
     rolled = incidents.rollback(
@@ -160,7 +166,9 @@ def test_the_timeline_shows_a_rollback_from_the_incident(serving: Team) -> None:
     entries = incidents.timeline(serving["viewer"], "churn", 1)
     kinds = [(e.source.value, e.kind) for e in entries]
     assert kinds.index(("deployment", "deployed")) < kinds.index(("incident", "opened"))
-    assert ("comment", "comment") in kinds
+    assert ("comment", "comment") in kinds and ("gate", "gate-cancelled") in kinds
+    decided = next(e for e in entries if e.source is TimelineSource.GATE)
+    assert decided.ref == f"gates/{gate.id}" and "not while it is on fire" in decided.text
     rollback = [e for e in entries if e.source is TimelineSource.DEPLOYMENT
                 and e.kind == EventKind.ROLLED_BACK.value]  # fmt: skip
     assert len(rollback) == 1 and rollback[0].actor == "mle"

@@ -14,6 +14,7 @@ from tandem.core.clock import now_ms
 from tandem.core.validation import check_text
 from tandem.deployments.models import TrafficChange
 from tandem.errors import Conflict, InvalidInput, NotFound
+from tandem.governance.gates.models import GateStatus
 from tandem.governance.plan.models import RaciLetter
 from tandem.incidents.models import (
     STATUS_ORDER,
@@ -480,7 +481,12 @@ class IncidentOps(IncidentCore):
         ):  # the endpoint's traffic changes in the span
             merged += self._deployment_entries(principal, project, incident.endpoint, since, until)
         if principal.may(Action.MODEL_READ, project):
-            for gate in self.gates.list_gates(principal, project, status=None):
+            closed = [  # decided gates only: an open gate's checklist is computed live
+                gate
+                for status in (GateStatus.PASSED, GateStatus.REJECTED, GateStatus.CANCELLED)
+                for gate in self.gates.list_gates(principal, project, status=status)
+            ]
+            for gate in closed:
                 if gate.closed_at is not None and since <= gate.closed_at <= until:
                     merged.append(
                         TimelineEntry(
