@@ -59,6 +59,7 @@ EXPECTED: dict[str, set[str]] = {
     "deployment:write": BUILDERS,
     "deployment:release": {"mle", "padmin"},
     "monitor:read": READERS,
+    "monitor:write": {"pm", "ds", "mle", "padmin"},
     "incident:write": {"pm", "compliance", "ds", "mle", "padmin"},
     "admin": set(),
 }
@@ -216,6 +217,8 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "request_id": "r1",
         "segment": "s1",
         "kind": "drift",
+        "alert_id": "al-00000000",
+        "silence_id": "si-00000000",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -320,6 +323,19 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "steps": [{"text": "a"}],
         },
         ("PATCH", "/api/v1/projects/{project}/incidents/{number}/postmortem"): {"summary": "s"},
+        ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): {"comment": "c"},
+        ("POST", "/api/v1/projects/{project}/silences"): {
+            "matchers": ["endpoint=churn"],
+            "duration": "1h",
+            "comment": "c",
+        },
+        ("PATCH", "/api/v1/projects/{project}/alert-settings"): {"group_wait": "1m"},
+        ("POST", "/api/v1/projects/{project}/monitors"): {
+            "name": "drift",
+            "endpoint": "churn",
+            "kind": "contract",
+        },
+        ("PATCH", "/api/v1/projects/{project}/monitors/{name}"): {"severity": "page"},
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -399,6 +415,15 @@ RULED: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/projects/{project}/incidents/{number}/postmortem"): "404",
     ("POST", "/api/v1/projects/{project}/incidents/{number}/postmortem/submit"): "404",
     ("POST", "/api/v1/projects/{project}/incidents/{number}/postmortem/publish"): "403",
+    # the world has raised no alert and made no silence
+    ("GET", "/api/v1/projects/{project}/alerts/{alert_id}"): "404",
+    ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): "404",
+    ("POST", "/api/v1/projects/{project}/silences/{silence_id}/expire"): "404",
+    # the world has no monitor (named churn)
+    **{
+        (method, f"/api/v1/projects/{{project}}/monitors/{{name}}{tail}"): "404"
+        for method, tail in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/results"))
+    },
 }
 
 
@@ -494,6 +519,12 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("PUT", "/api/v1/projects/{project}/webhook"): {"url": "not a url"},
         ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
         ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "Bad Name"},
+        ("POST", "/api/v1/projects/{project}/monitors"): {
+            "name": "drift",
+            "endpoint": "churn",
+            "kind": "contract",
+            "condition": "violations >>> 1",
+        },
         ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
             "model": "churn",
             "version": "1",
@@ -501,6 +532,11 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         },
         ("POST", "/api/v1/projects/{project}/incidents"): {"title": "t", "endpoint": "ghost"},
         ("PUT", "/api/v1/projects/{project}/playbooks/{kind}"): {"markdown": "no steps"},
+        ("POST", "/api/v1/projects/{project}/silences"): {
+            "matchers": ["endpoint=churn"],
+            "comment": "no end",
+        },
+        ("PATCH", "/api/v1/projects/{project}/alert-settings"): {"group_wait": "soon"},
     }
 
 

@@ -16,6 +16,7 @@ from typer.models import TyperInfo
 
 from tandem.cli import output
 from tandem.cli.access import audit, members_app, tokens_app, users_app
+from tandem.cli.alerts import alerts_app
 from tandem.cli.data import app as data_app
 from tandem.cli.deployments import deploy as deploy_command
 from tandem.cli.deployments import endpoints_app, predictions_app
@@ -33,6 +34,7 @@ from tandem.cli.governance import (
 )
 from tandem.cli.incidents import incidents_app, postmortems_app
 from tandem.cli.lineage import lineage as lineage_command
+from tandem.cli.monitoring import monitors_app
 from tandem.cli.pipelines import register as register_pipelines
 from tandem.cli.projects import app as projects_app
 from tandem.cli.registers import (
@@ -47,6 +49,7 @@ from tandem.cli.registers import (
 from tandem.cli.registry import app as models_app
 from tandem.cli.serving import serve as serve_command
 from tandem.cli.tracking import app as runs_app
+from tandem.cli.worker import worker as worker_command
 from tandem.cli.workspace import register as register_workspace
 
 try:  # recent typer carries its own copy of click
@@ -144,6 +147,8 @@ app.command("deploy")(deploy_command)
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(postmortems_app, name="postmortems")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(monitors_app, name="monitors")
 app.add_typer(decision_app, name="decision")
 app.add_typer(hypothesis_app, name="hypothesis")
 app.add_typer(risk_app, name="risk")
@@ -157,6 +162,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")
 app.command()(audit)
 app.command("serve")(serve_command)
+app.command("worker")(worker_command)
 register_workspace(app)
 register_pipelines(app)
 

@@ -32,6 +32,7 @@ from tandem.errors import InvalidInput, NotFound, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk import environment
+from tandem.sdk.alerts import Alerts
 from tandem.sdk.data import Datasets
 from tandem.sdk.deployments import Deployments
 from tandem.sdk.evaluations import Evaluations
@@ -39,6 +40,7 @@ from tandem.sdk.governance import Governance
 from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.incidents import Incidents
 from tandem.sdk.lineage import Lineage
+from tandem.sdk.monitoring import Monitors
 from tandem.sdk.predictions import Predictions
 from tandem.sdk.registry import Models
 from tandem.sdk.spool import Courier, SpoolFiles
@@ -155,8 +157,10 @@ class Client:
         self.lineage = Lineage(self._http, self)
         self.governance = Governance(self._http, self)
         self.deployments = Deployments(self._http, self)
+        self.alerts = Alerts(self._http, self)
         self.predictions = Predictions(self._http, self)
         self.incidents = Incidents(self._http, self)
+        self.monitors = Monitors(self._http, self)
         self._packages_oid: str | None = None
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False

@@ -68,6 +68,7 @@ def bind_services(app: FastAPI, services: Services, *, owned: bool = False) -> N
 def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     """The app's routes, not yet bound to a workspace (`bind_services`): building them is most
     of an embedded command's start, so the resident process (ADR 16) builds them once."""
+    from tandem.alerting.api import router as alerts_router
     from tandem.audit.api import router as audit_router
     from tandem.data.api import router as data_router
     from tandem.deployments.api import router as deployments_router
@@ -81,6 +82,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.identity.api import router as identity_router
     from tandem.incidents.api import router as incidents_router
     from tandem.lineage.api import router as lineage_router
+    from tandem.monitoring.api import router as monitoring_router
     from tandem.predictions.api import router as predictions_router
     from tandem.projects.api import router as projects_router
     from tandem.registry.api import router as registry_router
@@ -124,11 +126,13 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         lineage_router,
         predictions_router,
         incidents_router,
+        monitoring_router,
         plan_router,
         gates_router,
         decisions_router,
         registers_router,
         notifications_router,
+        alerts_router,
         gc_router,
         identity_router,
         audit_router,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from tandem.alerting.service import AlertService, monitor_feed
+from tandem.alerting.store import AlertStore, DeliveryStore, SilenceStore
 from tandem.audit.service import AuditLog
 from tandem.audit.store import AuditStore
 from tandem.core.auth import Authorizer, Principal
@@ -37,6 +39,8 @@ from tandem.incidents.service import IncidentService, PlaybookSection, Postmorte
 from tandem.incidents.store import IncidentStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
+from tandem.monitoring.service import MonitoringService
+from tandem.monitoring.store import MonitorStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -77,6 +81,8 @@ class Services:
     deployments: DeploymentService
     predictions: PredictionService
     incidents: IncidentService
+    monitoring: MonitoringService
+    alerts: AlertService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -151,18 +157,28 @@ class Services:
             audit,
             endpoints=deployments,
         )
+        monitoring = MonitoringService(
+            db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
+            registry, data, auth, audit,
+        )  # fmt: skip
+        alerts = AlertService(
+            db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
+            notifier, auth, audit, outbound, raci=plan.activity_letters,
+            feed=monitor_feed(monitoring, projects), public_url=settings.public_url,
+        )  # fmt: skip
         incidents = IncidentService(
             db, IncidentStore(), projects, identity, plan, registers, deployments, gates,
             registry, data, notifier, links, auth, audit,
         )  # fmt: skip
         plan.use_section(PlaybookSection(incidents))  # `playbooks:` in project.yaml
         lineage.use_incidents(incidents, PostmortemNodes(incidents))  # nodes of the graph
+        alerts.use_page_handler(incidents)  # a page opens or joins an incident
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                incidents.purge_project,
+                incidents.purge_project, alerts.purge_project, monitoring.purge_project,
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
@@ -196,6 +212,8 @@ class Services:
             deployments=deployments,
             predictions=predictions,
             incidents=incidents,
+            monitoring=monitoring,
+            alerts=alerts,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData
 
+import tandem.alerting.tables
 import tandem.audit.tables
 import tandem.data.tables
 import tandem.deployments.tables
@@ -27,6 +28,7 @@ import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.incidents.tables
 import tandem.lineage.tables
+import tandem.monitoring.tables
 import tandem.predictions.tables
 import tandem.projects.tables
 import tandem.registry.tables
@@ -35,6 +37,7 @@ import tandem.tracking.tables
 from tandem.store.base import blob_oid_columns, metadata
 
 TABLE_MODULES: tuple[ModuleType, ...] = (
+    tandem.alerting.tables,
     tandem.audit.tables,
     tandem.data.tables,
     tandem.deployments.tables,
@@ -47,6 +50,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.identity.tables,
     tandem.incidents.tables,
     tandem.lineage.tables,
+    tandem.monitoring.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
     tandem.registry.tables,
