@@ -41,6 +41,7 @@ from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.incidents import Incidents
 from tandem.sdk.lineage import Lineage
 from tandem.sdk.monitoring import Monitors
+from tandem.sdk.outcomes import Outcomes
 from tandem.sdk.predictions import Predictions
 from tandem.sdk.registry import Models
 from tandem.sdk.spool import Courier, SpoolFiles
@@ -161,6 +162,7 @@ class Client:
         self.predictions = Predictions(self._http, self)
         self.incidents = Incidents(self._http, self)
         self.monitors = Monitors(self._http, self)
+        self.outcomes = Outcomes(self._http, self)
         self._packages_oid: str | None = None
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False

@@ -41,6 +41,8 @@ from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
 from tandem.monitoring.service import MonitoringService
 from tandem.monitoring.store import MonitorStore
+from tandem.outcomes.service import OutcomeService
+from tandem.outcomes.store import OutcomeStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -82,6 +84,7 @@ class Services:
     predictions: PredictionService
     incidents: IncidentService
     monitoring: MonitoringService
+    outcomes: OutcomeService
     alerts: AlertService
     gc: GcService
     owner: Principal
@@ -159,8 +162,18 @@ class Services:
         )
         monitoring = MonitoringService(
             db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
-            registry, data, auth, audit,
+            registry, data, auth, audit, plan=plan,
         )  # fmt: skip
+        deployments.use_deploy_hook(monitoring)  # a release gets the default monitors
+        gates.use_monitoring_plans(monitoring)  # the "monitoring plan" item reads monitors
+        plan.use_section("monitors", monitoring)  # project.yaml's `monitors:`
+        outcomes = OutcomeService(
+            db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
+            log=predictions, endpoints=deployments, versions=registry, criteria=plan,
+        )  # fmt: skip
+        # performance, estimated-performance and kpi monitors read them (its Protocol names
+        # monitoring's own Figures; outcomes answers the same fields as WindowFigures)
+        monitoring.use_outcomes(outcomes)  # type: ignore[arg-type]
         alerts = AlertService(
             db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
             notifier, auth, audit, outbound, raci=plan.activity_letters,
@@ -170,7 +183,7 @@ class Services:
             db, IncidentStore(), projects, identity, plan, registers, deployments, gates,
             registry, data, notifier, links, auth, audit,
         )  # fmt: skip
-        plan.use_section(PlaybookSection(incidents))  # `playbooks:` in project.yaml
+        plan.use_section("playbooks", PlaybookSection(incidents))  # `playbooks:` in project.yaml
         lineage.use_incidents(incidents, PostmortemNodes(incidents))  # nodes of the graph
         alerts.use_page_handler(incidents)  # a page opens or joins an incident
         # gc purges through the domains' services, in the order their foreign keys need
@@ -182,7 +195,7 @@ class Services:
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
-                predictions.purge_project,
+                predictions.purge_project, outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -213,6 +226,7 @@ class Services:
             predictions=predictions,
             incidents=incidents,
             monitoring=monitoring,
+            outcomes=outcomes,
             alerts=alerts,
             gc=gc,
             owner=Principal.local_owner(),

@@ -29,6 +29,7 @@ import tandem.identity.tables
 import tandem.incidents.tables
 import tandem.lineage.tables
 import tandem.monitoring.tables
+import tandem.outcomes.tables
 import tandem.predictions.tables
 import tandem.projects.tables
 import tandem.registry.tables
@@ -51,6 +52,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.incidents.tables,
     tandem.lineage.tables,
     tandem.monitoring.tables,
+    tandem.outcomes.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
     tandem.registry.tables,

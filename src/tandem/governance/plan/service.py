@@ -14,7 +14,7 @@ import contextlib
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -48,17 +48,16 @@ from tandem.governance.plan.models import (
     check_criterion_key,
 )
 from tandem.governance.plan.scorecard import judge
-from tandem.governance.plan.spec import ChangeAction as ChangeAction  # for SpecSections
 from tandem.governance.plan.spec import (
+    ChangeAction,
     CriterionSpec,
     Plan,
+    PlanChange,
     ProjectSpec,
-    SpecSection,
     as_set,
     brief_changes,
     plan_changes,
 )
-from tandem.governance.plan.spec import PlanChange as PlanChange
 from tandem.governance.plan.store import PlanStore
 from tandem.identity.service import IdentityService
 from tandem.projects.service import ProjectService
@@ -79,6 +78,29 @@ class Evidence:
     criteria: list[Criterion]
     evaluations: list[Evaluation]
     runs: list[Run]
+
+
+class PlanSection(Protocol):
+    """A section of project.yaml another domain owns (`monitors:`, the monitoring domain's;
+    `playbooks:`, the incidents domain's), registered with `PlanService.use_section` by the
+    container: planned and applied in the same transaction as the rest of the document, so the
+    plan never imports that domain."""
+
+    def check_section(self, principal: Principal, project: str, items: Any) -> Any:
+        """The section's items checked (raise InvalidInput naming the bad one); what
+        `section_changes` and `write_section` take."""
+        ...
+
+    def section_changes(
+        self, conn: Connection, project_pk: int, project: str, checked: Any
+    ) -> list[PlanChange]: ...
+
+    def write_section(
+        self, conn: Connection, principal: Principal, project: str, project_pk: int,
+        checked: Any,
+    ) -> None: ...  # fmt: skip
+
+    def export_section(self, conn: Connection, project_pk: int, project: str) -> Any | None: ...
 
 
 class PlanService:
@@ -103,11 +125,11 @@ class PlanService:
         self.tracking = tracking
         self.auth = auth
         self.audit = audit
-        self.sections: dict[str, SpecSection] = {}
+        self.sections: dict[str, PlanSection] = {}
 
-    def use_section(self, section: SpecSection) -> None:
-        """Let `section` keep its top-level key of project.yaml (wired by the container)."""
-        self.sections[section.name] = section
+    def use_section(self, name: str, section: PlanSection) -> None:
+        """Let `section` plan and apply project.yaml's `name:` (the container wires it)."""
+        self.sections[name] = section
 
     # -- brief ----------------------------------------------------------------------------
 
@@ -444,10 +466,9 @@ class PlanService:
             criteria = self.store.criteria(conn, project_pk, project)
             raci = self.store.raci(conn, project_pk)
             policies = self.store.policies(conn, project_pk)
-            extra = {
-                name: value
+            found = {
+                name: section.export_section(conn, project_pk, project)
                 for name, section in sorted(self.sections.items())
-                if (value := section.export_section(conn, project, project_pk)) is not None
             }
         return ProjectSpec(
             project=project,
@@ -455,7 +476,7 @@ class PlanService:
             brief=BriefText.model_validate(brief.model_dump(include=set(BriefText.model_fields))),
             criteria={c.key: CriterionSpec.of(c) for c in criteria},
             raci=raci,
-            **extra,
+            **{name: value for name, value in found.items() if value is not None},
         )
 
     def plan(self, principal: Principal, project: str, spec: ProjectSpec) -> Plan:
@@ -477,11 +498,6 @@ class PlanService:
                 f"the file is for project {spec.project!r}, not {project!r}: "
                 "pass --project to match, or fix its `project:`"
             )
-        extra = dict(spec.model_extra or {})
-        unknown = sorted(set(extra) - set(self.sections))
-        if unknown:
-            known = ", ".join(["brief", "criteria", "raci", "gates", *sorted(self.sections)])
-            raise InvalidInput(f"unknown section {unknown[0]!r} in the project file: use {known}")
         brief = self._check_brief(spec.brief) if spec.brief is not None else None
         for stage, policy in (spec.gates or {}).items():
             _check_policy(stage, policy)
@@ -489,6 +505,11 @@ class PlanService:
         for key, item in (spec.criteria or {}).items():
             check_criterion_key(key)
             wanted[key] = self._check_criterion(item.to_set())
+        sections: dict[str, Any] = {}
+        for name, items in spec.sections().items():
+            if name not in self.sections:
+                raise InvalidInput(f"`{name}:` is not read by this server: remove it")
+            sections[name] = self.sections[name].check_section(principal, project, items)
         checked = spec.model_copy(
             update={
                 "brief": brief,
@@ -508,18 +529,12 @@ class PlanService:
                 current_raci,
                 self.store.policies(conn, project_pk),
             )
+            for name, checked in sections.items():
+                changes += self.sections[name].section_changes(conn, project_pk, project, checked)
             if not dry_run and any(c.section in ("raci", "gates") for c in changes):
                 self.auth.require(principal, Action.RACI_WRITE, project)
             if spec.raci is not None:  # checked for a plan too: a plan that would fail says so
                 self._check_raci(conn, project, project_pk, spec.raci)
-            changed_sections = []
-            for name, value in sorted(extra.items()):
-                found = self.sections[name].plan_section(
-                    conn, principal, project, project_pk, value
-                )
-                changes += found
-                if found:
-                    changed_sections.append(name)
             if dry_run or not changes:
                 return Plan(project=project, applied=False, changes=changes)
             if brief is not None:
@@ -532,14 +547,15 @@ class PlanService:
                         self._delete_criterion(conn, principal, project, project_pk, old.key)
             if spec.raci is not None:
                 self._write_raci(conn, principal, project, project_pk, spec.raci)
+            for name, checked in sections.items():
+                if any(c.section == name for c in changes):
+                    self.sections[name].write_section(conn, principal, project, project_pk, checked)
             if spec.gates is not None and any(c.section == "gates" for c in changes):
                 self.store.set_policies(conn, project_pk, spec.gates)
                 self.audit.record(
                     conn, principal, "gates.policy", f"{project}/gates", project=project,
                     stages=sorted(s.value for s in spec.gates),
                 )  # fmt: skip
-            for name in changed_sections:
-                self.sections[name].apply_section(conn, principal, project, project_pk, extra[name])
             return Plan(project=project, applied=True, changes=changes)
 
     # -- for other domains (inside the caller's transaction) -------------------------------
@@ -601,3 +617,7 @@ def _check_policy(stage: Stage, policy: GatePolicy) -> None:
         raise InvalidInput(f"gates.{stage.value}.items: each key once")
     for item in policy.items:
         Role.parse(item.attested_by)
+
+
+# what a plug-in section (`PlanSection`) answers with, for the domains that implement one
+__all__ = ["ChangeAction", "Evidence", "PlanChange", "PlanSection", "PlanService"]

@@ -11,16 +11,14 @@ and the plan that says what applying it would change.
                owner: compliance}
     raci:
       release-approval: {maria: A, ana: R, chen: C}
-    playbooks:            # a section another domain keeps (SpecSection), here incidents'
+    playbooks:            # a section another domain keeps (PlanSection): incidents'
       drift: {title: Input drift, steps: [Check the drift report, Roll back if needed]}
 
 A section present in the file is the whole truth for that section: criteria missing from it
 are deleted, the brief becomes exactly what it says. A section left out is left alone.
 
-Sections beyond brief, criteria, raci and gates belong to domains governance does not import
-(`playbooks:` is the incidents domain's): each is a `SpecSection` the container hands to
-`PlanService.use_section`, which checks, plans, applies and exports it in the plan's
-transaction. A key no section claims is refused.
+`monitors:` and `playbooks:` belong to domains governance does not import: each is read by a
+`PlanSection` (plan/service.py) the container hands to `PlanService.use_section`.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from __future__ import annotations
 import difflib
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -82,9 +80,7 @@ class CriterionSpec(BaseModel):
 
 
 class ProjectSpec(BaseModel):
-    # other keys are the sections of other domains (`SpecSection`): PlanService refuses a key
-    # no section claims
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     project: str | None = Field(None, description="when given, must name the project applied to")
     brief: BriefText | None = None
@@ -93,6 +89,22 @@ class ProjectSpec(BaseModel):
     gates: dict[Stage, GatePolicy] | None = Field(
         None, description="per stage: who signs (A, or A and R) and the project's own items"
     )
+    monitors: list[dict[str, Any]] | None = Field(
+        None,
+        description="the project's monitors (a plug-in section: the monitoring domain reads "
+        "it, through `PlanSection`)",
+    )
+
+    playbooks: dict[str, Any] | None = Field(
+        None,
+        description="the runbook of each kind of incident: kind -> title and steps (a plug-in "
+        "section: the incidents domain reads it, through `PlanSection`)",
+    )
+
+    def sections(self) -> dict[str, Any]:
+        """The plug-in sections present in the document, by name."""
+        found = {"monitors": self.monitors, "playbooks": self.playbooks}
+        return {name: items for name, items in found.items() if items is not None}
 
 
 class ChangeAction(enum.StrEnum):
@@ -108,30 +120,6 @@ class PlanChange(BaseModel):
     before: str | None = None
     after: str | None = None
     diff: str = Field("", description="for the brief: a unified diff of each changed field")
-
-
-class SpecSection(Protocol):
-    """A top-level section of project.yaml kept by another domain (the incidents domain's
-    `playbooks:`), so governance need not import it. Each method runs inside the plan's
-    transaction; the caller has checked `plan:write` (or read, for a plan) on the project."""
-
-    name: str
-
-    def plan_section(
-        self, conn: Any, principal: Any, project: str, project_pk: int, value: Any
-    ) -> list[PlanChange]:
-        """What applying `value` would change; InvalidInput for a bad value."""
-        ...
-
-    def apply_section(
-        self, conn: Any, principal: Any, project: str, project_pk: int, value: Any
-    ) -> None:
-        """Make the records say what `value` says (checked by `plan_section` first)."""
-        ...
-
-    def export_section(self, conn: Any, project: str, project_pk: int) -> Any | None:
-        """The section as the file writes it, or None when the project has none."""
-        ...
 
 
 class Plan(BaseModel):

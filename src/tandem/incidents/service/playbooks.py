@@ -124,20 +124,18 @@ class PlaybookOps(IncidentCore):
 
 
 class PlaybookSection:
-    """`playbooks:` in project.yaml, for the plan (`SpecSection`): kind → title and steps,
+    """`playbooks:` in project.yaml, for the plan (its `PlanSection`): kind → title and steps,
     each step a line of text or `{text, role}`. The section is the whole truth: a playbook
     missing from it is deleted."""
-
-    name = "playbooks"
 
     def __init__(self, ops: PlaybookOps) -> None:
         self.ops = ops
 
-    def _wanted(self, value: Any) -> dict[str, PlaybookSet]:
-        if not isinstance(value, dict):
+    def check_section(self, principal: Any, project: str, items: Any) -> dict[str, PlaybookSet]:
+        if not isinstance(items, dict):
             raise InvalidInput("playbooks: must map each kind of incident to its steps")
         wanted = {}
-        for kind, body in value.items():
+        for kind, body in items.items():
             if isinstance(body, list):
                 body = {"steps": body}
             if not isinstance(body, dict):
@@ -149,14 +147,13 @@ class PlaybookSection:
             )
         return wanted
 
-    def plan_section(
-        self, conn: Any, principal: Any, project: str, project_pk: int, value: Any
+    def section_changes(
+        self, conn: Any, project_pk: int, project: str, checked: dict[str, PlaybookSet]
     ) -> list[PlanChange]:
-        wanted = self._wanted(value)
         current = {p.kind: p for p in self.ops.store.playbooks(conn, project_pk, project)}
         changes = []
-        for kind in sorted(set(current) | set(wanted)):
-            old, new = current.get(kind), wanted.get(kind)
+        for kind in sorted(set(current) | set(checked)):
+            old, new = current.get(kind), checked.get(kind)
             old_line = _line(old) if old is not None else None
             new_line = _line(new) if new is not None else None
             if old_line == new_line:
@@ -168,29 +165,29 @@ class PlaybookSection:
             )  # fmt: skip
             changes.append(
                 PlanChange(
-                    section=self.name, action=action, key=kind, before=old_line, after=new_line
+                    section="playbooks", action=action, key=kind, before=old_line, after=new_line
                 )
             )
         return changes
 
-    def apply_section(
-        self, conn: Any, principal: Any, project: str, project_pk: int, value: Any
-    ) -> None:
+    def write_section(
+        self, conn: Any, principal: Any, project: str, project_pk: int,
+        checked: dict[str, PlaybookSet],
+    ) -> None:  # fmt: skip
         self.ops.auth.require(principal, Action.INCIDENT_WRITE, project)
-        wanted = self._wanted(value)
         for playbook in self.ops.store.playbooks(conn, project_pk, project):
-            if playbook.kind not in wanted:
+            if playbook.kind not in checked:
                 self.ops.store.delete_playbook(conn, project_pk, playbook.kind)
                 self.ops.audit.record(
                     conn, principal, "playbook.delete", f"{project}/playbooks/{playbook.kind}",
                     project=project,
                 )  # fmt: skip
-        for kind, data in wanted.items():
+        for kind, data in checked.items():
             current = self.ops.store.playbook(conn, project_pk, project, kind)
             if current is None or _line(current) != _line(data):
                 self.ops._put(conn, principal, project, project_pk, data)
 
-    def export_section(self, conn: Any, project: str, project_pk: int) -> Any | None:
+    def export_section(self, conn: Any, project_pk: int, project: str) -> Any | None:
         found = self.ops.store.playbooks(conn, project_pk, project)
         if not found:
             return None
