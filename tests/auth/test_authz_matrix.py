@@ -216,6 +216,7 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "endpoint": "churn",
         "request_id": "r1",
         "segment": "s1",
+        "kind": "drift",
         "alert_id": "al-00000000",
         "silence_id": "si-00000000",
     }
@@ -310,6 +311,18 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): {}
             for change in ("promote", "pause", "resume", "rollback")
         },
+        ("POST", "/api/v1/projects/{project}/incidents"): {"title": "t"},
+        ("PATCH", "/api/v1/projects/{project}/incidents/{number}"): {"title": "t2"},
+        ("POST", "/api/v1/projects/{project}/incidents/{number}/status"): {"status": "resolved"},
+        ("POST", "/api/v1/projects/{project}/incidents/{number}/notes"): {"body": "b"},
+        ("POST", "/api/v1/projects/{project}/incidents/{number}/tick"): {"step": 1},
+        ("POST", "/api/v1/projects/{project}/incidents/{number}/rollback"): {},
+        ("PUT", "/api/v1/projects/{project}/playbooks/{kind}"): {"markdown": "- [ ] a"},
+        ("PUT", "/api/v1/projects/{project}/playbooks/{kind}/steps"): {
+            "kind": "drift",
+            "steps": [{"text": "a"}],
+        },
+        ("PATCH", "/api/v1/projects/{project}/incidents/{number}/postmortem"): {"summary": "s"},
         ("POST", "/api/v1/projects/{project}/monitors"): {
             "name": "drift",
             "endpoint": "churn",
@@ -413,15 +426,23 @@ RULED: dict[tuple[str, str], str] = {
     # the world's endpoint has logged nothing
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
+    # incident 1 is open: it has no postmortem yet, and gets none; endpoint churn has nothing
+    # to roll back to; nobody in the world's RACI is Accountable for incident-response
+    ("POST", "/api/v1/projects/{project}/incidents/{number}/rollback"): "409",
+    ("GET", "/api/v1/projects/{project}/incidents/{number}/postmortem"): "404",
+    ("POST", "/api/v1/projects/{project}/incidents/{number}/postmortem"): "409",
+    ("PATCH", "/api/v1/projects/{project}/incidents/{number}/postmortem"): "404",
+    ("POST", "/api/v1/projects/{project}/incidents/{number}/postmortem/submit"): "404",
+    ("POST", "/api/v1/projects/{project}/incidents/{number}/postmortem/publish"): "403",
+    # the world has raised no alert and made no silence
+    ("GET", "/api/v1/projects/{project}/alerts/{alert_id}"): "404",
+    ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): "404",
+    ("POST", "/api/v1/projects/{project}/silences/{silence_id}/expire"): "404",
     # the world has no monitor (named churn)
     **{
         (method, f"/api/v1/projects/{{project}}/monitors/{{name}}{tail}"): "404"
         for method, tail in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/results"))
     },
-    # the world has raised no alert and made no silence
-    ("GET", "/api/v1/projects/{project}/alerts/{alert_id}"): "404",
-    ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): "404",
-    ("POST", "/api/v1/projects/{project}/silences/{silence_id}/expire"): "404",
 }
 
 
@@ -442,7 +463,7 @@ def expected_answer(route: ServedRoute, method: str, who: str) -> str:
 GHOSTS = {"name": "ghost", "version": "99", "alias": "ghost", "evaluation_id": "ghost",
           "number": "99", "key": "ghost", "activity": "ghost", "path": "ghost.txt",
           "user": "ghost", "gate_id": "ghost", "endpoint": "ghost", "request_id": "ghost",
-          "segment": "ghost"}  # fmt: skip
+          "segment": "ghost", "kind": "ghost"}  # fmt: skip
 # the record decides who may: without it, not found is the honest answer to anyone
 RECORD_DECIDES = {"/api/v1/projects/{project}/gates/{gate_id}/cancel"}
 
@@ -528,6 +549,8 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
             "version": "1",
             "guards": ["nonsense < 1"],
         },
+        ("POST", "/api/v1/projects/{project}/incidents"): {"title": "t", "endpoint": "ghost"},
+        ("PUT", "/api/v1/projects/{project}/playbooks/{kind}"): {"markdown": "no steps"},
         ("POST", "/api/v1/projects/{project}/silences"): {
             "matchers": ["endpoint=churn"],
             "comment": "no end",

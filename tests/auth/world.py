@@ -20,6 +20,7 @@ from tandem.governance.plan.models import CriterionSet, RaciSet
 from tandem.governance.plan.spec import ProjectSpec
 from tandem.governance.registers.models import ActionItemCreate, HypothesisSet, RiskSet
 from tandem.identity.models import MemberSet, TokenCreate, UserCreate
+from tandem.incidents.models import IncidentCreate
 from tandem.projects.models import ProjectCreate
 from tandem.registry.models import Stage, VersionCreate
 from tandem.server.container import Services
@@ -143,4 +144,8 @@ def build_world(services: Services, tmp: Path) -> World:
     # endpoint `churn` (not production), served by churn@1
     services.deployments.create_endpoint(owner, "churn", EndpointCreate(name="churn"))
     services.deployments.deploy(owner, "churn", "churn", DeployRequest(model="churn", version="1"))
+    # playbook `drift` and incident 1 on endpoint churn following it, open
+    incidents = services.incidents
+    incidents.set_playbook_markdown(owner, "churn", "drift", "- [ ] look\n- [ ] act\n")
+    incidents.open(owner, "churn", IncidentCreate(title="t", endpoint="churn", kind="drift"))
     return world

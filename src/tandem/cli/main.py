@@ -32,6 +32,7 @@ from tandem.cli.governance import (
     raci_app,
     scorecard_command,
 )
+from tandem.cli.incidents import incidents_app, postmortems_app
 from tandem.cli.lineage import lineage as lineage_command
 from tandem.cli.monitoring import monitors_app
 from tandem.cli.outcomes import labels_app, metrics_app, performance_app
@@ -145,6 +146,8 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(endpoints_app, name="endpoints")
 app.command("deploy")(deploy_command)
 app.add_typer(predictions_app, name="predictions")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(postmortems_app, name="postmortems")
 app.add_typer(monitors_app, name="monitors")
 app.add_typer(labels_app, name="labels")
 app.add_typer(performance_app, name="performance")

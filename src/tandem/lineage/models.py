@@ -20,6 +20,8 @@ class NodeKind(enum.StrEnum):
     ARTIFACT = "artifact"
     MODEL_VERSION = "model-version"
     EVALUATION = "evaluation"
+    INCIDENT = "incident"
+    POSTMORTEM = "postmortem"
 
 
 class Relation(enum.StrEnum):
@@ -29,6 +31,8 @@ class Relation(enum.StrEnum):
     PRODUCED = "produced"  # run -> what it wrote
     EVALUATED_ON = "evaluated-on"  # dataset version -> evaluation
     EVALUATED = "evaluated"  # model version -> evaluation
+    INVOLVED_IN = "involved-in"  # model or dataset version -> the incident it took part in
+    REVIEWED_IN = "reviewed-in"  # incident -> its postmortem
 
 
 class Entity(NamedTuple):
@@ -90,7 +94,7 @@ class LinkCreate(BaseModel):
 
 REF_FORMS = (
     "RUN_ID, runs/RUN_ID, runs/RUN_ID/artifacts/PATH, datasets/NAME@vN, models/NAME@N, "
-    "evaluations/ID (each may start with PROJECT/)"
+    "evaluations/ID, incidents/N, postmortems/N (each may start with PROJECT/)"
 )
 
 
@@ -103,6 +107,8 @@ def split_ref(text: str, default_project: str | None) -> tuple[NodeKind, str | N
         "datasets": NodeKind.DATASET_VERSION,
         "models": NodeKind.MODEL_VERSION,
         "evaluations": NodeKind.EVALUATION,
+        "incidents": NodeKind.INCIDENT,
+        "postmortems": NodeKind.POSTMORTEM,
     }
     if len(parts) == 1 and parts[0]:
         return NodeKind.RUN, default_project, parts[0]

@@ -10,6 +10,8 @@ KIND_LABEL = {
     "artifact": "artifact",
     "model-version": "model",
     "evaluation": "evaluation",
+    "incident": "incident",
+    "postmortem": "postmortem",
 }
 
 
@@ -72,6 +74,8 @@ SHAPES = {
     "artifact": "note",
     "model-version": "component",
     "evaluation": "ellipse",
+    "incident": "octagon",
+    "postmortem": "note",
 }
 
 
@@ -108,6 +112,10 @@ def page_url(node: LineageNode) -> str | None:
     if node.kind.value == "model-version":
         name, _, version = parts[2].partition("@")
         return f"/projects/{project}/models/{quote(name, safe='')}/versions/{version}"
+    if node.kind.value == "incident":
+        return f"/projects/{project}/incidents/{parts[2]}"
+    if node.kind.value == "postmortem":
+        return f"/projects/{project}/incidents/{parts[2]}/postmortem"
     return None
 
 

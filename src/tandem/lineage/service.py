@@ -90,6 +90,17 @@ class EvaluationSource(_Labelled, Protocol):
     def evaluation_pk_in(self, conn: Connection, project_pk: int, eval_id: str) -> int | None: ...
 
 
+class IncidentSource(_Labelled, Protocol):
+    """What lineage reads about incidents and postmortems (`IncidentService`), handed over by
+    the container (`LineageService.use_incidents`): lineage imports no domain."""
+
+    def incident_pk_in(
+        self, conn: Connection, project_pk: int, kind: str, number: int
+    ) -> int | None:
+        """The pk of incident `number` (kind `incident`) or of its postmortem (`postmortem`)."""
+        ...
+
+
 class LineageLinks:
     """How another domain writes the graph: edges between its entities, recorded in the
     caller's transaction (the caller has checked its permissions)."""
@@ -131,6 +142,8 @@ READ_ACTION = {
     NodeKind.DATASET_VERSION: Action.DATA_READ,
     NodeKind.MODEL_VERSION: Action.MODEL_READ,
     NodeKind.EVALUATION: Action.MODEL_READ,
+    NodeKind.INCIDENT: Action.MONITOR_READ,
+    NodeKind.POSTMORTEM: Action.MONITOR_READ,
 }
 
 
@@ -164,6 +177,14 @@ class LineageService:
             NodeKind.MODEL_VERSION: models,
             NodeKind.EVALUATION: evaluations,
         }
+        self.incidents: IncidentSource | None = None
+
+    def use_incidents(self, source: IncidentSource, postmortems: _Labelled) -> None:
+        """Incidents (`source`) and their postmortems (`postmortems`, labelled by postmortem
+        pk) as nodes of the graph (wired by the container)."""
+        self.incidents = source
+        self._sources[NodeKind.INCIDENT] = source
+        self._sources[NodeKind.POSTMORTEM] = postmortems
 
     # -- references -------------------------------------------------------------------------
 
@@ -206,6 +227,13 @@ class LineageService:
             if row is None:
                 raise NotFound(f"model {ref_project}/{rest} does not exist")
             return Entity(kind, row.pk, project_pk), ref_project
+        if kind in (NodeKind.INCIDENT, NodeKind.POSTMORTEM):
+            found = None
+            if self.incidents is not None and rest.isdigit():
+                found = self.incidents.incident_pk_in(conn, project_pk, kind.value, int(rest))
+            if found is None:
+                raise NotFound(f"{kind.value} {rest} does not exist in project {ref_project!r}")
+            return Entity(kind, found, project_pk), ref_project
         pk = self.evaluations.evaluation_pk_in(conn, project_pk, rest.lower())
         if pk is None:
             raise NotFound(f"evaluation {rest} does not exist in project {ref_project!r}")

@@ -44,4 +44,6 @@ ENTITY_KEYS = {
     "dataset-version": "dataset_versions.pk",
     "model-version": "model_versions.pk",
     "evaluation": "evaluations.pk",
+    "incident": "incidents.pk",
+    "postmortem": "postmortems.pk",
 }

@@ -38,6 +38,7 @@ from tandem.sdk.deployments import Deployments
 from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.governance import Governance
 from tandem.sdk.identity import Audit, Members, Tokens, Users
+from tandem.sdk.incidents import Incidents
 from tandem.sdk.lineage import Lineage
 from tandem.sdk.monitoring import Monitors
 from tandem.sdk.outcomes import Outcomes
@@ -159,6 +160,7 @@ class Client:
         self.deployments = Deployments(self._http, self)
         self.alerts = Alerts(self._http, self)
         self.predictions = Predictions(self._http, self)
+        self.incidents = Incidents(self._http, self)
         self.monitors = Monitors(self._http, self)
         self.outcomes = Outcomes(self._http, self)
         self._packages_oid: str | None = None

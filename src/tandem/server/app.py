@@ -80,6 +80,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.governance.plan.api import router as plan_router
     from tandem.governance.registers.api import router as registers_router
     from tandem.identity.api import router as identity_router
+    from tandem.incidents.api import router as incidents_router
     from tandem.lineage.api import router as lineage_router
     from tandem.monitoring.api import router as monitoring_router
     from tandem.outcomes.api import router as outcomes_router
@@ -125,6 +126,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         evaluation_router,
         lineage_router,
         predictions_router,
+        incidents_router,
         monitoring_router,
         outcomes_router,
         plan_router,

@@ -35,6 +35,8 @@ from tandem.http.deps import ServiceRegistry
 from tandem.identity.oidc import OidcClient, oidc_settings
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
+from tandem.incidents.service import IncidentService, PlaybookSection, PostmortemNodes
+from tandem.incidents.store import IncidentStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
 from tandem.monitoring.service import MonitoringService
@@ -80,6 +82,7 @@ class Services:
     notifier: Notifier
     deployments: DeploymentService
     predictions: PredictionService
+    incidents: IncidentService
     monitoring: MonitoringService
     outcomes: OutcomeService
     alerts: AlertService
@@ -175,16 +178,23 @@ class Services:
             notifier, auth, audit, outbound, raci=plan.activity_letters,
             feed=monitor_feed(monitoring, projects), public_url=settings.public_url,
         )  # fmt: skip
+        incidents = IncidentService(
+            db, IncidentStore(), projects, identity, plan, registers, deployments, gates,
+            registry, data, notifier, links, auth, audit,
+        )  # fmt: skip
+        plan.use_section("playbooks", PlaybookSection(incidents))  # `playbooks:` in project.yaml
+        lineage.use_incidents(incidents, PostmortemNodes(incidents))  # nodes of the graph
+        alerts.use_page_handler(incidents)  # a page opens or joins an incident
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                alerts.purge_project, monitoring.purge_project, data.purge_project,
-                evaluations.purge_project, gates.purge_project, decisions.purge_project,
-                notifier.purge_project, plan.purge_project, registers.purge_project,
-                deployments.purge_project, registry.purge_project, predictions.purge_project,
-                outcomes.purge_project,
+                incidents.purge_project, alerts.purge_project, monitoring.purge_project,
+                data.purge_project, evaluations.purge_project, gates.purge_project,
+                decisions.purge_project, notifier.purge_project, plan.purge_project,
+                registers.purge_project, deployments.purge_project, registry.purge_project,
+                predictions.purge_project, outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -213,6 +223,7 @@ class Services:
             notifier=notifier,
             deployments=deployments,
             predictions=predictions,
+            incidents=incidents,
             monitoring=monitoring,
             outcomes=outcomes,
             alerts=alerts,

@@ -26,6 +26,7 @@ import tandem.governance.notifications.tables
 import tandem.governance.plan.tables
 import tandem.governance.registers.tables
 import tandem.identity.tables
+import tandem.incidents.tables
 import tandem.lineage.tables
 import tandem.monitoring.tables
 import tandem.outcomes.tables
@@ -48,6 +49,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.governance.plan.tables,
     tandem.governance.registers.tables,
     tandem.identity.tables,
+    tandem.incidents.tables,
     tandem.lineage.tables,
     tandem.monitoring.tables,
     tandem.outcomes.tables,

@@ -81,11 +81,12 @@ class Evidence:
 
 
 class PlanSection(Protocol):
-    """A section of project.yaml another domain owns (`monitors:`, the monitoring domain's),
-    registered with `PlanService.use_section` by the container: planned and applied in the
-    same transaction as the rest of the document, so the plan never imports that domain."""
+    """A section of project.yaml another domain owns (`monitors:`, the monitoring domain's;
+    `playbooks:`, the incidents domain's), registered with `PlanService.use_section` by the
+    container: planned and applied in the same transaction as the rest of the document, so the
+    plan never imports that domain."""
 
-    def check_section(self, principal: Principal, project: str, items: list[dict[str, Any]]) -> Any:
+    def check_section(self, principal: Principal, project: str, items: Any) -> Any:
         """The section's items checked (raise InvalidInput naming the bad one); what
         `section_changes` and `write_section` take."""
         ...
@@ -99,9 +100,7 @@ class PlanSection(Protocol):
         checked: Any,
     ) -> None: ...  # fmt: skip
 
-    def export_section(
-        self, conn: Connection, project_pk: int, project: str
-    ) -> list[dict[str, Any]] | None: ...
+    def export_section(self, conn: Connection, project_pk: int, project: str) -> Any | None: ...
 
 
 class PlanService:
@@ -467,18 +466,17 @@ class PlanService:
             criteria = self.store.criteria(conn, project_pk, project)
             raci = self.store.raci(conn, project_pk)
             policies = self.store.policies(conn, project_pk)
-            monitors = (
-                self.sections["monitors"].export_section(conn, project_pk, project)
-                if "monitors" in self.sections
-                else None
-            )
+            found = {
+                name: section.export_section(conn, project_pk, project)
+                for name, section in sorted(self.sections.items())
+            }
         return ProjectSpec(
-            monitors=monitors,
             project=project,
             gates=policies,
             brief=BriefText.model_validate(brief.model_dump(include=set(BriefText.model_fields))),
             criteria={c.key: CriterionSpec.of(c) for c in criteria},
             raci=raci,
+            **{name: value for name, value in found.items() if value is not None},
         )
 
     def plan(self, principal: Principal, project: str, spec: ProjectSpec) -> Plan:

@@ -11,9 +11,14 @@ and the plan that says what applying it would change.
                owner: compliance}
     raci:
       release-approval: {maria: A, ana: R, chen: C}
+    playbooks:            # a section another domain keeps (PlanSection): incidents'
+      drift: {title: Input drift, steps: [Check the drift report, Roll back if needed]}
 
 A section present in the file is the whole truth for that section: criteria missing from it
 are deleted, the brief becomes exactly what it says. A section left out is left alone.
+
+`monitors:` and `playbooks:` belong to domains governance does not import: each is read by a
+`PlanSection` (plan/service.py) the container hands to `PlanService.use_section`.
 """
 
 from __future__ import annotations
@@ -90,9 +95,16 @@ class ProjectSpec(BaseModel):
         "it, through `PlanSection`)",
     )
 
-    def sections(self) -> dict[str, list[dict[str, Any]]]:
+    playbooks: dict[str, Any] | None = Field(
+        None,
+        description="the runbook of each kind of incident: kind -> title and steps (a plug-in "
+        "section: the incidents domain reads it, through `PlanSection`)",
+    )
+
+    def sections(self) -> dict[str, Any]:
         """The plug-in sections present in the document, by name."""
-        return {"monitors": self.monitors} if self.monitors is not None else {}
+        found = {"monitors": self.monitors, "playbooks": self.playbooks}
+        return {name: items for name, items in found.items() if items is not None}
 
 
 class ChangeAction(enum.StrEnum):

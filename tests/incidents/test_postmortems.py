@@ -1,0 +1,169 @@
+"""Blameless postmortems, through the SDK against a real server on loopback as the members
+themselves: draft from a resolved incident with impact and timeline, action items in the
+registers with kind and owner, review, and publishing refused to anyone not Accountable for
+incident-response and until the checklist is confirmed and no person is named as a cause."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from incident_world import MODEL, Team
+
+from tandem.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tandem.governance.registers.models import ActionKind
+from tandem.incidents.models import BLAMELESS_NOTE, REVIEW_CHECKLIST, PostmortemStatus
+from tandem.lineage.models import Direction
+from tandem.sdk.client import Client
+from tandem.sdk.incidents import action
+from tandem.server.app import create_app
+
+DUE = dt.date(2026, 12, 31)
+WHYS = [
+    "The model scored every request 0.",
+    "The tenure column arrived in days instead of months.",
+    "The upstream export changed its unit without a contract check on live inputs.",
+]
+
+
+@pytest.fixture
+def members(serving: Team, serve: Any, settings: Any) -> Iterator[dict[str, Client]]:
+    """An SDK client per member, each speaking HTTP to one server on loopback."""
+    app = create_app(services=serving.services, allow_open=False)
+    with serve(app) as url:
+        clients = {
+            name: Client(url, token=token, settings=settings, project="churn")
+            for name, token in serving.tokens.items()
+        }
+        yield clients
+        for client in clients.values():
+            client.close()
+
+
+def test_postmortem_lifecycle(serving: Team, members: dict[str, Client]) -> None:
+    ds, mle, pm, viewer = members["ds"], members["mle"], members["pm"], members["viewer"]
+    incident = ds.incidents.open("Scores all zero", endpoint="staging", severity="sev1")
+    with pytest.raises(Conflict, match="a postmortem follows its resolution"):
+        ds.incidents.start_postmortem(incident.number)
+    mle.incidents.ack(incident.number)
+    mle.incidents.rollback(incident.number, message="v2 scores zero")
+    mle.incidents.set_status(incident.number, "resolved", message="v1 serves again")
+
+    draft = ds.incidents.start_postmortem(incident.number)
+    assert draft.status is PostmortemStatus.DRAFT and draft.blameless_note == BLAMELESS_NOTE
+    assert draft.checklist == dict.fromkeys(REVIEW_CHECKLIST, False)
+    assert draft.impact.source == "deployment-windows" and draft.impact.requests == 0
+    assert draft.impact.window_end - draft.impact.window_start == (
+        mle.incidents.get(incident.number).ttr_ms
+    )
+    kinds = [(e.source.value, e.kind) for e in draft.timeline]
+    assert ("deployment", "rolled-back") in kinds and ("incident", "resolved") in kinds
+    assert draft.links == [
+        "endpoints/staging", f"models/{MODEL}@1", f"models/{MODEL}@2", "datasets/sample@v1",
+    ]  # fmt: skip
+    # and in lineage: the versions and their data -> the incident -> its postmortem
+    graph = serving.services.lineage.graph(serving["viewer"], "churn", "incidents/1")
+    nodes = {n.id: (n.kind.value, n.ref) for n in graph.nodes}
+    edges = {(nodes[e.src][1], e.relation, nodes[e.dst][1]) for e in graph.edges}
+    assert {
+        (f"churn/models/{MODEL}@2", "involved-in", "churn/incidents/1"),
+        ("churn/datasets/sample@v1", "involved-in", "churn/incidents/1"),
+        ("churn/incidents/1", "reviewed-in", "churn/postmortems/1"),
+    } <= edges
+    downstream = serving.services.lineage.graph(
+        serving["viewer"], "churn", "datasets/sample@v1", Direction.DOWNSTREAM
+    )
+    assert "churn/postmortems/1" in {n.ref for n in downstream.nodes}
+    with pytest.raises(Conflict, match="has a postmortem already"):
+        ds.incidents.start_postmortem(incident.number)
+    with pytest.raises(PermissionDenied):
+        viewer.incidents.edit_postmortem(incident.number, summary="x")
+
+    # bad input changes nothing: an owner who is no member, an unknown checklist item
+    with pytest.raises(InvalidInput, match="'stranger' is not a member"):
+        ds.incidents.edit_postmortem(
+            incident.number, summary="half",
+            action_items=[action("Contract on live inputs", "prevent", "stranger", DUE)],
+        )  # fmt: skip
+    with pytest.raises(InvalidInput, match="not on the review checklist"):
+        ds.incidents.edit_postmortem(incident.number, confirm=["looks fine"])
+    assert ds.incidents.postmortem(incident.number) == draft
+    assert serving.services.registers.list_actions(serving["viewer"], "churn") == []
+
+    with pytest.raises(InvalidInput, match="no summary and no five_whys"):
+        ds.incidents.submit_postmortem(incident.number)
+    edited = ds.incidents.edit_postmortem(
+        incident.number,
+        summary="v2 scored zero for 20 minutes; rolled back to v1.",
+        five_whys=[*WHYS, "ds forgot to check the unit."],
+        trigger="Deploying churn-lr@2.", detection="A page from the drift monitor.",
+        resolution="Rollback to churn-lr@1.", went_well=["Rollback took a minute"],
+        went_wrong=["No contract check on live inputs"], got_lucky=["Low traffic hour"],
+        action_items=[
+            action("Check the contract on live inputs", "prevent", "mle", DUE),
+            action("Alert on a constant score", "mitigate", "ds", DUE),
+            action("Add a unit field to the export agreement", ActionKind.PROCESS, "pm", DUE),
+        ],
+    )  # fmt: skip
+    assert [a.number for a in edited.action_items] == [1, 2, 3]
+    assert [(f.section, f.name) for f in edited.flags] == [("five_whys", "ds")]
+    items = serving.services.registers.list_actions(serving["viewer"], "churn")
+    assert [(i.number, i.kind, i.owner, i.source, i.due) for i in items] == [
+        (1, ActionKind.PREVENT, "mle", "postmortems/1", DUE),
+        (2, ActionKind.MITIGATE, "ds", "postmortems/1", DUE),
+        (3, ActionKind.PROCESS, "pm", "postmortems/1", DUE),
+    ]
+    mine = serving.services.registers.my_actions(serving["mle"])  # shows on the owner's page
+    assert [(i.title, i.kind) for i in mine] == [
+        ("Check the contract on live inputs", ActionKind.PREVENT)
+    ]
+    # keeping the existing items by number creates nothing new
+    kept = ds.incidents.edit_postmortem(incident.number, action_items=edited.action_items[:2])
+    assert [a.number for a in kept.action_items] == [1, 2]
+    assert len(serving.services.registers.list_actions(serving["viewer"], "churn")) == 3
+
+    submitted = ds.incidents.submit_postmortem(incident.number)
+    assert submitted.status is PostmortemStatus.IN_REVIEW and submitted.submitted_by == "ds"
+    with pytest.raises(Conflict, match="in-review, not a draft"):
+        ds.incidents.submit_postmortem(incident.number)
+
+    # only the Accountable for incident-response publishes
+    with pytest.raises(PermissionDenied, match="Accountable for incident-response in 'churn': pm"):
+        mle.incidents.publish_postmortem(incident.number)
+    with pytest.raises(Conflict, match="the review checklist is not confirmed"):
+        pm.incidents.publish_postmortem(incident.number)
+    confirmed = pm.incidents.edit_postmortem(incident.number, confirm=list(REVIEW_CHECKLIST))
+    assert all(confirmed.checklist.values())
+    with pytest.raises(Conflict, match="the root causes name 'ds'"):
+        pm.incidents.publish_postmortem(incident.number)
+    # rewriting the root causes takes the blameless confirmation back
+    fixed = pm.incidents.edit_postmortem(
+        incident.number, five_whys=[*WHYS, "Nothing checks the unit before a release."]
+    )
+    assert fixed.flags == [] and fixed.checklist["no person named as a cause"] is False
+    with pytest.raises(Conflict, match="no person named as a cause"):
+        pm.incidents.publish_postmortem(incident.number)
+    pm.incidents.edit_postmortem(incident.number, confirm=["no person named as a cause"])
+    published = pm.incidents.publish_postmortem(incident.number)
+    assert published.status is PostmortemStatus.PUBLISHED and published.published_by == "pm"
+    with pytest.raises(Conflict, match="is published: it is final"):
+        pm.incidents.edit_postmortem(incident.number, summary="later")
+    assert viewer.incidents.get(incident.number).postmortem == "published"
+    assert [p.incident for p in viewer.incidents.postmortems()] == [1]
+    with pytest.raises(NotFound, match="has no incident 99"):
+        viewer.incidents.postmortem(99)
+    second = ds.incidents.open("Another")
+    with pytest.raises(NotFound, match="has no postmortem yet"):
+        viewer.incidents.postmortem(second.number)
+
+
+def test_a_mention_in_the_trigger_is_flagged(serving: Team, members: dict[str, Client]) -> None:
+    ds = members["ds"]
+    number = ds.incidents.open("Slow").number
+    ds.incidents.set_status(number, "resolved")
+    ds.incidents.start_postmortem(number)
+    flagged = ds.incidents.edit_postmortem(number, trigger="@someone pushed on Friday")
+    assert [(f.section, f.name) for f in flagged.flags] == [("trigger", "someone")]
+    assert flagged.impact.source == "none"  # no endpoint: no figures
