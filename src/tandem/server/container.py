@@ -33,6 +33,8 @@ from tandem.http.deps import ServiceRegistry
 from tandem.identity.oidc import OidcClient, oidc_settings
 from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
+from tandem.incidents.service import IncidentService, PlaybookSection
+from tandem.incidents.store import IncidentStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
 from tandem.predictions.service import PredictionService
@@ -74,6 +76,7 @@ class Services:
     notifier: Notifier
     deployments: DeploymentService
     predictions: PredictionService
+    incidents: IncidentService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -148,11 +151,17 @@ class Services:
             audit,
             endpoints=deployments,
         )
+        incidents = IncidentService(
+            db, IncidentStore(), projects, identity, plan, registers, deployments, gates,
+            registry, data, notifier, auth, audit,
+        )  # fmt: skip
+        plan.use_section(PlaybookSection(incidents))  # `playbooks:` in project.yaml
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
+                incidents.purge_project,
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
@@ -185,6 +194,7 @@ class Services:
             notifier=notifier,
             deployments=deployments,
             predictions=predictions,
+            incidents=incidents,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,

@@ -25,6 +25,7 @@ import tandem.governance.notifications.tables
 import tandem.governance.plan.tables
 import tandem.governance.registers.tables
 import tandem.identity.tables
+import tandem.incidents.tables
 import tandem.lineage.tables
 import tandem.predictions.tables
 import tandem.projects.tables
@@ -44,6 +45,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.governance.plan.tables,
     tandem.governance.registers.tables,
     tandem.identity.tables,
+    tandem.incidents.tables,
     tandem.lineage.tables,
     tandem.predictions.tables,
     tandem.projects.tables,

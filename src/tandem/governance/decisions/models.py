@@ -19,7 +19,10 @@ class DecisionStatus(enum.StrEnum):
 
 
 _LINK = re.compile(r"^[\w\-./@:]{1,500}$")
-LINK_KINDS = ("models", "datasets", "runs", "evaluations", "criteria", "gates", "decisions")
+LINK_KINDS = (
+    "models", "datasets", "runs", "evaluations", "criteria", "gates", "decisions",
+    "endpoints", "incidents", "postmortems",
+)  # fmt: skip
 
 
 def check_links(links: list[str]) -> list[str]:

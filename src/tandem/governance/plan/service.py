@@ -52,6 +52,7 @@ from tandem.governance.plan.spec import (
     CriterionSpec,
     Plan,
     ProjectSpec,
+    SpecSection,
     as_set,
     brief_changes,
     plan_changes,
@@ -100,6 +101,11 @@ class PlanService:
         self.tracking = tracking
         self.auth = auth
         self.audit = audit
+        self.sections: dict[str, SpecSection] = {}
+
+    def use_section(self, section: SpecSection) -> None:
+        """Let `section` keep its top-level key of project.yaml (wired by the container)."""
+        self.sections[section.name] = section
 
     # -- brief ----------------------------------------------------------------------------
 
@@ -436,12 +442,18 @@ class PlanService:
             criteria = self.store.criteria(conn, project_pk, project)
             raci = self.store.raci(conn, project_pk)
             policies = self.store.policies(conn, project_pk)
+            extra = {
+                name: value
+                for name, section in sorted(self.sections.items())
+                if (value := section.export_section(conn, project, project_pk)) is not None
+            }
         return ProjectSpec(
             project=project,
             gates=policies,
             brief=BriefText.model_validate(brief.model_dump(include=set(BriefText.model_fields))),
             criteria={c.key: CriterionSpec.of(c) for c in criteria},
             raci=raci,
+            **extra,
         )
 
     def plan(self, principal: Principal, project: str, spec: ProjectSpec) -> Plan:
@@ -463,6 +475,11 @@ class PlanService:
                 f"the file is for project {spec.project!r}, not {project!r}: "
                 "pass --project to match, or fix its `project:`"
             )
+        extra = dict(spec.model_extra or {})
+        unknown = sorted(set(extra) - set(self.sections))
+        if unknown:
+            known = ", ".join(["brief", "criteria", "raci", "gates", *sorted(self.sections)])
+            raise InvalidInput(f"unknown section {unknown[0]!r} in the project file: use {known}")
         brief = self._check_brief(spec.brief) if spec.brief is not None else None
         for stage, policy in (spec.gates or {}).items():
             _check_policy(stage, policy)
@@ -493,6 +510,14 @@ class PlanService:
                 self.auth.require(principal, Action.RACI_WRITE, project)
             if spec.raci is not None:  # checked for a plan too: a plan that would fail says so
                 self._check_raci(conn, project, project_pk, spec.raci)
+            changed_sections = []
+            for name, value in sorted(extra.items()):
+                found = self.sections[name].plan_section(
+                    conn, principal, project, project_pk, value
+                )
+                changes += found
+                if found:
+                    changed_sections.append(name)
             if dry_run or not changes:
                 return Plan(project=project, applied=False, changes=changes)
             if brief is not None:
@@ -511,6 +536,8 @@ class PlanService:
                     conn, principal, "gates.policy", f"{project}/gates", project=project,
                     stages=sorted(s.value for s in spec.gates),
                 )  # fmt: skip
+            for name in changed_sections:
+                self.sections[name].apply_section(conn, principal, project, project_pk, extra[name])
             return Plan(project=project, applied=True, changes=changes)
 
     # -- for other domains (inside the caller's transaction) -------------------------------

@@ -11,9 +11,16 @@ and the plan that says what applying it would change.
                owner: compliance}
     raci:
       release-approval: {maria: A, ana: R, chen: C}
+    playbooks:            # a section another domain keeps (SpecSection), here incidents'
+      drift: {title: Input drift, steps: [Check the drift report, Roll back if needed]}
 
 A section present in the file is the whole truth for that section: criteria missing from it
 are deleted, the brief becomes exactly what it says. A section left out is left alone.
+
+Sections beyond brief, criteria, raci and gates belong to domains governance does not import
+(`playbooks:` is the incidents domain's): each is a `SpecSection` the container hands to
+`PlanService.use_section`, which checks, plans, applies and exports it in the plan's
+transaction. A key no section claims is refused.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import difflib
 import enum
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -75,7 +82,9 @@ class CriterionSpec(BaseModel):
 
 
 class ProjectSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # other keys are the sections of other domains (`SpecSection`): PlanService refuses a key
+    # no section claims
+    model_config = ConfigDict(extra="allow")
 
     project: str | None = Field(None, description="when given, must name the project applied to")
     brief: BriefText | None = None
@@ -99,6 +108,30 @@ class PlanChange(BaseModel):
     before: str | None = None
     after: str | None = None
     diff: str = Field("", description="for the brief: a unified diff of each changed field")
+
+
+class SpecSection(Protocol):
+    """A top-level section of project.yaml kept by another domain (the incidents domain's
+    `playbooks:`), so governance need not import it. Each method runs inside the plan's
+    transaction; the caller has checked `plan:write` (or read, for a plan) on the project."""
+
+    name: str
+
+    def plan_section(
+        self, conn: Any, principal: Any, project: str, project_pk: int, value: Any
+    ) -> list[PlanChange]:
+        """What applying `value` would change; InvalidInput for a bad value."""
+        ...
+
+    def apply_section(
+        self, conn: Any, principal: Any, project: str, project_pk: int, value: Any
+    ) -> None:
+        """Make the records say what `value` says (checked by `plan_section` first)."""
+        ...
+
+    def export_section(self, conn: Any, project: str, project_pk: int) -> Any | None:
+        """The section as the file writes it, or None when the project has none."""
+        ...
 
 
 class Plan(BaseModel):

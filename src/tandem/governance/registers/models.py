@@ -142,12 +142,21 @@ RETRO_SECTIONS: dict[RetroFormat, tuple[str, ...]] = {
 }
 
 
+class ActionKind(enum.StrEnum):
+    """What a postmortem's action item does (docs/incidents.md); other items have none."""
+
+    MITIGATE = "mitigate"  # lessen the harm if it happens again
+    PREVENT = "prevent"  # stop it happening again
+    PROCESS = "process"  # change how the team works
+
+
 class ActionItemCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=1_000)
     owner: str = Field(description="a member of the project")
     due: dt.date | None = None
+    kind: ActionKind | None = Field(None, description="mitigate, prevent or process")
 
 
 class RetroCreate(BaseModel):
@@ -189,6 +198,7 @@ class ActionItem(BaseModel):
     due: dt.date | None = None
     status: ActionStatus
     source: str = Field("", description="where it came from, e.g. retrospectives/2")
+    kind: ActionKind | None = Field(None, description="a postmortem's: mitigate|prevent|process")
     created_at: int
     created_by: str
     done_at: int | None = None

@@ -276,6 +276,7 @@ class RegisterService:
             conn, ACTIONS, project_pk, {
                 "title": data.title.strip(), "owner": data.owner, "due": iso_date(data.due),
                 "status": ActionStatus.OPEN.value, "source": source,
+                "kind": data.kind.value if data.kind else None,
                 "created_at": now_ms(), "created_by": principal.name,
             },
         )  # fmt: skip
@@ -414,6 +415,35 @@ class RegisterService:
     ) -> Page[Activity]:
         """Who changed what in the project, newest first: the audit log's feed for members."""
         return self.audit.activity(principal, project, cursor=cursor, limit=limit)
+
+    # -- for other domains (inside the caller's transaction) --------------------------------
+
+    def add_actions_in(
+        self, conn: Connection, outbox: Outbox, principal: Principal, project: str,
+        project_pk: int, items: list[ActionItemCreate], source: str,
+    ) -> list[int]:  # fmt: skip
+        """Create action items from `source` (e.g. `postmortems/3`) in the caller's
+        transaction, each owner notified through `outbox` once it commits; their numbers.
+        InvalidInput for an owner who is not a member. No permission check: the caller checked
+        its own (a postmortem's authors hold `incident:write`)."""
+        check_links([source])
+        return [
+            self._add_action(conn, outbox, principal, project, project_pk, item, source)
+            for item in items
+        ]
+
+    def actions_from(
+        self, conn: Connection, project: str, project_pk: int, source: str
+    ) -> list[ActionItem]:
+        """The action items `source` produced, by number. No permission check."""
+        return self.store.entries(conn, ACTIONS, project, project_pk, where={"source": source})
+
+    def comments_between(
+        self, conn: Connection, project: str, project_pk: int, since: int, until: int
+    ) -> list[Comment]:
+        """The project's comments written in [since, until], oldest first, for an incident's
+        timeline. No permission check: the caller checked its read access."""
+        return self.store.comments_between(conn, project, project_pk, since, until)
 
     # -- for gc (no permission check: gc checked) -----------------------------------------------
 

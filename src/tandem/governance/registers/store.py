@@ -90,6 +90,7 @@ def _action(row: Any, project: str) -> ActionItem:
         due=row.due,
         status=ActionStatus(row.status),
         source=row.source,
+        kind=row.kind,
         created_at=row.created_at,
         created_by=row.created_by,
         done_at=row.done_at,
@@ -240,6 +241,21 @@ class RegisterStore:
         query = select(table).where(*self._equal(table, where))
         rows = conn.execute(query.order_by(*self._order(table, order))).all()
         return [register.model(r, projects[r.project_pk]) for r in rows if r.project_pk in projects]
+
+    def comments_between(
+        self, conn: Connection, project: str, project_pk: int, since: int, until: int
+    ) -> list[Comment]:
+        """The project's comments created in [since, until], oldest first."""
+        rows = conn.execute(
+            select(comments)
+            .where(
+                comments.c.project_pk == project_pk,
+                comments.c.created_at >= since,
+                comments.c.created_at <= until,
+            )
+            .order_by(comments.c.created_at, comments.c.pk)
+        ).all()
+        return [_comment(row, project) for row in rows]
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """Every register's entries about a purged project go with it."""

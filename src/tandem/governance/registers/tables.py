@@ -75,6 +75,7 @@ action_items = Table(
     Column("due", String(10), nullable=True),
     Column("status", String(16), nullable=False),
     Column("source", String(300), nullable=False),
+    Column("kind", String(16), nullable=True),  # postmortems: mitigate | prevent | process
     Column("created_at", BigInteger, nullable=False),
     Column("created_by", String(250), nullable=False),
     Column("done_at", BigInteger, nullable=True),
