@@ -27,6 +27,7 @@ import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.incidents.tables
 import tandem.lineage.tables
+import tandem.outcomes.tables
 import tandem.predictions.tables
 import tandem.projects.tables
 import tandem.registry.tables
@@ -47,6 +48,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.identity.tables,
     tandem.incidents.tables,
     tandem.lineage.tables,
+    tandem.outcomes.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
     tandem.registry.tables,
