@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData
 
+import tandem.alerting.tables
 import tandem.audit.tables
 import tandem.data.tables
 import tandem.deployments.tables
@@ -36,6 +37,7 @@ import tandem.tracking.tables
 from tandem.store.base import blob_oid_columns, metadata
 
 TABLE_MODULES: tuple[ModuleType, ...] = (
+    tandem.alerting.tables,
     tandem.audit.tables,
     tandem.data.tables,
     tandem.deployments.tables,

@@ -1,0 +1,559 @@
+"""The alert engine: Prometheus' alerting-rule states and Alertmanager's dispatch, pure.
+
+No I/O and no clock: `step(state, observations, silences, inhibit_rules, config, now)` takes the
+time in milliseconds since the epoch and returns the next state and the notifications to send.
+The state is plain data (`EngineState.to_json()` / `EngineState.from_json()`), persisted by the
+caller between ticks.
+
+Rules (Prometheus). Each observation says whether a rule's condition holds for one label set at
+time `at`. A new active label set makes a *pending* alert; it *fires* once it has been active for
+the rule's `for` (at once when `for` is 0). When the condition stops holding, a pending alert is
+dropped and a firing one stays firing for `keep_firing_for` more, then is *resolved*. A label set
+not observed in a step is not evaluated: its alert keeps its state (send `active=False` for a
+series that stopped breaching).
+
+Dispatch (Alertmanager). Firing and resolved alerts are routed through the `Route` tree to a
+receiver and grouped by the route's `group_by` labels. A new group waits `group_wait` before its
+first notification; then it is flushed every `group_interval`, and a flush notifies when the group
+has firing alerts not notified before, or resolved ones not notified before (when the route sends
+resolved alerts), or when all its alerts resolved, or when `repeat_interval` has passed since the
+last notification of an unchanged firing group. Silenced and inhibited alerts are left out of
+notifications. The notifications are taken as delivered: the caller queues them with retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from tandem.alerting.matchers import (
+    InhibitRule,
+    Matcher,
+    Silence,
+    fingerprint,
+    inhibited_by,
+    matches_all,
+    silenced_by,
+)
+from tandem.errors import InvalidInput
+
+__all__ = [
+    "ALL_LABELS",
+    "Alert",
+    "AlertRule",
+    "AlertState",
+    "AlertStatus",
+    "EngineConfig",
+    "EngineState",
+    "GroupState",
+    "Notification",
+    "Observation",
+    "Route",
+    "alert_statuses",
+    "route_alert",
+    "step",
+]
+
+SECOND = 1000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+
+ALL_LABELS = "..."
+"""`group_by: ["..."]` groups by every label: one group per alert."""
+
+
+class AlertState(StrEnum):
+    """An alert's state: pending and firing as in Prometheus, resolved once it stopped."""
+
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """An alerting rule: the alert's name, how long it must hold, extra labels and annotations.
+
+    Attributes:
+        name: becomes the `alertname` label; observations name the rule by it.
+        for_ms: how long the condition must hold before the alert fires (0: fires at once).
+        keep_firing_for_ms: how long a firing alert keeps firing after the condition cleared.
+        labels: added to the observed labels (and override them), as a rule's `labels:`.
+        annotations: the alert's annotations (summary, runbook_url, ...).
+    """
+
+    name: str
+    for_ms: int = 0
+    keep_firing_for_ms: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A node of Alertmanager's routing tree; `None` fields inherit the parent's values.
+
+    The root must set `receiver`. An alert enters the first child whose `matchers` all match,
+    and the following children too when that child has `continue_`; with no matching child it
+    stays at this node. `send_resolved` is the receiver's setting (webhooks and PagerDuty: yes).
+    """
+
+    receiver: str | None = None
+    matchers: tuple[Matcher, ...] = ()
+    group_by: tuple[str, ...] | None = None
+    group_wait_ms: int | None = None
+    group_interval_ms: int | None = None
+    repeat_interval_ms: int | None = None
+    send_resolved: bool | None = None
+    continue_: bool = False
+    routes: tuple[Route, ...] = ()
+
+
+ROOT_DEFAULTS = Route(
+    receiver=None,
+    group_by=(),
+    group_wait_ms=30 * SECOND,
+    group_interval_ms=5 * MINUTE,
+    repeat_interval_ms=4 * HOUR,
+    send_resolved=True,
+)
+"""Alertmanager's defaults: group_wait 30s, group_interval 5m, repeat_interval 4h."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The rules by name and the routing tree (inhibit rules and silences come per step)."""
+
+    rules: Mapping[str, AlertRule]
+    route: Route
+
+    @classmethod
+    def of(cls, rules: Iterable[AlertRule], route: Route) -> EngineConfig:
+        return cls({r.name: r for r in rules}, route)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One evaluation of a rule for one label set: does the condition hold at `at`?
+
+    `at` defaults to the step's `now`; observations are applied in order of `at`, so a caller
+    catching up on several windows passes each window's end.
+    """
+
+    rule: str
+    labels: Mapping[str, str]
+    active: bool
+    at: int | None = None
+    value: float | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Alert:
+    """An alert of one rule for one label set (`labels` include `alertname` and rule labels)."""
+
+    fingerprint: str
+    rule: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: AlertState
+    active_at: int
+    fired_at: int | None = None
+    resolved_at: int | None = None
+    keep_firing_since: int | None = None
+    last_evaluated_at: int = 0
+    value: float | None = None
+
+
+@dataclass
+class GroupState:
+    """One aggregation group of a route and its notification log entry."""
+
+    key: str
+    receiver: str
+    labels: dict[str, str]
+    alerts: list[str]
+    created_at: int
+    next_flush_at: int
+    notified_at: int | None = None
+    notified_firing: list[str] = field(default_factory=list)
+    notified_resolved: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EngineState:
+    """Everything the engine remembers between steps, JSON-serialisable."""
+
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    groups: dict[str, GroupState] = field(default_factory=dict)
+    version: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON data (dicts, lists, str, int, float, None)."""
+        return {
+            "version": self.version,
+            "alerts": [_alert_json(a) for a in sorted(self.alerts.values(), key=_fp)],
+            "groups": [_group_json(g) for _, g in sorted(self.groups.items())],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EngineState:
+        """The state `to_json` wrote."""
+        alerts = [_alert_from(a) for a in data.get("alerts", ())]
+        groups = [_group_from(g) for g in data.get("groups", ())]
+        return cls(
+            {a.fingerprint: a for a in alerts},
+            {g.key: g for g in groups},
+            int(data.get("version", 1)),
+        )
+
+
+@dataclass(frozen=True)
+class AlertStatus:
+    """An alert as the caller shows it: its state and what mutes it."""
+
+    alert: Alert
+    silenced_by: tuple[str, ...]
+    inhibited_by: tuple[str, ...]
+
+    @property
+    def is_suppressed(self) -> bool:
+        return bool(self.silenced_by or self.inhibited_by)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What to send to one receiver for one group.
+
+    `firing` and `resolved` are copies of the alerts (resolved is empty when the route does not
+    send resolved alerts); `is_repeat` marks a re-send of an unchanged group after
+    `repeat_interval`.
+    """
+
+    group_key: str
+    receiver: str
+    group_labels: dict[str, str]
+    firing: tuple[Alert, ...]
+    resolved: tuple[Alert, ...]
+    is_repeat: bool
+    at: int
+
+
+def step(
+    state: EngineState,
+    observations: Sequence[Observation],
+    silences: Sequence[Silence],
+    inhibit_rules: Sequence[InhibitRule],
+    config: EngineConfig,
+    now: int,
+) -> tuple[EngineState, list[Notification]]:
+    """Apply the observations, then flush the groups that are due at `now`.
+
+    The input state is not modified. Returns the new state and the notifications, ordered by
+    group key.
+
+    Raises:
+        InvalidInput: an observation names a rule not in `config.rules`.
+    """
+    new = EngineState.from_json(state.to_json())
+    for obs in sorted(observations, key=lambda o: now if o.at is None else o.at):
+        _evaluate(new, obs, config, now if obs.at is None else obs.at)
+    _dispatch(new, config, now)
+    notifications = _flush(new, silences, inhibit_rules, config, now)
+    _forget(new)
+    return new, notifications
+
+
+def route_alert(route: Route, labels: Mapping[str, str]) -> list[Route]:
+    """The routes (with inherited values filled in) an alert with these labels goes to."""
+    return [r for r, _ in _routes(_inherit(ROOT_DEFAULTS, route), labels, "0")]
+
+
+def alert_statuses(
+    state: EngineState,
+    silences: Sequence[Silence],
+    inhibit_rules: Sequence[InhibitRule],
+    now: int,
+) -> list[AlertStatus]:
+    """Every pending, firing or not yet notified resolved alert with what mutes it."""
+    firing = _firing_sources(state)
+    return [
+        AlertStatus(
+            alert,
+            tuple(silenced_by(silences, alert.labels, now)),
+            tuple(inhibited_by(inhibit_rules, firing, alert.labels))
+            if alert.state is AlertState.FIRING
+            else (),
+        )
+        for alert in sorted(state.alerts.values(), key=_fp)
+    ]
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+def _evaluate(state: EngineState, obs: Observation, config: EngineConfig, at: int) -> None:
+    rule = config.rules.get(obs.rule)
+    if rule is None:
+        raise InvalidInput(f"no alerting rule named {obs.rule!r}", rule=obs.rule)
+    labels = {**obs.labels, **rule.labels, "alertname": rule.name}
+    fp = fingerprint(labels)
+    alert = state.alerts.get(fp)
+    annotations = {**rule.annotations, **obs.annotations}
+    if obs.active:
+        if alert is None or alert.state is AlertState.RESOLVED:
+            alert = Alert(fp, rule.name, labels, annotations, AlertState.PENDING, active_at=at)
+            state.alerts[fp] = alert
+        alert.annotations, alert.value = annotations, obs.value
+        alert.keep_firing_since = None
+    elif alert is None or alert.state is AlertState.RESOLVED:
+        return
+    elif alert.state is AlertState.PENDING:
+        del state.alerts[fp]
+        return
+    else:
+        if alert.keep_firing_since is None:
+            alert.keep_firing_since = at
+        if at - alert.keep_firing_since >= rule.keep_firing_for_ms:
+            alert.state, alert.resolved_at = AlertState.RESOLVED, at
+            alert.last_evaluated_at = at
+            return
+    alert.last_evaluated_at = at
+    if alert.state is AlertState.PENDING and at - alert.active_at >= rule.for_ms:
+        alert.state, alert.fired_at = AlertState.FIRING, at
+
+
+# -- dispatch ------------------------------------------------------------------------------
+
+
+def _inherit(parent: Route, child: Route) -> Route:
+    return replace(
+        child,
+        receiver=child.receiver if child.receiver is not None else parent.receiver,
+        group_by=child.group_by if child.group_by is not None else parent.group_by,
+        group_wait_ms=_or(child.group_wait_ms, parent.group_wait_ms),
+        group_interval_ms=_or(child.group_interval_ms, parent.group_interval_ms),
+        repeat_interval_ms=_or(child.repeat_interval_ms, parent.repeat_interval_ms),
+        send_resolved=parent.send_resolved if child.send_resolved is None else child.send_resolved,
+    )
+
+
+def _or(value: int | None, default: int | None) -> int | None:
+    return value if value is not None else default
+
+
+def _routes(route: Route, labels: Mapping[str, str], path: str) -> list[tuple[Route, str]]:
+    found: list[tuple[Route, str]] = []
+    for i, child in enumerate(route.routes):
+        if not matches_all(child.matchers, labels):
+            continue
+        found.extend(_routes(_inherit(route, child), labels, f"{path}.{i}"))
+        if not child.continue_:
+            break
+    return found or [(route, path)]
+
+
+def _group_key(path: str, group_labels: Mapping[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
+    return f"{path}:{{{inner}}}"
+
+
+def _group_labels(route: Route, labels: Mapping[str, str]) -> dict[str, str]:
+    by = route.group_by or ()
+    if ALL_LABELS in by:
+        return dict(labels)
+    return {name: labels[name] for name in by if name in labels}
+
+
+def _dispatch(state: EngineState, config: EngineConfig, now: int) -> None:
+    root = _inherit(ROOT_DEFAULTS, config.route)
+    if root.receiver is None:
+        raise InvalidInput("the root route needs a receiver", field="route.receiver")
+    for alert in state.alerts.values():
+        if alert.state is AlertState.PENDING:
+            continue
+        for route, path in _routes(root, alert.labels, "0"):
+            group_labels = _group_labels(route, alert.labels)
+            key = _group_key(path, group_labels)
+            group = state.groups.get(key)
+            if group is None:
+                group = GroupState(
+                    key,
+                    str(route.receiver),
+                    group_labels,
+                    [],
+                    created_at=now,
+                    next_flush_at=now + int(route.group_wait_ms or 0),
+                )
+                state.groups[key] = group
+            if alert.fingerprint not in group.alerts:
+                group.alerts.append(alert.fingerprint)
+
+
+def _route_of(config: EngineConfig, key: str) -> Route:
+    path = key.split(":", 1)[0].split(".")[1:]
+    route = _inherit(ROOT_DEFAULTS, config.route)
+    for index in path:
+        children = route.routes
+        position = int(index)
+        if position >= len(children):
+            return route  # the tree changed under a stored group: use the nearest route
+        route = _inherit(route, children[position])
+    return route
+
+
+def _firing_sources(state: EngineState) -> list[tuple[str, dict[str, str]]]:
+    return [
+        (a.fingerprint, a.labels) for a in state.alerts.values() if a.state is AlertState.FIRING
+    ]
+
+
+def _flush(
+    state: EngineState,
+    silences: Sequence[Silence],
+    inhibit_rules: Sequence[InhibitRule],
+    config: EngineConfig,
+    now: int,
+) -> list[Notification]:
+    sources = _firing_sources(state)
+    notifications: list[Notification] = []
+    for key in sorted(state.groups):
+        group = state.groups[key]
+        if group.next_flush_at > now:
+            continue
+        route = _route_of(config, key)
+        group.next_flush_at = now + int(route.group_interval_ms or 0)
+        alerts = [state.alerts[fp] for fp in group.alerts if fp in state.alerts]
+        firing = [
+            a
+            for a in alerts
+            if a.state is AlertState.FIRING
+            and not silenced_by(silences, a.labels, now)
+            and not inhibited_by(inhibit_rules, sources, a.labels)
+        ]
+        resolved = [a for a in alerts if a.state is AlertState.RESOLVED]
+        firing_fps = {a.fingerprint for a in firing}
+        resolved_fps = {a.fingerprint for a in resolved}
+        send, repeat = _needs_update(group, firing_fps, resolved_fps, route, now)
+        if send:
+            group.notified_at = now
+            group.notified_firing = sorted(firing_fps)
+            group.notified_resolved = sorted(resolved_fps)
+            shown = resolved if route.send_resolved else []
+            if firing or shown:
+                notifications.append(
+                    Notification(
+                        key,
+                        group.receiver,
+                        dict(group.labels),
+                        tuple(_copy(a) for a in sorted(firing, key=_fp)),
+                        tuple(_copy(a) for a in sorted(shown, key=_fp)),
+                        repeat,
+                        now,
+                    )
+                )
+        # Alertmanager drops resolved alerts from a group once a flush has seen them.
+        group.alerts = [fp for fp in group.alerts if fp not in resolved_fps and fp in state.alerts]
+    return notifications
+
+
+def _needs_update(
+    group: GroupState, firing: set[str], resolved: set[str], route: Route, now: int
+) -> tuple[bool, bool]:
+    """Alertmanager's DedupStage: (notify?, is it a repeat?)."""
+    if group.notified_at is None:
+        return bool(firing), False
+    if not firing <= set(group.notified_firing):
+        return True, False
+    if not firing:
+        return bool(group.notified_firing), False
+    if route.send_resolved and not resolved <= set(group.notified_resolved):
+        return True, False
+    due = now - group.notified_at >= int(route.repeat_interval_ms or 0)
+    return due, due
+
+
+def _forget(state: EngineState) -> None:
+    held = {fp for g in state.groups.values() for fp in g.alerts}
+    for fp in [fp for fp, a in state.alerts.items() if a.state is AlertState.RESOLVED]:
+        if fp not in held:
+            del state.alerts[fp]
+    for key in [k for k, g in state.groups.items() if not g.alerts and not g.notified_firing]:
+        del state.groups[key]
+
+
+# -- JSON ----------------------------------------------------------------------------------
+
+
+def _fp(alert: Alert) -> str:
+    return alert.fingerprint
+
+
+def _copy(alert: Alert) -> Alert:
+    return replace(alert, labels=dict(alert.labels), annotations=dict(alert.annotations))
+
+
+def _alert_json(a: Alert) -> dict[str, Any]:
+    return {
+        "fingerprint": a.fingerprint,
+        "rule": a.rule,
+        "labels": dict(sorted(a.labels.items())),
+        "annotations": dict(sorted(a.annotations.items())),
+        "state": a.state.value,
+        "active_at": a.active_at,
+        "fired_at": a.fired_at,
+        "resolved_at": a.resolved_at,
+        "keep_firing_since": a.keep_firing_since,
+        "last_evaluated_at": a.last_evaluated_at,
+        "value": a.value,
+    }
+
+
+def _alert_from(d: Mapping[str, Any]) -> Alert:
+    return Alert(
+        fingerprint=str(d["fingerprint"]),
+        rule=str(d["rule"]),
+        labels={str(k): str(v) for k, v in d["labels"].items()},
+        annotations={str(k): str(v) for k, v in d.get("annotations", {}).items()},
+        state=AlertState(d["state"]),
+        active_at=int(d["active_at"]),
+        fired_at=_int(d.get("fired_at")),
+        resolved_at=_int(d.get("resolved_at")),
+        keep_firing_since=_int(d.get("keep_firing_since")),
+        last_evaluated_at=int(d.get("last_evaluated_at", 0)),
+        value=None if d.get("value") is None else float(d["value"]),
+    )
+
+
+def _group_json(g: GroupState) -> dict[str, Any]:
+    return {
+        "key": g.key,
+        "receiver": g.receiver,
+        "labels": dict(sorted(g.labels.items())),
+        "alerts": list(g.alerts),
+        "created_at": g.created_at,
+        "next_flush_at": g.next_flush_at,
+        "notified_at": g.notified_at,
+        "notified_firing": list(g.notified_firing),
+        "notified_resolved": list(g.notified_resolved),
+    }
+
+
+def _group_from(d: Mapping[str, Any]) -> GroupState:
+    return GroupState(
+        key=str(d["key"]),
+        receiver=str(d["receiver"]),
+        labels={str(k): str(v) for k, v in d["labels"].items()},
+        alerts=[str(fp) for fp in d["alerts"]],
+        created_at=int(d["created_at"]),
+        next_flush_at=int(d["next_flush_at"]),
+        notified_at=_int(d.get("notified_at")),
+        notified_firing=[str(fp) for fp in d.get("notified_firing", ())],
+        notified_resolved=[str(fp) for fp in d.get("notified_resolved", ())],
+    )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
