@@ -96,6 +96,21 @@ def duration(ms: int | float | None) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def ref_url(project: str, ref: str | None) -> str | None:
+    """The page a timeline entry points at: a gate, an endpoint, an incident, a model version."""
+    if not ref:
+        return None
+    kind, _, rest = ref.partition("/")
+    base = f"/projects/{_q(project)}"
+    if kind == "gates" and rest:
+        return f"{base}/gates/{_q(rest)}"
+    if kind == "endpoints" and rest:
+        return f"{base}/endpoints/{_q(rest)}"
+    if kind == "incidents" and rest.isdigit():
+        return f"{base}/incidents/{rest}"
+    return None
+
+
 def next_statuses(incident: Incident) -> list[dict[str, str]]:
     """The statuses the incident may move to (forward only; a step may be skipped)."""
     now = STATUS_ORDER.index(incident.status)
@@ -174,7 +189,7 @@ async def open_incident(
             kind=typed["kind"] or None,
             summary=typed["summary"],
         )
-        incident = await offload(services.incidents.open_incident, principal, project, data)
+        incident = await offload(services.incidents.open, principal, project, data)
     except (TandemError, ValidationError, ValueError) as exc:
         if isinstance(exc, TandemError) and not is_user_mistake(exc):
             raise
@@ -198,7 +213,7 @@ async def open_incident(
 def _incident_context(
     services: Services, principal: Principal, project: str, number: int
 ) -> dict[str, Any]:
-    incident = services.incidents.get_incident(principal, project, number)
+    incident = services.incidents.get(principal, project, number)
     timeline = services.incidents.timeline(principal, project, number)
     endpoint = None
     may_rollback = False
@@ -232,6 +247,7 @@ async def _incident_page(
         "project": project,
         **found,
         "duration": duration,
+        "ref_url": ref_url,
         "error": error,
         "notice": NOTICES.get(request.query_params.get("notice", "")),
         "crumbs": _crumbs(project, (f"Incident {number}", None)),

@@ -144,21 +144,21 @@ def draft_from(postmortem: Any) -> dict[str, Any]:
 
 
 def _context(services: Services, principal: Principal, project: str, number: int) -> dict[str, Any]:
-    incident = services.incidents.get_incident(principal, project, number)
+    incident = services.incidents.get(principal, project, number)
     try:
         postmortem = services.incidents.get_postmortem(principal, project, number)
     except NotFound:
         postmortem = None
     raci = services.plan.get_raci(principal, project)
     members = sorted(m.user for m in services.identity.list_members(principal, project))
-    accountable = raci.accountable(INCIDENT_RESPONSE)
+    accountable = raci.with_letter(INCIDENT_RESPONSE, "A")
     return {
         "incident": incident,
         "postmortem": postmortem,
         "members": members,
-        "accountable": accountable,
+        "accountable": ", ".join(accountable),
         "may_edit": principal.may(Action.INCIDENT_WRITE, project),
-        "may_publish": accountable is not None and accountable == principal.name,
+        "may_publish": principal.name in accountable,
     }
 
 
@@ -223,8 +223,9 @@ async def postmortem_page(
 async def save_postmortem(
     request: Request, project: str, number: int, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
-    """Start the postmortem (its first save creates the draft, timeline and impact pre-filled)
-    or save the form."""
+    """Start the postmortem (the draft, its timeline and impact pre-filled), or save the form
+    (and, with `then=submit`, submit it for review: a draft saved but refused for review stays
+    saved, and the page says why)."""
     form = await checked_form(request, project)
     if text(form, "start", 5) == "yes":
         try:
@@ -237,9 +238,12 @@ async def save_postmortem(
                                status=exc.status)  # fmt: skip
         return redirect(f"{_base(project, number)}#edit-h")
     draft = draft_of(form)
+    submit = text(form, "then", 10) == "submit"
     try:
         edit = edit_of(draft)
         await offload(services.incidents.edit_postmortem, principal, project, number, edit)
+        if submit:
+            await offload(services.incidents.submit_postmortem, principal, project, number)
     except (TandemError, ValidationError, ValueError) as exc:
         if isinstance(exc, TandemError) and not is_user_mistake(exc):
             raise
@@ -258,7 +262,7 @@ async def save_postmortem(
         return await _page(request, services, principal, project, number, draft=draft,
                            error={"form": "edit", "message": message, "field": field},
                            status=status)  # fmt: skip
-    return redirect(f"{_base(project, number)}?notice=saved")
+    return redirect(f"{_base(project, number)}?notice={'submitted' if submit else 'saved'}")
 
 
 @router.post(
