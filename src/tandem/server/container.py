@@ -37,6 +37,8 @@ from tandem.incidents.service import IncidentService, PlaybookSection
 from tandem.incidents.store import IncidentStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
+from tandem.monitoring.service import MonitoringService
+from tandem.monitoring.store import MonitorStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -77,6 +79,7 @@ class Services:
     deployments: DeploymentService
     predictions: PredictionService
     incidents: IncidentService
+    monitoring: MonitoringService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -156,12 +159,16 @@ class Services:
             registry, data, notifier, auth, audit,
         )  # fmt: skip
         plan.use_section(PlaybookSection(incidents))  # `playbooks:` in project.yaml
+        monitoring = MonitoringService(
+            db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
+            registry, data, auth, audit,
+        )  # fmt: skip
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                incidents.purge_project,
+                incidents.purge_project, monitoring.purge_project,
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
@@ -195,6 +202,7 @@ class Services:
             deployments=deployments,
             predictions=predictions,
             incidents=incidents,
+            monitoring=monitoring,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,

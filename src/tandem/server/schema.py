@@ -28,6 +28,7 @@ import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.incidents.tables
 import tandem.lineage.tables
+import tandem.monitoring.tables
 import tandem.outcomes.tables
 import tandem.predictions.tables
 import tandem.projects.tables
@@ -50,6 +51,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.identity.tables,
     tandem.incidents.tables,
     tandem.lineage.tables,
+    tandem.monitoring.tables,
     tandem.outcomes.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
