@@ -23,20 +23,21 @@ notifications. The notifications are taken as delivered: the caller queues them 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Any
 
 from tandem.alerting.matchers import (
     InhibitRule,
     Matcher,
+    MatchType,
     Silence,
     fingerprint,
     inhibited_by,
     matches_all,
     silenced_by,
 )
+from tandem.alerting.state import Alert, AlertState, EngineState, GroupState, fingerprint_of
 from tandem.errors import InvalidInput
 
 __all__ = [
@@ -48,10 +49,16 @@ __all__ = [
     "EngineConfig",
     "EngineState",
     "GroupState",
+    "InhibitRule",
+    "MatchType",
+    "Matcher",
     "Notification",
     "Observation",
     "Route",
+    "Silence",
     "alert_statuses",
+    "fingerprint",
+    "parse_duration",
     "route_alert",
     "step",
 ]
@@ -60,16 +67,30 @@ SECOND = 1000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 
+_DURATION = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_UNITS = (365 * 24 * HOUR, 7 * 24 * HOUR, 24 * HOUR, HOUR, MINUTE, SECOND, 1)
+
+
+def parse_duration(text: str) -> int:
+    """Milliseconds in a Prometheus duration: `0`, `30s`, `5m`, `1h30m`, `2d`, `1w`, `500ms`.
+
+    Raises:
+        InvalidInput: not a duration.
+    """
+    found = _DURATION.match(text.strip())
+    if text.strip() == "0":
+        return 0
+    if found is None or not any(found.groups()):
+        raise InvalidInput(
+            f"{text!r} is not a duration (e.g. 0, 30s, 5m, 1h30m, 2d)", duration=text
+        )
+    return sum(int(n) * unit for n, unit in zip(found.groups(), _UNITS, strict=True) if n)
+
+
 ALL_LABELS = "..."
 """`group_by: ["..."]` groups by every label: one group per alert."""
-
-
-class AlertState(StrEnum):
-    """An alert's state: pending and firing as in Prometheus, resolved once it stopped."""
-
-    PENDING = "pending"
-    FIRING = "firing"
-    RESOLVED = "resolved"
 
 
 @dataclass(frozen=True)
@@ -150,66 +171,6 @@ class Observation:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class Alert:
-    """An alert of one rule for one label set (`labels` include `alertname` and rule labels)."""
-
-    fingerprint: str
-    rule: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    state: AlertState
-    active_at: int
-    fired_at: int | None = None
-    resolved_at: int | None = None
-    keep_firing_since: int | None = None
-    last_evaluated_at: int = 0
-    value: float | None = None
-
-
-@dataclass
-class GroupState:
-    """One aggregation group of a route and its notification log entry."""
-
-    key: str
-    receiver: str
-    labels: dict[str, str]
-    alerts: list[str]
-    created_at: int
-    next_flush_at: int
-    notified_at: int | None = None
-    notified_firing: list[str] = field(default_factory=list)
-    notified_resolved: list[str] = field(default_factory=list)
-
-
-@dataclass
-class EngineState:
-    """Everything the engine remembers between steps, JSON-serialisable."""
-
-    alerts: dict[str, Alert] = field(default_factory=dict)
-    groups: dict[str, GroupState] = field(default_factory=dict)
-    version: int = 1
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON data (dicts, lists, str, int, float, None)."""
-        return {
-            "version": self.version,
-            "alerts": [_alert_json(a) for a in sorted(self.alerts.values(), key=_fp)],
-            "groups": [_group_json(g) for _, g in sorted(self.groups.items())],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> EngineState:
-        """The state `to_json` wrote."""
-        alerts = [_alert_from(a) for a in data.get("alerts", ())]
-        groups = [_group_from(g) for g in data.get("groups", ())]
-        return cls(
-            {a.fingerprint: a for a in alerts},
-            {g.key: g for g in groups},
-            int(data.get("version", 1)),
-        )
-
-
 @dataclass(frozen=True)
 class AlertStatus:
     """An alert as the caller shows it: its state and what mutes it."""
@@ -284,10 +245,10 @@ def alert_statuses(
             alert,
             tuple(silenced_by(silences, alert.labels, now)),
             tuple(inhibited_by(inhibit_rules, firing, alert.labels))
-            if alert.state is AlertState.FIRING
+            if alert.state is not AlertState.PENDING
             else (),
         )
-        for alert in sorted(state.alerts.values(), key=_fp)
+        for alert in sorted(state.alerts.values(), key=fingerprint_of)
     ]
 
 
@@ -301,6 +262,8 @@ def _evaluate(state: EngineState, obs: Observation, config: EngineConfig, at: in
     labels = {**obs.labels, **rule.labels, "alertname": rule.name}
     fp = fingerprint(labels)
     alert = state.alerts.get(fp)
+    if alert is not None and at < alert.last_evaluated_at:
+        return  # an older evaluation replayed: the alert already moved past it
     annotations = {**rule.annotations, **obs.annotations}
     if obs.active:
         if alert is None or alert.state is AlertState.RESOLVED:
@@ -426,36 +389,41 @@ def _flush(
         route = _route_of(config, key)
         group.next_flush_at = now + int(route.group_interval_ms or 0)
         alerts = [state.alerts[fp] for fp in group.alerts if fp in state.alerts]
-        firing = [
+        # Alertmanager's MuteStage drops silenced and inhibited alerts (resolved ones too)
+        # before the DedupStage; when nothing is left the notification log is not touched.
+        shown = [
             a
             for a in alerts
-            if a.state is AlertState.FIRING
-            and not silenced_by(silences, a.labels, now)
+            if not silenced_by(silences, a.labels, now)
             and not inhibited_by(inhibit_rules, sources, a.labels)
         ]
-        resolved = [a for a in alerts if a.state is AlertState.RESOLVED]
+        firing = [a for a in shown if a.state is AlertState.FIRING]
+        resolved = [a for a in shown if a.state is AlertState.RESOLVED]
         firing_fps = {a.fingerprint for a in firing}
         resolved_fps = {a.fingerprint for a in resolved}
-        send, repeat = _needs_update(group, firing_fps, resolved_fps, route, now)
+        send, repeat = (
+            _needs_update(group, firing_fps, resolved_fps, route, now) if shown else (False, False)
+        )
         if send:
             group.notified_at = now
             group.notified_firing = sorted(firing_fps)
             group.notified_resolved = sorted(resolved_fps)
-            shown = resolved if route.send_resolved else []
-            if firing or shown:
+            sent_resolved = resolved if route.send_resolved else []
+            if firing or sent_resolved:
                 notifications.append(
                     Notification(
                         key,
                         group.receiver,
                         dict(group.labels),
-                        tuple(_copy(a) for a in sorted(firing, key=_fp)),
-                        tuple(_copy(a) for a in sorted(shown, key=_fp)),
+                        tuple(_copy(a) for a in sorted(firing, key=fingerprint_of)),
+                        tuple(_copy(a) for a in sorted(sent_resolved, key=fingerprint_of)),
                         repeat,
                         now,
                     )
                 )
         # Alertmanager drops resolved alerts from a group once a flush has seen them.
-        group.alerts = [fp for fp in group.alerts if fp not in resolved_fps and fp in state.alerts]
+        gone = {a.fingerprint for a in alerts if a.state is AlertState.RESOLVED}
+        group.alerts = [fp for fp in group.alerts if fp not in gone and fp in state.alerts]
     return notifications
 
 
@@ -480,80 +448,11 @@ def _forget(state: EngineState) -> None:
     for fp in [fp for fp, a in state.alerts.items() if a.state is AlertState.RESOLVED]:
         if fp not in held:
             del state.alerts[fp]
-    for key in [k for k, g in state.groups.items() if not g.alerts and not g.notified_firing]:
+    # An empty group ends, with its notification log entry: an alert firing again later starts
+    # a new group and is notified after group_wait.
+    for key in [k for k, g in state.groups.items() if not g.alerts]:
         del state.groups[key]
-
-
-# -- JSON ----------------------------------------------------------------------------------
-
-
-def _fp(alert: Alert) -> str:
-    return alert.fingerprint
 
 
 def _copy(alert: Alert) -> Alert:
     return replace(alert, labels=dict(alert.labels), annotations=dict(alert.annotations))
-
-
-def _alert_json(a: Alert) -> dict[str, Any]:
-    return {
-        "fingerprint": a.fingerprint,
-        "rule": a.rule,
-        "labels": dict(sorted(a.labels.items())),
-        "annotations": dict(sorted(a.annotations.items())),
-        "state": a.state.value,
-        "active_at": a.active_at,
-        "fired_at": a.fired_at,
-        "resolved_at": a.resolved_at,
-        "keep_firing_since": a.keep_firing_since,
-        "last_evaluated_at": a.last_evaluated_at,
-        "value": a.value,
-    }
-
-
-def _alert_from(d: Mapping[str, Any]) -> Alert:
-    return Alert(
-        fingerprint=str(d["fingerprint"]),
-        rule=str(d["rule"]),
-        labels={str(k): str(v) for k, v in d["labels"].items()},
-        annotations={str(k): str(v) for k, v in d.get("annotations", {}).items()},
-        state=AlertState(d["state"]),
-        active_at=int(d["active_at"]),
-        fired_at=_int(d.get("fired_at")),
-        resolved_at=_int(d.get("resolved_at")),
-        keep_firing_since=_int(d.get("keep_firing_since")),
-        last_evaluated_at=int(d.get("last_evaluated_at", 0)),
-        value=None if d.get("value") is None else float(d["value"]),
-    )
-
-
-def _group_json(g: GroupState) -> dict[str, Any]:
-    return {
-        "key": g.key,
-        "receiver": g.receiver,
-        "labels": dict(sorted(g.labels.items())),
-        "alerts": list(g.alerts),
-        "created_at": g.created_at,
-        "next_flush_at": g.next_flush_at,
-        "notified_at": g.notified_at,
-        "notified_firing": list(g.notified_firing),
-        "notified_resolved": list(g.notified_resolved),
-    }
-
-
-def _group_from(d: Mapping[str, Any]) -> GroupState:
-    return GroupState(
-        key=str(d["key"]),
-        receiver=str(d["receiver"]),
-        labels={str(k): str(v) for k, v in d["labels"].items()},
-        alerts=[str(fp) for fp in d["alerts"]],
-        created_at=int(d["created_at"]),
-        next_flush_at=int(d["next_flush_at"]),
-        notified_at=_int(d.get("notified_at")),
-        notified_firing=[str(fp) for fp in d.get("notified_firing", ())],
-        notified_resolved=[str(fp) for fp in d.get("notified_resolved", ())],
-    )
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)

@@ -44,6 +44,7 @@ class DeliveryKind(enum.StrEnum):
     TRIGGER = "trigger"  # an alert (or a group of them) fired, or is repeated
     RESOLVE = "resolve"  # an alert recovered
     ESCALATE = "escalate"  # nobody acknowledged within `escalate_after`: to the Accountable
+    ACKNOWLEDGE = "acknowledge"  # someone acknowledged it (PagerDuty is told)
 
 
 class DeliveryState(enum.StrEnum):
@@ -68,6 +69,7 @@ class Alert(BaseModel):
     )
     value: float | None = Field(None, description="the monitor's value at the last evaluation")
     starts_at: int = Field(description="when the condition first held (ms)")
+    fired_at: int | None = Field(None, description="when it began firing (after `for`)")
     ends_at: int | None = Field(None, description="when it resolved (ms)")
     updated_at: int
     acked_by: str | None = None

@@ -53,6 +53,7 @@ alerts = Table(
     Column("annotations", Text, nullable=False),  # JSON
     Column("value", Float, nullable=True),
     Column("starts_at", BigInteger, nullable=False),
+    Column("fired_at", BigInteger, nullable=True),
     Column("ends_at", BigInteger, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
     Column("acked_by", String(250), nullable=True),

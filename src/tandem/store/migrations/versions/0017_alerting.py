@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("annotations", sa.Text(), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("starts_at", sa.BigInteger(), nullable=False),
+        sa.Column("fired_at", sa.BigInteger(), nullable=True),
         sa.Column("ends_at", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.Column("acked_by", sa.String(length=250), nullable=True),
