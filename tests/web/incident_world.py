@@ -28,21 +28,26 @@ PLAYBOOK = """# Drift on a production endpoint
 """
 
 
+def add_members(services: Services) -> None:
+    """pam, a product manager, and dana, a data scientist, join vision."""
+    owner = services.owner
+    for name, role in (("pam", Role.PRODUCT_MANAGER), ("dana", Role.DATA_SCIENTIST)):
+        services.identity.create_user(owner, UserCreate(name=name, password=PASSWORD))
+        services.identity.set_member(owner, "vision", MemberSet(user=name, role=role))
+
+
 def add_incident_world(services: Services, tmp_path: Path) -> None:
     owner = services.owner
     add_models(services, data_folder(services, tmp_path), tmp_path)
     for version in ("1", "2"):
         services.registry.set_stage(owner, "vision", "churn-lr", version,
                                     Stage.READY_FOR_PRODUCTION)  # fmt: skip
-    for name, role in (("pam", Role.PRODUCT_MANAGER), ("dana", Role.DATA_SCIENTIST)):
-        services.identity.create_user(owner, UserCreate(name=name, password=PASSWORD))
-        services.identity.set_member(owner, "vision", MemberSet(user=name, role=role))
+    add_members(services)
     deployments = services.deployments
     deployments.create_endpoint(owner, "vision", EndpointCreate(name="prod", production=True))
-    deployments.deploy(owner, "vision", "prod",
-                       DeployRequest(model="churn-lr", version="1", message="first release"))  # fmt: skip
-    deployments.deploy(owner, "vision", "prod",
-                       DeployRequest(model="churn-lr", version="2", message="tenure and charges"))  # fmt: skip
+    for version, message in (("1", "first release"), ("2", "tenure and charges")):
+        request = DeployRequest(model="churn-lr", version=version, message=message)
+        deployments.deploy(owner, "vision", "prod", request)
     services.plan.set_raci_activity(
         owner, "vision", "incident-response", parse_assignments(["ada=A", "pam=R"])
     )

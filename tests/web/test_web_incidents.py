@@ -108,7 +108,8 @@ def test_playbook_status_and_notes_from_the_incident_page(
         page = pam.get(f"/projects/vision/incidents/{n}")
         token = csrf_of(page.text)
         ticked = pam.post(f"/projects/vision/incidents/{n}/steps/2",
-                          data={"csrf_token": token, "done": "true"}, follow_redirects=False)  # fmt: skip
+                          data={"csrf_token": token, "done": "true"},
+                          follow_redirects=False)  # fmt: skip
         assert ticked.status_code == 303 and "notice=ticked" in ticked.headers["location"]
         page = pam.get(ticked.headers["location"])
         step = page.text.split('id="step-2"')[1].split("</li>")[0]
@@ -138,9 +139,7 @@ def test_playbook_status_and_notes_from_the_incident_page(
         assert empty.status_code == 422 and 'id="note-error"' in empty.text
 
 
-def test_one_click_rollback_only_for_the_roles_that_may(
-    api: TestClient, incidents: World
-) -> None:
+def test_one_click_rollback_only_for_the_roles_that_may(api: TestClient, incidents: World) -> None:
     n = open_incident(incidents.services).number
     with _as(api, "dana") as dana:  # a data scientist: no production traffic changes
         page = dana.get(f"/projects/vision/incidents/{n}")
@@ -184,7 +183,7 @@ def test_postmortem_written_submitted_and_published(api: TestClient, incidents: 
         assert started.status_code == 303
         page = pam.get(base)
         assert 'id="pm-summary"' in page.text and "Why 5" in page.text
-        overdue = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+        overdue = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)).isoformat()
         form = {
             "csrf_token": token, "summary": "Scores drifted after a release.",
             "why-1": "the new version read tenure in days", "why-2": "no contract on units",

@@ -28,6 +28,7 @@ from tandem.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
 
+ALERTS_READ = 1000  # the newest alerts the page reads (the service's most)
 STATES = ("active", "firing", "pending", "resolved", "all")
 DURATIONS = {"1h": "1 hour", "4h": "4 hours", "1d": "1 day", "3d": "3 days", "7d": "1 week"}
 SILENCE_LABELS = ("alertname", "endpoint", "severity")  # what a silence from an alert matches
@@ -65,7 +66,7 @@ def _shown(alerts: list[Alert], state: str) -> list[Alert]:
 
 
 def _context(services: Services, principal: Principal, project: str, state: str) -> dict[str, Any]:
-    alerts = services.alerts.list_alerts(principal, project)
+    alerts = services.alerts.list_alerts(principal, project, limit=ALERTS_READ)
     silences = services.alerts.list_silences(principal, project)
     shown = _shown(alerts, state)
     return {
@@ -116,8 +117,8 @@ async def ack_alert(
 ) -> Response:
     form = await checked_form(request, project)
     try:
-        data = AlertAck(comment=text(form, "comment", 2000).strip())
-        await offload(services.alerts.ack, principal, project, alert, data)
+        comment = AlertAck(comment=text(form, "comment", 2000).strip()).comment
+        await offload(services.alerts.ack, principal, project, alert, comment)
     except TandemError as exc:
         if not is_user_mistake(exc):
             raise
@@ -137,7 +138,8 @@ FIELD_HELP = {  # what a person should do when the form's field is refused
 def _explained(exc: TandemError | ValidationError) -> tuple[str | None, str]:
     """The form field at fault (if known) and what to tell the person."""
     if isinstance(exc, TandemError):
-        return None, exc.message
+        field = exc.details.get("field") if isinstance(exc.details, dict) else None
+        return (field if isinstance(field, str) else None), exc.message
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else None
     return field, FIELD_HELP.get(field or "", f"{field}: {first['msg']}")
@@ -164,7 +166,7 @@ async def add_silence(
             ends=typed["ends"] or None,
             comment=typed["comment"],
         )
-        await offload(services.alerts.silence, principal, project, data)
+        await offload(services.alerts.create_silence, principal, project, data)
     except (TandemError, ValidationError) as exc:
         if isinstance(exc, TandemError) and not is_user_mistake(exc):
             raise
@@ -172,9 +174,7 @@ async def add_silence(
         error = {"form": f"silence-{typed['alert'] or 'new'}", "message": message,
                  "field": field, "typed": typed}  # fmt: skip
         status = exc.status if isinstance(exc, TandemError) else 422
-        return await _alerts_page(
-            request, services, principal, project, error=error, status=status
-        )
+        return await _alerts_page(request, services, principal, project, error=error, status=status)
     return redirect(f"/projects/{_q(project)}/alerts?notice=silenced")
 
 

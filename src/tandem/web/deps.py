@@ -4,10 +4,11 @@ satisfies), so that `tandem.web` needs nothing from `tandem.server`, which mount
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
+from tandem.alerting.service import AlertService
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer
 from tandem.data.service import DataService
@@ -22,15 +23,12 @@ from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
 from tandem.incidents.service import IncidentService
 from tandem.lineage.service import LineageService
+from tandem.monitoring.service import MonitoringService
+from tandem.outcomes.service import OutcomeService
 from tandem.projects.service import ProjectService
 from tandem.registry.cards import CardService
 from tandem.registry.service import RegistryService
 from tandem.tracking.service import TrackingService
-
-if TYPE_CHECKING:  # services of domains merged in this branch later (issue 23's lanes)
-    from tandem.alerting.service import AlertService
-    from tandem.monitoring.service import MonitoringService
-    from tandem.outcomes.service import OutcomeService
 
 
 class Services(Protocol):

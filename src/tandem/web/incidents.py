@@ -160,7 +160,7 @@ async def _incidents_page(
         "severities": SEVERITIES,
         "duration": duration,
         "error": error,
-        "crumbs": _crumbs(project)[:-1] + [("Incidents", None)],
+        "crumbs": [*_crumbs(project)[:-1], ("Incidents", None)],
     }
     return render(request, "incidents.html", context, principal=principal, status=status)
 

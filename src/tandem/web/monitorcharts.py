@@ -287,8 +287,6 @@ def heat_table(cells: Sequence[DriftCell]) -> dict[str, Any]:
         row = []
         for at in windows:
             c = found.get((feature, at))
-            row.append(
-                None if c is None else {"score": _finite(c.score), "drifted": c.drifted}
-            )
+            row.append(None if c is None else {"score": _finite(c.score), "drifted": c.drifted})
         rows.append({"feature": feature, "cells": row})
     return {"windows": windows, "rows": rows}

@@ -36,7 +36,7 @@ RANGES = {"24h": (86_400_000, HOUR), "7d": (7 * 86_400_000, 6 * HOUR),
           "30d": (30 * 86_400_000, 24 * HOUR)}  # fmt: skip
 """The ranges the page offers: milliseconds shown, milliseconds per latency bucket."""
 HISTORY_LIMIT = 200  # deployment events read for the marks
-RESULTS_LIMIT = 5_000
+RESULTS_LIMIT = 10_000  # the service's most: 30 days of 5-minute windows would not fit
 PERFORMANCE_CHARTS = (  # metric, title, a score on [0, 1]
     ("roc_auc", "ROC AUC", True),
     ("accuracy", "Accuracy", True),
@@ -144,8 +144,9 @@ def calibration_curves(realised: Sequence[WindowMetrics]) -> list[dict[str, Any]
     for w in realised:
         if w.reliability is None:
             continue
-        bins = pooled.setdefault(_label(w.model, w.version), [[0.0, 0.0, 0.0]
-                                                              for _ in range(CALIBRATION_BINS)])
+        bins = pooled.setdefault(
+            _label(w.model, w.version), [[0.0, 0.0, 0.0] for _ in range(CALIBRATION_BINS)]
+        )
         rel = w.reliability
         for p, rate, count in zip(rel.mean_predicted, rel.positive_rate, rel.count, strict=False):
             i = min(int(p * CALIBRATION_BINS), CALIBRATION_BINS - 1)
@@ -181,23 +182,21 @@ def latency_charts(
     points: list[WindowPoint], bucket_s: int, event_marks: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The endpoint page's error-rate and latency charts per version, with the marks."""
-    charts = [c for c in servingviews.charts(points, bucket_s) if c["title"] != "Requests per bucket"]
+    charts = [
+        c for c in servingviews.charts(points, bucket_s) if c["title"] != "Requests per bucket"
+    ]
     for c in charts:
         c["marks"] = event_marks
     return charts
 
 
 def monitor_rows(
-    monitors: Sequence[Monitor], results: Sequence[MonitorResult]
+    monitors: Sequence[Monitor], latest: dict[str, MonitorResult]
 ) -> list[dict[str, Any]]:
     """Each monitor with its last result: breached first, then no data, then fine."""
-    last: dict[str, MonitorResult] = {}
-    for r in results:
-        if r.monitor not in last or r.window_start > last[r.monitor].window_start:
-            last[r.monitor] = r
     rows = []
     for m in monitors:
-        r = last.get(m.name)
+        r = latest.get(m.name)
         state = "no result yet" if r is None else (
             "breached" if r.breached else "no data" if r.breached is None else "ok"
         )  # fmt: skip
@@ -220,9 +219,15 @@ def _context(
     events = services.deployments.history(principal, project, name, limit=HISTORY_LIMIT).items
     event_marks = mc.marks(events, since, until)
     monitors = services.monitoring.list_monitors(principal, project, endpoint=name)
-    results = services.monitoring.results(
-        principal, project, endpoint=name, since=since, until=until, limit=RESULTS_LIMIT
-    )
+    latest = services.monitoring.latest_results(principal, project)
+    results = [
+        r
+        for m in monitors
+        if m.kind is SignalKind.FEATURE_DRIFT
+        for r in services.monitoring.results(
+            principal, project, m.name, since=since, until=until, limit=RESULTS_LIMIT
+        )
+    ]
     realised = services.outcomes.window_metrics(principal, project, name, since=since, until=until)
     estimates = services.outcomes.estimates(principal, project, name, since=since, until=until)
     kpis = services.outcomes.kpis(principal, project, name, since=since, until=until)
@@ -257,7 +262,7 @@ def _context(
     cells = drift_cells(results)
     return {
         "endpoint": endpoint,
-        "monitors": monitor_rows(monitors, results),
+        "monitors": monitor_rows(monitors, latest),
         "heat": mc.heatmap(cells, since, until, HOUR, event_marks),
         "heat_table": mc.heat_table(cells),
         "charts": charts,
@@ -280,7 +285,7 @@ async def monitoring_page(
     name: str,
     services: ServicesDep,
     principal: PrincipalDep,
-    range: str = "24h",  # noqa: A002 - the query parameter's name
+    range: str = "24h",
 ) -> Response:
     range_ = range if range in RANGES else "24h"
     found = await offload(_context, services, principal, project, name, range_)

@@ -101,15 +101,20 @@ def edit_of(draft: dict[str, Any]) -> PostmortemEdit:
         try:
             due = dt.date.fromisoformat(row["due"]) if row["due"] else None
         except ValueError:
-            raise _FieldError(f"action-{n}-due", f"Action item {n + 1}: the due date "
-                              f"{row['due']!r} is not a date like 2026-12-31.") from None  # fmt: skip
+            message = (
+                f"Action item {n + 1}: the due date {row['due']!r} is not a date like 2026-12-31."
+            )
+            raise _FieldError(f"action-{n}-due", message) from None
         if due is None:
             raise _FieldError(f"action-{n}-due", f"Action item {n + 1} needs a due date.")
         actions.append(
             PostmortemAction(
-                title=row["title"], kind=ActionKind(row["kind"] or "prevent"), owner=row["owner"],
-                due=due, number=int(row["number"]) if row["number"].isdigit() else None,
-            )  # fmt: skip
+                title=row["title"],
+                kind=ActionKind(row["kind"] or "prevent"),
+                owner=row["owner"],
+                due=due,
+                number=int(row["number"]) if row["number"].isdigit() else None,
+            )
         )
     return PostmortemEdit(
         **{f: draft[f] for f in TEXT_SECTIONS},
@@ -135,10 +140,15 @@ def draft_from(postmortem: Any) -> dict[str, Any]:
         **{f: "\n".join(getattr(postmortem, f)) for f in LIST_SECTIONS},
         "whys": whys[:WHYS],
         "actions": [
-            {"title": a.title, "kind": a.kind.value, "owner": a.owner, "due": a.due.isoformat(),
-             "number": str(a.number or "")}
+            {
+                "title": a.title,
+                "kind": a.kind.value,
+                "owner": a.owner,
+                "due": a.due.isoformat(),
+                "number": str(a.number or ""),
+            }
             for a in postmortem.action_items
-        ],  # fmt: skip
+        ],
         "confirm": [item for item, done in postmortem.checklist.items() if done],
     }
 

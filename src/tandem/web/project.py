@@ -26,8 +26,8 @@ from tandem.governance.plan.models import (
 from tandem.governance.plan.spec import CriterionSpec, brief_changes
 from tandem.governance.registers.models import ActionStatus, CommentCreate
 from tandem.http.deps import PrincipalDep, offload
-from tandem.incidents.models import IncidentStatus
 from tandem.http.policy import ACTION_OWNER, policy
+from tandem.incidents.models import IncidentStatus
 from tandem.web.access import is_user_mistake
 from tandem.web.deps import Services, ServicesDep
 from tandem.web.forms import checked_form, safe_next, text
@@ -74,20 +74,21 @@ def _overview(services: Services, principal: Principal, project: str) -> dict[st
         "activity": services.audit.activity(principal, project, limit=12).items,
         "serving": services.deployments.serving(principal, project),
         "incidents": (
-            [i for i in services.incidents.list_incidents(principal, project)
-             if i.status is not IncidentStatus.RESOLVED]
+            [
+                i
+                for i in services.incidents.list_incidents(principal, project)
+                if i.status is not IncidentStatus.RESOLVED
+            ]
             if principal.may(Action.MONITOR_READ, project)
             else []
-        ),  # fmt: skip
+        ),
     }
 
 
 def first_things(found: dict[str, Any]) -> dict[str, Any]:
     """What the page shows before anything else: the open incidents (worst first) and the
     postmortems' action items past their due date."""
-    overdue = [
-        a for a in found["actions"] if a.overdue and a.source.startswith(POSTMORTEM_SOURCE)
-    ]
+    overdue = [a for a in found["actions"] if a.overdue and a.source.startswith(POSTMORTEM_SOURCE)]
     return {
         "open_incidents": sorted(found["incidents"], key=lambda i: (i.severity.value, i.opened_at)),
         "overdue_postmortem_actions": sorted(overdue, key=lambda a: (a.due, a.number)),
