@@ -148,6 +148,17 @@ def band_chart(
     return spec
 
 
+def spec_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The numbers behind a `lines` spec on a time axis, newest first (for charts built
+    elsewhere, such as the endpoint's latency and error charts)."""
+    figures = [
+        Figure(at=round(x * 1000), label=s["label"], value=y)
+        for s in spec["series"]
+        for x, y in zip(s["x"], s["y"], strict=False)
+    ]
+    return figure_rows(figures)
+
+
 def figure_rows(figures: Sequence[Figure]) -> list[dict[str, Any]]:
     """The numbers behind a band chart, newest window first."""
     rows = []
@@ -258,7 +269,9 @@ def heatmap(
     every = max(1, math.ceil(len(starts) / 8))
     ticks = [{"x": x_of(s), "text": _short(s, span)} for s in starts[::every]]
     lines = [
-        {**m, "px": x_of(m["at"])} for m in event_marks if starts[0] <= m["at"] < starts[0] + span
+        {**m, "px": x_of(m["at"]), "anchor": "end" if x_of(m["at"]) > HEAT_MIN_W - 60 else "start"}
+        for m in event_marks
+        if starts[0] <= m["at"] < starts[0] + span
     ]
     return {
         "width": HEAT_MIN_W,

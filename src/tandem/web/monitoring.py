@@ -35,6 +35,7 @@ HOUR = 3_600_000
 RANGES = {"24h": (86_400_000, HOUR), "7d": (7 * 86_400_000, 6 * HOUR),
           "30d": (30 * 86_400_000, 24 * HOUR)}  # fmt: skip
 """The ranges the page offers: milliseconds shown, milliseconds per latency bucket."""
+BUCKET_LABELS = {"24h": "hour", "7d": "6 hours", "30d": "day"}
 HISTORY_LIMIT = 200  # deployment events read for the marks
 RESULTS_LIMIT = 10_000  # the service's most: 30 days of 5-minute windows would not fit
 PERFORMANCE_CHARTS = (  # metric, title, a score on [0, 1]
@@ -255,10 +256,13 @@ def _context(
         calibration_view = {"i": len(charts), "curves": curves}
         charts.append(calibration)
     for spec in latency_charts(points, bucket // 1000, event_marks):
-        add("latency", spec, None, spec["title"].lower().replace(" ", "-"))
+        add("latency", spec, mc.spec_rows(spec), spec["title"].lower().replace(" ", "-"))
     for kpi, figures in kpi_figures(kpis).items():
         add("kpis", mc.band_chart(kpi, "value", figures, event_marks), mc.figure_rows(figures),
             f"kpi-{kpi}")  # fmt: skip
+    for spec in charts:
+        if spec.get("time"):
+            spec["xrange"] = [since / 1000, until / 1000]  # every chart on the same time axis
     cells = drift_cells(results)
     return {
         "endpoint": endpoint,
@@ -272,6 +276,7 @@ def _context(
         "marks": event_marks,
         "since": since,
         "until": until,
+        "bucket_label": BUCKET_LABELS[range_],
         "may_write": principal.may(Action.MONITOR_WRITE, project),
     }
 

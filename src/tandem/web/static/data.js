@@ -6,7 +6,7 @@
 //   {type: "hist", x: [edges], series: [{label, values, edges?}], y: "rows" | "share"}
 //   {type: "cats", x: [labels], series: [{label, values}], y: "rows" | "share" | "value"}
 //   {type: "lines", series: [{label, x, y, low?, high?, dash?}], xlabel, ylabel, unit: bool,
-//    points: bool, time: bool, solid: bool, marks?: [{x, kind, text}]}
+//    points: bool, time: bool, solid: bool, marks?: [{x, kind, text}], xrange?: [lo, hi]}
 // A series with `low` and `high` gets its band shaded; `dash` draws it dashed (an estimate, a
 // reference); `marks` are vertical lines at moments (the monitoring page's deployment events).
 (function () {
@@ -147,7 +147,8 @@
       : { label: spec.xlabel, values: function (u, splits) { return splits.map(number); } };
     return {
       opts: {
-        scales: { x: Object.assign({ time: false }, unit), y: spec.time ? { range: yRange(spec) } : unit },
+        scales: { x: Object.assign({ time: false }, spec.xrange ? { range: spec.xrange } : unit),
+                  y: spec.time ? { range: yRange(spec) } : unit },
         axes: [xAxis, { label: spec.ylabel, size: 52, values: function (u, splits) { return splits.map(number); } }],
         series: series,
         hooks: hooks
@@ -218,7 +219,9 @@
       ctx.moveTo(x, box.top);
       ctx.lineTo(x, box.top + box.height);
       ctx.stroke();
-      ctx.fillText(m.kind, Math.min(x + 3 * dpr, box.left + box.width - 60 * dpr), box.top + 10 * dpr);
+      var w = ctx.measureText(m.kind).width;
+      var tx = x + 3 * dpr + w > box.left + box.width ? x - 3 * dpr - w : x + 3 * dpr;
+      ctx.fillText(m.kind, tx, box.top + 10 * dpr);
     });
     ctx.restore();
   }
