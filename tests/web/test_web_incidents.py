@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from incident_world import add_incident_world, open_incident
+from markupsafe import escape
 from starlette.testclient import TestClient
 from test_web_data import text_of
-from web_world import World, csrf_of, sign_in
+from web_world import XSS, World, csrf_of, sign_in
 
 from tandem.incidents.models import IncidentStatus, StatusChange
 
@@ -232,3 +233,26 @@ def test_postmortem_written_submitted_and_published(api: TestClient, incidents: 
     page = api.get(published.headers["location"])
     assert "postmortem-published" in page.text and 'id="pm-summary"' not in page.text
     assert "Add a unit check to the contract" in text_of(page.text)
+
+
+def test_what_people_type_is_text_on_every_page(api: TestClient, world: World) -> None:
+    """Titles, summaries, notes and alert annotations are escaped wherever they show."""
+    from incident_world import add_members
+    from monitor_world import fire_alerts
+
+    from tandem.incidents.models import IncidentCreate, NoteCreate
+
+    services = world.services
+    add_members(services)
+    fire_alerts(services)
+    incident = services.incidents.open(
+        services.owner, "vision", IncidentCreate(title=XSS, summary=XSS)
+    )
+    services.incidents.add_note(services.owner, "vision", incident.number, NoteCreate(body=XSS))
+    sign_in(api, "pam")
+    one = f"/projects/vision/incidents/{incident.number}"
+    for path in ("/projects/vision", "/projects/vision/incidents", one, "/projects/vision/alerts"):
+        page = api.get(path)
+        assert page.status_code == 200, path
+        assert "<script>window.__xss" not in page.text and "<img src=x" not in page.text, path
+    assert str(escape(XSS)) in api.get(f"/projects/vision/incidents/{incident.number}").text
