@@ -34,6 +34,7 @@ COLUMNS = ["tenure", "MonthlyCharges"]
 class Traffic:
     start: int  # the first hour's start
     deployment: str
+    drift_monitor: str
 
 
 def _score(tenure: float, charges: float) -> float:
@@ -87,12 +88,18 @@ def add_traffic(services: Services) -> Traffic:
     parquet = io.BytesIO()
     frame.write_parquet(parquet)
     services.outcomes.add_labels(owner, "vision", "prod", parquet.getvalue())
-    services.monitoring.create(owner, "vision", MonitorSpec.model_validate({
-        "name": "prod-drift", "endpoint": "prod", "kind": SignalKind.FEATURE_DRIFT,
-        "window": "1h", "params": {"columns": COLUMNS}, "owner": "ada",
-    }))  # fmt: skip
-    services.monitoring.check(owner, "vision", "prod-drift")
-    return Traffic(start=start, deployment=serving.id)
+    drift = next(  # the default one a deployment gives the endpoint, once lane A wires it
+        (m.name for m in services.monitoring.list_monitors(owner, "vision", endpoint="prod")
+         if m.kind is SignalKind.FEATURE_DRIFT),
+        None,
+    )  # fmt: skip
+    if drift is None:
+        drift = services.monitoring.create(owner, "vision", MonitorSpec.model_validate({
+            "name": "prod-drift", "endpoint": "prod", "kind": SignalKind.FEATURE_DRIFT,
+            "window": "1h", "params": {"columns": COLUMNS}, "owner": "ada",
+        })).name  # fmt: skip
+    services.monitoring.check(owner, "vision", drift)
+    return Traffic(start=start, deployment=serving.id, drift_monitor=drift)
 
 
 def fire_alerts(services: Services) -> None:

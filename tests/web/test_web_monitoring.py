@@ -30,7 +30,8 @@ def test_the_monitoring_page(api: TestClient, world: World, traffic: Traffic) ->
     assert page.status_code == 200, page.text
     html = page.text
     monitors = text_of(html.split('id="monitors-h"')[1].split("</section>")[0])
-    assert "prod-drift feature-drift, per 1h" in monitors and "breached" in monitors
+    assert f"{traffic.drift_monitor} feature-drift, per 1h" in monitors
+    assert "breached" in monitors
 
     heat = html.split('id="drift-h"')[1].split("</section>")[0]
     assert '<svg class="heatmap"' in heat and 'role="img"' in heat

@@ -23,9 +23,18 @@ WIDTHS = [1366, 390]
 
 @pytest.fixture
 def site(world: World, tmp_path: Path, serve: Any) -> Iterator[str]:
+    """The incident world with six hours of traffic and two alerts firing."""
     add_incident_world(world.services, tmp_path)
     add_traffic(world.services)
     fire_alerts(world.services)
+    with serve(create_app(services=world.services, allow_open=True)) as url:
+        yield url
+
+
+@pytest.fixture
+def quiet_site(world: World, tmp_path: Path, serve: Any) -> Iterator[str]:
+    """The incident world with no alert (a page would open an incident on prod itself)."""
+    add_incident_world(world.services, tmp_path)
     with serve(create_app(services=world.services, allow_open=True)) as url:
         yield url
 
@@ -105,8 +114,9 @@ def test_monitoring_and_alerts_in_a_browser(browser: Any, site: str, width: int)
 @pytest.mark.slow
 @pytest.mark.parametrize("width", WIDTHS)
 def test_an_incident_from_opening_to_postmortem_in_a_browser(
-    browser: Any, site: str, width: int, world: World
+    browser: Any, quiet_site: str, width: int, world: World
 ) -> None:
+    site = quiet_site
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": width, "height": 900})

@@ -209,6 +209,19 @@ def monitor_rows(
 # -- the page ----------------------------------------------------------------------------------
 
 
+def _monitors(
+    services: Services, principal: Principal, project: str, endpoint: str
+) -> tuple[list[Monitor], dict[str, MonitorResult]]:
+    """The endpoint's monitors and each one's newest result: `statuses` in the monitoring
+    service as lane A finished it, `list_monitors` + `latest_results` in its first version."""
+    monitoring: Any = services.monitoring
+    if hasattr(monitoring, "statuses"):
+        found = monitoring.statuses(principal, project, endpoint=endpoint)
+        return [s.monitor for s in found], {s.monitor.name: s.latest for s in found if s.latest}
+    monitors = monitoring.list_monitors(principal, project, endpoint=endpoint)
+    return monitors, monitoring.latest_results(principal, project)
+
+
 def _context(
     services: Services, principal: Principal, project: str, name: str, range_: str
 ) -> dict[str, Any]:
@@ -219,8 +232,7 @@ def _context(
     endpoint = services.deployments.get_endpoint(principal, project, name)
     events = services.deployments.history(principal, project, name, limit=HISTORY_LIMIT).items
     event_marks = mc.marks(events, since, until)
-    monitors = services.monitoring.list_monitors(principal, project, endpoint=name)
-    latest = services.monitoring.latest_results(principal, project)
+    monitors, latest = _monitors(services, principal, project, name)
     results = [
         r
         for m in monitors
