@@ -4,6 +4,8 @@ geometry and table."""
 
 from __future__ import annotations
 
+import pytest
+
 from tandem.deployments.models import DeploymentEvent, EventKind
 from tandem.web import monitorcharts as mc
 
@@ -107,3 +109,54 @@ def test_heat_class_without_a_threshold_scales_by_the_largest_score() -> None:
     cell = mc.DriftCell(at=T, feature="x", score=2.0, drifted=None)
     assert mc.heat_class(cell, top=4.0) == "heat-3"
     assert mc.heat_class(cell, top=0.0) == "heat-0"
+
+
+def test_adapters_from_the_domain_models() -> None:
+    """Drift cells from feature-drift results (p-values turned so more is worse), one figure
+    per version and window (a realised figure wins over its estimate), pooled calibration."""
+    from tandem.monitoring.models import MonitorResult, Severity, SignalKind
+    from tandem.outcomes.models import Band, Estimate, Reliability, WindowMetrics
+    from tandem.web.monitoring import calibration_curves, drift_cells, performance_figures
+
+    result = MonitorResult(
+        project="vision", monitor="prod-drift", endpoint="prod", kind=SignalKind.FEATURE_DRIFT,
+        severity=Severity.TICKET, window_start=T, window_end=T + HOUR, value=0.5,
+        condition="drifted_share >= 0.25", breached=True, evaluated_at=T + HOUR,
+        evaluated_by="worker", details={"columns": {
+            "tenure": {"statistic": "ks", "value": 0.001, "threshold": 0.05, "drifted": True},
+            "plan": {"statistic": "psi", "value": 0.02, "threshold": 0.2, "drifted": False},
+        }},
+    )  # fmt: skip
+    cells = {c.feature: c for c in drift_cells([result])}
+    assert cells["tenure"].score == pytest.approx(0.999) and cells["tenure"].drifted is True
+    assert cells["tenure"].threshold == pytest.approx(0.95)
+    assert cells["tenure"].statistic == "KS p-value"
+    assert cells["plan"].score == 0.02 and cells["plan"].statistic == "PSI"
+
+    def window(start: int) -> WindowMetrics:
+        return WindowMetrics(
+            endpoint="prod", model="churn-lr", version=2, start=start, end=start + HOUR,
+            kind="binary", samples=100, metrics={"roc_auc": 0.8},
+            bands={"roc_auc": Band(low=0.75, high=0.85)},
+            reliability=Reliability(mean_predicted=[0.12, 0.18, 0.9], positive_rate=[0.1, 0.3, 1.0],
+                                    count=[10, 30, 60]),
+            updated_at=start,
+        )  # fmt: skip
+
+    def estimate(start: int, estimated: bool) -> Estimate:
+        return Estimate(endpoint="prod", model="churn-lr", version=2, start=start,
+                        end=start + HOUR, metric="roc_auc", value=0.7,
+                        band=Band(low=0.6, high=0.8), estimated=estimated, samples=100)  # fmt: skip
+
+    figures = performance_figures(
+        "roc_auc", [window(T)], [estimate(T, False), estimate(T + HOUR, True)]
+    )
+    assert sorted((f.at, f.value, f.estimated, f.low) for f in figures) == [
+        (T, 0.8, False, 0.75),  # the realised figure with its bootstrap band
+        (T + HOUR, 0.7, True, 0.6),  # an estimate where no label came
+    ]
+    (curve,) = calibration_curves([window(T), window(T + HOUR)])
+    assert curve["label"] == "churn-lr@2"
+    assert curve["count"] == [80, 120]  # 0.12 and 0.18 pooled into one bin; 0.9 alone
+    assert curve["mean_predicted"] == [pytest.approx(0.165), pytest.approx(0.9)]
+    assert curve["positive_rate"] == [pytest.approx(0.25), pytest.approx(1.0)]

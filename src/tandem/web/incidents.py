@@ -276,10 +276,13 @@ async def _act(
     form it came from."""
     try:
         await offload(call)
-    except (TandemError, ValidationError) as exc:
+    except (TandemError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         if isinstance(exc, TandemError) and not is_user_mistake(exc):
             raise
-        _field, message = _explained(exc)
+        if isinstance(exc, TandemError | ValidationError):
+            _field, message = _explained(exc)
+        else:
+            message = "That choice is not one of the form's: reload the page and try again."
         return await _incident_page(
             request, services, principal, project, number,
             error={"form": form_name, "message": message},
