@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from incident_world import add_incident_world, open_incident
+from incidents_page_world import add_incident_world, open_incident
 from markupsafe import escape
 from starlette.testclient import TestClient
 from test_web_data import text_of
@@ -237,8 +237,8 @@ def test_postmortem_written_submitted_and_published(api: TestClient, incidents: 
 
 def test_what_people_type_is_text_on_every_page(api: TestClient, world: World) -> None:
     """Titles, summaries, notes and alert annotations are escaped wherever they show."""
-    from incident_world import add_members
-    from monitor_world import fire_alerts
+    from incidents_page_world import add_members
+    from monitoring_page_world import fire_alerts
 
     from tandem.incidents.models import IncidentCreate, NoteCreate
 

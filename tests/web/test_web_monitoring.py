@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from incident_world import add_incident_world, add_members
-from monitor_world import HOUR, LABELLED, SHIFTED, Traffic, add_traffic, fire_alerts
+from incidents_page_world import add_incident_world, add_members
+from monitoring_page_world import HOUR, LABELLED, SHIFTED, Traffic, add_traffic, fire_alerts
 from starlette.testclient import TestClient
 from test_web_data import charts_of, text_of
 from web_world import World, csrf_of, sign_in

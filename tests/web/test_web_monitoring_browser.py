@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from incident_world import add_incident_world
-from monitor_world import add_traffic, fire_alerts
+from incidents_page_world import add_incident_world
+from monitoring_page_world import add_traffic, fire_alerts
 from web_world import World, shot, sign_in_browser
 
 from tandem.incidents.models import IncidentStatus, StatusChange
