@@ -1,5 +1,5 @@
 """The monitoring page's workspace (a module of its own, imported by name like web_world): on top
-of `incident_world` (churn-lr@2 serving `prod`, trained on telco@v1), six closed hours of
+of `incidents_page_world` (churn-lr@2 serving `prod`, trained on telco@v1), six closed hours of
 predictions logged the way a gateway logs them, `tenure` shifted in the last two; a feature-drift
 monitor evaluated over them; labels for the first three hours (realised figures), none after
 (CBPE estimates); an hourly KPI; and the gateway's request, error and latency figures."""
