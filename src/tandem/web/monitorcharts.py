@@ -267,7 +267,11 @@ def heatmap(
         )
     height = HEAT_TOP + len(features) * HEAT_ROW_H
     every = max(1, math.ceil(len(starts) / 8))
-    ticks = [{"x": x_of(s), "text": _short(s, span)} for s in starts[::every]]
+    ticks = [  # the last label would be cut off at the right edge
+        {"x": x_of(s), "text": _short(s, span)}
+        for s in starts[::every]
+        if x_of(s) <= HEAT_MIN_W - 30
+    ]
     lines = [
         {**m, "px": x_of(m["at"]), "anchor": "end" if x_of(m["at"]) > HEAT_MIN_W - 60 else "start"}
         for m in event_marks
