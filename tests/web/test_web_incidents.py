@@ -217,6 +217,8 @@ def test_postmortem_written_submitted_and_published(api: TestClient, incidents: 
     page = api.get(base)
     assert f'action="{base}/publish"' in page.text
     token = csrf_of(page.text)
+    number = re.search(r'name="action-0-number" value="(\d+)"', page.text)
+    assert number, "the saved action item keeps its number in the form"
     confirmed = api.post(base, data={
         "csrf_token": token, "summary": "Scores drifted after a release.",
         "why-1": "the new version read tenure in days",
@@ -225,7 +227,7 @@ def test_postmortem_written_submitted_and_published(api: TestClient, incidents: 
                         "every action item has an owner and a due date")},
         "action-0-title": "Add a unit check to the contract", "action-0-kind": "prevent",
         "action-0-owner": "pam", "action-0-due": overdue,
-        "action-0-number": re.search(r'name="action-0-number" value="(\d+)"', page.text)[1],
+        "action-0-number": number[1],
     }, follow_redirects=False)  # fmt: skip
     assert confirmed.status_code == 303
     published = api.post(f"{base}/publish", data={"csrf_token": token}, follow_redirects=False)
