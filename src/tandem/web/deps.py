@@ -8,6 +8,7 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
+from tandem.alerting.service import AlertService
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer
 from tandem.data.service import DataService
@@ -20,7 +21,10 @@ from tandem.governance.plan.service import PlanService
 from tandem.governance.registers.service import RegisterService
 from tandem.identity.oidc import OidcClient
 from tandem.identity.service import IdentityService
+from tandem.incidents.service import IncidentService
 from tandem.lineage.service import LineageService
+from tandem.monitoring.service import MonitoringService
+from tandem.outcomes.service import OutcomeService
 from tandem.projects.service import ProjectService
 from tandem.registry.cards import CardService
 from tandem.registry.service import RegistryService
@@ -64,6 +68,14 @@ class Services(Protocol):
     def notifier(self) -> Notifier: ...
     @property
     def deployments(self) -> DeploymentService: ...
+    @property
+    def monitoring(self) -> MonitoringService: ...
+    @property
+    def outcomes(self) -> OutcomeService: ...
+    @property
+    def alerts(self) -> AlertService: ...
+    @property
+    def incidents(self) -> IncidentService: ...
 
 
 async def get_services(request: Request) -> Services:

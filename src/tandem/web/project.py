@@ -27,6 +27,7 @@ from tandem.governance.plan.spec import CriterionSpec, brief_changes
 from tandem.governance.registers.models import ActionStatus, CommentCreate
 from tandem.http.deps import PrincipalDep, offload
 from tandem.http.policy import ACTION_OWNER, policy
+from tandem.incidents.models import IncidentStatus
 from tandem.web.access import is_user_mistake
 from tandem.web.deps import Services, ServicesDep
 from tandem.web.forms import checked_form, safe_next, text
@@ -35,6 +36,7 @@ from tandem.web.render import redirect, render
 router = APIRouter(include_in_schema=False)
 
 BRIEF_FIELD_LIMIT = 100_000
+POSTMORTEM_SOURCE = "postmortems/"  # the registers' source of a postmortem's action items
 NOTICES = {
     "saved": "Saved a new version of the brief.",
     "unchanged": "The brief is unchanged.",
@@ -71,7 +73,34 @@ def _overview(services: Services, principal: Principal, project: str) -> dict[st
         "hypotheses": services.registers.list_hypotheses(principal, project)[:10],
         "activity": services.audit.activity(principal, project, limit=12).items,
         "serving": services.deployments.serving(principal, project),
+        "incidents": (
+            [
+                i
+                for i in services.incidents.list_incidents(principal, project)
+                if i.status is not IncidentStatus.RESOLVED
+            ]
+            if principal.may(Action.MONITOR_READ, project)
+            else []
+        ),
     }
+
+
+def first_things(found: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows before anything else: the open incidents (worst first) and the
+    postmortems' action items past their due date."""
+    overdue = [a for a in found["actions"] if a.overdue and a.source.startswith(POSTMORTEM_SOURCE)]
+    return {
+        "open_incidents": sorted(found["incidents"], key=lambda i: (i.severity.value, i.opened_at)),
+        "overdue_postmortem_actions": sorted(overdue, key=lambda a: (a.due, a.number)),
+    }
+
+
+def postmortem_url(project: str, source: str) -> str | None:
+    """The postmortem page an action item came from (`postmortems/3`: incident 3's)."""
+    number = source.removeprefix(POSTMORTEM_SOURCE)
+    if not source.startswith(POSTMORTEM_SOURCE) or not number.isdigit():
+        return None
+    return f"/projects/{_q(project)}/incidents/{number}/postmortem"
 
 
 async def _project_page(
@@ -91,6 +120,8 @@ async def _project_page(
     context = {
         "project": project,
         **found,
+        **first_things(found),
+        "postmortem_url": postmortem_url,
         "members": members,
         "fields": BRIEF_FIELDS,
         "statuses": [s.value for s in BriefStatus],

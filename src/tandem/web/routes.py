@@ -12,7 +12,19 @@ from tandem.errors import RateLimited, Unauthenticated
 from tandem.http.deps import SESSION_COOKIE, PrincipalDep, client_address, get_principal, offload
 from tandem.http.policy import PUBLIC, SIGNED_IN, policy
 from tandem.identity.service import SESSION_HOURS
-from tandem.web import access, data, deployments, gates, project, registry, tracking
+from tandem.web import (
+    access,
+    alerts,
+    data,
+    deployments,
+    gates,
+    incidents,
+    monitoring,
+    postmortems,
+    project,
+    registry,
+    tracking,
+)
 from tandem.web.deps import ServicesDep
 from tandem.web.forms import checked_form, safe_next, text
 from tandem.web.paging import Pager
@@ -28,6 +40,10 @@ router.include_router(access.router)
 router.include_router(data.router)
 router.include_router(registry.router)
 router.include_router(deployments.router)
+router.include_router(monitoring.router)
+router.include_router(alerts.router)
+router.include_router(incidents.router)
+router.include_router(postmortems.router)
 
 PROJECTS_PER_PAGE = 100
 

@@ -5,7 +5,10 @@
 // <div class="chart" data-chart="i"> draws spec i when it scrolls into view (uPlot).
 //   {type: "hist", x: [edges], series: [{label, values, edges?}], y: "rows" | "share"}
 //   {type: "cats", x: [labels], series: [{label, values}], y: "rows" | "share" | "value"}
-//   {type: "lines", series: [{label, x, y}], xlabel, ylabel, unit: bool, points: bool, time: bool}
+//   {type: "lines", series: [{label, x, y, low?, high?, dash?}], xlabel, ylabel, unit: bool,
+//    points: bool, time: bool, solid: bool, marks?: [{x, kind, text}], xrange?: [lo, hi]}
+// A series with `low` and `high` gets its band shaded; `dash` draws it dashed (an estimate, a
+// reference); `marks` are vertical lines at moments (the monitoring page's deployment events).
 (function () {
   "use strict";
   var source = document.getElementById("data-charts");
@@ -130,23 +133,97 @@
     var xValue = spec.time ? clock : number;
     var series = [{ label: spec.xlabel || "x", value: function (u, v) { return xValue(v); } }];
     spec.series.forEach(function (s, i) {
-      var lead = spec.time || i === 0;
-      series.push({ label: s.label, stroke: STROKES[i % STROKES.length], width: lead ? 2 : 1, spanGaps: !spec.time,
-        dash: lead ? undefined : [4, 4], value: function (u, v) { return number(v); },
-        points: { show: !!spec.points && lead, size: 6 } });
+      var lead = spec.time || spec.solid || i === 0;
+      var dashed = s.dash != null ? !!s.dash : !lead;
+      series.push({ label: s.label, stroke: STROKES[i % STROKES.length], width: dashed ? 1.5 : 2, spanGaps: !spec.time,
+        dash: dashed ? [4, 4] : undefined, value: function (u, v) { return number(v); },
+        points: { show: !!spec.points && (lead || s.dash === false), size: 6 } });
     });
     var unit = spec.unit ? { range: [0, 1] } : {};
+    var hooks = (spec.marks && spec.marks.length) || spec.series.some(function (s) { return s.low; })
+      ? { draw: [function (u) { bands(u, spec); eventMarks(u, spec.marks || []); }] } : {};
     var xAxis = spec.time
       ? { label: spec.xlabel, values: function (u, splits) { return splits.map(function (v) { return clock(v).slice(0, 5); }); } }
       : { label: spec.xlabel, values: function (u, splits) { return splits.map(number); } };
     return {
       opts: {
-        scales: { x: Object.assign({ time: false }, unit), y: spec.time ? { range: function (u, min, max) { return [0, max || 1]; } } : unit },
+        scales: { x: Object.assign({ time: false }, spec.xrange ? { range: spec.xrange } : unit),
+                  y: spec.time ? { range: yRange(spec) } : unit },
         axes: [xAxis, { label: spec.ylabel, size: 52, values: function (u, splits) { return splits.map(number); } }],
-        series: series
+        series: series,
+        hooks: hooks
       },
       data: data
     };
+  }
+
+  // A time chart's y range: from 0 (counts, rates), or around the values and their bands when
+  // `zero` is false (a ROC AUC near 0.8 would be a flat line on [0, 1]).
+  function yRange(spec) {
+    if (spec.zero !== false) return function (u, min, max) { return [0, max || 1]; };
+    var all = [];
+    spec.series.forEach(function (s) {
+      [s.y, s.low || [], s.high || []].forEach(function (vs) {
+        vs.forEach(function (v) { if (v != null && isFinite(v)) all.push(v); });
+      });
+    });
+    var lo = Math.min.apply(null, all), hi = Math.max.apply(null, all);
+    var pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.05 || 0.05;
+    return function () { return [lo - pad, hi + pad]; };
+  }
+
+  var BANDS = ["rgba(31, 111, 235, 0.15)", "rgba(209, 36, 47, 0.13)", "rgba(26, 127, 55, 0.13)",
+               "rgba(154, 103, 0, 0.13)", "rgba(130, 80, 223, 0.13)", "rgba(191, 57, 137, 0.13)"];
+
+  // Each series' band (low to high at its own x values), shaded under the lines.
+  function bands(u, spec) {
+    var ctx = u.ctx;
+    spec.series.forEach(function (s, i) {
+      if (!s.low || !s.high) return;
+      var top = [], bottom = [];
+      for (var k = 0; k < s.x.length; k++) {
+        if (s.low[k] == null || s.high[k] == null) continue;
+        var x = u.valToPos(s.x[k], "x", true);
+        top.push([x, u.valToPos(s.high[k], "y", true)]);
+        bottom.push([x, u.valToPos(s.low[k], "y", true)]);
+      }
+      if (!top.length) return;
+      if (top.length === 1) {  // one window: a short vertical bar
+        top.push([top[0][0] + 3, top[0][1]]); bottom.push([bottom[0][0] + 3, bottom[0][1]]);
+        top[0][0] -= 3; bottom[0][0] -= 3;
+      }
+      ctx.save();
+      ctx.beginPath();
+      top.forEach(function (p, k) { if (k === 0) ctx.moveTo(p[0], p[1]); else ctx.lineTo(p[0], p[1]); });
+      bottom.reverse().forEach(function (p) { ctx.lineTo(p[0], p[1]); });
+      ctx.closePath();
+      ctx.fillStyle = BANDS[i % BANDS.length];
+      ctx.fill();
+      ctx.restore();
+    });
+  }
+
+  // Vertical lines at moments (deployment events), each labelled with its kind.
+  function eventMarks(u, marks) {
+    var ctx = u.ctx, box = u.bbox, dpr = window.devicePixelRatio || 1;
+    ctx.save();
+    ctx.strokeStyle = "#57606a";
+    ctx.fillStyle = "#57606a";
+    ctx.lineWidth = dpr;
+    ctx.setLineDash([3 * dpr, 3 * dpr]);
+    ctx.font = (10 * dpr) + "px sans-serif";
+    marks.forEach(function (m) {
+      var x = u.valToPos(m.x, "x", true);
+      if (x < box.left || x > box.left + box.width) return;
+      ctx.beginPath();
+      ctx.moveTo(x, box.top);
+      ctx.lineTo(x, box.top + box.height);
+      ctx.stroke();
+      var w = ctx.measureText(m.kind).width;
+      var tx = x + 3 * dpr + w > box.left + box.width ? x - 3 * dpr - w : x + 3 * dpr;
+      ctx.fillText(m.kind, tx, box.top + 10 * dpr);
+    });
+    ctx.restore();
   }
 
   function build(spec) {
