@@ -202,30 +202,46 @@ def _columns(head: str | None) -> list[str] | None:
 
 
 def _decode_inputs(inputs: pl.Series) -> pl.Series:
+    """The requests the fast paths left (escapes in strings, nested values, other shapes):
+    split-shaped ones by `str.json_decode`, the rest request by request."""
     import polars as pl
 
     dtype = pl.Struct({"columns": pl.List(pl.String), "data": pl.List(pl.List(pl.String))})
-    try:
-        return inputs.str.json_decode(dtype)
-    except pl.exceptions.ComputeError:
-        # a nested value (a list or an object in a cell), or text that is not JSON: the rare
-        # slow path, request by request
-        return pl.Series([_inputs_row(text) for text in inputs.to_list()], dtype=dtype)
+    if inputs.str.starts_with('{"columns":').all():
+        try:
+            return inputs.str.json_decode(dtype)
+        except pl.exceptions.ComputeError:
+            pass
+    return pl.Series([_inputs_row(text) for text in inputs.to_list()], dtype=dtype)
 
 
 def _inputs_row(text: str | None) -> dict[str, Any] | None:
+    """A request's inputs in any shape the gateway accepts, as split columns and rows: split
+    (`{"columns", "data"}`), records (`[{"age": 3}]` or one `{"age": 3}`) or columns
+    (`{"age": [3, 4]}`). None for anything else."""
     if text is None:
         return None
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+    columns: list[str]
+    rows: list[list[Any]]
+    if isinstance(value, dict) and isinstance(value.get("data"), list) and "columns" in value:
+        columns = [str(c) for c in value.get("columns") or []]
+        rows = [row for row in value["data"] if isinstance(row, list)]
+    elif isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+        columns = [str(c) for c in value]
+        length = max(len(v) for v in value.values())
+        rows = [[v[i] if i < len(v) else None for v in value.values()] for i in range(length)]
+    elif isinstance(value, dict) and value:
+        columns, rows = [str(c) for c in value], [list(value.values())]
+    elif isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        columns = list(dict.fromkeys(str(k) for r in value for k in r))
+        rows = [[r.get(c) for c in columns] for r in value]
+    else:
         return None
-    return {
-        "columns": [str(c) for c in value.get("columns") or []],
-        "data": [[_text(cell) for cell in row] for row in value["data"] if isinstance(row, list)],
-    }
+    return {"columns": columns, "data": [[_text(cell) for cell in row] for row in rows]}
 
 
 def _text(cell: Any) -> str | None:
