@@ -188,6 +188,14 @@ def read_segment(segment: bytes) -> pa.Table:
     return pq.read_table(pa.BufferReader(segment))
 
 
+def read_columns(segment: bytes, columns: list[str]) -> pa.Table:
+    """A segment's file, only `columns` decoded (Parquet's column projection)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(segment), columns=columns)
+
+
 def request_key(project_pk: int, endpoint: str, request_id: str) -> int:
     """The index's key for a request: a signed 64-bit hash of project, endpoint and id."""
     digest = hashlib.blake2b(

@@ -27,7 +27,8 @@ from tandem.core.clock import now_ms
 from tandem.core.paging import MAX_LIMIT
 from tandem.deployments.service import check_endpoint_name
 from tandem.errors import Conflict, InvalidInput, NotFound
-from tandem.predictions import segments
+from tandem.predictions import logframe, segments
+from tandem.predictions.logframe import META_COLUMNS, LogFrames
 from tandem.predictions.models import BatchAck, Prediction, Segment
 from tandem.predictions.store import IndexHit, PredictionStore, StoredBatch
 from tandem.projects.service import ProjectService
@@ -235,6 +236,37 @@ class PredictionService:
                 conn, project_pk, endpoint, since=since, until=until, limit=limit
             )
 
+    def read_log(
+        self,
+        principal: Principal,
+        project: str,
+        endpoint: str,
+        since: int,
+        until: int,
+        *,
+        with_inputs: bool = True,
+    ) -> LogFrames:
+        """The predictions the endpoint logged in [since, until) (ms since the epoch) as Polars
+        frames, one row per predicted row (`LogFrames`): only the segments that overlap the
+        range are read, and of them only the columns needed (`with_inputs=False` skips the
+        inputs, the bulk of a segment).
+
+        Raises:
+            InvalidInput: `until` is not after `since`.
+        """
+        self.auth.require(principal, Action.DEPLOYMENT_READ, project)
+        check_endpoint_name(endpoint)
+        if until <= since:
+            raise InvalidInput(f"until ({until}) must be after since ({since})")
+        with self.db.read() as conn:
+            project_pk = self.projects.access(conn, principal, project, Action.DEPLOYMENT_READ)
+            found = self.store.overlapping(conn, project_pk, endpoint, since, until)
+        columns = logframe.read_columns(with_inputs)
+        tables = [
+            segments.read_columns(b"".join(self.blobs.read(Oid(oid))), columns) for _, oid in found
+        ]
+        return logframe.frames(tables, since=since, until=until, with_inputs=with_inputs)
+
     def open_segment(
         self, principal: Principal, project: str, endpoint: str, segment_id: str
     ) -> tuple[Segment, Iterator[bytes]]:
@@ -256,6 +288,9 @@ class PredictionService:
         """gc: a purged project's prediction log goes with it (gc checked; its sweep then
         deletes the segments' files)."""
         self.store.purge_project(conn, project_pk)
+
+
+__all__ = ["META_COLUMNS", "KnownEndpoints", "LogFrames", "PredictionService"]
 
 
 def _retried(stored: StoredBatch, gateway: str, batch: str, digest: str) -> BatchAck:

@@ -152,6 +152,24 @@ class PredictionStore:
         rows = conn.execute(query.order_by(_segment.last_at, _segment.pk).limit(limit)).all()
         return [_segment_model(row) for row in rows]
 
+    def overlapping(
+        self, conn: Connection, project_pk: int, endpoint: str, since: int, until: int
+    ) -> list[tuple[str, str]]:
+        """(id, oid) of every segment of the endpoint holding a prediction made in
+        [since, until), in the order of their first prediction: no limit (a read of the log
+        reads them all)."""
+        rows = conn.execute(
+            select(_segment.id, _segment.oid)
+            .where(
+                _segment.project_pk == project_pk,
+                _segment.endpoint == endpoint,
+                _segment.last_at >= since,
+                _segment.first_at < until,
+            )
+            .order_by(_segment.first_at, _segment.pk)
+        ).all()
+        return [(row.id, row.oid) for row in rows]
+
     def segment(
         self, conn: Connection, project_pk: int, endpoint: str, segment_id: str
     ) -> Segment | None:

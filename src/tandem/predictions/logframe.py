@@ -1,0 +1,347 @@
+"""The prediction log read back in bulk, with no I/O: a time range of segments as two Polars
+frames, one row per predicted row (a request may carry several), for monitoring and outcomes.
+
+A logged request holds its inputs as JSON, `{"columns": [...], "data": [[...], ...]}`, and its
+output as the JSON list of predictions (or a problem body when it failed). Both are decoded by
+Polars over the whole column, never row by row in Python: `data` as lists of text, expanded to
+one column per input, each then cast to a number or a boolean when every value is one. 100,000
+rows x 20 columns decode in about 0.3 s on this machine (a per-row `orjson.loads` and frame build
+took 1.6 s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+
+META_COLUMNS = (
+    "request_id", "row", "at", "deployment", "model", "version", "status", "latency_ms",
+    "score", "prediction",
+)  # fmt: skip
+"""The columns of `LogFrames.meta`, in order."""
+
+
+@dataclass(frozen=True)
+class LogFrames:
+    """Logged predictions of a time range.
+
+    `meta`: `META_COLUMNS`, one row per predicted row: `row` is its position in the request,
+    `score` the positive class's probability (a list of class probabilities logged), else the
+    numeric prediction (a class label 0/1 or a regressor's value), `prediction` the predicted
+    value as text. `inputs`: the logged input columns, row for row with `meta` (empty columns
+    when `with_inputs` was false); a request that logged no inputs has nulls there.
+    """
+
+    meta: pl.DataFrame
+    inputs: pl.DataFrame
+    segments: int
+
+    @property
+    def rows(self) -> int:
+        return int(self.meta.height)
+
+
+_TABLE_COLUMNS = (
+    "request_id", "at", "deployment", "model", "version", "status", "latency_ms", "inputs",
+    "output",
+)  # fmt: skip
+
+
+def read_columns(with_inputs: bool) -> list[str]:
+    """The Parquet columns a read needs (projection: without inputs, their JSON is not read)."""
+    return [c for c in _TABLE_COLUMNS if with_inputs or c != "inputs"]
+
+
+def frames(
+    tables: list[pa.Table], *, since: int, until: int, with_inputs: bool = True
+) -> LogFrames:
+    """The rows of `tables` (segments read with `read_columns`) made in [since, until)."""
+    import polars as pl
+
+    if tables:
+        import pyarrow as pa
+
+        raw = pl.from_arrow(pa.concat_tables(tables))
+        assert isinstance(raw, pl.DataFrame)
+    else:
+        raw = pl.DataFrame(schema=dict.fromkeys(read_columns(with_inputs), pl.String))
+        raw = raw.with_columns(
+            pl.col("at", "version").cast(pl.Int64), pl.col("status").cast(pl.Int32),
+            pl.col("latency_ms").cast(pl.Float64),
+        )  # fmt: skip
+    in_range = (pl.col("at") >= since) & (pl.col("at") < until)
+    raw = raw.filter(in_range).sort("at", maintain_order=True).with_row_index("_request")
+    raw = raw.with_columns(*_decode_output(raw["output"], raw["status"]))
+    values = _input_rows(raw.select("_request", "inputs")) if with_inputs else None
+    counts = pl.col("_pred").list.len().fill_null(0)
+    if values is not None:
+        per_request = values.group_by("_request").agg(pl.len().alias("_inputs"))
+        raw = raw.join(per_request, on="_request", how="left")
+        counts = pl.max_horizontal(counts, pl.col("_inputs").fill_null(0))
+    expanded = (
+        raw.with_columns(pl.int_ranges(0, pl.max_horizontal(counts, pl.lit(1))).alias("row"))
+        .explode("row")
+        .with_columns(
+            pl.col("row").cast(pl.UInt32),
+            pl.col("_score").list.get(pl.col("row"), null_on_oob=True).alias("score"),
+            pl.col("_pred").list.get(pl.col("row"), null_on_oob=True).alias("prediction"),
+        )
+    )
+    meta = expanded.select(META_COLUMNS)
+    if values is None:
+        return LogFrames(meta, pl.DataFrame(), len(tables))
+    keyed = expanded.select("_request", "row").join(
+        values, on=["_request", "row"], how="left", maintain_order="left"
+    )
+    return LogFrames(meta, _expand_inputs(keyed), len(tables))
+
+
+# one value of a row: a string with no escapes in it, or a bare number / true / false / null
+_TOKEN = r'"[^"\\]*"|[^,"]+'
+
+
+def _input_rows(requests: pl.DataFrame) -> pl.DataFrame:
+    """(`_request`, `row`, `_columns`, `_values`): each logged input row, its values as text.
+
+    Most requests are split by string operations over the whole column (0.4 s for 100,000
+    rows x 20 numbers; `str.json_decode` took 2 s and `orjson.loads` of each 1.7 s): a row of
+    numbers splits at commas, a single row with plain strings is matched value by value. Rows
+    with escapes in strings or nested values go through `str.json_decode`; text that is not
+    JSON logs no inputs.
+    """
+    import polars as pl
+
+    text = pl.col("inputs")
+    # `{"columns":[...],"data":[[...],...]}` as the gateway writes it (orjson: no spaces); cut
+    # where the data starts (a regex over the whole text took 0.8 s for 100,000 requests)
+    present = (
+        requests.filter(text.is_not_null() & (text != "null"))
+        .with_columns(text.str.splitn('"data":[[', 2).alias("_parts"))
+        .unnest("_parts")
+    )
+    head, tail = pl.col("field_0"), pl.col("field_1")
+    shaped = (
+        head.str.starts_with('{"columns":[') & head.str.ends_with("],") & tail.str.ends_with("]]}")
+    )
+    present = present.with_columns(
+        pl.when(shaped).then(head.str.strip_prefix('{"columns":').str.strip_suffix(","))
+        .alias("_head"),
+        pl.when(shaped).then(tail.str.strip_suffix("]]}")).alias("_body"),
+    ).drop("field_0", "field_1")  # fmt: skip
+    body = pl.col("_body")
+    matched = body.is_not_null()
+    plain = matched & ~body.str.contains('"', literal=True)
+    single = (
+        matched
+        & ~plain
+        & ~body.str.contains("\\", literal=True)
+        & ~body.str.contains("],[", literal=True)
+    )
+    split = present.filter(plain).select(
+        "_request", "_head", body.str.split("],[").alias("_values")
+    )
+    split = (
+        split.with_columns(pl.int_ranges(0, pl.col("_values").list.len()).alias("row"))
+        .explode("_values", "row")
+        .with_columns(
+            pl.col("_values")
+            .str.split(",")
+            .list.eval(pl.when(pl.element() != "null").then(pl.element()))
+        )
+    )
+    quoted = present.filter(single).select(
+        "_request",
+        "_head",
+        body.str.extract_all(_TOKEN)
+        .list.eval(
+            pl.when(pl.element() != "null").then(
+                pl.element().str.strip_prefix('"').str.strip_suffix('"')
+            )
+        )
+        .alias("_values"),
+        pl.lit(0, pl.Int64).alias("row"),
+    )
+    fast = pl.concat([split, quoted], how="vertical_relaxed")
+    heads = fast.select(pl.col("_head").unique())["_head"].to_list()
+    layouts = pl.DataFrame(
+        {"_head": heads, "_columns": [_columns(head) for head in heads]},
+        schema={"_head": pl.String, "_columns": pl.List(pl.String)},
+    )
+    fast = fast.join(layouts, on="_head", how="left").drop("_head")
+    rest = present.filter(~plain & ~single)
+    if rest.height:
+        decoded = _decode_inputs(rest["inputs"])
+        slow = (
+            rest.select("_request")
+            .with_columns(
+                decoded.struct.field("columns").alias("_columns"),
+                decoded.struct.field("data").alias("_values"),
+            )
+            .filter(pl.col("_values").is_not_null())
+            .with_columns(pl.int_ranges(0, pl.col("_values").list.len()).alias("row"))
+            .explode("_values", "row")
+        )
+        fast = pl.concat([fast, slow.select(fast.columns)], how="vertical_relaxed")
+    return fast.with_columns(pl.col("row").cast(pl.UInt32))
+
+
+def _columns(head: str | None) -> list[str] | None:
+    if head is None:
+        return None
+    try:
+        names = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        return None
+    return [str(name) for name in names] if isinstance(names, list) else None
+
+
+def _decode_inputs(inputs: pl.Series) -> pl.Series:
+    import polars as pl
+
+    dtype = pl.Struct({"columns": pl.List(pl.String), "data": pl.List(pl.List(pl.String))})
+    try:
+        return inputs.str.json_decode(dtype)
+    except pl.exceptions.ComputeError:
+        # a nested value (a list or an object in a cell), or text that is not JSON: the rare
+        # slow path, request by request
+        return pl.Series([_inputs_row(text) for text in inputs.to_list()], dtype=dtype)
+
+
+def _inputs_row(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+        return None
+    return {
+        "columns": [str(c) for c in value.get("columns") or []],
+        "data": [[_text(cell) for cell in row] for row in value["data"] if isinstance(row, list)],
+    }
+
+
+def _text(cell: Any) -> str | None:
+    if cell is None:
+        return None
+    if isinstance(cell, bool):
+        return "true" if cell else "false"
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, int | float):
+        return repr(cell)
+    return orjson.dumps(cell).decode()
+
+
+def _decode_output(output: pl.Series, status: pl.Series) -> list[pl.Series]:
+    """`_pred` (predictions as text) and `_score` (numbers) per request, lists of its rows."""
+    import polars as pl
+
+    ok = output.zip_with(status < 400, pl.Series([None] * len(output), dtype=pl.String))
+    try:
+        predictions = ok.str.json_decode(pl.List(pl.String))
+        scores = predictions.list.eval(pl.element().cast(pl.Float64, strict=False))
+    except pl.exceptions.ComputeError:
+        try:  # class probabilities: [[p0, p1], ...]
+            probabilities = ok.str.json_decode(pl.List(pl.List(pl.Float64)))
+            scores = probabilities.list.eval(
+                pl.when(pl.element().list.len() == 2)
+                .then(pl.element().list.get(1, null_on_oob=True))
+                .otherwise(pl.element().list.max())
+            )
+            predictions = probabilities.list.eval(pl.element().list.arg_max().cast(pl.String))
+        except pl.exceptions.ComputeError:
+            rows = [_output_row(text) for text in ok.to_list()]
+            predictions = pl.Series([r[0] for r in rows], dtype=pl.List(pl.String))
+            scores = pl.Series([r[1] for r in rows], dtype=pl.List(pl.Float64))
+    return [predictions.alias("_pred"), scores.alias("_score")]
+
+
+def _output_row(text: str | None) -> tuple[list[str | None] | None, list[float | None] | None]:
+    if text is None:
+        return None, None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(value, list):
+        return None, None
+    predictions: list[str | None] = []
+    scores: list[float | None] = []
+    for item in value:
+        score: float | None = None
+        prediction: str | None = _text(item)
+        if isinstance(item, bool | int | float):
+            score = float(item)
+        elif isinstance(item, list) and item and all(isinstance(p, int | float) for p in item):
+            score = float(item[1]) if len(item) == 2 else float(max(item))
+            prediction = str(max(range(len(item)), key=item.__getitem__))
+        elif isinstance(item, dict):
+            for key in ("score", "probability", "proba"):
+                if isinstance(item.get(key), int | float):
+                    score = float(item[key])
+                    break
+            for key in ("prediction", "label", "class"):
+                if key in item:
+                    prediction = _text(item[key])
+                    break
+        predictions.append(prediction)
+        scores.append(score)
+    return predictions, scores
+
+
+def _expand_inputs(values: pl.DataFrame) -> pl.DataFrame:
+    """One column per logged input column. Requests logged with other columns (another
+    version's signature) are expanded apart and stacked; a column they lack is null there."""
+    import polars as pl
+
+    values = values.with_row_index("_at")
+    parts: list[pl.DataFrame] = []
+    layouts = values.select(pl.col("_columns").unique()).to_series().to_list()
+    for layout in layouts:
+        if layout is None:
+            continue
+        part = values.filter(pl.col("_columns") == pl.lit(layout, pl.List(pl.String)))
+        parts.append(
+            part.select(
+                "_at",
+                *(
+                    pl.col("_values").list.get(i, null_on_oob=True).alias(name)
+                    for i, name in enumerate(layout)
+                    if name != "_at"
+                ),
+            )
+        )
+    if not parts:  # no request logged its inputs
+        return pl.DataFrame()
+    if len(parts) == 1 and parts[0].height == values.height:  # one layout, the usual case
+        only = parts[0].drop("_at")
+        return only.with_columns(*(_typed(only[name]) for name in only.columns))
+    stacked = pl.concat(parts, how="diagonal")
+    joined = values.select("_at").join(stacked, on="_at", how="left").sort("_at").drop("_at")
+    return joined.with_columns(*(_typed(joined[name]) for name in joined.columns))
+
+
+def _typed(column: pl.Series) -> pl.Series:
+    """A column of logged text as numbers or booleans when every value is one."""
+    import polars as pl
+
+    present = column.drop_nulls()
+    if present.len() == 0:
+        return column.cast(pl.Float64)
+    if present.is_in(["true", "false"]).all():
+        return column == "true"
+    numbers = column.cast(pl.Float64, strict=False)
+    if numbers.null_count() == column.null_count():
+        integers = column.cast(pl.Int64, strict=False)
+        if integers.null_count() == column.null_count():
+            return integers
+        return numbers
+    return column
