@@ -38,7 +38,7 @@ import polars as pl
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import (
+from common import (  # noqa: E402
     DATA,
     HOUR_MS,
     START_AT_MS,
@@ -51,11 +51,11 @@ from common import (
     window_path,
 )
 
-import tandem
-from tandem.core.config import Settings
-from tandem.data.drift import compare_profiles
-from tandem.data.profile import Profile, profile_frame
-from tandem.server.container import Services
+import tandem  # noqa: E402
+from tandem.core.config import Settings  # noqa: E402
+from tandem.data.drift import compare_profiles  # noqa: E402
+from tandem.data.profile import Profile, profile_frame  # noqa: E402
+from tandem.server.container import Services  # noqa: E402
 
 PROJECT, ENDPOINT = "bench", "prod"
 DRIFT_BENCH = "drift per hourly window, 100k x 20 vs stored 1M reference"
@@ -163,8 +163,11 @@ def drift(batch: int) -> None:
             seconds.append(done - began)
             parts.append((read - began, done - read))
             verdicts.append(verdict(report.drifted_columns, t["drifted"]))
-            print(f"log window {hour:02d}: {seconds[-1]:.3f} s (read_log {parts[-1][0]:.3f}, "
-                  f"profile+compare {parts[-1][1]:.3f}) {verdicts[-1]}", file=sys.stderr)  # fmt: skip
+            print(
+                f"log window {hour:02d}: {seconds[-1]:.3f} s (read_log {parts[-1][0]:.3f}, "
+                f"profile+compare {parts[-1][1]:.3f}) {verdicts[-1]}",
+                file=sys.stderr,
+            )
         record(DRIFT_BENCH, "prediction log + profile", seconds, verdicts,
                read_log_s=_median(p[0] for p in parts),
                profile_compare_s=_median(p[1] for p in parts), batch_rows=batch,
@@ -202,7 +205,7 @@ def monitor_windows(
 
 
 def outcomes(batch: int) -> None:
-    with hub() as (client, services, home):
+    with hub() as (client, services, _home):
         frame = pl.read_parquet(DATA / "outcomes" / "predictions.parquet")
         logged = frame.select(
             "request_id", "at", *_batch_meta(frame, pl.col("version")),

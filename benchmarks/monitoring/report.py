@@ -75,8 +75,15 @@ def main() -> int:
     # (3) CBPE
     r, peer = pick(found, "M3", "tandem"), pick(found, "M3", "nannyml")
     if r is None:
-        rows.append(("(3) CBPE within 0.02, error and time vs NannyML", pending,
-                     f"NannyML {peer['value']:.2f} s" if peer else pending, "", pending))  # fmt: skip
+        rows.append(
+            (
+                "(3) CBPE within 0.02, error and time vs NannyML",
+                pending,
+                f"NannyML {peer['value']:.2f} s" if peer else pending,
+                "",
+                pending,
+            )
+        )
     else:
         text = (f"AUC max err {r['roc_auc_max_error']:.4f} (MAE {r['roc_auc_mae']:.4f}), acc max "
                 f"err {r['accuracy_max_error']:.4f} (MAE {r['accuracy_mae']:.4f}); "
