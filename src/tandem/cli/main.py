@@ -16,6 +16,7 @@ from typer.models import TyperInfo
 
 from tandem.cli import output
 from tandem.cli.access import audit, members_app, tokens_app, users_app
+from tandem.cli.alerts import alerts_app
 from tandem.cli.data import app as data_app
 from tandem.cli.deployments import deploy as deploy_command
 from tandem.cli.deployments import endpoints_app, predictions_app
@@ -141,6 +142,7 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(endpoints_app, name="endpoints")
 app.command("deploy")(deploy_command)
 app.add_typer(predictions_app, name="predictions")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(decision_app, name="decision")
 app.add_typer(hypothesis_app, name="hypothesis")
 app.add_typer(risk_app, name="risk")

@@ -7,10 +7,11 @@ with those links, so every figure on a model card points at what it was measured
 
 from __future__ import annotations
 
+import importlib
 import math
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
@@ -31,7 +32,38 @@ from tandem.projects.service import ProjectService
 from tandem.registry.service import RegistryService
 from tandem.store.db import Database
 
+if TYPE_CHECKING:  # the pure figures, for other domains (outcomes): see `__getattr__`
+    from tandem.evaluation.bootstrap import bootstrap as bootstrap
+    from tandem.evaluation.calibration import calibration as calibration
+    from tandem.evaluation.fairness import fairness as fairness
+    from tandem.evaluation.groups import Slicing as Slicing
+    from tandem.evaluation.metrics import BinaryData as BinaryData
+    from tandem.evaluation.metrics import RankOrder as RankOrder
+    from tandem.evaluation.metrics import binary_metrics as binary_metrics
+    from tandem.evaluation.metrics import regression_metrics as regression_metrics
+
 MAX_REPORT_BYTES = 16 << 20
+
+# The evaluation domain's pure figures, published to the other domains (the outcomes domain
+# computes realised performance with them) and imported on first use: NumPy is not loaded
+# when the server starts.
+_FIGURES = {
+    "bootstrap": "tandem.evaluation.bootstrap",
+    "calibration": "tandem.evaluation.calibration",
+    "fairness": "tandem.evaluation.fairness",
+    "Slicing": "tandem.evaluation.groups",
+    "BinaryData": "tandem.evaluation.metrics",
+    "RankOrder": "tandem.evaluation.metrics",
+    "binary_metrics": "tandem.evaluation.metrics",
+    "regression_metrics": "tandem.evaluation.metrics",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _FIGURES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def _finite(value: Any) -> float | None:

@@ -33,6 +33,7 @@ from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk import environment
 from tandem.sdk.data import Datasets
+from tandem.sdk.alerts import Alerts
 from tandem.sdk.deployments import Deployments
 from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.governance import Governance
@@ -154,6 +155,7 @@ class Client:
         self.lineage = Lineage(self._http, self)
         self.governance = Governance(self._http, self)
         self.deployments = Deployments(self._http, self)
+        self.alerts = Alerts(self._http, self)
         self.predictions = Predictions(self._http, self)
         self._packages_oid: str | None = None
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept

@@ -68,6 +68,7 @@ def bind_services(app: FastAPI, services: Services, *, owned: bool = False) -> N
 def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     """The app's routes, not yet bound to a workspace (`bind_services`): building them is most
     of an embedded command's start, so the resident process (ADR 16) builds them once."""
+    from tandem.alerting.api import router as alerts_router
     from tandem.audit.api import router as audit_router
     from tandem.data.api import router as data_router
     from tandem.deployments.api import router as deployments_router
@@ -127,6 +128,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         decisions_router,
         registers_router,
         notifications_router,
+        alerts_router,
         gc_router,
         identity_router,
         audit_router,

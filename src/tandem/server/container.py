@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from tandem.alerting.service import AlertService
+from tandem.alerting.store import AlertStore, DeliveryStore, SilenceStore
 from tandem.audit.service import AuditLog
 from tandem.audit.store import AuditStore
 from tandem.core.auth import Authorizer, Principal
@@ -74,6 +76,7 @@ class Services:
     notifier: Notifier
     deployments: DeploymentService
     predictions: PredictionService
+    alerts: AlertService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -148,6 +151,11 @@ class Services:
             audit,
             endpoints=deployments,
         )
+        alerts = AlertService(
+            db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
+            notifier, auth, audit, outbound, raci=plan.activity_letters,
+            public_url=settings.public_url,
+        )  # fmt: skip
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
@@ -156,7 +164,7 @@ class Services:
                 data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
-                predictions.purge_project,
+                predictions.purge_project, alerts.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -185,6 +193,7 @@ class Services:
             notifier=notifier,
             deployments=deployments,
             predictions=predictions,
+            alerts=alerts,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData
 
+import tandem.alerting.tables
 import tandem.audit.tables
 import tandem.data.tables
 import tandem.deployments.tables
@@ -26,6 +27,7 @@ import tandem.governance.plan.tables
 import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.lineage.tables
+import tandem.outcomes.tables
 import tandem.predictions.tables
 import tandem.projects.tables
 import tandem.registry.tables
@@ -34,6 +36,7 @@ import tandem.tracking.tables
 from tandem.store.base import blob_oid_columns, metadata
 
 TABLE_MODULES: tuple[ModuleType, ...] = (
+    tandem.alerting.tables,
     tandem.audit.tables,
     tandem.data.tables,
     tandem.deployments.tables,
@@ -45,6 +48,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.governance.registers.tables,
     tandem.identity.tables,
     tandem.lineage.tables,
+    tandem.outcomes.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
     tandem.registry.tables,

@@ -220,6 +220,11 @@ class Notifier:
             )
         return self.webhook(principal, project)
 
+    def webhook_url(self, conn: Connection, project_pk: int) -> str | None:
+        """The project's webhook URL (a secret: log its host only), for a domain that queues
+        its own deliveries (alerting), inside the caller's transaction. No permission check."""
+        return self.store.webhook_url(conn, project_pk)
+
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """gc: a purged project's rows go with it, inside gc's transaction (gc checked)."""
         self.store.purge_project(conn, project_pk)

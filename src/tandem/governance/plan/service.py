@@ -536,6 +536,16 @@ class PlanService:
         members = self.identity.member_names_in(conn, project_pk)
         return sorted(m for m in named if m in members)
 
+    def activity_letters(self, conn: Connection, project_pk: int, activity: str) -> dict[str, str]:
+        """{member: letter} ("R", "A", "C", "I") the RACI holds for `activity`, for the members
+        who still belong to the project, for alert routing inside the caller's transaction. No
+        permission check: the caller checked its access to the project."""
+        named = self.store.raci(conn, project_pk).get(activity, {})
+        if not named:
+            return {}
+        members = self.identity.member_names_in(conn, project_pk)
+        return {m: letter.value for m, letter in sorted(named.items()) if m in members}
+
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """Delete everything the plan holds about a purged project, for gc inside its
         transaction. No permission check: gc checked."""

@@ -1,0 +1,479 @@
+"""The alert engine: Prometheus' alerting-rule states and Alertmanager's dispatch, pure.
+
+No I/O and no clock: `step(state, observations, silences, inhibit_rules, config, now)` takes the
+time in milliseconds since the epoch and returns the next state and the notifications to send.
+The state is plain data (`EngineState.to_json()` / `EngineState.from_json()`), persisted by the
+caller between ticks.
+
+Rules (Prometheus). Each observation says whether a rule's condition holds for one label set at
+time `at`. A new active label set makes a *pending* alert; it *fires* once it has been active for
+the rule's `for` (at once when `for` is 0). When the condition stops holding, a pending alert is
+dropped and a firing one stays firing for `keep_firing_for` more, then is *resolved*. A label set
+not observed in a step is not evaluated: its alert keeps its state (send `active=False` for a
+series that stopped breaching).
+
+Dispatch (Alertmanager). Firing and resolved alerts are routed through the `Route` tree to a
+receiver and grouped by the route's `group_by` labels. A new group waits `group_wait` before its
+first notification; then it is flushed every `group_interval`, and a flush notifies when the group
+has firing alerts not notified before, or resolved ones not notified before (when the route sends
+resolved alerts), or when all its alerts resolved, or when `repeat_interval` has passed since the
+last notification of an unchanged firing group. Silenced and inhibited alerts are left out of
+notifications. The notifications are taken as delivered: the caller queues them with retries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from tandem.alerting.matchers import (
+    InhibitRule,
+    Matcher,
+    MatchType,
+    Silence,
+    fingerprint,
+    inhibited_by,
+    matches_all,
+    silenced_by,
+)
+from tandem.alerting.state import Alert, AlertState, EngineState, GroupState, fingerprint_of
+from tandem.errors import InvalidInput
+
+__all__ = [
+    "ALL_LABELS",
+    "Alert",
+    "AlertRule",
+    "AlertState",
+    "AlertStatus",
+    "EngineConfig",
+    "EngineState",
+    "GroupState",
+    "InhibitRule",
+    "MatchType",
+    "Matcher",
+    "Notification",
+    "Observation",
+    "Route",
+    "Silence",
+    "alert_statuses",
+    "fingerprint",
+    "parse_duration",
+    "route_alert",
+    "step",
+]
+
+SECOND = 1000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+
+_DURATION = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_UNITS = (365 * 24 * HOUR, 7 * 24 * HOUR, 24 * HOUR, HOUR, MINUTE, SECOND, 1)
+
+
+def parse_duration(text: str) -> int:
+    """Milliseconds in a Prometheus duration: `0`, `30s`, `5m`, `1h30m`, `2d`, `1w`, `500ms`.
+
+    Raises:
+        InvalidInput: not a duration.
+    """
+    found = _DURATION.match(text.strip())
+    if text.strip() == "0":
+        return 0
+    if found is None or not any(found.groups()):
+        raise InvalidInput(
+            f"{text!r} is not a duration (e.g. 0, 30s, 5m, 1h30m, 2d)", duration=text
+        )
+    return sum(int(n) * unit for n, unit in zip(found.groups(), _UNITS, strict=True) if n)
+
+
+ALL_LABELS = "..."
+"""`group_by: ["..."]` groups by every label: one group per alert."""
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """An alerting rule: the alert's name, how long it must hold, extra labels and annotations.
+
+    Attributes:
+        name: becomes the `alertname` label; observations name the rule by it.
+        for_ms: how long the condition must hold before the alert fires (0: fires at once).
+        keep_firing_for_ms: how long a firing alert keeps firing after the condition cleared.
+        labels: added to the observed labels (and override them), as a rule's `labels:`.
+        annotations: the alert's annotations (summary, runbook_url, ...).
+    """
+
+    name: str
+    for_ms: int = 0
+    keep_firing_for_ms: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A node of Alertmanager's routing tree; `None` fields inherit the parent's values.
+
+    The root must set `receiver`. An alert enters the first child whose `matchers` all match,
+    and the following children too when that child has `continue_`; with no matching child it
+    stays at this node. `send_resolved` is the receiver's setting (webhooks and PagerDuty: yes).
+    """
+
+    receiver: str | None = None
+    matchers: tuple[Matcher, ...] = ()
+    group_by: tuple[str, ...] | None = None
+    group_wait_ms: int | None = None
+    group_interval_ms: int | None = None
+    repeat_interval_ms: int | None = None
+    send_resolved: bool | None = None
+    continue_: bool = False
+    routes: tuple[Route, ...] = ()
+
+
+ROOT_DEFAULTS = Route(
+    receiver=None,
+    group_by=(),
+    group_wait_ms=30 * SECOND,
+    group_interval_ms=5 * MINUTE,
+    repeat_interval_ms=4 * HOUR,
+    send_resolved=True,
+)
+"""Alertmanager's defaults: group_wait 30s, group_interval 5m, repeat_interval 4h."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The rules by name and the routing tree (inhibit rules and silences come per step)."""
+
+    rules: Mapping[str, AlertRule]
+    route: Route
+
+    @classmethod
+    def of(cls, rules: Iterable[AlertRule], route: Route) -> EngineConfig:
+        return cls({r.name: r for r in rules}, route)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One evaluation of a rule for one label set: does the condition hold at `at`?
+
+    `at` defaults to the step's `now`; observations are applied in order of `at`, so a caller
+    catching up on several windows passes each window's end.
+    """
+
+    rule: str
+    labels: Mapping[str, str]
+    active: bool
+    at: int | None = None
+    value: float | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertStatus:
+    """An alert as the caller shows it: its state and what mutes it."""
+
+    alert: Alert
+    silenced_by: tuple[str, ...]
+    inhibited_by: tuple[str, ...]
+
+    @property
+    def is_suppressed(self) -> bool:
+        return bool(self.silenced_by or self.inhibited_by)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What to send to one receiver for one group.
+
+    `firing` and `resolved` are copies of the alerts (resolved is empty when the route does not
+    send resolved alerts); `is_repeat` marks a re-send of an unchanged group after
+    `repeat_interval`.
+    """
+
+    group_key: str
+    receiver: str
+    group_labels: dict[str, str]
+    firing: tuple[Alert, ...]
+    resolved: tuple[Alert, ...]
+    is_repeat: bool
+    at: int
+
+
+def step(
+    state: EngineState,
+    observations: Sequence[Observation],
+    silences: Sequence[Silence],
+    inhibit_rules: Sequence[InhibitRule],
+    config: EngineConfig,
+    now: int,
+) -> tuple[EngineState, list[Notification]]:
+    """Apply the observations, then flush the groups that are due at `now`.
+
+    The input state is not modified. Returns the new state and the notifications, ordered by
+    group key.
+
+    Alerts of rules no longer in `config.rules` resolve (pending ones are dropped).
+
+    Raises:
+        InvalidInput: an observation names a rule not in `config.rules`, or the root route has
+            no receiver.
+    """
+    new = EngineState.from_json(state.to_json())
+    for obs in sorted(observations, key=lambda o: now if o.at is None else o.at):
+        _evaluate(new, obs, config, now if obs.at is None else obs.at)
+    _retire(new, config, now)
+    _dispatch(new, config, now)
+    notifications = _flush(new, silences, inhibit_rules, config, now)
+    _forget(new)
+    return new, notifications
+
+
+def route_alert(route: Route, labels: Mapping[str, str]) -> list[Route]:
+    """The routes (with inherited values filled in) an alert with these labels goes to."""
+    return [r for r, _ in _routes(_inherit(ROOT_DEFAULTS, route), labels, "0")]
+
+
+def alert_statuses(
+    state: EngineState,
+    silences: Sequence[Silence],
+    inhibit_rules: Sequence[InhibitRule],
+    now: int,
+) -> list[AlertStatus]:
+    """Every pending, firing or not yet notified resolved alert with what mutes it."""
+    firing = _firing_sources(state)
+    return [
+        AlertStatus(
+            alert,
+            tuple(silenced_by(silences, alert.labels, now)),
+            tuple(inhibited_by(inhibit_rules, firing, alert.labels))
+            if alert.state is not AlertState.PENDING
+            else (),
+        )
+        for alert in sorted(state.alerts.values(), key=fingerprint_of)
+    ]
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+def _evaluate(state: EngineState, obs: Observation, config: EngineConfig, at: int) -> None:
+    rule = config.rules.get(obs.rule)
+    if rule is None:
+        raise InvalidInput(f"no alerting rule named {obs.rule!r}", rule=obs.rule)
+    labels = {**obs.labels, **rule.labels, "alertname": rule.name}
+    fp = fingerprint(labels)
+    alert = state.alerts.get(fp)
+    if alert is not None and at < alert.last_evaluated_at:
+        return  # an older evaluation replayed: the alert already moved past it
+    annotations = {**rule.annotations, **obs.annotations}
+    if obs.active:
+        if alert is None or alert.state is AlertState.RESOLVED:
+            alert = Alert(fp, rule.name, labels, annotations, AlertState.PENDING, active_at=at)
+            state.alerts[fp] = alert
+        alert.annotations, alert.value = annotations, obs.value
+        alert.keep_firing_since = None
+    elif alert is None or alert.state is AlertState.RESOLVED:
+        return
+    elif alert.state is AlertState.PENDING:
+        del state.alerts[fp]
+        return
+    else:
+        if alert.keep_firing_since is None:
+            alert.keep_firing_since = at
+        if at - alert.keep_firing_since >= rule.keep_firing_for_ms:
+            alert.state, alert.resolved_at = AlertState.RESOLVED, at
+            alert.last_evaluated_at = at
+            return
+    alert.last_evaluated_at = at
+    if alert.state is AlertState.PENDING and at - alert.active_at >= rule.for_ms:
+        alert.state, alert.fired_at = AlertState.FIRING, at
+
+
+def _retire(state: EngineState, config: EngineConfig, now: int) -> None:
+    # A rule that was removed stops being evaluated; its firing alerts resolve now (as
+    # Alertmanager resolves alerts nobody refreshes) and its pending ones go.
+    for fp, alert in list(state.alerts.items()):
+        if alert.rule in config.rules:
+            continue
+        if alert.state is AlertState.PENDING:
+            del state.alerts[fp]
+        elif alert.state is AlertState.FIRING:
+            alert.state, alert.resolved_at = AlertState.RESOLVED, now
+
+
+# -- dispatch ------------------------------------------------------------------------------
+
+
+def _inherit(parent: Route, child: Route) -> Route:
+    return replace(
+        child,
+        receiver=child.receiver if child.receiver is not None else parent.receiver,
+        group_by=child.group_by if child.group_by is not None else parent.group_by,
+        group_wait_ms=_or(child.group_wait_ms, parent.group_wait_ms),
+        group_interval_ms=_or(child.group_interval_ms, parent.group_interval_ms),
+        repeat_interval_ms=_or(child.repeat_interval_ms, parent.repeat_interval_ms),
+        send_resolved=parent.send_resolved if child.send_resolved is None else child.send_resolved,
+    )
+
+
+def _or(value: int | None, default: int | None) -> int | None:
+    return value if value is not None else default
+
+
+def _routes(route: Route, labels: Mapping[str, str], path: str) -> list[tuple[Route, str]]:
+    found: list[tuple[Route, str]] = []
+    for i, child in enumerate(route.routes):
+        if not matches_all(child.matchers, labels):
+            continue
+        found.extend(_routes(_inherit(route, child), labels, f"{path}.{i}"))
+        if not child.continue_:
+            break
+    return found or [(route, path)]
+
+
+def _group_key(path: str, group_labels: Mapping[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
+    return f"{path}:{{{inner}}}"
+
+
+def _group_labels(route: Route, labels: Mapping[str, str]) -> dict[str, str]:
+    by = route.group_by or ()
+    if ALL_LABELS in by:
+        return dict(labels)
+    return {name: labels[name] for name in by if name in labels}
+
+
+def _dispatch(state: EngineState, config: EngineConfig, now: int) -> None:
+    root = _inherit(ROOT_DEFAULTS, config.route)
+    if root.receiver is None:
+        raise InvalidInput("the root route needs a receiver", field="route.receiver")
+    for alert in state.alerts.values():
+        if alert.state is AlertState.PENDING:
+            continue
+        for route, path in _routes(root, alert.labels, "0"):
+            group_labels = _group_labels(route, alert.labels)
+            key = _group_key(path, group_labels)
+            group = state.groups.get(key)
+            if group is None:
+                group = GroupState(
+                    key,
+                    str(route.receiver),
+                    group_labels,
+                    [],
+                    created_at=now,
+                    next_flush_at=now + int(route.group_wait_ms or 0),
+                )
+                state.groups[key] = group
+            if alert.fingerprint not in group.alerts:
+                group.alerts.append(alert.fingerprint)
+
+
+def _route_of(config: EngineConfig, key: str) -> Route:
+    path = key.split(":", 1)[0].split(".")[1:]
+    route = _inherit(ROOT_DEFAULTS, config.route)
+    for index in path:
+        children = route.routes
+        position = int(index)
+        if position >= len(children):
+            return route  # the tree changed under a stored group: use the nearest route
+        route = _inherit(route, children[position])
+    return route
+
+
+def _firing_sources(state: EngineState) -> list[tuple[str, dict[str, str]]]:
+    return [
+        (a.fingerprint, a.labels) for a in state.alerts.values() if a.state is AlertState.FIRING
+    ]
+
+
+def _flush(
+    state: EngineState,
+    silences: Sequence[Silence],
+    inhibit_rules: Sequence[InhibitRule],
+    config: EngineConfig,
+    now: int,
+) -> list[Notification]:
+    sources = _firing_sources(state)
+    notifications: list[Notification] = []
+    for key in sorted(state.groups):
+        group = state.groups[key]
+        if group.next_flush_at > now:
+            continue
+        route = _route_of(config, key)
+        group.receiver = str(route.receiver)  # the caller may have changed who receives it
+        group.next_flush_at = now + int(route.group_interval_ms or 0)
+        alerts = [
+            state.alerts[fp]
+            for fp in group.alerts
+            if fp in state.alerts and state.alerts[fp].state is not AlertState.PENDING
+        ]
+        # Alertmanager's MuteStage drops silenced and inhibited alerts (resolved ones too)
+        # before the DedupStage; when nothing is left the notification log is not touched.
+        shown = [
+            a
+            for a in alerts
+            if not silenced_by(silences, a.labels, now)
+            and not inhibited_by(inhibit_rules, sources, a.labels)
+        ]
+        firing = [a for a in shown if a.state is AlertState.FIRING]
+        resolved = [a for a in shown if a.state is AlertState.RESOLVED]
+        firing_fps = {a.fingerprint for a in firing}
+        resolved_fps = {a.fingerprint for a in resolved}
+        send, repeat = (
+            _needs_update(group, firing_fps, resolved_fps, route, now) if shown else (False, False)
+        )
+        if send:
+            group.notified_at = now
+            group.notified_firing = sorted(firing_fps)
+            group.notified_resolved = sorted(resolved_fps)
+            sent_resolved = resolved if route.send_resolved else []
+            if firing or sent_resolved:
+                notifications.append(
+                    Notification(
+                        key,
+                        group.receiver,
+                        dict(group.labels),
+                        tuple(_copy(a) for a in sorted(firing, key=fingerprint_of)),
+                        tuple(_copy(a) for a in sorted(sent_resolved, key=fingerprint_of)),
+                        repeat,
+                        now,
+                    )
+                )
+        # Alertmanager drops resolved alerts from a group once a flush has seen them.
+        gone = {a.fingerprint for a in alerts if a.state is AlertState.RESOLVED}
+        group.alerts = [fp for fp in group.alerts if fp not in gone and fp in state.alerts]
+    return notifications
+
+
+def _needs_update(
+    group: GroupState, firing: set[str], resolved: set[str], route: Route, now: int
+) -> tuple[bool, bool]:
+    """Alertmanager's DedupStage: (notify?, is it a repeat?)."""
+    if group.notified_at is None:
+        return bool(firing), False
+    if not firing <= set(group.notified_firing):
+        return True, False
+    if not firing:
+        return bool(group.notified_firing), False
+    if route.send_resolved and not resolved <= set(group.notified_resolved):
+        return True, False
+    due = now - group.notified_at >= int(route.repeat_interval_ms or 0)
+    return due, due
+
+
+def _forget(state: EngineState) -> None:
+    held = {fp for g in state.groups.values() for fp in g.alerts}
+    for fp in [fp for fp, a in state.alerts.items() if a.state is AlertState.RESOLVED]:
+        if fp not in held:
+            del state.alerts[fp]
+    # An empty group ends, with its notification log entry: an alert firing again later starts
+    # a new group and is notified after group_wait.
+    for key in [k for k, g in state.groups.items() if not g.alerts]:
+        del state.groups[key]
+
+
+def _copy(alert: Alert) -> Alert:
+    return replace(alert, labels=dict(alert.labels), annotations=dict(alert.annotations))
