@@ -194,14 +194,49 @@ def record(bench: str, variant: str, seconds: list[float], verdicts: list[dict[s
 def monitor_windows(
     client: tandem.Client, services: Services, home: Path, t: dict[str, Any]
 ) -> None:
-    """Lane A's feature-drift monitor over the logged windows (pending until it lands)."""
+    """Lane A's feature-drift monitor over the logged windows, one `check` per window with
+    `now` just after the window closed (what the worker does each tick)."""
     monitoring = getattr(services, "monitoring", None)
     if monitoring is None:
         print(
             "monitor end to end: pending (no MonitoringService in the container)", file=sys.stderr
         )
         return
-    raise NotImplementedError  # filled once lane A's service lands
+    from tandem.monitoring.models import MonitorSpec, SignalKind
+
+    added = client.data.add("reference", DATA / "drift" / "reference.parquet", project=PROJECT)
+    spec = MonitorSpec(
+        name="drift", endpoint=ENDPOINT, kind=SignalKind.FEATURE_DRIFT, window="1h",
+        params={"reference": f"reference@v{added.version}"}, condition="drifted_count >= 1",
+    )  # fmt: skip
+    owner = services.owner
+    monitoring.create(owner, PROJECT, spec)
+    grace = int(getattr(monitoring, "grace_ms", 0))
+    monitoring.check(owner, PROJECT, "drift", now=START_AT_MS + grace)  # the empty lookback
+    seconds, verdicts = [], []
+    for hour in range(WINDOWS):
+        now = START_AT_MS + (hour + 1) * HOUR_MS + grace
+        began = time.perf_counter()
+        summary_ = monitoring.check(owner, PROJECT, "drift", now=now)
+        seconds.append(time.perf_counter() - began)
+        results = [r for r in summary_.results if r.window_start == now - grace - HOUR_MS]
+        if summary_.errors or len(results) != 1:
+            raise SystemExit(f"window {hour}: {summary_.errors or summary_.results}")
+        result = results[0]
+        verdicts.append(verdict(result.details.get("drifted_columns", []), t["drifted"]))
+        print(
+            f"monitor window {hour:02d}: {seconds[-1]:.3f} s, value {result.value}, breached "
+            f"{result.breached}, {result.samples} rows, {verdicts[-1]}",
+            file=sys.stderr,
+        )
+    record(
+        DRIFT_BENCH,
+        "monitor end to end",
+        seconds,
+        verdicts,
+        notes="MonitoringService.check of a feature-drift monitor (reference dataset@v1's "
+        "stored profile): claim, read_log, profile, compare, result stored",
+    )
 
 
 def outcomes(batch: int) -> None:
@@ -219,7 +254,35 @@ def outcomes(batch: int) -> None:
         if outcome_service is None:
             print("outcomes: pending (no OutcomeService in the container)", file=sys.stderr)
             return
-        raise NotImplementedError  # filled once lane B's service lands
+        path = DATA / "outcomes" / "labels.parquet"
+        body = path.read_bytes()
+        now = int(pl.read_parquet(path, columns=["at"])["at"].max()) + 1
+        began = time.perf_counter()
+        receipt = outcome_service.add_labels(services.owner, PROJECT, ENDPOINT, body, now=now)
+        seconds = time.perf_counter() - began
+        print(
+            f"labels add: {seconds:.2f} s, {receipt.matched:,} matched, {receipt.unknown:,} "
+            f"unknown, {len(receipt.windows)} windows recomputed",
+            file=sys.stderr,
+        )
+        emit(
+            "M2",
+            "join 1M labels to 1M predictions + per-window metrics",
+            "tandem",
+            version("tandem"),
+            seconds,
+            "s",
+            variant="OutcomeService.add_labels",
+            seconds=seconds,
+            rows=receipt.rows,
+            matched=receipt.matched,
+            unknown=receipt.unknown,
+            windows=len(receipt.windows),
+            batch_rows=batch,
+            notes="the Parquet file checked, the log read (read_log over its segments), "
+            "joined, stored as one Parquet batch, every version x hour window's figures "
+            "recomputed (with bootstrap bands)",
+        )
 
 
 def main() -> None:
