@@ -82,8 +82,11 @@ def hub() -> Iterator[tuple[tandem.Client, Services, Path]]:
         client.projects.create(PROJECT)
         client.deployments.create(ENDPOINT, PROJECT)
         hub_home = home / "hub"
-        settings = Settings(home=hub_home, database_url=f"sqlite:///{hub_home / 'tandem.db'}",
-                            artifacts=str(hub_home / "blobs"))  # fmt: skip
+        settings = Settings(
+            home=hub_home,
+            database_url=f"sqlite:///{hub_home / 'tandem.db'}",
+            artifacts=str(hub_home / "blobs"),
+        )
         services = Services.build(settings)
         stack.callback(services.close)
         yield client, services, home
@@ -120,8 +123,17 @@ def ship(client: tandem.Client, table: pl.DataFrame, batch: int, prefix: str) ->
     return shipped
 
 
-BATCH_COLUMNS = ["request_id", "at", "deployment", "model", "version", "status", "latency_ms",
-                 "inputs", "output"]  # fmt: skip
+BATCH_COLUMNS = [
+    "request_id",
+    "at",
+    "deployment",
+    "model",
+    "version",
+    "status",
+    "latency_ms",
+    "inputs",
+    "output",
+]
 
 
 def ship_drift_windows(client: tandem.Client, batch: int) -> float:
@@ -156,8 +168,9 @@ def drift(batch: int) -> None:
             began = time.perf_counter()
             frames = services.predictions.read_log(owner, PROJECT, ENDPOINT, since, since + HOUR_MS)
             read = time.perf_counter()
-            report = compare_profiles(Profile.from_json(json.loads(stored)),
-                                      profile_frame(frames.inputs))  # fmt: skip
+            report = compare_profiles(
+                Profile.from_json(json.loads(stored)), profile_frame(frames.inputs)
+            )
             done = time.perf_counter()
             assert frames.rows == WINDOW_ROWS, frames.rows
             seconds.append(done - began)
@@ -168,11 +181,17 @@ def drift(batch: int) -> None:
                 f"profile+compare {parts[-1][1]:.3f}) {verdicts[-1]}",
                 file=sys.stderr,
             )
-        record(DRIFT_BENCH, "prediction log + profile", seconds, verdicts,
-               read_log_s=_median(p[0] for p in parts),
-               profile_compare_s=_median(p[1] for p in parts), batch_rows=batch,
-               notes="read_log of the window's segments (inputs decoded) + profile_frame + "
-               "compare_profiles vs the stored reference profile")  # fmt: skip
+        record(
+            DRIFT_BENCH,
+            "prediction log + profile",
+            seconds,
+            verdicts,
+            read_log_s=_median(p[0] for p in parts),
+            profile_compare_s=_median(p[1] for p in parts),
+            batch_rows=batch,
+            notes="read_log of the window's segments (inputs decoded) + profile_frame + "
+            "compare_profiles vs the stored reference profile",
+        )
         monitor_windows(client, services, home, t)
 
 
@@ -181,14 +200,25 @@ def _median(values: Any) -> float:
     return round(ordered[len(ordered) // 2], 4)
 
 
-def record(bench: str, variant: str, seconds: list[float], verdicts: list[dict[str, Any]],
-           **extra: Any) -> None:  # fmt: skip
+def record(
+    bench: str, variant: str, seconds: list[float], verdicts: list[dict[str, Any]], **extra: Any
+) -> None:
     s = summary(seconds)
-    emit("M1", bench, "tandem", version("tandem"), s["median_s"], "s/window", variant=variant,
-         seconds=s["total_s"], **s, min_found=min(v["found"] for v in verdicts),
-         max_false_alarms=max(len(v["false_alarms"]) for v in verdicts),
-         false_alarm_columns=sorted({c for v in verdicts for c in v["false_alarms"]}),
-         **extra)  # fmt: skip
+    emit(
+        "M1",
+        bench,
+        "tandem",
+        version("tandem"),
+        s["median_s"],
+        "s/window",
+        variant=variant,
+        seconds=s["total_s"],
+        **s,
+        min_found=min(v["found"] for v in verdicts),
+        max_false_alarms=max(len(v["false_alarms"]) for v in verdicts),
+        false_alarm_columns=sorted({c for v in verdicts for c in v["false_alarms"]}),
+        **extra,
+    )
 
 
 def monitor_windows(
@@ -206,9 +236,13 @@ def monitor_windows(
 
     added = client.data.add("reference", DATA / "drift" / "reference.parquet", project=PROJECT)
     spec = MonitorSpec(
-        name="drift", endpoint=ENDPOINT, kind=SignalKind.FEATURE_DRIFT, window="1h",
-        params={"reference": f"reference@v{added.version}"}, condition="drifted_count >= 1",
-    )  # fmt: skip
+        name="drift",
+        endpoint=ENDPOINT,
+        kind=SignalKind.FEATURE_DRIFT,
+        window="1h",
+        params={"reference": f"reference@v{added.version}"},
+        condition="drifted_count >= 1",
+    )
     owner = services.owner
     monitoring.create(owner, PROJECT, spec)
     grace = int(getattr(monitoring, "grace_ms", 0))
@@ -243,10 +277,28 @@ def outcomes(batch: int) -> None:
     with hub() as (client, services, _home):
         frame = pl.read_parquet(DATA / "outcomes" / "predictions.parquet")
         logged = frame.select(
-            "request_id", "at", *_batch_meta(frame, pl.col("version")),
-            pl.format('{"columns":["x0","x1"],"data":[[{},{}]]}', "x0", "x1").alias("inputs"),
-            pl.format("[[{},{}]]", 1 - pl.col("score"), pl.col("score")).alias("output"),
-        )  # fmt: skip
+            "request_id",
+            "at",
+            *_batch_meta(frame, pl.col("version")),
+            pl.concat_str(
+                [
+                    pl.lit('{"columns":["x0","x1"],"data":[['),
+                    pl.col("x0").cast(pl.String),
+                    pl.lit(","),
+                    pl.col("x1").cast(pl.String),
+                    pl.lit("]]}"),
+                ]
+            ).alias("inputs"),
+            pl.concat_str(
+                [
+                    pl.lit("[["),
+                    (1 - pl.col("score")).cast(pl.String),
+                    pl.lit(","),
+                    pl.col("score").cast(pl.String),
+                    pl.lit("]]"),
+                ]
+            ).alias("output"),
+        )
         began = time.perf_counter()
         ship(client, logged.select(BATCH_COLUMNS), batch, "p")
         print(f"shipped 1M predictions in {time.perf_counter() - began:.1f} s", file=sys.stderr)
