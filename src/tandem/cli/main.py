@@ -47,6 +47,7 @@ from tandem.cli.registers import (
 from tandem.cli.registry import app as models_app
 from tandem.cli.serving import serve as serve_command
 from tandem.cli.tracking import app as runs_app
+from tandem.cli.worker import worker as worker_command
 from tandem.cli.workspace import register as register_workspace
 
 try:  # recent typer carries its own copy of click
@@ -156,6 +157,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(members_app, name="members")
 app.command()(audit)
 app.command("serve")(serve_command)
+app.command("worker")(worker_command)
 register_workspace(app)
 register_pipelines(app)
 

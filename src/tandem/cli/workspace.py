@@ -38,6 +38,8 @@ def server(
     port: Annotated[int, typer.Option("--port", help="port")] = 8765,
     workers: Annotated[int, typer.Option("--workers", help="worker processes")] = 1,
     allowed_host: Annotated[list[str] | None, typer.Option("--allowed-host", help="another Host name the server answers to (repeatable; * for any); the loopback names and --host always are")] = None,
+    with_worker: Annotated[bool, typer.Option("--with-worker", help="also run the monitoring worker (tandem worker) in this process")] = False,
+    worker_interval: Annotated[str, typer.Option("--worker-interval", help="with --with-worker: time from one tick to the next")] = "30s",
 ) -> None:  # fmt: skip
     """Serve the REST API on the workspace (SQLite and local blobs by default; PostgreSQL with
     TANDEM_DATABASE_URL, S3 with TANDEM_ARTIFACTS=s3://bucket/prefix) and the web UI.
@@ -50,6 +52,9 @@ def server(
     comma-separated, adds names as --allowed-host does). Request bodies are limited (413):
     uploads to TANDEM_MAX_UPLOAD_BYTES (default 10 GiB), other bodies to
     TANDEM_MAX_BODY_BYTES (default 16 MiB).
+
+    --with-worker runs the monitoring worker (see `tandem worker`) in a thread of this process,
+    with the executor TANDEM_EXECUTOR names; it stops after its tick when the server stops.
     """
     if not 0 < port < 65536:
         raise InvalidInput(f"invalid port {port}: use 1-65535")
@@ -83,19 +88,32 @@ def server(
         dict.fromkeys(n.strip() for n in names if n.strip())
     )
     shown = f"[{host}]" if ":" in host else host
+    background = None
+    if with_worker:
+        from tandem.cli.worker import parse_interval
+        from tandem.server.worker import WorkerThread, build_worker, configure_logging
+
+        configure_logging()
+        running, close = build_worker(interval_s=parse_interval(worker_interval))
+        background = WorkerThread(running, close=close).start()
+        err_console.print(f"tandem worker {running.id}: every {running.interval_s:g} s")
     err_console.print(f"tandem serving {settings.home} on http://{shown}:{port}/")
     if not is_loopback(host):
         known = os.environ["TANDEM_ALLOWED_HOSTS"] or "none"
         err_console.print(f"answering to the Host names {known} and loopback (--allowed-host)")
-    uvicorn.run(
-        "tandem.server.main:app",
-        factory=False,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    try:
+        uvicorn.run(
+            "tandem.server.main:app",
+            factory=False,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if background is not None:
+            background.stop()  # after the tick under way
 
 
 @handle_errors

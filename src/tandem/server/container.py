@@ -37,6 +37,8 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
+from tandem.monitoring.service import MonitoringService
+from tandem.monitoring.store import MonitorStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -77,6 +79,7 @@ class Services:
     deployments: DeploymentService
     predictions: PredictionService
     alerts: AlertService
+    monitoring: MonitoringService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -156,12 +159,16 @@ class Services:
             notifier, auth, audit, outbound, raci=plan.activity_letters,
             public_url=settings.public_url,
         )  # fmt: skip
+        monitoring = MonitoringService(
+            db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
+            registry, data, auth, audit,
+        )  # fmt: skip
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                data.purge_project, evaluations.purge_project, gates.purge_project,
+                monitoring.purge_project, data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
                 predictions.purge_project, alerts.purge_project,
@@ -194,6 +201,7 @@ class Services:
             deployments=deployments,
             predictions=predictions,
             alerts=alerts,
+            monitoring=monitoring,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,

@@ -28,6 +28,7 @@ import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.lineage.tables
 import tandem.outcomes.tables
+import tandem.monitoring.tables
 import tandem.predictions.tables
 import tandem.projects.tables
 import tandem.registry.tables
@@ -49,6 +50,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.identity.tables,
     tandem.lineage.tables,
     tandem.outcomes.tables,
+    tandem.monitoring.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
     tandem.registry.tables,

@@ -20,8 +20,10 @@ operation with the service that owns it, one module each, all sharing one `Datas
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tandem.audit.service import AuditLog
 from tandem.core.auth import Authorizer
@@ -45,6 +47,14 @@ from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore
 from tandem.store.db import Database
 from tandem.tracking.service import TrackingService
+
+if TYPE_CHECKING:
+    from tandem.data.contract import Contract as ParsedContract
+    from tandem.data.contract import parse_contract
+    from tandem.data.drift import DriftReport, DriftThresholds, Statistic, compare_profiles
+    from tandem.data.profile import Profile, profile_frame
+    from tandem.data.validate import ValidationResult
+    from tandem.data.validate import validate as validate_frame
 
 
 class DataService:
@@ -93,6 +103,7 @@ class DataService:
         self.unresolved_pii = privacy.unresolved_pii
         self.personal_columns = privacy.personal_columns
         self.diff = diffs.diff
+        self.stored_profile = diffs.stored_profile
         self.link_run = links.link_run
         self.run_datasets = links.run_datasets
         # What other domains read inside their own transaction (they check permissions).
@@ -174,4 +185,42 @@ class DataService:
         self.config.limits = limits
 
 
-__all__ = ["DataService"]
+_ENGINES = {
+    "ParsedContract": ("tandem.data.contract", "Contract"),
+    "parse_contract": ("tandem.data.contract", "parse_contract"),
+    "DriftReport": ("tandem.data.drift", "DriftReport"),
+    "DriftThresholds": ("tandem.data.drift", "DriftThresholds"),
+    "Statistic": ("tandem.data.drift", "Statistic"),
+    "compare_profiles": ("tandem.data.drift", "compare_profiles"),
+    "Profile": ("tandem.data.profile", "Profile"),
+    "profile_frame": ("tandem.data.profile", "profile_frame"),
+    "ValidationResult": ("tandem.data.validate", "ValidationResult"),
+    "validate_frame": ("tandem.data.validate", "validate"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The engines, imported on first use (Polars and SciPy stay out of a server that never
+    compares anything, and out of the CLI)."""
+    if name in _ENGINES:
+        module, attribute = _ENGINES[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# The data domain's pure engines, for other domains (monitoring compares live inputs with a
+# version's stored profile and checks them against its contract): they import them from here,
+# never from the modules inside the domain.
+__all__ = [
+    "DataService",
+    "DriftReport",
+    "DriftThresholds",
+    "ParsedContract",
+    "Profile",
+    "Statistic",
+    "ValidationResult",
+    "compare_profiles",
+    "parse_contract",
+    "profile_frame",
+    "validate_frame",
+]

@@ -37,6 +37,14 @@ class DiffService:
             _mask_drift(report["drift"], sensitive_a | sensitive_b)
         return report
 
+    def stored_profile(
+        self, principal: Principal, ref: str, project: str | None = None
+    ) -> tuple[DatasetVersion, dict[str, Any] | None, set[str]]:
+        """A version, its stored profile with the sketches drift needs (None when it has
+        none), and its personal columns (monitoring compares live inputs with it; it must not
+        show their values)."""
+        return self._version_and_profile(principal, ref, project)
+
     def _version_and_profile(
         self, principal: Principal, ref: str, project: str | None
     ) -> tuple[DatasetVersion, dict[str, Any] | None, set[str]]:
