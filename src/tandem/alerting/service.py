@@ -42,6 +42,7 @@ from tandem.alerting.engine import (
     step,
 )
 from tandem.alerting.engine import AlertState as EngineAlertState
+from tandem.alerting.engine import parse_duration as parse_span
 from tandem.alerting.matchers import InhibitRule, Matcher, MatchType, Silence, parse_matchers
 from tandem.alerting.messages import (
     AlertFacts,
@@ -72,7 +73,7 @@ from tandem.alerting.models import Silence as SilenceModel
 from tandem.alerting.store import AlertStore, DeliveryStore, SilenceStore
 from tandem.audit.service import FAILED, AuditLog
 from tandem.core.auth import Action, Authorizer, Principal
-from tandem.core.clock import now_ms, parse_duration, parse_instant
+from tandem.core.clock import now_ms, parse_instant
 from tandem.core.outbound import OutboundPolicy
 from tandem.errors import Conflict, DestinationRefused, InvalidInput, NotFound
 from tandem.governance.notifications.service import Notifier, Outbox
@@ -235,7 +236,7 @@ class AlertService:
         receiver's failure. Needs `monitor:write` in every project (the worker)."""
         self.auth.require(principal, Action.MONITOR_WRITE)
         now = now_ms() if now is None else now
-        claimed: list[tuple[Any, str | None, str | None]] = []  # (row, url, routing key)
+        claimed: list[tuple[_Claim, str | None, str | None]] = []  # (claim, url, routing key)
         with self.db.write() as conn:
             for row in self.delivery_store.due(conn, now, limit):
                 attempts = int(row.attempts) + 1
@@ -244,7 +245,8 @@ class AlertService:
                 ):
                     continue  # another worker took it
                 url, key = self._destination(conn, row)
-                claimed.append((row._replace(attempts=attempts), url, key))
+                claim = _Claim(row.pk, row.id, row.project_pk, row.channel, row.body, attempts)
+                claimed.append((claim, url, key))
         summary = DeliverySummary()
         for row, url, key in claimed:
             error, final = self._send(row, url, key)
@@ -366,7 +368,7 @@ class AlertService:
         if data.ends:
             ends: int | None = parse_instant(data.ends)
         elif data.duration:
-            ends = starts + parse_duration(data.duration) * 1000
+            ends = starts + parse_span(data.duration)
         else:
             ends = None
         silence_id = _new_id("si")
@@ -462,7 +464,7 @@ class AlertService:
             text = getattr(data, name)
             if text is None:
                 continue
-            seconds = parse_duration(text)
+            seconds = parse_span(text) // 1000
             low, high = LIMITS[f"{name}_s"]
             if not low <= seconds <= high:
                 raise InvalidInput(
@@ -947,7 +949,7 @@ class AlertService:
         settings = self._settings(conn, row.project_pk)
         return settings.pagerduty_url, settings.pagerduty_routing_key
 
-    def _send(self, row: Any, url: str | None, key: str | None) -> tuple[str | None, bool]:
+    def _send(self, row: _Claim, url: str | None, key: str | None) -> tuple[str | None, bool]:
         """(error or None, whether the failure is final)."""
         body = json.loads(row.body)
         if row.channel == Channel.PAGERDUTY.value:
@@ -974,7 +976,9 @@ class AlertService:
         final = 400 <= status < 500 and status != 429
         return f"answered HTTP {status}", final
 
-    def _record_failed(self, conn: Connection, principal: Principal, row: Any, error: str) -> None:
+    def _record_failed(
+        self, conn: Connection, principal: Principal, row: _Claim, error: str
+    ) -> None:
         project = self.projects.names(conn, {row.project_pk}).get(row.project_pk, "")
         self.audit.record(
             conn, principal, "alert.deliver", f"{project}/alert-deliveries/{row.id}",
@@ -1052,6 +1056,18 @@ class AlertService:
                 )
             )
         return out
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A delivery taken for one attempt."""
+
+    pk: int
+    id: str
+    project_pk: int
+    channel: str
+    body: str
+    attempts: int
 
 
 @dataclass(frozen=True)
