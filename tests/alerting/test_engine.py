@@ -37,7 +37,10 @@ def test_alerts_of_a_removed_rule_resolve() -> None:
         0,
     )
     assert [a.labels["alertname"] for n in notes for a in n.firing] == ["Drift"]
-    none = EngineConfig.of([], ROUTE)
+    partial = EngineConfig.of([AlertRule("Slow", for_ms=10 * M)], ROUTE)
+    kept, notes = step(state, [], [], [], partial, M)  # a rule not observed keeps its alerts
+    assert (notes, kept.alerts.keys()) == ([], state.alerts.keys())
+    none = EngineConfig.of([], ROUTE, rules_complete=True)
     state, notes = step(state, [], [], [], none, M)
     assert [(a.labels["alertname"], a.resolved_at) for n in notes for a in n.resolved] == [
         ("Drift", M)

@@ -145,14 +145,22 @@ ROOT_DEFAULTS = Route(
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """The rules by name and the routing tree (inhibit rules and silences come per step)."""
+    """The rules by name and the routing tree (inhibit rules and silences come per step).
+
+    With `rules_complete`, `rules` lists every rule there is, and the alerts of any other rule
+    (one removed since) resolve; without it (the default) `rules` need only hold the rules
+    observed in the step, and alerts of the others keep their state.
+    """
 
     rules: Mapping[str, AlertRule]
     route: Route
+    rules_complete: bool = False
 
     @classmethod
-    def of(cls, rules: Iterable[AlertRule], route: Route) -> EngineConfig:
-        return cls({r.name: r for r in rules}, route)
+    def of(
+        cls, rules: Iterable[AlertRule], route: Route, *, rules_complete: bool = False
+    ) -> EngineConfig:
+        return cls({r.name: r for r in rules}, route, rules_complete)
 
 
 @dataclass(frozen=True)
@@ -215,7 +223,8 @@ def step(
     The input state is not modified. Returns the new state and the notifications, ordered by
     group key.
 
-    Alerts of rules no longer in `config.rules` resolve (pending ones are dropped).
+    With `config.rules_complete`, alerts of rules no longer in `config.rules` resolve (pending
+    ones are dropped).
 
     Raises:
         InvalidInput: an observation names a rule not in `config.rules`, or the root route has
@@ -224,7 +233,8 @@ def step(
     new = EngineState.from_json(state.to_json())
     for obs in sorted(observations, key=lambda o: now if o.at is None else o.at):
         _evaluate(new, obs, config, now if obs.at is None else obs.at)
-    _retire(new, config, now)
+    if config.rules_complete:
+        _retire(new, config, now)
     _dispatch(new, config, now)
     notifications = _flush(new, silences, inhibit_rules, config, now)
     _forget(new)
