@@ -58,6 +58,8 @@ EXPECTED: dict[str, set[str]] = {
     "deployment:read": READERS,
     "deployment:write": BUILDERS,
     "deployment:release": {"mle", "padmin"},
+    "monitor:read": READERS,
+    "monitor:write": {"pm", "ds", "mle", "padmin"},
     "admin": set(),
 }
 RULES = (
@@ -305,6 +307,12 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): {}
             for change in ("promote", "pause", "resume", "rollback")
         },
+        ("POST", "/api/v1/projects/{project}/monitors"): {
+            "name": "drift",
+            "endpoint": "churn",
+            "kind": "contract",
+        },
+        ("PATCH", "/api/v1/projects/{project}/monitors/{name}"): {"severity": "page"},
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -376,6 +384,11 @@ RULED: dict[tuple[str, str], str] = {
     # the world's endpoint has logged nothing
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
+    # the world has no monitor (named churn)
+    **{
+        (method, f"/api/v1/projects/{{project}}/monitors/{{name}}{tail}"): "404"
+        for method, tail in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/results"))
+    },
 }
 
 
@@ -471,6 +484,12 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
         ("PUT", "/api/v1/projects/{project}/webhook"): {"url": "not a url"},
         ("PUT", "/api/v1/projects/{project}/members/{user}"): {"role": "viewer"},
         ("POST", "/api/v1/projects/{project}/endpoints"): {"name": "Bad Name"},
+        ("POST", "/api/v1/projects/{project}/monitors"): {
+            "name": "drift",
+            "endpoint": "churn",
+            "kind": "contract",
+            "condition": "violations >>> 1",
+        },
         ("POST", "/api/v1/projects/{project}/endpoints/{endpoint}/deploy"): {
             "model": "churn",
             "version": "1",

@@ -33,6 +33,7 @@ from tandem.cli.governance import (
     scorecard_command,
 )
 from tandem.cli.lineage import lineage as lineage_command
+from tandem.cli.monitoring import monitors_app
 from tandem.cli.pipelines import register as register_pipelines
 from tandem.cli.projects import app as projects_app
 from tandem.cli.registers import (
@@ -144,6 +145,7 @@ app.add_typer(endpoints_app, name="endpoints")
 app.command("deploy")(deploy_command)
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(monitors_app, name="monitors")
 app.add_typer(decision_app, name="decision")
 app.add_typer(hypothesis_app, name="hypothesis")
 app.add_typer(risk_app, name="risk")

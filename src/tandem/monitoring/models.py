@@ -267,6 +267,13 @@ class MonitorResult(BaseModel):
     evaluated_by: str
 
 
+class MonitorStatus(BaseModel):
+    """A monitor and its newest window's result (the list's rows)."""
+
+    monitor: Monitor
+    latest: MonitorResult | None = None
+
+
 class CheckSummary(BaseModel):
     """What one pass of evaluation did."""
 

@@ -47,6 +47,7 @@ from tandem.monitoring.models import (
     Monitor,
     MonitorResult,
     MonitorSpec,
+    MonitorStatus,
     MonitorUpdate,
     SignalKind,
 )
@@ -310,17 +311,22 @@ class MonitoringService:
             monitor = self.store.model(row, project)
         return [self._result(r, monitor) for r in rows]
 
-    def latest_results(self, principal: Principal, project: str) -> dict[str, MonitorResult]:
-        """Each monitor's newest window result, by monitor name."""
+    def statuses(
+        self, principal: Principal, project: str, *, endpoint: str | None = None
+    ) -> list[MonitorStatus]:
+        """The project's monitors (of one endpoint) with their newest window's result."""
         self.auth.require(principal, Action.MONITOR_READ, project)
         with self.db.read() as conn:
             project_pk = self.projects.access(conn, principal, project, Action.MONITOR_READ)
-            rows = self.store.list(conn, project_pk)
+            rows = self.store.list(conn, project_pk, endpoint)
             latest = self.store.latest(conn, [r.pk for r in rows])
-        out = {}
+        out = []
         for row in rows:
-            if row.pk in latest:
-                out[row.name] = self._result(latest[row.pk], self.store.model(row, project))
+            monitor = self.store.model(row, project)
+            found = latest.get(row.pk)
+            out.append(MonitorStatus(
+                monitor=monitor, latest=self._result(found, monitor) if found else None
+            ))  # fmt: skip
         return out
 
     def _row(self, conn: Connection, project_pk: int, project: str, name: str) -> Any:
@@ -383,27 +389,49 @@ class MonitoringService:
                     summary.skipped += 1
                 else:
                     due.append(claimed)
-        if not due:
-            return summary
+        # Prediction drift keeps a baseline between windows: its windows go one after the
+        # other, each reading the state the one before wrote. The rest go to the executor.
+        stateful = [d for d in due if d.monitor.kind is SignalKind.PREDICTION_DRIFT]
+        batch = [d for d in due if d.monitor.kind is not SignalKind.PREDICTION_DRIFT]
+        for item in stateful:
+            fresh = self._fresh_row(item)
+            self._finish(principal, summary, [item], now, worker, None, fresh)
+        if batch:
+            self._finish(principal, summary, batch, now, worker, executor)
+        return summary
+
+    def _fresh_row(self, item: _Due) -> _Due:
+        with self.db.read() as conn:
+            row = self.store.find(conn, item.row.project_pk, item.monitor.name)
+        return item if row is None else _Due(row, item.project, item.monitor, item.start,
+                                             item.end, item.token)  # fmt: skip
+
+    def _finish(
+        self, principal: Principal, summary: CheckSummary, due: list[_Due], now: int,
+        worker: str, executor: Any, *replaced: _Due,
+    ) -> None:  # fmt: skip
+        """Prepare, compute and write the claimed windows `due` (`replaced`: the same items
+        with their monitor's row read again)."""
+        items = list(replaced) or due
         jobs: list[_Job] = []
-        for item in due:
+        for item in items:
             try:
                 jobs.append(self._prepare(principal, item))
             except TandemError as exc:
                 jobs.append(_Job(item.monitor.kind, {}, details={"error": str(exc)},
                                  figures=signals.no_data(0, str(exc))))  # fmt: skip
         run: Callable[[Callable[[_Job], Any], list[_Job]], list[Any]] = (
-            executor.map if executor is not None else (lambda fn, items: [fn(j) for j in items])
+            executor.map if executor is not None else (lambda fn, xs: [fn(j) for j in xs])
         )
         try:
             outputs = run(compute, jobs)
         except Exception as exc:  # the executor itself failed: give every claim back
-            for item in due:
+            for item in items:
                 self._release(item)
-            summary.failed += len(due)
+            summary.failed += len(items)
             summary.errors.append(f"the executor failed: {type(exc).__name__}: {exc}")
-            return summary
-        for item, job, output in zip(due, jobs, outputs, strict=True):
+            return
+        for item, job, output in zip(items, jobs, outputs, strict=True):
             if isinstance(output, str):
                 self._release(item)
                 summary.failed += 1
@@ -418,7 +446,6 @@ class MonitoringService:
             summary.breached += written.breached is True
             summary.no_data += written.breached is None
             summary.results.append(written)
-        return summary
 
     def _due_windows(self, row: Any, now: int) -> list[int]:
         """Starts of the monitor's closed windows in the lookback with no result, oldest first,

@@ -232,10 +232,14 @@ class MonitorStore:
             "monitor_pk": monitor_pk, "window_start": window_start, "worker": worker,
             "token": token, "expires_at": now + lease_ms,
         }  # fmt: skip
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT
         inserted = conn.execute(
-            dialect.insert(monitor_claims).values(**values).on_conflict_do_nothing()
-        )
-        if inserted.rowcount == 1:
+            dialect.insert(monitor_claims)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(_c.monitor_pk)
+        ).first()
+        if inserted is not None:
             return True
         taken = conn.execute(
             update(monitor_claims)
@@ -245,20 +249,23 @@ class MonitorStore:
                 _c.expires_at <= now,
             )
             .values(worker=worker, token=token, expires_at=now + lease_ms)
-        )
-        return taken.rowcount == 1
+            .returning(_c.monitor_pk)
+        ).first()
+        return taken is not None
 
     def release(self, conn: Connection, monitor_pk: int, window_start: int, token: str) -> bool:
         """Give the lease up (the result is written, or the evaluation failed). False when the
         claim is no longer this one's (it expired and another worker took it)."""
         gone = conn.execute(
-            delete(monitor_claims).where(
+            delete(monitor_claims)
+            .where(
                 _c.monitor_pk == monitor_pk,
                 _c.window_start == window_start,
                 _c.token == token,
             )
-        )
-        return gone.rowcount == 1
+            .returning(_c.monitor_pk)
+        ).first()
+        return gone is not None
 
     # -- gc ---------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.governance import Governance
 from tandem.sdk.identity import Audit, Members, Tokens, Users
 from tandem.sdk.lineage import Lineage
+from tandem.sdk.monitoring import Monitors
 from tandem.sdk.predictions import Predictions
 from tandem.sdk.registry import Models
 from tandem.sdk.spool import Courier, SpoolFiles
@@ -157,6 +158,7 @@ class Client:
         self.deployments = Deployments(self._http, self)
         self.alerts = Alerts(self._http, self)
         self.predictions = Predictions(self._http, self)
+        self.monitors = Monitors(self._http, self)
         self._packages_oid: str | None = None
         environment.CACHE["dir"] = settings.home / "cache"  # where the package list is kept
         self._recovered = False

@@ -81,6 +81,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.governance.registers.api import router as registers_router
     from tandem.identity.api import router as identity_router
     from tandem.lineage.api import router as lineage_router
+    from tandem.monitoring.api import router as monitoring_router
     from tandem.predictions.api import router as predictions_router
     from tandem.projects.api import router as projects_router
     from tandem.registry.api import router as registry_router
@@ -123,6 +124,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         evaluation_router,
         lineage_router,
         predictions_router,
+        monitoring_router,
         plan_router,
         gates_router,
         decisions_router,
