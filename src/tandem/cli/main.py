@@ -34,6 +34,7 @@ from tandem.cli.governance import (
 )
 from tandem.cli.lineage import lineage as lineage_command
 from tandem.cli.monitoring import monitors_app
+from tandem.cli.outcomes import labels_app, metrics_app, performance_app
 from tandem.cli.pipelines import register as register_pipelines
 from tandem.cli.projects import app as projects_app
 from tandem.cli.registers import (
@@ -146,6 +147,9 @@ app.command("deploy")(deploy_command)
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(monitors_app, name="monitors")
+app.add_typer(labels_app, name="labels")
+app.add_typer(performance_app, name="performance")
+app.add_typer(metrics_app, name="metrics")
 app.add_typer(decision_app, name="decision")
 app.add_typer(hypothesis_app, name="hypothesis")
 app.add_typer(risk_app, name="risk")

@@ -82,6 +82,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     from tandem.identity.api import router as identity_router
     from tandem.lineage.api import router as lineage_router
     from tandem.monitoring.api import router as monitoring_router
+    from tandem.outcomes.api import router as outcomes_router
     from tandem.predictions.api import router as predictions_router
     from tandem.projects.api import router as projects_router
     from tandem.registry.api import router as registry_router
@@ -125,6 +126,7 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
         lineage_router,
         predictions_router,
         monitoring_router,
+        outcomes_router,
         plan_router,
         gates_router,
         decisions_router,

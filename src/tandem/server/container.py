@@ -39,6 +39,8 @@ from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
 from tandem.monitoring.service import MonitoringService
 from tandem.monitoring.store import MonitorStore
+from tandem.outcomes.service import OutcomeService
+from tandem.outcomes.store import OutcomeStore
 from tandem.predictions.service import PredictionService
 from tandem.predictions.store import PredictionStore
 from tandem.projects.service import ProjectService
@@ -80,6 +82,7 @@ class Services:
     predictions: PredictionService
     alerts: AlertService
     monitoring: MonitoringService
+    outcomes: OutcomeService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -163,6 +166,10 @@ class Services:
             db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
             registry, data, auth, audit,
         )  # fmt: skip
+        outcomes = OutcomeService(
+            db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
+            log=predictions, endpoints=deployments, versions=registry, criteria=plan,
+        )  # fmt: skip
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
@@ -171,7 +178,7 @@ class Services:
                 monitoring.purge_project, data.purge_project, evaluations.purge_project, gates.purge_project,
                 decisions.purge_project, notifier.purge_project, plan.purge_project,
                 registers.purge_project, deployments.purge_project, registry.purge_project,
-                predictions.purge_project, alerts.purge_project,
+                predictions.purge_project, alerts.purge_project, outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
         )  # fmt: skip
@@ -202,6 +209,7 @@ class Services:
             predictions=predictions,
             alerts=alerts,
             monitoring=monitoring,
+            outcomes=outcomes,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,
