@@ -378,6 +378,11 @@ class WindowPoint(BaseModel):
     errors: int
     p50_ms: float | None
     p99_ms: float | None
+    latency_counts: list[int] = Field(
+        default_factory=list,
+        description="the bucket's latency histogram: one count per LatencyBuckets bound, then "
+        "+Inf (latency SLOs count the requests over a threshold from it)",
+    )
     shadow: ShadowFigures | None = Field(
         None, description="a shadow deployment's comparison with the primary in this bucket"
     )

@@ -244,7 +244,7 @@ class EndpointOps(DeploymentCore):
                 deployment=deployment, label=labels.get(deployment, deployment), start=start,
                 requests=figures.requests, errors=figures.errors,
                 p50_ms=figures.value("p50_ms"), p99_ms=figures.value("p99_ms"),
-                shadow=figures.shadow,
+                latency_counts=list(figures.latency_counts), shadow=figures.shadow,
             ))  # fmt: skip
         return points
 
