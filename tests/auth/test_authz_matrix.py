@@ -60,6 +60,7 @@ EXPECTED: dict[str, set[str]] = {
     "deployment:release": {"mle", "padmin"},
     "monitor:read": READERS,
     "monitor:write": {"pm", "ds", "mle", "padmin"},
+    "incident:write": {"pm", "compliance", "ds", "mle", "padmin"},
     "admin": set(),
 }
 RULES = (
@@ -215,6 +216,8 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         "endpoint": "churn",
         "request_id": "r1",
         "segment": "s1",
+        "alert_id": "al-00000000",
+        "silence_id": "si-00000000",
     }
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     bodies: dict[tuple[str, str], Any] = {
@@ -313,6 +316,13 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "kind": "contract",
         },
         ("PATCH", "/api/v1/projects/{project}/monitors/{name}"): {"severity": "page"},
+        ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): {"comment": "c"},
+        ("POST", "/api/v1/projects/{project}/silences"): {
+            "matchers": ["endpoint=churn"],
+            "duration": "1h",
+            "comment": "c",
+        },
+        ("PATCH", "/api/v1/projects/{project}/alert-settings"): {"group_wait": "1m"},
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -389,6 +399,10 @@ RULED: dict[tuple[str, str], str] = {
         (method, f"/api/v1/projects/{{project}}/monitors/{{name}}{tail}"): "404"
         for method, tail in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/results"))
     },
+    # the world has raised no alert and made no silence
+    ("GET", "/api/v1/projects/{project}/alerts/{alert_id}"): "404",
+    ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): "404",
+    ("POST", "/api/v1/projects/{project}/silences/{silence_id}/expire"): "404",
 }
 
 
@@ -495,6 +509,11 @@ def bad_bodies(world: World) -> dict[tuple[str, str], Any]:
             "version": "1",
             "guards": ["nonsense < 1"],
         },
+        ("POST", "/api/v1/projects/{project}/silences"): {
+            "matchers": ["endpoint=churn"],
+            "comment": "no end",
+        },
+        ("PATCH", "/api/v1/projects/{project}/alert-settings"): {"group_wait": "soon"},
     }
 
 

@@ -77,6 +77,8 @@ from tandem.core.clock import now_ms, parse_instant
 from tandem.core.outbound import OutboundPolicy
 from tandem.errors import Conflict, DestinationRefused, InvalidInput, NotFound
 from tandem.governance.notifications.service import Notifier, Outbox
+from tandem.monitoring.models import Monitor, MonitorResult, duration_ms
+from tandem.monitoring.service import MonitoringService
 from tandem.projects.service import ProjectService
 from tandem.store.db import Database
 
@@ -1076,13 +1078,47 @@ class _Row:
     began: bool  # began firing in this step
 
 
-def monitor_feed(results_since: Callable[[Connection, str | None], Any]) -> ResultFeed:
-    """Adapt the monitoring domain's `results_since(conn, cursor)` to a `ResultFeed`."""
+def monitor_feed(monitoring: MonitoringService, projects: ProjectService) -> ResultFeed:
+    """The monitoring domain's results as a `ResultFeed`: `results_since` in order of `seq`
+    (the cursor), each with its monitor's rule (for, keep_firing_for, labels, annotations,
+    runbook) as `monitors_in` has it now."""
 
     def feed(conn: Connection, cursor: str | None) -> tuple[list[ResultInput], str | None]:
-        return results_since(conn, cursor)  # type: ignore[no-any-return]
+        results = monitoring.results_since(conn, int(cursor or 0))
+        if not results:
+            return [], cursor
+        specs: dict[str, dict[str, Monitor]] = {}
+        for project in {r.project for r in results}:
+            pk = projects.find_pk_in(conn, project)
+            found = monitoring.monitors_in(conn, pk, project) if pk is not None else []
+            specs[project] = {m.name: m for m in found}
+        out = [_result_input(r, specs[r.project].get(r.monitor)) for r in results]
+        return out, str(results[-1].seq)
 
     return feed
+
+
+def _result_input(result: MonitorResult, monitor: Monitor | None) -> ResultInput:
+    annotations = {"condition": result.condition, "kind": str(result.kind)}
+    if monitor is not None:
+        annotations.update(monitor.annotations)
+    return ResultInput(
+        project=result.project,
+        monitor=result.monitor,
+        endpoint=result.endpoint,
+        version=result.version,
+        severity=AlertSeverity(result.severity.value),
+        breached=result.breached,
+        value=result.value,
+        window_end=result.window_end,
+        for_s=duration_ms(monitor.for_) // 1000 if monitor is not None and monitor.for_ else 0,
+        keep_firing_for_s=duration_ms(monitor.keep_firing_for) // 1000
+        if monitor is not None and monitor.keep_firing_for
+        else 0,
+        labels=dict(monitor.labels) if monitor is not None else {},
+        annotations=annotations,
+        runbook=monitor.runbook if monitor is not None else None,
+    )
 
 
 def _route(settings: _Settings) -> Route:
