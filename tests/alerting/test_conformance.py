@@ -201,6 +201,24 @@ def test_one_alert_per_label_set() -> None:
     assert len(set(h.state.alerts)) == 2
 
 
+def test_label_set_missing_from_an_evaluation_is_inactive() -> None:
+    """Prometheus, alerting rules: "Whenever the alert expression results in one or more vector
+    elements at a given point in time, the alert counts as active for these elements' label
+    sets." A label set the evaluation no longer returns is not active: its firing alert resolves
+    (after `keep_firing_for`), its pending alert goes."""
+    rules = [AlertRule("Drift", keep_firing_for_ms=2 * M), AlertRule("Slow", for_ms=5 * M)]
+    h = Harness(rules, Route(receiver="t", group_wait_ms=0, group_interval_ms=M))
+    h.tick(0, obs("Drift", version="1"), obs("Slow", version="1"))
+    for now in range(M, 3 * M, M):  # version 2 replaced version 1
+        h.tick(now, obs("Drift", version="2"), obs("Slow", version="2"))
+        assert h.alert("Drift", version="1") is AlertState.FIRING  # kept firing 2 minutes
+        assert h.alert("Slow", version="1") is None
+    h.tick(3 * M, obs("Drift", version="2"), obs("Slow", version="2"))
+    assert h.alert("Drift", version="1") is None  # resolved, notified, forgotten
+    assert [names(n.resolved) for n in h.sent if n.resolved] == [["Drift"]]
+    assert h.sent[-1].resolved[0].labels["version"] == "1"
+
+
 def test_fingerprint_is_prometheus_label_set_fingerprint() -> None:
     """Alertmanager identifies an alert by its label set's fingerprint (prometheus/common
     `model.LabelSet.Fingerprint`, FNV-1a 64); its test vectors hold here, and the order of the

@@ -127,3 +127,19 @@ def test_alert_statuses_say_what_mutes_an_alert() -> None:
     assert all(s.is_suppressed for s in by_name.values())
     later = alert_statuses(state, [silence], inhibit, 10 * M)
     assert [s.silenced_by for s in later if s.alert.labels["alertname"] == "Down"] == [()]
+
+
+def test_partial_observations_leave_unobserved_label_sets_alone() -> None:
+    rules = [AlertRule("Drift", partial_observations=True)]
+    config = EngineConfig.of(rules, ROUTE)
+    state, _ = step(
+        EngineState(), [Observation("Drift", {"endpoint": "prod"}, True)], [], [], config, 0
+    )
+    state, notes = step(
+        state, [Observation("Drift", {"endpoint": "staging"}, True)], [], [], config, M
+    )
+    assert sorted(a.labels["endpoint"] for a in state.alerts.values() if a.state == "firing") == [
+        "prod",
+        "staging",
+    ]
+    assert [sorted(a.labels["endpoint"] for a in n.firing) for n in notes] == [["prod", "staging"]]

@@ -6,11 +6,14 @@ The state is plain data (`EngineState.to_json()` / `EngineState.from_json()`), p
 caller between ticks.
 
 Rules (Prometheus). Each observation says whether a rule's condition holds for one label set at
-time `at`. A new active label set makes a *pending* alert; it *fires* once it has been active for
-the rule's `for` (at once when `for` is 0). When the condition stops holding, a pending alert is
-dropped and a firing one stays firing for `keep_firing_for` more, then is *resolved*. A label set
-not observed in a step is not evaluated: its alert keeps its state (send `active=False` for a
-series that stopped breaching).
+time `at`; the observations of one rule at one `at` are that rule's evaluation at `at`, and its
+label sets missing from them are inactive then (as series missing from a query's result;
+`AlertRule.partial_observations` turns that off). A new
+active label set makes a *pending* alert; it *fires* once it has been active for the rule's `for`
+(at once when `for` is 0). When the condition stops holding, a pending alert is dropped and a
+firing one stays firing for `keep_firing_for` more, then is *resolved*. A rule not observed in a
+step is not evaluated: its alerts keep their state (a monitor with no data changes nothing).
+Observations older than an alert's last evaluation are ignored (a replayed window).
 
 Dispatch (Alertmanager). Firing and resolved alerts are routed through the `Route` tree to a
 receiver and grouped by the route's `group_by` labels. A new group waits `group_wait` before its
@@ -103,6 +106,8 @@ class AlertRule:
         keep_firing_for_ms: how long a firing alert keeps firing after the condition cleared.
         labels: added to the observed labels (and override them), as a rule's `labels:`.
         annotations: the alert's annotations (summary, runbook_url, ...).
+        partial_observations: the caller observes the rule's label sets one by one, so a label
+            set missing from an evaluation keeps its state instead of becoming inactive.
     """
 
     name: str
@@ -110,6 +115,7 @@ class AlertRule:
     keep_firing_for_ms: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    partial_observations: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,8 +237,11 @@ def step(
             no receiver.
     """
     new = EngineState.from_json(state.to_json())
-    for obs in sorted(observations, key=lambda o: now if o.at is None else o.at):
-        _evaluate(new, obs, config, now if obs.at is None else obs.at)
+    evaluations: dict[tuple[int, str], list[Observation]] = {}
+    for obs in observations:
+        evaluations.setdefault((now if obs.at is None else obs.at, obs.rule), []).append(obs)
+    for (at, name), batch in sorted(evaluations.items()):
+        _evaluate(new, name, batch, config, at)
     if config.rules_complete:
         _retire(new, config, now)
     _dispatch(new, config, now)
@@ -269,21 +278,49 @@ def alert_statuses(
 # -- rules ---------------------------------------------------------------------------------
 
 
-def _evaluate(state: EngineState, obs: Observation, config: EngineConfig, at: int) -> None:
-    rule = config.rules.get(obs.rule)
+def _evaluate(
+    state: EngineState,
+    name: str,
+    observations: Sequence[Observation],
+    config: EngineConfig,
+    at: int,
+) -> None:
+    """One evaluation of a rule at `at`: its label sets not observed are inactive."""
+    rule = config.rules.get(name)
     if rule is None:
-        raise InvalidInput(f"no alerting rule named {obs.rule!r}", rule=obs.rule)
-    labels = {**obs.labels, **rule.labels, "alertname": rule.name}
-    fp = fingerprint(labels)
+        raise InvalidInput(f"no alerting rule named {name!r}", rule=name)
+    seen: set[str] = set()
+    for obs in observations:
+        labels = {**obs.labels, **rule.labels, "alertname": rule.name}
+        fp = fingerprint(labels)
+        seen.add(fp)
+        annotations = {**rule.annotations, **obs.annotations}
+        _transition(state, rule, fp, at, obs.active, labels, annotations, obs.value)
+    if rule.partial_observations:
+        return
+    for fp in [fp for fp, a in state.alerts.items() if a.rule == rule.name and fp not in seen]:
+        _transition(state, rule, fp, at, False)
+
+
+def _transition(
+    state: EngineState,
+    rule: AlertRule,
+    fp: str,
+    at: int,
+    active: bool,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    value: float | None = None,
+) -> None:
+    """Prometheus' `AlertingRule.Eval` for one label set."""
     alert = state.alerts.get(fp)
     if alert is not None and at < alert.last_evaluated_at:
         return  # an older evaluation replayed: the alert already moved past it
-    annotations = {**rule.annotations, **obs.annotations}
-    if obs.active:
+    if active:
         if alert is None or alert.state is AlertState.RESOLVED:
-            alert = Alert(fp, rule.name, labels, annotations, AlertState.PENDING, active_at=at)
+            alert = Alert(fp, rule.name, dict(labels or {}), {}, AlertState.PENDING, active_at=at)
             state.alerts[fp] = alert
-        alert.annotations, alert.value = annotations, obs.value
+        alert.annotations, alert.value = dict(annotations or {}), value
         alert.keep_firing_since = None
     elif alert is None or alert.state is AlertState.RESOLVED:
         return
