@@ -58,6 +58,7 @@ from tandem.data.profile import Profile, profile_frame  # noqa: E402
 from tandem.server.container import Services  # noqa: E402
 
 PROJECT, ENDPOINT = "bench", "prod"
+PROFILE = False  # --profile: cProfile of the timed calls, printed to stderr
 DRIFT_BENCH = "drift per hourly window, 100k x 20 vs stored 1M reference"
 
 
@@ -309,9 +310,20 @@ def outcomes(batch: int) -> None:
         path = DATA / "outcomes" / "labels.parquet"
         body = path.read_bytes()
         now = int(pl.read_parquet(path, columns=["at"])["at"].max()) + 1
+        profiler = None
+        if PROFILE:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         began = time.perf_counter()
         receipt = outcome_service.add_labels(services.owner, PROJECT, ENDPOINT, body, now=now)
         seconds = time.perf_counter() - began
+        if profiler is not None:
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
         print(
             f"labels add: {seconds:.2f} s, {receipt.matched:,} matched, {receipt.unknown:,} "
             f"unknown, {len(receipt.windows)} windows recomputed",
@@ -341,7 +353,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("part", choices=["drift", "outcomes"])
     ap.add_argument("--batch", type=int, default=10_000, help="rows per shipped batch (segment)")
+    ap.add_argument("--profile", action="store_true", help="cProfile the timed calls")
     a = ap.parse_args()
+    global PROFILE
+    PROFILE = a.profile
     {"drift": drift, "outcomes": outcomes}[a.part](a.batch)
 
 
