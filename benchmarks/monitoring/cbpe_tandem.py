@@ -34,9 +34,11 @@ def main() -> None:
         (g["score"].to_numpy(), g["label"].to_numpy())
         for _, g in analysis.group_by("chunk", maintain_order=True)
     ]
+    cpu_began = time.process_time()
     began = time.perf_counter()
     results = [cbpe.estimate(score) for score, _ in chunks]
     done = time.perf_counter()
+    cpu_s = round(time.process_time() - cpu_began, 4)
     point = time.perf_counter()
     for score, _ in chunks:
         cbpe.expected_roc_auc(score), cbpe.expected_accuracy(score)
@@ -62,6 +64,7 @@ def main() -> None:
         "s",
         seconds=done - began,
         point_estimates_s=round(point, 4),
+        cpu_s=cpu_s,
         chunks=len(chunks),
         **errors(estimates, truths),
         realised_inside_band=f"auc {inside['roc_auc']}/{len(chunks)}, accuracy "

@@ -163,9 +163,10 @@ def drift(batch: int) -> None:
         reference = pl.read_parquet(DATA / "drift" / "reference.parquet")
         stored = json.dumps(profile_frame(reference).to_json())
         owner = services.owner
-        seconds, parts, verdicts = [], [], []
+        seconds, parts, verdicts, cpu = [], [], [], []
         for hour in range(WINDOWS):
             since = START_AT_MS + hour * HOUR_MS
+            cpu_began = time.process_time()
             began = time.perf_counter()
             frames = services.predictions.read_log(owner, PROJECT, ENDPOINT, since, since + HOUR_MS)
             read = time.perf_counter()
@@ -173,6 +174,7 @@ def drift(batch: int) -> None:
                 Profile.from_json(json.loads(stored)), profile_frame(frames.inputs)
             )
             done = time.perf_counter()
+            cpu.append(time.process_time() - cpu_began)
             assert frames.rows == WINDOW_ROWS, frames.rows
             seconds.append(done - began)
             parts.append((read - began, done - read))
@@ -188,6 +190,7 @@ def drift(batch: int) -> None:
             seconds,
             verdicts,
             read_log_s=_median(p[0] for p in parts),
+            cpu_median_s=_median(cpu),
             profile_compare_s=_median(p[1] for p in parts),
             batch_rows=batch,
             notes="read_log of the window's segments (inputs decoded) + profile_frame + "
@@ -248,12 +251,14 @@ def monitor_windows(
     monitoring.create(owner, PROJECT, spec)
     grace = int(getattr(monitoring, "grace_ms", 0))
     monitoring.check(owner, PROJECT, "drift", now=START_AT_MS + grace)  # the empty lookback
-    seconds, verdicts = [], []
+    seconds, verdicts, cpu = [], [], []
     for hour in range(WINDOWS):
         now = START_AT_MS + (hour + 1) * HOUR_MS + grace
+        cpu_began = time.process_time()
         began = time.perf_counter()
         summary_ = monitoring.check(owner, PROJECT, "drift", now=now)
         seconds.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - cpu_began)
         results = [r for r in summary_.results if r.window_start == now - grace - HOUR_MS]
         if summary_.errors or len(results) != 1:
             raise SystemExit(f"window {hour}: {summary_.errors or summary_.results}")
@@ -269,6 +274,7 @@ def monitor_windows(
         "monitor end to end",
         seconds,
         verdicts,
+        cpu_median_s=_median(cpu),
         notes="MonitoringService.check of a feature-drift monitor (reference dataset@v1's "
         "stored profile): claim, read_log, profile, compare, result stored",
     )
@@ -316,9 +322,11 @@ def outcomes(batch: int) -> None:
 
             profiler = cProfile.Profile()
             profiler.enable()
+        cpu_began = time.process_time()
         began = time.perf_counter()
         receipt = outcome_service.add_labels(services.owner, PROJECT, ENDPOINT, body, now=now)
         seconds = time.perf_counter() - began
+        cpu_s = round(time.process_time() - cpu_began, 3)
         if profiler is not None:
             import pstats
 
@@ -338,6 +346,7 @@ def outcomes(batch: int) -> None:
             "s",
             variant="OutcomeService.add_labels",
             seconds=seconds,
+            cpu_s=cpu_s,
             rows=receipt.rows,
             matched=receipt.matched,
             unknown=receipt.unknown,

@@ -48,6 +48,8 @@ def main() -> int:
             rows.append((f"(1) drift per window <= 0.5 s ({label})", pending, "", "", pending))
             continue
         ratio = f"{peer['median_s'] / r['median_s']:,.0f}x" if peer else pending
+        if peer and r.get("cpu_median_s") and peer.get("cpu_median_s"):
+            ratio += f" (CPU {peer['cpu_median_s'] / r['cpu_median_s']:,.0f}x)"
         peer_text = (f"Evidently {peer['median_s']:.1f} s/window (n={peer['n']}, "
                      f"found {peer['min_found']}/5, false alarms {peer['max_false_alarms']})"
                      if peer else pending)  # fmt: skip
@@ -55,7 +57,9 @@ def main() -> int:
         quality = r["min_found"] == 5 and r["max_false_alarms"] <= 1
         rows.append((
             f"(1) drift per window <= 0.5 s, >= 10x Evidently, 5 found, <= 1 false alarm ({label})",
-            f"{r['median_s']:.3f} s median, {r['max_s']:.3f} s max over {r['n']}; found "
+            f"{r['median_s']:.3f} s median (CPU {r.get('cpu_median_s', 0):.3f} s), "
+            f"{r['max_s']:.3f} s "
+            f"max over {r['n']}; found "
             f"{r['min_found']}/5 in every window, false alarms {r['max_false_alarms']}",
             peer_text, ratio, yes(ok and quality) + ("" if peer else " (peer pending)"),
         ))  # fmt: skip
