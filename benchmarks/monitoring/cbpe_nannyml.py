@@ -12,10 +12,12 @@ also computes its sampling-error bands. Not timed: reading the parquet files.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # no usage upload (no internet here)
 import nannyml as nml
 import pandas as pd
 
