@@ -201,11 +201,6 @@ def test_the_state_empties_once_the_recovery_is_sent(built: Services, feed: List
     assert stored(built, "churn") == EngineState()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AlertService._sync_alerts keeps rows only for alerts resolved in this tick, so a "
-    "recovery the engine notifies at a later group_interval finds no row and is dropped",
-)
 def test_a_recovery_notified_at_the_next_group_interval_is_sent(
     built: Services, feed: ListFeed
 ) -> None:

@@ -339,11 +339,18 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         params = {"a": "churn@v1", "b": "churn@v1"}
     if route.path.endswith("/served-at"):
         params = {"at": "2026-11-03T14:00"}
+    if route.path.endswith("/estimates"):
+        params = {"since": 0, "until": 3_600_000}
     request: dict[str, Any] = {"method": method, "url": path, "params": params}
     if (method, route.path) == ("POST", PREDICTIONS):
         request["params"] = {"gateway": "gw", "batch": "b1"}
         request["content"] = prediction_batch()
         request["headers"] = {"content-type": "application/vnd.apache.arrow.stream"}
+    elif (method, route.path) == ("POST", LABELS):
+        request["content"] = label_file()
+        request["headers"] = {"content-type": "application/vnd.apache.parquet"}
+    elif (method, route.path) == ("POST", KPIS):
+        request["json"] = {"name": "retention_rate", "value": 0.9, "at": 1}
     elif (method, route.path) in bodies:
         request["json"] = bodies[(method, route.path)]
     elif method == "PUT":
@@ -352,6 +359,18 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
 
 
 PREDICTIONS = "/api/v1/projects/{project}/endpoints/{endpoint}/predictions"
+LABELS = "/api/v1/projects/{project}/endpoints/{endpoint}/labels"
+KPIS = "/api/v1/projects/{project}/endpoints/{endpoint}/kpis"
+
+
+def label_file() -> bytes:
+    """One label, for a request the endpoint never logged (counted, not refused)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"request_id": ["r1"], "label": [1]}), sink)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def prediction_batch() -> bytes:

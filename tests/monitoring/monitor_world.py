@@ -61,9 +61,10 @@ def population(rows: int, seed: int, shift: dict[str, float] | None = None) -> p
     return frame
 
 
-def build(services: Services, client: Client) -> LogisticRegression:
+def build(services: Services, client: Client, *, keep_defaults: bool = False) -> LogisticRegression:
     """Project churn: dataset train@v1 (contract passed, profile stored), churn-lr@1 trained
-    on it (the run uses it as training data), deployed to endpoint prod (not production)."""
+    on it (the run uses it as training data), deployed to endpoint prod (not production). The
+    default monitors the deploy made are deleted unless `keep_defaults`."""
     client.projects.create(PROJECT)
     frame = population(4_000, seed=1)
     rng = np.random.default_rng(2)
@@ -77,6 +78,9 @@ def build(services: Services, client: Client) -> LogisticRegression:
     owner = services.owner
     services.deployments.create_endpoint(owner, PROJECT, EndpointCreate(name="prod"))
     services.deployments.deploy(owner, PROJECT, "prod", DeployRequest(model=MODEL, version="1"))
+    if not keep_defaults:
+        for monitor in services.monitoring.list_monitors(owner, PROJECT):
+            services.monitoring.delete(owner, PROJECT, monitor.name)
     return model
 
 

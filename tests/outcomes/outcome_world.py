@@ -68,10 +68,11 @@ def batch_table(logged: Logged) -> pa.Table:
             "status": pa.array([200] * n, pa.int32()),
             "latency_ms": [1.0] * n,
             "inputs": [
-                json.dumps({"columns": ["tenure", "sex"], "data": [[i % 60, s]]},
-                           separators=(",", ":"))
+                json.dumps(
+                    {"columns": ["tenure", "sex"], "data": [[i % 60, s]]}, separators=(",", ":")
+                )
                 for i, s in enumerate(logged.sex.tolist())
-            ],  # fmt: skip
+            ],
             "output": [json.dumps([[round(1 - q, 4), q]]) for q in logged.p.tolist()],
         }
     )
@@ -92,7 +93,9 @@ def open_endpoint(services: Services, owner: Principal, project: str = "churn") 
     services.deployments.create_endpoint(owner, project, EndpointCreate(name="prod"))
 
 
-def labels_table(request_ids: list[str], labels: np.ndarray | list[int], **extra: object) -> pa.Table:
+def labels_table(
+    request_ids: list[str], labels: np.ndarray | list[int], **extra: object
+) -> pa.Table:
     return pa.table({"request_id": request_ids, "label": pa.array(labels, pa.int64()), **extra})
 
 

@@ -142,7 +142,7 @@ def test_late_labels_recompute_only_the_windows_they_fall_in(churn: Services) ->
 
 def test_unknown_request_ids_are_counted_and_the_rest_joined(churn: Services) -> None:
     logged = predictions(600)
-    ids = logged.request_id[:50] + ["nope-1", "nope-2", "nope-3"]
+    ids = [*logged.request_id[:50], "nope-1", "nope-2", "nope-3"]
     receipt = add(churn, labels_table(ids, [1, 0] * 25 + [1, 1, 0]))
     assert (receipt.rows, receipt.matched, receipt.unknown) == (53, 50, 3)
     assert sorted(receipt.unknown_sample) == ["nope-1", "nope-2", "nope-3"]
@@ -165,8 +165,8 @@ def test_a_request_labelled_again_keeps_the_last_label_and_the_change_is_audited
     hour = logged.where(first)
     add(churn, labels_table(hour.request_id, y[first]))
     # ten of them corrected, and one twice in the same file (the later row wins)
-    ids = hour.request_id[:10] + [hour.request_id[0]]
-    corrected = list(1 - y[first][:10]) + [int(y[first][0])]
+    ids = [*hour.request_id[:10], hour.request_id[0]]
+    corrected = [*list(1 - y[first][:10]), int(y[first][0])]
     receipt = add(churn, labels_table(ids, corrected), now=LATER + 5)
     assert (receipt.rows, receipt.matched, receipt.duplicates) == (10, 10, 10)
 
@@ -192,9 +192,7 @@ def test_fairness_across_a_slice_per_window(churn: Services) -> None:
     mask = (logged.version == 1) & (logged.at < START + HOUR)
     (sliced,) = window.fairness
     assert sliced.slice == "sex" and set(sliced.groups) == {"f", "m"}
-    rates = {
-        s: float((logged.p[mask & (logged.sex == s)] >= 0.5).mean()) for s in ("f", "m")
-    }
+    rates = {s: float((logged.p[mask & (logged.sex == s)] >= 0.5).mean()) for s in ("f", "m")}
     assert sliced.groups["f"]["selection_rate"] == pytest.approx(rates["f"])
     assert sliced.demographic_parity_difference == pytest.approx(abs(rates["f"] - rates["m"]))
 
@@ -303,7 +301,9 @@ def test_kpis_for_the_endpoint_and_a_version_that_exists(
             owner, "churn", "prod", KpiCreate(name="x", value=0.5, at=at, version="other@1")
         )
     with pytest.raises(errors.InvalidInput, match="finite"):
-        churn.outcomes.push_kpi(owner, "churn", "prod", KpiCreate(name="x", value=float("nan"), at=at))
+        churn.outcomes.push_kpi(
+            owner, "churn", "prod", KpiCreate(name="x", value=float("nan"), at=at)
+        )
     with pytest.raises(errors.InvalidInput, match="invalid KPI name"):
         churn.outcomes.push_kpi(owner, "churn", "prod", KpiCreate(name="9 lives", value=1, at=at))
     found = churn.outcomes.kpis(owner, "churn", "prod", name="retention_rate")
@@ -363,7 +363,9 @@ def test_rest_takes_an_arrow_stream_or_parquet(api: TestClient, churn: Services)
                       headers={"content-type": ARROW_STREAM})  # fmt: skip
     assert answer.status_code == 201, answer.text
     assert (answer.json()["matched"], answer.json()["unknown"]) == (20, 0)
-    again = api.post(URL + "/labels", content=parquet_bytes(table), headers={"content-type": PARQUET})
+    again = api.post(
+        URL + "/labels", content=parquet_bytes(table), headers={"content-type": PARQUET}
+    )
     assert again.status_code == 201 and again.json()["duplicates"] == 20
     listed = api.get(URL + "/labels")
     assert listed.status_code == 200 and len(listed.json()) == 2
@@ -408,8 +410,11 @@ def bad_files() -> list[tuple[str, bytes, str, int, str, str]]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("body", "content_type", "status", "code", "words"),
-                         [case[1:] for case in bad_files()], ids=[c[0] for c in bad_files()])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code", "words"),
+    [case[1:] for case in bad_files()],
+    ids=[case[0] for case in bad_files()],
+)
 def test_a_bad_label_file_is_refused_and_changes_nothing(
     api: TestClient, churn: Services, body: bytes, content_type: str, status: int, code: str,
     words: str,
@@ -445,14 +450,16 @@ def test_the_cli_adds_labels_pushes_kpis_and_shows_figures(
 ) -> None:
     logged = predictions(600)
     path = tmp_path / "labels.parquet"
-    labels = labels_table(logged.request_id[:300] + ["ghost"], [*logged.outcomes()[:300], 1])
+    labels = labels_table([*logged.request_id[:300], "ghost"], [*logged.outcomes()[:300], 1])
     path.write_bytes(parquet_bytes(labels))
     added = tandem("labels", "add", str(path), "--endpoint", "prod", "-p", "churn", "--json")
     assert added.exit_code == 0, added.stderr
     assert '"unknown": 1' in added.stdout and '"matched": 300' in added.stdout
     said = tandem("labels", "add", str(path), "--endpoint", "prod", "-p", "churn")
     assert said.exit_code == 0
-    assert "301 labels, 300 joined to logged predictions, 1 unknown request ids, 300 " in said.stdout
+    assert (
+        "301 labels, 300 joined to logged predictions, 1 unknown request ids, 300 " in said.stdout
+    )
     shown = tandem("performance", "show", "--endpoint", "prod", "-p", "churn")
     assert shown.exit_code == 0 and f"{MODEL}@1" in shown.stdout
 
@@ -472,3 +479,72 @@ def test_the_cli_adds_labels_pushes_kpis_and_shows_figures(
     wrong.write_text("request_id,label\n")
     bad = tandem("labels", "add", str(wrong), "--endpoint", "prod", "-p", "churn")
     assert bad.exit_code != 0 and "a label file is .csv or .parquet" in bad.stderr
+
+
+# -- what monitors read -----------------------------------------------------------------------
+
+
+def test_window_figures_for_monitors(churn: Services, settings: Settings) -> None:
+    logged = predictions(600)
+    y = logged.outcomes()
+    owner = churn.owner
+    two_hours = {"start": START, "end": START + 2 * HOUR}
+
+    def figures(kind: str, metric: str, version: str | None = None, **span: int):
+        return churn.outcomes.window_figures(
+            owner, "churn", "prod", kind=kind, metric=metric, version=version,
+            **(span or two_hours),
+        )  # fmt: skip
+
+    nothing = figures("performance", "roc_auc")
+    assert (nothing.judged, nothing.samples) == (False, 0)
+    estimated = figures("estimated-performance", "roc_auc", f"{MODEL}@1")
+    ones = logged.version == 1
+    assert estimated.estimated and estimated.judged and estimated.samples == int(ones.sum())
+    assert estimated.figures["roc_auc"] == pytest.approx(
+        cbpe.estimate(logged.p[ones])["roc_auc"].value
+    )
+    assert estimated.band[0] < estimated.figures["roc_auc"] < estimated.band[1]
+
+    add(churn, labels_table(logged.request_id, y))
+    # a two-hour window of version 1 (monitors' windows need not be an hour)
+    realised = figures("estimated-performance", "roc_auc", f"{MODEL}@1")
+    assert not realised.estimated and realised.samples == int(ones.sum())
+    assert realised.figures["roc_auc"] == pytest.approx(roc_auc_score(y[ones], logged.p[ones]))
+    both = figures("performance", "recall")
+    assert both.samples == 600 and both.band[0] <= both.figures["recall"] <= both.band[1]
+
+    register(settings, count=1)
+    churn.outcomes.push_kpi(owner, "churn", "prod",
+                            KpiCreate(name="retention_rate", value=0.8, at=START + 10))  # fmt: skip
+    churn.outcomes.push_kpi(owner, "churn", "prod",
+                            KpiCreate(name="retention_rate", value=0.7, at=START + 20))  # fmt: skip
+    kpi = figures("kpi", "retention_rate")
+    assert (kpi.figures["value"], kpi.samples, kpi.judged) == (0.7, 2, True)
+    assert not figures("kpi", "retention_rate", f"{MODEL}@1").judged  # none for that version
+    with pytest.raises(errors.InvalidInput, match="no figures of kind"):
+        figures("feature-drift", "x")
+
+
+def test_a_request_of_several_rows_takes_a_label_per_row(churn: Services) -> None:
+    import io
+    import json
+
+    table = pa.table({
+        "request_id": ["multi-1"], "at": pa.array([START + 5], pa.int64()),
+        "deployment": [f"{MODEL}@1"], "model": [MODEL], "version": pa.array([1], pa.int64()),
+        "status": pa.array([200], pa.int32()), "latency_ms": [1.0],
+        "inputs": [json.dumps({"columns": ["tenure", "sex"], "data": [[1, "f"], [2, "m"]]},
+                              separators=(",", ":"))],
+        "output": [json.dumps([[0.2, 0.8], [0.9, 0.1]])],
+    })  # fmt: skip
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    churn.predictions.ship(churn.owner, "churn", "prod", gateway="gw-2", batch="m-1",
+                           body=sink.getvalue())  # fmt: skip
+    receipt = add(churn, labels_table(["multi-1", "multi-1", "multi-1"], [1, 0, 1],
+                                      row=pa.array([0, 1, 2], pa.int64())))  # fmt: skip
+    assert (receipt.rows, receipt.matched, receipt.unknown) == (3, 2, 1)  # no third row
+    window = windows_by_key(churn)[(1, START)]
+    assert (window.samples, window.positives, window.metrics["accuracy"]) == (2, 1, 1.0)

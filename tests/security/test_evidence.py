@@ -456,6 +456,7 @@ def test_every_tables_module_is_loaded_for_the_references() -> None:
         "dataset_files.oid",
         "model_version_files.oid",
         "prediction_segments.oid",
+        "outcome_label_batches.oid",
     }
 
 

@@ -681,6 +681,13 @@ class AlertService:
                     severity=fresh.severity, value=alert.value,
                 )  # fmt: skip
             out[alert.fingerprint] = _Row(fresh, began)
+        for note in notes:  # recoveries notified now of alerts resolved at an earlier tick
+            for gone in note.resolved:
+                if gone.fingerprint in out or gone.fingerprint in open_rows:
+                    continue
+                done = self.store.find_firing(conn, pk, gone.fingerprint, gone.active_at)
+                if done is not None:
+                    out[gone.fingerprint] = _Row(done, False)
         for fingerprint, row in open_rows.items():  # gone from the engine's state
             if row.state == AlertState.PENDING.value:
                 self.store.delete_alert(conn, row.pk)  # never fired: a pending alert is dropped

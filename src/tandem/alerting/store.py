@@ -108,6 +108,18 @@ class AlertStore:
         rows = conn.execute(select(alerts.c.pk, alerts.c.id).where(alerts.c.pk.in_(pks)))
         return {int(r.pk): str(r.id) for r in rows}
 
+    def find_firing(
+        self, conn: Connection, project_pk: int, fingerprint: str, starts_at: int
+    ) -> Any:
+        """The row of one firing of a fingerprint (the one that started at `starts_at`)."""
+        return conn.execute(
+            select(alerts).where(
+                alerts.c.project_pk == project_pk,
+                alerts.c.fingerprint == fingerprint,
+                alerts.c.starts_at == starts_at,
+            )
+        ).first()
+
     def find_alert(self, conn: Connection, project_pk: int, alert_id: str) -> Any:
         return conn.execute(
             select(alerts).where(alerts.c.project_pk == project_pk, alerts.c.id == alert_id)

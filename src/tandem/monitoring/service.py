@@ -41,6 +41,8 @@ from tandem.core.refs import parse_model_ref
 from tandem.data.service import DataService
 from tandem.deployments.service import DeploymentService, check_endpoint_name
 from tandem.errors import AlreadyExists, InvalidInput, NotFound, TandemError
+from tandem.governance.gates.models import MONITORING_ACTIVITY, EndpointPlan
+from tandem.governance.plan.service import ChangeAction, PlanChange, PlanService
 from tandem.monitoring import signals
 from tandem.monitoring.models import (
     CheckSummary,
@@ -77,7 +79,7 @@ class Outcomes(Protocol):
     def window_figures(
         self, principal: Principal, project: str, endpoint: str, *, kind: str,
         metric: str, start: int, end: int, version: str | None,
-    ) -> signals.Figures: ...  # fmt: skip
+    ) -> signals.FiguresLike: ...  # fmt: skip
 
     def changed_windows(
         self, conn: Connection, project_pk: int, endpoint: str, since_updated: int
@@ -107,10 +109,10 @@ class _Job:
     columns: list[str] = field(default_factory=list)
     version: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    figures: signals.Figures | None = None  # computed already (no data, SLOs, outcomes)
+    figures: signals.FiguresLike | None = None  # computed already (no data, SLOs, outcomes)
 
 
-def compute(job: _Job) -> signals.Figures | str:
+def compute(job: _Job) -> signals.FiguresLike | str:
     """A window's figures, or the error that stopped them (never raises: one window's failure
     must not lose the others' results in an executor's map)."""
     try:
@@ -142,7 +144,9 @@ class MonitoringService:
         data: DataService,
         auth: Authorizer,
         audit: AuditLog,
+        plan: PlanService | None = None,
     ) -> None:
+        """`plan`: the RACI, whose accountable for monitoring owns the default monitors."""
         self.db = db
         self.store = store
         self.projects = projects
@@ -152,11 +156,11 @@ class MonitoringService:
         self.data = data
         self.auth = auth
         self.audit = audit
+        self.plan = plan
         self.outcomes: Outcomes | None = None
         self.lookback_windows = LOOKBACK_WINDOWS
         self.lease_ms = LEASE_MS
         self.grace_ms = GRACE_MS
-        self.changes_seen: dict[int, int] = {}  # monitor pk -> outcomes read up to (ms)
 
     def use_outcomes(self, outcomes: Outcomes) -> None:
         """Read performance, estimates and KPIs from `outcomes` (the container wires it)."""
@@ -448,27 +452,39 @@ class MonitoringService:
             summary.results.append(written)
 
     def _due_windows(self, row: Any, now: int) -> list[int]:
-        """Starts of the monitor's closed windows in the lookback with no result, oldest first,
-        and of windows whose labels changed since the last pass looked."""
+        """Starts of the monitor's closed windows in the lookback with no result, oldest
+        first (a window whose labels changed has had its result taken away: see
+        `_forget_changed`)."""
         window = int(row.window_ms)
         last_end = (now - self.grace_ms) // window * window
         first = last_end - self.lookback_windows * window
+        self._forget_changed(row, window, first)
         with self.db.read() as conn:
             done = self.store.evaluated_windows(conn, row.pk, first)
-            changed = self._changed_windows(conn, row, window, first)
-        starts = [s for s in range(first, last_end, window) if s not in done]
-        return sorted(set(starts) | changed)
+        return [s for s in range(first, last_end, window) if s not in done]
 
-    def _changed_windows(self, conn: Connection, row: Any, window: int, first: int) -> set[int]:
+    def _forget_changed(self, row: Any, window: int, first: int) -> None:
+        """Windows whose labels changed since the monitor last looked lose their result, so
+        the next claim evaluates them again, once, whichever worker gets there: the cursor
+        (`outcomes_seen` in the monitor's state) and the results go in one transaction, on the
+        monitor's row held."""
         if self.outcomes is None or row.kind not in (
             SignalKind.PERFORMANCE.value, SignalKind.ESTIMATED_PERFORMANCE.value
         ):  # fmt: skip
-            return set()
-        seen = self.changes_seen.get(row.pk, 0)
-        changed = self.outcomes.changed_windows(conn, row.project_pk, row.endpoint, seen)
-        if changed:
-            self.changes_seen[row.pk] = max(int(c.updated_at) for c in changed)
-        return {int(c.start) // window * window for c in changed if int(c.start) >= first}
+            return
+        with self.db.write() as conn:
+            held = self.store.find(conn, row.project_pk, row.name, lock=True)
+            if held is None:
+                return
+            state = orjson.loads(held.state or "{}")
+            seen = int(state.get("outcomes_seen", 0))
+            changed = self.outcomes.changed_windows(conn, row.project_pk, row.endpoint, seen)
+            if not changed:
+                return
+            state["outcomes_seen"] = max(int(c.updated_at) for c in changed)
+            self.store.set_state(conn, held.pk, state)
+            starts = {int(c.start) // window * window for c in changed}
+            self.store.delete_results(conn, held.pk, sorted(s for s in starts if s >= first))
 
     def _claim(self, row: Any, project: str, start: int, worker: str, now: int) -> _Due | None:
         token = secrets.token_hex(16)
@@ -607,7 +623,7 @@ class MonitoringService:
             verdict=result.breached, judged=result.breached is not None,
         )  # fmt: skip
 
-    def _outcome(self, principal: Principal, item: _Due) -> signals.Figures:
+    def _outcome(self, principal: Principal, item: _Due) -> signals.FiguresLike:
         if self.outcomes is None:
             return signals.no_data(0, "the outcomes domain is not wired in this server")
         monitor = item.monitor
@@ -617,7 +633,7 @@ class MonitoringService:
             start=item.start, end=item.end, version=monitor.version,
         )  # fmt: skip
 
-    def _judge(self, item: _Due, job: _Job, figures: signals.Figures, now: int,
+    def _judge(self, item: _Due, job: _Job, figures: signals.FiguresLike, now: int,
                worker: str) -> MonitorResult:  # fmt: skip
         monitor = item.monitor
         condition = monitor.parsed_condition()
@@ -665,6 +681,168 @@ class MonitoringService:
             )  # fmt: skip
         return result.model_copy(update={"seq": seq})
 
+    # -- project.yaml `monitors:` (the plan's `PlanSection`) -----------------------------------
+
+    def check_section(
+        self, principal: Principal, project: str, items: list[dict[str, Any]]
+    ) -> list[MonitorSpec]:
+        """project.yaml's monitors, each checked as `create` checks one (before the plan's
+        transaction). Raises InvalidInput naming the bad one."""
+        self.auth.require(principal, Action.MONITOR_READ, project)
+        specs: list[MonitorSpec] = []
+        for index, item in enumerate(items):
+            where = f"monitors[{index}]" + (f" ({item.get('name')})" if isinstance(item, dict)
+                                             and item.get("name") else "")  # fmt: skip
+            try:
+                spec = MonitorSpec.model_validate(item)
+                self._check_spec(principal, project, spec)
+            except ValidationError as exc:
+                raise InvalidInput(f"{where}: {_first_error(exc)}") from None
+            except (InvalidInput, NotFound) as exc:
+                raise InvalidInput(f"{where}: {exc}") from None
+            specs.append(spec)
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise InvalidInput("monitors: a name appears twice")
+        return specs
+
+    def section_changes(
+        self, conn: Connection, project_pk: int, project: str, checked: list[MonitorSpec]
+    ) -> list[PlanChange]:
+        """What applying the section would change: monitors created or changed, and those
+        project.yaml made before and no longer lists deleted (user and default ones stay)."""
+        rows = {r.name: r for r in self.store.list(conn, project_pk)}
+        changes = []
+        for spec in checked:
+            after = spec.model_dump_json(by_alias=True, exclude_defaults=True)
+            row = rows.get(spec.name)
+            if row is None:
+                changes.append(PlanChange(section="monitors", action=ChangeAction.CREATE,
+                                          key=spec.name, after=after))  # fmt: skip
+                continue
+            before = MonitorSpec.model_validate_json(row.spec)
+            if before != spec:
+                changes.append(PlanChange(
+                    section="monitors", action=ChangeAction.UPDATE, key=spec.name,
+                    before=before.model_dump_json(by_alias=True, exclude_defaults=True),
+                    after=after,
+                ))  # fmt: skip
+        wanted = {s.name for s in checked}
+        for name, row in rows.items():
+            if row.source == "project" and name not in wanted:
+                changes.append(PlanChange(section="monitors", action=ChangeAction.DELETE,
+                                          key=name))  # fmt: skip
+        return changes
+
+    def write_section(
+        self, conn: Connection, principal: Principal, project: str, project_pk: int,
+        checked: list[MonitorSpec],
+    ) -> None:  # fmt: skip
+        """Apply the section inside the plan's transaction (needs `monitor:write`)."""
+        self.auth.require(principal, Action.MONITOR_WRITE, project)
+        for change in self.section_changes(conn, project_pk, project, checked):
+            spec = next((s for s in checked if s.name == change.key), None)
+            ref = f"{project}/monitors/{change.key}"
+            if change.action is ChangeAction.CREATE and spec is not None:
+                self.create_in(conn, principal, project, spec, source="project")
+            elif change.action is ChangeAction.UPDATE and spec is not None:
+                row = self.store.find(conn, project_pk, change.key)
+                if (
+                    row.kind != spec.kind.value
+                    or row.endpoint != spec.endpoint
+                    or (row.window_ms != spec.window_ms() or row.version != spec.version)
+                ):  # what it measures changed: its results no longer fit
+                    self.store.delete(conn, row.pk)
+                    self.create_in(conn, principal, project, spec, source="project")
+                    continue
+                self.store.update_spec(conn, row.pk, spec, now_ms())
+                self.audit.record(conn, principal, "monitor.update", ref, project=project,
+                                  source="project")  # fmt: skip
+            elif change.action is ChangeAction.DELETE:
+                row = self.store.find(conn, project_pk, change.key)
+                self.store.delete(conn, row.pk)
+                self.audit.record(conn, principal, "monitor.delete", ref, project=project,
+                                  source="project")  # fmt: skip
+
+    def export_section(
+        self, conn: Connection, project_pk: int, project: str
+    ) -> list[dict[str, Any]] | None:
+        """The monitors project.yaml made, as it would list them (None: none)."""
+        rows = [r for r in self.store.list(conn, project_pk) if r.source == "project"]
+        if not rows:
+            return None
+        return [
+            MonitorSpec.model_validate_json(r.spec).model_dump(
+                mode="json", by_alias=True, exclude_defaults=True
+            )
+            for r in rows
+        ]
+
+    # -- defaults on deploy, and the gates' monitoring plan ------------------------------------
+
+    def on_deploy(
+        self, conn: Connection, principal: Principal, project: str, project_pk: int, *,
+        endpoint: str, model: str, version: int,
+    ) -> None:  # fmt: skip
+        """A version was deployed to `endpoint` (the deployments domain's `DeployHook`, inside
+        its transaction): the endpoint gets the default monitors it lacks, one per kind, owned
+        by the RACI's accountable for monitoring. Created as part of the release the principal
+        was allowed to make; audited as theirs, with source `default`."""
+        del model, version
+        rows = self.store.list(conn, project_pk, endpoint)
+        kinds = {r.kind for r in rows}
+        owner = None
+        if self.plan is not None:
+            raci = self.plan.raci_rows(conn, project_pk).get(MONITORING_ACTIVITY, {})
+            owner = next((m for m, letter in raci.items() if letter == "A"), None)
+        now = now_ms()
+        for spec in default_monitors(endpoint, owner):
+            if spec.kind.value in kinds or self.store.find(conn, project_pk, spec.name):
+                continue
+            self.store.insert(
+                conn, monitor_id=uuid.uuid4().hex, project_pk=project_pk, spec=spec,
+                source="default", by=principal.name, now=now,
+            )  # fmt: skip
+            self.audit.record(
+                conn, principal, "monitor.create", f"{project}/monitors/{spec.name}",
+                project=project, endpoint=endpoint, kind=spec.kind.value, source="default",
+            )  # fmt: skip
+
+    def monitoring_plan(self, principal: Principal, project: str, model: str) -> list[EndpointPlan]:
+        """What the monitors of each production endpoint serving `model` cover (the gates'
+        `MonitoringPlans`): drift (feature or prediction), performance (realised or
+        estimated) and an SLO, each with an owner."""
+        endpoints = sorted(
+            {s.endpoint for s in self.deployments.serving(principal, project, model=model)
+             if s.production and s.weight > 0}
+        )  # fmt: skip
+        if not endpoints:
+            return []
+        monitors = self.list_monitors(principal, project)
+        needs = {
+            "drift": {SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT},
+            "performance": {SignalKind.PERFORMANCE, SignalKind.ESTIMATED_PERFORMANCE},
+            "slo": {SignalKind.SLO},
+        }
+        plans = []
+        for endpoint in endpoints:
+            mine = [
+                m for m in monitors
+                if m.endpoint == endpoint
+                and (m.version is None or m.version.startswith(f"{model}@"))
+            ]  # fmt: skip
+            missing, counted = [], []
+            for need, kinds in needs.items():
+                found = [m for m in mine if m.kind in kinds]
+                owned = [m for m in found if m.owner]
+                if not found:
+                    missing.append(f"{need} monitor")
+                elif not owned:
+                    missing.append(f"owner of the {need} monitor")
+                counted += [f"monitors/{m.name}" for m in owned]
+            plans.append(EndpointPlan(endpoint=endpoint, missing=missing, monitors=counted))
+        return plans
+
     # -- for alerting (inside its transaction) ------------------------------------------------
 
     def results_since(
@@ -694,6 +872,25 @@ class MonitoringService:
     def purge_project(self, conn: Connection, project_pk: int) -> None:
         """gc: a purged project's monitors, results and claims."""
         self.store.purge_project(conn, project_pk)
+
+
+def default_monitors(endpoint: str, owner: str | None) -> list[MonitorSpec]:
+    """What a deployment gives an endpoint that has none of these kinds: hourly feature and
+    prediction drift, the training data's contract, CBPE's estimated performance, and a 99 %
+    error-rate SLO with the SRE workbook's burn-rate windows."""
+    made = [
+        (SignalKind.FEATURE_DRIFT, "feature-drift", {}, "ticket"),
+        (SignalKind.PREDICTION_DRIFT, "prediction-drift", {}, "ticket"),
+        (SignalKind.CONTRACT, "contract", {}, "ticket"),
+        (SignalKind.ESTIMATED_PERFORMANCE, "estimated-performance", {}, "ticket"),
+        (SignalKind.SLO, "error-rate", {"objective": "error-rate", "target": 0.99}, "page"),
+    ]
+    specs = []
+    for kind, suffix, params, severity in made:
+        fields = {"name": f"{endpoint}-{suffix}"[:64], "endpoint": endpoint, "kind": kind,
+                  "params": params, "severity": severity, "owner": owner}  # fmt: skip
+        specs.append(MonitorSpec.model_validate(fields))
+    return specs
 
 
 def _signature_columns(signature: dict[str, Any] | None) -> set[str] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tandem.errors import InvalidInput
 
@@ -41,6 +41,27 @@ class Figures:
     state: dict[str, Any] | None = None
     verdict: bool | None = None  # a signal that judges itself (SLO burn-rate pairs)
     judged: bool = True  # False: too few rows (no data)
+
+
+class FiguresLike(Protocol):
+    """`Figures` as another domain answers them (the outcomes domain's `WindowFigures`)."""
+
+    @property
+    def figures(self) -> dict[str, float | None]: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    @property
+    def estimated(self) -> bool: ...
+    @property
+    def band(self) -> tuple[float | None, float | None]: ...
+    @property
+    def state(self) -> dict[str, Any] | None: ...
+    @property
+    def verdict(self) -> bool | None: ...
+    @property
+    def judged(self) -> bool: ...
 
 
 def no_data(samples: int, reason: str) -> Figures:

@@ -25,10 +25,11 @@ class MonitorStore:
 
     # -- monitors ---------------------------------------------------------------------------
 
-    def find(self, conn: Connection, project_pk: int, name: str) -> Any:
-        return conn.execute(
-            select(monitors).where(_m.project_pk == project_pk, _m.name == name)
-        ).first()
+    def find(self, conn: Connection, project_pk: int, name: str, *, lock: bool = False) -> Any:
+        query = select(monitors).where(_m.project_pk == project_pk, _m.name == name)
+        if lock and not self._is_sqlite:  # SQLite: the write transaction holds the database
+            query = query.with_for_update()
+        return conn.execute(query).first()
 
     def insert(
         self,
@@ -133,6 +134,14 @@ class MonitorStore:
             .returning(_r.seq)
         )  # fmt: skip
         return int(inserted.scalar_one())
+
+    def delete_results(self, conn: Connection, monitor_pk: int, starts: Sequence[int]) -> None:
+        if starts:
+            conn.execute(
+                delete(monitor_results).where(
+                    _r.monitor_pk == monitor_pk, _r.window_start.in_(list(starts))
+                )
+            )
 
     def results(
         self,

@@ -77,6 +77,9 @@ monitor_results = Table(
     Column("evaluated_by", String(250), nullable=False),
     # one result per window: the last guard against a window evaluated twice
     UniqueConstraint("monitor_pk", "window_start", name="uq_monitor_results_window"),
+    # SQLite: never reuse a deleted row's seq (a window evaluated again replaces the newest
+    # row; alerting's cursor must see its new result as new)
+    sqlite_autoincrement=True,
 )
 
 monitor_claims = Table(

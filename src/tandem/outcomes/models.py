@@ -8,7 +8,8 @@ A label file (CSV or Parquet; over REST an Arrow IPC stream or Parquet) has the 
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -159,3 +160,19 @@ class Kpi(BaseModel):
     version: int | None = None
     created_at: int
     created_by: str
+
+
+@dataclass
+class WindowFigures:
+    """One figure of one window for a monitor (`OutcomeService.window_figures`), shaped as the
+    monitoring domain's signal figures: `figures` by name, the rows they rest on, whether the
+    value is an estimate and its band; `judged` False when there is nothing to judge."""
+
+    figures: dict[str, float | None]
+    samples: int
+    details: dict[str, Any] = field(default_factory=dict)
+    estimated: bool = False
+    band: tuple[float | None, float | None] = (None, None)
+    state: dict[str, Any] | None = None
+    verdict: bool | None = None
+    judged: bool = True

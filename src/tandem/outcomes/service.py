@@ -44,6 +44,7 @@ from tandem.outcomes.models import (
     KpiCreate,
     LabelBatch,
     LabelReceipt,
+    WindowFigures,
     WindowKey,
     WindowMetrics,
 )
@@ -407,6 +408,123 @@ class OutcomeService:
                 )  # fmt: skip
         return out
 
+    def window_figures(
+        self,
+        principal: Principal,
+        project: str,
+        endpoint: str,
+        *,
+        kind: str,
+        metric: str,
+        start: int,
+        end: int,
+        version: str | None = None,
+    ) -> WindowFigures:
+        """One window [start, end) of any length for a monitor (the monitoring domain calls
+        this): `performance`, the realised figures of the labels there; `estimated-performance`,
+        the same once labels of both classes came, else CBPE's ROC AUC and accuracy from the
+        logged scores; `kpi`, the latest value of KPI `metric` posted for the window. Of one
+        version (`NAME@N`) or of every one.
+
+        Raises:
+            InvalidInput: an unknown kind, or `end` not after `start`.
+        """
+        self.auth.require(principal, Action.MONITOR_READ, project)
+        check_endpoint_name(endpoint)
+        if end <= start or end - start > MAX_RANGE_MS:
+            raise InvalidInput("a window ends after it starts and spans up to 92 days")
+        if kind not in ("performance", "estimated-performance", "kpi"):
+            raise InvalidInput(f"outcomes have no figures of kind {kind!r}")
+        model, number = _version(version)
+        with self.db.read() as conn:
+            project_pk = self._endpoint(conn, principal, project, endpoint, Action.MONITOR_READ)
+            if kind == "kpi":
+                return _kpi_figures(
+                    self.store.kpis(
+                        conn, project_pk, endpoint, name=metric, since=start, until=end,
+                        limit=10_000,
+                    ),
+                    metric, model, number,
+                )  # fmt: skip
+            starts = list(range(start // WINDOW_MS * WINDOW_MS, end, WINDOW_MS))
+            batches = self.store.batches_touching(conn, project_pk, endpoint, starts)
+        labelled = self._labelled(batches, starts, start, end, model, number)
+        realised = _realised_figures(labelled, metric)
+        if kind == "performance" or (realised.judged and _both_classes(realised)):
+            return realised
+        return self._estimated_figures(principal, project, endpoint, start, end, model, number,
+                                       metric)  # fmt: skip
+
+    def _labelled(
+        self,
+        batches: Sequence[Any],
+        starts: list[int],
+        start: int,
+        end: int,
+        model: str | None,
+        number: int | None,
+    ) -> pl.DataFrame | None:
+        """The labelled predictions made in [start, end) (of one version), the last label of
+        each request; None when there are none."""
+        import polars as pl
+
+        if not batches:
+            return None
+        every = pl.concat(
+            [
+                label_files.read_windows(
+                    b"".join(self.blobs.read(Oid(b.oid))), starts
+                ).with_columns(pl.lit(b.pk, pl.Int64).alias("_batch"))
+                for b in batches
+            ],
+            how="diagonal_relaxed",
+        )
+        every = every.filter((pl.col("at") >= start) & (pl.col("at") < end))
+        if model is not None:
+            every = every.filter((pl.col("model") == model) & (pl.col("version") == number))
+        every = every.sort("_batch").unique(["request_id", "row"], keep="last")
+        return every if every.height else None
+
+    def _estimated_figures(
+        self,
+        principal: Principal,
+        project: str,
+        endpoint: str,
+        start: int,
+        end: int,
+        model: str | None,
+        number: int | None,
+        metric: str,
+    ) -> WindowFigures:
+        import polars as pl
+
+        from tandem.outcomes import cbpe
+
+        meta = self.log.read_log(principal, project, endpoint, start, end, with_inputs=False).meta
+        meta = meta.filter(pl.col("score").is_not_null() & (pl.col("status") < 400))
+        if model is not None:
+            meta = meta.filter((pl.col("model") == model) & (pl.col("version") == number))
+        if not meta.height:
+            return WindowFigures({}, 0, {"reason": "no predictions logged in the window"},
+                                 judged=False)  # fmt: skip
+        try:
+            estimated = cbpe.estimate(meta["score"].to_numpy())
+        except ValueError:
+            return WindowFigures(
+                {}, meta.height,
+                {"reason": "the logged scores are not probabilities: CBPE needs a calibrated "
+                 "classifier's"}, judged=False,
+            )  # fmt: skip
+        chosen = estimated.get(metric)
+        return WindowFigures(
+            {name: figure.value for name, figure in estimated.items()},
+            meta.height,
+            {"method": "CBPE", "bands": {n: [f.low, f.high] for n, f in estimated.items()}},
+            estimated=True,
+            band=(chosen.low, chosen.high) if chosen is not None else (None, None),
+            judged=chosen is not None and chosen.value is not None,
+        )
+
     def changed_windows(
         self, conn: Connection, project_pk: int, endpoint: str, since_updated: int
     ) -> list[ChangedWindow]:
@@ -544,3 +662,58 @@ def _realised_estimates(endpoint: str, row: WindowRow) -> list[Estimate]:
             )
         )  # fmt: skip
     return out
+
+
+def _kpi_figures(
+    found: list[Kpi], metric: str, model: str | None, number: int | None
+) -> WindowFigures:
+    if model is not None:
+        found = [k for k in found if k.model == model and k.version == number]
+    if not found:
+        return WindowFigures({}, 0, {"reason": f"no {metric} posted for the window"},
+                             judged=False)  # fmt: skip
+    latest = found[-1]
+    return WindowFigures(
+        {"value": latest.value, metric: latest.value}, len(found),
+        {"at": latest.at, "posted_by": latest.created_by},
+    )  # fmt: skip
+
+
+def _realised_figures(labelled: pl.DataFrame | None, metric: str) -> WindowFigures:
+    import numpy as np
+
+    from tandem.outcomes.figures import group_figures
+
+    if labelled is None:
+        return WindowFigures({}, 0, {"reason": "no labels for the window yet"}, judged=False)
+    slices = {
+        name[len(label_files.SLICE_PREFIX) :]: labelled[name].to_arrow()
+        for name in labelled.columns
+        if name.startswith(label_files.SLICE_PREFIX)
+    }
+    (found,) = group_figures(
+        labelled["label"].to_numpy(),
+        labelled["score"].fill_null(float("nan")).to_numpy(),
+        np.zeros(labelled.height, dtype=np.int64),
+        1,
+        slices,
+    )
+    assert found is not None
+    band = found["bands"].get(metric, {})
+    return WindowFigures(
+        dict(found["metrics"]),
+        int(found["samples"]),
+        {"kind": found["kind"], "positives": found["positives"], "bands": found["bands"],
+         "fairness": found["fairness"]},
+        band=(band.get("low"), band.get("high")),
+        judged=found["metrics"].get(metric) is not None,
+    )  # fmt: skip
+
+
+def _both_classes(figures: WindowFigures) -> bool:
+    positives = figures.details.get("positives")
+    return (
+        figures.details.get("kind") == "binary"
+        and positives is not None
+        and (0 < positives < figures.samples)
+    )

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from sqlalchemy import Connection
-
-from tandem.alerting.models import AlertSeverity, ResultInput
-from tandem.alerting.service import AlertService, ResultFeed
+from tandem.alerting.service import AlertService, monitor_feed
 from tandem.alerting.store import AlertStore, DeliveryStore, SilenceStore
 from tandem.audit.service import AuditLog
 from tandem.audit.store import AuditStore
@@ -40,7 +37,6 @@ from tandem.identity.service import IdentityService
 from tandem.identity.store import IdentityStore
 from tandem.lineage.service import LineageLinks, LineageService
 from tandem.lineage.store import LineageStore
-from tandem.monitoring.models import Monitor, duration_ms
 from tandem.monitoring.service import MonitoringService
 from tandem.monitoring.store import MonitorStore
 from tandem.outcomes.service import OutcomeService
@@ -58,41 +54,6 @@ from tandem.store.blobs import BlobStore, open_blob_store
 from tandem.store.db import Database, open_database
 from tandem.tracking.service import TrackingService
 from tandem.tracking.store import RunStore
-
-
-def monitor_results_feed(monitoring: MonitoringService, projects: ProjectService) -> ResultFeed:
-    """Alerting's feed over monitoring's results, read in `seq` order inside the alert tick's
-    transaction: the cursor is the last `seq` read; each result carries its monitor's rule
-    (for, keep_firing_for, labels, annotations, runbook)."""
-
-    def feed(conn: Connection, cursor: str | None) -> tuple[list[ResultInput], str | None]:
-        results = monitoring.results_since(conn, int(cursor) if cursor else 0)
-        monitors: dict[str, dict[str, Monitor]] = {}
-        out: list[ResultInput] = []
-        for result in results:
-            if result.project not in monitors:
-                pk = projects.find_pk_in(conn, result.project)
-                found = [] if pk is None else monitoring.monitors_in(conn, pk, result.project)
-                monitors[result.project] = {monitor.name: monitor for monitor in found}
-            rule = monitors[result.project].get(result.monitor)
-            out.append(ResultInput(
-                project=result.project, monitor=result.monitor, endpoint=result.endpoint,
-                version=result.version, severity=AlertSeverity(result.severity.value),
-                breached=result.breached, value=result.value, window_end=result.window_end,
-                for_s=duration_ms(rule.for_) // 1000 if rule and rule.for_ else 0,
-                keep_firing_for_s=(duration_ms(rule.keep_firing_for) // 1000
-                                   if rule and rule.keep_firing_for else 0),
-                labels=dict(rule.labels) if rule else {},
-                annotations=dict(rule.annotations) if rule else {},
-                runbook=rule.runbook if rule else None,
-                details={"kind": result.kind.value, "condition": result.condition,
-                         "window_start": result.window_start, "samples": result.samples,
-                         "seq": result.seq},
-            ))  # fmt: skip
-        return out, (str(results[-1].seq) if results else cursor)
-
-    return feed
-
 
 _NOT_SERVED = frozenset({"db", "blobs", "owner"})  # the routes reach these through services
 
@@ -120,8 +81,8 @@ class Services:
     deployments: DeploymentService
     predictions: PredictionService
     monitoring: MonitoringService
-    alerts: AlertService
     outcomes: OutcomeService
+    alerts: AlertService
     gc: GcService
     owner: Principal
     oidc: OidcClient | None = None
@@ -198,28 +159,31 @@ class Services:
         )
         monitoring = MonitoringService(
             db, MonitorStore(is_sqlite=db.is_sqlite), projects, deployments, predictions,
-            registry, data, auth, audit,
+            registry, data, auth, audit, plan=plan,
         )  # fmt: skip
-        alerts = AlertService(
-            db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
-            notifier, auth, audit, outbound, raci=plan.activity_letters,
-            public_url=settings.public_url,
-        )  # fmt: skip
+        deployments.use_deploy_hook(monitoring)  # a release gets the default monitors
+        gates.use_monitoring_plans(monitoring)  # the "monitoring plan" item reads monitors
+        plan.use_section("monitors", monitoring)  # project.yaml's `monitors:`
         outcomes = OutcomeService(
             db, OutcomeStore(is_sqlite=db.is_sqlite), projects, blobs, blob_index, auth, audit,
             log=predictions, endpoints=deployments, versions=registry, criteria=plan,
         )  # fmt: skip
-        # alerting reads monitoring's results in order, in its tick's transaction
-        alerts.use_feed(monitor_results_feed(monitoring, projects))
+        # performance, estimated-performance and kpi monitors read them
+        monitoring.use_outcomes(outcomes)
+        alerts = AlertService(
+            db, AlertStore(is_sqlite=db.is_sqlite), SilenceStore(), DeliveryStore(), projects,
+            notifier, auth, audit, outbound, raci=plan.activity_letters,
+            feed=monitor_feed(monitoring, projects), public_url=settings.public_url,
+        )  # fmt: skip
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),
             expired=(data.purge_expired, deployments.purge_expired),
             project_rows=(
-                monitoring.purge_project, data.purge_project, evaluations.purge_project,
-                gates.purge_project, decisions.purge_project, notifier.purge_project,
-                plan.purge_project, registers.purge_project, deployments.purge_project,
-                registry.purge_project, predictions.purge_project, alerts.purge_project,
+                alerts.purge_project, monitoring.purge_project, data.purge_project,
+                evaluations.purge_project, gates.purge_project, decisions.purge_project,
+                notifier.purge_project, plan.purge_project, registers.purge_project,
+                deployments.purge_project, registry.purge_project, predictions.purge_project,
                 outcomes.purge_project,
             ),
             orphans=(links.purge_orphans,),
@@ -250,8 +214,8 @@ class Services:
             deployments=deployments,
             predictions=predictions,
             monitoring=monitoring,
-            alerts=alerts,
             outcomes=outcomes,
+            alerts=alerts,
             gc=gc,
             owner=Principal.local_owner(),
             oidc=OidcClient(oidc, outbound=outbound) if (oidc := oidc_settings(settings)) else None,

@@ -27,8 +27,8 @@ import tandem.governance.plan.tables
 import tandem.governance.registers.tables
 import tandem.identity.tables
 import tandem.lineage.tables
-import tandem.outcomes.tables
 import tandem.monitoring.tables
+import tandem.outcomes.tables
 import tandem.predictions.tables
 import tandem.projects.tables
 import tandem.registry.tables
@@ -49,8 +49,8 @@ TABLE_MODULES: tuple[ModuleType, ...] = (
     tandem.governance.registers.tables,
     tandem.identity.tables,
     tandem.lineage.tables,
-    tandem.outcomes.tables,
     tandem.monitoring.tables,
+    tandem.outcomes.tables,
     tandem.predictions.tables,
     tandem.projects.tables,
     tandem.registry.tables,

@@ -261,7 +261,7 @@ class MonitoringWorker:
                 exc_info=not isinstance(exc, TandemError),
             )
             return StepOutcome(ok=False, error=message, ms=_ms_since(started))
-        summary = _jsonable(result)
+        summary = _compact(_jsonable(result))
         failures = _reported_errors(result)
         for failure in failures:
             log.error("worker %s: %s: %s", self.id, name, failure)
@@ -397,6 +397,21 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_jsonable(v) for v in value]
     return str(value)
+
+
+_RESULT_KEYS = ("project", "monitor", "window_start", "window_end", "breached", "value")
+
+
+def _compact(summary: Any) -> Any:
+    """A summary's `results` (monitor results, with their details) cut to what a tick's line
+    needs: which window of which monitor, breached or not, its value (`tandem monitors show`
+    has the rest)."""
+    if isinstance(summary, dict) and isinstance(summary.get("results"), list):
+        summary["results"] = [
+            {key: item.get(key) for key in _RESULT_KEYS} if isinstance(item, dict) else item
+            for item in summary["results"]
+        ]
+    return summary
 
 
 def _reported_errors(result: Any) -> list[str]:

@@ -22,12 +22,12 @@ Rules, all checked here so every face enforces them:
 
 from __future__ import annotations
 
-from tandem.deployments.service.base import Releases, check_endpoint_name
+from tandem.deployments.service.base import DeployHook, Releases, check_endpoint_name
 from tandem.deployments.service.controller import ControllerOps
 from tandem.deployments.service.endpoints import EndpointOps
 from tandem.deployments.service.releases import ReleaseOps
 
-__all__ = ["DeploymentService", "Releases", "check_endpoint_name"]
+__all__ = ["DeployHook", "DeploymentService", "Releases", "check_endpoint_name"]
 
 
 class DeploymentService(EndpointOps, ReleaseOps, ControllerOps):

@@ -66,6 +66,18 @@ class Releases(Protocol):
     ) -> list[str]: ...  # fmt: skip
 
 
+class DeployHook(Protocol):
+    """Told of every deployment, inside its transaction (the monitoring domain creates an
+    endpoint's default monitors): wired by the container with `use_deploy_hook`, so this
+    domain never imports the one that listens. It must not fail the deploy for its own
+    reasons: it writes what it can and leaves the rest."""
+
+    def on_deploy(
+        self, conn: Connection, principal: Principal, project: str, project_pk: int, *,
+        endpoint: str, model: str, version: int,
+    ) -> None: ...  # fmt: skip
+
+
 @dataclass
 class Held:
     """An endpoint's row, held for the transaction (`_hold`), and the notifications its
@@ -168,6 +180,11 @@ class DeploymentCore:
         self.notifier = notifier
         self.auth = auth
         self.audit = audit
+        self.deploy_hooks: list[DeployHook] = []
+
+    def use_deploy_hook(self, hook: DeployHook) -> None:
+        """Tell `hook` of every deployment from now on (the container wires it)."""
+        self.deploy_hooks.append(hook)
 
     # -- lookups ----------------------------------------------------------------------------
 

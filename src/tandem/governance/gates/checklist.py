@@ -34,6 +34,7 @@ from tandem.governance.gates.models import (
     ACTIVITY,
     MONITORING_ACTIVITY,
     ChecklistItem,
+    EndpointPlan,
     Item,
 )
 from tandem.governance.plan.models import CriterionKind, Raci, Verdict
@@ -81,6 +82,9 @@ class ItemContext:
     data: DataService = field(repr=False)
     tracking: TrackingService = field(repr=False)
     decisions: DecisionService = field(repr=False)
+    # the production endpoints serving this model and what their monitors cover (None: the
+    # monitoring domain is not wired in)
+    monitoring: list[EndpointPlan] | None = None
 
     @cached_property
     def accepted_decisions(self) -> list[int]:
@@ -298,13 +302,25 @@ def no_pii(ctx: ItemContext) -> Result:
 
 @item(
     Item.MONITORING_PLAN,
-    "A monitoring plan exists: the RACI names who is accountable for monitoring",
+    "A monitoring plan exists: someone is accountable for monitoring, and the production "
+    "endpoints have drift, performance and SLO monitors with an owner",
 )
 def monitoring_plan(ctx: ItemContext) -> Result:
+    """The RACI's accountable for monitoring, and every production endpoint the model serves
+    watched for drift, performance (realised or estimated) and an SLO, each with an owner. A
+    first release serves no production endpoint yet: its deploy creates those monitors (the
+    monitoring domain's defaults, owned by the accountable)."""
     owner = ctx.raci.accountable(MONITORING_ACTIVITY)
     if owner is None:
         return False, "the RACI names nobody accountable for monitoring", []
-    return True, f"{owner} is accountable for monitoring", []
+    if not ctx.monitoring:
+        return True, f"{owner} is accountable for monitoring", []
+    gaps = [f"{p.endpoint}: no {', no '.join(p.missing)}" for p in ctx.monitoring if p.missing]
+    refs = sorted({m for p in ctx.monitoring for m in p.monitors})
+    if gaps:
+        return False, "monitors missing on production endpoints: " + "; ".join(gaps), refs
+    endpoints = ", ".join(p.endpoint for p in ctx.monitoring)
+    return True, f"{owner} is accountable; {endpoints} watched for drift, performance and SLO", refs
 
 
 @item(Item.ROLLBACK_TARGET, "A rollback target exists")

@@ -71,6 +71,17 @@ MONITORING_ACTIVITY = "monitoring"
 ROLLBACK_ALIAS = "rollback"
 
 
+class EndpointPlan(BaseModel):
+    """What a production endpoint's monitors cover, for the "monitoring plan" item: the
+    monitoring domain answers it (`MonitoringPlans`), the gates judge it."""
+
+    endpoint: str
+    missing: list[str] = Field(
+        description="what is not watched: drift, performance, slo, or an owner"
+    )
+    monitors: list[str] = Field(description="the monitors that count, as monitors/NAME")
+
+
 class Attestation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -48,6 +48,7 @@ from tandem.governance.gates.models import (
     CUSTOM_PREFIX,
     Attestation,
     ChecklistItem,
+    EndpointPlan,
     Gate,
     GateOpen,
     GateStatus,
@@ -74,6 +75,16 @@ NEXT = {
     Stage.READY_FOR_PRODUCTION: {Stage.PRODUCTION},
     Stage.PRODUCTION: set(),
 }
+
+
+class MonitoringPlans(Protocol):
+    """What the production endpoints serving a model have their monitors cover (the monitoring
+    domain's `MonitoringService`, wired by the container with `use_monitoring_plans`), so the
+    gates never import the monitoring domain."""
+
+    def monitoring_plan(
+        self, principal: Principal, project: str, model: str
+    ) -> list[EndpointPlan]: ...
 
 
 class GateService:
@@ -103,12 +114,18 @@ class GateService:
         self.audit = audit
         self.notifier = notifier
         self.rollback_targets: RollbackTargets | None = None
+        self.monitoring_plans: MonitoringPlans | None = None
         self.releases = ReleaseRecords(projects, registry, audit)
 
     def use_rollback_targets(self, targets: RollbackTargets) -> None:
         """Read what serves production from `targets` (the DeploymentService), from now on:
         the container calls it once both services exist."""
         self.rollback_targets = targets
+
+    def use_monitoring_plans(self, plans: MonitoringPlans) -> None:
+        """Judge the "monitoring plan" item on the monitors `plans` reports (the container
+        calls it once the MonitoringService exists)."""
+        self.monitoring_plans = plans
 
     # -- opening and reading ------------------------------------------------------------
 
@@ -727,6 +744,11 @@ class GateService:
             data=self.data,
             tracking=self.tracking,
             decisions=self.decisions,
+            monitoring=(
+                self.monitoring_plans.monitoring_plan(principal, project, version.model)
+                if self.monitoring_plans is not None
+                else None
+            ),
         )
         return evaluate(CHECKLISTS[to], context)
 

@@ -14,7 +14,7 @@ import contextlib
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -49,8 +49,10 @@ from tandem.governance.plan.models import (
 )
 from tandem.governance.plan.scorecard import judge
 from tandem.governance.plan.spec import (
+    ChangeAction,
     CriterionSpec,
     Plan,
+    PlanChange,
     ProjectSpec,
     as_set,
     brief_changes,
@@ -78,6 +80,30 @@ class Evidence:
     runs: list[Run]
 
 
+class PlanSection(Protocol):
+    """A section of project.yaml another domain owns (`monitors:`, the monitoring domain's),
+    registered with `PlanService.use_section` by the container: planned and applied in the
+    same transaction as the rest of the document, so the plan never imports that domain."""
+
+    def check_section(self, principal: Principal, project: str, items: list[dict[str, Any]]) -> Any:
+        """The section's items checked (raise InvalidInput naming the bad one); what
+        `section_changes` and `write_section` take."""
+        ...
+
+    def section_changes(
+        self, conn: Connection, project_pk: int, project: str, checked: Any
+    ) -> list[PlanChange]: ...
+
+    def write_section(
+        self, conn: Connection, principal: Principal, project: str, project_pk: int,
+        checked: Any,
+    ) -> None: ...  # fmt: skip
+
+    def export_section(
+        self, conn: Connection, project_pk: int, project: str
+    ) -> list[dict[str, Any]] | None: ...
+
+
 class PlanService:
     def __init__(
         self,
@@ -100,6 +126,11 @@ class PlanService:
         self.tracking = tracking
         self.auth = auth
         self.audit = audit
+        self.sections: dict[str, PlanSection] = {}
+
+    def use_section(self, name: str, section: PlanSection) -> None:
+        """Let `section` plan and apply project.yaml's `name:` (the container wires it)."""
+        self.sections[name] = section
 
     # -- brief ----------------------------------------------------------------------------
 
@@ -436,7 +467,13 @@ class PlanService:
             criteria = self.store.criteria(conn, project_pk, project)
             raci = self.store.raci(conn, project_pk)
             policies = self.store.policies(conn, project_pk)
+            monitors = (
+                self.sections["monitors"].export_section(conn, project_pk, project)
+                if "monitors" in self.sections
+                else None
+            )
         return ProjectSpec(
+            monitors=monitors,
             project=project,
             gates=policies,
             brief=BriefText.model_validate(brief.model_dump(include=set(BriefText.model_fields))),
@@ -470,6 +507,11 @@ class PlanService:
         for key, item in (spec.criteria or {}).items():
             check_criterion_key(key)
             wanted[key] = self._check_criterion(item.to_set())
+        sections: dict[str, Any] = {}
+        for name, items in spec.sections().items():
+            if name not in self.sections:
+                raise InvalidInput(f"`{name}:` is not read by this server: remove it")
+            sections[name] = self.sections[name].check_section(principal, project, items)
         checked = spec.model_copy(
             update={
                 "brief": brief,
@@ -489,6 +531,8 @@ class PlanService:
                 current_raci,
                 self.store.policies(conn, project_pk),
             )
+            for name, checked in sections.items():
+                changes += self.sections[name].section_changes(conn, project_pk, project, checked)
             if not dry_run and any(c.section in ("raci", "gates") for c in changes):
                 self.auth.require(principal, Action.RACI_WRITE, project)
             if spec.raci is not None:  # checked for a plan too: a plan that would fail says so
@@ -505,6 +549,9 @@ class PlanService:
                         self._delete_criterion(conn, principal, project, project_pk, old.key)
             if spec.raci is not None:
                 self._write_raci(conn, principal, project, project_pk, spec.raci)
+            for name, checked in sections.items():
+                if any(c.section == name for c in changes):
+                    self.sections[name].write_section(conn, principal, project, project_pk, checked)
             if spec.gates is not None and any(c.section == "gates" for c in changes):
                 self.store.set_policies(conn, project_pk, spec.gates)
                 self.audit.record(
@@ -572,3 +619,7 @@ def _check_policy(stage: Stage, policy: GatePolicy) -> None:
         raise InvalidInput(f"gates.{stage.value}.items: each key once")
     for item in policy.items:
         Role.parse(item.attested_by)
+
+
+# what a plug-in section (`PlanSection`) answers with, for the domains that implement one
+__all__ = ["ChangeAction", "Evidence", "PlanChange", "PlanSection", "PlanService"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import enum
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,6 +84,15 @@ class ProjectSpec(BaseModel):
     gates: dict[Stage, GatePolicy] | None = Field(
         None, description="per stage: who signs (A, or A and R) and the project's own items"
     )
+    monitors: list[dict[str, Any]] | None = Field(
+        None,
+        description="the project's monitors (a plug-in section: the monitoring domain reads "
+        "it, through `PlanSection`)",
+    )
+
+    def sections(self) -> dict[str, list[dict[str, Any]]]:
+        """The plug-in sections present in the document, by name."""
+        return {"monitors": self.monitors} if self.monitors is not None else {}
 
 
 class ChangeAction(enum.StrEnum):

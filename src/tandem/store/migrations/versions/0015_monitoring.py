@@ -67,6 +67,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_monitor_results")),
         sa.UniqueConstraint("monitor_pk", "window_start", name="uq_monitor_results_window"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "monitor_claims",
