@@ -548,3 +548,27 @@ def test_a_request_of_several_rows_takes_a_label_per_row(churn: Services) -> Non
     assert (receipt.rows, receipt.matched, receipt.unknown) == (3, 2, 1)  # no third row
     window = windows_by_key(churn)[(1, START)]
     assert (window.samples, window.positives, window.metrics["accuracy"]) == (2, 1, 1.0)
+
+
+def test_a_performance_monitor_reads_the_realised_figure(
+    churn: Services, settings: Settings
+) -> None:
+    from tandem.monitoring.models import MonitorSpec, SignalKind
+
+    register(settings, count=1)
+    logged = predictions(600)
+    y = logged.outcomes()
+    first = logged.at < START + HOUR
+    add(churn, labels_table(logged.where(first).request_id, y[first]))
+    churn.monitoring.create(churn.owner, "churn", MonitorSpec(
+        name="auc", endpoint="prod", version=f"{MODEL}@1", kind=SignalKind.PERFORMANCE,
+        window="1h", params={"metric": "roc_auc", "min_samples": 1},
+        condition="roc_auc < 0.5",
+    ))  # fmt: skip
+    summary = churn.monitoring.check(churn.owner, "churn", "auc", now=START + 2 * HOUR + 120_000)
+    by_start = {r.window_start: r for r in summary.results}
+    ones = first & (logged.version == 1)
+    labelled = by_start[START]
+    assert labelled.value == pytest.approx(roc_auc_score(y[ones], logged.p[ones]))
+    assert labelled.breached is False and labelled.samples == int(ones.sum())
+    assert by_start[START + HOUR].breached is None  # no labels there yet: no data
