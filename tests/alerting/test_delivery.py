@@ -174,9 +174,9 @@ class Pages:
     def __init__(self) -> None:
         self.calls: list[tuple[int, str | None, Alert]] = []
 
-    def on_page(self, conn: Any, project_pk: int, endpoint: str | None, alert: Alert) -> str:
+    def on_page(self, conn: Any, project_pk: int, endpoint: str | None, alert: Alert) -> int:
         self.calls.append((project_pk, endpoint, alert))
-        return "churn/incidents/1"
+        return 1  # the incident's number
 
 
 def test_a_page_is_handed_to_the_incidents_domain_once(world: World) -> None:

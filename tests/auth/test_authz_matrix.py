@@ -310,12 +310,6 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             ("POST", f"/api/v1/projects/{{project}}/endpoints/{{endpoint}}/{change}"): {}
             for change in ("promote", "pause", "resume", "rollback")
         },
-        ("POST", "/api/v1/projects/{project}/monitors"): {
-            "name": "drift",
-            "endpoint": "churn",
-            "kind": "contract",
-        },
-        ("PATCH", "/api/v1/projects/{project}/monitors/{name}"): {"severity": "page"},
         ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): {"comment": "c"},
         ("POST", "/api/v1/projects/{project}/silences"): {
             "matchers": ["endpoint=churn"],
@@ -323,6 +317,12 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
             "comment": "c",
         },
         ("PATCH", "/api/v1/projects/{project}/alert-settings"): {"group_wait": "1m"},
+        ("POST", "/api/v1/projects/{project}/monitors"): {
+            "name": "drift",
+            "endpoint": "churn",
+            "kind": "contract",
+        },
+        ("PATCH", "/api/v1/projects/{project}/monitors/{name}"): {"severity": "page"},
     }
     params: dict[str, Any] = {}
     if route.path.endswith("/lineage"):
@@ -413,15 +413,15 @@ RULED: dict[tuple[str, str], str] = {
     # the world's endpoint has logged nothing
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
+    # the world has raised no alert and made no silence
+    ("GET", "/api/v1/projects/{project}/alerts/{alert_id}"): "404",
+    ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): "404",
+    ("POST", "/api/v1/projects/{project}/silences/{silence_id}/expire"): "404",
     # the world has no monitor (named churn)
     **{
         (method, f"/api/v1/projects/{{project}}/monitors/{{name}}{tail}"): "404"
         for method, tail in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/results"))
     },
-    # the world has raised no alert and made no silence
-    ("GET", "/api/v1/projects/{project}/alerts/{alert_id}"): "404",
-    ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): "404",
-    ("POST", "/api/v1/projects/{project}/silences/{silence_id}/expire"): "404",
 }
 
 

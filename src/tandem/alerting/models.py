@@ -78,7 +78,9 @@ class Alert(BaseModel):
     recipients: list[str] = Field([], description="the members it was routed to (by the RACI)")
     silenced_by: list[str] = Field([], description="ids of the silences muting it now")
     inhibited: bool = False
-    incident: str | None = Field(None, description="the incident a page joined, if any")
+    incident: str | None = Field(
+        None, description="the incident a page opened or joined, e.g. churn/incidents/3"
+    )
 
 
 class AlertAck(BaseModel):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tandem.alerting.tables import (
     alert_cursors,
@@ -64,8 +65,13 @@ class AlertStore:
         if not self.is_sqlite:  # SQLite's write transactions are already serialised
             query = query.with_for_update()
         found = conn.execute(query).scalar()
-        if found is None:
-            conn.execute(insert(alert_cursors).values(name=name, cursor="", updated_at=now))
+        if found is None:  # the first tick ever: two may get here at once, one row wins
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            conn.execute(
+                dialect.insert(alert_cursors)
+                .values(name=name, cursor="", updated_at=now)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
             found = conn.execute(query).scalar()
         return str(found) if found else None
 

@@ -60,7 +60,7 @@ alerts = Table(
     Column("acked_at", BigInteger, nullable=True),
     Column("escalated_at", BigInteger, nullable=True),
     Column("recipients", Text, nullable=False),  # JSON list of member names
-    Column("incident", String(32), nullable=True),
+    Column("incident", String(100), nullable=True),
     UniqueConstraint("id", name="uq_alerts_id"),
     # one row per firing: a fingerprint that fires again after resolving starts a new row
     UniqueConstraint("project_pk", "fingerprint", "starts_at", name="uq_alerts_firing"),

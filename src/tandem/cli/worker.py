@@ -47,7 +47,7 @@ def worker(
 
     SIGTERM or Ctrl-C: the tick under way finishes, then the worker exits 0. Killed outright
     (kill -9), what it had claimed and not finished is taken over by the next worker once the
-    leases expire: nothing is lost, and no window is evaluated twice.
+    leases expire: nothing is lost, and no window gets two results.
     """
     from tandem.core.clock import parse_instant
     from tandem.server.worker import SystemClock, Tick, build_worker, configure_logging

@@ -32,8 +32,8 @@ from tandem.errors import InvalidInput, NotFound, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk import environment
-from tandem.sdk.data import Datasets
 from tandem.sdk.alerts import Alerts
+from tandem.sdk.data import Datasets
 from tandem.sdk.deployments import Deployments
 from tandem.sdk.evaluations import Evaluations
 from tandem.sdk.governance import Governance

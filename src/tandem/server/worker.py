@@ -73,10 +73,11 @@ class SystemClock:
         return clock
 
     def now(self) -> int:
+        wall = now_ms()
         if self._offset_ms is None:  # the first reading is the start
             assert self._start_at is not None
-            self._offset_ms = self._start_at - now_ms()
-        return now_ms() + self._offset_ms
+            self._offset_ms = self._start_at - wall
+        return wall + self._offset_ms
 
     def wait(self, seconds: float, stop: threading.Event) -> bool:
         return stop.wait(max(seconds, 0.0))

@@ -95,7 +95,7 @@ def upgrade() -> None:
         sa.Column("acked_at", sa.BigInteger(), nullable=True),
         sa.Column("escalated_at", sa.BigInteger(), nullable=True),
         sa.Column("recipients", sa.Text(), nullable=False),
-        sa.Column("incident", sa.String(length=32), nullable=True),
+        sa.Column("incident", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
             ["project_pk"], ["projects.pk"], name=op.f("fk_alerts_project_pk_projects")
         ),
