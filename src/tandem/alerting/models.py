@@ -211,8 +211,8 @@ class ResultInput(BaseModel):
     breached: bool | None = Field(description="None: no data in the window")
     value: float | None = None
     window_end: int
-    for_s: int = 0
-    keep_firing_for_s: int = 0
+    for_s: int = Field(0, ge=0, le=30 * 86_400, description="the rule's `for`, seconds")
+    keep_firing_for_s: int = Field(0, ge=0, le=30 * 86_400)
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
     runbook: str | None = None
