@@ -188,7 +188,7 @@ def main() -> int:
                         arrivals[name] = arrived
             if worker.poll() is not None:
                 break
-        samples = []
+        samples: list[dict[str, Any]] = []
         for name in endpoints:
             window_end, due_at = due[name]
             if name in arrivals:
@@ -208,7 +208,7 @@ def main() -> int:
             tail = (home / "worker.log").read_text(errors="replace")[-3000:]
             print(f"not every alert arrived; worker log tail:\n{tail}", file=sys.stderr)
             print(f"receiver got: {receiver.hits[:5]}", file=sys.stderr)
-        measured = [s["after_due_s"] for s in samples if s["after_due_s"] is not None]
+        measured = [float(s["after_due_s"]) for s in samples if s["after_due_s"] is not None]
         if not measured:
             return 1
         emit(

@@ -46,7 +46,10 @@ def main() -> None:
     estimates = [{m: float(r[m].value) for m in ("roc_auc", "accuracy")} for r in results]  # type: ignore[arg-type]
     truths = [realised(score, label) for score, label in chunks]
     inside = {
-        m: sum(r[m].low <= t[m] <= r[m].high for r, t in zip(results, truths, strict=True))
+        m: sum(
+            (r[m].low or 0.0) <= t[m] <= (r[m].high or 1.0)
+            for r, t in zip(results, truths, strict=True)
+        )
         for m in ("roc_auc", "accuracy")
     }
     for i, (e, t) in enumerate(zip(estimates, truths, strict=True)):

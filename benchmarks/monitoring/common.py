@@ -57,7 +57,8 @@ def emit(
 
 
 def truth() -> dict[str, Any]:
-    return json.loads((DATA / "drift" / "truth.json").read_text())
+    data: dict[str, Any] = json.loads((DATA / "drift" / "truth.json").read_text())
+    return data
 
 
 def window_path(hour: int) -> Path:
@@ -74,7 +75,7 @@ def verdict(detected: list[str], shifted: list[str]) -> dict[str, Any]:
     }
 
 
-def summary(seconds: list[float]) -> dict[str, float]:
+def summary(seconds: list[float]) -> dict[str, Any]:
     ordered = sorted(seconds)
     return {
         "median_s": round(statistics.median(ordered), 4),

@@ -14,6 +14,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit
@@ -39,7 +40,7 @@ def main() -> int:
         )  # fmt: skip
         seconds = time.perf_counter() - began
         cases = ET.parse(report).getroot().iter("testcase") if report.exists() else iter(())
-        outcome = {"passed": 0, "failed": 0, "skipped": 0}
+        outcome: dict[str, Any] = {"passed": 0, "failed": 0, "skipped": 0}
         for case in cases:
             if case.find("failure") is not None or case.find("error") is not None:
                 outcome["failed"] += 1

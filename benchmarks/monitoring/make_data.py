@@ -23,6 +23,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -38,7 +39,7 @@ COEF = np.array([1.2, -0.8, 0.5, 0.3])
 INTERCEPT = -0.4
 
 
-def shared_generator():  # the shared workload D generator, loaded from its file
+def shared_generator() -> Any:  # the shared workload D generator, loaded from its file
     spec = importlib.util.spec_from_file_location("d_make", SHARED / "d_drift" / "make_data.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -111,7 +112,7 @@ def make_outcomes(force: bool) -> None:
 
 
 def make_cbpe(force: bool) -> None:
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     out = DATA / "cbpe"
     if (out / "analysis.parquet").exists() and not force:

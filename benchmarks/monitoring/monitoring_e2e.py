@@ -201,7 +201,7 @@ def drift(batch: int) -> None:
 
 def _median(values: Any) -> float:
     ordered = sorted(values)
-    return round(ordered[len(ordered) // 2], 4)
+    return round(float(ordered[len(ordered) // 2]), 4)
 
 
 def record(
@@ -315,7 +315,7 @@ def outcomes(batch: int) -> None:
             return
         path = DATA / "outcomes" / "labels.parquet"
         body = path.read_bytes()
-        now = int(pl.read_parquet(path, columns=["at"])["at"].max()) + 1
+        now = int(pl.read_parquet(path, columns=["at"])["at"].max()) + 1  # type: ignore[arg-type]
         profiler = None
         if PROFILE:
             import cProfile
