@@ -25,21 +25,27 @@ def kinds(world, endpoint: str) -> dict[str, tuple[str | None, str]]:
     }
 
 
-def test_a_release_gives_the_endpoint_its_default_monitors_once(world) -> None:
+def test_a_release_gives_a_production_endpoint_its_default_monitors_once(world) -> None:
     services, owner = world.services, world.services.owner
+    assert kinds(world, "prod") == {}  # (the world's deletes them) a staging endpoint: none
     services.deployments.create_endpoint(owner, PROJECT, EndpointCreate(name="staging"))
     services.deployments.deploy(owner, PROJECT, "staging", DeployRequest(model=MODEL, version="1"))
-    made = kinds(world, "staging")
+    assert kinds(world, "staging") == {}
+    services.registry.set_stage(owner, PROJECT, MODEL, "1", Stage.READY_FOR_PRODUCTION)
+    services.deployments.create_endpoint(owner, PROJECT, EndpointCreate(name="live",
+                                                                      production=True))  # fmt: skip
+    services.deployments.deploy(owner, PROJECT, "live", DeployRequest(model=MODEL, version="1"))
+    made = kinds(world, "live")
     assert set(made) == {"feature-drift", "prediction-drift", "contract",
                          "estimated-performance", "slo"}  # fmt: skip
     assert {source for _, source in made.values()} == {"default"}
-    slo = services.monitoring.get(owner, PROJECT, "staging-error-rate")
+    slo = services.monitoring.get(owner, PROJECT, "live-error-rate")
     assert slo.severity == "page" and slo.params == {"objective": "error-rate", "target": 0.99}
     with services.db.write() as conn:  # a second release adds nothing
         project_pk = services.projects.pk_in(conn, PROJECT)
-        services.monitoring.on_deploy(conn, owner, PROJECT, project_pk, endpoint="staging",
-                                      model=MODEL, version=1)  # fmt: skip
-    assert len(kinds(world, "staging")) == 5
+        services.monitoring.on_deploy(conn, owner, PROJECT, project_pk, endpoint="live",
+                                      production=True, model=MODEL, version=1)  # fmt: skip
+    assert len(kinds(world, "live")) == 5
     actions = services.audit.list(owner, project=PROJECT, action="monitor.create").items
     assert sum(e.details.get("source") == "default" for e in actions) >= 5
 

@@ -782,13 +782,16 @@ class MonitoringService:
 
     def on_deploy(
         self, conn: Connection, principal: Principal, project: str, project_pk: int, *,
-        endpoint: str, model: str, version: int,
+        endpoint: str, production: bool, model: str, version: int,
     ) -> None:  # fmt: skip
         """A version was deployed to `endpoint` (the deployments domain's `DeployHook`, inside
-        its transaction): the endpoint gets the default monitors it lacks, one per kind, owned
-        by the RACI's accountable for monitoring. Created as part of the release the principal
-        was allowed to make; audited as theirs, with source `default`."""
+        its transaction): a production endpoint gets the default monitors it lacks, one per
+        kind, owned by the RACI's accountable for monitoring (a staging endpoint pages nobody:
+        its monitors are made by hand). Created as part of the release the principal was
+        allowed to make; audited as theirs, with source `default`."""
         del model, version
+        if not production:
+            return
         rows = self.store.list(conn, project_pk, endpoint)
         kinds = {r.kind for r in rows}
         owner = None

@@ -74,7 +74,7 @@ class DeployHook(Protocol):
 
     def on_deploy(
         self, conn: Connection, principal: Principal, project: str, project_pk: int, *,
-        endpoint: str, model: str, version: int,
+        endpoint: str, production: bool, model: str, version: int,
     ) -> None: ...  # fmt: skip
 
 

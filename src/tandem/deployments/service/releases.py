@@ -152,7 +152,8 @@ class ReleaseOps(TrafficOps):
             )  # fmt: skip
             for hook in self.deploy_hooks:
                 hook.on_deploy(conn, principal, project, held.project_pk, endpoint=held.row.name,
-                               model=version.model, version=version.version)  # fmt: skip
+                               production=bool(held.row.production), model=version.model,
+                               version=version.version)  # fmt: skip
             return self._endpoint(conn, held)
 
     def _check_no_rollout(self, conn: Connection, held: Held) -> None:
