@@ -232,3 +232,22 @@ def test_a_worker_killed_inside_a_post_sends_that_message_again(
         assert delivery.attempts == (2 if delivery in claimed else 1)
     # every other message went once
     assert all(count == 1 for body, count in receiver.texts().items() if body != held)
+
+
+@pytest.mark.xdist_group("ray")
+def test_a_worker_process_on_ray_evaluates_every_window(
+    hub: Services, worker_env: dict[str, str], tmp_path: Path
+):
+    # a local Ray cluster of its own, started by the worker and stopped when it exits
+    env = {**worker_env, "RAY_ADDRESS": "", "RAY_DISABLE_IMPORT_WARNING": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tandem.cli.main", "worker", "--once", "--at", AT_TEXT,
+         "--executor", "ray", "--name", "w-ray", "--json"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE * 3, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    tick = json.loads(done.stdout)
+    assert tick["ok"] is True
+    assert evaluate_summary(tick)["evaluated"] == TOTAL
+    counts = evaluated(hub)
+    assert set(counts) == expected_windows() and set(counts.values()) == {1}

@@ -1,7 +1,8 @@
 """What the worker's end-to-end tests share: a real workspace with project churn, a registered
 scikit-learn model deployed to endpoint `prod`, a day of the figures a gateway reports for it
 (one window a minute: healthy for 20 hours, then 5 % errors and slow answers for the last 4),
-and SLO monitors over it; and how to read back every result the hub stored."""
+and SLO monitors over it (in place of the default monitors the deploy creates); and how to read
+back every result the hub stored."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def seed(services: Services, client: Client, *, monitors: dict[str, dict] | None
             latency_ms=400.0 if bad else 20.0, length_ms=60_000,
         ))  # fmt: skip
     client.deployments.report("prod", report(endpoint.policy_version, *windows), "churn")
+    # only the monitors these tests count: the defaults the deploy created go
+    for default in services.monitoring.list_monitors(services.owner, "churn"):
+        services.monitoring.delete(services.owner, "churn", default.name)
     for name, params in (monitors if monitors is not None else SLOS).items():
         spec = MonitorSpec.model_validate({
             "name": name, "endpoint": "prod", "kind": SignalKind.SLO, "window": "1h",
