@@ -178,6 +178,7 @@ def test_a_silence_mutes_matching_alerts_until_it_ends(world: World) -> None:
 
     # the silence ends: the next flush notifies the alert still firing
     world.feed.add(at=T0 + 61 * M)
+    world.feed.add(at=T0 + 61 * M, endpoint="staging")
     world.alerts.tick(world.worker, now=T0 + 61 * M)
     assert world.inbox("alice")[0].message.startswith("alert drift on prod")
 
