@@ -1,4 +1,6 @@
-"""The alert engine: Prometheus' alerting-rule states and Alertmanager's dispatch, pure.
+"""The alert engine: Prometheus' alerting-rule states and Alertmanager's dispatch, pure
+(matchers, silences and inhibitions in `matchers.py`, the routing tree in `routing.py`, the
+state in `state.py`; this module re-exports what a caller needs).
 
 No I/O and no clock: `step(state, observations, silences, inhibit_rules, config, now)` takes the
 time in milliseconds since the epoch and returns the next state and the notifications to send.
@@ -26,7 +28,6 @@ notifications. The notifications are taken as delivered: the caller queues them 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -37,14 +38,29 @@ from tandem.alerting.matchers import (
     Silence,
     fingerprint,
     inhibited_by,
-    matches_all,
     silenced_by,
+)
+from tandem.alerting.routing import (
+    ALL_LABELS,
+    HOUR,
+    MINUTE,
+    SECOND,
+    Route,
+    group_key,
+    group_labels,
+    parse_duration,
+    route_alert,
+    route_of_group,
+    routes_for,
 )
 from tandem.alerting.state import Alert, AlertState, EngineState, GroupState, fingerprint_of
 from tandem.errors import InvalidInput
 
 __all__ = [
     "ALL_LABELS",
+    "HOUR",
+    "MINUTE",
+    "SECOND",
     "Alert",
     "AlertRule",
     "AlertState",
@@ -65,35 +81,6 @@ __all__ = [
     "route_alert",
     "step",
 ]
-
-SECOND = 1000
-MINUTE = 60 * SECOND
-HOUR = 60 * MINUTE
-
-_DURATION = re.compile(
-    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
-)
-_UNITS = (365 * 24 * HOUR, 7 * 24 * HOUR, 24 * HOUR, HOUR, MINUTE, SECOND, 1)
-
-
-def parse_duration(text: str) -> int:
-    """Milliseconds in a Prometheus duration: `0`, `30s`, `5m`, `1h30m`, `2d`, `1w`, `500ms`.
-
-    Raises:
-        InvalidInput: not a duration.
-    """
-    found = _DURATION.match(text.strip())
-    if text.strip() == "0":
-        return 0
-    if found is None or not any(found.groups()):
-        raise InvalidInput(
-            f"{text!r} is not a duration (e.g. 0, 30s, 5m, 1h30m, 2d)", duration=text
-        )
-    return sum(int(n) * unit for n, unit in zip(found.groups(), _UNITS, strict=True) if n)
-
-
-ALL_LABELS = "..."
-"""`group_by: ["..."]` groups by every label: one group per alert."""
 
 
 @dataclass(frozen=True)
@@ -116,37 +103,6 @@ class AlertRule:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     partial_observations: bool = False
-
-
-@dataclass(frozen=True)
-class Route:
-    """A node of Alertmanager's routing tree; `None` fields inherit the parent's values.
-
-    The root must set `receiver`. An alert enters the first child whose `matchers` all match,
-    and the following children too when that child has `continue_`; with no matching child it
-    stays at this node. `send_resolved` is the receiver's setting (webhooks and PagerDuty: yes).
-    """
-
-    receiver: str | None = None
-    matchers: tuple[Matcher, ...] = ()
-    group_by: tuple[str, ...] | None = None
-    group_wait_ms: int | None = None
-    group_interval_ms: int | None = None
-    repeat_interval_ms: int | None = None
-    send_resolved: bool | None = None
-    continue_: bool = False
-    routes: tuple[Route, ...] = ()
-
-
-ROOT_DEFAULTS = Route(
-    receiver=None,
-    group_by=(),
-    group_wait_ms=30 * SECOND,
-    group_interval_ms=5 * MINUTE,
-    repeat_interval_ms=4 * HOUR,
-    send_resolved=True,
-)
-"""Alertmanager's defaults: group_wait 30s, group_interval 5m, repeat_interval 4h."""
 
 
 @dataclass(frozen=True)
@@ -250,11 +206,6 @@ def step(
     return new, notifications
 
 
-def route_alert(route: Route, labels: Mapping[str, str]) -> list[Route]:
-    """The routes (with inherited values filled in) an alert with these labels goes to."""
-    return [r for r, _ in _routes(_inherit(ROOT_DEFAULTS, route), labels, "0")]
-
-
 def alert_statuses(
     state: EngineState,
     silences: Sequence[Silence],
@@ -354,61 +305,22 @@ def _retire(state: EngineState, config: EngineConfig, now: int) -> None:
 # -- dispatch ------------------------------------------------------------------------------
 
 
-def _inherit(parent: Route, child: Route) -> Route:
-    return replace(
-        child,
-        receiver=child.receiver if child.receiver is not None else parent.receiver,
-        group_by=child.group_by if child.group_by is not None else parent.group_by,
-        group_wait_ms=_or(child.group_wait_ms, parent.group_wait_ms),
-        group_interval_ms=_or(child.group_interval_ms, parent.group_interval_ms),
-        repeat_interval_ms=_or(child.repeat_interval_ms, parent.repeat_interval_ms),
-        send_resolved=parent.send_resolved if child.send_resolved is None else child.send_resolved,
-    )
-
-
-def _or(value: int | None, default: int | None) -> int | None:
-    return value if value is not None else default
-
-
-def _routes(route: Route, labels: Mapping[str, str], path: str) -> list[tuple[Route, str]]:
-    found: list[tuple[Route, str]] = []
-    for i, child in enumerate(route.routes):
-        if not matches_all(child.matchers, labels):
-            continue
-        found.extend(_routes(_inherit(route, child), labels, f"{path}.{i}"))
-        if not child.continue_:
-            break
-    return found or [(route, path)]
-
-
-def _group_key(path: str, group_labels: Mapping[str, str]) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
-    return f"{path}:{{{inner}}}"
-
-
-def _group_labels(route: Route, labels: Mapping[str, str]) -> dict[str, str]:
-    by = route.group_by or ()
-    if ALL_LABELS in by:
-        return dict(labels)
-    return {name: labels[name] for name in by if name in labels}
-
-
 def _dispatch(state: EngineState, config: EngineConfig, now: int) -> None:
-    root = _inherit(ROOT_DEFAULTS, config.route)
+    root = route_of_group(config.route, "0:{}")
     if root.receiver is None:
         raise InvalidInput("the root route needs a receiver", field="route.receiver")
     for alert in state.alerts.values():
         if alert.state is AlertState.PENDING:
             continue
-        for route, path in _routes(root, alert.labels, "0"):
-            group_labels = _group_labels(route, alert.labels)
-            key = _group_key(path, group_labels)
+        for route, path in routes_for(root, alert.labels, "0"):
+            labels = group_labels(route, alert.labels)
+            key = group_key(path, labels)
             group = state.groups.get(key)
             if group is None:
                 group = GroupState(
                     key,
                     str(route.receiver),
-                    group_labels,
+                    labels,
                     [],
                     created_at=now,
                     next_flush_at=now + int(route.group_wait_ms or 0),
@@ -416,18 +328,6 @@ def _dispatch(state: EngineState, config: EngineConfig, now: int) -> None:
                 state.groups[key] = group
             if alert.fingerprint not in group.alerts:
                 group.alerts.append(alert.fingerprint)
-
-
-def _route_of(config: EngineConfig, key: str) -> Route:
-    path = key.split(":", 1)[0].split(".")[1:]
-    route = _inherit(ROOT_DEFAULTS, config.route)
-    for index in path:
-        children = route.routes
-        position = int(index)
-        if position >= len(children):
-            return route  # the tree changed under a stored group: use the nearest route
-        route = _inherit(route, children[position])
-    return route
 
 
 def _firing_sources(state: EngineState) -> list[tuple[str, dict[str, str]]]:
@@ -449,7 +349,7 @@ def _flush(
         group = state.groups[key]
         if group.next_flush_at > now:
             continue
-        route = _route_of(config, key)
+        route = route_of_group(config.route, key)
         group.receiver = str(route.receiver)  # the caller may have changed who receives it
         group.next_flush_at = now + int(route.group_interval_ms or 0)
         alerts = [
