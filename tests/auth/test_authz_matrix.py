@@ -438,6 +438,12 @@ RULED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project}/alerts/{alert_id}"): "404",
     ("POST", "/api/v1/projects/{project}/alerts/{alert_id}/ack"): "404",
     ("POST", "/api/v1/projects/{project}/silences/{silence_id}/expire"): "404",
+    # the same on the web pages: no alert, no silence, nothing to roll back, no postmortem
+    ("POST", "/projects/{project}/alerts/{alert}/ack"): "404",
+    ("POST", "/projects/{project}/silences/{silence}/expire"): "404",
+    ("POST", "/projects/{project}/incidents/{number}/rollback"): "409",
+    ("POST", "/projects/{project}/incidents/{number}/postmortem"): "404",
+    ("POST", "/projects/{project}/incidents/{number}/postmortem/{step}"): "404",
     # the world has no monitor (named churn)
     **{
         (method, f"/api/v1/projects/{{project}}/monitors/{{name}}{tail}"): "404"
@@ -644,7 +650,12 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "evaluation_id": world.evaluation_id,
         "endpoint": "churn",
         "change": "rollback",
+        "alert": "1",
+        "silence": "1",
+        "step": "1",
     }
+    if route.path.endswith("/postmortem/{step}"):
+        values["step"] = "submit"
     path = re.sub(r"{(\w+)(:path)?}", lambda m: values[m.group(1)], route.path)
     request: dict[str, Any] = {"method": method, "url": path, "follow_redirects": False}
     if route.path.endswith("/compare"):
@@ -670,6 +681,14 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
                 "owner": "data-scientist",
             },
             "/projects/{project}/raci": {"activity": "training", "assignments": "ds=A"},
+            "/projects/{project}/incidents/{number}/notes": {"body": "b"},
+            "/projects/{project}/incidents": {"title": "t", "severity": "sev2"},
+            "/projects/{project}/incidents/{number}/status": {"status": "acknowledged"},
+            "/projects/{project}/silences": {
+                "matchers": "endpoint=churn",
+                "duration": "1h",
+                "comment": "c",
+            },
         }
         request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
     return request
