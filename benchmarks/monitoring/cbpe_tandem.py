@@ -1,4 +1,4 @@
-"""(3) tandem's CBPE (`tandem.outcomes.cbpe`, lane B) on the same 24 hourly chunks of 10k rows as
+"""(3) tandem's CBPE (`tandem.outcomes.cbpe`) on the same 24 hourly chunks of 10k rows as
 NannyML (make_data.py's cbpe part), against the realised ROC AUC and accuracy (labels held back):
 
     PYTHONPATH=src .venv/bin/python benchmarks/monitoring/cbpe_tandem.py
@@ -27,7 +27,7 @@ def main() -> None:
     try:
         from tandem.outcomes import cbpe
     except ImportError as exc:
-        print(f"tandem CBPE pending (lane B, tandem/outcomes/cbpe.py): {exc}", file=sys.stderr)
+        print(f"tandem CBPE unavailable (tandem/outcomes/cbpe.py): {exc}", file=sys.stderr)
         return
     analysis = pl.read_parquet(DATA / "cbpe" / "analysis.parquet").sort("chunk", "at")
     chunks = [

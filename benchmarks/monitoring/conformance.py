@@ -1,4 +1,4 @@
-"""(5) How many of the alert engine's conformance scenarios pass (lane D's
+"""(5) How many of the alert engine's conformance scenarios pass (the engine's
 tests/alerting/test_conformance.py: each scenario cites the Alertmanager/Prometheus sentence it
 checks). Runs pytest on that one file (no xdist) with a JUnit report and counts the outcomes:
 

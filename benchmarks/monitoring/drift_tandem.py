@@ -8,7 +8,7 @@ profiles  the data domain's engine as a monitor uses it: the reference's profile
           the stored reference profile, `profile_frame` of the live window (once), and
           `compare_profiles` (Evidently's default statistics: normed Wasserstein / Jensen-Shannon,
           threshold 0.1). Not timed: reading the window's parquet (every adapter loads first).
-The monitor end to end (lane A's path) is monitoring_e2e.py drift: the windows logged through
+The monitor end to end is monitoring_e2e.py drift: the windows logged through
 the prediction log, a feature-drift monitor against the reference dataset version, each window
 evaluated by `MonitoringService` (read_log, profile, compare, result stored).
 """

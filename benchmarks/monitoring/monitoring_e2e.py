@@ -12,12 +12,12 @@ drift     the 24 windows of 100k x 20 logged (inputs as the gateway logs them: J
           `{"columns": [...], "data": [[...]]}`); the reference added as a dataset version.
           "prediction log + profile": per window `PredictionService.read_log` (the overlapping
           segments read and decoded) + `profile_frame` + `compare_profiles` against the stored
-          reference profile. "monitor end to end": a feature-drift monitor (lane A) against the
+          reference profile. "monitor end to end": a feature-drift monitor against the
           reference dataset version, each window evaluated by `MonitoringService.check` with
           `now` at the window's end (read log, profile, compare, result stored).
 outcomes  1M predictions logged (score = positive-class probability, output `[[1-p, p]]`), then
           `OutcomeService` adds the 1M labels from the Parquet file: joined by request id to the
-          log and the per-version x hourly metrics recomputed (lane B); timed end to end.
+          log and the per-version x hourly metrics recomputed (tandem.outcomes); timed end to end.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def record(
 def monitor_windows(
     client: tandem.Client, services: Services, home: Path, t: dict[str, Any]
 ) -> None:
-    """Lane A's feature-drift monitor over the logged windows, one `check` per window with
+    """The feature-drift monitor over the logged windows, one `check` per window with
     `now` just after the window closed (what the worker does each tick)."""
     monitoring = getattr(services, "monitoring", None)
     if monitoring is None:

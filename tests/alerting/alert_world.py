@@ -24,7 +24,7 @@ RUNBOOK = "https://wiki.example.com/runbooks/drift"
 
 
 class Feed:
-    """Monitor results as lane A's `results_since` hands them over: in order, after a
+    """Monitor results as monitoring's `results_since` hands them over: in order, after a
     cursor (here the position in the list)."""
 
     def __init__(self) -> None:

@@ -169,7 +169,7 @@ def test_the_outbound_policy_is_enforced_at_delivery(world: World, services) -> 
 
 
 class Pages:
-    """The incidents domain's side, as lane F implements it: records the pages it was given."""
+    """The incidents domain's side, as tandem.incidents implements it: records its pages."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, str | None, Alert]] = []

@@ -88,7 +88,7 @@ def add_traffic(services: Services) -> Traffic:
     parquet = io.BytesIO()
     frame.write_parquet(parquet)
     services.outcomes.add_labels(owner, "vision", "prod", parquet.getvalue())
-    drift = next(  # the default one a deployment gives the endpoint, once lane A wires it
+    drift = next(  # the default one a deployment gives the endpoint
         (m.name for m in services.monitoring.list_monitors(owner, "vision", endpoint="prod")
          if m.kind is SignalKind.FEATURE_DRIFT),
         None,

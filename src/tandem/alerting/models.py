@@ -200,7 +200,7 @@ class DeliverySummary(BaseModel):
 
 
 class ResultInput(BaseModel):
-    """What alerting reads of a monitor result (lane A's `MonitorResult` carries these): kept as
+    """What alerting reads of a monitor result (monitoring's `MonitorResult` carries these): kept as
     a shape of its own so that a test, or another source, can feed `tick` directly."""
 
     project: str

@@ -200,7 +200,7 @@ class IncidentStats(BaseModel):
 
 
 class PageAlert(BaseModel):
-    """What a page-severity alert hands to the incidents domain (lane E's Alert carries at
+    """What a page-severity alert hands to the incidents domain (alerting's Alert carries at
     least these fields; `on_page` reads them by name)."""
 
     fingerprint: str

@@ -212,14 +212,9 @@ def monitor_rows(
 def _monitors(
     services: Services, principal: Principal, project: str, endpoint: str
 ) -> tuple[list[Monitor], dict[str, MonitorResult]]:
-    """The endpoint's monitors and each one's newest result: `statuses` in the monitoring
-    service as lane A finished it, `list_monitors` + `latest_results` in its first version."""
-    monitoring: Any = services.monitoring
-    if hasattr(monitoring, "statuses"):
-        found = monitoring.statuses(principal, project, endpoint=endpoint)
-        return [s.monitor for s in found], {s.monitor.name: s.latest for s in found if s.latest}
-    monitors = monitoring.list_monitors(principal, project, endpoint=endpoint)
-    return monitors, monitoring.latest_results(principal, project)
+    """The endpoint's monitors and each one's newest result."""
+    found = services.monitoring.statuses(principal, project, endpoint=endpoint)
+    return [s.monitor for s in found], {s.monitor.name: s.latest for s in found if s.latest}
 
 
 def _context(
