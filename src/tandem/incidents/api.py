@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from tandem.core.auth import Action
+from tandem.core.validation import Number
 from tandem.http.deps import PrincipalDep, offload, service
 from tandem.http.policy import policy
 from tandem.incidents.models import (
@@ -69,14 +70,14 @@ async def incident_stats(
 
 @router.get(INCIDENT, openapi_extra=READ)
 async def get_incident(
-    project: str, number: int, incidents: IncidentsDep, principal: PrincipalDep
+    project: str, number: Number, incidents: IncidentsDep, principal: PrincipalDep
 ) -> Incident:
     return await offload(incidents.get, principal, project, number)
 
 
 @router.patch(INCIDENT, openapi_extra=WRITE)
 async def update_incident(
-    project: str, number: int, body: IncidentPatch, incidents: IncidentsDep,
+    project: str, number: Number, body: IncidentPatch, incidents: IncidentsDep,
     principal: PrincipalDep,
 ) -> Incident:  # fmt: skip
     return await offload(incidents.update, principal, project, number, body)
@@ -84,14 +85,14 @@ async def update_incident(
 
 @router.post(INCIDENT + "/ack", openapi_extra=WRITE)
 async def acknowledge_incident(
-    project: str, number: int, incidents: IncidentsDep, principal: PrincipalDep
+    project: str, number: Number, incidents: IncidentsDep, principal: PrincipalDep
 ) -> Incident:
     return await offload(incidents.acknowledge, principal, project, number)
 
 
 @router.post(INCIDENT + "/status", openapi_extra=WRITE)
 async def set_incident_status(
-    project: str, number: int, body: StatusChange, incidents: IncidentsDep,
+    project: str, number: Number, body: StatusChange, incidents: IncidentsDep,
     principal: PrincipalDep,
 ) -> Incident:  # fmt: skip
     """Forward only: open → acknowledged → mitigated → resolved."""
@@ -100,7 +101,7 @@ async def set_incident_status(
 
 @router.post(INCIDENT + "/notes", openapi_extra=WRITE)
 async def add_incident_note(
-    project: str, number: int, body: NoteCreate, incidents: IncidentsDep,
+    project: str, number: Number, body: NoteCreate, incidents: IncidentsDep,
     principal: PrincipalDep,
 ) -> Incident:  # fmt: skip
     return await offload(incidents.add_note, principal, project, number, body)
@@ -108,7 +109,7 @@ async def add_incident_note(
 
 @router.post(INCIDENT + "/tick", openapi_extra=WRITE)
 async def tick_incident_step(
-    project: str, number: int, body: TickRequest, incidents: IncidentsDep,
+    project: str, number: Number, body: TickRequest, incidents: IncidentsDep,
     principal: PrincipalDep,
 ) -> Incident:  # fmt: skip
     return await offload(incidents.tick, principal, project, number, body)
@@ -116,7 +117,7 @@ async def tick_incident_step(
 
 @router.post(INCIDENT + "/rollback", openapi_extra=policy(Action.DEPLOYMENT_WRITE))
 async def rollback_from_incident(
-    project: str, number: int, body: RollbackRequest, incidents: IncidentsDep,
+    project: str, number: Number, body: RollbackRequest, incidents: IncidentsDep,
     principal: PrincipalDep,
 ) -> Incident:  # fmt: skip
     """Rolls the incident's endpoint back; a production endpoint needs deployment:release."""
@@ -125,7 +126,7 @@ async def rollback_from_incident(
 
 @router.get(INCIDENT + "/timeline", openapi_extra=READ)
 async def incident_timeline(
-    project: str, number: int, incidents: IncidentsDep, principal: PrincipalDep
+    project: str, number: Number, incidents: IncidentsDep, principal: PrincipalDep
 ) -> list[TimelineEntry]:
     return await offload(incidents.timeline, principal, project, number)
 
@@ -185,14 +186,14 @@ async def list_postmortems(
 
 @router.get(POSTMORTEM, openapi_extra=READ)
 async def get_postmortem(
-    project: str, number: int, incidents: IncidentsDep, principal: PrincipalDep
+    project: str, number: Number, incidents: IncidentsDep, principal: PrincipalDep
 ) -> Postmortem:
     return await offload(incidents.get_postmortem, principal, project, number)
 
 
 @router.post(POSTMORTEM, status_code=201, openapi_extra=WRITE)
 async def start_postmortem(
-    project: str, number: int, incidents: IncidentsDep, principal: PrincipalDep
+    project: str, number: Number, incidents: IncidentsDep, principal: PrincipalDep
 ) -> Postmortem:
     """A draft for a resolved incident, with its impact and timeline filled in."""
     return await offload(incidents.start_postmortem, principal, project, number)
@@ -200,7 +201,7 @@ async def start_postmortem(
 
 @router.patch(POSTMORTEM, openapi_extra=WRITE)
 async def edit_postmortem(
-    project: str, number: int, body: PostmortemEdit, incidents: IncidentsDep,
+    project: str, number: Number, body: PostmortemEdit, incidents: IncidentsDep,
     principal: PrincipalDep,
 ) -> Postmortem:  # fmt: skip
     return await offload(incidents.edit_postmortem, principal, project, number, body)
@@ -208,14 +209,14 @@ async def edit_postmortem(
 
 @router.post(POSTMORTEM + "/submit", openapi_extra=WRITE)
 async def submit_postmortem(
-    project: str, number: int, incidents: IncidentsDep, principal: PrincipalDep
+    project: str, number: Number, incidents: IncidentsDep, principal: PrincipalDep
 ) -> Postmortem:
     return await offload(incidents.submit_postmortem, principal, project, number)
 
 
 @router.post(POSTMORTEM + "/publish", openapi_extra=WRITE)
 async def publish_postmortem(
-    project: str, number: int, incidents: IncidentsDep, principal: PrincipalDep
+    project: str, number: Number, incidents: IncidentsDep, principal: PrincipalDep
 ) -> Postmortem:
     """Needs the RACI's Accountable for incident-response and a confirmed review checklist."""
     return await offload(incidents.publish_postmortem, principal, project, number)

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tandem.core.validation import Number
+
 # the registers' kinds of action item: a postmortem's vocabulary too
 from tandem.governance.registers.models import ActionKind as ActionKind
 
@@ -131,7 +133,7 @@ class TickedStep(BaseModel):
 class TickRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    step: int = Field(ge=1, description="1-based step number")
+    step: int = Field(ge=1, le=200, description="1-based step number (a playbook has at most 200)")
     done: bool = True
 
 
@@ -244,7 +246,7 @@ class PostmortemAction(BaseModel):
     kind: ActionKind
     owner: str = Field(description="a member of the project")
     due: dt.date
-    number: int | None = Field(None, description="the registers' action item, once created")
+    number: Number | None = Field(None, description="the registers' action item, once created")
 
 
 class Impact(BaseModel):

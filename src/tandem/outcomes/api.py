@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from tandem.core.auth import Action
-from tandem.core.validation import NonNegativeInt
+from tandem.core.validation import MAX_INT, NonNegativeInt
 from tandem.errors import PayloadTooLarge, UnsupportedMediaType
 from tandem.http.deps import PrincipalDep, model_response, offload, service
 from tandem.http.policy import policy
@@ -89,7 +89,8 @@ async def add_labels(
         Query(alias="slice", description="an input column to report fairness across"),
     ] = None,
     lookback: Annotated[
-        int | None, Query(ge=1, description="ms before a label's time its prediction may be")
+        int | None,
+        Query(ge=1, le=MAX_INT, description="ms before a label's time its prediction may be"),
     ] = None,
 ) -> Response:
     """Join a file of labels to the prediction log by request id and recompute the windows

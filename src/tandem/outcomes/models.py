@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tandem.core.validation import NonNegativeInt
+
 WINDOW_MS = 3_600_000
 """The base window: realised metrics are kept per model version and hour."""
 
@@ -145,7 +147,7 @@ class ChangedWindow(BaseModel):
 class KpiCreate(BaseModel):
     name: str = Field(description="the KPI's name, e.g. retention_rate")
     value: float
-    at: int = Field(description="the time the figure is for, ms since the epoch")
+    at: NonNegativeInt = Field(description="the time the figure is for, ms since the epoch")
     version: str | None = Field(
         None, description="`model@version` the figure is attributed to (it must exist)"
     )

@@ -67,6 +67,7 @@ class PlaybookOps(IncidentCore):
     def set_playbook(self, principal: Principal, project: str, data: PlaybookSet) -> Playbook:
         """Set the project's playbook for `data.kind` (replacing any before it)."""
         self.auth.require(principal, WRITE, project)
+        data = _checked(data.model_dump())  # a copy with a kind from the path is unchecked
         for step in data.steps:
             check_text(step.text, "step", 2_000)
         with self.db.write() as conn:
