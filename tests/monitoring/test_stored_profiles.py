@@ -55,7 +55,7 @@ def test_profiles_are_stored_once_per_batch_and_bucket(world) -> None:
     assert sum(p.rows for p in parts) == 1200
     assert all(p.model == MODEL and p.version == 1 for p in parts)
     first = orjson.loads(parts[0].inputs)
-    assert set(first["columns"]) == set(COLUMNS) and first["rows"] == parts[0].rows
+    assert set(first["state"]) == set(COLUMNS) and first["rows"] == parts[0].rows
     assert parts[0].scores is not None  # the predicted class, a number
 
     # a retried batch stores nothing, profiles included

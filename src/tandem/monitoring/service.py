@@ -587,7 +587,7 @@ class MonitoringService:
         dataset_ref, profile, _, columns = reference
         details = {"reference": dataset_ref, "from": "stored profiles"}
         stored = [orjson.loads(p.inputs) for p in parts]
-        logged = {name for part in stored for name in part.get("columns", {})}
+        logged = {name for part in stored for name in part.get("state", {})}
         wanted = list(params.get("columns") or [c for c in columns if c in logged])
         return _Job(kind, params, stored, profile, wanted, version=version,
                     details=details)  # fmt: skip

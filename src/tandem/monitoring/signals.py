@@ -160,7 +160,7 @@ def feature_drift_profiles(
     rows = sum(int(p.get("rows", 0)) for p in parts)
     if rows < min_samples(params):
         return no_data(rows, f"{rows} rows in the window; at least {min_samples(params)} needed")
-    logged = {name for p in parts for name in p.get("columns", {})}
+    logged = {name for p in parts for name in p.get("state", {})}
     missing = [c for c in columns if c not in logged]
     if missing:
         return no_data(rows, f"the logged inputs have no column {', '.join(missing)}")
