@@ -16,7 +16,10 @@ Rules, all checked here so every face enforces them:
 - Feature drift and the contract compare live inputs with the training data of the version
   that served most of the window (the training run's input dataset version, as the gates find
   it) or an explicit `reference: dataset@vN`, from its stored profile: the reference's rows
-  are never read. Prediction drift compares scores with the monitor's first full window.
+  are never read. The live side of feature drift is the merge of the profiles stored when the
+  window's batches were shipped (per version and 5-minute bucket: `window_profiles`); a window
+  not made of whole buckets, or holding segments shipped before profiles were stored, reads the
+  log. Prediction drift compares scores with the monitor's first full window.
 - Every write is audited: monitors created, changed, deleted, and each window's result.
 """
 
