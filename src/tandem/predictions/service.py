@@ -16,6 +16,7 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from blake3 import blake3
@@ -40,6 +41,8 @@ from tandem.store.db import Database
 from tandem.store.oid import Oid
 
 log = logging.getLogger(__name__)
+_PROFILER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="predlog-profile")
+"""Profiles shipped batches beside the rest of `ship` (threads: nothing to pickle)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
@@ -127,17 +130,19 @@ class PredictionService:
         if stored is not None:
             return _retried(stored, gateway, batch, digest)
         parsed = segments.parse_batch(body)
+        # the profiles (Polars, mostly outside the GIL) beside the Parquet file and the index
+        profiling = _PROFILER.submit(_profile, parsed)
         data = segments.write_segment(parsed)
         oid = Oid(blake3(data).hexdigest())
         keys = segments.request_keys(
             project_pk, endpoint, parsed.table.column("request_id").to_pylist()
         )
-        bucketed = _profile(parsed)
         now = now_ms()
         # the blob's row first, so a concurrent gc cannot take the file before it is referenced
         with self.db.write() as conn:
             self.blob_index.touch(conn, oid, len(data), now)
         self.blobs.put_stream([data])
+        bucketed = profiling.result()
         segment_id = uuid.uuid4().hex
         try:
             with self.db.write() as conn:
