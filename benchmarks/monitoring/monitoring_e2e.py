@@ -14,7 +14,8 @@ drift     the 24 windows of 100k x 20 logged (inputs as the gateway logs them: J
           segments read and decoded) + `profile_frame` + `compare_profiles` against the stored
           reference profile. "monitor end to end": a feature-drift monitor against the
           reference dataset version, each window evaluated by `MonitoringService.check` with
-          `now` at the window's end (read log, profile, compare, result stored).
+          `now` at the window's end (the window's bucket profiles, stored when its batches
+          were shipped, merged and compared; result stored).
 outcomes  1M predictions logged (score = positive-class probability, output `[[1-p, p]]`), then
           `OutcomeService` adds the 1M labels from the Parquet file: joined by request id to the
           log and the per-version x hourly metrics recomputed (tandem.outcomes); timed end to end.
@@ -276,7 +277,8 @@ def monitor_windows(
         verdicts,
         cpu_median_s=_median(cpu),
         notes="MonitoringService.check of a feature-drift monitor (reference dataset@v1's "
-        "stored profile): claim, read_log, profile, compare, result stored",
+        "stored profile): claim, the window's stored bucket profiles merged (read_log for "
+        "windows without them), compare, result stored",
     )
 
 

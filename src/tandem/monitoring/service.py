@@ -16,7 +16,10 @@ Rules, all checked here so every face enforces them:
 - Feature drift and the contract compare live inputs with the training data of the version
   that served most of the window (the training run's input dataset version, as the gates find
   it) or an explicit `reference: dataset@vN`, from its stored profile: the reference's rows
-  are never read. Prediction drift compares scores with the monitor's first full window.
+  are never read. The live side of feature drift is the merge of the profiles stored when the
+  window's batches were shipped (per version and 5-minute bucket: `window_profiles`); a window
+  not made of whole buckets, or holding segments shipped before profiles were stored, reads the
+  log. Prediction drift compares scores with the monitor's first full window.
 - Every write is audited: monitors created, changed, deleted, and each window's result.
 """
 
@@ -118,6 +121,10 @@ def compute(job: _Job) -> signals.FiguresLike | str:
     try:
         if job.figures is not None:
             return job.figures
+        if job.kind is SignalKind.FEATURE_DRIFT and isinstance(job.frames, list):
+            return signals.feature_drift_profiles(
+                job.frames, job.reference, job.columns, job.params
+            )
         if job.kind is SignalKind.FEATURE_DRIFT:
             return signals.feature_drift(job.frames, job.reference, job.columns, job.params)
         if job.kind is SignalKind.PREDICTION_DRIFT:
@@ -512,6 +519,10 @@ class MonitoringService:
             return _Job(kind, params, figures=self._slo(principal, item))
         if kind in (SignalKind.PERFORMANCE, SignalKind.ESTIMATED_PERFORMANCE, SignalKind.KPI):
             return _Job(kind, params, figures=self._outcome(principal, item))
+        if kind is SignalKind.FEATURE_DRIFT:
+            stored = self._from_profiles(principal, item, params)
+            if stored is not None:
+                return stored
         frames = self.predictions.read_log(
             principal, item.project, monitor.endpoint, item.start, item.end,
             with_inputs=kind is not SignalKind.PREDICTION_DRIFT,
@@ -548,6 +559,41 @@ class MonitoringService:
             return _Job(kind, params, inputs, contract_text, version=version, details=details)
         wanted = list(params.get("columns") or [c for c in columns if c in inputs.columns])
         return _Job(kind, params, inputs, profile, wanted, version=version, details=details)
+
+    def _from_profiles(
+        self, principal: Principal, item: _Due, params: dict[str, Any]
+    ) -> _Job | None:
+        """A feature-drift window from the profiles stored when its batches were shipped
+        (merged per window: the log is not read), or None when they cannot answer for it (a
+        window not made of whole 5-minute buckets, a segment shipped before profiles were
+        stored): the caller reads the log."""
+        monitor = item.monitor
+        parts = self.predictions.window_profiles(
+            principal, item.project, monitor.endpoint, item.start, item.end
+        )
+        if parts is None:
+            return None
+        if monitor.version is not None:
+            ref = parse_model_ref(monitor.version, item.project)
+            parts = [p for p in parts if p.model == ref.name and p.version == int(ref.selector)]
+        version = monitor.version or _dominant_parts(parts)
+        rows = sum(p.rows for p in parts)
+        kind = monitor.kind
+        if version is None and not params.get("reference"):
+            nothing = signals.no_data(0, "no prediction logged in the window")
+            return _Job(kind, params, version=None, figures=nothing)
+        reference = self._reference(principal, item.project, params, version)
+        if reference is None:
+            return _Job(kind, params, version=version, figures=signals.no_data(
+                rows, f"{version} has no training data with a stored profile: name one "
+                "with params.reference (dataset@vN)"))  # fmt: skip
+        dataset_ref, profile, _, columns = reference
+        details = {"reference": dataset_ref, "from": "stored profiles"}
+        stored = [orjson.loads(p.inputs) for p in parts]
+        logged = {name for part in stored for name in part.get("state", {})}
+        wanted = list(params.get("columns") or [c for c in columns if c in logged])
+        return _Job(kind, params, stored, profile, wanted, version=version,
+                    details=details)  # fmt: skip
 
     def _reference(
         self, principal: Principal, project: str, params: dict[str, Any], version: str | None
@@ -915,6 +961,18 @@ def _dominant(meta: Any) -> str | None:
     )
     top = counts.row(0, named=True)
     return f"{top['model']}@{top['version']}"
+
+
+def _dominant_parts(parts: Sequence[Any]) -> str | None:
+    """`model@version` that served most of the window's rows, from its bucket profiles (as
+    `_dominant` picks it from the log)."""
+    counts: dict[tuple[int, str], int] = {}
+    for p in parts:
+        counts[(p.version, p.model)] = counts.get((p.version, p.model), 0) + p.rows
+    if not counts:
+        return None
+    (version, model), _ = max(counts.items(), key=lambda kv: (kv[1], kv[0][0]))
+    return f"{model}@{version}"
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -134,7 +134,7 @@ def feature_drift(
     inputs: pl.DataFrame, reference: dict[str, Any], columns: list[str], params: dict[str, Any]
 ) -> Figures:
     """Drift of the window's `columns` against the `reference` profile (its stored JSON)."""
-    from tandem.data.service import Profile, compare_profiles, profile_frame
+    from tandem.data.service import Profile, profile_frame
 
     rows = inputs.height
     if rows < min_samples(params):
@@ -146,8 +146,42 @@ def feature_drift(
     unknown = [c for c in columns if c not in stored.columns]
     if unknown:
         return no_data(rows, f"the reference profile has no column {', '.join(unknown)}")
+    return _compare(stored, profile_frame(inputs.select(columns)), columns, params)
+
+
+def feature_drift_profiles(
+    parts: list[dict[str, Any]], reference: dict[str, Any], columns: list[str],
+    params: dict[str, Any],
+) -> Figures:  # fmt: skip
+    """`feature_drift` of a window from the stored profiles of its buckets (their JSON, merged
+    here), the same figures within the sketches' error, without the window's rows."""
+    from tandem.data.service import Profile, merge_profiles
+
+    rows = sum(int(p.get("rows", 0)) for p in parts)
+    if rows < min_samples(params):
+        return no_data(rows, f"{rows} rows in the window; at least {min_samples(params)} needed")
+    logged = {name for p in parts for name in p.get("state", {})}
+    missing = [c for c in columns if c not in logged]
+    if missing:
+        return no_data(rows, f"the logged inputs have no column {', '.join(missing)}")
+    stored = Profile.from_json(reference)
+    unknown = [c for c in columns if c not in stored.columns]
+    if unknown:
+        return no_data(rows, f"the reference profile has no column {', '.join(unknown)}")
+    wanted = set(columns)
+    current = merge_profiles(
+        Profile.from_json({**p, "state": {k: v for k, v in p["state"].items() if k in wanted}})
+        for p in parts
+    )
+    current = dataclasses.replace(current, columns={c: current.columns[c] for c in columns})
+    return _compare(stored, current, columns, params)
+
+
+def _compare(stored: Any, current: Any, columns: list[str], params: dict[str, Any]) -> Figures:
+    from tandem.data.service import compare_profiles
+
+    rows = current.rows
     ref = dataclasses.replace(stored, columns={c: stored.columns[c] for c in columns})
-    current = profile_frame(inputs.select(columns))
     report = compare_profiles(ref, current, thresholds(params))
     compared = {c.column: c for c in report.columns}
     scores = [c.value for c in report.columns if c.value is not None]

@@ -12,9 +12,11 @@ version answered request R" is one index lookup and one row group read.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from blake3 import blake3
@@ -27,15 +29,20 @@ from tandem.core.clock import now_ms
 from tandem.core.paging import MAX_LIMIT
 from tandem.deployments.service import check_endpoint_name
 from tandem.errors import Conflict, InvalidInput, NotFound
-from tandem.predictions import logframe, segments
+from tandem.predictions import logframe, profiles, segments
 from tandem.predictions.logframe import META_COLUMNS, LogFrames
 from tandem.predictions.models import BatchAck, Prediction, Segment
+from tandem.predictions.profiles import BucketProfile
 from tandem.predictions.store import IndexHit, PredictionStore, StoredBatch
 from tandem.projects.service import ProjectService
 from tandem.store.blob_index import BlobIndex
 from tandem.store.blobs import BlobStore
 from tandem.store.db import Database
 from tandem.store.oid import Oid
+
+log = logging.getLogger(__name__)
+_PROFILER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="predlog-profile")
+"""Profiles shipped batches beside the rest of `ship` (threads: nothing to pickle)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
@@ -123,6 +130,8 @@ class PredictionService:
         if stored is not None:
             return _retried(stored, gateway, batch, digest)
         parsed = segments.parse_batch(body)
+        # the profiles (Polars, mostly outside the GIL) beside the Parquet file and the index
+        profiling = _PROFILER.submit(_profile, parsed)
         data = segments.write_segment(parsed)
         oid = Oid(blake3(data).hexdigest())
         keys = segments.request_keys(
@@ -133,6 +142,7 @@ class PredictionService:
         with self.db.write() as conn:
             self.blob_index.touch(conn, oid, len(data), now)
         self.blobs.put_stream([data])
+        bucketed = profiling.result()
         segment_id = uuid.uuid4().hex
         try:
             with self.db.write() as conn:
@@ -147,6 +157,7 @@ class PredictionService:
                         now=now,
                     )  # fmt: skip
                     self.store.insert_index(conn, segment_pk, keys)
+                    self.store.insert_profiles(conn, segment_pk, project_pk, endpoint, bucketed)
                     self.audit.record(
                         conn, principal, "predictions.ship",
                         f"{project}/endpoints/{endpoint}/segments/{segment_id}",
@@ -267,6 +278,39 @@ class PredictionService:
         ]
         return logframe.frames(tables, since=since, until=until, with_inputs=with_inputs)
 
+    def window_profiles(
+        self,
+        principal: Principal,
+        project: str,
+        endpoint: str,
+        since: int,
+        until: int,
+        *,
+        with_inputs: bool = True,
+    ) -> list[BucketProfile] | None:
+        """The profiles stored when the batches were shipped of the predictions the endpoint
+        logged in [since, until), one per (segment, model, version, 5-minute bucket): the
+        window's profile is their merge. None when they cannot answer for the window: its
+        bounds are not on bucket boundaries, or a segment in it has no stored profile (shipped
+        before profiles were stored): read the log then (`read_log`).
+
+        Raises:
+            InvalidInput: `until` is not after `since`.
+        """
+        self.auth.require(principal, Action.DEPLOYMENT_READ, project)
+        check_endpoint_name(endpoint)
+        if until <= since:
+            raise InvalidInput(f"until ({until}) must be after since ({since})")
+        if not profiles.aligned(since, until):
+            return None
+        with self.db.read() as conn:
+            project_pk = self.projects.access(conn, principal, project, Action.DEPLOYMENT_READ)
+            if self.store.unprofiled(conn, project_pk, endpoint, since, until):
+                return None
+            return self.store.profiles(
+                conn, project_pk, endpoint, since, until, with_inputs=with_inputs
+            )
+
     def open_segment(
         self, principal: Principal, project: str, endpoint: str, segment_id: str
     ) -> tuple[Segment, Iterator[bytes]]:
@@ -291,6 +335,16 @@ class PredictionService:
 
 
 __all__ = ["META_COLUMNS", "KnownEndpoints", "LogFrames", "PredictionService"]
+
+
+def _profile(batch: segments.Batch) -> list[BucketProfile]:
+    """The batch's bucket profiles; none when its inputs do not profile (the segment is then
+    read from the log when a monitor needs it)."""
+    try:
+        return profiles.bucket_profiles(batch.table, batch.first_at, batch.last_at)
+    except Exception:  # a boundary: the batch is stored whatever its profile
+        log.exception("profiling a batch of predictions failed; monitors will read its log")
+        return []
 
 
 def _retried(stored: StoredBatch, gateway: str, batch: str, digest: str) -> BatchAck:

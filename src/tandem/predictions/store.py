@@ -7,14 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, literal, select
 
 from tandem.predictions.models import Segment
-from tandem.predictions.tables import prediction_index, prediction_segments
+from tandem.predictions.profiles import BucketProfile
+from tandem.predictions.tables import prediction_index, prediction_profiles, prediction_segments
 from tandem.store.db import driver_cursor
 
 _segment = prediction_segments.c
 _index = prediction_index.c
+_profile = prediction_profiles.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +184,54 @@ class PredictionStore:
         ).first()
         return _segment_model(row) if row is not None else None
 
+    def insert_profiles(
+        self, conn: Connection, segment_pk: int, project_pk: int, endpoint: str,
+        profiles: Sequence[BucketProfile],
+    ) -> None:  # fmt: skip
+        """A segment's bucket profiles (`tandem.predictions.profiles`)."""
+        if not profiles:
+            return
+        conn.execute(insert(prediction_profiles), [
+            {"segment_pk": segment_pk, "project_pk": project_pk, "endpoint": endpoint,
+             "model": p.model, "version": p.version, "bucket_start": p.bucket_start,
+             "rows": p.rows, "inputs": p.inputs, "scores": p.scores}
+            for p in profiles
+        ])  # fmt: skip
+
+    def unprofiled(
+        self, conn: Connection, project_pk: int, endpoint: str, since: int, until: int
+    ) -> int:
+        """How many segments holding a prediction made in [since, until) have no stored
+        profile (shipped before profiles were stored, or their inputs did not profile)."""
+        has = select(_profile.segment_pk).where(_profile.segment_pk == _segment.pk).exists()
+        return int(conn.execute(
+            select(func.count()).select_from(prediction_segments).where(
+                _segment.project_pk == project_pk, _segment.endpoint == endpoint,
+                _segment.last_at >= since, _segment.first_at < until, ~has,
+            )
+        ).scalar_one())  # fmt: skip
+
+    def profiles(
+        self, conn: Connection, project_pk: int, endpoint: str, since: int, until: int, *,
+        with_inputs: bool,
+    ) -> list[BucketProfile]:  # fmt: skip
+        """The endpoint's bucket profiles with `since <= bucket_start < until`, in order."""
+        columns = [_profile.model, _profile.version, _profile.bucket_start, _profile.rows,
+                   _profile.inputs if with_inputs else literal(""), _profile.scores]  # fmt: skip
+        rows = conn.execute(
+            select(*columns).where(
+                _profile.project_pk == project_pk, _profile.endpoint == endpoint,
+                _profile.bucket_start >= since, _profile.bucket_start < until,
+            ).order_by(_profile.bucket_start, _profile.segment_pk, _profile.model,
+                       _profile.version)
+        ).all()  # fmt: skip
+        return [BucketProfile(r[0], int(r[1]), int(r[2]), int(r[3]), r[4], r[5]) for r in rows]
+
     def purge_project(self, conn: Connection, project_pk: int) -> None:
-        """A purged project's segments and their index rows (gc then sweeps their files)."""
+        """A purged project's segments, their index rows and profiles (gc then sweeps their
+        files)."""
         of_project = select(_segment.pk).where(_segment.project_pk == project_pk)
+        conn.execute(delete(prediction_profiles).where(_profile.project_pk == project_pk))
         conn.execute(delete(prediction_index).where(_index.segment_pk.in_(of_project)))
         conn.execute(delete(prediction_segments).where(_segment.project_pk == project_pk))
 

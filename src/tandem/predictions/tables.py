@@ -73,3 +73,31 @@ prediction_index = Table(
     # SQLite: the primary key is the table (one B-tree, no rowid beside it)
     sqlite_with_rowid=False,
 )
+
+prediction_profiles = Table(
+    "prediction_profiles",
+    metadata,
+    # The mergeable profiles (the data domain's sketches, `Profile.to_json`) of a segment's rows
+    # per (model, version, aligned `profiles.BUCKET_MS` bucket of `at`), written once when the
+    # batch is shipped: monitors merge a window's buckets instead of decoding the log again.
+    # No foreign key, as for the index: purged with their segments.
+    Column("segment_pk", Integer, nullable=False),
+    Column("project_pk", Integer, nullable=False),
+    Column("endpoint", String(64), nullable=False),
+    Column("model", String(250), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("bucket_start", BigInteger, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON profile of the logged input columns
+    Column("scores", Text, nullable=True),  # JSON profile of `score` (status < 400), if any
+    PrimaryKeyConstraint(
+        "segment_pk", "model", "version", "bucket_start", name="pk_prediction_profiles"
+    ),
+)
+# the buckets of an endpoint over a time range (a monitor's window)
+Index(
+    "ix_prediction_profiles_endpoint_bucket",
+    prediction_profiles.c.project_pk,
+    prediction_profiles.c.endpoint,
+    prediction_profiles.c.bucket_start,
+)

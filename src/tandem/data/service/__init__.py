@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from tandem.data.contract import Contract as ParsedContract
     from tandem.data.contract import parse_contract
     from tandem.data.drift import DriftReport, DriftThresholds, Statistic, compare_profiles
-    from tandem.data.profile import Profile, profile_frame
+    from tandem.data.profile import Profile, merge_profiles, profile_frame
     from tandem.data.validate import ValidationResult
     from tandem.data.validate import validate as validate_frame
 
@@ -194,6 +194,7 @@ _ENGINES = {
     "compare_profiles": ("tandem.data.drift", "compare_profiles"),
     "Profile": ("tandem.data.profile", "Profile"),
     "profile_frame": ("tandem.data.profile", "profile_frame"),
+    "merge_profiles": ("tandem.data.profile", "merge_profiles"),
     "ValidationResult": ("tandem.data.validate", "ValidationResult"),
     "validate_frame": ("tandem.data.validate", "validate"),
 }
@@ -220,6 +221,7 @@ __all__ = [
     "Statistic",
     "ValidationResult",
     "compare_profiles",
+    "merge_profiles",
     "parse_contract",
     "profile_frame",
     "validate_frame",
