@@ -259,12 +259,13 @@ def test_concurrent_commands_each_get_their_own_child(caller: Caller) -> None:
 
 
 def test_an_idle_resident_exits_and_the_next_command_starts_another(caller: Caller) -> None:
-    # 3 s idle, not 1: the test must see the resident between coming up and leaving, and a
-    # parallel suite can starve this process for longer than a second
-    assert caller("projects", "list", TANDEM_RESIDENT_IDLE="3").returncode == 0
+    # 10 s idle, not 1: the test must see the resident between coming up and leaving, and a
+    # parallel suite can starve this process for seconds (with 3 s it once missed the window)
+    assert caller("projects", "list", TANDEM_RESIDENT_IDLE="10").returncode == 0
     # it came up ... (a resident imports all of tandem: on a busy 2-core host that took over 20 s)
     assert wait_until(lambda: len(caller.sockets) == 1, timeout=90)
-    assert wait_until(lambda: caller.residents() == [] and caller.sockets == [])  # ... and left
+    # ... and left
+    assert wait_until(lambda: caller.residents() == [] and caller.sockets == [], timeout=60)
     assert caller("projects", "list").returncode == 0
     assert wait_until(lambda: len(caller.sockets) == 1)
     assert len(caller.residents()) == 1
