@@ -193,6 +193,11 @@ def step(
             no receiver.
     """
     new = EngineState.from_json(state.to_json())
+    settled = {
+        fp: (a.active_at, a.resolved_at)
+        for fp, a in state.alerts.items()
+        if a.state is AlertState.RESOLVED
+    }
     evaluations: dict[tuple[int, str], list[Observation]] = {}
     for obs in observations:
         evaluations.setdefault((now if obs.at is None else obs.at, obs.rule), []).append(obs)
@@ -200,7 +205,7 @@ def step(
         _evaluate(new, name, batch, config, at)
     if config.rules_complete:
         _retire(new, config, now)
-    _dispatch(new, config, now)
+    _dispatch(new, config, now, settled)
     notifications = _flush(new, silences, inhibit_rules, config, now)
     _forget(new)
     return new, notifications
@@ -240,11 +245,18 @@ def _evaluate(
     rule = config.rules.get(name)
     if rule is None:
         raise InvalidInput(f"no alerting rule named {name!r}", rule=name)
-    seen: set[str] = set()
+    # One evaluation has one sample per label set (as a query's result has one per series):
+    # when the caller observed a label set twice at `at`, the last observation is the verdict.
+    # Applying both in turn would pass through a state that a replay of the same evaluation
+    # reaches differently (e.g. fire and resolve at once, then on replay start pending anew).
+    latest: dict[str, tuple[dict[str, str], Observation]] = {}
     for obs in observations:
         labels = {**obs.labels, **rule.labels, "alertname": rule.name}
         fp = fingerprint(labels)
-        seen.add(fp)
+        latest.pop(fp, None)
+        latest[fp] = (labels, obs)
+    seen = set(latest)
+    for fp, (labels, obs) in latest.items():
         annotations = {**rule.annotations, **obs.annotations}
         _transition(state, rule, fp, at, obs.active, labels, annotations, obs.value)
     if rule.partial_observations:
@@ -305,12 +317,29 @@ def _retire(state: EngineState, config: EngineConfig, now: int) -> None:
 # -- dispatch ------------------------------------------------------------------------------
 
 
-def _dispatch(state: EngineState, config: EngineConfig, now: int) -> None:
+def _dispatch(
+    state: EngineState,
+    config: EngineConfig,
+    now: int,
+    settled: Mapping[str, tuple[int, int | None]],
+) -> None:
+    """Put every firing alert, and every alert resolved in this step, into its routes' groups.
+
+    An alert that was already resolved before this step (`settled`: fingerprint to its
+    `(active_at, resolved_at)`) is not routed again: it was in every group it belongs to when
+    it resolved, and the groups that have flushed it since let it go. Routing it again would
+    put it back into those groups (or open new ones), so a replayed tick would regroup it.
+    """
     root = route_of_group(config.route, "0:{}")
     if root.receiver is None:
         raise InvalidInput("the root route needs a receiver", field="route.receiver")
     for alert in state.alerts.values():
         if alert.state is AlertState.PENDING:
+            continue
+        if alert.state is AlertState.RESOLVED and settled.get(alert.fingerprint) == (
+            alert.active_at,
+            alert.resolved_at,
+        ):
             continue
         for route, path in routes_for(root, alert.labels, "0"):
             labels = group_labels(route, alert.labels)
