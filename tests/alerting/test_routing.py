@@ -139,6 +139,47 @@ def test_an_unacknowledged_alert_escalates_to_the_accountable_once(world: World,
     assert len(world.inbox("carol")) == 1
 
 
+def test_escalation_counts_from_the_first_notification_not_from_the_breach(world: World) -> None:
+    """Under a controllable clock: an alert held back by `group_wait`, or by a silence, has not
+    asked anyone to acknowledge it yet; `escalate_after` starts when the responders hear of it."""
+    owner = world.services.owner
+    world.alerts.set_settings(
+        owner, "churn", AlertSettingsUpdate(group_wait="5m", group_interval="1m",
+                                            escalate_after="10m"),
+    )  # fmt: skip
+    world.alerts.create_silence(
+        world.people["alice"], "churn",
+        SilenceCreate(matchers=["endpoint=staging"], duration="30m", comment="migrating"),
+        now=T0,
+    )  # fmt: skip
+    world.feed.add(at=T0)  # prod: fires now, notified after group_wait
+    world.feed.add(at=T0, endpoint="staging")  # silenced until T0 + 30 min
+    world.alerts.tick(world.worker, now=T0)
+    alerts = {a.endpoint: a for a in world.alerts.list_alerts(owner, "churn", now=T0)}
+    assert (alerts["prod"].fired_at, alerts["prod"].notified_at) == (T0, None)
+
+    world.alerts.tick(world.worker, now=T0 + 5 * M)  # group_wait is over: alice hears of prod
+    prod = world.alerts.get_alert(owner, "churn", alerts["prod"].id)
+    assert prod.notified_at == T0 + 5 * M
+    # ten minutes after the breach, five after alice heard of it: not yet
+    assert world.alerts.tick(world.worker, now=T0 + 10 * M).escalated == 0
+    assert world.alerts.tick(world.worker, now=T0 + 15 * M - S).escalated == 0
+    assert world.inbox("carol") == []
+    assert world.alerts.tick(world.worker, now=T0 + 15 * M).escalated == 1
+    [note] = world.inbox("carol")
+    assert note.kind == "alert-escalation" and "drift" in note.message
+    assert world.alerts.get_alert(owner, "churn", prod.id).escalated_at == T0 + 15 * M
+
+    # staging fired at T0 but was silenced: notified when the silence ends, escalated 10 min on
+    world.feed.add(at=T0 + 31 * M, endpoint="staging")
+    world.alerts.tick(world.worker, now=T0 + 31 * M)
+    staging = world.alerts.get_alert(owner, "churn", alerts["staging"].id)
+    assert (staging.fired_at, staging.notified_at, staging.escalated_at) == (T0, T0 + 31 * M, None)
+    assert world.alerts.tick(world.worker, now=T0 + 41 * M - S).escalated == 0
+    assert world.alerts.tick(world.worker, now=T0 + 41 * M).escalated == 1
+    assert len(world.inbox("carol")) == 2
+
+
 def test_ack_rules(world: World) -> None:
     owner = world.services.owner
     quick(world)

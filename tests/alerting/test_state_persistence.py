@@ -8,13 +8,15 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import Connection, select
+from alert_world import Receiver
+from sqlalchemy import Connection, delete, insert, select
 
-from tandem.alerting.engine import AlertState, EngineState
+from tandem.alerting.engine import AlertState, EngineState, fingerprint
 from tandem.alerting.models import AlertSettingsUpdate, AlertSeverity, ResultInput
-from tandem.alerting.tables import alert_engine_state
+from tandem.alerting.tables import alert_engine_state, alerts
 from tandem.core.auth import Principal, Role
 from tandem.core.config import Settings
+from tandem.governance.notifications.models import WebhookSet
 from tandem.governance.plan.models import RaciLetter, RaciSet
 from tandem.identity.models import MemberSet, UserCreate
 from tandem.projects.models import ProjectCreate
@@ -26,17 +28,28 @@ M = 60 * S
 WORKER = Principal.system("worker")
 
 
+class Killed(BaseException):
+    """The worker process going away (as SystemExit or KeyboardInterrupt do)."""
+
+
 class ListFeed:
     """Monitor results in order after a cursor (the position in the list)."""
 
     def __init__(self) -> None:
         self.results: list[ResultInput] = []
 
-    def add(self, project: str, at: int, breached: bool, severity: str = "ticket") -> None:
+    def add(
+        self,
+        project: str,
+        at: int,
+        breached: bool,
+        severity: str = "ticket",
+        monitor: str = "drift",
+    ) -> None:
         self.results.append(
             ResultInput(
                 project=project,
-                monitor="drift",
+                monitor=monitor,
                 endpoint="prod",
                 severity=AlertSeverity(severity),
                 breached=breached,
@@ -152,17 +165,18 @@ def test_a_failed_tick_leaves_state_and_cursor_as_they_were(
     built: Services, feed: ListFeed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker dying at the last moment of a tick (after the engine stepped and deliveries were
-    queued, while saving the state) rolls it all back: the next tick sends exactly once."""
+    queued, while saving the state) rolls it all back: the next tick sends exactly once. (Dying
+    is not a project's failure: the per-project savepoint lets it through.)"""
     built.alerts.set_settings(built.owner, "churn", AlertSettingsUpdate(group_wait="0s"))
     feed.add("churn", T0, True)
     before = stored(built, "churn")
 
     def crash(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("killed while saving the engine state")
+        raise Killed("killed while saving the engine state")
 
     with monkeypatch.context() as patch:
         patch.setattr(built.alerts.store, "set_engine_state", crash)
-        with pytest.raises(RuntimeError, match="killed"):
+        with pytest.raises(Killed, match="killed"):
             built.alerts.tick(WORKER, now=T0)
     assert stored(built, "churn") == before
     assert triggers(built, "churn") == []
@@ -212,3 +226,60 @@ def test_a_recovery_notified_at_the_next_group_interval_is_sent(
     assert triggers(built, "churn") == [("trigger", "alice")]
     built.alerts.tick(WORKER, now=T0 + 5 * M)  # the group's next flush
     assert triggers(built, "churn") == [("resolve", "alice"), ("trigger", "alice")]
+
+
+def test_one_projects_failing_step_rolls_back_alone_and_its_results_wait_for_it(
+    built: Services, feed: ListFeed, receiver: Receiver
+) -> None:
+    """fraud's step fails for real: the database refuses one of its alert rows (a row of an
+    earlier firing with the same fingerprint and start, as a hand-restored backup could leave).
+    Its savepoint rolls back its own writes only; churn's alert is raised and delivered in the
+    same tick; fraud's results are read again until its step succeeds, and nothing is sent
+    twice."""
+    owner = built.owner
+    for name in ("churn", "fraud"):
+        built.alerts.set_settings(owner, name, AlertSettingsUpdate(group_wait="0s"))
+    built.notifier.set_webhook(owner, "churn", WebhookSet(url=receiver.url))
+    labels = {"alertname": "errors", "endpoint": "prod", "severity": "ticket"}
+    with built.db.write() as conn:
+        fraud_pk = built.projects.find_pk_in(conn, "fraud")
+        conn.execute(
+            insert(alerts).values(
+                id="al_restored", project_pk=fraud_pk, fingerprint=fingerprint(labels),
+                name="errors", endpoint="prod", severity="ticket", state="resolved",
+                labels=json.dumps(labels), annotations="{}", starts_at=T0, fired_at=T0,
+                ends_at=T0 + S, updated_at=T0 + S, recipients="[]",
+            )
+        )  # fmt: skip
+    feed.add("fraud", T0, True)  # drift: its row is written before the one refused
+    feed.add("fraud", T0, True, monitor="errors")
+    feed.add("churn", T0, True)
+    summary = built.alerts.tick(WORKER, now=T0)
+
+    assert summary.failed == ["fraud"]
+    assert (summary.results, summary.new_firing, summary.queued) == (3, 1, 1)
+    assert [(a.name, a.state.value) for a in built.alerts.list_alerts(owner, "churn")] == [
+        ("drift", "firing")
+    ]
+    assert triggers(built, "churn") == [("trigger", "alice")]
+    assert built.alerts.deliver_due(WORKER, now=T0).sent == 1
+    [post] = receiver.bodies()
+    assert post["text"].startswith("[FIRING:1] churn: alertname=drift")
+    # nothing of fraud's step stayed: no drift row, no state, no delivery
+    assert [a.id for a in built.alerts.list_alerts(owner, "fraud")] == ["al_restored"]
+    assert stored(built, "fraud") is None
+    assert triggers(built, "fraud") == []
+
+    # still failing at the next tick: churn goes on as usual
+    assert built.alerts.tick(WORKER, now=T0 + M).failed == ["fraud"]
+    # the conflicting row is removed: fraud's results of T0 are read again, and its alerts fire
+    with built.db.write() as conn:
+        conn.execute(delete(alerts).where(alerts.c.id == "al_restored"))
+    summary = built.alerts.tick(WORKER, now=T0 + 2 * M)
+    assert (summary.failed, summary.results, summary.new_firing) == ([], 0, 2)
+    fired = sorted((a.name, a.starts_at) for a in built.alerts.list_alerts(owner, "fraud"))
+    assert fired == [("drift", T0), ("errors", T0)]
+    assert triggers(built, "fraud") == [("trigger", "alice")] * 2  # a group per alertname
+    built.alerts.tick(WORKER, now=T0 + 3 * M)  # the hold is released: nothing read twice
+    assert triggers(built, "fraud") == [("trigger", "alice")] * 2
+    assert triggers(built, "churn") == [("trigger", "alice")]

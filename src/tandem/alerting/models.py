@@ -74,6 +74,9 @@ class Alert(BaseModel):
     updated_at: int
     acked_by: str | None = None
     acked_at: int | None = None
+    notified_at: int | None = Field(
+        None, description="when it was first notified to its responders (escalation counts from it)"
+    )
     escalated_at: int | None = None
     recipients: list[str] = Field([], description="the members it was routed to (by the RACI)")
     silenced_by: list[str] = Field([], description="ids of the silences muting it now")
@@ -189,6 +192,11 @@ class TickSummary(BaseModel):
     queued: int = Field(0, description="deliveries queued")
     escalated: int = 0
     pages: int = Field(0, description="page alerts handed to the incidents domain")
+    failed: list[str] = Field(
+        default_factory=list,
+        description="projects whose step failed: rolled back alone, their results read again "
+        "at the next tick",
+    )
 
 
 class DeliverySummary(BaseModel):

@@ -82,6 +82,27 @@ class AlertStore:
             .values(cursor=cursor, updated_at=now)
         )
 
+    def held_cursors(self, conn: Connection, prefix: str) -> dict[str, str]:
+        """The cursors named `prefix` + something, by that something."""
+        rows = conn.execute(
+            select(alert_cursors.c.name, alert_cursors.c.cursor).where(
+                alert_cursors.c.name.startswith(prefix, autoescape=True)
+            )
+        )
+        return {str(r.name)[len(prefix) :]: str(r.cursor) for r in rows}
+
+    def hold_cursor(self, conn: Connection, name: str, cursor: str, now: int) -> None:
+        """Keep `cursor` under `name` (a cursor already held there stays as it was)."""
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            dialect.insert(alert_cursors)
+            .values(name=name, cursor=cursor, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+
+    def release_cursor(self, conn: Connection, name: str) -> None:
+        conn.execute(delete(alert_cursors).where(alert_cursors.c.name == name))
+
     # -- alerts -------------------------------------------------------------------------------
 
     def open_alerts(self, conn: Connection, project_pk: int) -> list[Any]:

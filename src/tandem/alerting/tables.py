@@ -58,6 +58,7 @@ alerts = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("acked_by", String(250), nullable=True),
     Column("acked_at", BigInteger, nullable=True),
+    Column("notified_at", BigInteger, nullable=True),  # first notified: escalation counts from it
     Column("escalated_at", BigInteger, nullable=True),
     Column("recipients", Text, nullable=False),  # JSON list of member names
     Column("incident", String(100), nullable=True),

@@ -305,6 +305,7 @@ class AlertCore:
                     updated_at=r.updated_at,
                     acked_by=r.acked_by,
                     acked_at=r.acked_at,
+                    notified_at=r.notified_at,
                     escalated_at=r.escalated_at,
                     recipients=json.loads(r.recipients),
                     silenced_by=sorted(s.id for s in silences if s.mutes(labels, now))

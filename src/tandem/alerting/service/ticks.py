@@ -57,6 +57,7 @@ from tandem.monitoring.service import MonitoringService
 from tandem.projects.service import ProjectService
 
 log = logging.getLogger(__name__)
+HELD = f"{FEED}@project:"  # the cursor of a project whose step failed, kept until it succeeds
 
 
 class TickOps(AlertCore):
@@ -64,7 +65,9 @@ class TickOps(AlertCore):
 
     def tick(self, principal: Principal, now: int | None = None) -> TickSummary:
         """Read the new monitor results, step every project's engine, persist the alerts, and
-        queue their notifications; one transaction. Needs `monitor:write` in every project
+        queue their notifications; one transaction, with a savepoint per project: a project
+        whose step fails is rolled back alone (named in `failed`), and its results are read
+        again at the next tick until its step succeeds. Needs `monitor:write` in every project
         (the worker's system principal, or the workspace's owner).
 
         Args:
@@ -86,14 +89,40 @@ class TickOps(AlertCore):
                     continue  # a project deleted since: its results go with it
                 by_project.setdefault(pk, []).append(result)
                 names[pk] = result.project
-            pks = set(by_project) | set(self.store.projects_with_state(conn))
+            held = {
+                int(pk): since
+                for pk, since in self.store.held_cursors(conn, HELD).items()
+                if pk.isdigit()
+            }
+            pks = set(by_project) | set(self.store.projects_with_state(conn)) | set(held)
             missing = {pk for pk in pks if pk not in names}
             names.update(self.projects.names(conn, missing))
+            for pk, since in held.items():
+                if pk in names and self.feed is not None:
+                    # its last step failed: its results again from where that step began
+                    again, _ = self.feed(conn, since or None)
+                    by_project[pk] = [r for r in again if r.project == names[pk]]
             for pk in sorted(pks):
-                if pk in names:
-                    self._step_project(
-                        conn, principal, pk, names[pk], by_project.get(pk, []), now, summary
-                    )
+                if pk not in names:
+                    continue
+                part = TickSummary()
+                try:
+                    # A savepoint per project: one project's failure (a bad rule, a row the
+                    # database refuses) rolls back its own step only, and the others' alerts
+                    # are still raised and queued in this tick.
+                    with conn.begin_nested():
+                        self._step_project(
+                            conn, principal, pk, names[pk], by_project.get(pk, []), now, part
+                        )
+                except Exception:  # a boundary: any failure of one project's step
+                    log.exception("the alert step of project %s failed", names[pk])
+                    summary.failed.append(names[pk])
+                    if pk not in held:  # its results are read again from here next time
+                        self.store.hold_cursor(conn, f"{HELD}{pk}", cursor or "", now)
+                    continue
+                if pk in held:
+                    self.store.release_cursor(conn, f"{HELD}{pk}")
+                _add(summary, part)
             if after is not None and after != cursor:
                 self.store.set_cursor(conn, FEED, after, now)
         return summary
@@ -262,6 +291,9 @@ class TickOps(AlertCore):
         if not firing and not resolved:
             return
         members = self._route_members(conn, pk, note.receiver)
+        for r in firing:  # the responders hear of it now: escalation counts from here
+            if r.notified_at is None:
+                self.store.update_alert(conn, r.pk, {"notified_at": now})
         facts_firing = [self._facts(project, r) for r in firing]
         facts_resolved = [self._facts(project, r) for r in resolved]
         first_row = (firing or resolved)[0]
@@ -311,16 +343,18 @@ class TickOps(AlertCore):
         now: int,
         summary: TickSummary,
     ) -> None:
-        """A firing page or ticket nobody acknowledged within `escalate_after` goes to the
-        Accountable (once)."""
+        """A firing page or ticket nobody acknowledged within `escalate_after` of its first
+        notification to the responders goes to the Accountable (once). The time counts from
+        that notification, not from the breach: an alert held back by `group_wait` or a silence
+        has not asked anyone to acknowledge it yet."""
         due = now - settings.escalate_after_s * 1000
         for row in self.store.open_alerts(conn, pk):
             if (
                 row.state != AlertState.FIRING.value
                 or row.acked_by is not None
                 or row.escalated_at is not None
-                or row.fired_at is None
-                or row.fired_at > due
+                or row.notified_at is None
+                or row.notified_at > due
                 or row.severity == AlertSeverity.INFO.value
             ):
                 continue
@@ -330,7 +364,7 @@ class TickOps(AlertCore):
             activity = INCIDENT_RESPONSE if row.severity == AlertSeverity.PAGE.value else MONITORING
             accountable = self._accountable(conn, pk, activity)
             facts = self._facts(project, row)
-            minutes = max(1, (now - int(row.fired_at)) // 60_000)
+            minutes = max(1, (now - int(row.fired_at or row.notified_at)) // 60_000)
             link = page_link("", project, row.endpoint)
             message = (
                 f"alert {row.name} has fired for {minutes} min unacknowledged: escalated to you"
@@ -385,6 +419,11 @@ class TickOps(AlertCore):
                 incident = f"{project}/incidents/{incident}"
             if incident:
                 self.store.update_alert(conn, row.pk, {"incident": str(incident)[:100]})
+
+
+def _add(summary: TickSummary, part: TickSummary) -> None:
+    for name in ("firing", "new_firing", "resolved", "queued", "escalated", "pages"):
+        setattr(summary, name, getattr(summary, name) + getattr(part, name))
 
 
 @dataclass(frozen=True)
