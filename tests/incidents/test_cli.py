@@ -119,4 +119,13 @@ def test_incident_and_postmortem_from_the_command_line(
     assert final["status"] == "published" and final["published_by"]
     listed = tandem("incidents", "list", "-p", "churn")
     assert "1 incidents, 0 open" in listed.stdout
+    # the endpoint, its deployments and the versions are in lineage, down to the postmortem
+    traced = tandem("lineage", "endpoints/prod", "--downstream", "-p", "churn")
+    assert traced.code == 0, traced.stderr
+    assert "endpoint prod [non-production]  churn/endpoints/prod" in traced.stdout
+    assert "incident #1 p99 doubled [resolved]  churn/incidents/1" in traced.stdout
+    assert "churn/postmortems/1" in traced.stdout
+    graph = tandem("lineage", "incidents/1", "--upstream", "-p", "churn", "--json").json()
+    kinds = {n["kind"] for n in graph["nodes"]}
+    assert {"endpoint", "deployment", "model-version", "incident"} <= kinds
     sdk.close()

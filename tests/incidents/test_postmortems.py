@@ -60,22 +60,52 @@ def test_postmortem_lifecycle(serving: Team, members: dict[str, Client]) -> None
     )
     kinds = [(e.source.value, e.kind) for e in draft.timeline]
     assert ("deployment", "rolled-back") in kinds and ("incident", "resolved") in kinds
+    with serving.services.db.read() as conn:
+        churn = serving.services.projects.find_pk_in(conn, "churn")
+        assert churn is not None
+        made = {
+            label: d
+            for d, label in serving.services.deployments.deployments_in(
+                conn, churn, "staging"
+            ).items()
+        }
     assert draft.links == [
-        "endpoints/staging", f"models/{MODEL}@1", f"models/{MODEL}@2", "datasets/sample@v1",
+        "endpoints/staging", f"deployments/{made[f'{MODEL}@1']}",
+        f"deployments/{made[f'{MODEL}@2']}", f"models/{MODEL}@1", f"models/{MODEL}@2",
+        "datasets/sample@v1",
     ]  # fmt: skip
-    # and in lineage: the versions and their data -> the incident -> its postmortem
+    # and in lineage: the endpoint, its deployments, the versions and their data -> the
+    # incident -> its postmortem
     graph = serving.services.lineage.graph(serving["viewer"], "churn", "incidents/1")
     nodes = {n.id: (n.kind.value, n.ref) for n in graph.nodes}
     edges = {(nodes[e.src][1], e.relation, nodes[e.dst][1]) for e in graph.edges}
+    v2 = made[f"{MODEL}@2"]
     assert {
+        ("churn/endpoints/staging", "involved-in", "churn/incidents/1"),
+        (f"churn/deployments/{v2}", "involved-in", "churn/incidents/1"),
         (f"churn/models/{MODEL}@2", "involved-in", "churn/incidents/1"),
         ("churn/datasets/sample@v1", "involved-in", "churn/incidents/1"),
         ("churn/incidents/1", "reviewed-in", "churn/postmortems/1"),
+        # recorded by the deployments domain when each version was deployed
+        (f"churn/models/{MODEL}@2", "deployed-as", f"churn/deployments/{v2}"),
+        (f"churn/deployments/{v2}", "serves", "churn/endpoints/staging"),
     } <= edges
+    labels = {n.ref: (n.kind.value, n.label, n.status) for n in graph.nodes}
+    assert labels["churn/endpoints/staging"] == ("endpoint", "staging", "non-production")
+    assert labels[f"churn/deployments/{v2}"] == ("deployment", f"{MODEL}@2 on staging", "retired")
+    # from the endpoint down to the postmortem, as `tandem lineage churn/endpoints/staging`
+    from_endpoint = serving.services.lineage.graph(
+        serving["viewer"], "churn", "endpoints/staging", Direction.DOWNSTREAM
+    )
+    assert "churn/postmortems/1" in {n.ref for n in from_endpoint.nodes}
+    with pytest.raises(NotFound, match="endpoint nope does not exist"):
+        serving.services.lineage.graph(serving["viewer"], "churn", "endpoints/nope")
     downstream = serving.services.lineage.graph(
         serving["viewer"], "churn", "datasets/sample@v1", Direction.DOWNSTREAM
     )
-    assert "churn/postmortems/1" in {n.ref for n in downstream.nodes}
+    assert {"churn/postmortems/1", f"churn/deployments/{v2}", "churn/endpoints/staging"} <= {
+        n.ref for n in downstream.nodes
+    }  # what a wrong dataset reaches: up to the endpoint
     with pytest.raises(Conflict, match="has a postmortem already"):
         ds.incidents.start_postmortem(incident.number)
     with pytest.raises(PermissionDenied):
@@ -167,3 +197,76 @@ def test_a_mention_in_the_trigger_is_flagged(serving: Team, members: dict[str, C
     flagged = ds.incidents.edit_postmortem(number, trigger="@someone pushed on Friday")
     assert [(f.section, f.name) for f in flagged.flags] == [("trigger", "someone")]
     assert flagged.impact.source == "none"  # no endpoint: no figures
+
+
+def logged(start: int, count: int, *, every: int, errors: set[int]) -> bytes:
+    """`count` requests as a gateway ships them, one each `every` ms from `start`; request i
+    is customer c-(i % 10)'s and answered 500 when i is in `errors`."""
+    import io
+    import json
+
+    import pyarrow as pa
+
+    numbers = range(count)
+    table = pa.table(
+        {
+            "request_id": [f"r-{start}-{i}" for i in numbers],
+            "at": pa.array([start + i * every for i in numbers], pa.int64()),
+            "deployment": [f"{MODEL}@2"] * count,
+            "model": [MODEL] * count,
+            "version": pa.array([2] * count, pa.int64()),
+            "status": pa.array([500 if i in errors else 200 for i in numbers], pa.int32()),
+            "latency_ms": [1.5] * count,
+            "inputs": [
+                json.dumps({"columns": ["x", "customer_id"], "data": [[0.1 * i, f"c-{i % 10}"]]})
+                for i in numbers
+            ],
+            "output": [None if i in errors else json.dumps([i % 2]) for i in numbers],
+        }
+    )
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def test_the_impact_is_prefilled_from_the_prediction_log_and_the_kpis(serving: Team) -> None:
+    """Under a controllable clock: the incident lasts 20 minutes on `staging`, whose sticky key
+    is the request field customer_id; the log holds 30 requests in that window (4 answered 500,
+    10 customers) and others before and after it; retention was pushed before and during."""
+    from incident_world import MINUTE, T0
+
+    from tandem.deployments.models import EndpointUpdate
+    from tandem.incidents.models import IncidentCreate, StatusChange
+    from tandem.outcomes.models import KpiCreate
+
+    services, owner = serving.services, serving.services.owner
+    services.deployments.update_endpoint(
+        owner, "churn", "staging", EndpointUpdate(sticky_key="field:customer_id")
+    )
+    for n, body in enumerate([
+        logged(T0 - 5 * MINUTE, 12, every=1000, errors={0, 1}),  # before: not counted
+        logged(T0 + MINUTE, 30, every=30_000, errors={3, 9, 17, 28}),
+        logged(T0 + 25 * MINUTE, 7, every=1000, errors=set()),  # after: not counted
+    ]):  # fmt: skip
+        services.predictions.ship(owner, "churn", "staging", gateway="gw", batch=f"b{n}", body=body)
+    for at, value in ((T0 - 10 * MINUTE, 0.91), (T0 + 5 * MINUTE, 0.80), (T0 + 15 * MINUTE, 0.84)):
+        services.outcomes.push_kpi(
+            owner, "churn", "staging", KpiCreate(name="retention_rate", value=value, at=at)
+        )
+    ds = serving["ds"]
+    number = services.incidents.open(
+        ds, "churn", IncidentCreate(title="Scores drifted", endpoint="staging"), now=T0
+    ).number
+    services.incidents.set_status(
+        ds, "churn", number, StatusChange(status="resolved"), now=T0 + 20 * MINUTE
+    )
+    impact = services.incidents.start_postmortem(ds, "churn", number).impact
+    assert (impact.window_start, impact.window_end) == (T0, T0 + 20 * MINUTE)
+    assert (impact.source, impact.requests, impact.errors) == ("prediction-log", 30, 4)
+    assert (impact.users, impact.user_key, impact.logged_share) == (10, "customer_id", 1.0)
+    assert impact.kpis == {"retention_rate": pytest.approx(0.82)}
+    assert impact.kpis_before == {"retention_rate": pytest.approx(0.91)}
+
+    # kept with the draft: a reader sees the same figures
+    assert services.incidents.get_postmortem(serving["viewer"], "churn", number).impact == impact

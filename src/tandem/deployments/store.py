@@ -103,6 +103,46 @@ class DeploymentStore:
             updated_at=row.updated_at,
         )
 
+    # -- lineage's read model ---------------------------------------------------------------
+
+    def deployment_pk(self, conn: Connection, project_pk: int, deployment_id: str) -> int | None:
+        found = conn.execute(
+            select(endpoint_deployments.c.pk)
+            .join(endpoints, endpoints.c.pk == endpoint_deployments.c.endpoint_pk)
+            .where(
+                endpoints.c.project_pk == project_pk,
+                endpoint_deployments.c.deployment_id == deployment_id,
+            )
+        ).scalar()
+        return None if found is None else int(found)
+
+    def endpoints_by_pk(self, conn: Connection, pks: Sequence[int]) -> builtins.list[Any]:
+        return builtins.list(conn.execute(select(endpoints).where(endpoints.c.pk.in_(pks))))
+
+    def deployments_by_pk(self, conn: Connection, pks: Sequence[int]) -> builtins.list[Any]:
+        """The deployments `pks` with their endpoint's name and project pk."""
+        return builtins.list(
+            conn.execute(
+                select(
+                    endpoint_deployments,
+                    endpoints.c.name.label("endpoint"),
+                    endpoints.c.project_pk,
+                )
+                .join(endpoints, endpoints.c.pk == endpoint_deployments.c.endpoint_pk)
+                .where(endpoint_deployments.c.pk.in_(pks))
+            )
+        )
+
+    def deployment_rows(self, conn: Connection, endpoint_pk: int) -> builtins.list[Any]:
+        """Every deployment ever made on the endpoint, oldest first."""
+        return builtins.list(
+            conn.execute(
+                select(endpoint_deployments)
+                .where(endpoint_deployments.c.endpoint_pk == endpoint_pk)
+                .order_by(endpoint_deployments.c.pk)
+            )
+        )
+
     # -- deployments ------------------------------------------------------------------------
 
     def deployments(self, conn: Connection, endpoint_pk: int) -> builtins.list[Any]:

@@ -250,12 +250,31 @@ class PostmortemAction(BaseModel):
 
 
 class Impact(BaseModel):
+    """What the incident cost, pre-filled from the endpoint's figures over the incident's
+    window (opened to resolved): the prediction log when it holds every request, else the
+    counts its gateways reported; the KPIs pushed for the endpoint in the window and in the
+    window of the same length before it."""
+
     window_start: int
     window_end: int
     requests: int | None = Field(None, description="requests served in the window")
-    errors: int | None = None
+    errors: int | None = Field(None, description="requests answered with a 5xx status")
+    users: int | None = Field(
+        None,
+        description="distinct values of the endpoint's user or entity key (its sticky key's "
+        "field) in the logged requests; a lower bound when the log samples",
+    )
+    user_key: str | None = Field(None, description="the input field `users` counts")
+    logged_share: float | None = Field(
+        None, description="the share of requests the prediction log keeps (its sampling)"
+    )
     source: str = Field("", description="prediction-log | deployment-windows | none")
-    kpis: dict[str, float] = {}
+    kpis: dict[str, float] = Field(
+        {}, description="each KPI's mean over the values pushed for the incident's window"
+    )
+    kpis_before: dict[str, float] = Field(
+        {}, description="the same over the window of the same length before it"
+    )
     notes: str = ""
 
 

@@ -22,6 +22,8 @@ class NodeKind(enum.StrEnum):
     EVALUATION = "evaluation"
     INCIDENT = "incident"
     POSTMORTEM = "postmortem"
+    ENDPOINT = "endpoint"
+    DEPLOYMENT = "deployment"
 
 
 class Relation(enum.StrEnum):
@@ -31,7 +33,9 @@ class Relation(enum.StrEnum):
     PRODUCED = "produced"  # run -> what it wrote
     EVALUATED_ON = "evaluated-on"  # dataset version -> evaluation
     EVALUATED = "evaluated"  # model version -> evaluation
-    INVOLVED_IN = "involved-in"  # model or dataset version -> the incident it took part in
+    INVOLVED_IN = "involved-in"  # endpoint, deployment, model or dataset version -> incident
+    DEPLOYED_AS = "deployed-as"  # model version -> its deployment
+    SERVES = "serves"  # deployment -> the endpoint whose traffic it takes
     REVIEWED_IN = "reviewed-in"  # incident -> its postmortem
 
 
@@ -94,7 +98,8 @@ class LinkCreate(BaseModel):
 
 REF_FORMS = (
     "RUN_ID, runs/RUN_ID, runs/RUN_ID/artifacts/PATH, datasets/NAME@vN, models/NAME@N, "
-    "evaluations/ID, incidents/N, postmortems/N (each may start with PROJECT/)"
+    "evaluations/ID, incidents/N, postmortems/N, endpoints/NAME, deployments/ID "
+    "(each may start with PROJECT/)"
 )
 
 
@@ -109,6 +114,8 @@ def split_ref(text: str, default_project: str | None) -> tuple[NodeKind, str | N
         "evaluations": NodeKind.EVALUATION,
         "incidents": NodeKind.INCIDENT,
         "postmortems": NodeKind.POSTMORTEM,
+        "endpoints": NodeKind.ENDPOINT,
+        "deployments": NodeKind.DEPLOYMENT,
     }
     if len(parts) == 1 and parts[0]:
         return NodeKind.RUN, default_project, parts[0]

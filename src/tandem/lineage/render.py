@@ -12,6 +12,8 @@ KIND_LABEL = {
     "evaluation": "evaluation",
     "incident": "incident",
     "postmortem": "postmortem",
+    "endpoint": "endpoint",
+    "deployment": "deployment",
 }
 
 
@@ -76,6 +78,8 @@ SHAPES = {
     "evaluation": "ellipse",
     "incident": "octagon",
     "postmortem": "note",
+    "endpoint": "house",
+    "deployment": "cds",
 }
 
 
@@ -116,6 +120,8 @@ def page_url(node: LineageNode) -> str | None:
         return f"/projects/{project}/incidents/{parts[2]}"
     if node.kind.value == "postmortem":
         return f"/projects/{project}/incidents/{parts[2]}/postmortem"
+    if node.kind.value == "endpoint":
+        return f"/projects/{project}/endpoints/{quote(parts[2], safe='')}"
     return None
 
 

@@ -101,6 +101,20 @@ class IncidentSource(_Labelled, Protocol):
         ...
 
 
+class DeploymentSource(_Labelled, Protocol):
+    """What lineage reads about endpoints (`DeploymentService`, labelled by endpoint pk) and
+    their deployments (`DeploymentNodes`, labelled by deployment pk), handed over by the
+    container (`LineageService.use_deployments`)."""
+
+    def endpoint_pk_in(self, conn: Connection, project_pk: int, name: str) -> int | None:
+        """The pk of endpoint `name` of the project, or None."""
+        ...
+
+    def deployment_pk_in(self, conn: Connection, project_pk: int, deployment_id: str) -> int | None:
+        """The pk of deployment `deployment_id` on one of the project's endpoints, or None."""
+        ...
+
+
 class LineageLinks:
     """How another domain writes the graph: edges between its entities, recorded in the
     caller's transaction (the caller has checked its permissions)."""
@@ -144,6 +158,8 @@ READ_ACTION = {
     NodeKind.EVALUATION: Action.MODEL_READ,
     NodeKind.INCIDENT: Action.MONITOR_READ,
     NodeKind.POSTMORTEM: Action.MONITOR_READ,
+    NodeKind.ENDPOINT: Action.DEPLOYMENT_READ,
+    NodeKind.DEPLOYMENT: Action.DEPLOYMENT_READ,
 }
 
 
@@ -178,6 +194,14 @@ class LineageService:
             NodeKind.EVALUATION: evaluations,
         }
         self.incidents: IncidentSource | None = None
+        self.deployments: DeploymentSource | None = None
+
+    def use_deployments(self, source: DeploymentSource, deployments: _Labelled) -> None:
+        """Endpoints (`source`) and their deployments (`deployments`, labelled by deployment
+        pk) as nodes of the graph (wired by the container)."""
+        self.deployments = source
+        self._sources[NodeKind.ENDPOINT] = source
+        self._sources[NodeKind.DEPLOYMENT] = deployments
 
     def use_incidents(self, source: IncidentSource, postmortems: _Labelled) -> None:
         """Incidents (`source`) and their postmortems (`postmortems`, labelled by postmortem
@@ -231,6 +255,18 @@ class LineageService:
             found = None
             if self.incidents is not None and rest.isdigit():
                 found = self.incidents.incident_pk_in(conn, project_pk, kind.value, int(rest))
+            if found is None:
+                raise NotFound(f"{kind.value} {rest} does not exist in project {ref_project!r}")
+            return Entity(kind, found, project_pk), ref_project
+        if kind in (NodeKind.ENDPOINT, NodeKind.DEPLOYMENT):
+            found = None
+            if self.deployments is not None:
+                find = (
+                    self.deployments.endpoint_pk_in
+                    if kind is NodeKind.ENDPOINT
+                    else self.deployments.deployment_pk_in
+                )
+                found = find(conn, project_pk, rest)
             if found is None:
                 raise NotFound(f"{kind.value} {rest} does not exist in project {ref_project!r}")
             return Entity(kind, found, project_pk), ref_project

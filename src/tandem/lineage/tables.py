@@ -46,4 +46,6 @@ ENTITY_KEYS = {
     "evaluation": "evaluations.pk",
     "incident": "incidents.pk",
     "postmortem": "postmortems.pk",
+    "endpoint": "endpoints.pk",
+    "deployment": "endpoint_deployments.pk",
 }

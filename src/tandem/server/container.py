@@ -16,7 +16,7 @@ from tandem.data.ingest import HashCache
 from tandem.data.limits import DataLimits
 from tandem.data.service import DataService
 from tandem.data.store import DatasetStore
-from tandem.deployments.service import DeploymentService
+from tandem.deployments.service import DeploymentNodes, DeploymentService
 from tandem.deployments.store import DeploymentStore
 from tandem.evaluation.service import EvaluationService
 from tandem.evaluation.store import EvaluationStore
@@ -150,6 +150,7 @@ class Services:
             db, DeploymentStore(), projects, registry, data, gates, notifier, auth, audit
         )
         gates.use_rollback_targets(deployments)  # gates read production traffic through it
+        deployments.use_lineage(links)  # model version -> deployment -> endpoint
         predictions = PredictionService(
             db,
             PredictionStore(is_sqlite=db.is_sqlite),
@@ -182,8 +183,10 @@ class Services:
             db, IncidentStore(), projects, identity, plan, registers, deployments, gates,
             registry, data, notifier, links, auth, audit,
         )  # fmt: skip
+        incidents.use_figures(predictions, outcomes)  # a postmortem's impact
         plan.use_section("playbooks", PlaybookSection(incidents))  # `playbooks:` in project.yaml
         lineage.use_incidents(incidents, PostmortemNodes(incidents))  # nodes of the graph
+        lineage.use_deployments(deployments, DeploymentNodes(deployments))
         alerts.use_page_handler(incidents)  # a page opens or joins an incident
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(

@@ -22,12 +22,24 @@ Rules, all checked here so every face enforces them:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
 from tandem.deployments.service.base import DeployHook, Releases, check_endpoint_name
 from tandem.deployments.service.controller import ControllerOps
 from tandem.deployments.service.endpoints import EndpointOps
 from tandem.deployments.service.releases import ReleaseOps
 
-__all__ = ["DeployHook", "DeploymentService", "Releases", "check_endpoint_name"]
+__all__ = [
+    "DeployHook",
+    "DeploymentNodes",
+    "DeploymentService",
+    "Releases",
+    "check_endpoint_name",
+]
+
+LineageLabels = dict[int, tuple[int, str, str, str | None]]
 
 
 class DeploymentService(EndpointOps, ReleaseOps, ControllerOps):
@@ -40,3 +52,56 @@ class DeploymentService(EndpointOps, ReleaseOps, ControllerOps):
         traffic.py     the traffic moves those share (complete, roll back)  TrafficOps
         base.py        holding an endpoint, recording a change              DeploymentCore
     """
+
+    # -- lineage's read model (no permission check: lineage checked) -----------------------
+
+    def endpoint_pk_in(self, conn: Connection, project_pk: int, name: str) -> int | None:
+        """The pk of endpoint `name` of the project, or None."""
+        row = self.store.find(conn, project_pk, name)
+        return None if row is None else int(row.pk)
+
+    def deployment_pk_in(self, conn: Connection, project_pk: int, deployment_id: str) -> int | None:
+        """The pk of deployment `deployment_id` on one of the project's endpoints, or None."""
+        return self.store.deployment_pk(conn, project_pk, deployment_id)
+
+    def lineage_labels(self, conn: Connection, pks: Sequence[int]) -> LineageLabels:
+        """Endpoints on the lineage graph: pk -> (project pk, ref, label, status)."""
+        return {
+            r.pk: (
+                r.project_pk,
+                f"endpoints/{r.name}",
+                r.name,
+                "production" if r.production else "non-production",
+            )
+            for r in self.store.endpoints_by_pk(conn, pks)
+        }
+
+    def deployments_in(self, conn: Connection, project_pk: int, endpoint: str) -> dict[str, str]:
+        """Every deployment ever made on the project's endpoint `endpoint`: id ->
+        `model@version`, oldest first ({} for no such endpoint). No permission check: for
+        other domains that checked their own (incidents linking what was involved)."""
+        row = self.store.find(conn, project_pk, endpoint)
+        if row is None:
+            return {}
+        return {
+            r.deployment_id: f"{r.model}@{r.version}"
+            for r in self.store.deployment_rows(conn, row.pk)
+        }
+
+
+class DeploymentNodes:
+    """Deployments on the lineage graph (lineage labels each kind through its own source)."""
+
+    def __init__(self, service: DeploymentService) -> None:
+        self.service = service
+
+    def lineage_labels(self, conn: Connection, pks: Sequence[int]) -> LineageLabels:
+        return {
+            r.pk: (
+                r.project_pk,
+                f"deployments/{r.deployment_id}",
+                f"{r.model}@{r.version} on {r.endpoint}",
+                r.role if r.active else "retired",
+            )
+            for r in self.service.store.deployments_by_pk(conn, pks)
+        }

@@ -27,6 +27,8 @@ from tandem.deployments.models import (
 from tandem.deployments.store import DeploymentStore
 from tandem.errors import Conflict, InvalidInput, NotFound
 from tandem.governance.notifications.service import Notifier, Outbox
+from tandem.lineage.models import Entity, NodeKind, Relation
+from tandem.lineage.service import LineageLinks
 from tandem.projects.service import ProjectService
 from tandem.registry.models import ModelVersion
 from tandem.registry.service import RegistryService
@@ -181,6 +183,24 @@ class DeploymentCore:
         self.auth = auth
         self.audit = audit
         self.deploy_hooks: list[DeployHook] = []
+        self.links: LineageLinks | None = None
+
+    def use_lineage(self, links: LineageLinks) -> None:
+        """Record each deployment on the lineage graph: its model version -> it -> its
+        endpoint (the container wires it)."""
+        self.links = links
+
+    def _link_deployment(self, conn: Connection, project_pk: int, endpoint_pk: int,
+                         deployment_id: str, version_pk: int, now: int) -> None:  # fmt: skip
+        """model version -> deployed-as -> the deployment -> serves -> its endpoint."""
+        pk = self.store.deployment_pk(conn, project_pk, deployment_id)
+        if self.links is None or pk is None:
+            return
+        deployment = Entity(NodeKind.DEPLOYMENT, pk, project_pk)
+        self.links.link(conn, Entity(NodeKind.MODEL_VERSION, version_pk, project_pk),
+                        deployment, Relation.DEPLOYED_AS, now)  # fmt: skip
+        self.links.link(conn, deployment, Entity(NodeKind.ENDPOINT, endpoint_pk, project_pk),
+                        Relation.SERVES, now)  # fmt: skip
 
     def use_deploy_hook(self, hook: DeployHook) -> None:
         """Tell `hook` of every deployment from now on (the container wires it)."""

@@ -97,6 +97,7 @@ class ReleaseOps(TrafficOps):
                 files=orjson.dumps([f.model_dump() for f in version.files]).decode(),
                 created_at=now, created_by=principal.name,
             )  # fmt: skip
+            self._link_deployment(conn, held.project_pk, held.pk, candidate, version_pk, now)
             rollout = Rollout(
                 id=new_id("r", 8), strategy=data.strategy, candidate=candidate,
                 baseline=baseline.deployment_id if baseline is not None else None, steps=steps,

@@ -22,6 +22,8 @@ from tandem.identity.service import IdentityService
 from tandem.incidents.models import TimelineEntry, TimelineSource
 from tandem.incidents.store import IncidentStore, json_text
 from tandem.lineage.service import LineageLinks
+from tandem.outcomes.service import OutcomeService
+from tandem.predictions.service import PredictionService
 from tandem.projects.service import ProjectService
 from tandem.registry.service import RegistryService
 from tandem.store.db import Database
@@ -66,6 +68,14 @@ class IncidentCore:
         self.links = links
         self.auth = auth
         self.audit = audit
+        self.predictions: PredictionService | None = None
+        self.outcomes: OutcomeService | None = None
+
+    def use_figures(self, predictions: PredictionService, outcomes: OutcomeService) -> None:
+        """The prediction log and the KPIs a postmortem's impact is pre-filled from (wired by
+        the container)."""
+        self.predictions = predictions
+        self.outcomes = outcomes
 
     def _entry(
         self, conn: Connection, incident_pk: int, at: int, kind: str, actor: str | None,

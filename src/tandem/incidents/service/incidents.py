@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from tandem.core.auth import Action, Principal
 from tandem.core.clock import now_ms
+from tandem.core.refs import parse_dataset_ref, parse_model_ref
 from tandem.core.validation import check_text
 from tandem.deployments.models import TrafficChange
 from tandem.errors import Conflict, InvalidInput, NotFound
@@ -33,6 +34,7 @@ from tandem.incidents.models import (
     TimelineSource,
 )
 from tandem.incidents.service.base import ALERTING, READ, WRITE, IncidentCore, json_text, loads
+from tandem.lineage.models import Entity, NodeKind, Relation
 
 LOOKBACK_MS = 6 * 3_600_000
 """The timeline starts this long before the incident opened: the change that caused it
@@ -168,13 +170,41 @@ class IncidentOps(IncidentCore):
         )  # fmt: skip
         return number
 
+    def link_involved(self, conn: Connection, project_pk: int, incident_pk: int,
+                      refs: list[str], at: int) -> None:  # fmt: skip
+        """Lineage edges from what the references name (`endpoints/NAME`, `deployments/ID`,
+        `models/NAME@N`, `datasets/NAME@vN` of the project) to the incident: involved-in.
+        References to what no longer exists are left out."""
+        incident = Entity(NodeKind.INCIDENT, incident_pk, project_pk)
+        for ref in refs:
+            kind, _, rest = ref.partition("/")
+            found: int | None = None
+            node = None
+            if kind == "endpoints":
+                found = self.deployments.endpoint_pk_in(conn, project_pk, rest)
+                node = NodeKind.ENDPOINT
+            elif kind == "deployments":
+                found = self.deployments.deployment_pk_in(conn, project_pk, rest)
+                node = NodeKind.DEPLOYMENT
+            elif kind == "models":
+                row = self.registry.model_version_in(conn, project_pk, parse_model_ref(rest))
+                found, node = (int(row.pk) if row else None), NodeKind.MODEL_VERSION
+            elif kind == "datasets":
+                parsed = parse_dataset_ref(rest)
+                row = self.data.dataset_version_in(conn, project_pk, parsed.name, parsed.version)
+                found, node = (int(row.pk) if row else None), NodeKind.DATASET_VERSION
+            if found is not None and node is not None:
+                self.links.link(
+                    conn, Entity(node, found, project_pk), incident, Relation.INVOLVED_IN, at
+                )
+
     def _insert(
         self, conn: Connection, project_pk: int, at: int, by: str, *, title: str,
         severity: IncidentSeverity, endpoint: str | None, kind: str | None, summary: str,
         commander: str | None, responders: list[str], source: str, fingerprints: list[str],
         steps: list[TickedStep], playbook: str | None,
     ) -> int:  # fmt: skip
-        return self.store.add(
+        number = self.store.add(
             conn, project_pk, {
                 "title": title, "severity": severity.value, "status": IncidentStatus.OPEN.value,
                 "endpoint": endpoint, "open_endpoint": endpoint, "kind": kind,
@@ -186,6 +216,11 @@ class IncidentOps(IncidentCore):
                 "opened_at": at, "opened_by": by, "updated_at": at,
             },
         )  # fmt: skip
+        if endpoint:  # the endpoint is involved from the start (the postmortem adds the rest)
+            pk = self.store.incident_pk(conn, project_pk, number)
+            if pk is not None:
+                self.link_involved(conn, project_pk, pk, [f"endpoints/{endpoint}"], at)
+        return number
 
     def _steps_for(
         self, conn: Connection, project: str, project_pk: int, kind: str | None, *, strict: bool

@@ -1,7 +1,8 @@
 """Blameless postmortems of resolved incidents: the template pre-filled (impact from the
-deployments' windows, the timeline), five whys, action items created in the registers with
-their kind, and the review: draft → in review → published, by the RACI's Accountable for
-incident response once the checklist is confirmed and no member is named in the root causes."""
+prediction log, the deployments' windows and the KPIs; the timeline), five whys, action items
+created in the registers with their kind, and the review: draft → in review → published, by
+the RACI's Accountable for incident response once the checklist is confirmed and no member is
+named in the root causes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from sqlalchemy import Connection
 
 from tandem.core.auth import Action, Principal
 from tandem.core.clock import now_ms
-from tandem.core.refs import parse_dataset_ref, parse_model_ref
 from tandem.core.validation import check_text
 from tandem.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TandemError
 from tandem.governance.notifications.service import Outbox
@@ -371,21 +371,10 @@ class PostmortemOps(IncidentOps):
 
     def _link(self, conn: Connection, project_pk: int, incident_pk: int, refs: list[str],
               at: int) -> None:  # fmt: skip
-        """The lineage edges: each model and dataset version involved -> the incident ->
-        its postmortem."""
+        """The lineage edges: the endpoint, each deployment, model and dataset version
+        involved -> the incident -> its postmortem."""
+        self.link_involved(conn, project_pk, incident_pk, refs, at)
         incident = Entity(NodeKind.INCIDENT, incident_pk, project_pk)
-        for ref in refs:
-            kind, _, rest = ref.partition("/")
-            found = None
-            if kind == "models":
-                row = self.registry.model_version_in(conn, project_pk, parse_model_ref(rest))
-                found = Entity(NodeKind.MODEL_VERSION, row.pk, project_pk) if row else None
-            elif kind == "datasets":
-                parsed = parse_dataset_ref(rest)
-                row = self.data.dataset_version_in(conn, project_pk, parsed.name, parsed.version)
-                found = Entity(NodeKind.DATASET_VERSION, row.pk, project_pk) if row else None
-            if found is not None:
-                self.links.link(conn, found, incident, Relation.INVOLVED_IN, at)
         postmortem = self.store.postmortem_row(conn, incident_pk)
         self.links.link(
             conn, incident, Entity(NodeKind.POSTMORTEM, postmortem.pk, project_pk),
@@ -394,32 +383,95 @@ class PostmortemOps(IncidentOps):
 
     def _impact(self, principal: Principal, project: str, endpoint: str | None, since: int,
                 until: int) -> Impact:  # fmt: skip
-        """Requests served and failed on the endpoint while the incident lasted, from the
-        figures its gateways reported (the prediction log samples; the windows count all)."""
+        """The incident's cost on its endpoint while it lasted: requests, errors and distinct
+        users from the prediction log (when it keeps every request; else requests and errors
+        from the figures its gateways reported, which count all, and users from the log as a
+        lower bound), and the KPIs pushed for the endpoint then and just before."""
         impact = Impact(window_start=since, window_end=until)
         if endpoint is None or not principal.may(Action.DEPLOYMENT_READ, project):
             return impact.model_copy(update={"source": "none"})
+        until = max(until, since + 1)
+        update: dict[str, Any] = {"source": "none"}
+        windows = self._window_counts(principal, project, endpoint, since, until)
+        if windows is not None:
+            update.update(windows, source="deployment-windows")
+        logged = self._logged_counts(principal, project, endpoint, since, until)
+        if logged is not None:
+            share = logged["logged_share"]
+            update.update(users=logged["users"], user_key=logged["user_key"], logged_share=share)
+            # a sampled log counts a share of the requests: the gateways' figures count all,
+            # unless they reported none for the window
+            if logged["requests"] and (share >= 1.0 or not update.get("requests")):
+                update.update(requests=logged["requests"], errors=logged["errors"],
+                              source="prediction-log")  # fmt: skip
+        kpis = self._kpi_means(principal, project, endpoint, since, until)
+        before = self._kpi_means(principal, project, endpoint, 2 * since - until, since)
+        return impact.model_copy(update={**update, "kpis": kpis, "kpis_before": before})
+
+    def _window_counts(self, principal: Principal, project: str, endpoint: str, since: int,
+                       until: int) -> dict[str, int] | None:  # fmt: skip
         span_s = max(1, math.ceil((until - since) / 1000))
         bucket_s = max(60, math.ceil(span_s / MAX_BUCKETS))
         try:
             points = self.deployments.windows(
-                principal, project, endpoint, since=since, until=max(until, since + 1),
-                bucket_s=bucket_s,
-            )  # fmt: skip
+                principal, project, endpoint, since=since, until=until, bucket_s=bucket_s
+            )
         except TandemError:
-            return impact.model_copy(update={"source": "none"})
-        return impact.model_copy(
-            update={
-                "requests": sum(p.requests for p in points),
-                "errors": sum(p.errors for p in points),
-                "source": "deployment-windows",
-            }
+            return None
+        return {
+            "requests": sum(p.requests for p in points),
+            "errors": sum(p.errors for p in points),
+        }
+
+    def _logged_counts(self, principal: Principal, project: str, endpoint: str, since: int,
+                       until: int) -> dict[str, Any] | None:  # fmt: skip
+        """Requests, 5xx answers and distinct user keys in the endpoint's prediction log."""
+        if self.predictions is None:
+            return None
+        try:
+            found = self.deployments.get_endpoint(principal, project, endpoint)
+            sticky = found.sticky_key or ""
+            key = sticky.removeprefix("field:") if sticky.startswith("field:") else None
+            log = self.predictions.read_log(
+                principal, project, endpoint, since, until, with_inputs=key is not None
+            )
+        except TandemError:
+            return None
+        if log.rows == 0:
+            return {"requests": 0, "errors": 0, "users": None, "user_key": None,
+                    "logged_share": found.sampling}  # fmt: skip
+        import polars as pl
+
+        requests = log.meta.select(pl.col("request_id").n_unique()).item()
+        errors = (
+            log.meta.filter(pl.col("status") >= 500).select(pl.col("request_id").n_unique()).item()
         )
+        users = None
+        if key is not None and key in log.inputs.columns:
+            users = int(log.inputs.select(pl.col(key).drop_nulls().n_unique()).item())
+        return {"requests": int(requests), "errors": int(errors), "users": users,
+                "user_key": key if users is not None else None,
+                "logged_share": found.sampling}  # fmt: skip
+
+    def _kpi_means(self, principal: Principal, project: str, endpoint: str, since: int,
+                   until: int) -> dict[str, float]:  # fmt: skip
+        if self.outcomes is None or not principal.may(Action.MONITOR_READ, project):
+            return {}
+        try:
+            pushed = self.outcomes.kpis(principal, project, endpoint, since=since, until=until,
+                                        limit=10_000)  # fmt: skip
+        except TandemError:
+            return {}
+        values: dict[str, list[float]] = {}
+        for kpi in pushed:
+            values.setdefault(kpi.name, []).append(kpi.value)
+        return {name: sum(v) / len(v) for name, v in sorted(values.items())}
 
     def _involved(self, principal: Principal, project: str, endpoint: str | None,
                   timeline: list[Any]) -> list[str]:  # fmt: skip
         """What the incident involves, as references: its endpoint, the model versions that
-        served on it during the timeline, and the datasets their training runs read."""
+        served on it during the timeline and their deployments there, and the datasets their
+        training runs read."""
         links = [f"endpoints/{endpoint}"] if endpoint else []
         versions: list[str] = []
         for entry in timeline:
@@ -430,6 +482,11 @@ class PostmortemOps(IncidentOps):
             with contextlib.suppress(TandemError):
                 current = self.deployments.get_endpoint(principal, project, endpoint)
                 versions = [f"{d.model}@{d.version}" for d in current.deployments]
+        if endpoint is not None and principal.may(Action.DEPLOYMENT_READ, project):
+            with self.db.read() as conn:
+                project_pk = self.projects.access(conn, principal, project, READ)
+                made = self.deployments.deployments_in(conn, project_pk, endpoint)
+            links += [f"deployments/{d}" for d, label in made.items() if label in versions]
         datasets: list[str] = []
         for label in versions:
             name, _, selector = label.rpartition("@")
