@@ -138,6 +138,16 @@ def test_postmortem_lifecycle(serving: Team, members: dict[str, Client]) -> None
         ],
     )  # fmt: skip
     assert [a.number for a in edited.action_items] == [1, 2, 3]
+    # the action items are in lineage too: the postmortem -> followed-up-by -> each of them
+    items = serving.services.lineage.graph(serving["viewer"], "churn", "actions/1")
+    refs = {n.id: n.ref for n in items.nodes}
+    assert ("churn/postmortems/1", "followed-up-by", "churn/actions/1") in {
+        (refs[e.src], e.relation, refs[e.dst]) for e in items.edges
+    }
+    assert {n.ref: (n.label, n.status) for n in items.nodes}["churn/actions/1"] == (
+        "A1 Check the contract on live inputs", "open",
+    )  # fmt: skip
+    assert "churn/endpoints/staging" in refs.values()  # and back up to what was involved
     assert [(f.section, f.name) for f in edited.flags] == [("five_whys", "ds")]
     items = serving.services.registers.list_actions(serving["viewer"], "churn")
     assert [(i.number, i.kind, i.owner, i.source, i.due) for i in items] == [

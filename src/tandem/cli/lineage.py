@@ -18,7 +18,7 @@ class Format(enum.StrEnum):
 
 @handle_errors
 def lineage(
-    ref: Annotated[str, typer.Argument(metavar="REF", help="RUN_ID, runs/ID, runs/ID/artifacts/PATH, datasets/NAME@vN, models/NAME@N, evaluations/ID, incidents/N, postmortems/N, endpoints/NAME or deployments/ID (optionally PROJECT/...)")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="RUN_ID, runs/ID, runs/ID/artifacts/PATH, datasets/NAME@vN, models/NAME@N, evaluations/ID, incidents/N, postmortems/N, actions/N, endpoints/NAME or deployments/ID (optionally PROJECT/...)")],
     upstream: Annotated[bool, typer.Option("--upstream", "-u", help="only what REF was made from")] = False,
     downstream: Annotated[bool, typer.Option("--downstream", "-d", help="only what was made from REF")] = False,
     depth: Annotated[int, typer.Option("--depth", help="links to follow each way (1-50)")] = 10,
@@ -27,7 +27,7 @@ def lineage(
     project: Annotated[str | None, typer.Option("--project", "-p")] = None,
 ) -> None:  # fmt: skip
     """Show the lineage of a dataset version, run, artifact, model version, evaluation,
-    incident, postmortem, endpoint or deployment.
+    incident, postmortem, action item, endpoint or deployment.
 
     Examples:
       tandem lineage datasets/customers@v3 --downstream

@@ -24,6 +24,7 @@ class NodeKind(enum.StrEnum):
     POSTMORTEM = "postmortem"
     ENDPOINT = "endpoint"
     DEPLOYMENT = "deployment"
+    ACTION_ITEM = "action-item"
 
 
 class Relation(enum.StrEnum):
@@ -36,6 +37,7 @@ class Relation(enum.StrEnum):
     INVOLVED_IN = "involved-in"  # endpoint, deployment, model or dataset version -> incident
     DEPLOYED_AS = "deployed-as"  # model version -> its deployment
     SERVES = "serves"  # deployment -> the endpoint whose traffic it takes
+    FOLLOWED_UP_BY = "followed-up-by"  # postmortem -> an action item it created
     REVIEWED_IN = "reviewed-in"  # incident -> its postmortem
 
 
@@ -98,7 +100,7 @@ class LinkCreate(BaseModel):
 
 REF_FORMS = (
     "RUN_ID, runs/RUN_ID, runs/RUN_ID/artifacts/PATH, datasets/NAME@vN, models/NAME@N, "
-    "evaluations/ID, incidents/N, postmortems/N, endpoints/NAME, deployments/ID "
+    "evaluations/ID, incidents/N, postmortems/N, endpoints/NAME, deployments/ID, actions/N "
     "(each may start with PROJECT/)"
 )
 
@@ -116,6 +118,7 @@ def split_ref(text: str, default_project: str | None) -> tuple[NodeKind, str | N
         "postmortems": NodeKind.POSTMORTEM,
         "endpoints": NodeKind.ENDPOINT,
         "deployments": NodeKind.DEPLOYMENT,
+        "actions": NodeKind.ACTION_ITEM,
     }
     if len(parts) == 1 and parts[0]:
         return NodeKind.RUN, default_project, parts[0]

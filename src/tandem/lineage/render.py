@@ -14,6 +14,7 @@ KIND_LABEL = {
     "postmortem": "postmortem",
     "endpoint": "endpoint",
     "deployment": "deployment",
+    "action-item": "action",
 }
 
 
@@ -80,6 +81,7 @@ SHAPES = {
     "postmortem": "note",
     "endpoint": "house",
     "deployment": "cds",
+    "action-item": "note",
 }
 
 

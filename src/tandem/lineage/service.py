@@ -115,6 +115,14 @@ class DeploymentSource(_Labelled, Protocol):
         ...
 
 
+class ActionSource(_Labelled, Protocol):
+    """What lineage reads about action items (the registers' `ActionNodes`)."""
+
+    def action_pk_in(self, conn: Connection, project_pk: int, number: int) -> int | None:
+        """The pk of the project's action item `number`, or None."""
+        ...
+
+
 class LineageLinks:
     """How another domain writes the graph: edges between its entities, recorded in the
     caller's transaction (the caller has checked its permissions)."""
@@ -160,6 +168,7 @@ READ_ACTION = {
     NodeKind.POSTMORTEM: Action.MONITOR_READ,
     NodeKind.ENDPOINT: Action.DEPLOYMENT_READ,
     NodeKind.DEPLOYMENT: Action.DEPLOYMENT_READ,
+    NodeKind.ACTION_ITEM: Action.PROJECT_READ,
 }
 
 
@@ -195,6 +204,12 @@ class LineageService:
         }
         self.incidents: IncidentSource | None = None
         self.deployments: DeploymentSource | None = None
+        self.actions: ActionSource | None = None
+
+    def use_actions(self, source: ActionSource) -> None:
+        """Action items (the registers') as nodes of the graph (wired by the container)."""
+        self.actions = source
+        self._sources[NodeKind.ACTION_ITEM] = source
 
     def use_deployments(self, source: DeploymentSource, deployments: _Labelled) -> None:
         """Endpoints (`source`) and their deployments (`deployments`, labelled by deployment
@@ -257,6 +272,14 @@ class LineageService:
                 found = self.incidents.incident_pk_in(conn, project_pk, kind.value, int(rest))
             if found is None:
                 raise NotFound(f"{kind.value} {rest} does not exist in project {ref_project!r}")
+            return Entity(kind, found, project_pk), ref_project
+        if kind is NodeKind.ACTION_ITEM:
+            number = rest.removeprefix("A")
+            found = None
+            if self.actions is not None and number.isdigit():
+                found = self.actions.action_pk_in(conn, project_pk, int(number))
+            if found is None:
+                raise NotFound(f"action item {rest} does not exist in project {ref_project!r}")
             return Entity(kind, found, project_pk), ref_project
         if kind in (NodeKind.ENDPOINT, NodeKind.DEPLOYMENT):
             found = None

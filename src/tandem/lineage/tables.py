@@ -48,4 +48,5 @@ ENTITY_KEYS = {
     "postmortem": "postmortems.pk",
     "endpoint": "endpoints.pk",
     "deployment": "endpoint_deployments.pk",
+    "action-item": "action_items.pk",
 }

@@ -29,7 +29,7 @@ from tandem.governance.notifications.service import Notifier
 from tandem.governance.notifications.store import NotificationStore
 from tandem.governance.plan.service import PlanService
 from tandem.governance.plan.store import PlanStore
-from tandem.governance.registers.service import RegisterService
+from tandem.governance.registers.service import ActionNodes, RegisterService
 from tandem.governance.registers.store import RegisterStore
 from tandem.http.deps import ServiceRegistry
 from tandem.identity.oidc import OidcClient, oidc_settings
@@ -187,6 +187,7 @@ class Services:
         plan.use_section("playbooks", PlaybookSection(incidents))  # `playbooks:` in project.yaml
         lineage.use_incidents(incidents, PostmortemNodes(incidents))  # nodes of the graph
         lineage.use_deployments(deployments, DeploymentNodes(deployments))
+        lineage.use_actions(ActionNodes(registers))
         alerts.use_page_handler(incidents)  # a page opens or joins an incident
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(

@@ -9,6 +9,7 @@ item given to someone, and a mention, notify them (`tandem.governance.notificati
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -432,6 +433,10 @@ class RegisterService:
             for item in items
         ]
 
+    def action_pk_in(self, conn: Connection, project_pk: int, number: int) -> int | None:
+        """The pk of the project's action item `number`, or None (lineage's read model)."""
+        return self.store.pk_of(conn, ACTIONS, project_pk, number)
+
     def actions_from(
         self, conn: Connection, project: str, project_pk: int, source: str
     ) -> list[ActionItem]:
@@ -462,3 +467,22 @@ def _patched(
         return data.apply(before)
     assert isinstance(data, HypothesisSet | RiskSet), "a patch of another register"
     return data
+
+
+class ActionNodes:
+    """Action items on the lineage graph (wired by the container): found by number, labelled
+    by pk. No permission check: lineage checked."""
+
+    def __init__(self, service: RegisterService) -> None:
+        self.service = service
+
+    def action_pk_in(self, conn: Connection, project_pk: int, number: int) -> int | None:
+        return self.service.action_pk_in(conn, project_pk, number)
+
+    def lineage_labels(
+        self, conn: Connection, pks: Sequence[int]
+    ) -> dict[int, tuple[int, str, str, str | None]]:
+        return {
+            r.pk: (r.project_pk, f"actions/{r.number}", f"A{r.number} {r.title}", r.status)
+            for r in self.service.store.rows_by_pk(conn, ACTIONS, pks)
+        }

@@ -189,6 +189,23 @@ class RegisterStore:
             raise NotFound(f"project {project!r} has no {register.noun} {key}")
         return register.model(row, project)
 
+    def rows_by_pk(
+        self, conn: Connection, register: Register[Any], pks: Sequence[int]
+    ) -> list[Any]:
+        """The register's rows `pks` (those that exist)."""
+        table = register.table
+        return list(conn.execute(select(table).where(table.c.pk.in_(pks))).all())
+
+    def pk_of(
+        self, conn: Connection, register: Register[Any], project_pk: int, key: int
+    ) -> int | None:
+        """The pk of the project's entry `key`, or None."""
+        table = register.table
+        found = conn.execute(
+            select(table.c.pk).where(table.c.project_pk == project_pk, table.c[register.key] == key)
+        ).scalar()
+        return None if found is None else int(found)
+
     def entries(
         self,
         conn: Connection,

@@ -222,6 +222,15 @@ class PostmortemOps(IncidentOps):
             [ActionItemCreate(title=a.title, owner=a.owner, due=a.due, kind=a.kind) for a in new],
             f"postmortems/{number}",
         )  # fmt: skip
+        postmortem = self.store.postmortem_pk(conn, project_pk, number)
+        for made in numbers:  # postmortem -> followed-up-by -> each action item, in lineage
+            action = self.registers.action_pk_in(conn, project_pk, made)
+            if postmortem is not None and action is not None:
+                self.links.link(
+                    conn, Entity(NodeKind.POSTMORTEM, postmortem, project_pk),
+                    Entity(NodeKind.ACTION_ITEM, action, project_pk), Relation.FOLLOWED_UP_BY,
+                    now_ms(),
+                )  # fmt: skip
         created = iter(numbers)
         return [
             (
