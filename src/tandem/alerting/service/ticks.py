@@ -104,6 +104,8 @@ class TickOps(AlertCore):
                     by_project[pk] = [r for r in again if r.project == names[pk]]
             for pk in sorted(pks):
                 if pk not in names:
+                    if pk in held:  # a project deleted while it was failing
+                        self.store.release_cursor(conn, f"{HELD}{pk}")
                     continue
                 part = TickSummary()
                 try:
