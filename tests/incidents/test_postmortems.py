@@ -280,3 +280,35 @@ def test_the_impact_is_prefilled_from_the_prediction_log_and_the_kpis(serving: T
 
     # kept with the draft: a reader sees the same figures
     assert services.incidents.get_postmortem(serving["viewer"], "churn", number).impact == impact
+
+    # A log that keeps one request in two counts half of them: the requests and errors come
+    # from the gateways' figures, which count all; the users from the log, a lower bound.
+    from tandem.deployments.models import LatencyBuckets, StatsReport, WindowStats
+
+    services.deployments.update_endpoint(owner, "churn", "staging", EndpointUpdate(sampling=0.5))
+    start = T0 + 60 * MINUTE
+    endpoint = services.deployments.get_endpoint(owner, "churn", "staging")
+    services.deployments.report(
+        owner, "churn", "staging",
+        StatsReport(
+            gateway="gw", policy_version=endpoint.policy_version,
+            windows=[
+                WindowStats(
+                    deployment=endpoint.deployments[0].id, start=start + MINUTE,
+                    end=start + 2 * MINUTE, requests=40, errors=2,
+                    latency_counts=[0] * len(LatencyBuckets.BOUNDS_MS) + [40],
+                )
+            ],
+        ),
+    )  # fmt: skip
+    body = logged(start + MINUTE, 20, every=1000, errors={5})
+    services.predictions.ship(owner, "churn", "staging", gateway="gw", batch="b9", body=body)
+    again = services.incidents.open(
+        ds, "churn", IncidentCreate(title="Again", endpoint="staging"), now=start
+    ).number
+    services.incidents.set_status(
+        ds, "churn", again, StatusChange(status="resolved"), now=start + 10 * MINUTE
+    )
+    sampled = services.incidents.start_postmortem(ds, "churn", again).impact
+    assert (sampled.source, sampled.requests, sampled.errors) == ("deployment-windows", 40, 2)
+    assert (sampled.users, sampled.logged_share) == (10, 0.5)
