@@ -38,8 +38,8 @@ from typing import Any, Protocol
 
 from tandem.core.auth import Principal
 from tandem.core.clock import now_ms
+from tandem.core.executor import Executor, LocalExecutor
 from tandem.errors import InvalidInput, TandemError
-from tandem.monitoring.executor import Executor, LocalExecutor
 
 log = logging.getLogger("tandem.worker")
 
@@ -346,7 +346,7 @@ def build_worker(
         InvalidInput: an unknown executor, or ray without Ray installed.
     """
     from tandem.core.config import Settings
-    from tandem.monitoring.executor import executor_named
+    from tandem.core.executor import executor_named
     from tandem.server.container import Services
 
     settings = settings if settings is not None else Settings.load()
