@@ -24,7 +24,7 @@ from typing import Any
 
 if str(Path(__file__).resolve().parent.parent) not in sys.path:  # benchmarks/: emit.py
     sys.path.append(str(Path(__file__).resolve().parent.parent))
-from emit import emit as emit_record  # noqa: E402
+from emit import emit as emit_record
 
 DATA = Path(os.environ.get("MONITORING_DATA", "/tmp/bench-mon"))
 SHARED = Path(os.environ.get("BENCH_SHARED", "/work/shared/bench"))

@@ -185,6 +185,7 @@ class Services:
         plan.use_section("playbooks", PlaybookSection(incidents))  # `playbooks:` in project.yaml
         lineage.use_incidents(incidents, PostmortemNodes(incidents))  # nodes of the graph
         alerts.use_page_handler(incidents)  # a page opens or joins an incident
+        monitoring.use_alerts(alerts)  # a deleted monitor's alerts resolve
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),

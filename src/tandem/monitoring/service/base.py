@@ -45,6 +45,16 @@ TRAINING_ROLES = ("train", "input")
 LOG_KINDS = (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT, SignalKind.CONTRACT)
 
 
+class RemovedMonitors(Protocol):
+    """Told of a monitor deleted, inside the deleting transaction: alerting resolves its alerts
+    (`AlertService.monitor_removed`; the container wires it with `use_alerts`)."""
+
+    def monitor_removed(
+        self, conn: Connection, principal: Principal, project_pk: int, project: str,
+        monitor: str,
+    ) -> Any: ...  # fmt: skip
+
+
 class Outcomes(Protocol):
     """Realised and estimated performance and KPIs per window (the outcomes domain's
     `OutcomeService`; the container wires it with `use_outcomes`)."""
@@ -85,6 +95,7 @@ class MonitorCore:
         self.audit = audit
         self.plan = plan
         self.outcomes: Outcomes | None = None
+        self.alerts: RemovedMonitors | None = None
         self.lookback_windows = LOOKBACK_WINDOWS
         self.lease_ms = LEASE_MS
         self.grace_ms = GRACE_MS
@@ -92,6 +103,19 @@ class MonitorCore:
     def use_outcomes(self, outcomes: Outcomes) -> None:
         """Read performance, estimates and KPIs from `outcomes` (the container wires it)."""
         self.outcomes = outcomes
+
+    def use_alerts(self, alerts: RemovedMonitors) -> None:
+        """Tell `alerts` of every monitor deleted (the container wires it)."""
+        self.alerts = alerts
+
+    def _remove(
+        self, conn: Connection, principal: Principal, project_pk: int, project: str, row: Any
+    ) -> None:
+        """Delete the monitor's row (its results and claims go with it) and resolve its
+        alerts, in the caller's transaction."""
+        self.store.delete(conn, row.pk)
+        if self.alerts is not None:
+            self.alerts.monitor_removed(conn, principal, project_pk, project, row.name)
 
     def _row(self, conn: Connection, project_pk: int, project: str, name: str) -> Any:
         row = self.store.find(conn, project_pk, name)
@@ -125,7 +149,8 @@ class MonitorCore:
     def _check_columns(
         self, principal: Principal, project: str, spec: MonitorSpec, columns: list[str]
     ) -> None:
-        """Refuse a column no model version of the monitor reads."""
+        """Refuse a column no model version of the monitor reads, or that its explicit
+        reference (`params.reference`, dataset@vN) does not hold."""
         versions: list[tuple[str, str]] = []
         if spec.version is not None:
             ref = parse_model_ref(spec.version, project)
@@ -134,19 +159,26 @@ class MonitorCore:
             for s in self.deployments.serving(principal, project):
                 if s.endpoint == spec.endpoint:
                     versions.append((s.model, str(s.version)))
+        readers: list[tuple[str, str, set[str] | None]] = []
         for model, selector in versions:
             version = self.registry.get_version(principal, project, model, selector)
             known = signature_columns(version.signature)
             if known is None:
                 reference = self._training_reference(principal, project, model, selector)
                 known = set(reference[1].get("columns", {})) if reference else None
-            if known is None:
-                continue
-            missing = [c for c in columns if c not in known]
+            readers.append((f"{model}@{version.version}", "reads", known))
+        if spec.params.get("reference"):
+            named = str(spec.params["reference"])
+            found = self._dataset_reference(principal, project, named)
+            if found is None:
+                raise InvalidInput(f"{named} has no stored profile to compare live inputs with")
+            readers.append((found[0], "holds", set(found[1].get("columns", {}))))
+        for who, verb, known in readers:
+            missing = [c for c in columns if known is not None and c not in known]
             if missing:
                 raise InvalidInput(
-                    f"{model}@{version.version} has no column {', '.join(map(repr, missing))}: "
-                    f"it reads {', '.join(sorted(known))}",
+                    f"{who} has no column {', '.join(map(repr, missing))}: "
+                    f"it {verb} {', '.join(sorted(known or ()))}",
                     columns=missing,
                 )
 

@@ -109,7 +109,7 @@ class MonitorOps(MonitorCore):
         with self.db.write() as conn:
             project_pk = self.projects.access(conn, principal, project, Action.MONITOR_WRITE)
             row = self._row(conn, project_pk, project, name)
-            self.store.delete(conn, row.pk)
+            self._remove(conn, principal, project_pk, project, row)
             self.audit.record(
                 conn, principal, "monitor.delete", f"{project}/monitors/{name}", project=project
             )

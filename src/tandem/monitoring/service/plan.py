@@ -97,7 +97,7 @@ class PlanOps(MonitorOps):
                     or row.endpoint != spec.endpoint
                     or (row.window_ms != spec.window_ms() or row.version != spec.version)
                 ):  # what it measures changed: its results no longer fit
-                    self.store.delete(conn, row.pk)
+                    self._remove(conn, principal, project_pk, project, row)
                     self.create_in(conn, principal, project, spec, source="project")
                     continue
                 self.store.update_spec(conn, row.pk, spec, now_ms())
@@ -105,7 +105,7 @@ class PlanOps(MonitorOps):
                                   source="project")  # fmt: skip
             elif change.action is ChangeAction.DELETE:
                 row = self.store.find(conn, project_pk, change.key)
-                self.store.delete(conn, row.pk)
+                self._remove(conn, principal, project_pk, project, row)
                 self.audit.record(conn, principal, "monitor.delete", ref, project=project,
                                   source="project")  # fmt: skip
 

@@ -34,31 +34,44 @@ class WindowOps(JobOps):
         """Evaluate now every closed window of the project's monitors (or one monitor) that
         has no result yet: what `tandem monitors check` runs from cron or CI. The summary's
         `results` are the windows evaluated."""
+        rows = self._project_rows(principal, project, monitor)
+        return self._evaluate(principal, rows, now=now or now_ms(), worker=principal.name)
+
+    def evaluate_due(
+        self, principal: Principal, *, now: int, worker: str, executor: Any = None,
+        project: str | None = None,
+    ) -> CheckSummary:  # fmt: skip
+        """Evaluate every monitor's closed windows with no result yet, in every project the
+        principal may evaluate (the worker's pass), or in `project` only (`tandem worker -p`),
+        and the windows whose labels changed. Each window is claimed first: another worker's
+        windows are skipped.
+
+        Raises:
+            NotFound: `project` does not exist.
+        """
+        if project is not None:
+            rows = self._project_rows(principal, project, None)
+            return self._evaluate(principal, rows, now=now, worker=worker, executor=executor)
+        with self.db.read() as conn:
+            found = self.store.all(conn)
+            names = self.projects.names(conn, {r.project_pk for r in found})
+        allowed = [
+            (names[r.project_pk], r)
+            for r in found
+            if r.project_pk in names and principal.may(Action.MONITOR_WRITE, names[r.project_pk])
+        ]
+        return self._evaluate(principal, allowed, now=now, worker=worker, executor=executor)
+
+    def _project_rows(
+        self, principal: Principal, project: str, monitor: str | None
+    ) -> list[tuple[str, Any]]:
+        """(project, row) of the project's monitors (or one), once the principal may evaluate."""
         self.auth.require(principal, Action.MONITOR_WRITE, project)
         with self.db.read() as conn:
             project_pk = self.projects.access(conn, principal, project, Action.MONITOR_WRITE)
             if monitor is not None:
-                rows = [self._row(conn, project_pk, project, monitor)]
-            else:
-                rows = self.store.list(conn, project_pk)
-        return self._evaluate(principal, [(project, r) for r in rows], now=now or now_ms(),
-                              worker=principal.name)  # fmt: skip
-
-    def evaluate_due(
-        self, principal: Principal, *, now: int, worker: str, executor: Any = None
-    ) -> CheckSummary:
-        """Evaluate every monitor's closed windows with no result yet, in every project the
-        principal may evaluate (the worker's pass), and the windows whose labels changed.
-        Each window is claimed first: another worker's windows are skipped."""
-        with self.db.read() as conn:
-            rows = self.store.all(conn)
-            names = self.projects.names(conn, {r.project_pk for r in rows})
-        allowed = [
-            (names[r.project_pk], r)
-            for r in rows
-            if r.project_pk in names and principal.may(Action.MONITOR_WRITE, names[r.project_pk])
-        ]
-        return self._evaluate(principal, allowed, now=now, worker=worker, executor=executor)
+                return [(project, self._row(conn, project_pk, project, monitor))]
+            return [(project, r) for r in self.store.list(conn, project_pk)]
 
     def _evaluate(
         self, principal: Principal, monitors: Sequence[tuple[str, Any]], *, now: int,
@@ -134,13 +147,26 @@ class WindowOps(JobOps):
     def _due_windows(self, row: Any, now: int) -> list[int]:
         """Starts of the monitor's closed windows in the lookback with no result, oldest
         first (a window whose labels changed has had its result taken away: see
-        `_forget_changed`)."""
+        `_forget_changed`). A monitor younger than the lookback starts at the window holding
+        its creation, or the endpoint's first traffic in the lookback (a prediction logged, figures
+        a gateway reported) if that came first:
+        the windows before are not evaluated as windows without data."""
         window = int(row.window_ms)
         last_end = (now - self.grace_ms) // window * window
         first = last_end - self.lookback_windows * window
         self._forget_changed(row, window, first)
         with self.db.read() as conn:
             done = self.store.evaluated_windows(conn, row.pk, first)
+            born = int(row.created_at) // window * window
+            if born > first:
+                traffic = [
+                    self.predictions.first_logged_in(conn, row.project_pk, row.endpoint, first),
+                    self.deployments.first_reported_in(conn, row.project_pk, row.endpoint, first),
+                ]
+                for at in traffic:
+                    if at is not None:
+                        born = min(born, at // window * window)
+                first = max(first, born)
         return [s for s in range(first, last_end, window) if s not in done]
 
     def _forget_changed(self, row: Any, window: int, first: int) -> None:
