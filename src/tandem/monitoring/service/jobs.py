@@ -109,15 +109,10 @@ class JobOps(MonitorCore):
             key = version or "*"
             return Job(kind, params, meta, (state.get("baselines") or {}).get(key),
                         version=version, details={"baseline_key": key})  # fmt: skip
-        if version is None and not params.get("reference"):
-            nothing = signals.no_data(0, "no prediction logged in the window")
-            return Job(kind, params, version=None, figures=nothing)
-        reference = self._reference(principal, item.project, params, version)
-        if reference is None:
-            return Job(kind, params, version=version, figures=signals.no_data(
-                meta.height, f"{version} has no training data with a stored profile: name one "
-                "with params.reference (dataset@vN)"))  # fmt: skip
-        dataset_ref, profile, contract_text, columns = reference
+        found = self._window_reference(principal, item, params, version, meta.height)
+        if isinstance(found, Job):
+            return found
+        dataset_ref, profile, contract_text, columns = found
         details = {"reference": dataset_ref}
         if kind is SignalKind.CONTRACT:
             if contract_text is None:
@@ -126,6 +121,24 @@ class JobOps(MonitorCore):
             return Job(kind, params, inputs, contract_text, version=version, details=details)
         wanted = list(params.get("columns") or [c for c in columns if c in inputs.columns])
         return Job(kind, params, inputs, profile, wanted, version=version, details=details)
+
+    def _window_reference(
+        self, principal: Principal, item: Due, params: dict[str, Any], version: str | None,
+        rows: int,
+    ) -> Job | tuple[str, dict[str, Any], str | None, list[str]]:  # fmt: skip
+        """The reference the window is compared with (`_reference`), or the no-data job that
+        stands in when there is none: no traffic and no explicit reference, or a version whose
+        training data has no stored profile."""
+        kind = item.monitor.kind
+        if version is None and not params.get("reference"):
+            nothing = signals.no_data(0, "no prediction logged in the window")
+            return Job(kind, params, version=None, figures=nothing)
+        reference = self._reference(principal, item.project, params, version)
+        if reference is None:
+            return Job(kind, params, version=version, figures=signals.no_data(
+                rows, f"{version} has no training data with a stored profile: name one "
+                "with params.reference (dataset@vN)"))  # fmt: skip
+        return reference
 
     def _from_profiles(self, principal: Principal, item: Due, params: dict[str, Any]) -> Job | None:
         """A feature-drift window from the profiles stored when its batches were shipped
@@ -144,15 +157,10 @@ class JobOps(MonitorCore):
         version = monitor.version or dominant_parts(parts)
         rows = sum(p.rows for p in parts)
         kind = monitor.kind
-        if version is None and not params.get("reference"):
-            nothing = signals.no_data(0, "no prediction logged in the window")
-            return Job(kind, params, version=None, figures=nothing)
-        reference = self._reference(principal, item.project, params, version)
-        if reference is None:
-            return Job(kind, params, version=version, figures=signals.no_data(
-                rows, f"{version} has no training data with a stored profile: name one "
-                "with params.reference (dataset@vN)"))  # fmt: skip
-        dataset_ref, profile, _, columns = reference
+        found = self._window_reference(principal, item, params, version, rows)
+        if isinstance(found, Job):
+            return found
+        dataset_ref, profile, _, columns = found
         details = {"reference": dataset_ref, "from": "stored profiles"}
         stored = [orjson.loads(p.inputs) for p in parts]
         logged = {name for part in stored for name in part.get("state", {})}
