@@ -216,3 +216,19 @@ def test_a_new_monitor_starts_at_its_creation_not_a_lookback_of_empty_windows(wo
     starts = sorted(r.window_start for r in later.results)
     assert starts == [born + h * HOUR for h in range(-2, 3)]
     assert next(r for r in later.results if r.window_start == born - 2 * HOUR).samples == 200
+
+
+def test_a_window_evaluated_since_another_worker_found_it_due_is_not_claimed_again(world) -> None:
+    ship_window(world.sdk, world.model, H0, 100, seed=31)
+    monitoring, owner = world.services.monitoring, world.services.owner
+    monitoring.create(owner, PROJECT, spec("drift", SignalKind.FEATURE_DRIFT))
+    now = H0 + HOUR + 60_000
+    with world.services.db.read() as conn:
+        project_pk = world.services.projects.pk_in(conn, PROJECT)
+        row = monitoring.store.find(conn, project_pk, "drift")
+    assert monitoring._due_windows(row, now) == [H0]  # worker b reads what is due...
+    # ...worker a evaluates the window, writes its result and gives its claim up...
+    assert monitoring.evaluate_due(WORKER, now=now, worker="a").evaluated == 1
+    # ...and b's claim, which now finds no lease in its way, finds the result
+    assert monitoring._claim(row, PROJECT, H0, "b", now) is None
+    assert len(monitoring.results(owner, PROJECT, "drift")) == 1

@@ -199,7 +199,9 @@ class WindowOps(JobOps):
                                     lease_ms=self.lease_ms):  # fmt: skip
                 return None
             fresh = self.store.find(conn, row.project_pk, row.name)
-            if fresh is None or fresh.pk != row.pk:  # deleted meanwhile
+            # deleted meanwhile, or evaluated meanwhile by a worker that has given its claim
+            # up since this one read which windows were due
+            if fresh is None or fresh.pk != row.pk or self.store.has_result(conn, row.pk, start):
                 self.store.release(conn, row.pk, start, token)
                 return None
         return Due(fresh, project, self.store.model(fresh, project), start,
