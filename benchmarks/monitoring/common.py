@@ -17,8 +17,14 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # benchmarks/: emit.py
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+from emit import emit as emit_record
 
 DATA = Path(os.environ.get("MONITORING_DATA", "/tmp/bench-mon"))
 SHARED = Path(os.environ.get("BENCH_SHARED", "/work/shared/bench"))
@@ -27,33 +33,9 @@ WINDOW_ROWS = 100_000
 START_AT_MS = 1_796_000_400_000 // 3_600_000 * 3_600_000  # an hour boundary (2026-11-29 15:00 UTC)
 HOUR_MS = 3_600_000
 
-
-def emit(
-    workload: str,
-    bench: str,
-    tool: str,
-    version: str,
-    value: float,
-    unit: str,
-    better: str = "lower",
-    variant: str = "",
-    seconds: float | None = None,
-    **extra: Any,
-) -> None:
-    """One BENCH record (the shared bench's line protocol)."""
-    record = dict(
-        workload=workload,
-        bench=bench,
-        tool=tool,
-        version=version,
-        variant=variant,
-        value=value,
-        unit=unit,
-        better=better,
-        seconds=seconds,
-        **extra,
-    )
-    print("BENCH " + json.dumps(record, default=str), flush=True)
+emit = partial(emit_record, better="lower")
+"""One BENCH record (the shared bench's line protocol, `benchmarks/emit.py`): lower is better
+unless the call says `better="higher"`."""
 
 
 def truth() -> dict[str, Any]:

@@ -251,7 +251,7 @@ def monitor_windows(
     owner = services.owner
     monitoring.create(owner, PROJECT, spec)
     grace = int(getattr(monitoring, "grace_ms", 0))
-    monitoring.check(owner, PROJECT, "drift", now=START_AT_MS + grace)  # the empty lookback
+    monitoring.check(owner, PROJECT, "drift", now=START_AT_MS + grace)  # none before the traffic
     seconds, verdicts, cpu = [], [], []
     for hour in range(WINDOWS):
         now = START_AT_MS + (hour + 1) * HOUR_MS + grace

@@ -16,8 +16,8 @@ import pytest
 from contract_world import BROKEN_TELCO_COUNTS, broken_telco, telco_contract
 from stats_world import read_adult, read_telco
 
+from tandem.core.executor import LocalExecutor, RayExecutor, executor_named
 from tandem.data.contract import parse_contract
-from tandem.data.executor import LocalExecutor, RayExecutor, executor_from_settings
 from tandem.data.frames import TableFormat, TablePart, scan_part, table_parts
 from tandem.data.profile import merge_profiles, profile_files, profile_frame
 from tandem.data.validate import ValidationResult, validate_parts, validate_table
@@ -36,15 +36,6 @@ def test_local_executor_keeps_order():
     assert LocalExecutor().map(square, items) == [x * x for x in items]
     assert LocalExecutor(workers=4).map(square, items) == [x * x for x in items]
     assert LocalExecutor(workers=4).map(square, []) == []
-
-
-def test_executor_from_settings():
-    assert isinstance(executor_from_settings(environ={}), LocalExecutor)
-    assert isinstance(executor_from_settings(environ={"TANDEM_EXECUTOR": " Local "}), LocalExecutor)
-    assert isinstance(executor_from_settings(environ={"TANDEM_EXECUTOR": "ray"}), RayExecutor)
-    assert isinstance(executor_from_settings("local", {"TANDEM_EXECUTOR": "ray"}), LocalExecutor)
-    with pytest.raises(InvalidInput, match="TANDEM_EXECUTOR must be 'local' or 'ray'"):
-        executor_from_settings(environ={"TANDEM_EXECUTOR": "spark"})
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +96,7 @@ def test_ray_raises_tandem_errors_as_themselves(ray_executor: RayExecutor, tmp_p
 def test_ray_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets without the extra
     with pytest.raises(InvalidInput, match=r"pip install 'tandem\[ray\]'"):
-        executor_from_settings("ray")
+        executor_named("ray")
 
 
 @pytest.mark.slow

@@ -23,8 +23,8 @@ import polars as pl
 import pytest
 from stats_world import ADULT, TELCO, drift_table, max_cdf_gap, numbers, read_adult, read_telco
 
+from tandem.core.executor import LocalExecutor
 from tandem.data.drift import compare_profiles
-from tandem.data.executor import LocalExecutor
 from tandem.data.frames import TableFormat
 from tandem.data.profile import (
     COUNTS_CAP,

@@ -60,7 +60,7 @@ def test_rest_create_read_and_refuse(world) -> None:
     assert api.get(f"{URL}/drift").json()["condition"] == "drifted_count >= 2"
     ship_window(world.sdk, world.model, H0, 200, seed=9)
     checked = api.post(f"{URL}/check", params={"now": H0 + HOUR + 60_000})
-    assert checked.status_code == 200 and checked.json()["evaluated"] == 24
+    assert checked.status_code == 200 and checked.json()["evaluated"] == 1  # from the traffic on
     results = api.get(f"{URL}/drift/results", params={"since": H0}).json()
     assert len(results) == 1 and results[0]["breached"] is False
     assert api.delete(f"{URL}/drift").status_code == 204
@@ -101,7 +101,7 @@ def test_cli(world, cli) -> None:
     at = format_ms(H0 + HOUR + 60_000)
     breached = cli("monitors", "check", "--at", at.replace(" ", "T"))
     assert breached.exit_code == 1, breached.output
-    assert "BREACHED" in breached.stdout and "24 windows evaluated, 1 breached" in breached.stdout
+    assert "BREACHED" in breached.stdout and "1 window evaluated, 1 breached" in breached.stdout
     calm = cli("monitors", "check", "--at", at.replace(" ", "T"), "--json")
     assert calm.exit_code == 0 and orjson.loads(calm.stdout)["evaluated"] == 0
     listed = cli("monitors", "list")

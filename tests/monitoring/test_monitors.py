@@ -44,9 +44,8 @@ def test_feature_drift_finds_the_shifted_column_and_only_it(world) -> None:
     assert shifted.details["reference"] == "train@v1"
     assert set(shifted.details["columns"]) == set(COLUMNS)
     assert shifted.evaluated_by == "w-1" and shifted.evaluated_at == H0 + 2 * HOUR + 120_000
-    # windows before the traffic have no data; each window once
-    empty = [r for r in summary.results if r.window_start < H0]
-    assert empty and all(r.breached is None and r.samples == 0 for r in empty)
+    # the new monitor starts at the endpoint's first traffic: no empty windows before it
+    assert sorted(by_window) == [H0, H0 + HOUR]
     again = monitoring.evaluate_due(WORKER, now=H0 + 2 * HOUR + 180_000, worker="w-1")
     assert again.evaluated == 0
     stored = monitoring.results(owner, PROJECT, "drift", since=H0)
@@ -130,7 +129,7 @@ def test_two_evaluators_never_evaluate_a_window_twice(world) -> None:
         t.start()
     for t in threads:
         t.join()
-    windows = 3 * monitoring.lookback_windows
+    windows = 3 * 3  # three monitors, three hours of traffic each
     assert sum(s.evaluated for s in summaries) == windows
     assert sum(s.failed for s in summaries) == 0
     keys = [(r.monitor, r.window_start) for s in summaries for r in s.results]
@@ -200,3 +199,36 @@ def test_a_viewer_reads_and_may_not_write(world) -> None:
     assert monitoring.get(owner, PROJECT, "m").severity == "page"
     monitoring.delete(owner, PROJECT, "m")
     assert monitoring.list_monitors(owner, PROJECT) == []
+
+
+def test_a_new_monitor_starts_at_its_creation_not_a_lookback_of_empty_windows(world) -> None:
+    monitoring, owner = world.services.monitoring, world.services.owner
+    created = monitoring.create(owner, PROJECT, spec("contract", SignalKind.CONTRACT))
+    born = created.created_at // HOUR * HOUR
+    # no traffic at all: the first pass, hours later, looks back to the creation only
+    summary = monitoring.evaluate_due(WORKER, now=born + 3 * HOUR + 120_000, worker="w")
+    assert [r.window_start for r in summary.results] == [born, born + HOUR, born + 2 * HOUR]
+    assert all(r.breached is None and r.samples == 0 for r in summary.results)
+    # traffic logged before the monitor was made is still evaluated (within the lookback)
+    ship_window(world.sdk, world.model, born - 2 * HOUR, 200, seed=41)
+    monitoring.create(owner, PROJECT, spec("drift", SignalKind.FEATURE_DRIFT))
+    later = monitoring.check(owner, PROJECT, "drift", now=born + 3 * HOUR + 120_000)
+    starts = sorted(r.window_start for r in later.results)
+    assert starts == [born + h * HOUR for h in range(-2, 3)]
+    assert next(r for r in later.results if r.window_start == born - 2 * HOUR).samples == 200
+
+
+def test_a_window_evaluated_since_another_worker_found_it_due_is_not_claimed_again(world) -> None:
+    ship_window(world.sdk, world.model, H0, 100, seed=31)
+    monitoring, owner = world.services.monitoring, world.services.owner
+    monitoring.create(owner, PROJECT, spec("drift", SignalKind.FEATURE_DRIFT))
+    now = H0 + HOUR + 60_000
+    with world.services.db.read() as conn:
+        project_pk = world.services.projects.pk_in(conn, PROJECT)
+        row = monitoring.store.find(conn, project_pk, "drift")
+    assert monitoring._due_windows(row, now) == [H0]  # worker b reads what is due...
+    # ...worker a evaluates the window, writes its result and gives its claim up...
+    assert monitoring.evaluate_due(WORKER, now=now, worker="a").evaluated == 1
+    # ...and b's claim, which now finds no lease in its way, finds the result
+    assert monitoring._claim(row, PROJECT, H0, "b", now) is None
+    assert len(monitoring.results(owner, PROJECT, "drift")) == 1

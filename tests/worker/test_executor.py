@@ -1,4 +1,4 @@
-"""Where heavy monitor evaluations run (tandem.monitoring.executor): in process, on threads, or as
+"""Where heavy monitor evaluations run (tandem.core.executor): in process, on threads, or as
 tasks on a real local Ray cluster; results in job order either way, a tandem error raised as
 itself, and the choice by name or by TANDEM_EXECUTOR."""
 
@@ -10,8 +10,8 @@ from functools import partial
 
 import pytest
 
+from tandem.core.executor import LocalExecutor, RayExecutor, executor_named
 from tandem.errors import InvalidInput, NotFound
-from tandem.monitoring.executor import LocalExecutor, RayExecutor, executor_named
 from tandem.monitoring.slo import SloPoint, SloSpec, evaluate
 
 

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import text
 
+from tandem.core.executor import LocalExecutor
 from tandem.errors import InvalidInput
-from tandem.monitoring.executor import LocalExecutor
 from tandem.server.container import Services
 from tandem.server.worker import (
     STEPS,

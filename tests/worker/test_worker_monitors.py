@@ -14,7 +14,7 @@ from worker_world import AT, BAD_FROM, END, HOUR, SLOS, expected_windows, result
 from worker_world import windows_evaluated as evaluated
 
 from tandem.core.config import Settings
-from tandem.monitoring.executor import RayExecutor
+from tandem.core.executor import RayExecutor
 from tandem.sdk.client import Client
 from tandem.server import embedded
 from tandem.server.container import Services

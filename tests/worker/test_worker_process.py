@@ -1,6 +1,7 @@
 """`tandem worker` and `tandem server --with-worker` as real processes on the test's workspace
 (SQLite or PostgreSQL): one tick and exit, a loop stopped by SIGTERM after its tick (exit 0),
-the server's thread ticking beside the API, and bad input refused in one line with exit 2."""
+the server's thread ticking beside the API, `-p` restricting it to one project, and bad input
+refused in one line with exit 2."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from processes import DEADLINE, Processes, free_port
+
+from tandem.core.clock import now_ms
+from tandem.deployments.models import EndpointCreate
+from tandem.monitoring.models import MonitorSpec, SignalKind
+from tandem.projects.models import ProjectCreate
+from tandem.server.container import Services
 
 pytestmark = pytest.mark.slow
 
@@ -105,3 +112,34 @@ def test_bad_input_is_one_line_and_exit_2(env: dict[str, str], tmp_path: Path):
         assert done.stdout == ""
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (args, done.stderr)
+
+
+def test_project_option_restricts_the_worker_to_that_project(
+    services: Services, env: dict[str, str], tmp_path: Path
+):
+    owner = services.owner
+    for project in ("churn", "other"):
+        services.projects.create(owner, ProjectCreate(name=project))
+        services.deployments.create_endpoint(owner, project, EndpointCreate(name="prod"))
+        services.monitoring.create(owner, project, MonitorSpec(
+            name="m", endpoint="prod", kind=SignalKind.CONTRACT, window="1h"
+        ))  # fmt: skip
+    later = str(now_ms() + 3 * 3_600_000)  # the monitors' first windows have closed
+
+    def evaluated(project: str) -> int:
+        return len(services.monitoring.results(owner, project, "m"))
+
+    # the option on the command, and the global one before it
+    for args in (["worker", "-p", "churn"], ["-p", "churn", "worker"]):
+        done = tandem(env, tmp_path, *args, "--once", "--at", later, "--json")
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)["steps"]["evaluate"]["summary"]
+        assert {r["project"] for r in summary["results"]} <= {"churn"}
+        assert evaluated("churn") > 0 and evaluated("other") == 0
+    unknown = tandem(env, tmp_path, "worker", "--project", "nope", "--once")
+    assert unknown.returncode != 0 and unknown.stdout == ""
+    lines = unknown.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope" in lines[0], unknown.stderr
+    everyone = tandem(env, tmp_path, "worker", "--once", "--at", later, "--json")
+    assert everyone.returncode == 0, everyone.stderr
+    assert evaluated("other") == evaluated("churn") > 0

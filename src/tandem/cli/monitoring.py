@@ -136,7 +136,8 @@ def check(
         for r in summary.results:
             console.print(f"{r.monitor} {format_ms(r.window_start)}: {escape(verdict(r))}")
         console.print(
-            f"{summary.evaluated} windows evaluated, {summary.breached} breached, "
+            f"{summary.evaluated} window{'' if summary.evaluated == 1 else 's'} evaluated, "
+            f"{summary.breached} breached, "
             f"{summary.no_data} without data, {summary.skipped} held by another worker"
         )
         for error in summary.errors:

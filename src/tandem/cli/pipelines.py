@@ -52,7 +52,7 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
 
     chosen_executor = None
     if executor is ExecutorName.RAY:
-        from tandem.data.executor import RayExecutor
+        from tandem.core.executor import RayExecutor
 
         chosen_executor = RayExecutor()
     events = None

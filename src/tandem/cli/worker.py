@@ -36,6 +36,7 @@ def worker(
     at: Annotated[str | None, typer.Option("--at", help="the worker's clock starts at this moment (ISO-8601 UTC or ms): backfills and tests")] = None,
     name: Annotated[str | None, typer.Option("--name", help="the worker's id in its leases (default: host:pid:random)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print each tick as one JSON line")] = False,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="evaluate this project's monitors only (alerts and deliveries stay the workspace's)")] = None,
 ) -> None:  # fmt: skip
     """Evaluate monitors on schedule, move alerts along and deliver their notifications.
 
@@ -43,7 +44,9 @@ def worker(
     with a lease, so several workers on one workspace never evaluate the same window twice),
     then updates the alerts and delivers what is due. The worker works on the workspace's
     database directly (TANDEM_HOME or TANDEM_DATABASE_URL), as `tandem server` does, acting as
-    the system principal `system:worker`.
+    the system principal `system:worker`. With --project (here or before the command), it
+    evaluates that project's monitors only; the alert rules and deliveries it moves along stay
+    the workspace's, as they share one cursor and one queue.
 
     SIGTERM or Ctrl-C: the tick under way finishes, then the worker exits 0. Killed outright
     (kill -9), what it had claimed and not finished is taken over by the next worker once the
@@ -63,8 +66,9 @@ def worker(
         raise InvalidInput(f"unknown executor {executor!r}: --executor must be 'local' or 'ray'")
     configure_logging()
     running, close = build_worker(
-        executor=executor, interval_s=interval_s, worker_id=name, clock=clock
-    )
+        executor=executor, interval_s=interval_s, worker_id=name, clock=clock,
+        project=project or OPTIONS.get("project"),
+    )  # fmt: skip
     stop = threading.Event()
     previous = _stop_on_signals(stop)
     failed = {"ticks": 0}
@@ -84,7 +88,9 @@ def worker(
         if not once:
             err_console.print(
                 f"tandem worker {running.id}: every {interval_s:g} s on "
-                f"{running.executor.name} (SIGTERM or Ctrl-C stops it after the tick)"
+                f"{running.executor.name}"
+                + (f", project {running.project}" if running.project else "")
+                + " (SIGTERM or Ctrl-C stops it after the tick)"
             )
         running.run(stop, once=once, on_tick=report)
     finally:

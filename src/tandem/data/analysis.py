@@ -68,14 +68,14 @@ def analyse(
                 "a contract applies to a table: CSV, Parquet or JSON Lines files of one kind"
             )
         return Analysis()
-    from tandem.data.executor import executor_from_settings
+    from tandem.core.executor import executor_named
     from tandem.data.pii import scan_pii
     from tandem.data.profile import profile_files
 
     limits = limits or DataLimits()
     with budget(Budget.start("profiling the table", limits.budget_seconds)):
         schema = _checked_schema(paths, fmt, limits)
-        runner = executor_from_settings(executor)
+        runner = executor_named(executor)
         # one task per file, merged in file order, so every executor gives the same profile
         profile = profile_files(list(paths), fmt, runner, schema=schema)
         profile_json = profile.to_json()
@@ -106,14 +106,14 @@ def _validate(
     pii: list[dict[str, Any]] | None,
     executor: str,
 ) -> tuple[dict[str, Any], bool, list[str]]:
-    from tandem.data.executor import executor_from_settings
+    from tandem.core.executor import executor_named
     from tandem.data.validate import validate_parts, validate_table
 
     parsed = parse_contract(contract)
     if executor == "local":  # one pass over all the files: no merge to pay for
         result = validate_table(list(paths), fmt, parsed, pii=pii)
     else:
-        result = validate_parts(parsed, list(paths), fmt, executor_from_settings(executor), pii=pii)
+        result = validate_parts(parsed, list(paths), fmt, executor_named(executor), pii=pii)
     return result.to_json(), result.passed, [c.id for c in result.blocking_failures]
 
 

@@ -40,8 +40,8 @@ import numpy as np
 import polars as pl
 from blake3 import blake3
 
+from tandem.core.executor import Executor, executor_named
 from tandem.data import frames, limits
-from tandem.data.executor import Executor, executor_from_settings
 from tandem.data.frames import TableFormat
 from tandem.data.limits import Budget, check_budget, current_budget
 from tandem.data.sketches import (
@@ -546,7 +546,7 @@ def profile_files(
     Args:
         paths: the table's files.
         fmt: their format.
-        executor: where to run; `executor_from_settings()` (TANDEM_EXECUTOR) by default.
+        executor: where to run; `executor_named()` (TANDEM_EXECUTOR) by default.
         batch_rows: rows per streamed batch within a part.
         part_rows: rows of Parquet per part, at least.
         schema: the whole table's schema, when the caller has already read it.
@@ -558,7 +558,7 @@ def profile_files(
         InvalidInput: Parquet files whose columns hold different kinds of types.
         LimitExceeded: the time budget ran out.
     """
-    runner = executor or executor_from_settings()
+    runner = executor or executor_named()
     if fmt is TableFormat.PARQUET:
         schema = None
     elif schema is None:

@@ -71,7 +71,7 @@ from tandem.errors import InvalidContract, UnreadableData
 if TYPE_CHECKING:
     import polars as pl
 
-    from tandem.data.executor import Executor
+    from tandem.core.executor import Executor
 
 MAX_EXAMPLES = 5
 MAX_EXAMPLE_CHARS = 200  # longest text value shown in a failing example

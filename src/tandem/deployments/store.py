@@ -438,6 +438,17 @@ class DeploymentStore:
             stmt = stmt.where(deployment_windows.c.start < until)
         return builtins.list(conn.execute(stmt.order_by(deployment_windows.c.start)))
 
+    def first_window_end(self, conn: Connection, endpoint_pk: int, since: int) -> int | None:
+        """When the first figures a gateway reported that end after `since` began (None:
+        none), `since` at the earliest."""
+        first = conn.execute(
+            select(func.min(deployment_windows.c.start)).where(
+                deployment_windows.c.endpoint_pk == endpoint_pk,
+                deployment_windows.c.end > since,
+            )
+        ).scalar()
+        return None if first is None else max(int(first), since)
+
     @staticmethod
     def window_model(row: Any) -> WindowStats:
         from tandem.deployments.models import ShadowFigures

@@ -2,7 +2,7 @@
 prediction drift against a baseline of scores, the training data's contract on live inputs.
 
 Every function takes plain data (Polars frames, profile JSON, contract text) and answers
-`Figures`, so the service can hand them to an executor (`tandem.monitoring.executor`: Ray
+`Figures`, so the service can hand them to an executor (`tandem.core.executor`: Ray
 tasks pickle their arguments). The window is profiled once (`profile_frame`, the data domain's
 mergeable sketches) and compared with the reference's stored profile: the reference's rows are
 never read again.

@@ -41,7 +41,7 @@ from tandem.pipelines.state import (
 )
 
 if TYPE_CHECKING:
-    from tandem.data.executor import Executor
+    from tandem.core.executor import Executor
     from tandem.pipelines.openlineage import Emitter
     from tandem.sdk.run import ActiveRun
 

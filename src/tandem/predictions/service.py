@@ -326,6 +326,14 @@ class PredictionService:
             )
         return found, self.blobs.read(Oid(found.oid))
 
+    def first_logged_in(
+        self, conn: Connection, project_pk: int, endpoint: str, since: int
+    ) -> int | None:
+        """When the endpoint first logged a prediction at or after `since` (ms; None: it has
+        logged none since), for a domain reading it in its transaction (monitoring: where a
+        new monitor's first window starts). No permission check."""
+        return self.store.first_at(conn, project_pk, endpoint, since)
+
     # -- for gc (inside its transaction) -----------------------------------------------------
 
     def purge_project(self, conn: Connection, project_pk: int) -> None:

@@ -172,6 +172,17 @@ class PredictionStore:
         ).all()
         return [(row.id, row.oid) for row in rows]
 
+    def first_at(self, conn: Connection, project_pk: int, endpoint: str, since: int) -> int | None:
+        """When the endpoint's first prediction at or after `since` was made (None: none)."""
+        first = conn.execute(
+            select(func.min(_segment.first_at)).where(
+                _segment.project_pk == project_pk,
+                _segment.endpoint == endpoint,
+                _segment.last_at >= since,
+            )
+        ).scalar()
+        return None if first is None else max(int(first), since)
+
     def segment(
         self, conn: Connection, project_pk: int, endpoint: str, segment_id: str
     ) -> Segment | None:

@@ -189,6 +189,7 @@ class Services:
         lineage.use_deployments(deployments, DeploymentNodes(deployments))
         lineage.use_actions(ActionNodes(registers))
         alerts.use_page_handler(incidents)  # a page opens or joins an incident
+        monitoring.use_alerts(alerts)  # a deleted monitor's alerts resolve
         # gc purges through the domains' services, in the order their foreign keys need
         purgers = Purgers(
             run_links=(data.forget_runs, registry.forget_runs),

@@ -38,8 +38,8 @@ from typing import Any, Protocol
 
 from tandem.core.auth import Principal
 from tandem.core.clock import now_ms
+from tandem.core.executor import Executor, LocalExecutor
 from tandem.errors import InvalidInput, TandemError
-from tandem.monitoring.executor import Executor, LocalExecutor
 
 log = logging.getLogger("tandem.worker")
 
@@ -192,6 +192,8 @@ class MonitoringWorker:
         clock: the worker's time (`SystemClock` by default; `ManualClock` in tests).
         worker_id: the name the worker's leases carry.
         interval_s: seconds from the start of one tick to the start of the next.
+        project: evaluate this project's monitors only (`tandem worker -p`); the alerts and
+            their deliveries stay the workspace's (one cursor, one queue).
     """
 
     def __init__(
@@ -202,6 +204,7 @@ class MonitoringWorker:
         clock: Clock | None = None,
         worker_id: str | None = None,
         interval_s: float = 30.0,
+        project: str | None = None,
     ) -> None:
         if not interval_s >= MIN_INTERVAL_S:
             raise InvalidInput(
@@ -212,6 +215,7 @@ class MonitoringWorker:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.id = worker_id or default_worker_id()
         self.interval_s = interval_s
+        self.project = project
         self.principal = Principal.system("worker")
         self.ticks = 0
         self.errors = 0
@@ -228,7 +232,8 @@ class MonitoringWorker:
         tick.steps["evaluate"] = self._step(
             "evaluate", monitoring, "evaluate_due",
             lambda service: service.evaluate_due(
-                self.principal, now=at, worker=self.id, executor=self.executor
+                self.principal, now=at, worker=self.id, executor=self.executor,
+                project=self.project,
             ),
         )  # fmt: skip
         tick.steps["alerts"] = self._step(
@@ -338,15 +343,18 @@ def build_worker(
     worker_id: str | None = None,
     clock: Clock | None = None,
     settings: Any = None,
+    project: str | None = None,
 ) -> tuple[MonitoringWorker, Callable[[], None]]:
     """A worker over Services built as the server builds them (from TANDEM_* settings), and the
     function that closes them. `executor`: local or ray (default: the settings', TANDEM_EXECUTOR).
+    `project`: evaluate that project's monitors only.
 
     Raises:
         InvalidInput: an unknown executor, or ray without Ray installed.
+        NotFound: `project` does not exist.
     """
     from tandem.core.config import Settings
-    from tandem.monitoring.executor import executor_named
+    from tandem.core.executor import executor_named
     from tandem.server.container import Services
 
     settings = settings if settings is not None else Settings.load()
@@ -361,8 +369,15 @@ def build_worker(
         services.close()
 
     worker = MonitoringWorker(
-        services, executor=chosen, clock=clock, worker_id=worker_id, interval_s=interval_s
-    )
+        services, executor=chosen, clock=clock, worker_id=worker_id, interval_s=interval_s,
+        project=project,
+    )  # fmt: skip
+    if project is not None:
+        try:
+            services.projects.get(worker.principal, project)  # NotFound: refuse before a tick
+        except BaseException:
+            close()
+            raise
     return worker, close
 
 

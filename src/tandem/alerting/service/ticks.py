@@ -129,6 +129,23 @@ class TickOps(AlertCore):
                 self.store.set_cursor(conn, FEED, after, now)
         return summary
 
+    def monitor_removed(
+        self, conn: Connection, principal: Principal, project_pk: int, project: str,
+        monitor: str, now: int | None = None,
+    ) -> TickSummary:  # fmt: skip
+        """A monitor was deleted (the monitoring domain's hook, inside its transaction): its
+        firing alerts resolve now and its pending ones go, as the engine retires a removed
+        rule; the recovery is notified like any other (in the app, to the webhook, a PagerDuty
+        resolve) when its group next flushes. No permission check: the caller checked
+        `monitor:write`."""
+        now = now_ms() if now is None else now
+        summary = TickSummary()
+        self.store.lock_cursor(conn, FEED, now)  # a tick under way finishes first
+        if self.store.engine_state(conn, project_pk):
+            self._step_project(conn, principal, project_pk, project, [], now, summary,
+                               retired=monitor)  # fmt: skip
+        return summary
+
     def _step_project(
         self,
         conn: Connection,
@@ -138,7 +155,10 @@ class TickOps(AlertCore):
         results: Sequence[ResultInput],
         now: int,
         summary: TickSummary,
+        retired: str | None = None,
     ) -> None:
+        """Step the project's engine over `results`; with `retired`, over none, that rule's
+        alerts retired (every other rule's alerts keep their state)."""
         settings = self._settings(conn, pk)
         raw = self.store.engine_state(conn, pk)
         state = EngineState.from_json(json.loads(raw)) if raw else EngineState()
@@ -163,6 +183,11 @@ class TickOps(AlertCore):
             )
         silences = self._engine_silences(conn, pk, now)
         config = EngineConfig(rules, route_tree(settings))
+        if retired is not None:
+            kept = {a.rule for a in state.alerts.values() if a.rule != retired}
+            config = EngineConfig.of(
+                [AlertRule(name) for name in kept], route_tree(settings), rules_complete=True
+            )
         new_state, notes = step(state, observations, silences, [PAGE_INHIBITS], config, now)
         rows = self._sync_alerts(conn, principal, pk, project, new_state, notes, now, summary)
         statuses = {

@@ -276,6 +276,15 @@ class EndpointOps(DeploymentCore):
         batches only for one that exists). No permission check: the caller made its own."""
         self._row(conn, project_pk, project, name)
 
+    def first_reported_in(
+        self, conn: Connection, project_pk: int, name: str, since: int
+    ) -> int | None:
+        """When the traffic gateways reported for endpoint `name` at or after `since` began
+        (ms; None: none, or no such endpoint), for a domain reading it in its transaction
+        (monitoring: where a new monitor's first window starts). No permission check."""
+        row = self.store.find(conn, project_pk, name)
+        return None if row is None else self.store.first_window_end(conn, row.pk, since)
+
     def purge_expired(self, conn: Connection, cutoff: int) -> None:
         """gc: figures gateways reported more than `WINDOW_RETENTION_DAYS` ago, and before
         gc's `cutoff` (ms). The history of traffic changes is kept."""

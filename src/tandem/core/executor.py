@@ -1,10 +1,11 @@
-"""Where heavy monitor evaluations run: in the worker's process, or as Ray tasks.
+"""Where heavy work runs: in this process, or as Ray tasks. One executor for every domain that
+needs one (ADR 29): the data domain profiles and validates a table one part a task, the
+monitoring worker evaluates due windows one window a task.
 
 An `Executor` maps a function over jobs and answers the results in job order, whatever order
-they finish in. The monitoring service hands it the expensive part of evaluating due windows
-(drift of a large window against the stored profile, joining labels, bootstrap bands); the
-claiming of windows, the writing of results and everything else that touches the database stays
-in the calling process, so a task that dies loses nothing but its own work.
+they finish in, so merging them is deterministic and a distributed result equals the local one.
+What touches the database (claiming a monitor's window, writing its result, storing a profile)
+stays in the calling process: a task that dies loses nothing but its own work.
 
     executor = executor_named("ray")            # or "local" (the default), or TANDEM_EXECUTOR
     results = executor.map(evaluate_window, jobs)
