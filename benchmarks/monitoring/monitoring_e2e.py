@@ -59,7 +59,7 @@ from tandem.data.profile import Profile, profile_frame  # noqa: E402
 from tandem.server.container import Services  # noqa: E402
 
 PROJECT, ENDPOINT = "bench", "prod"
-PROFILE = False  # --profile: cProfile of the timed calls, printed to stderr
+PROFILE = False  # --profile: pyinstrument (or cProfile) of the timed call, printed to stderr
 DRIFT_BENCH = "drift per hourly window, 100k x 20 vs stored 1M reference"
 
 
@@ -318,22 +318,13 @@ def outcomes(batch: int) -> None:
         path = DATA / "outcomes" / "labels.parquet"
         body = path.read_bytes()
         now = int(pl.read_parquet(path, columns=["at"])["at"].max()) + 1  # type: ignore[arg-type]
-        profiler = None
-        if PROFILE:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
+        profiler = _profiler()
         cpu_began = time.process_time()
         began = time.perf_counter()
         receipt = outcome_service.add_labels(services.owner, PROJECT, ENDPOINT, body, now=now)
         seconds = time.perf_counter() - began
         cpu_s = round(time.process_time() - cpu_began, 3)
-        if profiler is not None:
-            import pstats
-
-            profiler.disable()
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+        _report(profiler)
         print(
             f"labels add: {seconds:.2f} s, {receipt.matched:,} matched, {receipt.unknown:,} "
             f"unknown, {len(receipt.windows)} windows recomputed",
@@ -358,6 +349,37 @@ def outcomes(batch: int) -> None:
             "joined, stored as one Parquet batch, every version x hour window's figures "
             "recomputed (with bootstrap bands)",
         )
+
+
+def _profiler() -> Any:
+    """--profile: pyinstrument when the venv has it (pip install pyinstrument; never a product
+    dependency), else cProfile; None without --profile."""
+    if not PROFILE:
+        return None
+    if importlib.util.find_spec("pyinstrument") is not None:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+        return profiler
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _report(profiler: Any) -> None:
+    if profiler is None:
+        return
+    if hasattr(profiler, "output_text"):
+        profiler.stop()
+        print(profiler.output_text(unicode=False, show_all=False), file=sys.stderr)
+        return
+    import pstats
+
+    profiler.disable()
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ took 1.6 s).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,16 +60,22 @@ def read_columns(with_inputs: bool) -> list[str]:
 
 
 def frames(
-    tables: list[pa.Table], *, since: int, until: int, with_inputs: bool = True
+    tables: Sequence[pa.Table | pl.DataFrame],
+    *,
+    since: int,
+    until: int,
+    with_inputs: bool = True,
 ) -> LogFrames:
     """The rows of `tables` (segments read with `read_columns`) made in [since, until)."""
     import polars as pl
 
     if tables:
-        import pyarrow as pa
-
-        raw = pl.from_arrow(pa.concat_tables(tables))
-        assert isinstance(raw, pl.DataFrame)
+        parts: list[pl.DataFrame] = []
+        for table in tables:
+            frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            parts.append(frame)
+        raw = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
     else:
         raw = pl.DataFrame(schema=dict.fromkeys(read_columns(with_inputs), pl.String))
         raw = raw.with_columns(
@@ -76,22 +83,36 @@ def frames(
             pl.col("latency_ms").cast(pl.Float64),
         )  # fmt: skip
     in_range = (pl.col("at") >= since) & (pl.col("at") < until)
-    raw = raw.filter(in_range).sort("at", maintain_order=True).with_row_index("_request")
-    raw = raw.with_columns(*_decode_output(raw["output"], raw["status"]))
+    raw = raw.filter(in_range)
+    if not raw["at"].is_sorted():  # segments are shipped in time order: usually sorted already
+        raw = raw.sort("at", maintain_order=True)
+    raw = raw.with_row_index("_request")
+    ok = raw.select(pl.when(pl.col("status") < 400).then(pl.col("output"))).to_series()
+    raw = raw.with_columns(*_decode_output(ok))
+    # `_pred`/`_score` are lists (a request's rows), or one value a request when every output
+    # was a single row (`_single_rows`)
+    listed = isinstance(raw.schema["_pred"], pl.List)
     values = _input_rows(raw.select("_request", "inputs")) if with_inputs else None
-    counts = pl.col("_pred").list.len().fill_null(0)
+    counts = pl.col("_pred").list.len().fill_null(0) if listed else pl.lit(1)
     if values is not None:
         per_request = values.group_by("_request").agg(pl.len().alias("_inputs"))
         raw = raw.join(per_request, on="_request", how="left")
         counts = pl.max_horizontal(counts, pl.col("_inputs").fill_null(0))
-    expanded = (
-        raw.with_columns(pl.int_ranges(0, pl.max_horizontal(counts, pl.lit(1))).alias("row"))
-        .explode("row")
-        .with_columns(
-            pl.col("row").cast(pl.UInt32),
-            pl.col("_score").list.get(pl.col("row"), null_on_oob=True).alias("score"),
-            pl.col("_pred").list.get(pl.col("row"), null_on_oob=True).alias("prediction"),
-        )
+    raw = raw.with_columns(counts.alias("_rows"))
+    if raw.height and int(raw["_rows"].max()) > 1:  # type: ignore[arg-type]
+        rows = pl.int_ranges(0, pl.max_horizontal(pl.col("_rows"), pl.lit(1)))
+        expanded = raw.with_columns(rows.alias("row")).explode("row")
+    else:  # a row a request, the usual case: no explode (0.2 s a million)
+        expanded = raw.with_columns(pl.lit(0).alias("row"))
+    row = pl.col("row")
+    if listed:
+        score = pl.col("_score").list.get(row, null_on_oob=True)
+        prediction = pl.col("_pred").list.get(row, null_on_oob=True)
+    else:
+        score = pl.when(row == 0).then(pl.col("_score"))
+        prediction = pl.when(row == 0).then(pl.col("_pred"))
+    expanded = expanded.with_columns(
+        row.cast(pl.UInt32), score.alias("score"), prediction.alias("prediction")
     )
     meta = expanded.select(META_COLUMNS)
     if values is None:
@@ -256,11 +277,11 @@ def _text(cell: Any) -> str | None:
     return orjson.dumps(cell).decode()
 
 
-def _decode_output(output: pl.Series, status: pl.Series) -> list[pl.Series]:
-    """`_pred` (predictions as text) and `_score` (numbers) per request, lists of its rows."""
+def _decode_output(ok: pl.Series) -> list[pl.Series]:
+    """`_pred` (predictions as text) and `_score` (numbers) per request from `ok`, the outputs
+    of the requests that did not fail: lists of its rows, or the values themselves when every
+    output is one row of class probabilities."""
     import polars as pl
-
-    ok = output.zip_with(status < 400, pl.Series([None] * len(output), dtype=pl.String))
 
     def flat() -> tuple[pl.Series, pl.Series]:  # predictions: [0, 1, ...] or ["yes", ...]
         predictions = ok.str.json_decode(pl.List(pl.String))
@@ -277,6 +298,9 @@ def _decode_output(output: pl.Series, status: pl.Series) -> list[pl.Series]:
 
     # the shape the log most likely holds first: a failed decode of a million outputs costs
     # as much as a good one (outputs of class probabilities were decoded twice: 5.4 s a million)
+    single = _single_rows(ok)
+    if single is not None:
+        return [single[0].alias("_pred"), single[1].alias("_score")]
     nested = bool(ok.str.starts_with("[[").any())
     for decode in (probabilities, flat) if nested else (flat, probabilities):
         try:
@@ -289,6 +313,46 @@ def _decode_output(output: pl.Series, status: pl.Series) -> list[pl.Series]:
         predictions = pl.Series([r[0] for r in rows], dtype=pl.List(pl.String))
         scores = pl.Series([r[1] for r in rows], dtype=pl.List(pl.Float64))
     return [predictions.alias("_pred"), scores.alias("_score")]
+
+
+def _single_rows(ok: pl.Series) -> tuple[pl.Series, pl.Series] | None:
+    """The prediction (the likeliest class's index, as text) and score (the positive class's
+    probability of two, else the highest) of outputs that are each one row of class
+    probabilities, `[[p0, p1, ...]]` as the gateway writes it (orjson: no spaces), split by
+    string operations over the whole column: a million in 0.16 s of CPU, against 0.41 s for
+    `str.json_decode` and 0.2 s more to make its lists. None when an output has another shape
+    or a value that is not a number: decode it then."""
+    import polars as pl
+
+    present = ok.drop_nulls()
+    if not len(present) or not bool(
+        (present.str.starts_with("[[") & present.str.ends_with("]]")).all()
+    ):
+        return None
+    body = ok.str.strip_prefix("[[").str.strip_suffix("]]")
+    if bool(body.str.contains("]", literal=True).any()):  # several rows (or nested values)
+        return None
+    parts = body.str.split_exact(",", 2).struct.unnest()
+    if not parts["field_2"].is_not_null().any():  # two classes, the usual case: no lists
+        p0 = parts["field_0"].cast(pl.Float64, strict=False)
+        p1 = parts["field_1"].cast(pl.Float64, strict=False)
+        if p0.null_count() == p1.null_count() == body.null_count():  # all numbers
+            frame = pl.DataFrame({"p0": p0, "p1": p1}).select(
+                pl.when(pl.col("p1") > pl.col("p0")).then(pl.lit("1"))
+                .when(pl.col("p1").is_not_null()).then(pl.lit("0")).alias("prediction"),
+                pl.col("p1").alias("score"),
+            )  # fmt: skip
+            return frame["prediction"], frame["score"]
+    values = body.str.split(",").list.eval(pl.element().cast(pl.Float64, strict=False))
+    if bool(values.list.eval(pl.element().is_null()).list.any().any()):  # not all numbers
+        return None
+    p = pl.col("p")
+    frame = pl.DataFrame({"p": values}).select(
+        p.list.arg_max().cast(pl.String).alias("prediction"),
+        pl.when(p.list.len() == 2).then(p.list.get(1, null_on_oob=True))
+        .otherwise(p.list.max()).alias("score"),
+    )  # fmt: skip
+    return frame["prediction"], frame["score"]
 
 
 def _output_row(text: str | None) -> tuple[list[str | None] | None, list[float | None] | None]:
