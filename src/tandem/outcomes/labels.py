@@ -310,15 +310,13 @@ def write_parquet(frame: pl.DataFrame) -> bytes:
 
 
 def read_windows(data: bytes, starts: list[int]) -> pl.DataFrame:
-    """The matched labels of a batch's file in the windows starting at `starts`."""
+    """The matched labels of a batch's file in the windows starting at `starts` (Polars skips
+    the row groups whose statistics rule them out; `pq.read_table` with a filter imported
+    `pyarrow.dataset` first, 2.3 s on a loaded host)."""
     import polars as pl
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    table = pq.read_table(pa.BufferReader(data), filters=[("window_start", "in", starts)])
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    wanted = pl.col("window_start").is_in(pl.Series(starts, dtype=pl.Int64))
+    return pl.scan_parquet(data).filter(wanted).collect()
 
 
 MEDIA_TYPES = (ARROW_STREAM, PARQUET)
