@@ -59,6 +59,7 @@ from tandem.data.profile import Profile, profile_frame  # noqa: E402
 from tandem.server.container import Services  # noqa: E402
 
 PROJECT, ENDPOINT = "bench", "prod"
+OUTPUT = "probabilities"  # --output: how the outcomes part logs its outputs
 PROFILE = False  # --profile: pyinstrument (or cProfile) of the timed call, printed to stderr
 DRIFT_BENCH = "drift per hourly window, 100k x 20 vs stored 1M reference"
 
@@ -298,15 +299,7 @@ def outcomes(batch: int) -> None:
                     pl.lit("]]}"),
                 ]
             ).alias("inputs"),
-            pl.concat_str(
-                [
-                    pl.lit("[["),
-                    (1 - pl.col("score")).cast(pl.String),
-                    pl.lit(","),
-                    pl.col("score").cast(pl.String),
-                    pl.lit("]]"),
-                ]
-            ).alias("output"),
+            _output().alias("output"),
         )
         began = time.perf_counter()
         ship(client, logged.select(BATCH_COLUMNS), batch, "p")
@@ -345,10 +338,26 @@ def outcomes(batch: int) -> None:
             unknown=receipt.unknown,
             windows=len(receipt.windows),
             batch_rows=batch,
+            output=OUTPUT,
             notes="the Parquet file checked, the log read (read_log over its segments), "
             "joined, stored as one Parquet batch, every version x hour window's figures "
             "recomputed (with bootstrap bands)",
         )
+
+
+def _output() -> pl.Expr:
+    """The logged output: `[[1-p, p]]` (class probabilities, as a booster answers) or, with
+    `--output records`, `[{"prediction": 0|1, "score": p}]` (a scikit-learn classifier's label
+    with its probability, as the gateway logs it)."""
+    score = pl.col("score").cast(pl.String)
+    if OUTPUT == "records":
+        label = (pl.col("score") >= 0.5).cast(pl.Int8).cast(pl.String)
+        return pl.concat_str(
+            [pl.lit('[{"prediction":'), label, pl.lit(',"score":'), score, pl.lit("}]")]
+        )
+    return pl.concat_str(
+        [pl.lit("[["), (1 - pl.col("score")).cast(pl.String), pl.lit(","), score, pl.lit("]]")]
+    )
 
 
 def _profiler() -> Any:
@@ -386,10 +395,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("part", choices=["drift", "outcomes"])
     ap.add_argument("--batch", type=int, default=10_000, help="rows per shipped batch (segment)")
-    ap.add_argument("--profile", action="store_true", help="cProfile the timed calls")
+    ap.add_argument("--profile", action="store_true", help="profile the timed calls")
+    ap.add_argument("--output", choices=["probabilities", "records"], default="probabilities",
+                    help="how outputs are logged (outcomes)")  # fmt: skip
     a = ap.parse_args()
-    global PROFILE
-    PROFILE = a.profile
+    global PROFILE, OUTPUT
+    PROFILE, OUTPUT = a.profile, a.output
     {"drift": drift, "outcomes": outcomes}[a.part](a.batch)
 
 

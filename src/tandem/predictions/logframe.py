@@ -280,39 +280,69 @@ def _text(cell: Any) -> str | None:
 def _decode_output(ok: pl.Series) -> list[pl.Series]:
     """`_pred` (predictions as text) and `_score` (numbers) per request from `ok`, the outputs
     of the requests that did not fail: lists of its rows, or the values themselves when every
-    output is one row of class probabilities."""
+    output is one row of class probabilities.
+
+    Three shapes, told apart by how the text starts: predictions (`[0, 1]`, `["yes"]`: the
+    score is the prediction when it is a number), class probabilities (`[[0.2, 0.8]]`: the
+    prediction is the likeliest class's index), and a classifier's answers with their scores as
+    the gateway logs them (`[{"prediction": "yes", "score": 0.8}]`). A log that mixes them
+    (versions of different kinds on one endpoint) is decoded shape by shape."""
     import polars as pl
 
-    def flat() -> tuple[pl.Series, pl.Series]:  # predictions: [0, 1, ...] or ["yes", ...]
-        predictions = ok.str.json_decode(pl.List(pl.String))
-        return predictions, predictions.list.eval(pl.element().cast(pl.Float64, strict=False))
-
-    def probabilities() -> tuple[pl.Series, pl.Series]:  # class probabilities: [[p0, p1], ...]
-        matrix = ok.str.json_decode(pl.List(pl.List(pl.Float64)))
-        scores = matrix.list.eval(
-            pl.when(pl.element().list.len() == 2)
-            .then(pl.element().list.get(1, null_on_oob=True))
-            .otherwise(pl.element().list.max())
-        )
-        return matrix.list.eval(pl.element().list.arg_max().cast(pl.String)), scores
-
-    # the shape the log most likely holds first: a failed decode of a million outputs costs
-    # as much as a good one (outputs of class probabilities were decoded twice: 5.4 s a million)
     single = _single_rows(ok)
+    if single is None:
+        single = _single_records(ok)
     if single is not None:
         return [single[0].alias("_pred"), single[1].alias("_score")]
-    nested = bool(ok.str.starts_with("[[").any())
-    for decode in (probabilities, flat) if nested else (flat, probabilities):
-        try:
-            predictions, scores = decode()
-            break
-        except pl.exceptions.ComputeError:
-            continue
+    head = ok.str.slice(0, 2)
+    kinds = head.replace_strict(
+        {"[[": "probabilities", "[{": "records"}, default="flat", return_dtype=pl.String
+    )
+    present = kinds.filter(ok.is_not_null()).unique().to_list()
+    if len(present) <= 1:
+        predictions, scores = _decode_shape(ok, present[0] if present else "flat")
     else:
-        rows = [_output_row(text) for text in ok.to_list()]
-        predictions = pl.Series([r[0] for r in rows], dtype=pl.List(pl.String))
-        scores = pl.Series([r[1] for r in rows], dtype=pl.List(pl.Float64))
+        parts = []
+        frame = pl.DataFrame({"_i": pl.int_range(len(ok), eager=True), "ok": ok, "kind": kinds})
+        for (kind,), part in frame.partition_by("kind", as_dict=True).items():
+            found, scored = _decode_shape(part["ok"], str(kind))
+            parts.append(pl.DataFrame({"_i": part["_i"], "_pred": found, "_score": scored}))
+        merged = pl.concat(parts).sort("_i")
+        predictions, scores = merged["_pred"], merged["_score"]
     return [predictions.alias("_pred"), scores.alias("_score")]
+
+
+def _decode_shape(ok: pl.Series, kind: str) -> tuple[pl.Series, pl.Series]:
+    """Outputs of one shape (`_decode_output`) as lists of predictions and scores; outputs that
+    do not decode as that shape are decoded one by one."""
+    import polars as pl
+
+    try:
+        if kind == "probabilities":  # class probabilities: [[p0, p1], ...]
+            matrix = ok.str.json_decode(pl.List(pl.List(pl.Float64)))
+            scores = matrix.list.eval(
+                pl.when(pl.element().list.len() == 2)
+                .then(pl.element().list.get(1, null_on_oob=True))
+                .otherwise(pl.element().list.max())
+            )
+            return matrix.list.eval(pl.element().list.arg_max().cast(pl.String)), scores
+        if kind == "records":  # [{"prediction": ..., "score": ...}, ...] (or label, proba)
+            fields = dict.fromkeys(_PREDICTION_KEYS, pl.String)
+            fields |= dict.fromkeys(_SCORE_KEYS, pl.Float64)
+            rows = ok.str.json_decode(pl.List(pl.Struct(fields)))
+            item = pl.element().struct
+            return (
+                rows.list.eval(pl.coalesce([item.field(name) for name in _PREDICTION_KEYS])),
+                rows.list.eval(pl.coalesce([item.field(name) for name in _SCORE_KEYS])),
+            )
+        predictions = ok.str.json_decode(pl.List(pl.String))  # [0, 1, ...] or ["yes", ...]
+        return predictions, predictions.list.eval(pl.element().cast(pl.Float64, strict=False))
+    except pl.exceptions.ComputeError:
+        rows_ = [_output_row(text) for text in ok.to_list()]
+        return (
+            pl.Series([r[0] for r in rows_], dtype=pl.List(pl.String)),
+            pl.Series([r[1] for r in rows_], dtype=pl.List(pl.Float64)),
+        )
 
 
 def _single_rows(ok: pl.Series) -> tuple[pl.Series, pl.Series] | None:
@@ -355,6 +385,46 @@ def _single_rows(ok: pl.Series) -> tuple[pl.Series, pl.Series] | None:
     return frame["prediction"], frame["score"]
 
 
+_PREDICTION_KEYS = ("prediction", "label", "class")  # of a logged answer that is an object
+_SCORE_KEYS = ("score", "probability", "proba")
+_RECORD_HEAD = '[{"prediction":'
+_RECORD_SCORE = ',"score":'
+
+
+def _single_records(ok: pl.Series) -> tuple[pl.Series, pl.Series] | None:
+    """The prediction and score of outputs that are each one answer with its score, as the
+    gateway logs a classifier's (`[{"prediction":"yes","score":0.83}]`, orjson's bytes), cut
+    by string operations; None when an output has another shape (decode it then)."""
+    import polars as pl
+
+    present = ok.drop_nulls()
+    if not len(present) or not bool(
+        (present.str.starts_with(_RECORD_HEAD) & present.str.ends_with("}]")).all()
+    ):
+        return None
+    body = ok.str.strip_prefix(_RECORD_HEAD).str.strip_suffix("}]")
+    parts = body.str.split_exact(_RECORD_SCORE, 2).struct.unnest()
+    if bool(parts["field_2"].is_not_null().any()) or bool(
+        parts["field_1"].str.contains("}", literal=True).any()  # several answers
+    ):
+        return None
+    score = parts["field_1"].cast(pl.Float64, strict=False)
+    text = parts["field_0"]
+    quoted = text.str.starts_with('"') & text.str.ends_with('"')
+    if score.null_count() != body.null_count() or bool(
+        (quoted & text.str.contains("\\", literal=True)).any()  # an escape: decode it
+    ):
+        return None
+    t = pl.col("t")
+    unquoted = t.str.slice(1, t.str.len_chars() - 2)
+    prediction = (
+        pl.DataFrame({"t": text, "q": quoted})
+        .select(pl.when(pl.col("q")).then(unquoted).when(t != "null").then(t))
+        .to_series()
+    )
+    return prediction, score
+
+
 def _output_row(text: str | None) -> tuple[list[str | None] | None, list[float | None] | None]:
     if text is None:
         return None, None
@@ -375,11 +445,11 @@ def _output_row(text: str | None) -> tuple[list[str | None] | None, list[float |
             score = float(item[1]) if len(item) == 2 else float(max(item))
             prediction = str(max(range(len(item)), key=item.__getitem__))
         elif isinstance(item, dict):
-            for key in ("score", "probability", "proba"):
+            for key in _SCORE_KEYS:
                 if isinstance(item.get(key), int | float):
                     score = float(item[key])
                     break
-            for key in ("prediction", "label", "class"):
+            for key in _PREDICTION_KEYS:
                 if key in item:
                     prediction = _text(item[key])
                     break

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from tandem.errors import InvalidInput
 from tandem.serving.signature import InputSchema
@@ -41,9 +42,13 @@ def as_list(output: Any) -> Outputs:
 class Predictor:
     """Call `schema.prepare(frame)` then `predict(prepared.input)`; `score` gives one number
     per row for the shadow comparison (the positive class's probability, the top class's for
-    several classes, a regressor's value), or None when the model gives none."""
+    several classes, a regressor's value), or None when the model gives none.
 
-    __slots__ = ("_score", "flavor", "inline", "predict", "schema", "shortcut")
+    `probabilities`: `predict` answers class labels and `score` the class probabilities beside
+    them (a scikit-learn classifier with `predict_proba`): the prediction log then keeps both
+    (`log_output`), so realised ROC AUC and CBPE have scores to work on."""
+
+    __slots__ = ("_score", "flavor", "inline", "predict", "probabilities", "schema", "shortcut")
 
     def __init__(
         self,
@@ -54,8 +59,10 @@ class Predictor:
         flavor: str = "",
         shortcut: str = "",
         inline: bool = True,
+        probabilities: bool = False,
     ) -> None:
         self.schema = schema
+        self.probabilities = probabilities and score is not None
         # small requests predict on the event loop (a thread hop costs more than a linear
         # model's answer); a trusted Python model is user code of unknown cost, so it never
         # does: one slow model must not stall the other deployments of the endpoint
@@ -73,6 +80,24 @@ class Predictor:
             return [float(v) for v in values]
         except (TypeError, ValueError):
             return None
+
+    def log_output(self, model_input: Any, outputs: Outputs) -> bytes | None:
+        """What the prediction log keeps of a classifier's answer: each row's prediction with
+        its score, `[{"prediction": 1, "score": 0.83}]` (the positive class's probability; the
+        top class's for several classes); None when the predictor has no probabilities or
+        they do not fit the answer (the log keeps the answer alone then)."""
+        if not self.probabilities:
+            return None
+        try:
+            scores = self.score(model_input)
+        except Exception:  # the answer was given; a failing predict_proba only costs the score
+            return None
+        if scores is None or len(scores) != len(outputs):
+            return None
+        return orjson.dumps(
+            [{"prediction": p, "score": s} for p, s in zip(outputs, scores, strict=True)],
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        )
 
 
 # -- scikit-learn ------------------------------------------------------------------------------
@@ -196,8 +221,19 @@ def _sklearn(model: Any, schema: InputSchema) -> Predictor:
         if same:
             score = _checked_score(model, score, probe, schema.names if by_name else None)
             fast = schema.named(False, small_as_rows=SMALL_ROWS)
-            return Predictor(fast, shortcut, score, flavor="sklearn", shortcut="linear")
-    return Predictor(schema.named(by_name or not schema.numeric), native, score, flavor="sklearn")
+            return Predictor(
+                fast, shortcut, score, flavor="sklearn", shortcut="linear",
+                probabilities=_has_proba(model),
+            )  # fmt: skip
+    return Predictor(
+        schema.named(by_name or not schema.numeric), native, score, flavor="sklearn",
+        probabilities=_has_proba(model),
+    )  # fmt: skip
+
+
+def _has_proba(model: Any) -> bool:
+    """A classifier whose `predict_proba` gives its class probabilities (`_sklearn_score`)."""
+    return getattr(model, "predict_proba", None) is not None and hasattr(model, "classes_")
 
 
 def _checked_score(
