@@ -327,7 +327,7 @@ def _decode_shape(ok: pl.Series, kind: str) -> tuple[pl.Series, pl.Series]:
             )
             return matrix.list.eval(pl.element().list.arg_max().cast(pl.String)), scores
         if kind == "records":  # [{"prediction": ..., "score": ...}, ...] (or label, proba)
-            fields = dict.fromkeys(_PREDICTION_KEYS, pl.String)
+            fields: dict[str, Any] = dict.fromkeys(_PREDICTION_KEYS, pl.String)
             fields |= dict.fromkeys(_SCORE_KEYS, pl.Float64)
             rows = ok.str.json_decode(pl.List(pl.Struct(fields)))
             item = pl.element().struct
