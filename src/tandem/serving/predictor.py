@@ -13,6 +13,7 @@ frame, as MLflow's pyfunc does.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -175,8 +176,18 @@ def _linear_score(model: Any) -> Callable[[Any], Outputs] | None:
     expit = importlib.import_module("scipy.special").expit  # what scikit-learn uses
     if coef.shape[0] == 1:
         weights, bias = coef[0].copy(), float(intercept[0])
+        plain = weights.tolist()
 
         def positive(x: Any) -> Outputs:
+            if type(x) is list:  # a small request's rows: plain Python, as the answer was
+                # (3 us a row; NumPy and expit on a one-row list took 30-90 us)
+                out = []
+                for row in x:
+                    z = bias
+                    for weight, value in zip(plain, row, strict=True):
+                        z += weight * value
+                    out.append(1.0 / (1.0 + math.exp(-z)) if z >= 0 else _expit_negative(z))
+                return out
             x = np.asarray(x, dtype=np.float64)
             return expit(x @ weights + bias).tolist()  # type: ignore[no-any-return]
 
@@ -190,6 +201,12 @@ def _linear_score(model: Any) -> Callable[[Any], Outputs] | None:
         return (odds.max(axis=1) / odds.sum(axis=1)).tolist()  # type: ignore[no-any-return]
 
     return top
+
+
+def _expit_negative(z: float) -> float:
+    """1 / (1 + e^-z) for z < 0 without overflowing e^-z."""
+    e = math.exp(z)
+    return e / (1.0 + e)
 
 
 def _probe(width: int) -> Any:
