@@ -59,7 +59,8 @@ from tandem.data.profile import Profile, profile_frame  # noqa: E402
 from tandem.server.container import Services  # noqa: E402
 
 PROJECT, ENDPOINT = "bench", "prod"
-PROFILE = False  # --profile: cProfile of the timed calls, printed to stderr
+OUTPUT = "probabilities"  # --output: how the outcomes part logs its outputs
+PROFILE = False  # --profile: pyinstrument (or cProfile) of the timed call, printed to stderr
 DRIFT_BENCH = "drift per hourly window, 100k x 20 vs stored 1M reference"
 
 
@@ -298,15 +299,7 @@ def outcomes(batch: int) -> None:
                     pl.lit("]]}"),
                 ]
             ).alias("inputs"),
-            pl.concat_str(
-                [
-                    pl.lit("[["),
-                    (1 - pl.col("score")).cast(pl.String),
-                    pl.lit(","),
-                    pl.col("score").cast(pl.String),
-                    pl.lit("]]"),
-                ]
-            ).alias("output"),
+            _output().alias("output"),
         )
         began = time.perf_counter()
         ship(client, logged.select(BATCH_COLUMNS), batch, "p")
@@ -318,22 +311,13 @@ def outcomes(batch: int) -> None:
         path = DATA / "outcomes" / "labels.parquet"
         body = path.read_bytes()
         now = int(pl.read_parquet(path, columns=["at"])["at"].max()) + 1  # type: ignore[arg-type]
-        profiler = None
-        if PROFILE:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
+        profiler = _profiler()
         cpu_began = time.process_time()
         began = time.perf_counter()
         receipt = outcome_service.add_labels(services.owner, PROJECT, ENDPOINT, body, now=now)
         seconds = time.perf_counter() - began
         cpu_s = round(time.process_time() - cpu_began, 3)
-        if profiler is not None:
-            import pstats
-
-            profiler.disable()
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+        _report(profiler)
         print(
             f"labels add: {seconds:.2f} s, {receipt.matched:,} matched, {receipt.unknown:,} "
             f"unknown, {len(receipt.windows)} windows recomputed",
@@ -354,20 +338,69 @@ def outcomes(batch: int) -> None:
             unknown=receipt.unknown,
             windows=len(receipt.windows),
             batch_rows=batch,
+            output=OUTPUT,
             notes="the Parquet file checked, the log read (read_log over its segments), "
             "joined, stored as one Parquet batch, every version x hour window's figures "
             "recomputed (with bootstrap bands)",
         )
 
 
+def _output() -> pl.Expr:
+    """The logged output: `[[1-p, p]]` (class probabilities, as a booster answers) or, with
+    `--output records`, `[{"prediction": 0|1, "score": p}]` (a scikit-learn classifier's label
+    with its probability, as the gateway logs it)."""
+    score = pl.col("score").cast(pl.String)
+    if OUTPUT == "records":
+        label = (pl.col("score") >= 0.5).cast(pl.Int8).cast(pl.String)
+        return pl.concat_str(
+            [pl.lit('[{"prediction":'), label, pl.lit(',"score":'), score, pl.lit("}]")]
+        )
+    return pl.concat_str(
+        [pl.lit("[["), (1 - pl.col("score")).cast(pl.String), pl.lit(","), score, pl.lit("]]")]
+    )
+
+
+def _profiler() -> Any:
+    """--profile: pyinstrument when the venv has it (pip install pyinstrument; never a product
+    dependency), else cProfile; None without --profile."""
+    if not PROFILE:
+        return None
+    if importlib.util.find_spec("pyinstrument") is not None:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+        return profiler
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _report(profiler: Any) -> None:
+    if profiler is None:
+        return
+    if hasattr(profiler, "output_text"):
+        profiler.stop()
+        print(profiler.output_text(unicode=False, show_all=False), file=sys.stderr)
+        return
+    import pstats
+
+    profiler.disable()
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("part", choices=["drift", "outcomes"])
     ap.add_argument("--batch", type=int, default=10_000, help="rows per shipped batch (segment)")
-    ap.add_argument("--profile", action="store_true", help="cProfile the timed calls")
+    ap.add_argument("--profile", action="store_true", help="profile the timed calls")
+    ap.add_argument("--output", choices=["probabilities", "records"], default="probabilities",
+                    help="how outputs are logged (outcomes)")  # fmt: skip
     a = ap.parse_args()
-    global PROFILE
-    PROFILE = a.profile
+    global PROFILE, OUTPUT
+    PROFILE, OUTPUT = a.profile, a.output
     {"drift": drift, "outcomes": outcomes}[a.part](a.batch)
 
 

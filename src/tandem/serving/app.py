@@ -304,9 +304,20 @@ class Gateway:
         recorder = self.recorder
         recorder.observe(route.deployment, status, latency_ms)
         inputs = b"null" if rows is None else orjson.dumps({"columns": columns, "data": rows})
+        logged = outputs_json
+        if outputs is not None and route.predictor.probabilities and rows is not None:
+            # a classifier's class labels were answered; the log keeps its scores beside them
+            # (after the answer was sent: the caller never waits for them)
+            if route.predictor.inline and len(rows) <= self.limits.inline_rows:
+                scored = route.predictor.log_output(prepared.input, outputs)
+            else:
+                scored = await asyncio.to_thread(
+                    route.predictor.log_output, prepared.input, outputs
+                )
+            logged = scored if scored is not None else outputs_json
         recorder.log(
             (request_id, int(time.time() * 1000), route.deployment, route.model, route.version,
-             status, latency_ms, inputs.decode(), outputs_json.decode())
+             status, latency_ms, inputs.decode(), logged.decode())
         )  # fmt: skip
         if outputs is not None and not preview and frame is not None:
             shadows = table.mirrors()
