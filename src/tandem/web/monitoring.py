@@ -24,6 +24,7 @@ from tandem.http.policy import policy
 from tandem.monitoring.models import Monitor, MonitorResult, SignalKind
 from tandem.outcomes.models import Estimate, Kpi, WindowMetrics
 from tandem.web import monitorcharts as mc
+from tandem.web import monitorsignals as ms
 from tandem.web import servingviews
 from tandem.web.datacharts import VERDICT_STATISTICS
 from tandem.web.deps import Services, ServicesDep
@@ -46,6 +47,8 @@ PERFORMANCE_CHARTS = (  # metric, title, a score on [0, 1]
     ("ece", "Expected calibration error", False),
 )
 CALIBRATION_BINS = 10
+CHARTED_KINDS = frozenset({SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
+                           SignalKind.CONTRACT, SignalKind.SLO})  # their results are drawn
 
 
 def _q(value: str) -> str:
@@ -228,14 +231,14 @@ def _context(
     events = services.deployments.history(principal, project, name, limit=HISTORY_LIMIT).items
     event_marks = mc.marks(events, since, until)
     monitors, latest = _monitors(services, principal, project, name)
-    results = [
-        r
-        for m in monitors
-        if m.kind is SignalKind.FEATURE_DRIFT
-        for r in services.monitoring.results(
+    by_monitor = {
+        m.name: services.monitoring.results(
             principal, project, m.name, since=since, until=until, limit=RESULTS_LIMIT
         )
-    ]
+        for m in monitors
+        if m.kind in CHARTED_KINDS
+    }
+    results = [r for found in by_monitor.values() for r in found]
     realised = services.outcomes.window_metrics(principal, project, name, since=since, until=until)
     estimates = services.outcomes.estimates(principal, project, name, since=since, until=until)
     kpis = services.outcomes.kpis(principal, project, name, since=since, until=until)
@@ -244,7 +247,9 @@ def _context(
     )
 
     charts: list[dict[str, Any]] = []
-    sections: dict[str, list[dict[str, Any]]] = {"performance": [], "latency": [], "kpis": []}
+    sections: dict[str, list[dict[str, Any]]] = {
+        "performance": [], "latency": [], "kpis": [], "prediction": [], "contract": [], "slo": []
+    }  # fmt: skip
 
     def add(section: str, spec: dict[str, Any] | None, rows: Any, slug: str) -> None:
         if spec is None:
@@ -252,6 +257,18 @@ def _context(
         charts.append(spec)
         sections[section].append({"i": len(charts) - 1, "spec": spec, "rows": rows, "slug": slug})
 
+    for figure, title, ylabel, unit in ms.PREDICTION_FIGURES:
+        found = ms.prediction_figures(results)[figure]
+        add("prediction", mc.band_chart(title, ylabel, found, event_marks, unit=unit),
+            mc.figure_rows(found), f"prediction-{figure.replace('_', '-')}")  # fmt: skip
+    violations = ms.violation_figures(results)
+    add("contract", mc.band_chart("Contract violations", "failed checks", violations, event_marks),
+        mc.figure_rows(violations), "contract-violations")  # fmt: skip
+    for m in monitors:
+        if m.kind is SignalKind.SLO:
+            spec, rows = ms.slo_chart(f"Burn rate: {m.name}", by_monitor.get(m.name, []),
+                                      event_marks, since, until)  # fmt: skip
+            add("slo", spec, rows, f"slo-{m.name}")
     for metric, title, unit in PERFORMANCE_CHARTS:
         figures = performance_figures(metric, realised, estimates)
         add("performance", mc.band_chart(title, metric, figures, event_marks, unit=unit),
@@ -271,11 +288,14 @@ def _context(
         if spec.get("time"):
             spec["xrange"] = [since / 1000, until / 1000]  # every chart on the same time axis
     cells = drift_cells(results)
+    checks = ms.violation_cells(results)
     return {
         "endpoint": endpoint,
         "monitors": monitor_rows(monitors, latest),
         "heat": mc.heatmap(cells, since, until, HOUR, event_marks),
         "heat_table": mc.heat_table(cells),
+        "checks_heat": mc.heatmap(checks, since, until, HOUR, event_marks, ms.CONTRACT_VERDICTS),
+        "checks_table": mc.heat_table(checks),
         "charts": charts,
         "sections": sections,
         "calibration": calibration_view,
