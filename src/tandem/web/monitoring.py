@@ -21,7 +21,14 @@ from tandem.core.clock import now_ms
 from tandem.deployments.models import WindowPoint
 from tandem.http.deps import PrincipalDep, offload
 from tandem.http.policy import policy
-from tandem.monitoring.models import Monitor, MonitorResult, SignalKind
+from tandem.monitoring.models import (
+    DEFAULT_CONDITIONS,
+    FIGURES,
+    Monitor,
+    MonitorResult,
+    Severity,
+    SignalKind,
+)
 from tandem.outcomes.models import Estimate, Kpi, WindowMetrics
 from tandem.web import monitorcharts as mc
 from tandem.web import monitorsignals as ms
@@ -47,6 +54,20 @@ PERFORMANCE_CHARTS = (  # metric, title, a score on [0, 1]
     ("ece", "Expected calibration error", False),
 )
 CALIBRATION_BINS = 10
+REFRESH_S = 30  # static/refresh.js reloads the page's live parts this often
+NOTICES = {
+    "created": "The monitor is created: the worker evaluates it when its first window closes.",
+    "deleted": "The monitor and its results are deleted.",
+}
+KIND_HELP = {  # what each kind watches, in words a product manager reads
+    SignalKind.FEATURE_DRIFT.value: "the model's inputs against its training data",
+    SignalKind.PREDICTION_DRIFT.value: "the model's scores and its share of positive predictions",
+    SignalKind.CONTRACT.value: "the training data's contract checked on the live inputs",
+    SignalKind.PERFORMANCE.value: "realised performance, once labels arrive",
+    SignalKind.ESTIMATED_PERFORMANCE.value: "estimated performance before labels arrive (CBPE)",
+    SignalKind.SLO.value: "latency or errors against an objective, by burn rate",
+    SignalKind.KPI.value: "a business figure pushed from outside",
+}
 CHARTED_KINDS = frozenset({SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
                            SignalKind.CONTRACT, SignalKind.SLO})  # their results are drawn
 
@@ -308,6 +329,51 @@ def _context(
     }
 
 
+async def render_page(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    project: str,
+    name: str,
+    range_: str = "24h",
+    *,
+    error: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    """The page, maybe with a form's refusal beside the form (`error`: form, message, field,
+    typed) and a notice of what a form just did."""
+    range_ = range_ if range_ in RANGES else "24h"
+    found = await offload(_context, services, principal, project, name, range_)
+    may_write = found["may_write"]
+    context = {
+        "project": project,
+        **found,
+        "range": range_,
+        "ranges": list(RANGES),
+        "version_url": servingviews.version_url,
+        "error": error,
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+        "kinds": KIND_HELP if may_write else {},
+        "figures": {k.value: v for k, v in FIGURES.items()},
+        "default_conditions": {k.value: v for k, v in DEFAULT_CONDITIONS.items()},
+        "severities": [s.value for s in Severity],
+        "members": (
+            sorted(m.user for m in await offload(services.identity.list_members, principal,
+                                                 project))
+            if may_write else []
+        ),  # fmt: skip
+        "refresh_s": REFRESH_S,
+        "crumbs": [
+            ("Projects", "/"),
+            (project, f"/projects/{_q(project)}"),
+            ("Endpoints", f"/projects/{_q(project)}/endpoints"),
+            (name, f"/projects/{_q(project)}/endpoints/{_q(name)}"),
+            ("Monitoring", None),
+        ],
+    }
+    return render(request, "monitoring.html", context, principal=principal, status=status)
+
+
 @router.get(
     "/projects/{project}/endpoints/{name}/monitoring", openapi_extra=policy(Action.MONITOR_READ)
 )
@@ -319,20 +385,4 @@ async def monitoring_page(
     principal: PrincipalDep,
     range: str = "24h",
 ) -> Response:
-    range_ = range if range in RANGES else "24h"
-    found = await offload(_context, services, principal, project, name, range_)
-    context = {
-        "project": project,
-        **found,
-        "range": range_,
-        "ranges": list(RANGES),
-        "version_url": servingviews.version_url,
-        "crumbs": [
-            ("Projects", "/"),
-            (project, f"/projects/{_q(project)}"),
-            ("Endpoints", f"/projects/{_q(project)}/endpoints"),
-            (name, f"/projects/{_q(project)}/endpoints/{_q(name)}"),
-            ("Monitoring", None),
-        ],
-    }
-    return render(request, "monitoring.html", context, principal=principal)
+    return await render_page(request, services, principal, project, name, range)

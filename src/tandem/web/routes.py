@@ -19,6 +19,7 @@ from tandem.web import (
     deployments,
     gates,
     incidents,
+    monitorforms,
     monitoring,
     postmortems,
     project,
@@ -41,6 +42,7 @@ router.include_router(data.router)
 router.include_router(registry.router)
 router.include_router(deployments.router)
 router.include_router(monitoring.router)
+router.include_router(monitorforms.router)
 router.include_router(alerts.router)
 router.include_router(incidents.router)
 router.include_router(postmortems.router)
