@@ -44,7 +44,9 @@ def _explained(exc: TandemError | ValidationError) -> tuple[str | None, str]:
     """The form field at fault (if known) and what to tell the person."""
     if isinstance(exc, TandemError):
         field = exc.details.get("field") if isinstance(exc.details, dict) else None
-        return (field if isinstance(field, str) else None), exc.message
+        if not isinstance(field, str):  # the service's message names the field first
+            field = next((f for f in FIELDS if exc.message.startswith(f"{f} ")), None)
+        return field, exc.message
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else None
     if field == "for_":
