@@ -44,8 +44,12 @@ def test_monitors_and_alert_settings_in_a_browser(
     sign_in_browser(page, site, "pam")
     page.goto(f"{site}/projects/vision/endpoints/prod/monitoring")
     assert _draw_all_charts(page) >= 12  # with prediction drift, violations and burn rates
-    for region in ("Positive rate per window", "Contract violations per window",
-                   "Burn rate: prod-error-rate per window", "Contract checks per window"):
+    for region in (
+        "Positive rate per window",
+        "Contract violations per window",
+        "Burn rate: prod-error-rate per window",
+        "Contract checks per window",
+    ):
         expect(page.get_by_role("region", name=region)).to_be_visible()  # fmt: skip
     assert page.get_by_role("img", name=re.compile("^Violations of 1 checks")).is_visible()
     _no_sideways_scroll(page, width)
@@ -137,7 +141,9 @@ def test_people_playbook_and_a_refreshing_incident_in_a_browser(
         page.get_by_label("Follow another playbook").select_option("latency")
         page.get_by_role("button", name="Use this playbook").click()
         page.wait_for_url("**notice=playbook**")
-        expect(page.get_by_role("checkbox", name=re.compile("^Step 1: Look at p99"))).to_be_visible()
+        expect(
+            page.get_by_role("checkbox", name=re.compile("^Step 1: Look at p99"))
+        ).to_be_visible()
 
         note = page.get_by_label("Add a note")
         note.fill("p99 doubled after 9:00")  # typed, not sent yet

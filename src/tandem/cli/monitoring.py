@@ -7,7 +7,7 @@ not evaluated yet and exits 1 when one of them breached its condition (for cron 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer

@@ -144,6 +144,7 @@ DEFAULT_CONDITIONS: dict[SignalKind, str] = {
     SignalKind.KPI: "value < 0",
 }
 
+
 def params_from_pairs(pairs: list[str]) -> dict[str, Any]:
     """A monitor's params from `key=value` pairs (the CLI's `--param`, the web form's lines):
     the value read as JSON when it is (numbers, lists), else as text."""

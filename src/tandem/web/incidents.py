@@ -231,12 +231,14 @@ def _incident_context(
         "incident": incident,
         "members": (
             sorted(m.user for m in services.identity.list_members(principal, project))
-            if may_respond else []
-        ),  # fmt: skip
+            if may_respond
+            else []
+        ),
         "playbooks": (
             [p.kind for p in services.incidents.list_playbooks(principal, project)]
-            if may_respond else []
-        ),  # fmt: skip
+            if may_respond
+            else []
+        ),
         "refresh_s": REFRESH_S,
         "timeline": sorted(timeline, key=lambda t: -t.at),
         "endpoint": endpoint,

@@ -73,17 +73,16 @@ async def create_monitor(
             "params": params_from_pairs(lines),
             "severity": typed["severity"] or "ticket",
         }
-        for field, key in (("version", "version"), ("condition", "condition"), ("for", "for"),
-                           ("runbook", "runbook"), ("owner", "owner")):  # fmt: skip
-            if typed[field]:
-                fields[key] = typed[field]
+        for optional in ("version", "condition", "for", "runbook", "owner"):
+            if typed[optional]:
+                fields[optional] = typed[optional]
         spec = MonitorSpec.model_validate(fields)
         await offload(services.monitoring.create, principal, project, spec)
     except (TandemError, ValidationError) as exc:
         if isinstance(exc, TandemError) and not is_user_mistake(exc):
             raise
-        field, message = _explained(exc)
-        error = {"form": "create", "message": message, "field": field, "typed": typed}
+        at_fault, message = _explained(exc)
+        error = {"form": "create", "message": message, "field": at_fault, "typed": typed}
         status = exc.status if isinstance(exc, TandemError) else 422
         return await render_page(request, services, principal, project, name, error=error,
                                  status=status)  # fmt: skip

@@ -68,8 +68,9 @@ KIND_HELP = {  # what each kind watches, in words a product manager reads
     SignalKind.SLO.value: "latency or errors against an objective, by burn rate",
     SignalKind.KPI.value: "a business figure pushed from outside",
 }
-CHARTED_KINDS = frozenset({SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
-                           SignalKind.CONTRACT, SignalKind.SLO})  # their results are drawn
+CHARTED_KINDS = frozenset(
+    {SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT, SignalKind.CONTRACT, SignalKind.SLO}
+)  # their results are drawn
 
 
 def _q(value: str) -> str:
@@ -358,10 +359,12 @@ async def render_page(
         "default_conditions": {k.value: v for k, v in DEFAULT_CONDITIONS.items()},
         "severities": [s.value for s in Severity],
         "members": (
-            sorted(m.user for m in await offload(services.identity.list_members, principal,
-                                                 project))
-            if may_write else []
-        ),  # fmt: skip
+            sorted(
+                m.user for m in await offload(services.identity.list_members, principal, project)
+            )
+            if may_write
+            else []
+        ),
         "refresh_s": REFRESH_S,
         "crumbs": [
             ("Projects", "/"),

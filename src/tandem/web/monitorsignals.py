@@ -45,8 +45,9 @@ def prediction_figures(results: Sequence[MonitorResult]) -> dict[str, list[mc.Fi
             continue
         for name in found:
             found[name].append(
-                mc.Figure(at=r.window_start, label=_series(r), value=_figure(r, name),
-                          samples=r.samples)  # fmt: skip
+                mc.Figure(
+                    at=r.window_start, label=_series(r), value=_figure(r, name), samples=r.samples
+                )
             )
     return found
 
@@ -54,8 +55,9 @@ def prediction_figures(results: Sequence[MonitorResult]) -> dict[str, list[mc.Fi
 def violation_figures(results: Sequence[MonitorResult]) -> list[mc.Figure]:
     """Failed contract checks per window (one series per version)."""
     return [
-        mc.Figure(at=r.window_start, label=_series(r), value=_figure(r, "violations"),
-                  samples=r.samples)  # fmt: skip
+        mc.Figure(
+            at=r.window_start, label=_series(r), value=_figure(r, "violations"), samples=r.samples
+        )
         for r in results
         if r.kind is SignalKind.CONTRACT and r.breached is not None
     ]
@@ -122,9 +124,15 @@ def slo_chart(
             figures.append(mc.Figure(at=r.window_start, label=label, value=long))
             rows.append({"at": r.window_start, "pair": label, "long": long, "short": short,
                          "threshold": factor, "firing": pair.get("firing")})  # fmt: skip
-    spec = mc.band_chart(title, "burn rate (× the error budget)", figures, event_marks)
+    spec = mc.band_chart(title, "burn rate (x the error budget)", figures, event_marks)
     if spec is not None:
         for label, factor in thresholds.items():
-            spec["series"].append({"label": f"{label} threshold {factor:g}×", "dash": True,
-                                   "x": [since / 1000, until / 1000], "y": [factor, factor]})  # fmt: skip
+            spec["series"].append(
+                {
+                    "label": f"{label} threshold {factor:g}x",
+                    "dash": True,
+                    "x": [since / 1000, until / 1000],
+                    "y": [factor, factor],
+                }
+            )
     return spec, rows
