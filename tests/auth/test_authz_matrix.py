@@ -423,6 +423,8 @@ RULED: dict[tuple[str, str], str] = {
     },
     # endpoint churn has nothing to roll back to: the page says so (its first release)
     ("POST", "/projects/{project}/endpoints/{name}/{change}"): "409",
+    # endpoint churn is not in production: it has no monitors to delete
+    ("POST", "/projects/{project}/endpoints/{name}/monitors/{monitor}/delete"): "404",
     # the world's endpoint has logged nothing
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/predictions/{request_id}"): "404",
     ("GET", "/api/v1/projects/{project}/endpoints/{endpoint}/segments/{segment}/data"): "404",
@@ -653,6 +655,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "alert": "1",
         "silence": "1",
         "step": "1",
+        "monitor": "churn-drift",
     }
     if route.path.endswith("/postmortem/{step}"):
         values["step"] = "submit"
@@ -689,9 +692,36 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
                 "duration": "1h",
                 "comment": "c",
             },
+            "/projects/{project}/endpoints/{name}/monitors": {"name": "web", "kind": "contract"},
+            "/projects/{project}/endpoints/{name}/monitors/{monitor}/delete": {"confirm": "yes"},
+            "/projects/{project}/alert-settings": {"group_wait": "45s"},
+            "/projects/{project}/incidents/{number}/people": {"commander": "pm"},
+            "/projects/{project}/incidents/{number}/playbook": {"playbook": "drift"},
         }
         request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
     return request
+
+
+# Forms that break a rule of their own: a principal who may not post the form must be refused
+# as with a good one (not told what is wrong with the input, nor that the project exists).
+WEB_BAD_FORMS: dict[str, dict[str, str]] = {
+    "/projects/{project}/endpoints/{name}/monitors": {"name": "Bad Name", "kind": "nonsense"},
+    "/projects/{project}/endpoints/{name}/monitors/{monitor}/delete": {},
+    "/projects/{project}/endpoints/{name}/{change}": {"expected_policy_version": "x"},
+    "/projects/{project}/alert-settings": {"group_wait": "soon"},
+    "/projects/{project}/silences": {"matchers": "", "comment": ""},
+    "/projects/{project}/silences/{silence}/expire": {},
+    "/projects/{project}/alerts/{alert}/ack": {"comment": TOO_LONG[:3000]},
+    "/projects/{project}/incidents": {"title": "", "severity": "sev9"},
+    "/projects/{project}/incidents/{number}/people": {"commander": "ghost"},
+    "/projects/{project}/incidents/{number}/playbook": {"playbook": ""},
+    "/projects/{project}/incidents/{number}/notes": {"body": ""},
+    "/projects/{project}/incidents/{number}/status": {"status": "sideways"},
+    "/projects/{project}/incidents/{number}/steps/{step}": {"done": "maybe"},
+    "/projects/{project}/incidents/{number}/rollback": {"message": TOO_LONG[:3000]},
+    "/projects/{project}/incidents/{number}/postmortem": {"summary": TOO_LONG[:3000]},
+    "/projects/{project}/incidents/{number}/postmortem/{step}": {},
+}
 
 
 def web_status_class(response: Any) -> str:
@@ -731,5 +761,16 @@ def test_every_web_page_against_every_role(worlds: Worlds) -> None:
                     )
                 if got == "ok" and method != "GET":
                     worlds.dirty()
+                bad = WEB_BAD_FORMS.get(route.path) if method == "POST" else None
+                if bad is not None and not allowed(policy, who):
+                    request = web_request_for(route, method, world)
+                    request["data"] = {**bad, "csrf_token": FORM_TOKEN}
+                    response = client.request(headers=headers, **request)
+                    checked += 1
+                    if web_status_class(response) != want:
+                        mismatches.append(
+                            f"{method} {route.path} (a malformed form) as {who}: got "
+                            f"{response.status_code}, want {want}"
+                        )
     assert checked > 150
     assert not mismatches, "\n".join(mismatches)

@@ -99,6 +99,7 @@ def add_traffic(services: Services) -> Traffic:
             "window": "1h", "params": {"columns": COLUMNS}, "owner": "ada",
         })).name  # fmt: skip
     services.monitoring.check(owner, "vision", drift)
+    services.monitoring.check(owner, "vision")  # prediction drift, the contract, the SLO
     return Traffic(start=start, deployment=serving.id, drift_monitor=drift)
 
 

@@ -7,7 +7,7 @@ not evaluated yet and exits 1 when one of them breached its condition (for cron 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -17,6 +17,7 @@ from rich.table import Table
 from tandem.cli.output import console, get_client, handle_errors, print_json
 from tandem.core.clock import format_ms, parse_instant
 from tandem.errors import InvalidInput
+from tandem.monitoring.models import params_from_pairs
 
 if TYPE_CHECKING:
     from tandem.monitoring.models import MonitorResult
@@ -39,20 +40,6 @@ def verdict(result: MonitorResult | None) -> str:
         return "no data"
     value = "-" if result.value is None else f"{result.value:.4g}"
     return f"{'BREACHED' if result.breached else 'ok'} ({value})"
-
-
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """`key=value` pairs: the value read as JSON when it is (numbers, lists), else as text."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"invalid --param {pair!r}: use KEY=VALUE, e.g. method=psi")
-        try:
-            params[key.strip()] = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            params[key.strip()] = value
-    return params
 
 
 @monitors_app.command("list")
@@ -169,7 +156,7 @@ def create(
     try:
         monitor = get_client().monitors.create(
             name, endpoint=endpoint, kind=kind, window=window, version=version,
-            params=parse_params(param or []), condition=condition, for_=for_,
+            params=params_from_pairs(param or []), condition=condition, for_=for_,
             severity=severity, runbook=runbook, owner=owner, project=project,
         )  # fmt: skip
     except ValidationError as exc:

@@ -144,6 +144,26 @@ DEFAULT_CONDITIONS: dict[SignalKind, str] = {
     SignalKind.KPI: "value < 0",
 }
 
+
+def params_from_pairs(pairs: list[str]) -> dict[str, Any]:
+    """A monitor's params from `key=value` pairs (the CLI's `--param`, the web form's lines):
+    the value read as JSON when it is (numbers, lists), else as text."""
+    import orjson
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(
+                f"invalid param {pair!r}: use KEY=VALUE, e.g. method=psi", field="params"
+            )
+        try:
+            params[key.strip()] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
 

@@ -16,7 +16,14 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from tandem.alerting.models import Alert, AlertAck, AlertState, SilenceCreate
+from tandem.alerting.models import (
+    Alert,
+    AlertAck,
+    AlertSettings,
+    AlertSettingsUpdate,
+    AlertState,
+    SilenceCreate,
+)
 from tandem.core.auth import Action, Principal
 from tandem.errors import TandemError
 from tandem.http.deps import PrincipalDep, offload
@@ -36,7 +43,11 @@ NOTICES = {
     "acked": "Acknowledged: the alert stops escalating, and the team sees who is on it.",
     "silenced": "Silenced: matching alerts are muted until the silence ends.",
     "expired": "The silence has ended: matching alerts notify again.",
+    "settings": "The alert settings are saved: the next alerts are grouped and sent by them.",
 }
+REFRESH_S = 30  # static/refresh.js reloads the alert list this often
+SETTINGS_FIELDS = ("group_by", "group_wait", "group_interval", "repeat_interval",
+                   "escalate_after", "pagerduty_routing_key", "pagerduty_url")  # fmt: skip
 ORDER = {AlertState.FIRING: 0, AlertState.PENDING: 1, AlertState.RESOLVED: 2}
 SEVERITY_ORDER = {"page": 0, "ticket": 1, "info": 2}
 
@@ -68,8 +79,11 @@ def _shown(alerts: list[Alert], state: str) -> list[Alert]:
 def _context(services: Services, principal: Principal, project: str, state: str) -> dict[str, Any]:
     alerts = services.alerts.list_alerts(principal, project, limit=ALERTS_READ)
     silences = services.alerts.list_silences(principal, project)
+    settings = services.alerts.get_settings(principal, project)
     shown = _shown(alerts, state)
     return {
+        "settings": settings,
+        "settings_typed": settings_fields(settings),
         "alerts": [{"a": a, "matchers": _matchers_of(a)} for a in shown],
         "counts": {s: len(_shown(alerts, s)) for s in STATES},
         "silences": [s for s in silences if s.active],
@@ -98,6 +112,7 @@ async def _alerts_page(
         "durations": DURATIONS,
         "error": error,
         "notice": NOTICES.get(request.query_params.get("notice", "")),
+        "refresh_s": REFRESH_S,
         "crumbs": [("Projects", "/"), (project, f"/projects/{_q(project)}"), ("Alerts", None)],
     }
     return render(request, "alerts.html", context, principal=principal, status=status)
@@ -187,3 +202,59 @@ async def expire_silence(
     await checked_form(request, project)
     await offload(services.alerts.expire_silence, principal, project, silence)
     return redirect(f"/projects/{_q(project)}/alerts?notice=expired#silences-h")
+
+
+def span(seconds: int) -> str:
+    """Seconds as the shortest duration the settings accept back: 30s, 5m, 4h, 1d, 1h30m."""
+    if seconds == 0:
+        return "0"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def settings_fields(settings: AlertSettings) -> dict[str, str]:
+    """The settings as the form shows them (the routing key is never sent back)."""
+    return {
+        "group_by": ", ".join(settings.group_by),
+        "group_wait": span(settings.group_wait_s),
+        "group_interval": span(settings.group_interval_s),
+        "repeat_interval": span(settings.repeat_interval_s),
+        "escalate_after": span(settings.escalate_after_s),
+        "pagerduty_routing_key": "",
+        "pagerduty_url": settings.pagerduty_url,
+    }
+
+
+@router.post("/projects/{project}/alert-settings", openapi_extra=policy(Action.MONITOR_WRITE))
+async def save_settings(
+    request: Request, project: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """The project's grouping, timings, escalation and PagerDuty service (`tandem alerts
+    settings`); an empty routing key keeps the current one, `remove_pagerduty` removes it."""
+    form = await checked_form(request, project)
+    typed = {f: text(form, f, 2000).strip() for f in SETTINGS_FIELDS}
+    remove = text(form, "remove_pagerduty", 5) == "yes"
+    try:
+        data = AlertSettingsUpdate(
+            group_by=[g.strip() for g in typed["group_by"].split(",") if g.strip()] or None,
+            group_wait=typed["group_wait"] or None,
+            group_interval=typed["group_interval"] or None,
+            repeat_interval=typed["repeat_interval"] or None,
+            escalate_after=typed["escalate_after"] or None,
+            pagerduty_routing_key="" if remove else typed["pagerduty_routing_key"] or None,
+            pagerduty_url=typed["pagerduty_url"] or None,
+        )
+        await offload(services.alerts.set_settings, principal, project, data)
+    except (TandemError, ValidationError) as exc:
+        if isinstance(exc, TandemError) and not is_user_mistake(exc):
+            raise
+        field, message = _explained(exc)
+        typed["pagerduty_routing_key"] = ""  # a secret: never echoed into the page
+        error = {"form": "settings", "message": message, "field": field, "typed": typed}
+        status = exc.status if isinstance(exc, TandemError) else 422
+        return await _alerts_page(request, services, principal, project, error=error, status=status)
+    return redirect(f"/projects/{_q(project)}/alerts?notice=settings#settings-h")

@@ -17,13 +17,14 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from tandem.core.auth import Action, Principal
-from tandem.errors import TandemError
+from tandem.errors import InvalidInput, TandemError
 from tandem.http.deps import PrincipalDep, offload
 from tandem.http.policy import policy
 from tandem.incidents.models import (
     STATUS_ORDER,
     Incident,
     IncidentCreate,
+    IncidentPatch,
     IncidentSeverity,
     IncidentStatus,
     NoteCreate,
@@ -57,7 +58,10 @@ NOTICES = {
     "unticked": "The step is no longer ticked.",
     "rolled-back": "Rolled back: all the endpoint's traffic is on the previous version.",
     "noted": "The note is on the timeline.",
+    "people": "The commander and responders are changed, and the timeline says who changed them.",
+    "playbook": "The incident follows the chosen playbook now.",
 }
+REFRESH_S = 30  # static/refresh.js reloads the page's live parts this often
 
 
 def _q(value: str) -> str:
@@ -222,12 +226,24 @@ def _incident_context(
         may_rollback = may_change(principal, project, endpoint.production) and (
             endpoint.rollback_target is not None or endpoint.rollout is not None
         )
+    may_respond = principal.may(Action.INCIDENT_WRITE, project)
     return {
         "incident": incident,
+        "members": (
+            sorted(m.user for m in services.identity.list_members(principal, project))
+            if may_respond
+            else []
+        ),
+        "playbooks": (
+            [p.kind for p in services.incidents.list_playbooks(principal, project)]
+            if may_respond
+            else []
+        ),
+        "refresh_s": REFRESH_S,
         "timeline": sorted(timeline, key=lambda t: -t.at),
         "endpoint": endpoint,
         "may_rollback": may_rollback,
-        "may_respond": principal.may(Action.INCIDENT_WRITE, project),
+        "may_respond": may_respond,
         "next_statuses": next_statuses(incident),
     }
 
@@ -289,7 +305,8 @@ async def _act(
             status=exc.status if isinstance(exc, TandemError) else 422,
         )  # fmt: skip
     anchor = {"status": "#status-h", "ticked": "#playbook-h", "unticked": "#playbook-h",
-              "noted": "#timeline-h"}.get(notice, "")  # fmt: skip
+              "noted": "#timeline-h", "people": "#people-h",
+              "playbook": "#playbook-h"}.get(notice, "")  # fmt: skip
     return redirect(f"/projects/{_q(project)}/incidents/{number}?notice={notice}{anchor}")
 
 
@@ -365,3 +382,47 @@ async def add_note(
         return services.incidents.add_note(principal, project, number, note)
 
     return await _act(request, services, principal, project, number, "note", call, "noted")
+
+
+@router.post(
+    "/projects/{project}/incidents/{number}/people", openapi_extra=policy(Action.INCIDENT_WRITE)
+)
+async def set_people(
+    request: Request, project: str, number: int, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Name the commander and tick the responders; the members unticked stop responding."""
+    form = await checked_form(request, project)
+    commander = text(form, "commander", 200).strip()
+    wanted = [v for v in form.getlist("responders") if isinstance(v, str) and v.strip()]
+
+    def call() -> Any:
+        current = services.incidents.get(principal, project, number).responders
+        patch = IncidentPatch(
+            commander=commander or None,
+            add_responders=[r for r in wanted if r not in current],
+            remove_responders=[r for r in current if r not in wanted],
+        )
+        return services.incidents.update(principal, project, number, patch)
+
+    return await _act(request, services, principal, project, number, "people", call, "people")
+
+
+@router.post(
+    "/projects/{project}/incidents/{number}/playbook",
+    openapi_extra=policy(Action.INCIDENT_WRITE),
+)
+async def choose_playbook(
+    request: Request, project: str, number: int, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Follow another of the project's playbooks (while no step is ticked)."""
+    form = await checked_form(request, project)
+    kind = text(form, "playbook", 200).strip()
+
+    def call() -> Any:
+        if not kind:
+            raise InvalidInput("Pick a playbook from the list.")
+        return services.incidents.update(principal, project, number,
+                                         IncidentPatch(playbook=kind))  # fmt: skip
+
+    return await _act(request, services, principal, project, number, "playbook", call,
+                      "playbook")  # fmt: skip

@@ -231,8 +231,11 @@ def heatmap(
     until: int,
     window_ms: int,
     event_marks: list[dict[str, Any]],
+    verdicts: tuple[str, str] = ("drifted", "no drift"),
 ) -> dict[str, Any] | None:
-    """The SVG geometry of drift per feature over the windows of [since, until), or None."""
+    """The SVG geometry of drift per feature over the windows of [since, until), or None.
+    `verdicts`: what a cell's tooltip calls a breach and its absence (the contract's checks
+    are drawn the same way: `violated`, `held`)."""
     if not cells or until <= since or window_ms <= 0:
         return None
     features = _features(cells)[:MAX_FEATURES]
@@ -252,7 +255,7 @@ def heatmap(
             continue
         column = (c.at - starts[0]) // window_ms
         score = _finite(c.score)
-        verdict = "drifted" if c.drifted else "no drift" if c.drifted is False else "no verdict"
+        verdict = verdicts[0] if c.drifted else verdicts[1] if c.drifted is False else "no verdict"
         statistic = f" {c.statistic}" if c.statistic else ""
         drawn.append(
             {

@@ -21,9 +21,17 @@ from tandem.core.clock import now_ms
 from tandem.deployments.models import WindowPoint
 from tandem.http.deps import PrincipalDep, offload
 from tandem.http.policy import policy
-from tandem.monitoring.models import Monitor, MonitorResult, SignalKind
+from tandem.monitoring.models import (
+    DEFAULT_CONDITIONS,
+    FIGURES,
+    Monitor,
+    MonitorResult,
+    Severity,
+    SignalKind,
+)
 from tandem.outcomes.models import Estimate, Kpi, WindowMetrics
 from tandem.web import monitorcharts as mc
+from tandem.web import monitorsignals as ms
 from tandem.web import servingviews
 from tandem.web.datacharts import VERDICT_STATISTICS
 from tandem.web.deps import Services, ServicesDep
@@ -46,6 +54,23 @@ PERFORMANCE_CHARTS = (  # metric, title, a score on [0, 1]
     ("ece", "Expected calibration error", False),
 )
 CALIBRATION_BINS = 10
+REFRESH_S = 30  # static/refresh.js reloads the page's live parts this often
+NOTICES = {
+    "created": "The monitor is created: the worker evaluates it when its first window closes.",
+    "deleted": "The monitor and its results are deleted.",
+}
+KIND_HELP = {  # what each kind watches, in words a product manager reads
+    SignalKind.FEATURE_DRIFT.value: "the model's inputs against its training data",
+    SignalKind.PREDICTION_DRIFT.value: "the model's scores and its share of positive predictions",
+    SignalKind.CONTRACT.value: "the training data's contract checked on the live inputs",
+    SignalKind.PERFORMANCE.value: "realised performance, once labels arrive",
+    SignalKind.ESTIMATED_PERFORMANCE.value: "estimated performance before labels arrive (CBPE)",
+    SignalKind.SLO.value: "latency or errors against an objective, by burn rate",
+    SignalKind.KPI.value: "a business figure pushed from outside",
+}
+CHARTED_KINDS = frozenset(
+    {SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT, SignalKind.CONTRACT, SignalKind.SLO}
+)  # their results are drawn
 
 
 def _q(value: str) -> str:
@@ -228,14 +253,14 @@ def _context(
     events = services.deployments.history(principal, project, name, limit=HISTORY_LIMIT).items
     event_marks = mc.marks(events, since, until)
     monitors, latest = _monitors(services, principal, project, name)
-    results = [
-        r
-        for m in monitors
-        if m.kind is SignalKind.FEATURE_DRIFT
-        for r in services.monitoring.results(
+    by_monitor = {
+        m.name: services.monitoring.results(
             principal, project, m.name, since=since, until=until, limit=RESULTS_LIMIT
         )
-    ]
+        for m in monitors
+        if m.kind in CHARTED_KINDS
+    }
+    results = [r for found in by_monitor.values() for r in found]
     realised = services.outcomes.window_metrics(principal, project, name, since=since, until=until)
     estimates = services.outcomes.estimates(principal, project, name, since=since, until=until)
     kpis = services.outcomes.kpis(principal, project, name, since=since, until=until)
@@ -244,7 +269,9 @@ def _context(
     )
 
     charts: list[dict[str, Any]] = []
-    sections: dict[str, list[dict[str, Any]]] = {"performance": [], "latency": [], "kpis": []}
+    sections: dict[str, list[dict[str, Any]]] = {
+        "performance": [], "latency": [], "kpis": [], "prediction": [], "contract": [], "slo": []
+    }  # fmt: skip
 
     def add(section: str, spec: dict[str, Any] | None, rows: Any, slug: str) -> None:
         if spec is None:
@@ -252,6 +279,18 @@ def _context(
         charts.append(spec)
         sections[section].append({"i": len(charts) - 1, "spec": spec, "rows": rows, "slug": slug})
 
+    for figure, title, ylabel, unit in ms.PREDICTION_FIGURES:
+        found = ms.prediction_figures(results)[figure]
+        add("prediction", mc.band_chart(title, ylabel, found, event_marks, unit=unit),
+            mc.figure_rows(found), f"prediction-{figure.replace('_', '-')}")  # fmt: skip
+    violations = ms.violation_figures(results)
+    add("contract", mc.band_chart("Contract violations", "failed checks", violations, event_marks),
+        mc.figure_rows(violations), "contract-violations")  # fmt: skip
+    for m in monitors:
+        if m.kind is SignalKind.SLO:
+            spec, rows = ms.slo_chart(f"Burn rate: {m.name}", by_monitor.get(m.name, []),
+                                      event_marks, since, until)  # fmt: skip
+            add("slo", spec, rows, f"slo-{m.name}")
     for metric, title, unit in PERFORMANCE_CHARTS:
         figures = performance_figures(metric, realised, estimates)
         add("performance", mc.band_chart(title, metric, figures, event_marks, unit=unit),
@@ -271,11 +310,14 @@ def _context(
         if spec.get("time"):
             spec["xrange"] = [since / 1000, until / 1000]  # every chart on the same time axis
     cells = drift_cells(results)
+    checks = ms.violation_cells(results)
     return {
         "endpoint": endpoint,
         "monitors": monitor_rows(monitors, latest),
         "heat": mc.heatmap(cells, since, until, HOUR, event_marks),
         "heat_table": mc.heat_table(cells),
+        "checks_heat": mc.heatmap(checks, since, until, HOUR, event_marks, ms.CONTRACT_VERDICTS),
+        "checks_table": mc.heat_table(checks),
         "charts": charts,
         "sections": sections,
         "calibration": calibration_view,
@@ -286,6 +328,53 @@ def _context(
         "bucket_label": BUCKET_LABELS[range_],
         "may_write": principal.may(Action.MONITOR_WRITE, project),
     }
+
+
+async def render_page(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    project: str,
+    name: str,
+    range_: str = "24h",
+    *,
+    error: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    """The page, maybe with a form's refusal beside the form (`error`: form, message, field,
+    typed) and a notice of what a form just did."""
+    range_ = range_ if range_ in RANGES else "24h"
+    found = await offload(_context, services, principal, project, name, range_)
+    may_write = found["may_write"]
+    context = {
+        "project": project,
+        **found,
+        "range": range_,
+        "ranges": list(RANGES),
+        "version_url": servingviews.version_url,
+        "error": error,
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+        "kinds": KIND_HELP if may_write else {},
+        "figures": {k.value: v for k, v in FIGURES.items()},
+        "default_conditions": {k.value: v for k, v in DEFAULT_CONDITIONS.items()},
+        "severities": [s.value for s in Severity],
+        "members": (
+            sorted(
+                m.user for m in await offload(services.identity.list_members, principal, project)
+            )
+            if may_write
+            else []
+        ),
+        "refresh_s": REFRESH_S,
+        "crumbs": [
+            ("Projects", "/"),
+            (project, f"/projects/{_q(project)}"),
+            ("Endpoints", f"/projects/{_q(project)}/endpoints"),
+            (name, f"/projects/{_q(project)}/endpoints/{_q(name)}"),
+            ("Monitoring", None),
+        ],
+    }
+    return render(request, "monitoring.html", context, principal=principal, status=status)
 
 
 @router.get(
@@ -299,20 +388,4 @@ async def monitoring_page(
     principal: PrincipalDep,
     range: str = "24h",
 ) -> Response:
-    range_ = range if range in RANGES else "24h"
-    found = await offload(_context, services, principal, project, name, range_)
-    context = {
-        "project": project,
-        **found,
-        "range": range_,
-        "ranges": list(RANGES),
-        "version_url": servingviews.version_url,
-        "crumbs": [
-            ("Projects", "/"),
-            (project, f"/projects/{_q(project)}"),
-            ("Endpoints", f"/projects/{_q(project)}/endpoints"),
-            (name, f"/projects/{_q(project)}/endpoints/{_q(name)}"),
-            ("Monitoring", None),
-        ],
-    }
-    return render(request, "monitoring.html", context, principal=principal)
+    return await render_page(request, services, principal, project, name, range)

@@ -19,6 +19,7 @@ from tandem.web import (
     deployments,
     gates,
     incidents,
+    monitorforms,
     monitoring,
     postmortems,
     project,
@@ -39,6 +40,7 @@ router.include_router(tracking.router)
 router.include_router(access.router)
 router.include_router(data.router)
 router.include_router(registry.router)
+router.include_router(monitorforms.router)  # before `endpoints/{name}/{change}`
 router.include_router(deployments.router)
 router.include_router(monitoring.router)
 router.include_router(alerts.router)
