@@ -273,6 +273,7 @@ def get(
     ref: RefArg,
     destination: Annotated[Path, typer.Argument(help="folder to write the version's files into")],
     project: ProjectOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Write a version's files into a folder, byte for byte (each verified against its hash)."""
     client = get_client()
@@ -281,7 +282,10 @@ def get(
         written = client.data.download(
             ref, destination, project, progress=lambda n: bar.advance(task, n)
         )
-    console.print(f"wrote {len(written)} file(s) to {destination}")
+    if as_json:
+        print_json({"destination": str(destination), "files": [str(p) for p in written]})
+    else:
+        console.print(f"wrote {len(written)} file(s) to {destination}")
 
 
 @app.command()
@@ -377,18 +381,24 @@ def edit(
 
 @app.command()
 @handle_errors
-def delete(name: Annotated[str, typer.Argument(help="dataset name")], project: ProjectOpt = None) -> None:  # fmt: skip
+def delete(name: Annotated[str, typer.Argument(help="dataset name")], project: ProjectOpt = None, as_json: JsonOpt = False) -> None:  # fmt: skip
     """Soft-delete a dataset (restore undoes it; `tandem gc` purges it later)."""
     dataset = get_client().data.delete(name, resolve_project(project))
-    console.print(f"deleted {dataset.project}/{dataset.name}")
+    if as_json:
+        print_json(dataset)
+    else:
+        console.print(f"deleted {dataset.project}/{dataset.name}")
 
 
 @app.command()
 @handle_errors
-def restore(name: Annotated[str, typer.Argument(help="dataset name")], project: ProjectOpt = None) -> None:  # fmt: skip
+def restore(name: Annotated[str, typer.Argument(help="dataset name")], project: ProjectOpt = None, as_json: JsonOpt = False) -> None:  # fmt: skip
     """Restore a soft-deleted dataset."""
     dataset = get_client().data.restore(name, resolve_project(project))
-    console.print(f"restored {dataset.project}/{dataset.name}")
+    if as_json:
+        print_json(dataset)
+    else:
+        console.print(f"restored {dataset.project}/{dataset.name}")
 
 
 @contract_app.command("init")
@@ -433,7 +443,11 @@ def contract_set(
     name: Annotated[str, typer.Argument(help="dataset name")],
     file: Annotated[Path, typer.Argument(help="ODCS YAML file")],
     project: ProjectOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Make a YAML file the dataset's contract (a new revision)."""
     contract = get_client().data.set_contract(name, file, resolve_project(project))
+    if as_json:
+        print_json(contract)
+        return
     console.print(f"{contract.project}/{contract.dataset}: contract revision {contract.revision}")
