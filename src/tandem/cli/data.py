@@ -19,11 +19,12 @@ from tandem.cli.output import (
     handle_errors,
     print_json,
     progress_bar,
+    say_created_project,
 )
 from tandem.cli.output import project_name as resolve_project
 from tandem.core.clock import format_ms
 from tandem.core.units import format_bytes
-from tandem.errors import InvalidInput
+from tandem.errors import InvalidInput, NotFound
 
 app = typer.Typer(help="Datasets: versions, profiles, contracts, validation, PII, catalog and drift.", no_args_is_help=True)  # fmt: skip
 
@@ -76,7 +77,7 @@ def add(
     message: Annotated[str, typer.Option("--message", "-m", help="what changed")] = "",
     run: Annotated[str | None, typer.Option("--run", help="link the version to this run")] = None,
     role: Annotated[str, typer.Option("--role", help="the run's use of it: train, test, input, output, ...")] = "input",
-    create_project: Annotated[bool, typer.Option("--create-project", help="create the project if it does not exist")] = False,
+    create_project: Annotated[bool, typer.Option("--create-project/--no-create-project", help="create the project if it does not exist and you may (as tandem.start_run does); says so in one line")] = True,
     executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
@@ -86,6 +87,7 @@ def add(
     _use_executor(executor)
     client = get_client()
     project = resolve_project(project)
+    is_new = create_project and not _project_exists(client, project)
     with progress_bar() as bar:
         task = bar.add_task("uploading", total=None)
         version = client.data.add(
@@ -93,6 +95,8 @@ def add(
             role=role, create_project=create_project,
             progress=lambda n: bar.advance(task, n),
         )  # fmt: skip
+    if is_new:  # created with the version, in its transaction: a refused add creates nothing
+        say_created_project(project)
     if as_json:
         print_json(version)
         return
@@ -104,6 +108,15 @@ def add(
     )
     if version.validation_passed is not None:
         console.print(f"contract: {_verdict(version.validation_passed)}")
+
+
+def _project_exists(client: Any, project: str) -> bool:
+    """Whether `project` is one the caller can see (else adding creates it, if they may)."""
+    try:
+        client.projects.get(project)
+    except NotFound:
+        return False
+    return True
 
 
 @app.command("list")

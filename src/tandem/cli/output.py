@@ -158,6 +158,12 @@ def project_name(project: str | None) -> str:
     return str(name)
 
 
+def say_created_project(name: str) -> None:
+    """The one line a command prints when it created the project it was given (on stderr, so
+    `--json` output stays clean)."""
+    err_console.print(f"created project {name!r}", soft_wrap=True)
+
+
 def progress_bar() -> Progress:
     """A transfer progress bar on stderr; silent when stderr is not a terminal."""
     return Progress(

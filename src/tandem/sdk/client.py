@@ -28,7 +28,7 @@ from tandem.core.paging import Page
 from tandem.core.paths import check_artifact_path
 from tandem.core.refs import parse_run_ref
 from tandem.core.validation import check_metric_value
-from tandem.errors import InvalidInput, NotFound, TandemError
+from tandem.errors import InvalidInput, NotFound, PermissionDenied, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk import environment
@@ -285,6 +285,29 @@ class Projects:
         return Project.model_validate_json(
             self._http.request("GET", f"{API}/projects/{_q(name)}").content
         )
+
+    def ensure(self, name: str) -> bool:
+        """Make sure project `name` exists, creating it (as `start_run` does) if the caller may
+        create projects. Returns True if this call created it.
+
+        Raises:
+            NotFound: there is no such project and the caller may not create one (the message
+                says who can).
+            AlreadyExists: the name is taken by a project the caller cannot see, or a deleted
+                one (restore it).
+        """
+        try:
+            self.get(name)
+            return False
+        except NotFound as missing:
+            try:
+                self.create(name)
+            except PermissionDenied:
+                raise NotFound(
+                    f"{missing.message}, and you may not create projects: ask an admin to run "
+                    f"`tandem projects create {name}` and make you a member"
+                ) from None
+            return True
 
     def list(
         self, *, include_deleted: bool = False, cursor: str | None = None, limit: int = 100
