@@ -50,6 +50,10 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
     settings = Settings.load()
     if pipeline.project is None:
         pipeline.project = settings.project
+    if create_project and not pipeline.project:  # `run` records runs: it needs a project
+        from tandem.errors import InvalidInput
+
+        raise InvalidInput(output.NO_PROJECT + f", or project: in {file.name}")
 
     chosen_executor = None
     if executor is ExecutorName.RAY:

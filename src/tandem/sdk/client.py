@@ -186,14 +186,17 @@ class Client:
             self._hash_cache = HashCache.of_workspace(self.settings.home)
         return self._hash_cache
 
+    # What `project_name` says when there is no project; the CLI names its option instead.
+    no_project_message = (
+        "no project given: pass project=..., set TANDEM_PROJECT, "
+        'or put project = "..." in tandem.toml'
+    )
+
     def project_name(self, project: str | None) -> str:
         """`project`, or the default project, or a clear error."""
         name = project or self.settings.project
         if not name:
-            raise InvalidInput(
-                "no project given: pass project=..., set TANDEM_PROJECT, "
-                'or put project = "..." in tandem.toml'
-            )
+            raise InvalidInput(self.no_project_message)
         return name
 
     def start_run(
