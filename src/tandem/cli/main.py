@@ -48,6 +48,7 @@ from tandem.cli.registers import (
     risk_app,
 )
 from tandem.cli.registry import app as models_app
+from tandem.cli.residents import resident_app
 from tandem.cli.serving import serve as serve_command
 from tandem.cli.tracking import app as runs_app
 from tandem.cli.worker import worker as worker_command
@@ -228,6 +229,7 @@ app.add_typer(members_app, name="members")
 app.command()(audit)
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
+app.add_typer(resident_app, name="resident")
 register_workspace(app)
 register_pipelines(app)
 

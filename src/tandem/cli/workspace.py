@@ -69,7 +69,6 @@ def server(
         raise InvalidInput(f"invalid port {port}: use 1-65535")
     if workers < 1:
         raise InvalidInput(f"invalid worker count {workers}: use 1 or more")
-    cannot_listen(host, port)
     import uvicorn
 
     from tandem.core.config import Settings
@@ -86,6 +85,7 @@ def server(
             f"refusing to listen on {host}: nobody could sign in. Create an admin first "
             "(tandem users create NAME --role admin --password-stdin), or listen on loopback (127.0.0.1)"
         )
+    cannot_listen(host, port)  # before it says it serves, and before the worker starts
     # The workers read these: open access only on loopback, and the names to answer to.
     if is_loopback(host):
         os.environ["TANDEM_OPEN"] = "1"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -159,7 +159,7 @@ class Datasets:
         ]
         return self._create(project, name, {"files": manifest, **options})
 
-    def _missing(self, blobs: str, oids: list[str]) -> set[str]:
+    def _missing(self, blobs: str, oids: Sequence[str]) -> set[str]:
         """Which of `oids` the server wants uploaded."""
         body = {"oids": sorted(set(oids))}
         answer = self._http.request("POST", blobs + "/missing", json=body)
