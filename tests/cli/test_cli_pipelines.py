@@ -521,3 +521,57 @@ def test_a_malformed_metrics_file_fails_the_stage(tandem: Any, sdk: Client, tmp_
     assert not (root / "tandem.lock").exists()
     [run] = sdk.runs.search("churn", "tags.`tandem.stage` = 'm'").items
     assert run.status == "failed"
+
+
+FRESH = f"""
+project: fraud
+stages:
+  prepare:
+    cmd: {PY} -c "open('clean.csv', 'w').write('1')"
+    outs: [clean.csv]
+  train:
+    cmd: {PY} -c "open('model.txt', 'w').write(open('clean.csv').read())"
+    deps: [clean.csv]
+    outs: [model.txt]
+"""
+
+
+def test_a_first_run_in_a_fresh_folder(tandem: Any, sdk: Client, tmp_path: Path) -> None:
+    """A DVC user's first hour: `status` before any run says what will make each input, `run`
+    creates the project (as `tandem.start_run` does) and says so, and the outputs go in a
+    `.gitignore` next to tandem.yaml, as dvc does."""
+    from tandem import errors
+
+    root = tmp_path / "fresh"
+    root.mkdir()
+    (root / "tandem.yaml").write_text(FRESH)
+    file = str(root / "tandem.yaml")
+    status = tandem("status", "--file", file)
+    assert status.code == 0, status.stderr
+    assert "✗" not in status.stdout and "failed" not in status.stdout
+    assert "train would-run: needs clean.csv, made by prepare" in status.stdout
+    assert tandem("status", "--file", file, "--json").json()["stages"][1]["status"] == "would-run"
+    with pytest.raises(errors.NotFound):
+        sdk.projects.get("fraud")  # status made nothing
+
+    first = tandem("run", "--file", file)
+    assert first.code == 0, first.stdout + first.stderr
+    assert first.stderr_lines == [
+        "created project 'fraud'",
+        "added to .gitignore: /clean.csv, /model.txt",
+    ]
+    assert sdk.projects.get("fraud").run_count == 2
+    assert (root / ".gitignore").read_text() == "/clean.csv\n/model.txt\n"
+    again = tandem("run", "--file", file, "--force")
+    assert again.code == 0 and again.stderr == ""  # nothing new to create or ignore
+
+    # A pattern git already has is not added again; the workspace, inside the folder, is.
+    (root / ".gitignore").write_text("*.csv\n")
+    _git(root, "init", "-q")
+    from tandem.pipelines.spec import load_pipeline
+    from tandem.pipelines.state import update_gitignore
+
+    pipeline = load_pipeline(root / "tandem.yaml")
+    added = update_gitignore(pipeline, root / ".tandem", ["clean.csv", "model.txt"])
+    assert added == ["/.tandem/", "/model.txt"]
+    assert (root / ".gitignore").read_text() == "*.csv\n/.tandem/\n/model.txt\n"

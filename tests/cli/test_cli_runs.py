@@ -102,6 +102,27 @@ def test_search_table_columns_from_fields(tandem: Any, runs: Seeded) -> None:
     assert "retention" in result.stdout and "0.91" in result.stdout
 
 
+def test_search_table_with_fields_fills_the_filtered_and_ordered_columns(
+    tandem: Any, runs: Seeded
+) -> None:
+    """--field narrows what comes back, but never empties the columns the filter and the
+    order name (they used to print `-`)."""
+    result = tandem(
+        "runs", "search", "params.model = 'gbm'", "-p", "churn", "--field", "metrics.auc",
+        "-o", "-metrics.loss", "-n", "1",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    header, row = result.stdout.splitlines()[1], result.stdout.splitlines()[3]
+    assert "params.model" in header and "metrics.loss" in header and "metrics.auc" in header
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert "-" not in cells[5:], row
+    assert cells[5] == "gbm"
+    # A bare kind is all of it, like `metrics.*`.
+    page = tandem("runs", "search", "-p", "churn", "--field", "metrics", "--json").json()
+    assert all(set(item["metrics"]) >= {"auc"} for item in page["items"])
+    assert all(item["params"] == {} for item in page["items"])
+
+
 def test_search_with_no_match_says_so(tandem: Any, runs: Seeded) -> None:
     result = tandem("runs", "search", "metrics.auc > 2", "-p", "churn")
     assert result.code == 0

@@ -41,3 +41,55 @@ def test_commands_are_built_on_first_use() -> None:
     build_all(tree)  # what the resident does before it forks
     assert not any(isinstance(v, functools.partial) for v in dict.values(tree.commands))
     assert not any(isinstance(v, functools.partial) for v in dict.values(runs.commands))
+
+
+# Commands whose output is a document of its own (YAML, Markdown) or a server's log: no --json.
+NO_JSON = {
+    "tandem serve": "runs a server until stopped",
+    "tandem server": "runs a server until stopped",
+    "tandem data contract init": "prints an ODCS YAML draft",
+    "tandem models card-text": "prints the model card's Markdown",
+}
+
+
+def leaves(group: Any, path: str = "tandem") -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in group.commands:
+        child = group.commands[name]
+        if hasattr(child, "commands"):
+            found.update(leaves(child, f"{path} {name}"))
+        else:
+            found[f"{path} {name}"] = child
+    return found
+
+
+def test_every_command_takes_the_global_options_and_json() -> None:
+    """The README puts `-p churn` after the command everywhere: every command takes the root's
+    options (-p/--project, --url, --debug) itself, and every command that prints data takes
+    --json (docs/cli.md promises it)."""
+    commands = leaves(command())
+    assert len(commands) > 100
+    missing_json = []
+    for path, leaf in commands.items():
+        options = {opt for param in leaf.params for opt in (*param.opts, *param.secondary_opts)}
+        for opt in ("-p", "--project", "--url", "--debug"):
+            assert opt in options, f"{path} does not take {opt}"
+        if "--json" not in options and path not in NO_JSON:
+            missing_json.append(path)
+    assert missing_json == []
+    assert set(NO_JSON) <= set(commands)
+
+
+def test_a_global_option_after_the_command_sets_the_default_project(tandem: Any, sdk: Any) -> None:
+    sdk.projects.create("churn")
+    with sdk.start_run(project="churn") as run:
+        run.log_metrics({"auc": 0.9})
+    listed = tandem("runs", "list", "--json", "-p", "churn").json()
+    assert [r["id"] for r in listed["items"]] == [run.id]
+    shown = tandem("runs", "show", run.id[:8], "-p", "churn", "--json").json()
+    assert shown["project"] == "churn"
+    # `runs history` takes no project of its own: -p is the global option there.
+    history = tandem("runs", "history", run.id, "auc", "--project", "churn", "--json")
+    assert history.code == 0, history.stderr
+    broken = tandem("runs", "show", "nosuchrun", "-p", "churn", "--debug")
+    assert broken.code != 0 and broken.exception is not None  # --debug: the trace, not a line

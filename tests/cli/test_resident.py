@@ -149,9 +149,8 @@ def test_commands_run_in_a_resident_and_match_the_in_process_command(
     helped = caller("--help")
     assert helped.returncode == 0 and helped.stdout.startswith("Usage: tandem ")
     assert helped.stdout == caller("--help", TANDEM_RESIDENT="0").stdout
-    assert [path.name for path in caller.sockets[0].parent.glob("*.help")] == [
-        caller.sockets[0].name + ".help"
-    ]
+    [help_file] = caller.sockets[0].parent.glob("*.help")  # named by the socket and the code
+    assert help_file.name.startswith(caller.sockets[0].stem + ".")
 
 
 def test_the_child_takes_the_callers_directory_environment_umask_and_stdin(
@@ -300,3 +299,63 @@ def test_a_new_state_of_the_code_or_packages_gets_a_new_resident(tmp_path: Path)
     (site / "newpackage").mkdir()  # an install changes its directory
     os.utime(site, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
     assert launcher.code_stamp(str(package), [str(site)]) != edited
+
+
+def _files(caller: Caller) -> list[str]:
+    folder = caller.runtime / f"tandem-resident-{os.getuid()}"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_resident_status_and_stop_leave_nothing_behind(caller: Caller) -> None:
+    off = caller("resident", "status", "--json")
+    assert off.returncode == 0 and json.loads(off.stdout)["residents"] == []
+    caller.warm()
+    [pid] = caller.residents()
+    shown = json.loads(caller("resident", "status", "--json").stdout)
+    assert shown["enabled"] is True
+    [entry] = shown["residents"]
+    assert entry["pid"] == pid and entry["this_environment"] and entry["current"]
+    table = caller("resident", "status")
+    assert str(pid) in table.stdout and "this" in table.stdout
+    assert {Path(name).suffix for name in _files(caller)} >= {".sock", ".json", ".help"}
+
+    stopped = caller("resident", "stop", "--json")  # run by a child of the resident it stops
+    assert stopped.returncode == 0, stopped.stderr
+    assert json.loads(stopped.stdout) == {"stopped": [pid]}
+    assert wait_until(lambda: caller.residents() == [])
+    assert wait_until(lambda: _files(caller) == [])  # socket, .json, .help and lock: gone
+    assert caller("resident", "stop").stdout.strip() == "no resident running"
+
+
+def test_an_idle_resident_takes_its_help_file_with_it(caller: Caller) -> None:
+    assert caller("version", TANDEM_RESIDENT_IDLE="10").returncode == 0
+    assert wait_until(lambda: any(n.endswith(".help") for n in _files(caller)), timeout=90)
+    assert wait_until(lambda: caller.residents() == [] and _files(caller) == [], timeout=60)
+
+
+def test_an_install_replaces_the_resident_instead_of_adding_one(
+    caller: Caller, tmp_path: Path
+) -> None:
+    """One resident per environment: after a package is installed (its folder on the import
+    path changes), the next command finds the resident outdated; it leaves at once and that
+    command starts the one that replaces it, never a second beside it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH", ""), str(site)]))
+    caller.env["PYTHONPATH"] = path
+    caller.warm()
+    [old] = caller.residents()
+    [old_help] = [n for n in _files(caller) if n.endswith(".help")]
+    (site / "newpackage").mkdir()  # `pip install` into a folder on the import path
+    os.utime(site, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+
+    listed = caller("projects", "list", "--json")  # runs here, and replaces the resident
+    assert listed.returncode == 0, listed.stderr
+    assert wait_until(lambda: old not in caller.residents(), timeout=10)
+    assert wait_until(lambda: len(caller.residents()) == 1, timeout=90)
+    assert len(caller.sockets) == 1
+    assert old_help not in _files(caller)
+    assert wait_until(lambda: any(n.endswith(".help") for n in _files(caller)), timeout=30)
+    # the new one serves: the command runs in a child of it
+    status = json.loads(caller("resident", "status", "--json").stdout)
+    assert [r["current"] for r in status["residents"]] == [True]

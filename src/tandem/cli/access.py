@@ -135,6 +135,7 @@ def whoami(as_json: JsonOpt = False) -> None:
 @handle_errors
 def change_password(
     stdin: Annotated[bool, typer.Option("--stdin", help="read the current and the new password from stdin, one a line")] = False,
+    as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Change your own web sign-in password; your other sessions are signed out."""
     if stdin:
@@ -146,7 +147,10 @@ def change_password(
         current = str(typer.prompt("current password", hide_input=True))
         new = str(typer.prompt("new password", hide_input=True, confirmation_prompt=True))
     get_client().users.change_password(current, new)
-    console.print("password changed; your other sessions are signed out")
+    if as_json:
+        print_json({"password_changed": True})
+    else:
+        console.print("password changed; your other sessions are signed out")
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -253,11 +257,14 @@ def set_member(
 
 @members_app.command("remove")
 @handle_errors
-def remove_member(user: str, project: ProjectOpt = None) -> None:
+def remove_member(user: str, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Remove a user from a project."""
     name = resolve_project(project)
     get_client().members.remove(name, user)
-    console.print(f"removed {user} from {name}")
+    if as_json:
+        print_json({"project": name, "removed": user})
+    else:
+        console.print(f"removed {user} from {name}")
 
 
 # -- audit ------------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ from tandem.cli.output import (
     handle_errors,
     print_json,
     progress_bar,
+    say_created_project,
 )
 from tandem.cli.output import project_name as resolve_project
 from tandem.core.clock import format_ms
 from tandem.core.units import format_bytes
-from tandem.errors import InvalidInput
+from tandem.errors import InvalidInput, NotFound
 
 app = typer.Typer(help="Datasets: versions, profiles, contracts, validation, PII, catalog and drift.", no_args_is_help=True)  # fmt: skip
 
@@ -76,7 +77,7 @@ def add(
     message: Annotated[str, typer.Option("--message", "-m", help="what changed")] = "",
     run: Annotated[str | None, typer.Option("--run", help="link the version to this run")] = None,
     role: Annotated[str, typer.Option("--role", help="the run's use of it: train, test, input, output, ...")] = "input",
-    create_project: Annotated[bool, typer.Option("--create-project", help="create the project if it does not exist")] = False,
+    create_project: Annotated[bool, typer.Option("--create-project/--no-create-project", help="create the project if it does not exist and you may (as tandem.start_run does); says so in one line")] = True,
     executor: ExecutorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
@@ -86,6 +87,7 @@ def add(
     _use_executor(executor)
     client = get_client()
     project = resolve_project(project)
+    is_new = create_project and not _project_exists(client, project)
     with progress_bar() as bar:
         task = bar.add_task("uploading", total=None)
         version = client.data.add(
@@ -93,6 +95,8 @@ def add(
             role=role, create_project=create_project,
             progress=lambda n: bar.advance(task, n),
         )  # fmt: skip
+    if is_new:  # created with the version, in its transaction: a refused add creates nothing
+        say_created_project(project)
     if as_json:
         print_json(version)
         return
@@ -104,6 +108,15 @@ def add(
     )
     if version.validation_passed is not None:
         console.print(f"contract: {_verdict(version.validation_passed)}")
+
+
+def _project_exists(client: Any, project: str) -> bool:
+    """Whether `project` is one the caller can see (else adding creates it, if they may)."""
+    try:
+        client.projects.get(project)
+    except NotFound:
+        return False
+    return True
 
 
 @app.command("list")
@@ -273,6 +286,7 @@ def get(
     ref: RefArg,
     destination: Annotated[Path, typer.Argument(help="folder to write the version's files into")],
     project: ProjectOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Write a version's files into a folder, byte for byte (each verified against its hash)."""
     client = get_client()
@@ -281,7 +295,10 @@ def get(
         written = client.data.download(
             ref, destination, project, progress=lambda n: bar.advance(task, n)
         )
-    console.print(f"wrote {len(written)} file(s) to {destination}")
+    if as_json:
+        print_json({"destination": str(destination), "files": [str(p) for p in written]})
+    else:
+        console.print(f"wrote {len(written)} file(s) to {destination}")
 
 
 @app.command()
@@ -377,18 +394,24 @@ def edit(
 
 @app.command()
 @handle_errors
-def delete(name: Annotated[str, typer.Argument(help="dataset name")], project: ProjectOpt = None) -> None:  # fmt: skip
+def delete(name: Annotated[str, typer.Argument(help="dataset name")], project: ProjectOpt = None, as_json: JsonOpt = False) -> None:  # fmt: skip
     """Soft-delete a dataset (restore undoes it; `tandem gc` purges it later)."""
     dataset = get_client().data.delete(name, resolve_project(project))
-    console.print(f"deleted {dataset.project}/{dataset.name}")
+    if as_json:
+        print_json(dataset)
+    else:
+        console.print(f"deleted {dataset.project}/{dataset.name}")
 
 
 @app.command()
 @handle_errors
-def restore(name: Annotated[str, typer.Argument(help="dataset name")], project: ProjectOpt = None) -> None:  # fmt: skip
+def restore(name: Annotated[str, typer.Argument(help="dataset name")], project: ProjectOpt = None, as_json: JsonOpt = False) -> None:  # fmt: skip
     """Restore a soft-deleted dataset."""
     dataset = get_client().data.restore(name, resolve_project(project))
-    console.print(f"restored {dataset.project}/{dataset.name}")
+    if as_json:
+        print_json(dataset)
+    else:
+        console.print(f"restored {dataset.project}/{dataset.name}")
 
 
 @contract_app.command("init")
@@ -433,7 +456,11 @@ def contract_set(
     name: Annotated[str, typer.Argument(help="dataset name")],
     file: Annotated[Path, typer.Argument(help="ODCS YAML file")],
     project: ProjectOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Make a YAML file the dataset's contract (a new revision)."""
     contract = get_client().data.set_contract(name, file, resolve_project(project))
+    if as_json:
+        print_json(contract)
+        return
     console.print(f"{contract.project}/{contract.dataset}: contract revision {contract.revision}")

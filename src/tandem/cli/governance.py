@@ -226,10 +226,13 @@ def criteria_set(
 
 @criteria_app.command("delete")
 @handle_errors
-def criteria_delete(key: str, project: ProjectOpt = None) -> None:
+def criteria_delete(key: str, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Delete a success criterion."""
     get_client().governance.plan.delete_criterion(key, project=project)
-    _say(f"deleted criterion {key}")
+    if as_json:
+        print_json({"deleted": key})
+    else:
+        _say(f"deleted criterion {escape(key)}")
 
 
 # -- RACI ------------------------------------------------------------------------------------

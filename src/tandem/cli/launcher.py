@@ -9,9 +9,13 @@ it needs, and a command costs Python's start-up plus a fork.
 
 It runs the command here when the resident cannot be used: `TANDEM_RESIDENT=0`, not a POSIX
 system, or no resident running yet (it then starts one for the next command, so the first
-command is no slower than without a resident). A resident serves one interpreter and one
-state of tandem's code and installed packages; after an upgrade or an edit, the next command
-starts a new one and the old one exits when idle.
+command is no slower than without a resident).
+
+There is one resident per interpreter (virtual environment), tandem package and import path
+(its socket is named by `resident_key`), whatever the workspace: each command opens its own.
+It serves one state of tandem's code and installed packages (`code_stamp`, sent with every
+command): after an upgrade or an edit, the next command finds it outdated, it leaves at once,
+and that command starts its replacement. `tandem resident status|stop` show and stop them.
 """
 
 from __future__ import annotations
@@ -94,47 +98,73 @@ def code_stamp(package: str = PACKAGE_DIR, import_path: list[str] | None = None)
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=10).hexdigest()
 
 
+def resident_key(import_path: list[str] | None = None) -> str:
+    """Which resident serves this process: its interpreter (the virtual environment), where
+    tandem is imported from and the import path (names only: an install in the same place
+    keeps the key, and the resident is replaced, not joined by another)."""
+    import hashlib
+
+    # sys.path[0] is the script's folder (or the current one under `python -m`): not a choice
+    # of code worth another resident
+    folders = sys.path[1:] if import_path is None else import_path
+    parts = [sys.executable, PACKAGE_DIR, *folders]
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=10).hexdigest()
+
+
 def socket_path() -> str:
-    return os.path.join(socket_dir(), f"{code_stamp()}.sock")
+    return os.path.join(socket_dir(), f"{resident_key()}.sock")
+
+
+OUTDATED = -1  # the resident's answer to a command from another state of the code: it leaves
 
 
 def run_via_resident(argv: list[str]) -> int:
     """Run the command in a child of the resident; its exit code. With no resident running,
     start one for the next command and raise Unavailable: this one runs here, no slower than
     without a resident."""
-    path = socket_path()
-    if argv[1:] in HELP_ARGS and _print_help(path):
+    path, stamp = socket_path(), code_stamp()
+    if argv[1:] in HELP_ARGS and _print_help(help_path(path, stamp)):
         if not os.path.exists(path):
-            _start_resident(path)  # commands are likely to follow
+            _start_resident(path, stamp)  # commands are likely to follow
         return 0
     for attempt in range(2):
         sock = _connect(path)
         if sock is None:
-            _start_resident(path)
+            _start_resident(path, stamp)
             raise Unavailable("the resident process is starting")
         try:
-            pid = _submit(sock, argv)
+            pid = _submit(sock, argv, stamp)
         except (ConnectionError, OSError):
             sock.close()  # the resident was exiting (idle); the command never started
             if attempt:
                 raise Unavailable("the resident process refused the command") from None
             continue
+        if pid == OUTDATED:  # it runs older code and is leaving: start its replacement
+            sock.close()
+            _start_resident(path, stamp)
+            raise Unavailable("the resident process is being replaced")
         return _wait_for_exit(sock, pid)
     raise Unavailable("unreachable")  # pragma: no cover
 
 
-def help_path(path: str) -> str:
-    """Where the resident on `path` leaves the top-level help it rendered."""
-    return f"{path}.help"
+def help_path(path: str, stamp: str) -> str:
+    """Where the resident on `path` running code `stamp` leaves the top-level help it rendered
+    (removed when it leaves)."""
+    return f"{path.removesuffix('.sock')}.{stamp}.help"
+
+
+def info_path(path: str) -> str:
+    """Where the resident on `path` says who it is (`tandem resident status`)."""
+    return f"{path.removesuffix('.sock')}.json"
 
 
 def _print_help(path: str) -> bool:
-    """Print the top-level help a resident of this code rendered (it stays after the resident
-    leaves), unless the terminal is narrower than it was rendered for."""
+    """Print the top-level help a resident of this code rendered (at `path`), unless the
+    terminal is narrower than it was rendered for."""
     try:
         if os.isatty(1) and os.get_terminal_size(1).columns < HELP_WIDTH:
             return False
-        with open(help_path(path), "rb") as cached:
+        with open(path, "rb") as cached:
             text = cached.read()
     except OSError:
         return False
@@ -153,12 +183,12 @@ def _connect(path: str) -> socket.socket | None:
     return sock
 
 
-def _start_resident(path: str) -> None:
+def _start_resident(path: str, stamp: str) -> None:
     import subprocess
 
     try:
         subprocess.Popen(
-            [sys.executable, "-m", "tandem.cli.resident", path],
+            [sys.executable, "-m", "tandem.cli.resident", path, stamp],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -170,8 +200,8 @@ def _start_resident(path: str) -> None:
         raise Unavailable(str(exc)) from exc
 
 
-def _submit(sock: socket.socket, argv: list[str]) -> int:
-    """Send the command with this process's standard streams; the child's pid."""
+def _submit(sock: socket.socket, argv: list[str], stamp: str) -> int:
+    """Send the command with this process's standard streams; the child's pid (or OUTDATED)."""
     import json
 
     umask = os.umask(0)
@@ -183,6 +213,7 @@ def _submit(sock: socket.socket, argv: list[str]) -> int:
             "env": dict(os.environ),
             "umask": umask,
             "path0": sys.path[0] if sys.path else "",
+            "stamp": stamp,
         }
     ).encode()
     fds = [_open_or_null(fd) for fd in (0, 1, 2)]

@@ -48,6 +48,7 @@ from tandem.cli.registers import (
     risk_app,
 )
 from tandem.cli.registry import app as models_app
+from tandem.cli.residents import resident_app
 from tandem.cli.serving import serve as serve_command
 from tandem.cli.tracking import app as runs_app
 from tandem.cli.worker import worker as worker_command
@@ -63,7 +64,12 @@ NoArgsIsHelpError: Any = getattr(click_errors, "NoArgsIsHelpError", ())
 
 class TandemGroup(TyperGroup):
     """The root command: a usage error (unknown option, missing argument, bad value) is one
-    line on stderr and exit code 2, like every other bad input."""
+    line on stderr and exit code 2, like every other bad input. Every command under it takes
+    the root's options too (`with_global_options`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        add_global_options(self)  # the tree typer builds at once (the lazy one adds its own)
 
     def main(  # type: ignore[override]
         self,
@@ -118,6 +124,62 @@ def root(
     output.DEBUG["on"] = debug
 
 
+def _set_url(value: str | None) -> None:
+    if value:
+        output.OPTIONS["url"] = value
+
+
+def _set_project(value: str | None) -> None:
+    if value:
+        output.OPTIONS["project"] = value
+
+
+def _set_debug(value: bool) -> None:
+    if value:
+        output.DEBUG["on"] = True
+
+
+def _global_options(
+    global_url: Annotated[str | None, typer.Option("--url", help="server URL (as `tandem --url`)", callback=_set_url, expose_value=False)] = None,
+    global_project: Annotated[str | None, typer.Option("--project", "-p", help="default project (as `tandem --project`)", callback=_set_project, expose_value=False)] = None,
+    global_debug: Annotated[bool, typer.Option("--debug", help="show stack traces", callback=_set_debug, expose_value=False)] = False,
+) -> None:  # fmt: skip
+    """The root's options, which every command takes too (`tandem runs show RUN -p churn`).
+    Their names are their own, so a command's argument called `url` is not read as one."""
+
+
+@functools.cache
+def _global_params() -> tuple[Any, ...]:
+    from typer.models import CommandInfo
+
+    info = CommandInfo(callback=_global_options)
+    return tuple(typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None).params)  # fmt: skip
+
+
+def with_global_options(command: Any) -> Any:
+    """`command` taking the root's options as well (those it does not declare itself), so a
+    global option works after the command as before it."""
+    taken = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    for param in _global_params():
+        if not taken.intersection(param.opts):
+            command.params.append(copy.copy(param))
+    return command
+
+
+def _leaf(command_info: Any, **settings: Any) -> Any:
+    return with_global_options(typer.main.get_command_from_info(command_info, **settings))
+
+
+def add_global_options(group: Any) -> Any:
+    """Give every command under `group` the root's options (for a tree typer built at once)."""
+    for child in group.commands.values():
+        if hasattr(child, "commands"):
+            add_global_options(child)
+        else:
+            with_global_options(child)
+    return group
+
+
 @app.command()
 def version(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Print tandem's version."""
@@ -167,6 +229,7 @@ app.add_typer(members_app, name="members")
 app.command()(audit)
 app.command("serve")(serve_command)
 app.command("worker")(worker_command)
+app.add_typer(resident_app, name="resident")
 register_workspace(app)
 register_pipelines(app)
 
@@ -230,7 +293,7 @@ def _lazy_group(info: TyperInfo, settings: dict[str, Any]) -> Any:
         assert command_info.callback is not None
         name = command_info.name or typer.main.get_command_name(command_info.callback.__name__)
         builders[name] = functools.partial(
-            typer.main.get_command_from_info,
+            _leaf,
             command_info,
             pretty_exceptions_short=settings["pretty_exceptions_short"],
             rich_markup_mode=settings["rich_markup_mode"],

@@ -35,6 +35,23 @@ EXIT_CODES: dict[type[errors.TandemError], int] = {
     errors.RateLimited: 5,
     errors.TransportError: 6,
 }
+EXIT_CANNOT_LISTEN = 7  # `tandem server`/`serve`: the port is in use or not allowed
+
+
+def cannot_listen(host: str, port: int) -> None:
+    """Stop with one `error:` line and exit 7 if a server could not listen on host:port (before
+    it says it is serving, and before it does any work)."""
+    from tandem.core.net import listen_problem
+
+    problem = listen_problem(host, port)
+    if problem is not None:
+        error_line(problem)
+        raise typer.Exit(EXIT_CANNOT_LISTEN)
+
+
+NO_PROJECT = (
+    'no project given: pass --project, set TANDEM_PROJECT, or put project = "..." in tandem.toml'
+)
 # Set by the root callback on every invocation (`--debug`, `--url`, `--project`).
 DEBUG = {"on": False}
 OPTIONS: dict[str, str | None] = {"url": None, "project": None, "executor": None}
@@ -137,7 +154,9 @@ def get_client() -> Any:
                 "where its own TANDEM_EXECUTOR says"
             )
         settings = settings.with_(executor=OPTIONS["executor"])
-    return Client(url=OPTIONS["url"], project=OPTIONS["project"], settings=settings)
+    client = Client(url=OPTIONS["url"], project=OPTIONS["project"], settings=settings)
+    client.no_project_message = NO_PROJECT  # the same words from every command (docs/cli.md)
+    return client
 
 
 def reset_client() -> None:
@@ -151,11 +170,14 @@ def project_name(project: str | None) -> str:
     """`--project`, or the default project, or a clear error naming the ways to set one."""
     name = project or get_client().settings.project
     if not name:
-        raise errors.InvalidInput(
-            "no project given: pass --project, set TANDEM_PROJECT, "
-            'or put project = "..." in tandem.toml'
-        )
+        raise errors.InvalidInput(NO_PROJECT)
     return str(name)
+
+
+def say_created_project(name: str) -> None:
+    """The one line a command prints when it created the project it was given (on stderr, so
+    `--json` output stays clean)."""
+    err_console.print(f"created project {name!r}", soft_wrap=True)
 
 
 def progress_bar() -> Progress:

@@ -34,7 +34,8 @@ MARKS = {
 
 def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorName | None = None,
             on_event: Any = None, on_start: Any = None,
-            openlineage: str | None = None, echo: bool = False) -> PipelineRunner:  # fmt: skip
+            openlineage: str | None = None, echo: bool = False,
+            create_project: bool = False) -> PipelineRunner:  # fmt: skip
     from tandem.core.config import Settings
     from tandem.data.ingest import HashCache
     from tandem.pipelines.record import Recorder
@@ -49,6 +50,10 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
     settings = Settings.load()
     if pipeline.project is None:
         pipeline.project = settings.project
+    if create_project and not pipeline.project:  # `run` records runs: it needs a project
+        from tandem.errors import InvalidInput
+
+        raise InvalidInput(output.NO_PROJECT + f", or project: in {file.name}")
 
     chosen_executor = None
     if executor is ExecutorName.RAY:
@@ -64,7 +69,9 @@ def _runner(file: Path, project: str | None, jobs: int = 1, executor: ExecutorNa
         events = Emitter(target, OutboundPolicy(settings.outbound_allow_hosts))
     tree = WorkTree(pipeline.root, HashCache.of_workspace(settings.home))
     return PipelineRunner(
-        pipeline, tree, settings.home, recorder=Recorder(pipeline, output.get_client),
+        pipeline, tree, settings.home,
+        recorder=Recorder(pipeline, output.get_client, create_project=create_project,
+                          on_created=output.say_created_project),
         executor=chosen_executor, jobs=jobs, on_event=on_event, on_start=on_start, events=events, echo=echo,
     )  # fmt: skip
 
@@ -129,12 +136,15 @@ def run(
             _print(result)
 
     runner = _runner(file, project, jobs, executor, on_event, on_start, openlineage,
-                     echo=verbose and not as_json)  # fmt: skip
+                     echo=verbose and not as_json, create_project=True)  # fmt: skip
     try:
         results = runner.run(stages or [], force=force)
     finally:
         if runner.events is not None:
             runner.events.close()
+    if runner.gitignored:
+        shown = ", ".join(runner.gitignored)
+        output.err_console.print(f"added to .gitignore: {shown}", markup=False, highlight=False)
     for warning in dict.fromkeys(runner.warnings):
         output.err_console.print(f"warning: {warning}", markup=False, highlight=False)
     for error in runner.user_errors.values():  # your code failed, not tandem: its log has why

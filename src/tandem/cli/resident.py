@@ -1,4 +1,5 @@
-"""The resident process behind the `tandem` command (ADR 16): `python -m tandem.cli.resident SOCKET`.
+"""The resident process behind the `tandem` command (ADR 16):
+`python -m tandem.cli.resident SOCKET STAMP`.
 
 It imports the CLI, the SDK, the REST app and the services once, builds the embedded app's
 routes, then waits on a Unix socket. For each command the launcher sends its standard streams
@@ -6,8 +7,11 @@ routes, then waits on a Unix socket. For each command the launcher sends its sta
 the child becomes that command: it runs in the caller's terminal and directory, opens the
 workspace itself (the resident never opens one, so no connection or file is shared across a
 fork), and reports its pid first and its exit code last. The resident exits after
-`TANDEM_RESIDENT_IDLE` seconds (default 600) without a command, or when another resident took
-its socket.
+`TANDEM_RESIDENT_IDLE` seconds (default 600) without a command, when another resident took
+its socket, when a command comes from another state of the code (STAMP, see
+`launcher.code_stamp`: it answers OUTDATED and leaves, and that command starts its
+replacement), or on SIGTERM (`tandem resident stop`). Leaving, it removes its socket, its
+`.json` (who it is, for `tandem resident status`) and its `.help`.
 
 Fork safety: the resident holds no threads, connections or open workspaces when it forks; it
 checks the first before it serves and refuses to serve otherwise.
@@ -29,7 +33,15 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from tandem.cli.launcher import HEADER, HELP_WIDTH, STATUS, help_path, read_exact
+from tandem.cli.launcher import (
+    HEADER,
+    HELP_WIDTH,
+    OUTDATED,
+    STATUS,
+    help_path,
+    info_path,
+    read_exact,
+)
 
 DEFAULT_IDLE_SECONDS = 600.0
 TICK_SECONDS = 30.0
@@ -47,7 +59,7 @@ PRELOAD = (
 )
 
 
-def preload(path: str | None = None) -> None:
+def preload(path: str | None = None, stamp: str = "") -> None:
     """Import what commands use and build the embedded app's routes (no workspace is opened);
     with the socket's `path`, also leave the top-level help beside it."""
     import importlib
@@ -62,7 +74,7 @@ def preload(path: str | None = None) -> None:
     build_all(group)
     embedded.prepare_app()
     if path is not None:
-        _write_help(group, help_path(path))
+        _write_help(group, help_path(path, stamp))
 
 
 def _write_help(group: Any, target: str) -> None:
@@ -87,12 +99,18 @@ def thread_count() -> int:
         return threading.active_count()
 
 
-def serve(path: str, idle_seconds: float) -> int:
-    """Serve commands on `path` until idle; 0 when another resident already owns it."""
+def serve(path: str, idle_seconds: float, stamp: str = "") -> int:
+    """Serve commands on `path` until idle, outdated or stopped; 0 when another resident
+    already owns it."""
     lock = _lock(f"{path}.lock")
     if lock is None:
         return 0  # another resident is starting or serving on this path
-    preload(path)
+    try:
+        preload(path, stamp)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(help_path(path, stamp))
+        raise
     if thread_count() != 1:
         return 1  # forking a process with threads is unsafe; the launcher runs commands itself
     with contextlib.suppress(FileNotFoundError):
@@ -105,6 +123,7 @@ def serve(path: str, idle_seconds: float) -> int:
         os.umask(old_umask)
     listener.listen(64)
     inode = os.stat(path).st_ino
+    _write_info(path, stamp, idle_seconds)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from tandem.cli.main import exit_on_signal
@@ -121,14 +140,35 @@ def serve(path: str, idle_seconds: float) -> int:
                     return 0
                 continue
             last_command = time.monotonic()
-            _fork_command(conn, listener, lock)
+            if _fork_command(conn, listener, lock, stamp) == OUTDATED:
+                return 0  # a newer state of the code wants this socket: leave it now
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(help_path(path, stamp))  # this resident's own (the stamp names it)
         if _owns(path, inode):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            with contextlib.suppress(OSError):
-                os.unlink(f"{path}.lock")
+            for leftover in (path, info_path(path), f"{path}.lock"):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
         listener.close()
+
+
+def _write_info(path: str, stamp: str, idle_seconds: float) -> None:
+    """Who serves on `path`: what `tandem resident status` shows and `stop` stops."""
+    from tandem.cli.launcher import PACKAGE_DIR
+
+    info = {
+        "pid": os.getpid(),
+        "python": sys.executable,
+        "tandem": PACKAGE_DIR,
+        "stamp": stamp,
+        "started": time.time(),
+        "idle_seconds": idle_seconds,
+    }
+    target = info_path(path)
+    temporary = f"{target}.{os.getpid()}.tmp"
+    with open(temporary, "w") as out:
+        json.dump(info, out)
+    os.replace(temporary, target)
 
 
 def _lock(path: str) -> Any:
@@ -155,28 +195,34 @@ def _owns(path: str, inode: int) -> bool:
         return False
 
 
-def _fork_command(conn: socket.socket, listener: socket.socket, lock: Any) -> None:
+def _fork_command(conn: socket.socket, listener: socket.socket, lock: Any, stamp: str) -> int:
+    """Run the command on `conn` in a forked child; OUTDATED if it came from another state of
+    the code (told so, it runs the command itself), else 0."""
     fds: list[int] = []
     try:
         conn.settimeout(REQUEST_TIMEOUT)
         if not _same_user(conn):
-            return
+            return 0
         _, fds, _, _ = socket.recv_fds(conn, 1, 3)
         size = _received(conn, HEADER.size)
         request = json.loads(_received(conn, HEADER.unpack(size)[0]))
         if len(fds) != 3:
-            return
+            return 0
+        if request.get("stamp", stamp) != stamp:
+            conn.sendall(STATUS.pack(OUTDATED))
+            return OUTDATED
         conn.settimeout(None)
         if os.fork() == 0:
             listener.close()
             lock.close()  # the lock is the resident's; a long command must not keep it
             _become_command(conn, fds, request)
     except (OSError, ValueError, KeyError):
-        return  # a client that went away or spoke nonsense; the next one is served
+        return 0  # a client that went away or spoke nonsense; the next one is served
     finally:
         conn.close()
         for fd in fds:
             os.close(fd)
+    return 0
 
 
 def _same_user(conn: socket.socket) -> bool:
@@ -287,12 +333,12 @@ def _hang_up_with_caller(conn: socket.socket) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m tandem.cli.resident SOCKET")
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python -m tandem.cli.resident SOCKET [STAMP]")
     if sys.path and sys.path[0] == os.getcwd():  # `-m` put "/" first; each command has its own
         del sys.path[0]
     idle = float(os.environ.get("TANDEM_RESIDENT_IDLE", DEFAULT_IDLE_SECONDS))
-    sys.exit(serve(sys.argv[1], idle))
+    sys.exit(serve(sys.argv[1], idle, sys.argv[2] if len(sys.argv) == 3 else ""))
 
 
 if __name__ == "__main__":

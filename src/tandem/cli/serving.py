@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tandem.cli.output import OPTIONS, handle_errors, project_name
+from tandem.cli.output import OPTIONS, cannot_listen, handle_errors, project_name
 
 
 @handle_errors
@@ -39,4 +39,7 @@ def serve(
         workers=workers, backend=backend.strip().lower(), poll_s=poll, url=OPTIONS["url"],
         queue=queue, cache=cache,
     )  # fmt: skip
-    run(options.check())
+    options = options.check()
+    if backend.strip().lower() == "local":
+        cannot_listen(host, port)
+    run(options)

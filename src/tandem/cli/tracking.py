@@ -82,6 +82,11 @@ def _search(
     deleted: bool,
     as_json: bool,
 ) -> None:
+    extra = [] if as_json else _columns_for(filter_text, order, fields)
+    if fields is not None and not as_json:
+        # The table shows what the filter and order name too: fetch those values as well
+        # (--json returns exactly the fields asked for).
+        fields = list(dict.fromkeys([*fields, *extra]))
     page = get_client().runs.search(
         project_name(project), filter_text, order_by=order, limit=limit, cursor=cursor,
         fields=fields, include_deleted=deleted,
@@ -92,7 +97,6 @@ def _search(
     if not page.items:
         console.print("no runs" if filter_text is None else "no runs match")
         return
-    extra = _columns_for(filter_text, order, fields)
     table = Table("id", "name", "status", "user", "started", *extra)
     if deleted:
         table.add_column("deleted")

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from tandem.cli.output import console, err_console, get_client, handle_errors, print_json
+from tandem.cli.output import (
+    EXIT_CANNOT_LISTEN,
+    cannot_listen,
+    console,
+    err_console,
+    error_line,
+    get_client,
+    handle_errors,
+    print_json,
+)
 from tandem.core.net import is_loopback
 from tandem.errors import InvalidInput
 
@@ -76,6 +85,7 @@ def server(
             f"refusing to listen on {host}: nobody could sign in. Create an admin first "
             "(tandem users create NAME --role admin --password-stdin), or listen on loopback (127.0.0.1)"
         )
+    cannot_listen(host, port)  # before it says it serves, and before the worker starts
     # The workers read these: open access only on loopback, and the names to answer to.
     if is_loopback(host):
         os.environ["TANDEM_OPEN"] = "1"
@@ -111,6 +121,11 @@ def server(
             log_level="warning",
             access_log=False,
         )
+    except SystemExit as exc:  # uvicorn could not start (the port taken since we looked)
+        if exc.code != 3:  # uvicorn's STARTUP_FAILURE: it has logged why
+            raise
+        error_line(f"could not serve on {shown}:{port}: pick another port with --port")
+        raise typer.Exit(EXIT_CANNOT_LISTEN) from None
     finally:
         if background is not None:
             background.stop()  # after the tick under way

@@ -28,10 +28,22 @@ MAX_FOLDER_LINKS = 100
 class Recorder:
     """The SDK client a pipeline run records through, opened only when a stage has to run."""
 
-    def __init__(self, pipeline: Pipeline, connect: Callable[[], Client] | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        connect: Callable[[], Client] | None = None,
+        *,
+        create_project: bool = False,
+        on_created: Callable[[str], None] | None = None,
+    ) -> None:
+        """With `create_project`, the project is created on first use if it does not exist and
+        the caller may create projects (as `tandem.start_run` does), and `on_created` is told."""
         self.pipeline = pipeline
         self._connect = connect
         self._client: Client | None = None
+        self._project: str | None = None
+        self.create_project = create_project
+        self.on_created = on_created or (lambda name: None)
 
     @property
     def client(self) -> Client:
@@ -46,7 +58,12 @@ class Recorder:
 
     @property
     def project(self) -> str:
-        return self.client.project_name(self.pipeline.project)
+        if self._project is None:
+            name = self.client.project_name(self.pipeline.project)
+            if self.create_project and self.client.projects.ensure(name):
+                self.on_created(name)
+            self._project = name
+        return self._project
 
     # -- inputs ------------------------------------------------------------------------------
 

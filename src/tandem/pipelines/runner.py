@@ -37,6 +37,7 @@ from tandem.pipelines.state import (
     read_lock,
     read_params,
     stage_key,
+    update_gitignore,
     write_lock,
 )
 
@@ -106,6 +107,7 @@ class PipelineRunner:
         self.events = events
         self.echo = echo  # stream each stage's output, prefixed with its name
         self.warnings: list[str] = []  # OpenLineage targets that did not take an event
+        self.gitignored: list[str] = []  # lines `run` added to the .gitignore beside the file
         # stage -> why its own code failed (it exited non-zero or outlived its timeout), told
         # apart from tandem failing to run or record it
         self.user_errors: dict[str, UserCodeError] = {}
@@ -152,7 +154,12 @@ class PipelineRunner:
         if dry_run:  # reads only: no need to wait for a run in progress
             return self._run(list(targets), force, dry_run)
         with self._exclusive():
-            return self._run(list(targets), force, dry_run)
+            results = self._run(list(targets), force, dry_run)
+            wrote = [r.stage for r in results if r.status in (RAN, RESTORED)]
+            if wrote:  # what the stages wrote, and the workspace, kept out of git (as dvc does)
+                outputs = [out for name in wrote for out in self.pipeline.stages[name].outputs]
+                self.gitignored = update_gitignore(self.pipeline, self.home, outputs)
+            return results
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -276,6 +283,9 @@ class PipelineRunner:
         try:
             key, record = self.inputs(stage)
         except TandemError as exc:
+            made_by = self._made_upstream(stage) if dry_run else []
+            if made_by:  # an earlier stage will write it: not a failure before a first run
+                return StageResult(stage.name, WOULD_RUN, message=made_by[0]), None
             return StageResult(stage.name, FAILED, message=str(exc)), None
         entry = self.lock.get(stage.name) or {}
         if not force and entry.get("key") == key and self.outputs_match(stage, entry):
@@ -306,6 +316,15 @@ class PipelineRunner:
         return StageResult(stage.name, RAN), _Pending(
             stage, key, record, run, self.logs / f"{stage.name}.log"
         )
+
+    def _made_upstream(self, stage: Stage) -> list[str]:
+        """`needs DEP, made by STAGE` for each missing dependency another stage writes; empty
+        if a missing dependency is nobody's output (then it is a real failure)."""
+        writers = {dep: up for dep, up, _ in upstream_outputs(self.pipeline, stage.name)}
+        missing = [dep for dep in stage.deps if self.tree.hash(dep) is None]
+        if not missing or any(dep not in writers for dep in missing):
+            return []
+        return [f"needs {dep}, made by {writers[dep]}" for dep in missing]
 
     def _why(self, entry: dict[str, Any], key: str, record: dict[str, Any]) -> str:
         """What changed since `tandem.lock` was written, in a few words."""

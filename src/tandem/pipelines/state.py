@@ -201,3 +201,58 @@ def write_lock(pipeline: Pipeline, stages: dict[str, Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+GITIGNORE = ".gitignore"
+
+
+def gitignore_lines(pipeline: Pipeline, home: Path, outputs: list[str]) -> list[str]:
+    """What git should not track next to the pipeline: the workspace folder (when it is inside
+    the pipeline's folder) and `outputs`, as paths rooted at that folder (`/x`)."""
+    lines = []
+    with contextlib.suppress(ValueError):  # a workspace elsewhere is not ours to list
+        inside = home.resolve().relative_to(pipeline.root.resolve()).as_posix()
+        if inside != ".":
+            lines.append(f"/{inside}/")
+    lines.extend(f"/{out}" for out in outputs if out != ".")
+    return list(dict.fromkeys(lines))
+
+
+def _ignored_by_git(root: Path, lines: list[str]) -> set[str] | None:
+    """Which of `lines` (paths rooted at `root`) git ignores already, whatever the pattern (a
+    parent folder, `*.csv`, a global excludes file); None outside a git work tree."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "check-ignore", "--no-index", "--stdin"], cwd=root, capture_output=True,
+            input="\n".join(line.strip("/") for line in lines).encode(), timeout=10, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode not in (0, 1):  # 128: not a git work tree (or no git)
+        return None
+    return {f"/{path}" for path in done.stdout.decode().splitlines()} | {
+        f"/{path}/" for path in done.stdout.decode().splitlines()
+    }
+
+
+def update_gitignore(pipeline: Pipeline, home: Path, outputs: list[str]) -> list[str]:
+    """Add to the `.gitignore` next to the pipeline file what git should not track there and
+    does not ignore yet (`gitignore_lines`), as `dvc` does for the outputs it writes; lines
+    are added, never removed or reordered. Returns the lines added."""
+    path = pipeline.root / GITIGNORE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    have = {line.strip() for line in text.splitlines()}
+    missing = [line for line in gitignore_lines(pipeline, home, outputs) if line not in have]
+    if missing:
+        ignored = _ignored_by_git(pipeline.root, missing) or set()
+        missing = [line for line in missing if line not in ignored]
+    if missing:
+        head = "" if not text or text.endswith("\n") else "\n"
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(head + "\n".join(missing) + "\n")
+    return missing

@@ -57,14 +57,25 @@ class ProjectService:
 
         Raises:
             InvalidInput: the name is not a valid project name.
-            AlreadyExists: a project (possibly deleted, see `restore`) has this name.
+            AlreadyExists: a project (possibly deleted, see `restore`) has this name; to a
+                caller who cannot see that project, only that the name is not available.
         """
         self.auth.require(principal, Action.PROJECT_CREATE)
         name = check_project_name(data.name)
         check_text(data.description, "description", 10_000)
         with self.db.write() as conn:
+            self.refuse_hidden(conn, principal, name)
             self._create(conn, principal, name, data.description)
         return self._get(name)
+
+    def refuse_hidden(self, conn: Connection, principal: Principal, name: str) -> None:
+        """Creating `name` when a project the principal may not see holds it: the answer
+        names neither the project nor its state. Project names are one namespace, so a taken
+        name cannot be hidden from someone who wants it; this is the least an answer says
+        (as a taken user name on GitHub), and the same from every face and every way of
+        creating (`projects create`, `start_run`, `data add`)."""
+        if self.store.find(conn, name) is not None and not principal.may(Action.PROJECT_READ, name):
+            raise AlreadyExists(f"the project name {name!r} is not available: choose another")
 
     def access(self, conn: Connection, principal: Principal, name: str, action: Action) -> int:
         """The authorisation seam every domain uses: check that `principal` may perform
@@ -81,6 +92,8 @@ class ProjectService:
         creator, its admin, may). A deleted project is not found: restore it."""
         check_project_name(name)
         found = self.store.find(conn, name)
+        if found is not None and create:  # not "does not exist" where a missing one is made
+            self.refuse_hidden(conn, principal, name)
         if found is None and create:
             self.auth.require(principal, Action.PROJECT_CREATE)
             try:

@@ -28,7 +28,7 @@ from tandem.core.paging import Page
 from tandem.core.paths import check_artifact_path
 from tandem.core.refs import parse_run_ref
 from tandem.core.validation import check_metric_value
-from tandem.errors import InvalidInput, NotFound, TandemError
+from tandem.errors import InvalidInput, NotFound, PermissionDenied, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
 from tandem.sdk import environment
@@ -186,14 +186,17 @@ class Client:
             self._hash_cache = HashCache.of_workspace(self.settings.home)
         return self._hash_cache
 
+    # What `project_name` says when there is no project; the CLI names its option instead.
+    no_project_message = (
+        "no project given: pass project=..., set TANDEM_PROJECT, "
+        'or put project = "..." in tandem.toml'
+    )
+
     def project_name(self, project: str | None) -> str:
         """`project`, or the default project, or a clear error."""
         name = project or self.settings.project
         if not name:
-            raise InvalidInput(
-                "no project given: pass project=..., set TANDEM_PROJECT, "
-                'or put project = "..." in tandem.toml'
-            )
+            raise InvalidInput(self.no_project_message)
         return name
 
     def start_run(
@@ -285,6 +288,29 @@ class Projects:
         return Project.model_validate_json(
             self._http.request("GET", f"{API}/projects/{_q(name)}").content
         )
+
+    def ensure(self, name: str) -> bool:
+        """Make sure project `name` exists, creating it (as `start_run` does) if the caller may
+        create projects. Returns True if this call created it.
+
+        Raises:
+            NotFound: there is no such project and the caller may not create one (the message
+                says who can).
+            AlreadyExists: the name is taken by a project the caller cannot see, or a deleted
+                one (restore it).
+        """
+        try:
+            self.get(name)
+            return False
+        except NotFound as missing:
+            try:
+                self.create(name)
+            except PermissionDenied:
+                raise NotFound(
+                    f"{missing.message}, and you may not create projects: ask an admin to run "
+                    f"`tandem projects create {name}` and make you a member"
+                ) from None
+            return True
 
     def list(
         self, *, include_deleted: bool = False, cursor: str | None = None, limit: int = 100

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -29,7 +29,7 @@ from tandem.data.models import (
     ManifestFile,
     RunLink,
 )
-from tandem.errors import InvalidInput
+from tandem.errors import InvalidInput, NotFound
 from tandem.sdk.transport import Http, download_verified, safe_target
 
 if TYPE_CHECKING:
@@ -140,13 +140,15 @@ class Datasets:
             oids.append(oid)
         cache.put(list(zip(files, oids, strict=True)))
         blobs = f"{API}/projects/{quote(project, safe='')}/datasets/blobs"
-        missing = set(
-            orjson.loads(
-                self._http.request(
-                    "POST", blobs + "/missing", json={"oids": sorted(set(oids))}
-                ).content
-            )["oids"]
-        )
+        try:
+            missing = self._missing(blobs, oids)
+        except NotFound:
+            if not options["create_project"]:
+                raise
+            # Files go to a project before its version is made: create it first, as the
+            # server does for a version of files it can read itself.
+            self._client.projects.ensure(project)
+            missing = self._missing(blobs, oids)
         for file, oid in zip(files, oids, strict=True):
             if oid in missing:
                 self._upload(blobs, file.local, progress)
@@ -156,6 +158,12 @@ class Datasets:
             for f, oid in zip(files, oids, strict=True)
         ]
         return self._create(project, name, {"files": manifest, **options})
+
+    def _missing(self, blobs: str, oids: Sequence[str]) -> set[str]:
+        """Which of `oids` the server wants uploaded."""
+        body = {"oids": sorted(set(oids))}
+        answer = self._http.request("POST", blobs + "/missing", json=body)
+        return set(orjson.loads(answer.content)["oids"])
 
     def _upload(self, url: str, local: Path, progress: Any) -> None:
         def chunks() -> Iterator[bytes]:

@@ -792,9 +792,9 @@ class _FieldSelection:
         for field in fields:
             head, dot, key = field.partition(".")
             kind = kinds.get(head)
-            if kind is None or not dot:
+            if kind is None:
                 continue  # attributes always come back: they are one row, already read
-            if key == "*":
+            if not dot or key == "*":  # `metrics` is `metrics.*`
                 setattr(self, kind, None)
                 continue
             selected = getattr(self, kind)

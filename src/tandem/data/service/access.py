@@ -52,6 +52,9 @@ class DatasetAccess:
         if self.projects.find_pk_in(conn, project) is None and create:
             self.auth.require(principal, Action.PROJECT_CREATE)
         else:
+            if create:  # one that exists but is not the caller's: as `projects create` says
+                self.auth.require(principal, Action.PROJECT_CREATE)
+                self.projects.refuse_hidden(conn, principal, project)
             self.project(conn, principal, project, Action.DATA_WRITE)
 
     def find_project(self, conn: Connection, project: str) -> int | None:
