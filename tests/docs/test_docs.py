@@ -9,6 +9,10 @@ examples/, the current directory of every block, `TANDEM_HOME` inside it):
   command (the console script of this environment, through a private resident process);
 - output and configuration blocks (console transcripts, text, yaml, toml, json, markdown...)
   are not run.
+README.md runs as a newcomer follows it (`test_the_readme_from_a_fresh_clone`): scripts/demo's
+steps first, its server left running on port 8765 in a network namespace of its own (as root),
+then every block in order in the same folder, a git repository standing for the clone.
+
 A block that cannot run here (it needs a PostgreSQL server, S3, a Ray cluster, an OIDC
 provider, a browser, or runs for long) says so right before itself, visibly in the markdown
 source: `<!-- docs-test: skip (needs a PostgreSQL server) -->`. Every skip is counted and listed
@@ -455,3 +459,21 @@ def test_the_readme_from_a_fresh_clone(tmp_path: Path) -> None:
                     server.kill()
                     server.wait()
             space.close()
+
+
+def test_installs_come_from_the_clone() -> None:
+    """`tandem` on the package index is another project: every install line in the docs and
+    examples installs the clone (README.md's Install section says how, in one place)."""
+    texts = {path.name: path.read_text() for path in DOCS}
+    texts |= {path.name: path.read_text() for path in (ROOT / "examples").glob("*.py")}
+    lines = [
+        (name, match)
+        for name, text in texts.items()
+        for match in re.findall(r"pip install [^\n`)]*", text)
+    ]
+    assert len(lines) >= 10
+    wrong = [(name, line) for name, line in lines if re.search(r"\btandem\b", line)]
+    assert not wrong, f"installs from the package index: {wrong}"
+    install = texts["README.md"].split("## Install", 1)[1].split("\n## ", 1)[0]
+    for said in (".venv/bin/tandem", "source .venv/bin/activate", "pip install -e '.[models]'"):
+        assert said in install
