@@ -1,5 +1,6 @@
-"""Docs that run: the code blocks of README.md and docs/*.md, and the scripts in examples/, run
-as a user would copy them, so what the docs show works.
+"""Docs that run: the code blocks of README.md and docs/*.md, and the scripts in examples/ (as
+scripts/demo runs them, before the README's blocks), run as a user would copy them, so what the
+docs show works.
 
 Per markdown file, in document order, in one fresh workspace (a temp folder holding a copy of
 examples/, the current directory of every block, `TANDEM_HOME` inside it):
@@ -289,24 +290,6 @@ def test_skips_are_few_and_say_why() -> None:
     assert len(SKIPPED) <= MAX_SKIPS, "runnable docs beat skipped ones: make the block run"
     stray = [b.where for b in SKIPPED if not _runnable(b)]
     assert not stray, f"skip markers before blocks that are never run: {stray}"
-
-
-def test_the_examples_run(workspace: Workspace) -> None:
-    """The scripts in examples/ the way scripts/demo runs them: quickstart.py, models.py on the
-    same workspace, the project file, then the pipeline in examples/pipeline and its lineage."""
-    steps = [
-        "python examples/quickstart.py",
-        "python examples/models.py",
-        "tandem project apply examples/project.yaml --yes\n"
-        "tandem scorecard churn-lr@champion --project churn",
-        "tandem run --file examples/pipeline/tandem.yaml\n"
-        "tandem run --file examples/pipeline/tandem.yaml  # then again: nothing runs\n"
-        "tandem lineage churn/datasets/telco@v1 --downstream",
-    ]
-    found = [Block("examples step", i, "bash", step + "\n") for i, step in enumerate(steps, 1)]
-    ran, failed = run_blocks(workspace, found)
-    print("examples: ran", *ran, sep="\n  ")
-    assert not failed, "\n\n".join(failed)
 
 
 # -- the README, as a newcomer follows it ----------------------------------------------------
