@@ -1,5 +1,5 @@
-"""Register, evaluate and document churn models with tandem (needs `pip install "tandem[models]"`,
-which brings scikit-learn and skops).
+"""Register, evaluate and document churn models with tandem (needs the `models` extra,
+`pip install -e '.[models]'` in the clone, which brings scikit-learn and skops).
 
     python examples/models.py        # after examples/quickstart.py, on the same workspace
 

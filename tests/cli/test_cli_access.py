@@ -15,7 +15,15 @@ def test_first_admin_then_tokens_members_and_audit(tandem: Any) -> None:
     made = tandem("users", "create", "alice", "--role", "admin", "--password-stdin", "--json",
                   input="correct horse battery\n")  # fmt: skip
     assert made.json()["role"] == "admin" and made.json()["has_password"] is True
-    assert tandem("users", "create", "bob", "--role", "data-scientist").code == 0
+    # the first user closes a loopback server: one line says so, and how to get in
+    assert made.stderr_lines == [
+        "note: alice is the first user, so `tandem server` on loopback now asks everyone to "
+        "sign in: sign in to the web UI as alice with that password; the CLI and SDK take a "
+        "token (`tandem tokens create NAME --user alice`, then TANDEM_URL and TANDEM_TOKEN); "
+        "here, without TANDEM_URL, you still act as the workspace owner"
+    ]
+    second = tandem("users", "create", "bob", "--role", "data-scientist")
+    assert second.code == 0 and second.stderr_lines == []  # said once, for the first
     listed = tandem("users", "list", "--json").json()
     assert [u["name"] for u in listed["items"]] == ["alice", "bob"]
 
@@ -41,6 +49,18 @@ def test_first_admin_then_tokens_members_and_audit(tandem: Any) -> None:
     assert revoked["revoked_at"] is not None
     assert tandem("users", "disable", "bob").code == 0
     assert tandem("users", "list", "--json").json()["items"][1]["disabled_at"] is not None
+
+
+def test_a_first_user_without_a_password_is_told_how_to_sign_in(tandem: Any) -> None:
+    made = tandem("users", "create", "maria", "--role", "product-manager")
+    assert made.stdout == "created user maria (product-manager)\n"
+    (note,) = made.stderr_lines
+    assert note.startswith("note: maria is the first user, so `tandem server` on loopback")
+    assert (
+        "the web UI needs a user with a password (`tandem users create NAME --role admin "
+        "--password`)" in note
+    )
+    assert "`tandem tokens create NAME --user maria`, then TANDEM_URL and TANDEM_TOKEN" in note
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""Docs that run: the code blocks of README.md and docs/*.md, and the scripts in examples/, run
-as a user would copy them, so what the docs show works.
+"""Docs that run: the code blocks of README.md and docs/*.md, and the scripts in examples/ (as
+scripts/demo runs them, before the README's blocks), run as a user would copy them, so what the
+docs show works.
 
 Per markdown file, in document order, in one fresh workspace (a temp folder holding a copy of
 examples/, the current directory of every block, `TANDEM_HOME` inside it):
@@ -9,6 +10,10 @@ examples/, the current directory of every block, `TANDEM_HOME` inside it):
   command (the console script of this environment, through a private resident process);
 - output and configuration blocks (console transcripts, text, yaml, toml, json, markdown...)
   are not run.
+README.md runs as a newcomer follows it (`test_the_readme_from_a_fresh_clone`): scripts/demo's
+steps first, its server left running on port 8765 in a network namespace of its own (as root),
+then every block in order in the same folder, a git repository standing for the clone.
+
 A block that cannot run here (it needs a PostgreSQL server, S3, a Ray cluster, an OIDC
 provider, a browser, or runs for long) says so right before itself, visibly in the markdown
 source: `<!-- docs-test: skip (needs a PostgreSQL server) -->`. Every skip is counted and listed
@@ -17,12 +22,14 @@ source: `<!-- docs-test: skip (needs a PostgreSQL server) -->`. Every skip is co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -108,8 +115,9 @@ class Workspace:
     """A fresh folder with a copy of examples/, its own tandem workspace and a private resident
     process for the `tandem` command."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, prefix: list[str] | None = None) -> None:
         self.folder = folder
+        self.prefix = prefix or []  # e.g. nsenter into a private network namespace
         shutil.copytree(ROOT / "examples", folder / "examples")
         # A short private directory: a Unix socket's path has a 108-byte limit.
         self.runtime = Path(tempfile.mkdtemp(prefix="td-", dir="/tmp"))
@@ -138,7 +146,7 @@ class Workspace:
     # shell blocks through the real command
     def shell(self, block: Block) -> tuple[bool, str]:
         done = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", block.code],
+            [*self.prefix, "bash", "-e", "-o", "pipefail", "-c", block.code],
             cwd=self.folder,
             env=self.env,
             capture_output=True,
@@ -151,7 +159,7 @@ class Workspace:
     def python(self, block: Block) -> tuple[bool, str]:
         if self._python is None:
             self._python = subprocess.Popen(
-                [sys.executable, "-u", "-c", WORKER],
+                [*self.prefix, sys.executable, "-u", "-c", WORKER],
                 cwd=self.folder,
                 env=self.env,
                 stdin=subprocess.PIPE,
@@ -264,7 +272,7 @@ def run_blocks(space: Workspace, found: list[Block]) -> tuple[list[str], list[st
 # -- the tests -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [path.name for path in DOCS])
+@pytest.mark.parametrize("name", [path.name for path in DOCS if path.name != "README.md"])
 def test_the_code_blocks_of_a_doc_run(name: str, workspace: Workspace) -> None:
     found = ALL[name]
     ran, failed = run_blocks(workspace, found)
@@ -284,19 +292,171 @@ def test_skips_are_few_and_say_why() -> None:
     assert not stray, f"skip markers before blocks that are never run: {stray}"
 
 
-def test_the_examples_run(workspace: Workspace) -> None:
-    """The scripts in examples/ the way scripts/demo runs them: quickstart.py, models.py on the
-    same workspace, the project file, then the pipeline in examples/pipeline and its lineage."""
-    steps = [
-        "python examples/quickstart.py",
-        "python examples/models.py",
-        "tandem project apply examples/project.yaml --yes\n"
-        "tandem scorecard churn-lr@champion --project churn",
-        "tandem run --file examples/pipeline/tandem.yaml\n"
-        "tandem run --file examples/pipeline/tandem.yaml  # then again: nothing runs\n"
-        "tandem lineage churn/datasets/telco@v1 --downstream",
+# -- the README, as a newcomer follows it ----------------------------------------------------
+
+DEMO_PORT = 8765  # where scripts/demo serves, and the README's blocks find the server
+LOOPBACK_UP = textwrap.dedent(
+    """
+    import fcntl, socket, struct, sys
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flags = struct.unpack("16sh", fcntl.ioctl(probe, 0x8913, struct.pack("16sh", b"lo", 0)))[1]
+    fcntl.ioctl(probe, 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS: IFF_UP
+    print("up", flush=True)
+    sys.stdin.read()  # hold the namespace until the test closes this pipe
+    """
+)
+
+
+@contextlib.contextmanager
+def private_loopback() -> Iterator[list[str]]:
+    """A network namespace of its own (as root), so the README's server gets port 8765 however
+    many runs share the machine: yields the command prefix that enters it. Without root, the
+    machine's own loopback (the port must be free)."""
+    if os.geteuid() != 0:
+        with socket.socket() as probe:
+            busy = probe.connect_ex(("127.0.0.1", DEMO_PORT)) == 0
+        assert not busy, f"port {DEMO_PORT} is in use: the README's server runs there"
+        yield []
+        return
+    holder = subprocess.Popen(
+        ["unshare", "--net", sys.executable, "-c", LOOPBACK_UP],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "up\n"
+        yield ["nsenter", f"--net=/proc/{holder.pid}/ns/net", "--"]
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+
+
+def demo_steps() -> tuple[str, list[str]]:
+    """scripts/demo's commands after its set-up, on this environment's tandem and python (the
+    venv's `.venv/bin/`), and the command it ends with (serving), apart."""
+    commands = []
+    for line in (ROOT / "scripts" / "demo").read_text().splitlines():
+        if not line.startswith((".venv/bin/", 'PATH="$PWD/.venv/bin:$PATH" ', "exec ")):
+            continue
+        if "pip install" in line:
+            continue
+        commands.append(line.replace('PATH="$PWD/.venv/bin:$PATH" ', "").replace(".venv/bin/", ""))
+    *steps, serve = commands
+    assert serve == 'exec tandem server "$@"', serve
+    return "\n".join(steps) + "\n", serve.removeprefix("exec ").replace(' "$@"', "")
+
+
+def http_get(space: Workspace, path: str, token: str | None = None) -> tuple[int, str]:
+    """GET a page of the server the workspace's blocks see (from inside its namespace)."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time, urllib.error, urllib.request
+        request = urllib.request.Request("http://127.0.0.1:{DEMO_PORT}{path}")
+        if {token!r}:
+            request.add_header("Authorization", "Bearer " + {token!r})
+        for _ in range(600):  # the server may still be starting
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    status, body = answer.status, answer.read().decode()
+                break
+            except urllib.error.HTTPError as exc:
+                status, body = exc.code, exc.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit("nothing answers on port {DEMO_PORT}")
+        print(json.dumps([status, body]))
+        """
+    )
+    done = subprocess.run(
+        [*space.prefix, sys.executable, "-c", script],
+        env=space.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    status, body = json.loads(done.stdout)
+    return int(status), str(body)
+
+
+def test_the_readme_from_a_fresh_clone(tmp_path: Path) -> None:
+    """The newcomer's path, in order, without editing a command: scripts/demo's steps in a fresh
+    copy of the clone (a git repository holding examples/), its server left running on loopback,
+    its web UI open without sign-in; then every block of README.md in order, in the same
+    folder: a run from their own script, a dataset under a contract, models evaluated, a
+    pipeline from a fresh folder, a brief with criteria and a RACI of real users, the server
+    shared by token and a gate signed by maria through it. After that the server asks for
+    sign-in."""
+    git = "git init -q && git add -A && git commit -qm clone\n"
+    serve_log = tmp_path / "server.log"
+    with private_loopback() as prefix:
+        (tmp_path / "clone").mkdir()
+        space = Workspace(tmp_path / "clone", prefix)
+        server = None
+        try:
+            steps, serve = demo_steps()
+            ran, failed = run_blocks(space, [Block("git", 1, "bash", git)])
+            ran_demo, failed_demo = run_blocks(space, [Block("scripts/demo", 1, "bash", steps)])
+            assert not failed + failed_demo, "\n\n".join(failed + failed_demo)
+            with serve_log.open("w") as log:  # the demo ends serving: left running
+                server = subprocess.Popen(
+                    [*prefix, "bash", "-c", f"exec {serve}"],
+                    cwd=space.folder,
+                    env={**space.env, "TANDEM_RESIDENT": "0"},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            status, page = http_get(space, "/projects/churn")  # 1. the web UI, no sign-in
+            assert status == 200 and "Sign in" not in page, serve_log.read_text()
+            assert "churn-lr" in page or "churn" in page
+
+            readme_ran, readme_failed = run_blocks(space, ALL["README.md"])
+            print("README.md: ran", *ran, *ran_demo, *readme_ran, sep="\n  ")
+            assert not readme_failed, (
+                "\n\n".join(readme_failed) + "\n--- server ---\n" + (serve_log.read_text()[-4000:])
+            )
+            # users exist now: the loopback server asks for sign-in, and says why
+            status, _ = http_get(space, "/api/v1/projects")
+            assert status == 401
+            status, page = http_get(space, "/login")
+            assert status == 200 and "Why sign in?" in page
+            token = (space.folder / "ana.token").read_text().strip()
+            status, body = http_get(
+                space, "/api/v1/projects/retention/models/churn-gbm/versions", token
+            )
+            assert status == 200, body
+            stages = {v["version"]: v["stage"] for v in json.loads(body)["items"]}
+            assert stages[3] == "ready-for-review", stages  # 8. the gate maria signed
+        finally:
+            if server is not None:
+                server.terminate()
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+            space.close()
+
+
+def test_installs_come_from_the_clone() -> None:
+    """`tandem` on the package index is another project: every install line in the docs and
+    examples installs the clone (README.md's Install section says how, in one place)."""
+    texts = {path.name: path.read_text() for path in DOCS}
+    texts |= {path.name: path.read_text() for path in (ROOT / "examples").glob("*.py")}
+    lines = [
+        (name, match)
+        for name, text in texts.items()
+        for match in re.findall(r"pip install [^\n`)]*", text)
     ]
-    found = [Block("examples step", i, "bash", step + "\n") for i, step in enumerate(steps, 1)]
-    ran, failed = run_blocks(workspace, found)
-    print("examples: ran", *ran, sep="\n  ")
-    assert not failed, "\n\n".join(failed)
+    assert len(lines) >= 10
+    wrong = [(name, line) for name, line in lines if re.search(r"\btandem\b", line)]
+    assert not wrong, f"installs from the package index: {wrong}"
+    install = texts["README.md"].split("## Install", 1)[1].split("\n## ", 1)[0]
+    for said in (".venv/bin/tandem", "source .venv/bin/activate", "pip install -e '.[models]'"):
+        assert said in install

@@ -127,3 +127,31 @@ def test_payloads_never_run(browser: Any, site: str, world: World, tmp_path: Pat
         page.wait_for_load_state("load")
         assert page.evaluate("window.__xss") is None, path
     assert dialogs == []
+
+
+def test_the_sign_in_page_says_why_and_how_to_get_in(browser: Any, site: str) -> None:
+    """Users exist: the page says why it asks and how to get a password or a token."""
+    for width in (1366, 390):
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        page.goto(f"{site}/login")
+        why = page.locator("#why-sign-in")
+        assert why.is_visible()
+        text = why.inner_text()
+        assert "This server has users" in text and "open to this machine" in text
+        assert "tandem users create NAME --role admin --password" in text
+        assert "tandem tokens create NAME --user USER" in text and "TANDEM_TOKEN" in text
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.close()
+
+
+def test_the_sign_in_page_of_an_open_workspace(browser: Any, services: Any, serve: Any) -> None:
+    """No users, on loopback: the page says the workspace is open, and nothing about tokens."""
+    assert services.identity.has_users() is False
+    with serve(create_app(services=services, allow_open=True)) as site:
+        for width in (1366, 390):
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            page.goto(f"{site}/login")
+            assert page.get_by_text("has no users yet and is open on this machine").is_visible()
+            assert page.locator("#why-sign-in").count() == 0
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.close()

@@ -65,6 +65,29 @@ def create_user(
         print_json(user)
     else:
         console.print(f"created user {user.name} ({user.role.value})")
+    if _is_first_user(user.name):
+        err_console.print(first_user_note(user.name, user.has_password), soft_wrap=True)
+
+
+def _is_first_user(name: str) -> bool:
+    listed = get_client().users.list(limit=2).items
+    return [u.name for u in listed] == [name]
+
+
+def first_user_note(name: str, has_password: bool) -> str:
+    """What the first user changes: a loopback `tandem server` is no longer open."""
+    web = (
+        f"sign in to the web UI as {name} with that password"
+        if has_password
+        else "the web UI needs a user with a password (`tandem users create NAME --role admin "
+        "--password`)"
+    )
+    return escape(
+        f"note: {name} is the first user, so `tandem server` on loopback now asks everyone to "
+        f"sign in: {web}; the CLI and SDK take a token (`tandem tokens create NAME --user "
+        f"{name}`, then TANDEM_URL and TANDEM_TOKEN); here, without TANDEM_URL, you still act "
+        "as the workspace owner"
+    )
 
 
 @users_app.command("list")

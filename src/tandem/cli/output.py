@@ -7,6 +7,7 @@ never read as Rich markup or emoji codes: a run named `[red]x` prints as `[red]x
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -77,6 +78,17 @@ def error_line(message: str) -> None:
     err_console.print(f"[red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
 
 
+def os_error_message(exc: OSError) -> str:
+    """A local file's error as a sentence (`brief.md: no such file`), not `[Errno 2] ...`."""
+    reason = {
+        errno.ENOENT: "no such file or folder",
+        errno.EACCES: "permission denied",
+        errno.EISDIR: "is a folder, not a file",
+        errno.ENOTDIR: "a part of the path is not a folder",
+    }.get(exc.errno or 0, (exc.strerror or str(exc)).lower())
+    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
 def caret_lines(text: str, position: int) -> str:
     """The text and a caret under `position`; newlines and tabs shown as spaces so the caret
     lines up."""
@@ -108,7 +120,7 @@ def handle_errors(func: F) -> F:
         except OSError as exc:  # a local file or folder: missing, not writable, ...
             if DEBUG["on"]:
                 raise
-            error_line(str(exc))
+            error_line(os_error_message(exc))
             raise typer.Exit(1) from None
         except Exception as exc:
             if not _is_validation_error(exc):
