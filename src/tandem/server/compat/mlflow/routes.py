@@ -68,7 +68,6 @@ _post("/experiments/create", wire.CreateExperiment, T.create_experiment, Action.
 _get("/experiments/get", wire.ExperimentRequest, T.get_experiment, Action.PROJECT_READ)
 _post("/experiments/search", wire.SearchExperiments, T.search_experiments, SIGNED_IN)
 _get("/experiments/search", wire.SearchExperiments, T.search_experiments, SIGNED_IN)
-_post("/experiments/update", wire.UpdateExperiment, T.update_experiment, Action.PROJECT_WRITE)
 _post("/experiments/delete", wire.ExperimentRequest, T.delete_experiment, Action.PROJECT_DELETE)
 _post("/experiments/restore", wire.ExperimentRequest, T.restore_experiment, Action.PROJECT_DELETE)
 

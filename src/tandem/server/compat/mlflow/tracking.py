@@ -14,11 +14,11 @@ import json
 import re
 from typing import Any
 
-from tandem.core.auth import Principal
+from tandem.core.auth import Action, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import is_run_id
 from tandem.core.paging import MAX_LIMIT
-from tandem.errors import AlreadyExists, HiddenNotFound, NotFound
+from tandem.errors import AlreadyExists, Conflict, HiddenNotFound, NotFound
 from tandem.projects.models import Project, ProjectCreate
 from tandem.projects.service import ProjectService
 from tandem.server.compat.mlflow.errors import MlflowError
@@ -43,7 +43,6 @@ from tandem.server.compat.mlflow.wire import (
     SearchExperiments,
     SearchRuns,
     SetTag,
-    UpdateExperiment,
     UpdateRun,
     experiment_id_number,
     experiment_json,
@@ -120,6 +119,8 @@ class MlflowTracking:
             return self._default(principal)
         try:
             return self.projects.get_by_pk(principal, pk, include_deleted=include_deleted)
+        except HiddenNotFound:
+            raise  # the same answer, and the denial is audited
         except NotFound:
             raise MlflowError(
                 f"No Experiment with id={experiment_id} exists", "RESOURCE_DOES_NOT_EXIST"
@@ -153,6 +154,9 @@ class MlflowTracking:
                 if name == DEFAULT_PROJECT
                 else self.projects.get_with_pk(principal, name, include_deleted=True)
             )
+        except HiddenNotFound as exc:
+            exc.message = f"Could not find experiment with name '{experiment_name}'"
+            raise
         except NotFound:
             raise MlflowError(
                 f"Could not find experiment with name '{experiment_name}'",
@@ -200,28 +204,22 @@ class MlflowTracking:
             reply["next_page_token"] = _token(start + body.max_results)
         return reply
 
-    def update_experiment(self, principal: Principal, body: UpdateExperiment) -> Reply:
-        pk, project = self.experiment(principal, body.experiment_id)
-        if body.new_name and project_name_for(body.new_name) != project.name:
-            raise MlflowError(
-                "Renaming an experiment is not supported: it is a tandem project, and a "
-                "project's name is its stable reference"
-            )
-        return {}
-
     def delete_experiment(self, principal: Principal, body: ExperimentRequest) -> Reply:
         _, project = self.experiment(principal, body.experiment_id)
         if project.name == DEFAULT_PROJECT:
             raise MlflowError("Cannot delete the default experiment '0'.")
-        if project.deleted_at is None:
-            self.projects.delete(principal, project.name)
+        if project.deleted_at is None or not principal.may(Action.PROJECT_DELETE, project.name):
+            self.projects.delete(principal, project.name)  # the service asks the permission
         return {}
 
     def restore_experiment(self, principal: Principal, body: ExperimentRequest) -> Reply:
         _, project = self.experiment(principal, body.experiment_id)
-        if project.deleted_at is not None:
-            self.projects.restore(principal, project.name)
-        return {}
+        try:
+            self.projects.restore(principal, project.name)  # the service asks the permission
+        except Conflict:
+            if project.deleted_at is not None:
+                raise
+        return {}  # restoring an active experiment changes nothing, as in MLflow
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -267,9 +265,12 @@ class MlflowTracking:
 
     def restore_run(self, principal: Principal, body: RunRequest) -> Reply:
         run_id = self._run(principal, body)
-        if self.tracking.get_run(principal, run_id).deleted_at is not None:
-            self.tracking.restore_run(principal, run_id)
-        return {}
+        try:
+            self.tracking.restore_run(principal, run_id)  # the service asks the permission
+        except Conflict:
+            if self.tracking.get_run(principal, run_id).deleted_at is not None:
+                raise  # deleted, yet not restorable: its project is deleted
+        return {}  # restoring an active run changes nothing, as in MLflow
 
     def log_param(self, principal: Principal, body: LogParam) -> Reply:
         run_id = self._run(principal, body)

@@ -69,10 +69,6 @@ class ExperimentRequest(_Message):
     experiment_id: str = ""
 
 
-class UpdateExperiment(ExperimentRequest):
-    new_name: str = ""
-
-
 class SearchExperiments(_Message):
     max_results: int = 1000
     filter: str | None = None
