@@ -59,12 +59,16 @@ class ProjectService:
             InvalidInput: the name is not a valid project name.
             AlreadyExists: a project (possibly deleted, see `restore`) has this name.
         """
+        return self.create_with_pk(principal, data)[1]
+
+    def create_with_pk(self, principal: Principal, data: ProjectCreate) -> tuple[int, Project]:
+        """`create`, with the new project's primary key (the MLflow face's experiment id)."""
         self.auth.require(principal, Action.PROJECT_CREATE)
         name = check_project_name(data.name)
         check_text(data.description, "description", 10_000)
         with self.db.write() as conn:
-            self._create(conn, principal, name, data.description)
-        return self._get(name)
+            pk = self._create(conn, principal, name, data.description)
+        return pk, self._get(name)
 
     def access(self, conn: Connection, principal: Principal, name: str, action: Action) -> int:
         """The authorisation seam every domain uses: check that `principal` may perform

@@ -105,10 +105,9 @@ class MlflowTracking:
         except NotFound:
             pass
         try:
-            self.projects.create(principal, ProjectCreate(name=DEFAULT_PROJECT))
+            return self.projects.create_with_pk(principal, ProjectCreate(name=DEFAULT_PROJECT))
         except AlreadyExists:
-            pass
-        return self.projects.get_with_pk(principal, DEFAULT_PROJECT)
+            return self.projects.get_with_pk(principal, DEFAULT_PROJECT)
 
     def experiment(
         self, principal: Principal, experiment_id: str, *, include_deleted: bool = True
@@ -135,8 +134,7 @@ class MlflowTracking:
             raise MlflowError(
                 f"Experiment '{body.name}' already exists.", "RESOURCE_ALREADY_EXISTS"
             )
-        self.projects.create(principal, ProjectCreate(name=name, description=note))
-        pk, _ = self.projects.get_with_pk(principal, name)
+        pk, _ = self.projects.create_with_pk(principal, ProjectCreate(name=name, description=note))
         return {"experiment_id": str(pk)}
 
     def get_experiment(self, principal: Principal, body: ExperimentRequest) -> Reply:
@@ -174,8 +172,9 @@ class MlflowTracking:
         if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
             raise MlflowError(f"Invalid value {body.view_type!r} for parameter 'view_type'")
         matches = _name_filter(body.filter)
+        default: tuple[int, Project] | None = None
         try:
-            self._default(principal)
+            default = self._default(principal)
         except (NotFound, MlflowError):
             pass  # the caller may neither see nor make it: they are shown what they may see
         projects: list[Project] = []
@@ -192,6 +191,8 @@ class MlflowTracking:
             projects = [p for p in projects if p.deleted_at is not None]
         pks = self.projects.pks_of(principal, [p.name for p in projects])
         found = [experiment_json(pks[p.name], p) for p in projects if p.name in pks]
+        if default is not None and DEFAULT_PROJECT not in pks and view != "DELETED_ONLY":
+            found.append(experiment_json(*default))  # made by this very request
         found = [e for e in found if matches(e["name"])]
         found.sort(key=lambda e: -int(e["creation_time"]))  # MLflow: newest first
         for clause in reversed(body.order_by):
