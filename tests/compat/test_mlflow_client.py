@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -54,7 +53,6 @@ def test_real_mlflow_client(major: int, services, serve, tmp_path: Path) -> None
     runs = services.tracking.search_runs(owner, _search(f"churn-{major}"))
     assert {run.name for run in runs.items} == {"parent", "child"}
     assert {run.user for run in runs.items} == {"scientist"}
-    _ = sys
 
 
 def _search(project: str):

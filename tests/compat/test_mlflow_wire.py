@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tandem.identity.models import TokenCreate, UserCreate
 from tandem.core.auth import Role
+from tandem.identity.models import TokenCreate, UserCreate
 
 API = "/api/2.0/mlflow"
 
@@ -103,18 +103,18 @@ def test_experiments_search(api, experiment):
     by_get = ok(api.get(f"{API}/experiments/search", params={"max_results": "1000"}))
     assert by_get["experiments"] == found
     named = {"filter": "name = 'compat-exp'", "max_results": 10}
-    assert [e["name"] for e in ok(api.post(f"{API}/experiments/search", json=named))[
-        "experiments"
-    ]] == ["compat-exp"]
+    assert [
+        e["name"] for e in ok(api.post(f"{API}/experiments/search", json=named))["experiments"]
+    ] == ["compat-exp"]
     like = {"filter": "name LIKE '%exp'", "order_by": ["name DESC"]}
     names = [e["name"] for e in ok(api.post(f"{API}/experiments/search", json=like))["experiments"]]
     assert names == ["other-exp", "compat-exp"]
     first = ok(api.post(f"{API}/experiments/search", json={"max_results": 2, "order_by": ["name"]}))
     assert len(first["experiments"]) == 2 and first["next_page_token"]
     rest = {"max_results": 2, "order_by": ["name"], "page_token": first["next_page_token"]}
-    assert [e["name"] for e in ok(api.post(f"{API}/experiments/search", json=rest))[
-        "experiments"
-    ]] == ["other-exp"]
+    assert [
+        e["name"] for e in ok(api.post(f"{API}/experiments/search", json=rest))["experiments"]
+    ] == ["other-exp"]
     bad = api.post(f"{API}/experiments/search", json={"filter": "tags.x = 'y'"})
     assert "position 0" in refused(bad, 400, "INVALID_PARAMETER_VALUE")
 
@@ -155,9 +155,7 @@ def test_runs_create(api, experiment):
 
 def test_runs_create_nested(api, experiment):
     parent = start(api, experiment, "parent")["info"]["run_id"]
-    child = start(
-        api, experiment, "child", tags=[{"key": "mlflow.parentRunId", "value": parent}]
-    )
+    child = start(api, experiment, "child", tags=[{"key": "mlflow.parentRunId", "value": parent}])
     tags = {t["key"]: t["value"] for t in get_run(api, child["info"]["run_id"])["data"]["tags"]}
     assert tags["mlflow.parentRunId"] == parent
     search = {"experiment_ids": [experiment], "filter": f"tags.mlflow.parentRunId = '{parent}'"}
@@ -279,10 +277,12 @@ def test_runs_log_batch(api, experiment):
         ({"tags": [{"key": "t" * 251, "value": "1"}]}, "250"),
         ({"params": [{"key": "p", "value": "v" * 6001}]}, "6000"),
         (
-            {"metrics": [{"key": "m", "value": 1, "timestamp": 1, "step": 0}] * 1000,
-             "tags": [{"key": "t", "value": "1"}]},
+            {
+                "metrics": [{"key": "m", "value": 1, "timestamp": 1, "step": 0}] * 1000,
+                "tags": [{"key": "t", "value": "1"}],
+            },
             "in total",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_runs_log_batch_refusals(api, experiment, batch, says):
@@ -338,7 +338,7 @@ def test_runs_search(api, experiment):
         return [run["info"]["run_name"] for run in reply.get("runs", [])]
 
     assert names(filter="metrics.rmse < 1", order_by=["metrics.rmse ASC"]) == ["r0", "r2", "r1"]
-    assert names(filter="params.model = \"gbm\"", order_by=["metrics.rmse DESC"]) == ["r1", "r2"]
+    assert names(filter='params.model = "gbm"', order_by=["metrics.rmse DESC"]) == ["r1", "r2"]
     assert names(filter="attributes.status = 'FINISHED'") == ["r1"]
     assert names(filter="attributes.run_name = 'r2'") == ["r2"]
     assert names(filter="tags.`mlflow.runName` ILIKE 'R%'", order_by=["attributes.run_name"]) == [
@@ -389,7 +389,9 @@ def tokens(services, api):
     secrets = {}
     for name in ("viewer", "stranger"):
         services.identity.create_user(owner, UserCreate(name=name, role=Role.VIEWER))
-        secrets[name] = services.identity.create_token(owner, TokenCreate(name="t", user=name)).secret
+        secrets[name] = services.identity.create_token(
+            owner, TokenCreate(name="t", user=name)
+        ).secret
     services.identity.set_member(owner, "shared", MemberSet(user="viewer", role=Role.VIEWER))
     return secrets
 

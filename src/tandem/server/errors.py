@@ -87,7 +87,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         if mlflow.is_mlflow_path(request.url.path):
-            return mlflow.from_http(500, "the server failed unexpectedly; the details are in its log")
+            return mlflow.from_http(
+                500, "the server failed unexpectedly; the details are in its log"
+            )
         return problem(
             500, "server-error", "Server error",
             "the server failed unexpectedly; the details are in its log",

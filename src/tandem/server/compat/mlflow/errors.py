@@ -26,7 +26,12 @@ from tandem.errors import (
 )
 
 # The prefixes the MLflow face answers under; errors there are rendered in MLflow's format.
-PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/")
+PREFIXES = (
+    "/api/2.0/mlflow/",
+    "/ajax-api/2.0/mlflow/",
+    "/api/3.0/mlflow/",
+    "/ajax-api/3.0/mlflow/",
+)
 
 STATUS = {
     "INVALID_PARAMETER_VALUE": 400,
@@ -80,7 +85,9 @@ def error_code(exc: TandemError) -> str:
 
 def mlflow_error(code: str, message: str, status: int | None = None) -> Response:
     body = json.dumps({"error_code": code, "message": message})
-    return Response(body, status_code=status or STATUS.get(code, 400), media_type="application/json")
+    return Response(
+        body, status_code=status or STATUS.get(code, 400), media_type="application/json"
+    )
 
 
 def from_tandem(exc: TandemError) -> Response:
@@ -98,4 +105,8 @@ def from_http(status: int, message: str) -> Response:
         return mlflow_error("PERMISSION_DENIED", message, 403)
     if status >= 500:
         return mlflow_error("INTERNAL_ERROR", message, status)
-    return mlflow_error("BAD_REQUEST" if status != 422 else "INVALID_PARAMETER_VALUE", message, 400 if status == 422 else status)
+    return mlflow_error(
+        "BAD_REQUEST" if status != 422 else "INVALID_PARAMETER_VALUE",
+        message,
+        400 if status == 422 else status,
+    )

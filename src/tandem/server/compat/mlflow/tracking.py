@@ -10,6 +10,7 @@ counts, one value per param key in a batch) are checked here, before the service
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from typing import Any
@@ -173,10 +174,9 @@ class MlflowTracking:
             raise MlflowError(f"Invalid value {body.view_type!r} for parameter 'view_type'")
         matches = _name_filter(body.filter)
         default: tuple[int, Project] | None = None
-        try:
+        # if the caller may neither see nor make it, they are shown what they may see
+        with contextlib.suppress(NotFound, MlflowError):
             default = self._default(principal)
-        except (NotFound, MlflowError):
-            pass  # the caller may neither see nor make it: they are shown what they may see
         projects: list[Project] = []
         cursor: str | None = None
         while True:
@@ -478,7 +478,7 @@ def _name_filter(text: str | None) -> Any:
 
     def matches(name: str) -> bool:
         for op, value in tests:
-            if op == "=" and name != value or op == "!=" and name == value:
+            if (op == "=" and name != value) or (op == "!=" and name == value):
                 return False
             if op in ("like", "ilike"):
                 pattern = "".join(

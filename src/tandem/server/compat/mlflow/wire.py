@@ -194,7 +194,9 @@ def experiment_id_number(experiment_id: str) -> int | None:
     if experiment_id == DEFAULT_EXPERIMENT_ID:
         return None
     if not experiment_id.isascii() or not experiment_id.isdigit() or len(experiment_id) > 18:
-        raise MlflowError(f"No Experiment with id={experiment_id} exists", "RESOURCE_DOES_NOT_EXIST")
+        raise MlflowError(
+            f"No Experiment with id={experiment_id} exists", "RESOURCE_DOES_NOT_EXIST"
+        )
     return int(experiment_id)
 
 
