@@ -110,8 +110,9 @@ class ProjectService:
         self, principal: Principal, pk: int, *, include_deleted: bool = False
     ) -> tuple[int, Project]:
         """The project with primary key `pk` (a stable number: the MLflow face's experiment id)
-        and that pk, if `principal` may read it; a project they may not read is not found, as
-        one that does not exist (the name is read first: the permission names the project).
+        and that pk, without its run count, if `principal` may read it; a project they may not
+        read is not found, as one that does not exist (the name is read first: the permission
+        names the project).
 
         Raises:
             NotFound: no such project (or a deleted one, unless `include_deleted`).
@@ -119,19 +120,19 @@ class ProjectService:
         self.auth.require(principal, Action.ACCOUNT)  # anyone signed in; no lookup before
         with self.db.read() as conn:
             name = self.store.names(conn, {pk}).get(pk)
-        if name is None:
-            raise NotFound(f"project number {pk} does not exist")
-        self.auth.require(principal, Action.PROJECT_READ, name, hidden=f"project number {pk}")
-        return pk, self._get(name, include_deleted=include_deleted)
+            if name is None:
+                raise NotFound(f"project number {pk} does not exist")
+            self.auth.require(principal, Action.PROJECT_READ, name, hidden=f"project number {pk}")
+            return self.store.get(conn, name, include_deleted=include_deleted)
 
     def get_with_pk(
         self, principal: Principal, name: str, *, include_deleted: bool = False
     ) -> tuple[int, Project]:
-        """`get`, with the project's primary key (the MLflow face's experiment id)."""
+        """`get`, with the project's primary key (the MLflow face's experiment id), without
+        its run count (which costs a count of its runs)."""
         self.auth.require(principal, Action.PROJECT_READ, name)
         with self.db.read() as conn:
-            pk = self.store.get_pk(conn, name, include_deleted=include_deleted)
-        return pk, self._get(name, include_deleted=include_deleted)
+            return self.store.get(conn, name, include_deleted=include_deleted)
 
     def pks_of(self, principal: Principal, names: builtins.list[str]) -> dict[str, int]:
         """name -> primary key of those of these projects (deleted ones too) that `principal`
