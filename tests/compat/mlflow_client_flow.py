@@ -7,6 +7,8 @@ import sys
 import time
 
 import mlflow
+import mlflow.data
+import pandas
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
@@ -26,6 +28,8 @@ def main(experiment_name: str) -> None:
             mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
         mlflow.log_metrics({"rmse": 0.7, "mae": 0.2}, step=1)
         mlflow.set_tag("team", "retention")
+        frame = pandas.DataFrame({"x": [1.0, 2.0], "y": [0.0, 1.0]})
+        mlflow.log_input(mlflow.data.from_pandas(frame, name="train"), context="training")
         with mlflow.start_run(run_name="child", nested=True) as child:
             mlflow.log_metric("loss", 0.3)
         now = int(time.time() * 1000)
@@ -46,6 +50,10 @@ def main(experiment_name: str) -> None:
     assert run.data.metrics["loss"] == 0.2, run.data.metrics
     assert run.data.metrics["acc"] == 0.5 + 999 / 10_000, run.data.metrics
     assert run.data.tags["team"] == "retention" and run.data.tags["stage"] == "dev", run.data.tags
+
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "train", dataset_input
+    assert {t.key: t.value for t in dataset_input.tags} == {"mlflow.data.context": "training"}
 
     history = client.get_metric_history(parent_id, "loss")
     assert [(m.step, m.value) for m in history] == [(s, 1.0 / (s + 1)) for s in range(5)], history
