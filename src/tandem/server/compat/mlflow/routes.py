@@ -37,11 +37,21 @@ def _tracking(request: Request) -> MlflowTracking:
     return MlflowTracking(lookup(request, ProjectService), lookup(request, TrackingService))
 
 
+async def _call(request: Request, handler: Handler, principal: Principal, message: Any) -> Response:
+    """The handler's reply. On SQLite a small call runs in the event loop, as tandem's own
+    logging routes do (ADR 18): every write takes the one write lock anyway, and the hop to a
+    worker thread and back is most of a small request. Searches, and PostgreSQL, go to a thread."""
+    tracking = _tracking(request)
+    if tracking.tracking.db.is_sqlite and handler not in _LARGE:
+        return _reply(handler(tracking, principal, message))
+    return _reply(await offload(handler, tracking, principal, message))
+
+
 def _post(path: str, model: type[wire.M], handler: Handler, rule: Action | str) -> None:
     async def endpoint(request: Request) -> Response:
         principal = await get_principal(request)
         body = await wire.read_body(request, model)
-        return _reply(await offload(handler, _tracking(request), principal, body))
+        return await _call(request, handler, principal, body)
 
     endpoint.__name__ = "mlflow_" + path.replace("/", "_").replace("-", "_")
     router.add_api_route(
@@ -53,7 +63,7 @@ def _get(path: str, model: type[wire.M], handler: Handler, rule: Action | str) -
     async def endpoint(request: Request) -> Response:
         principal = await get_principal(request)
         query = wire.read_query(request, model)
-        return _reply(await offload(handler, _tracking(request), principal, query))
+        return await _call(request, handler, principal, query)
 
     endpoint.__name__ = "mlflow_get_" + path.replace("/", "_").replace("-", "_")
     router.add_api_route(
@@ -62,6 +72,8 @@ def _get(path: str, model: type[wire.M], handler: Handler, rule: Action | str) -
 
 
 T = MlflowTracking
+# calls whose work grows with the data: always in a worker thread
+_LARGE: set[Any] = {T.search_runs, T.search_experiments, T.metric_history}
 
 # experiments
 _post("/experiments/create", wire.CreateExperiment, T.create_experiment, Action.PROJECT_CREATE)
