@@ -412,3 +412,21 @@ def test_closed_by_default(api, tokens):
     refused(hidden, 404, "RESOURCE_DOES_NOT_EXIST")
     listed = api.post(f"{API}/experiments/search", json={}, headers=stranger).json()
     assert "shared" not in {e["name"] for e in listed.get("experiments", [])}
+
+
+def test_ajax_api_writes_with_a_session_cookie_need_the_csrf_token(services, api):
+    """MLflow's web app calls /ajax-api/ with the browser's cookie: a change made with tandem's
+    session cookie must carry the page's CSRF token there too, as under /api/."""
+    password = "correct horse battery staple"
+    services.identity.create_user(
+        services.owner, UserCreate(name="lee", role=Role.VIEWER, password=password)
+    )
+    api.cookies.set("tandem_login_csrf", "form-token")
+    form = {"name": "lee", "password": password, "csrf_token": "form-token"}
+    assert api.post("/login", data=form, follow_redirects=False).status_code == 303
+    read = api.post("/ajax-api/2.0/mlflow/experiments/search", json={})
+    assert read.status_code == 403  # a POST is a change to the CSRF check, whatever it does
+    assert read.json()["error_code"] == "PERMISSION_DENIED"
+    create = api.post("/ajax-api/2.0/mlflow/experiments/create", json={"name": "csrf"})
+    assert "CSRF" in refused(create, 403, "PERMISSION_DENIED")
+    assert api.get("/ajax-api/2.0/mlflow/experiments/search").status_code == 200
