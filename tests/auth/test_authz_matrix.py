@@ -111,8 +111,11 @@ def expected_status(policy: str, who: str, path: str) -> str:
     return "403"
 
 
+API_PREFIXES = ("/api/", "/ajax-api/")  # /ajax-api/: MLflow's web app's copy of its REST API
+
+
 def api_routes(app: Any) -> list[ServedRoute]:
-    return [r for r in served_routes(app) if r.path.startswith("/api/")]
+    return [r for r in served_routes(app) if r.path.startswith(API_PREFIXES)]
 
 
 def test_every_route_declares_a_policy(app: Any) -> None:
@@ -355,6 +358,8 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
     if route.path.endswith("/estimates"):
         params = {"since": 0, "until": 3_600_000}
     request: dict[str, Any] = {"method": method, "url": path, "params": params}
+    if "/mlflow/" in route.path:
+        return mlflow_request(route, method, world, request)
     if (method, route.path) == ("POST", PREDICTIONS):
         request["params"] = {"gateway": "gw", "batch": "b1"}
         request["content"] = prediction_batch()
@@ -368,6 +373,42 @@ def request_for(route: ServedRoute, method: str, world: World) -> dict[str, Any]
         request["json"] = bodies[(method, route.path)]
     elif method == "PUT":
         request["content"] = b"data"
+    return request
+
+
+def mlflow_request(
+    route: ServedRoute, method: str, world: World, request: dict[str, Any]
+) -> dict[str, Any]:
+    """A valid request to MLflow's REST API (issue 24): its ids go in the body or the query."""
+    experiment = str(world.services.projects.pks_of(world.services.owner, ["churn"])["churn"])
+    run = {"run_id": world.runs[0]}
+    operation = route.path.split("/mlflow/", 1)[1]
+    bodies: dict[str, dict[str, Any]] = {
+        "experiments/create": {"name": "fresh-experiment"},
+        "experiments/get": {"experiment_id": experiment},
+        "experiments/get-by-name": {"experiment_name": "churn"},
+        "experiments/search": {"max_results": 10},
+        "experiments/delete": {"experiment_id": experiment},
+        "experiments/restore": {"experiment_id": experiment},
+        "runs/create": {"experiment_id": experiment, "run_name": "new"},
+        "runs/get": run,
+        "runs/update": {**run, "run_name": "renamed"},
+        "runs/delete": run,
+        "runs/restore": run,
+        "runs/log-parameter": {**run, "key": "fresh", "value": "1"},
+        "runs/log-metric": {**run, "key": "loss", "value": 0.1, "timestamp": 1, "step": 1},
+        "runs/set-tag": {**run, "key": "u", "value": "v"},
+        "runs/delete-tag": {**run, "key": "t"},
+        "runs/log-batch": {**run, "tags": [{"key": "u", "value": "v"}]},
+        "runs/log-inputs": {**run, "datasets": [{"dataset": {"name": "d", "digest": "abc"}}]},
+        "runs/search": {"experiment_ids": [experiment], "filter": "metrics.loss < 1"},
+        "metrics/get-history": {**run, "metric_key": "loss"},
+    }
+    body = bodies[operation]
+    if method == "GET":
+        request["params"] = body
+    else:
+        request["json"] = body
     return request
 
 
@@ -735,7 +776,9 @@ def test_every_web_page_against_every_role(worlds: Worlds) -> None:
     cookie is the other way in) and ask the same services, so they must answer the same."""
     client, world = worlds.get()
     routes = [
-        r for r in served_routes(client.app) if not r.path.startswith("/api/") and not r.is_mount
+        r
+        for r in served_routes(client.app)
+        if not r.path.startswith(API_PREFIXES) and not r.is_mount
     ]
     mismatches, checked = [], 0
     for route in routes:

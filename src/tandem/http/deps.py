@@ -176,7 +176,7 @@ async def get_principal(request: Request) -> Principal:
         # hidden field that `tandem.web` checks.
         if (
             request.method not in _SAFE_METHODS
-            and request.url.path.startswith("/api/")
+            and request.url.path.startswith(("/api/", "/ajax-api/"))
             and not _constant_time_equal(request.headers.get(CSRF_HEADER, ""), session.csrf_token)
         ):
             request.state.principal = principal

@@ -60,13 +60,17 @@ class ProjectService:
             AlreadyExists: a project (possibly deleted, see `restore`) has this name; to a
                 caller who cannot see that project, only that the name is not available.
         """
+        return self.create_with_pk(principal, data)[1]
+
+    def create_with_pk(self, principal: Principal, data: ProjectCreate) -> tuple[int, Project]:
+        """`create`, with the new project's primary key (the MLflow face's experiment id)."""
         self.auth.require(principal, Action.PROJECT_CREATE)
         name = check_project_name(data.name)
         check_text(data.description, "description", 10_000)
         with self.db.write() as conn:
             self.refuse_hidden(conn, principal, name)
-            self._create(conn, principal, name, data.description)
-        return self._get(name)
+            pk = self._create(conn, principal, name, data.description)
+        return pk, self._get(name)
 
     def refuse_hidden(self, conn: Connection, principal: Principal, name: str) -> None:
         """Creating `name` when a project the principal may not see holds it: the answer
@@ -114,6 +118,43 @@ class ProjectService:
         with self.db.read() as conn:
             pk, project = self.store.get(conn, name, include_deleted=include_deleted)
             return project.model_copy(update={"run_count": self.run_count(conn, pk)})
+
+    def get_by_pk(
+        self, principal: Principal, pk: int, *, include_deleted: bool = False
+    ) -> tuple[int, Project]:
+        """The project with primary key `pk` (a stable number: the MLflow face's experiment id)
+        and that pk, without its run count, if `principal` may read it; a project they may not
+        read is not found, as one that does not exist (the name is read first: the permission
+        names the project).
+
+        Raises:
+            NotFound: no such project (or a deleted one, unless `include_deleted`).
+        """
+        self.auth.require(principal, Action.ACCOUNT)  # anyone signed in; no lookup before
+        with self.db.read() as conn:
+            name = self.store.names(conn, {pk}).get(pk)
+            if name is None:
+                raise NotFound(f"project number {pk} does not exist")
+            self.auth.require(principal, Action.PROJECT_READ, name, hidden=f"project number {pk}")
+            return self.store.get(conn, name, include_deleted=include_deleted)
+
+    def get_with_pk(
+        self, principal: Principal, name: str, *, include_deleted: bool = False
+    ) -> tuple[int, Project]:
+        """`get`, with the project's primary key (the MLflow face's experiment id), without
+        its run count (which costs a count of its runs)."""
+        self.auth.require(principal, Action.PROJECT_READ, name)
+        with self.db.read() as conn:
+            return self.store.get(conn, name, include_deleted=include_deleted)
+
+    def pks_of(self, principal: Principal, names: builtins.list[str]) -> dict[str, int]:
+        """name -> primary key of those of these projects (deleted ones too) that `principal`
+        may read; the others are left out."""
+        self.auth.require(principal, Action.ACCOUNT)
+        readable = [n for n in names if principal.may(Action.PROJECT_READ, n)]
+        with self.db.read() as conn:
+            found = {n: self.store.find(conn, n) for n in readable}
+        return {n: f[0] for n, f in found.items() if f is not None}
 
     def list(
         self,

@@ -141,6 +141,13 @@ def build_app(*, embedded: bool = False, allow_open: bool = False) -> FastAPI:
     )
     for router in routers:
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(json_route)])
+    from tandem.server.compat.mlflow.routes import PREFIXES as MLFLOW_PREFIXES
+    from tandem.server.compat.mlflow.routes import router as mlflow_router
+    from tandem.server.compat.mlflow.routes import version_router as mlflow_version_router
+
+    for prefix in MLFLOW_PREFIXES:  # MLflow's REST API (issue 24, ADR 34)
+        app.include_router(mlflow_router, prefix=prefix)
+    app.include_router(mlflow_version_router)
     app.state.hot_routes = [route for router in routers for route in hot_routes(router)]
     _document_raw_bodies(app, app.state.hot_routes)
     _serve_hot_routes_first(app, app.state.hot_routes)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from tandem.errors import HiddenNotFound, PermissionDenied, TandemError, Unauthenticated
 from tandem.http.errors import allowed_methods, audit_denial, problem
+from tandem.server.compat.mlflow import errors as mlflow
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def tandem_error(request: Request, exc: TandemError) -> Response:
         if isinstance(exc, HiddenNotFound | PermissionDenied | Unauthenticated):
             await audit_denial(request, exc)
+        if mlflow.is_mlflow_path(request.url.path):  # MLflow's face answers in its format
+            return mlflow.from_tandem(exc)
         return problem(exc.status, exc.code, exc.title, exc.message, request.url.path, exc.details)
 
     @app.exception_handler(RequestValidationError)
@@ -57,6 +60,8 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = str(exc.detail) if exc.detail else code
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path}"
+        if mlflow.is_mlflow_path(request.url.path):
+            return mlflow.from_http(exc.status_code, detail)
         response = problem(
             exc.status_code, code, code.replace("-", " ").capitalize(), detail, request.url.path, {}
         )
@@ -81,6 +86,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if mlflow.is_mlflow_path(request.url.path):
+            return mlflow.from_http(
+                500, "the server failed unexpectedly; the details are in its log"
+            )
         return problem(
             500, "server-error", "Server error",
             "the server failed unexpectedly; the details are in its log",

@@ -34,7 +34,7 @@ _TITLES = {
 
 
 def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(("/api/", "/ajax-api/"))  # /ajax-api/: MLflow's REST API
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
