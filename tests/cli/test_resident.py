@@ -310,6 +310,8 @@ def test_resident_status_and_stop_leave_nothing_behind(caller: Caller) -> None:
     off = caller("resident", "status", "--json")
     assert off.returncode == 0 and json.loads(off.stdout)["residents"] == []
     caller.warm()
+    # the first command's own process may still be leaving as the resident comes up
+    assert wait_until(lambda: len(caller.residents()) == 1)
     [pid] = caller.residents()
     shown = json.loads(caller("resident", "status", "--json").stdout)
     assert shown["enabled"] is True

@@ -7,6 +7,7 @@ request, and a shadow is compared off the primary's path."""
 from __future__ import annotations
 
 import collections
+import json
 import threading
 
 import httpx
@@ -60,7 +61,12 @@ def test_mlflow_formats_and_v2_answer_what_the_model_answers(models: Models, sta
     _, _, deployment, model, version, status, latency, inputs, output = logged["req-1"]
     assert (deployment, model, version, status) == ("d-1", "lr", 1, 200) and latency > 0
     assert inputs.startswith('{"columns":["tenure","charges"],"data":[[')
-    assert output == str(expected).replace(" ", "")
+    # a classifier's answer is logged with its positive-class score (ADR 28)
+    scores = models.local["lr1"].predict_proba(ROWS)[:, 1]
+    assert json.loads(output) == [
+        {"prediction": label, "score": pytest.approx(score, rel=1e-9)}
+        for label, score in zip(expected, scores, strict=True)
+    ]
     windows = gateway.lines_until("windows", lambda w: sum(x["requests"] for x in w) >= 4)
     assert sum(w["requests"] for w in windows if w["deployment"] == "d-1") == 4
 
