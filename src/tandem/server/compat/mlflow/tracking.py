@@ -19,6 +19,7 @@ from tandem.core.auth import Action, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import is_run_id
 from tandem.core.paging import MAX_LIMIT
+from tandem.core.validation import wire_metric_value
 from tandem.errors import AlreadyExists, Conflict, HiddenNotFound, NotFound
 from tandem.projects.models import Project, ProjectCreate
 from tandem.projects.service import ProjectService
@@ -371,7 +372,7 @@ class MlflowTracking:
             raise MlflowError("Missing value for required parameter 'metric_key'.")
         history = self.tracking.metric_history(principal, run_id, body.metric_key)
         points = [
-            {"key": history.key, "value": v, "timestamp": t, "step": s}
+            {"key": history.key, "value": wire_metric_value(v), "timestamp": t, "step": s}
             for s, t, v in zip(history.step, history.timestamp, history.value, strict=True)
         ]
         start = int(_untoken(body.page_token)) if body.page_token else 0

@@ -11,13 +11,13 @@ ignored (newer clients send more than this face reads).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
+from tandem.core.validation import wire_metric_value
 from tandem.projects.models import Project
 from tandem.server.compat.mlflow.errors import MlflowError
 from tandem.tracking.models import LatestMetric, Run, RunStatus
@@ -265,7 +265,12 @@ def run_json(run: Run, experiment_id: str, latest: Sequence[LatestMetric] = ()) 
     data: dict[str, Any] = {}
     if latest:
         data["metrics"] = [
-            {"key": p.key, "value": _number(p.value), "timestamp": p.timestamp, "step": p.step}
+            {
+                "key": p.key,
+                "value": wire_metric_value(p.value),
+                "timestamp": p.timestamp,
+                "step": p.step,
+            }
             for p in latest
         ]
     if run.params:
@@ -292,12 +297,3 @@ def _dataset_input(recorded: str) -> dict[str, Any]:
     if record.get("context"):
         answer["tags"] = [{"key": "mlflow.data.context", "value": str(record["context"])}]
     return answer
-
-
-def _number(value: float) -> float | str:
-    """A double in proto-JSON: NaN and the infinities as strings."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
