@@ -117,6 +117,10 @@ def test_rest_takes_and_gives_nan_as_proto_json_does(api, services: Services) ->
     assert orjson.loads(got.content)["metrics"] == {"loss": "NaN", "acc": "NaN"}
     found = api.post(f"{API}/runs/search", json={"project": "churn"})
     assert orjson.loads(found.content)["items"][0]["metrics"] == {"loss": "NaN", "acc": "NaN"}
+    other = api.post(f"{API}/projects/churn/runs", json={}).json()
+    compared = api.get(f"{API}/runs/compare", params={"ids": [run["id"], other["id"]]})
+    assert compared.status_code == 200, compared.text
+    assert orjson.loads(compared.content)["runs"][0]["metrics"]["loss"] == "NaN"
     bad = {"metrics": {"key": ["loss"], "value": ["nan"]}}
     refused = api.post(f"{API}/runs/{run['id']}/batch", json=bad)
     assert refused.status_code == 422, refused.text
