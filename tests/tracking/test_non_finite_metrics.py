@@ -124,3 +124,13 @@ def test_rest_takes_and_gives_nan_as_proto_json_does(api, services: Services) ->
     bad = {"metrics": {"key": ["loss"], "value": ["nan"]}}
     refused = api.post(f"{API}/runs/{run['id']}/batch", json=bad)
     assert refused.status_code == 422, refused.text
+
+
+def test_a_large_batch_with_nan_points(services: Services) -> None:
+    # PostgreSQL takes 1,000 points and more through COPY: the flag goes that way too
+    run = services.tracking.create_run(services.owner, "big", RunCreate(create_project=True))
+    values = [math.nan if i % 7 == 0 else i / 10 for i in range(3000)]
+    log(services, run.id, "loss", values, list(range(3000)))
+    history = services.tracking.metric_history(services.owner, run.id, "loss")
+    assert [i for i, v in enumerate(history.value) if math.isnan(v)] == list(range(0, 3000, 7))
+    assert history.value[1] == 0.1 and history.value[-1] == 299.9

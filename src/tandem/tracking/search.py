@@ -77,10 +77,19 @@ def _metric_compare(table: Any, op: str, value: Any) -> ColumnElement[bool]:
     """A metric comparison, which a NaN point never meets (ADR 33). NaN is stored as 0 with the
     is_nan flag, so the flag is read only when the comparison holds for 0: `loss > 0.5` stays
     a scan of the (project, key, value, run) index alone."""
+    value = _floats(value)
     compared = _compare(table.c.value, op, value)
     if _holds_for_zero(op, value):
         compared = and_(compared, ~table.c.is_nan)
     return compared
+
+
+def _floats(value: Any) -> Any:
+    """Whole numbers compared with a metric as floats: PostgreSQL types a list by its first
+    item, so `in (0, 0.5)` would otherwise compare with 0 and 0 (0.5 cast to an integer)."""
+    if isinstance(value, list | tuple):
+        return [float(v) if type(v) is int else v for v in value]
+    return float(value) if type(value) is int else value
 
 
 def _holds_for_zero(op: str, value: Any) -> bool:
@@ -184,9 +193,11 @@ class SearchCompiler:
         if cmp.op in {"!=", "not in", "not like", "not ilike"}:
             # "params.model != 'x'" also matches runs that have no such param, as SQL NULL won't.
             positive = {"!=": "=", "not in": "in", "not like": "like", "not ilike": "ilike"}
-            matched = _compare(table.c.value, positive[cmp.op], cmp.value)
             if field.kind == "metric":  # nor does a NaN (ADR 33)
-                matched = or_(matched, table.c.is_nan)
+                value = _floats(cmp.value)
+                matched = or_(_compare(table.c.value, positive[cmp.op], value), table.c.is_nan)
+            else:
+                matched = _compare(table.c.value, positive[cmp.op], cmp.value)
             return ~exists().where(table.c.run_pk == runs.c.pk, key_match, matched)
         return exists().where(
             table.c.run_pk == runs.c.pk,
