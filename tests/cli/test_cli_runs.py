@@ -412,3 +412,16 @@ def test_user_text_is_not_read_as_markup(tandem: Any, sdk: Client) -> None:
     assert "[/oops]" in shown.stdout and "[link=x]y" in shown.stdout
     listed = tandem("runs", "list", "-p", "markup")
     assert listed.code == 0 and "[bold red]x[/]" in listed.stdout
+
+
+def test_nan_metric_values_show_as_nan(tandem: Any, sdk: Client) -> None:
+    # ADR 33: a diverged loss is a value; the CLI shows it as NaN, and its JSON as "NaN"
+    run = sdk.runs.create("churn")
+    sdk.runs.log_batch(run.id, metrics=[("loss", 0.5, 0), ("loss", float("nan"), 1)])
+    shown = tandem("runs", "show", run.id)
+    assert shown.code == 0 and "NaN" in shown.stdout, shown.stderr
+    assert tandem("runs", "show", run.id, "--json").json()["metrics"] == {"loss": "NaN"}
+    points = tandem("runs", "history", run.id, "loss", "--json").json()
+    assert points["value"] == [0.5, "NaN"]
+    table = tandem("runs", "history", run.id, "loss").stdout
+    assert "0.5" in table and "NaN" in table

@@ -3,6 +3,7 @@ with the python of an MLflow virtual environment (scripts/mlflow-venvs), against
 named by MLFLOW_TRACKING_URI and MLFLOW_TRACKING_TOKEN. Nothing here is tandem's code: it is what
 a user's training script does. Exits non-zero (an AssertionError) on the first surprise."""
 
+import math
 import sys
 import time
 
@@ -84,6 +85,24 @@ def main(experiment_name: str) -> None:
     assert [r.info.run_id for r in deleted] == [child_id], deleted
     client.restore_run(child_id)
     assert client.get_run(child_id).info.lifecycle_stage == "active"
+
+    # A diverged loss: NaN and infinity are values, read back as MLflow's own server does
+    with mlflow.start_run(run_name="diverged") as diverged:
+        mlflow.log_metric("loss", 0.9, step=0)
+        mlflow.log_metric("loss", float("inf"), step=1)
+        mlflow.log_metric("loss", float("nan"), step=2)
+        mlflow.log_metrics({"score": float("nan"), "gain": float("-inf")}, step=3)
+    run = client.get_run(diverged.info.run_id)
+    assert math.isnan(run.data.metrics["loss"]) and math.isnan(run.data.metrics["score"]), run
+    assert run.data.metrics["gain"] == -sys.float_info.max, run.data.metrics
+    steps = {m.key: (m.step, m.timestamp > 0) for m in run.data._metric_objs}
+    assert steps == {"loss": (2, True), "score": (3, True), "gain": (3, True)}, steps
+    history = client.get_metric_history(diverged.info.run_id, "loss")
+    values = [m.value for m in history]
+    assert values[:2] == [0.9, sys.float_info.max] and math.isnan(values[2]), history
+    found = client.search_runs([experiment.experiment_id], filter_string="metrics.score < 1")
+    assert len(found) == 0, found  # a NaN matches no comparison
+    client.delete_run(diverged.info.run_id)
 
     try:
         client.search_runs([experiment.experiment_id], filter_string="metrics.loss <")

@@ -221,12 +221,35 @@ def test_runs_log_metric(api, experiment):
                 "step": step}  # fmt: skip
         assert ok(api.post(f"{API}/runs/log-metric", json=body)) == {}
     metrics = get_run(api, run_id)["data"]["metrics"]
-    assert [(m["key"], m["value"]) for m in metrics] == [("rmse", 0.7)]
-    as_string = {"run_id": run_id, "key": "big", "value": "Infinity", "timestamp": 1, "step": 0}
-    assert ok(api.post(f"{API}/runs/log-metric", json=as_string)) == {}  # stored as MLflow does
+    # the latest value with its own step and timestamp, as MLflow's server answers
+    assert metrics == [{"key": "rmse", "value": 0.7, "timestamp": 1001, "step": 1}]
+    # NaN and the infinities come as proto-JSON strings (or Python json's tokens), are stored
+    # as MLflow stores them (ADR 33), and NaN goes back as "NaN"
+    for step, value in enumerate(["Infinity", "-Infinity", "NaN"]):
+        body = {"run_id": run_id, "key": "big", "value": value, "timestamp": 5, "step": step}
+        assert ok(api.post(f"{API}/runs/log-metric", json=body)) == {}
+    token = b'{"run_id": "%s", "key": "nan", "value": NaN, "timestamp": 7, "step": 4}' % (
+        run_id.encode()
+    )
+    headers = {"content-type": "application/json"}
+    assert ok(api.post(f"{API}/runs/log-metric", content=token, headers=headers)) == {}
     history = ok(api.get(f"{API}/metrics/get-history", params={"run_id": run_id,
                                                                 "metric_key": "big"}))  # fmt: skip
-    assert history["metrics"][0]["value"] == 1.7976931348623157e308
+    assert [m["value"] for m in history["metrics"]] == [
+        1.7976931348623157e308,
+        -1.7976931348623157e308,
+        "NaN",
+    ]
+    latest = {m["key"]: m for m in get_run(api, run_id)["data"]["metrics"]}
+    assert latest["big"] == {"key": "big", "value": "NaN", "timestamp": 5, "step": 2}
+    assert latest["nan"] == {"key": "nan", "value": "NaN", "timestamp": 7, "step": 4}
+    batch = {"run_id": run_id, "metrics": [{"key": "b", "value": "NaN", "timestamp": 9, "step": 3}]}
+    assert ok(api.post(f"{API}/runs/log-batch", json=batch)) == {}
+    # a NaN matches no comparison, as in MLflow
+    search = {"experiment_ids": [experiment], "filter": "metrics.b <= 0"}
+    assert ok(api.post(f"{API}/runs/search", json=search)) == {}
+    search["filter"] = "metrics.rmse <= 1"
+    assert len(ok(api.post(f"{API}/runs/search", json=search))["runs"]) == 1
     bad = {"run_id": run_id, "key": "rmse", "value": "high", "timestamp": 1, "step": 0}
     refused(api.post(f"{API}/runs/log-metric", json=bad), 400, "INVALID_PARAMETER_VALUE")
 

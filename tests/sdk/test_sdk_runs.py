@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tandem import errors
+from tandem.core.validation import MAX_DOUBLE
 from tandem.sdk.client import Client
 from tandem.tracking.models import RunStatus
 
@@ -65,14 +66,18 @@ def test_param_logged_twice_with_another_value_is_refused(client: Client) -> Non
     assert client.runs.get(run.id).params == {"depth": "6"}
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_non_finite_metric_values_are_refused(client: Client, value: float) -> None:
+def test_non_finite_metric_values_are_stored_as_mlflow_stores_them(client: Client) -> None:
+    # ADR 33: NaN is kept, the infinities become the largest finite double
     with client.start_run("churn") as run:
-        with pytest.raises(errors.InvalidInput, match="finite"):
-            run.log_metric("loss", value)
-        with pytest.raises(errors.InvalidInput, match="finite"):
-            client.runs.log_batch(run.id, metrics={"loss": value})
-    assert client.runs.get(run.id).metrics == {}
+        run.log_metric("loss", math.nan)
+        run.log_metrics({"up": math.inf, "down": -math.inf}, step=1)
+        client.runs.log_batch(run.id, metrics={"acc": math.nan, "auc": math.inf})
+    metrics = client.runs.get(run.id).metrics
+    assert math.isnan(metrics.pop("loss")) and math.isnan(metrics.pop("acc"))
+    assert metrics == {"up": MAX_DOUBLE, "down": -MAX_DOUBLE, "auc": MAX_DOUBLE}
+    assert math.isnan(client.runs.metric_history(run.id, "loss").value[0])
+    with pytest.raises(errors.InvalidInput, match="must be a number"):
+        run.log_metric("loss", "high")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("key", ["", "x" * 251, "a\x00b", "new\nline"])

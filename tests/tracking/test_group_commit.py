@@ -42,7 +42,7 @@ def test_a_group_gives_each_batch_its_own_result(services: Services) -> None:
             (owner, a.id, points(["auc"], [0.6], 2, "a2")),  # the same batch twice in a group
             (owner, a.id, points(["auc"], [0.1], 0, "retried")),  # applied before
             (owner, f"churn/{b.id}", points(["loss"], [1.5], 4, None)),
-            (owner, a.id, points(["auc"], [float("nan")], 5, "nan")),
+            (owner, a.id, points(["auc"], [0.2], -1, "negative")),
             (owner, "0" * 32, points(["auc"], [0.1], 0, "x")),
             (owner, gone.id, points(["auc"], [0.1], 0, "x")),
             (viewer, a.id, points(["auc"], [0.9], 9, "v")),

@@ -201,10 +201,11 @@ def progress_bar() -> Progress:
 
 
 def print_json(data: Any) -> None:
+    # through the models' own JSON, which writes a NaN metric value as "NaN" (ADR 33)
     if _is_model(data):
-        data = data.model_dump(mode="json")
+        data = orjson.loads(data.model_dump_json())
     elif isinstance(data, list):
-        data = [d.model_dump(mode="json") if _is_model(d) else d for d in data]
+        data = [orjson.loads(d.model_dump_json()) if _is_model(d) else d for d in data]
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
 
@@ -217,5 +218,5 @@ def fmt_value(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return "NaN" if value != value else f"{value:.6g}"  # a NaN metric value (ADR 33)
     return str(value)

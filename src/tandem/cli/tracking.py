@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -156,7 +157,7 @@ def show(run_ref: RunArg, as_json: JsonOpt = False) -> None:
     run = client.runs.get(run_ref)
     artifacts = client.runs.list_artifacts(run.ref)
     if as_json:
-        data = run.model_dump(mode="json")
+        data = orjson.loads(run.model_dump_json())  # a NaN metric value as "NaN" (ADR 33)
         data["artifacts"] = [a.model_dump(mode="json") for a in artifacts]
         print_json(data)
         return

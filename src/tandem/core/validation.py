@@ -116,16 +116,32 @@ def find_control_character(text: str) -> tuple[int, str] | None:
     return text.count("\n", 0, found.start()) + 1, found.group()
 
 
+# The largest finite double: MLflow stores +-infinity as +-MAX_DOUBLE, and so does tandem (ADR 33).
+MAX_DOUBLE = 1.7976931348623157e308
+
+
 def check_metric_value(key: str, value: float) -> float:
+    """A metric value as a float. NaN and the infinities are values (ADR 33): the server keeps
+    NaN and stores the infinities as +-MAX_DOUBLE (`clamp_metric_value`)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"metric {key!r} must be a number, got {type(value).__name__}", key=key)
-    value = float(value)
-    if not math.isfinite(value):
-        raise InvalidInput(
-            f"metric {key!r} is {value}: metric values must be finite numbers "
-            "(log a tag such as diverged=true instead)",
-            key=key,
-        )
+    return float(value)
+
+
+def clamp_metric_value(value: float) -> float:
+    """+-infinity as +-MAX_DOUBLE, as MLflow stores them; any other value (NaN too) unchanged."""
+    if math.isinf(value):
+        return MAX_DOUBLE if value > 0 else -MAX_DOUBLE
+    return value
+
+
+def wire_metric_value(value: float) -> float | str:
+    """A metric value for tandem's JSON: NaN and the infinities as the strings proto-JSON uses
+    ("NaN", "Infinity", "-Infinity"), since JSON has no such numbers."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
     return value
 
 

@@ -11,6 +11,7 @@ a server and every rule is enforced in one place.
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,7 +28,7 @@ from tandem.core.config import Settings
 from tandem.core.paging import Page
 from tandem.core.paths import check_artifact_path
 from tandem.core.refs import parse_run_ref
-from tandem.core.validation import check_metric_value
+from tandem.core.validation import check_metric_value, wire_metric_value
 from tandem.errors import InvalidInput, NotFound, PermissionDenied, TandemError
 from tandem.gc.models import GcReport, GcRequest
 from tandem.projects.models import Project, ProjectCreate
@@ -431,9 +432,13 @@ class Runs:
             body["tags"] = dict(tags)
         if metrics is not None:
             columns = metric_columns(metrics)
-            # JSON has no NaN or infinity: refuse them here with the server's own message.
-            for key, value in zip(columns["key"], columns["value"], strict=False):
-                check_metric_value(key, value)
+            # JSON has no NaN or infinity: they travel as proto-JSON's strings (ADR 33).
+            values = columns["value"]
+            if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+                columns["value"] = [
+                    wire_metric_value(check_metric_value(key, value))
+                    for key, value in zip(columns["key"], values, strict=False)
+                ]
             body["metrics"] = columns
         if end_status is not None:
             body["end_status"] = str(RunStatus(end_status))

@@ -19,7 +19,12 @@ from urllib.parse import quote
 
 from tandem.core.clock import now_ms
 from tandem.core.paths import check_artifact_path
-from tandem.core.validation import check_key, check_metric_value, check_step
+from tandem.core.validation import (
+    check_key,
+    check_metric_value,
+    check_step,
+    wire_metric_value,
+)
 from tandem.data.models import DatasetVersion, RunLink
 from tandem.errors import (
     Conflict,
@@ -124,11 +129,12 @@ class ActiveRun:
         self, key: str, value: float, step: int = 0, timestamp: int | None = None
     ) -> None:
         """Record one metric point. Returns once the point is safe in the local spool."""
+        sent: float | str = value
         if not isinstance(value, float) or not math.isfinite(value):
-            value = check_metric_value(key, value)
+            sent = wire_metric_value(check_metric_value(key, value))
         if type(step) is not int or step < 0:
             check_step(step)
-        self._shipper.add_points([[check_key(key, "metric"), value, step, timestamp or now_ms()]])
+        self._shipper.add_points([[check_key(key, "metric"), sent, step, timestamp or now_ms()]])
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
@@ -138,9 +144,10 @@ class ActiveRun:
         ts = timestamp or now_ms()
         points = []
         for key, value in metrics.items():
+            sent: float | str = value
             if not isinstance(value, float) or not math.isfinite(value):
-                value = check_metric_value(key, value)
-            points.append([check_key(key, "metric"), value, step, ts])
+                sent = wire_metric_value(check_metric_value(key, value))
+            points.append([check_key(key, "metric"), sent, step, ts])
         if points:
             self._shipper.add_points(points)
 

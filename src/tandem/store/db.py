@@ -39,7 +39,7 @@ from tandem.errors import InvalidInput, ServerError
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0020"  # tests check this matches the newest file in migrations/versions
+HEAD_REVISION = "0021"  # tests check this matches the newest file in migrations/versions
 _PG_MIGRATION_LOCK = 7_316_426_001  # arbitrary, fixed key for pg_advisory_lock
 # Rows written, as SQLite counts them, between background checkpoints: a small run is ~30.
 CHECKPOINT_ROWS = 2_000

@@ -73,6 +73,39 @@ def _compare(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[b
     return result
 
 
+def _metric_compare(table: Any, op: str, value: Any) -> ColumnElement[bool]:
+    """A metric comparison, which a NaN point never meets (ADR 33). NaN is stored as 0 with the
+    is_nan flag, so the flag is read only when the comparison holds for 0: `loss > 0.5` stays
+    a scan of the (project, key, value, run) index alone."""
+    value = _floats(value)
+    compared = _compare(table.c.value, op, value)
+    if _holds_for_zero(op, value):
+        compared = and_(compared, ~table.c.is_nan)
+    return compared
+
+
+def _floats(value: Any) -> Any:
+    """Whole numbers compared with a metric as floats: PostgreSQL types a list by its first
+    item, so `in (0, 0.5)` would otherwise compare with 0 and 0 (0.5 cast to an integer)."""
+    if isinstance(value, list | tuple):
+        return [float(v) if type(v) is int else v for v in value]
+    return float(value) if type(value) is int else value
+
+
+def _holds_for_zero(op: str, value: Any) -> bool:
+    if op == "in":
+        return any(_holds_for_zero("=", v) for v in value)
+    checks = {
+        "=": lambda v: v == 0,
+        "<": lambda v: v > 0,
+        "<=": lambda v: v >= 0,
+        ">": lambda v: v < 0,
+        ">=": lambda v: v <= 0,
+    }
+    check = checks.get(op)
+    return True if check is None else bool(check(value))
+
+
 def _comparison(column: ColumnElement[Any], op: str, value: Any) -> Any:
     match op:
         case "=":
@@ -160,13 +193,18 @@ class SearchCompiler:
         if cmp.op in {"!=", "not in", "not like", "not ilike"}:
             # "params.model != 'x'" also matches runs that have no such param, as SQL NULL won't.
             positive = {"!=": "=", "not in": "in", "not like": "like", "not ilike": "ilike"}
-            return ~exists().where(
-                table.c.run_pk == runs.c.pk,
-                key_match,
-                _compare(table.c.value, positive[cmp.op], cmp.value),
-            )
+            if field.kind == "metric":  # nor does a NaN (ADR 33)
+                value = _floats(cmp.value)
+                matched = or_(_compare(table.c.value, positive[cmp.op], value), table.c.is_nan)
+            else:
+                matched = _compare(table.c.value, positive[cmp.op], cmp.value)
+            return ~exists().where(table.c.run_pk == runs.c.pk, key_match, matched)
         return exists().where(
-            table.c.run_pk == runs.c.pk, key_match, _compare(table.c.value, cmp.op, cmp.value)
+            table.c.run_pk == runs.c.pk,
+            key_match,
+            _metric_compare(table, cmp.op, cmp.value)
+            if field.kind == "metric"
+            else _compare(table.c.value, cmp.op, cmp.value),
         )
 
     def build(
@@ -229,7 +267,7 @@ class SearchCompiler:
             ):
                 # the driving row is this run's value of that metric: compare it in the index
                 # range scan instead of probing the run's metrics again for every row
-                conditions.append(_compare(driving.c.value, part.op, part.value))
+                conditions.append(_metric_compare(driving, part.op, part.value))
             else:
                 conditions.append(self.condition(part))
         if after is not None:

@@ -26,8 +26,8 @@ from tandem.core.validation import (
     MAX_NAME_LENGTH,
     MAX_STEP,
     check_key,
-    check_metric_value,
     check_text,
+    clamp_metric_value,
 )
 from tandem.errors import Conflict, HiddenNotFound, InvalidInput, NotFound, TandemError
 from tandem.projects.service import ProjectService
@@ -39,6 +39,7 @@ from tandem.tracking.group_commit import GroupCommitter
 from tandem.tracking.models import (
     Artifact,
     BatchResult,
+    LatestMetric,
     MetricColumns,
     MetricHistory,
     Run,
@@ -271,6 +272,16 @@ class TrackingService:
             environment=environment,
         )
 
+    def latest_metrics(
+        self, principal: Principal, run_ids: Sequence[str]
+    ) -> dict[str, list[LatestMetric]]:
+        """Each run's latest metric points with their steps and timestamps, by run id (the
+        runs' `metrics` carry the values alone)."""
+        with self.db.read() as conn:
+            rows = [self._run_row(conn, principal, run_id, Action.RUN_READ) for run_id in run_ids]
+            points = self.runs.latest_points(conn, [row.pk for row in rows])
+        return {row.id: points[row.pk] for row in rows}
+
     def update_run(self, principal: Principal, run_id: str, data: RunUpdate) -> Run:
         """Rename a run or end it. A run ends once: finished, failed or killed.
 
@@ -337,8 +348,9 @@ class TrackingService:
             return steps, stamps, []
         values = columns.value
         if not all(map(math.isfinite, values)):
-            for key, value in zip(columns.key, values, strict=True):
-                check_metric_value(key, value)  # raises for the first non-finite one
+            # As MLflow stores them (ADR 33): NaN is kept (the store flags it), the infinities
+            # become the largest finite double, so orderings and aggregates keep working.
+            values = [clamp_metric_value(v) for v in values]
         if min(steps) < 0 or max(steps) > MAX_STEP:
             raise InvalidInput(f"steps must be whole numbers from 0 to {MAX_STEP}")
         if min(stamps) < 0 or max(stamps) > MAX_STEP:

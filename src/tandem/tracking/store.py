@@ -11,18 +11,41 @@ its project's name and whether the project is deleted: one join on every write a
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Connection, Row, Text, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    Row,
+    Text,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy import cast as cast_
 
 from tandem.core.paging import decode_cursor, encode_cursor
+from tandem.core.validation import MAX_DOUBLE
 from tandem.errors import AlreadyExists, InvalidInput, NotFound
 from tandem.store.db import Database, driver_cursor
 from tandem.tracking.filters import parse_filter, parse_order_by_list
-from tandem.tracking.models import Artifact, Environment, MetricHistory, Run, RunSearch, RunStatus
+from tandem.tracking.models import (
+    Artifact,
+    Environment,
+    LatestMetric,
+    MetricHistory,
+    Run,
+    RunSearch,
+    RunStatus,
+)
 from tandem.tracking.search import PreparedSearch, SearchCache, SearchCompiler
 from tandem.tracking.tables import (
     RUN_COLUMNS,
@@ -65,6 +88,12 @@ _Key = TypeVar("_Key", bound=Hashable)
 
 COPY_MIN_POINTS = 1_000  # PostgreSQL: smaller batches go in as one INSERT ... unnest
 _STATUSES = {status.value: status for status in RunStatus}  # Enum() lookups are slow
+
+
+_NAN = float("nan")
+# A point's value, NULL for NaN (stored as 0 with the is_nan flag: SQLite has no NaN); the
+# reader turns NULL back into NaN.
+_VALUE_OR_NULL = "CASE WHEN is_nan THEN NULL ELSE value END"
 
 
 def newest_points(
@@ -234,16 +263,41 @@ class RunStore:
                     t_out[run_pk][key] = value
             if want_metrics:
                 sql = (
-                    "SELECT l.run_pk, k.name, l.value FROM latest_metrics l "
+                    "SELECT l.run_pk, k.name, CASE WHEN l.is_nan THEN NULL ELSE l.value END "
+                    "FROM latest_metrics l "
                     "JOIN metric_keys k ON k.id = l.key_id"
                 )
                 for run_pk, key, value in self._fetch(
                     cursor, sql, run_pks, "k.name", metric_names, run_column="l.run_pk"
                 ):
-                    m_out[run_pk][key] = value
+                    m_out[run_pk][key] = _NAN if value is None else value
         finally:
             cursor.close()
         return p_out, m_out, t_out
+
+    def latest_points(
+        self, conn: Connection, run_pks: Sequence[int]
+    ) -> dict[int, list[LatestMetric]]:
+        """Each run's latest metric points, with their steps and timestamps, by key name."""
+        out: dict[int, list[LatestMetric]] = {pk: [] for pk in run_pks}
+        if not run_pks:
+            return out
+        cursor = driver_cursor(conn)
+        try:
+            rows = self._fetch(
+                cursor,
+                "SELECT l.run_pk, k.name, CASE WHEN l.is_nan THEN NULL ELSE l.value END, l.step, "
+                "l.timestamp FROM latest_metrics l JOIN metric_keys k ON k.id = l.key_id",
+                run_pks,
+                "k.name",
+                None,
+                run_column="l.run_pk",
+            )
+        finally:
+            cursor.close()
+        for run_pk, key, value, step, stamp in sorted(rows, key=lambda r: (r[0], r[1])):
+            out[run_pk].append(LatestMetric(key, _NAN if value is None else value, step, stamp))
+        return out
 
     def json_columns(
         self,
@@ -283,7 +337,17 @@ class RunStore:
         if want_metrics:
             value: Any = latest_metrics.c.value
             if sqlite:
-                value = func.json(func.printf("%!.17g", value))
+                # printf writes the largest double (a stored infinity, ADR 33) one ulp low
+                extreme = func.json(literal(repr(MAX_DOUBLE)))
+                value = case(
+                    (value == MAX_DOUBLE, extreme),
+                    (value == -MAX_DOUBLE, func.json(literal(repr(-MAX_DOUBLE)))),
+                    else_=func.json(func.printf("%!.17g", value)),
+                )
+            # NaN as the JSON string "NaN", as PostgreSQL writes a NaN double and MLflow's
+            # proto-JSON writes it (ADR 33).
+            nan: Any = func.json_quote("NaN") if sqlite else literal("NaN", Float)
+            value = case((latest_metrics.c.is_nan, nan), else_=value)
             query = (
                 select(aggregate(metric_keys.c.name, value))
                 .select_from(latest_metrics)
@@ -466,39 +530,46 @@ class RunStore:
         """Append points (one per position of the parallel lists, of any runs; `project_of`
         maps each run to its project) and move each run's and key's latest value forward."""
         n = len(values)
+        points: list[Sequence[Any]] = [run_pks, key_ids, steps, timestamps, values]
+        names = "run_pk, key_id, step, timestamp, value"
+        # The values are finite or NaN (the service clamps the infinities), so the sum is NaN
+        # exactly when one of them is: one C loop on the hot path. NaN is stored as MLflow
+        # stores it: the value 0 with the is_nan flag (ADR 33).
+        if n and math.isnan(sum(values)):
+            flags = [v != v for v in values]
+            points = [*points[:4], [0.0 if f else v for v, f in zip(values, flags, strict=True)]]
+            points.append(flags)
+            names += ", is_nan"
         if self.db.is_sqlite:
+            marks = ", ".join("?" * len(points))
             driver_cursor(conn).executemany(
-                "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) "
-                "VALUES (?, ?, ?, ?, ?)",
-                list(zip(run_pks, key_ids, steps, timestamps, values, strict=True)),
+                f"INSERT INTO metrics ({names}) VALUES ({marks})",
+                list(zip(*points, strict=True)),
             )
         elif n >= COPY_MIN_POINTS:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy(
-                "COPY metrics (run_pk, key_id, step, timestamp, value) FROM STDIN"
-            ) as copy:
-                for row in zip(run_pks, key_ids, steps, timestamps, values, strict=True):
+            with cursor.copy(f"COPY metrics ({names}) FROM STDIN") as copy:
+                for row in zip(*points, strict=True):
                     copy.write_row(row)
         else:
             # Smaller batches in one statement, one round trip: COPY's setup costs more.
+            types = ["integer", "integer", "bigint", "bigint", "double precision", "boolean"]
+            unnest = ", ".join(f"unnest(%s::{t}[])" for t in types[: len(points)])
             driver_cursor(conn).execute(
-                "INSERT INTO metrics (run_pk, key_id, step, timestamp, value) "
-                "SELECT unnest(%s::integer[]), unnest(%s::integer[]), unnest(%s::bigint[]), "
-                "unnest(%s::bigint[]), unnest(%s::double precision[])",
-                (run_pks, key_ids, steps, timestamps, values),
+                f"INSERT INTO metrics ({names}) SELECT {unnest}", tuple(points)
             )
         newest = newest_points(list(zip(run_pks, key_ids, strict=True)), steps, timestamps, values)
         ph = self._ph
         # In key order, so concurrent writers lock the same rows in the same order (no deadlock).
         driver_cursor(conn).executemany(
-            "INSERT INTO latest_metrics (run_pk, key_id, project_pk, step, timestamp, value) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
+            "INSERT INTO latest_metrics (run_pk, key_id, project_pk, step, timestamp, value, "
+            f"is_nan) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
             "ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, "
-            "timestamp = excluded.timestamp, value = excluded.value "
+            "timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan "
             "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
             "AND excluded.timestamp >= latest_metrics.timestamp)",
             [
-                (run_pk, key_id, project_of[run_pk], s, t, v)
+                (run_pk, key_id, project_of[run_pk], s, t, 0.0 if v != v else v, v != v)
                 for (run_pk, key_id), (s, t, v) in sorted(newest.items())
             ],
         )
@@ -523,12 +594,14 @@ class RunStore:
         if key_id is None:
             return history
         rows = conn.exec_driver_sql(
-            f"SELECT step, timestamp, value FROM metrics WHERE run_pk = {self._ph} "
+            f"SELECT step, timestamp, {_VALUE_OR_NULL} FROM metrics WHERE run_pk = {self._ph} "
             f"AND key_id = {self._ph} ORDER BY step, timestamp",
             (run_pk, key_id),
         ).all()
         if rows:
             steps, stamps, values = zip(*rows, strict=True)
+            if None in values:
+                values = tuple(_NAN if v is None else v for v in values)
             history = MetricHistory(
                 run_id=run_id, key=key, step=list(steps), timestamp=list(stamps), value=list(values)
             )

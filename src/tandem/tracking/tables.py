@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     column,
+    false,
     table,
 )
 
@@ -63,6 +65,7 @@ metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
+    Column("is_nan", Boolean, nullable=False, server_default=false()),  # value is then 0
     Index("ix_metrics_run_key_step", "run_pk", "key_id", "step"),
 )
 
@@ -75,6 +78,7 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
+    Column("is_nan", Boolean, nullable=False, server_default=false()),  # value is then 0
     PrimaryKeyConstraint("run_pk", "key_id"),
     Index("ix_latest_metrics_project_key_value", "project_pk", "key_id", "value", "run_pk"),
     sqlite_with_rowid=False,

@@ -42,7 +42,7 @@ def _when(ms: int | None) -> str:
 
 def _number(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return "NaN" if value != value else f"{value:.6g}"  # a NaN metric value (ADR 33)
     return "" if value is None else str(value)
 
 

@@ -22,7 +22,11 @@
       if (r.status === 404) return null;  // this run has no such metric
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
-    }).then(function (h) { return h && { run: run, step: h.step, value: h.value }; });
+    }).then(function (h) {
+      // a NaN point comes as the string "NaN" (ADR 33): a gap in the line
+      var value = h && h.value.map(function (v) { return typeof v === "number" ? v : null; });
+      return h && { run: run, step: h.step, value: value };
+    });
   }
 
   function message(el, text) {

@@ -19,6 +19,7 @@ from tandem.core.auth import Action, Principal
 from tandem.core.clock import now_ms
 from tandem.core.ids import is_run_id
 from tandem.core.paging import MAX_LIMIT
+from tandem.core.validation import wire_metric_value
 from tandem.errors import AlreadyExists, Conflict, HiddenNotFound, NotFound
 from tandem.projects.models import Project, ProjectCreate
 from tandem.projects.service import ProjectService
@@ -52,7 +53,15 @@ from tandem.server.compat.mlflow.wire import (
     run_json,
     run_status,
 )
-from tandem.tracking.models import MetricColumns, Run, RunBatch, RunCreate, RunSearch, RunUpdate
+from tandem.tracking.models import (
+    LatestMetric,
+    MetricColumns,
+    Run,
+    RunBatch,
+    RunCreate,
+    RunSearch,
+    RunUpdate,
+)
 from tandem.tracking.service import TrackingService
 
 # MLflow's own limits on one log-batch request (its `validate_batch_log_limits`).
@@ -251,7 +260,13 @@ class MlflowTracking:
 
     def get_run(self, principal: Principal, body: RunRequest) -> Reply:
         run = self.tracking.get_run(principal, self._run(principal, body))
-        return {"run": run_json(run, self._experiment_id(principal, run))}
+        latest = self._latest(principal, [run]).get(run.id, [])
+        return {"run": run_json(run, self._experiment_id(principal, run), latest)}
+
+    def _latest(self, principal: Principal, runs: list[Run]) -> dict[str, list[LatestMetric]]:
+        """The latest metric points (with step and timestamp) of the runs that have metrics."""
+        with_metrics = [run.id for run in runs if run.metrics]
+        return self.tracking.latest_metrics(principal, with_metrics) if with_metrics else {}
 
     def update_run(self, principal: Principal, body: UpdateRun) -> Reply:
         run_id = self._run(principal, body)
@@ -357,7 +372,7 @@ class MlflowTracking:
             raise MlflowError("Missing value for required parameter 'metric_key'.")
         history = self.tracking.metric_history(principal, run_id, body.metric_key)
         points = [
-            {"key": history.key, "value": v, "timestamp": t, "step": s}
+            {"key": history.key, "value": wire_metric_value(v), "timestamp": t, "step": s}
             for s, t, v in zip(history.step, history.timestamp, history.value, strict=True)
         ]
         start = int(_untoken(body.page_token)) if body.page_token else 0
@@ -417,7 +432,10 @@ class MlflowTracking:
         if len(found) > 1:
             runs.sort(key=lambda pair: -pair[0].start_time)
             runs, next_cursor = runs[: body.max_results], None
-        reply: Reply = {"runs": [run_json(r, e) for r, e in runs]} if runs else {}
+        latest = self._latest(principal, [r for r, _ in runs])
+        reply: Reply = (
+            {"runs": [run_json(r, e, latest.get(r.id, [])) for r, e in runs]} if runs else {}
+        )
         if next_cursor is not None:
             reply["next_page_token"] = next_cursor
         return reply

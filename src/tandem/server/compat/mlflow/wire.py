@@ -11,15 +11,16 @@ ignored (newer clients send more than this face reads).
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
+from tandem.core.validation import wire_metric_value
 from tandem.projects.models import Project
 from tandem.server.compat.mlflow.errors import MlflowError
-from tandem.tracking.models import Run, RunStatus
+from tandem.tracking.models import LatestMetric, Run, RunStatus
 
 # The Default experiment (MLflow's id "0") is the project named `default`.
 DEFAULT_EXPERIMENT_ID = "0"
@@ -28,8 +29,6 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
 # Datasets a run read (log-inputs) are kept as tags under this prefix, and read back as inputs.
 INPUT_TAG = "mlflow.input."
-# MLflow stores +-infinity as the largest finite double (ADR 33).
-MAX_DOUBLE = 1.7976931348623157e308
 
 
 class _Message(BaseModel):
@@ -177,15 +176,13 @@ def _describe(exc: ValidationError) -> str:
 
 
 def metric_value(key: str, value: float | str) -> float:
-    """A metric value as MLflow stores it: NaN kept, +-infinity as the largest finite double
-    (ADR 33). Proto-JSON writes NaN and the infinities as the strings "NaN", "Infinity"."""
+    """A metric value; proto-JSON writes NaN and the infinities as the strings "NaN",
+    "Infinity". The tracking service stores them as MLflow does (ADR 33)."""
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
             raise MlflowError(f"Got invalid value {value!r} for metric {key!r}") from None
-    if math.isinf(value):
-        return MAX_DOUBLE if value > 0 else -MAX_DOUBLE
     return value
 
 
@@ -262,14 +259,19 @@ def run_info_json(run: Run, experiment_id: str) -> dict[str, Any]:
     return info
 
 
-def run_json(run: Run, experiment_id: str) -> dict[str, Any]:
+def run_json(run: Run, experiment_id: str, latest: Sequence[LatestMetric] = ()) -> dict[str, Any]:
+    """A run as MLflow's REST writes it; `latest`: its latest metric points
+    (`TrackingService.latest_metrics`), with their steps and timestamps."""
     data: dict[str, Any] = {}
-    if run.metrics:
-        # The latest value of each metric; its step and time are not carried in a run yet
-        # (docs/mlflow.md), so they read as 0, proto's default.
+    if latest:
         data["metrics"] = [
-            {"key": k, "value": _number(v), "timestamp": 0, "step": 0}
-            for k, v in run.metrics.items()
+            {
+                "key": p.key,
+                "value": wire_metric_value(p.value),
+                "timestamp": p.timestamp,
+                "step": p.step,
+            }
+            for p in latest
         ]
     if run.params:
         data["params"] = [{"key": k, "value": v} for k, v in run.params.items()]
@@ -295,12 +297,3 @@ def _dataset_input(recorded: str) -> dict[str, Any]:
     if record.get("context"):
         answer["tags"] = [{"key": "mlflow.data.context", "value": str(record["context"])}]
     return answer
-
-
-def _number(value: float) -> float | str:
-    """A double in proto-JSON: NaN and the infinities as strings."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
