@@ -212,8 +212,8 @@ def test_commander_responders_and_playbook_from_the_incident_page(
                                     "responders": ["dana"]})  # fmt: skip
     assert services.incidents.get(services.owner, "vision", incident.number).responders == ["dana"]
     assert "nobody (clear the commander)" in api.get(url).text
-    cleared = api.post(f"{url}/people", data={"csrf_token": token, "commander": "",
-                                              "responders": ["dana"]}, follow_redirects=False)  # fmt: skip
+    nobody = {"csrf_token": token, "commander": "", "responders": ["dana"]}
+    cleared = api.post(f"{url}/people", data=nobody, follow_redirects=False)
     assert cleared.status_code == 303
     now = services.incidents.get(services.owner, "vision", incident.number)
     assert now.commander is None and now.responders == ["dana"]

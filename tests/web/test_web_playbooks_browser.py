@@ -51,6 +51,7 @@ def test_playbooks_and_no_commander_in_a_browser(
         preview = page.get_by_role("region", name=re.compile("^Preview: Slow answers, 2 steps"))
         expect(preview).to_contain_text("Look at p99")
         _no_sideways_scroll(page, width)
+        shot(page, f"playbooks-{width}")
         page.get_by_role("button", name="Save the playbook").click()
         page.wait_for_url("**notice=saved**")
         expect(page.get_by_role("status")).to_contain_text("The playbook is saved")
@@ -73,7 +74,6 @@ def test_playbooks_and_no_commander_in_a_browser(
         page.wait_for_url("**notice=deleted**")
         assert page.locator("details.playbook-entry", has_text="Slow answers").count() == 0
         _no_sideways_scroll(page, width)
-        shot(page, f"playbooks-{width}")
 
         page.goto(f"{site}/projects/vision/incidents/{incident.number}")
         page.get_by_text("Commander and responders…").click()

@@ -44,9 +44,7 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-def _context(
-    services: Services, principal: Principal, project: str, kind: str
-) -> dict[str, Any]:
+def _context(services: Services, principal: Principal, project: str, kind: str) -> dict[str, Any]:
     playbooks = services.incidents.list_playbooks(principal, project)
     chosen = next((p for p in playbooks if p.kind == kind), None)
     return {
