@@ -697,6 +697,7 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
         "silence": "1",
         "step": "1",
         "monitor": "churn-drift",
+        "kind": "drift",
     }
     if route.path.endswith("/postmortem/{step}"):
         values["step"] = "submit"
@@ -738,6 +739,8 @@ def web_request_for(route: ServedRoute, method: str, world: World) -> dict[str, 
             "/projects/{project}/alert-settings": {"group_wait": "45s"},
             "/projects/{project}/incidents/{number}/people": {"commander": "pm"},
             "/projects/{project}/incidents/{number}/playbook": {"playbook": "drift"},
+            "/projects/{project}/playbooks": {"kind": "drift", "markdown": "- [ ] look\n"},
+            "/projects/{project}/playbooks/{kind}/delete": {"confirm": "yes"},
         }
         request["data"] = {**forms.get(route.path, {}), "csrf_token": FORM_TOKEN}
     return request
@@ -762,6 +765,8 @@ WEB_BAD_FORMS: dict[str, dict[str, str]] = {
     "/projects/{project}/incidents/{number}/rollback": {"message": TOO_LONG[:3000]},
     "/projects/{project}/incidents/{number}/postmortem": {"summary": TOO_LONG[:3000]},
     "/projects/{project}/incidents/{number}/postmortem/{step}": {},
+    "/projects/{project}/playbooks": {"kind": "Bad Kind", "markdown": "no steps"},
+    "/projects/{project}/playbooks/{kind}/delete": {},
 }
 
 

@@ -25,6 +25,7 @@ from tandem.incidents.models import (
     TickRequest,
     TimelineSource,
 )
+from tandem.incidents.service import parse_markdown, to_markdown
 from tandem.registry.models import Stage
 
 RESOLVED = StatusChange(status=IncidentStatus.RESOLVED, message="fixed")
@@ -70,6 +71,44 @@ def test_open_ack_resolve_with_time_to_acknowledge_and_resolve(team: Team) -> No
     assert [(e.kind, e.actor) for e in entries] == [
         ("opened", "ds"), ("acknowledged", "mle"), ("mitigated", "mle"), ("resolved", "pm"),
     ]  # fmt: skip
+
+
+def test_the_commander_is_changed_or_cleared_by_an_empty_string(team: Team) -> None:
+    incidents = team.services.incidents
+    incidents.open(team["ds"], "churn", IncidentCreate(title="Scores all zero"), now=T0)
+    keep = incidents.update(team["mle"], "churn", 1, IncidentPatch(title="Scores zero"))
+    assert keep.commander == "ds"  # omitted (None): left as it was
+    changed = incidents.update(team["mle"], "churn", 1, IncidentPatch(commander="pm"))
+    assert changed.commander == "pm"
+    cleared = incidents.update(team["mle"], "churn", 1, IncidentPatch(commander=""))
+    assert cleared.commander is None
+    again = incidents.update(team["mle"], "churn", 1, IncidentPatch(commander=""))
+    assert again.updated_at == cleared.updated_at  # nothing to clear: no change, no entry
+    updates = [e.text for e in incidents.timeline(team["viewer"], "churn", 1)
+               if e.kind == "updated"]  # fmt: skip
+    assert updates == ["title", "commander pm", "no commander"]
+    with pytest.raises(PermissionDenied):
+        incidents.update(team["viewer"], "churn", 1, IncidentPatch(commander=""))
+    acked = incidents.acknowledge(team["comp"], "churn", 1, now=T0 + MINUTE)
+    assert acked.commander == "comp"  # nobody led it: who acknowledges does
+
+
+def test_a_playbook_previewed_then_written_back_as_markdown(team: Team) -> None:
+    incidents = team.services.incidents
+    preview = incidents.preview_playbook_markdown(team["pm"], "churn", "drift", PLAYBOOK)
+    assert [s.text for s in preview.steps] == [
+        s.text for s in parse_markdown("drift", PLAYBOOK).steps
+    ]
+    assert incidents.list_playbooks(team["viewer"], "churn") == []  # a preview saves nothing
+    with pytest.raises(PermissionDenied):
+        incidents.preview_playbook_markdown(team["viewer"], "churn", "drift", PLAYBOOK)
+    with pytest.raises(InvalidInput, match="has no steps"):
+        incidents.preview_playbook_markdown(team["pm"], "churn", "drift", "# Title only")
+    with pytest.raises(InvalidInput, match="kind"):
+        incidents.preview_playbook_markdown(team["pm"], "churn", "Bad Kind", PLAYBOOK)
+    saved = incidents.set_playbook_markdown(team["pm"], "churn", "drift", PLAYBOOK)
+    again = parse_markdown("drift", to_markdown(saved))
+    assert (again.title, again.steps) == (saved.title, saved.steps)  # round trip
 
 
 def test_bad_inputs_change_nothing(team: Team) -> None:

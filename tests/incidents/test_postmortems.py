@@ -14,7 +14,12 @@ from incident_world import MODEL, Team
 
 from tandem.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tandem.governance.registers.models import ActionKind
-from tandem.incidents.models import BLAMELESS_NOTE, REVIEW_CHECKLIST, PostmortemStatus
+from tandem.incidents.models import (
+    BLAMELESS_NOTE,
+    REVIEW_CHECKLIST,
+    Incident,
+    PostmortemStatus,
+)
 from tandem.lineage.models import Direction
 from tandem.sdk.client import Client
 from tandem.sdk.incidents import action
@@ -312,3 +317,18 @@ def test_the_impact_is_prefilled_from_the_prediction_log_and_the_kpis(serving: T
     sampled = services.incidents.start_postmortem(ds, "churn", again).impact
     assert (sampled.source, sampled.requests, sampled.errors) == ("deployment-windows", 40, 2)
     assert (sampled.users, sampled.logged_share) == (10, 0.5)
+
+
+def test_the_commander_is_cleared_over_http(members: dict[str, Client]) -> None:
+    """REST keeps its old meaning for an omitted or null commander (no change); an empty string
+    is the new way to clear it."""
+    ds = members["ds"]
+    incident = ds.incidents.open("Slow answers")
+    assert incident.commander == "ds"
+    url = ds.incidents._incident(incident.number, None)
+    kept = Incident.model_validate_json(ds.incidents._send("PATCH", url, {"commander": None}))
+    assert kept.commander == "ds"
+    assert ds.incidents.update(incident.number, summary="p99 doubled").commander == "ds"
+    assert ds.incidents.update(incident.number, commander="").commander is None
+    assert ds.incidents.get(incident.number).commander is None
+    assert ds.incidents.update(incident.number, commander="mle").commander == "mle"

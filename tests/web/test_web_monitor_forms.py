@@ -211,6 +211,13 @@ def test_commander_responders_and_playbook_from_the_incident_page(
     api.post(f"{url}/people", data={"csrf_token": token, "commander": "pam",
                                     "responders": ["dana"]})  # fmt: skip
     assert services.incidents.get(services.owner, "vision", incident.number).responders == ["dana"]
+    assert "nobody (clear the commander)" in api.get(url).text
+    nobody = {"csrf_token": token, "commander": "", "responders": ["dana"]}
+    cleared = api.post(f"{url}/people", data=nobody, follow_redirects=False)
+    assert cleared.status_code == 303
+    now = services.incidents.get(services.owner, "vision", incident.number)
+    assert now.commander is None and now.responders == ["dana"]
+    assert "<dt>Commander</dt><dd>—</dd>" in api.get(url).text
 
     empty = api.post(f"{url}/playbook", data={"csrf_token": token, "playbook": ""})
     assert empty.status_code == 422 and "Pick a playbook" in _form_error(empty.text)
@@ -237,6 +244,8 @@ BAD_FORMS = {  # each breaks a rule of its form: a member who may must be told w
     "/projects/vision/incidents/1/notes": {"body": ""},
     "/projects/vision/incidents/1/status": {"status": "sideways"},
     "/projects/vision/incidents/1/steps/99": {},
+    "/projects/vision/playbooks": {"kind": "Bad Kind", "markdown": "no steps"},
+    "/projects/vision/playbooks/drift/delete": {},
 }
 
 

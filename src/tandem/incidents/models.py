@@ -73,7 +73,9 @@ class IncidentPatch(BaseModel):
     title: str | None = Field(None, min_length=1, max_length=300)
     severity: IncidentSeverity | None = None
     summary: str | None = Field(None, max_length=10_000)
-    commander: str | None = None
+    commander: str | None = Field(
+        None, description="a member to lead the response; an empty string clears it"
+    )
     add_responders: list[str] = []
     remove_responders: list[str] = []
     playbook: str | None = Field(

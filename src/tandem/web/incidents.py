@@ -390,15 +390,17 @@ async def add_note(
 async def set_people(
     request: Request, project: str, number: int, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
-    """Name the commander and tick the responders; the members unticked stop responding."""
+    """Name the commander (or nobody) and tick the responders; the members unticked stop
+    responding."""
     form = await checked_form(request, project)
-    commander = text(form, "commander", 200).strip()
+    # "" (the "nobody" choice) clears the commander; a form without the field leaves it be
+    commander = text(form, "commander", 200).strip() if "commander" in form else None
     wanted = [v for v in form.getlist("responders") if isinstance(v, str) and v.strip()]
 
     def call() -> Any:
         current = services.incidents.get(principal, project, number).responders
         patch = IncidentPatch(
-            commander=commander or None,
+            commander=commander,
             add_responders=[r for r in wanted if r not in current],
             remove_responders=[r for r in current if r not in wanted],
         )

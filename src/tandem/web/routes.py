@@ -21,6 +21,7 @@ from tandem.web import (
     incidents,
     monitorforms,
     monitoring,
+    playbooks,
     postmortems,
     project,
     registry,
@@ -46,6 +47,7 @@ router.include_router(monitoring.router)
 router.include_router(alerts.router)
 router.include_router(incidents.router)
 router.include_router(postmortems.router)
+router.include_router(playbooks.router)
 
 PROJECTS_PER_PAGE = 100
 

@@ -22,11 +22,17 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from tandem.incidents.service.incidents import IncidentOps
-from tandem.incidents.service.playbooks import PlaybookOps, PlaybookSection, parse_markdown
+from tandem.incidents.service.playbooks import (
+    PlaybookOps,
+    PlaybookSection,
+    parse_markdown,
+    to_markdown,
+)
 from tandem.incidents.service.postmortems import PostmortemOps, blame_flags
 
 __all__ = [
     "IncidentService", "PlaybookSection", "PostmortemNodes", "blame_flags", "parse_markdown",
+    "to_markdown",
 ]  # fmt: skip
 
 

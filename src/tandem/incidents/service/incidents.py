@@ -353,7 +353,10 @@ class IncidentOps(IncidentCore):
             if data.severity is not None and data.severity.value != row.severity:
                 values["severity"] = data.severity.value
                 changed.append(f"severity {row.severity} → {data.severity.value}")
-            if data.commander is not None and data.commander != row.commander:
+            if data.commander == "" and row.commander is not None:
+                values["commander"] = None  # an empty string clears, as a card's texts do
+                changed.append("no commander")
+            elif data.commander and data.commander != row.commander:
                 values["commander"] = data.commander
                 changed.append(f"commander {data.commander}")
             responders = loads(row.responders)

@@ -54,6 +54,14 @@ def parse_markdown(kind: str, text: str) -> PlaybookSet:
     return _checked({"kind": kind, "title": title, "steps": steps, "source": "markdown"})
 
 
+def to_markdown(playbook: PlaybookSet) -> str:
+    """A playbook written back as Markdown `parse_markdown` reads the same: its title as a
+    `# heading`, a checkbox line per step with `(role)` in front when it has one."""
+    lines = [f"# {playbook.title}", ""] if playbook.title else []
+    lines += [f"- [ ] ({s.role}) {s.text}" if s.role else f"- [ ] {s.text}" for s in playbook.steps]
+    return "\n".join(lines) + "\n"
+
+
 def _checked(value: dict[str, Any], where: str = "playbook") -> PlaybookSet:
     try:
         return PlaybookSet.model_validate(value)
@@ -83,6 +91,19 @@ class PlaybookOps(IncidentCore):
         """`tandem incidents playbook set KIND FILE.md`: see `parse_markdown`."""
         self.auth.require(principal, WRITE, project)
         return self.set_playbook(principal, project, parse_markdown(kind, text))
+
+    def preview_playbook_markdown(
+        self, principal: Principal, project: str, kind: str, text: str
+    ) -> PlaybookSet:
+        """The steps `set_playbook_markdown` would save, checked the same way, saving nothing
+        (the web form's preview)."""
+        self.auth.require(principal, WRITE, project)
+        with self.db.read() as conn:
+            self.projects.access(conn, principal, project, WRITE)
+        data = parse_markdown(kind, text)
+        for step in data.steps:
+            check_text(step.text, "step", 2_000)
+        return data
 
     def _put(
         self, conn: Connection, principal: Principal, project: str, project_pk: int,
@@ -206,4 +227,4 @@ def _line(playbook: PlaybookSet) -> str:
     return f"{playbook.title or playbook.kind}: {steps}"
 
 
-__all__ = ["PlaybookOps", "PlaybookSection", "PlaybookStep", "parse_markdown"]
+__all__ = ["PlaybookOps", "PlaybookSection", "PlaybookStep", "parse_markdown", "to_markdown"]
