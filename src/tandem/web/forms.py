@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 
 from tandem.core.auth import Action, Principal
 from tandem.core.net import safe_next
-from tandem.errors import PermissionDenied
+from tandem.errors import InvalidInput, PermissionDenied
 from tandem.http.deps import client_address
 from tandem.http.policy import declared
 from tandem.identity.service import constant_time_equal
@@ -71,3 +71,9 @@ def text(form: FormData, name: str, limit: int = 4096) -> str:
     """A text field of the form ('' when missing), cut to `limit` characters."""
     value: Any = form.get(name)
     return value[:limit] if isinstance(value, str) else ""
+
+
+def require_confirmation(form: FormData, message: str) -> None:
+    """A destructive form goes ahead only when its confirmation box is ticked."""
+    if text(form, "confirm", 10) != "yes":
+        raise InvalidInput(message)

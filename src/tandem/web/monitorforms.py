@@ -14,13 +14,13 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from tandem.core.auth import Action
-from tandem.errors import InvalidInput, TandemError
+from tandem.errors import TandemError
 from tandem.http.deps import PrincipalDep, offload
 from tandem.http.policy import policy
 from tandem.monitoring.models import MonitorSpec, params_from_pairs
 from tandem.web.access import is_user_mistake
 from tandem.web.deps import ServicesDep
-from tandem.web.forms import checked_form, text
+from tandem.web.forms import checked_form, require_confirmation, text
 from tandem.web.monitoring import render_page
 from tandem.web.render import redirect
 
@@ -104,8 +104,7 @@ async def delete_monitor(
     """Delete a monitor with its results, once the person ticked the confirmation."""
     form = await checked_form(request, project)
     try:
-        if text(form, "confirm", 10) != "yes":
-            raise InvalidInput(f"Tick the box to confirm that {monitor} and its results go.")
+        require_confirmation(form, f"Tick the box to confirm that {monitor} and its results go.")
         await offload(services.monitoring.delete, principal, project, monitor)
     except TandemError as exc:
         if not is_user_mistake(exc):

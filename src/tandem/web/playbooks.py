@@ -22,7 +22,7 @@ from tandem.incidents.models import PlaybookSet
 from tandem.incidents.service import to_markdown
 from tandem.web.access import is_user_mistake
 from tandem.web.deps import Services, ServicesDep
-from tandem.web.forms import checked_form, text
+from tandem.web.forms import checked_form, require_confirmation, text
 from tandem.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -139,8 +139,7 @@ async def delete_playbook(
     """Delete a playbook, once the person ticked the confirmation."""
     form = await checked_form(request, project)
     try:
-        if text(form, "confirm", 10) != "yes":
-            raise InvalidInput(f"Tick the box to confirm that the playbook {kind} goes.")
+        require_confirmation(form, f"Tick the box to confirm that the playbook {kind} goes.")
         await offload(services.incidents.delete_playbook, principal, project, kind)
     except TandemError as exc:
         if not is_user_mistake(exc):
